@@ -1,0 +1,385 @@
+/* clloss.h - loss functions and their gradients on any OpenCL 1.2 device.
+ *
+ * The one public header of clloss. Every symbol that is not declared here is
+ * not API.
+ *
+ * Semantics are PyTorch's torch.nn.functional (same names, same options, same
+ * defaults); docs/LOSSES.md gives every formula and gradient.
+ *
+ * Ownership
+ * ---------
+ * The caller owns its cl_context, cl_device_id, cl_command_queue, every input
+ * and output cl_mem, and every cl_event that a call returns through its
+ * `event` argument (release it with clReleaseEvent). clloss retains the
+ * OpenCL objects it keeps (the cl_context and cl_device_id given to
+ * clloss_context_create) and releases them in clloss_context_release. It
+ * frees only what it made: programs, kernels, its own command queue, the
+ * reduction scratch and the pooled buffers of the host-pointer calls.
+ * clloss never calls abort() or exit() and never prints.
+ *
+ * Threads
+ * -------
+ * A clloss_context may be used by one thread at a time. Different contexts
+ * are independent. The CPU reference functions are reentrant.
+ *
+ * Status codes
+ * ------------
+ * Every call returns a clloss_status. OpenCL errors pass through with their
+ * own (negative, > -1000) codes; clloss's own codes are -1001 and below.
+ * clloss_context_error_detail() gives a sentence about the last failure of a
+ * context (for example which buffer was too small).
+ */
+#ifndef CLLOSS_H
+#define CLLOSS_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#ifdef __APPLE__
+#include <OpenCL/opencl.h>
+#else
+#include <CL/cl.h>
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLLOSS_VERSION_MAJOR 0
+#define CLLOSS_VERSION_MINOR 1
+#define CLLOSS_VERSION_PATCH 0
+#define CLLOSS_VERSION_STRING "0.1.0"
+
+#if defined(_WIN32) && defined(CLLOSS_SHARED_BUILD)
+#define CLLOSS_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define CLLOSS_API __attribute__((visibility("default")))
+#else
+#define CLLOSS_API
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Status codes: one list gives the enum, the names and the messages.
+ */
+#define CLLOSS_STATUS_MAP(X)                                                  \
+  X(SUCCESS, 0, "success")                                                    \
+  X(INVALID_ARGUMENT, -1001, "invalid argument")                              \
+  X(BUFFER_TOO_SMALL, -1002, "a buffer is smaller than the call needs")       \
+  X(INVALID_TARGET, -1003,                                                    \
+    "a target is outside [0, C) and is not ignore_index")                     \
+  X(UNSUPPORTED, -1004, "not supported by this device")                       \
+  X(BUILD_FAILURE, -1005, "the OpenCL program failed to build")               \
+  X(OUT_OF_DEVICE_MEMORY, -1006, "out of device memory")                      \
+  X(OUT_OF_HOST_MEMORY, -1007, "out of host memory")                          \
+  X(NO_DEVICE, -1008, "no OpenCL device found")                               \
+  X(DEVICE_NOT_FOUND, -1009, "no OpenCL device matches the selection")
+
+typedef enum clloss_status {
+#define CLLOSS_STATUS_ENUM_(name, code, msg) CLLOSS_##name = code,
+  CLLOSS_STATUS_MAP(CLLOSS_STATUS_ENUM_)
+#undef CLLOSS_STATUS_ENUM_
+} clloss_status;
+
+/* "CLLOSS_INVALID_TARGET", "CL_OUT_OF_RESOURCES", ...; never NULL. */
+CLLOSS_API const char *clloss_status_name(int status);
+/* A sentence describing the status; never NULL. */
+CLLOSS_API const char *clloss_status_string(int status);
+
+/* ---------------------------------------------------------------------------
+ * Types shared by all losses.
+ */
+typedef enum clloss_reduction {
+  CLLOSS_REDUCTION_MEAN = 0, /* PyTorch's default */
+  CLLOSS_REDUCTION_SUM = 1,
+  CLLOSS_REDUCTION_NONE = 2,
+  CLLOSS_REDUCTION_BATCHMEAN = 3 /* kl_div only: sum / size of dimension 0 */
+} clloss_reduction;
+
+/* Storage types. Arithmetic is float32 or wider whatever the storage. */
+typedef enum clloss_dtype {
+  CLLOSS_FLOAT32 = 0,
+  CLLOSS_FLOAT16 = 1,  /* IEEE half, core OpenCL 1.2 via vload_half */
+  CLLOSS_BFLOAT16 = 2, /* 16-bit words: the upper half of a float32 */
+  CLLOSS_FLOAT64 = 3,  /* only where the device has fp64 */
+  CLLOSS_INT32 = 4,    /* class-index targets */
+  CLLOSS_INT64 = 5     /* class-index targets (PyTorch's default) */
+} clloss_dtype;
+
+/* Size in bytes of one element of `dtype`; 0 for an unknown value. */
+CLLOSS_API size_t clloss_dtype_size(clloss_dtype dtype);
+/* "float32", "int64", ...; NULL for an unknown value. */
+CLLOSS_API const char *clloss_dtype_name(clloss_dtype dtype);
+CLLOSS_API const char *clloss_reduction_name(clloss_reduction reduction);
+
+/* A device buffer plus an offset counted in elements of its own type. A NULL
+ * mem means "not given" where an argument is optional. */
+typedef struct clloss_buffer {
+  cl_mem mem;
+  size_t offset;
+} clloss_buffer;
+
+/* ---------------------------------------------------------------------------
+ * Devices and contexts.
+ */
+typedef struct clloss_device_info {
+  cl_platform_id platform;
+  cl_device_id device;
+  char name[256];
+  char vendor[256];
+  char platform_name[256];
+  char driver_version[128];
+  char opencl_c_version[128]; /* CL_DEVICE_OPENCL_C_VERSION as reported */
+  int opencl_c_major, opencl_c_minor;
+  cl_device_type type;
+  int has_fp64, has_fp16;
+  size_t max_work_group_size;
+  cl_ulong local_mem_size, global_mem_size, max_alloc_size;
+  cl_uint compute_units;
+} clloss_device_info;
+
+/* Lists every device of every platform, in the order whose indices
+ * CLLOSS_DEVICE and `clloss devices` use. Writes at most `capacity` entries;
+ * `*count` receives the total. No device: CLLOSS_NO_DEVICE with *count = 0. */
+CLLOSS_API clloss_status clloss_list_devices(clloss_device_info *infos,
+                                             size_t capacity, size_t *count);
+
+/* Chooses a device. `selector` is an index as clloss_list_devices numbers
+ * them, or a case-insensitive substring of the device or platform name.
+ * NULL or "" uses the environment variable CLLOSS_DEVICE, and when that is
+ * unset too, the first GPU, else the first device of any platform.
+ * `*index` (may be NULL) receives the chosen device's index. */
+CLLOSS_API clloss_status clloss_select_device(const char *selector,
+                                              clloss_device_info *info,
+                                              size_t *index);
+
+typedef struct clloss_context clloss_context;
+
+/* Creates a context on the caller's OpenCL context and device. Both are
+ * retained (never owned); the kernels are built here, once. */
+CLLOSS_API clloss_status clloss_context_create(cl_context cl_ctx,
+                                               cl_device_id device,
+                                               clloss_context **out);
+
+/* Creates a context, its own cl_context and command queue, on the device that
+ * clloss_select_device(selector) picks. */
+CLLOSS_API clloss_status clloss_context_create_default(const char *selector,
+                                                       clloss_context **out);
+
+/* Frees everything the context made and releases what it retained. NULL is a
+ * harmless no-op. */
+CLLOSS_API void clloss_context_release(clloss_context *ctx);
+
+CLLOSS_API cl_context clloss_context_cl_context(const clloss_context *ctx);
+CLLOSS_API cl_device_id clloss_context_device(const clloss_context *ctx);
+/* The context's own in-order queue (used by the host-pointer calls); owned by
+ * the context. Callers of clloss_context_create_default may use it. */
+CLLOSS_API cl_command_queue clloss_context_queue(const clloss_context *ctx);
+CLLOSS_API const clloss_device_info *
+clloss_context_device_info(const clloss_context *ctx);
+/* The log of the last program build (empty when none failed); owned by ctx. */
+CLLOSS_API const char *clloss_context_build_log(const clloss_context *ctx);
+/* A sentence about the last failed call on ctx, "" after a success. */
+CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
+
+/* Device-side error word. Device-buffer calls cannot stop on a bad target
+ * without a host round trip, so each call checks its targets on the device:
+ * a row whose target is neither in [0, C) nor ignore_index reads and writes
+ * nothing out of bounds, gets NaN as its loss and gradient, and is recorded
+ * in an error word that the context owns. This call waits for `queue`,
+ * returns CLLOSS_INVALID_TARGET if any call since the last check saw such a
+ * row (the lowest such row of the first failing call in *bad_row, may be
+ * NULL) and clears the word. */
+CLLOSS_API clloss_status clloss_check_device_errors(clloss_context *ctx,
+                                                    cl_command_queue queue,
+                                                    uint64_t *bad_row);
+
+/* ---------------------------------------------------------------------------
+ * cross_entropy
+ *
+ *   lse_i  = log sum_c exp(x_ic)
+ *   loss_i = (1-e) w[t_i] (lse_i - x_{i,t_i}) + (e/C) sum_c w_c (lse_i - x_ic)
+ *            (+ z lse_i^2) for rows whose target is not ignore_index, else 0
+ *   none: loss[N]; sum: sum_i loss_i; mean: sum_i loss_i / sum_valid w[t_i]
+ *   dL/dx_ij = s_i [(1-e) w[t_i] (p_ij - [j=t_i]) + (e/C)(W p_ij - w_j)]
+ *
+ * With probability targets y[N, C] (target_type a float type):
+ *   loss_i = sum_c w_c y'_ic (lse_i - x_ic), y' = (1-e) y + e/C, mean / N.
+ *
+ * x is the input [N, C] with rows `row_stride` elements apart (the gradient
+ * uses the same stride); NaN propagates as in PyTorch; a -inf logit is a
+ * class of probability 0. All rows ignored with mean: loss NaN, gradient 0.
+ */
+typedef struct clloss_cross_entropy_desc {
+  size_t rows;               /* N >= 0 */
+  size_t classes;            /* C >= 1 */
+  size_t row_stride;         /* elements between rows; 0 means C */
+  clloss_dtype input_type;   /* input and gradient storage (float32) */
+  clloss_dtype target_type;  /* INT64 / INT32 indices, or the input_type
+                                for probability targets [N, C] (INT64) */
+  clloss_reduction reduction; /* MEAN, SUM or NONE (MEAN) */
+  int64_t ignore_index;      /* -100 */
+  float label_smoothing;     /* in [0, 1] (0) */
+  float z_loss;              /* >= 0; adds z lse^2 per valid row (0) */
+  float softcap;             /* > 0: x -> c tanh(x / c) first; 0 off (0) */
+  float normalizer;          /* > 0: mean divides by this instead (0) */
+} clloss_cross_entropy_desc;
+
+#define CLLOSS_CROSS_ENTROPY_DESC_INIT                                       \
+  {0, 0, 0, CLLOSS_FLOAT32, CLLOSS_INT64, CLLOSS_REDUCTION_MEAN, -100, 0.0f,  \
+   0.0f, 0.0f, 0.0f}
+
+/* nll_loss: input log-probabilities x[N, C];
+ *   loss_i = -w[t_i] x_{i,t_i} for valid rows; mean / sum_valid w[t_i]
+ *   dL/dx_ij = -s_i w[t_i] [j = t_i]                                       */
+typedef struct clloss_nll_loss_desc {
+  size_t rows, classes, row_stride;
+  clloss_dtype input_type;   /* float32 */
+  clloss_dtype target_type;  /* INT64 or INT32 (INT64) */
+  clloss_reduction reduction; /* MEAN */
+  int64_t ignore_index;      /* -100 */
+} clloss_nll_loss_desc;
+
+#define CLLOSS_NLL_LOSS_DESC_INIT                                            \
+  {0, 0, 0, CLLOSS_FLOAT32, CLLOSS_INT64, CLLOSS_REDUCTION_MEAN, -100}
+
+/* ---------------------------------------------------------------------------
+ * Element-wise losses: input x and target y of the same shape, `count`
+ * elements, d = x - y. Reductions: none (count values), sum, mean (/count).
+ *   mse_loss   d^2                 grad 2d
+ *   l1_loss    |d|                 grad sign(d), sign(0) = 0
+ *   huber_loss 0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta)
+ *   smooth_l1  0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta 0: l1)
+ *   binary_cross_entropy_with_logits (weight, pos_weight broadcast over the
+ *              last dimension of size `inner`, or of the input's shape)
+ *   kl_div     x = log q; y = p (or log p with log_target); batchmean divides
+ *              by `batch` (the size of dimension 0)
+ */
+typedef enum clloss_pointwise_loss {
+  CLLOSS_MSE_LOSS = 0,
+  CLLOSS_L1_LOSS = 1,
+  CLLOSS_HUBER_LOSS = 2,
+  CLLOSS_SMOOTH_L1_LOSS = 3,
+  CLLOSS_BCE_WITH_LOGITS = 4,
+  CLLOSS_KL_DIV = 5
+} clloss_pointwise_loss;
+
+typedef struct clloss_pointwise_desc {
+  clloss_pointwise_loss loss;
+  size_t count;              /* elements of input and target */
+  clloss_dtype input_type;   /* input, target and gradient storage (f32) */
+  clloss_reduction reduction; /* MEAN */
+  float delta;               /* huber_loss: > 0 (1) */
+  float beta;                /* smooth_l1_loss: >= 0 (1) */
+  int log_target;            /* kl_div: target given as log p (0) */
+  size_t batch;              /* kl_div batchmean: size of dimension 0 */
+  size_t weight_count;       /* BCE weight elements, when given: the last
+                                dimension (broadcast) or count */
+  size_t pos_weight_count;   /* BCE pos_weight elements, likewise */
+} clloss_pointwise_desc;
+
+#define CLLOSS_POINTWISE_DESC_INIT(which)                                     \
+  {(which), 0, CLLOSS_FLOAT32, CLLOSS_REDUCTION_MEAN, 1.0f, 1.0f, 0, 0, 0, 0}
+
+/* The loss output of every call: a float32 scalar (float64 for float64
+ * input) for sum and mean; one value per row (cross_entropy, nll_loss) or
+ * per element for none.
+ *
+ * `grad_output` is the upstream gradient g: one value for sum and mean, one
+ * per loss output for none, of the loss output's type; not given means 1.
+ * `weight` is the class weights w[C] (cross_entropy, nll_loss) or the BCE
+ * weight, float32 (float64 for float64 input); not given means all 1.
+ * `pos_weight` is BCE's; not given means 1.
+ * Either output may be omitted (not given / NULL), not both.
+ */
+
+/* Device-buffer calls: enqueue on `queue` (of the context's cl_context and
+ * device) after `wait_list`, never wait for the device, and return in
+ * `*event` (when not NULL) an event that completes with the last kernel; the
+ * caller releases it. The same call twice gives bit-identical results.
+ * Input and gradient may be the same buffer and offset (in place). */
+CLLOSS_API clloss_status clloss_cross_entropy(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_cross_entropy_desc *desc, clloss_buffer input,
+    clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
+    clloss_buffer loss, clloss_buffer grad_input, cl_uint num_events,
+    const cl_event *wait_list, cl_event *event);
+
+CLLOSS_API clloss_status clloss_nll_loss(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_nll_loss_desc *desc, clloss_buffer input,
+    clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
+    clloss_buffer loss, clloss_buffer grad_input, cl_uint num_events,
+    const cl_event *wait_list, cl_event *event);
+
+CLLOSS_API clloss_status clloss_pointwise(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_pointwise_desc *desc, clloss_buffer input,
+    clloss_buffer target, clloss_buffer weight, clloss_buffer pos_weight,
+    clloss_buffer grad_output, clloss_buffer loss, clloss_buffer grad_input,
+    cl_uint num_events, const cl_event *wait_list, cl_event *event);
+
+/* Host-pointer calls: the same losses on host arrays, through device
+ * buffers that the context pools and reuses. They return when the results
+ * are in host memory. Targets are checked first: a bad one gives
+ * CLLOSS_INVALID_TARGET before any output is touched. */
+CLLOSS_API clloss_status clloss_cross_entropy_host(
+    clloss_context *ctx, const clloss_cross_entropy_desc *desc,
+    const void *input, const void *target, const void *weight,
+    const void *grad_output, void *loss, void *grad_input);
+
+CLLOSS_API clloss_status clloss_nll_loss_host(
+    clloss_context *ctx, const clloss_nll_loss_desc *desc, const void *input,
+    const void *target, const void *weight, const void *grad_output,
+    void *loss, void *grad_input);
+
+CLLOSS_API clloss_status clloss_pointwise_host(
+    clloss_context *ctx, const clloss_pointwise_desc *desc, const void *input,
+    const void *target, const void *weight, const void *pos_weight,
+    const void *grad_output, void *loss, void *grad_input);
+
+/* Convenience wrappers for the two most common element-wise losses. */
+CLLOSS_API clloss_status clloss_mse_loss_host(clloss_context *ctx,
+                                              size_t count,
+                                              clloss_reduction reduction,
+                                              const float *input,
+                                              const float *target,
+                                              float *loss, float *grad_input);
+CLLOSS_API clloss_status clloss_l1_loss_host(clloss_context *ctx,
+                                             size_t count,
+                                             clloss_reduction reduction,
+                                             const float *input,
+                                             const float *target, float *loss,
+                                             float *grad_input);
+
+/* ---------------------------------------------------------------------------
+ * CPU reference: the same descriptors and arguments on host arrays, in plain
+ * C with double accumulation. Use it to verify results.
+ */
+CLLOSS_API clloss_status clloss_reference_cross_entropy(
+    const clloss_cross_entropy_desc *desc, const void *input,
+    const void *target, const void *weight, const void *grad_output,
+    void *loss, void *grad_input);
+
+CLLOSS_API clloss_status clloss_reference_nll_loss(
+    const clloss_nll_loss_desc *desc, const void *input, const void *target,
+    const void *weight, const void *grad_output, void *loss,
+    void *grad_input);
+
+CLLOSS_API clloss_status clloss_reference_pointwise(
+    const clloss_pointwise_desc *desc, const void *input, const void *target,
+    const void *weight, const void *pos_weight, const void *grad_output,
+    void *loss, void *grad_input);
+
+/* Conversions between the 16-bit storage types and float. */
+CLLOSS_API float clloss_half_to_float(uint16_t h);
+CLLOSS_API uint16_t clloss_float_to_half(float f);       /* round to even */
+CLLOSS_API float clloss_bfloat16_to_float(uint16_t b);
+CLLOSS_API uint16_t clloss_float_to_bfloat16(float f);   /* round to even */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CLLOSS_H */

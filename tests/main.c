@@ -1,0 +1,38 @@
+/* main.c - the CUnit runner: registers every suite, exits with the number of
+ * failures. Usage: clloss_tests [suite-name-substring]. */
+#include <stdio.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+#include "support/testutil.h"
+
+#define SUITE(name) int name##_register(void);
+#include "suites.inc"
+#undef SUITE
+
+int main(int argc, char **argv) {
+  const char *only = argc > 1 ? argv[1] : NULL;
+  if (CU_initialize_registry() != CUE_SUCCESS)
+    return 1;
+#define SUITE(name)                                                           \
+  if (!only || strstr(#name, only)) {                                         \
+    if (name##_register() != 0) {                                             \
+      fprintf(stderr, "failed to register %s\n", #name);                      \
+      CU_cleanup_registry();                                                  \
+      return 1;                                                               \
+    }                                                                         \
+  }
+#include "suites.inc"
+#undef SUITE
+  tu_print_banner();
+  CU_basic_set_mode(CU_BRM_VERBOSE);
+  CU_basic_run_tests();
+  unsigned failures = CU_get_number_of_failures();
+  unsigned run = CU_get_number_of_tests_run();
+  unsigned failed_tests = CU_get_number_of_tests_failed();
+  CU_cleanup_registry();
+  tu_release_all();
+  printf("\n%u passed, %u failed\n", run - failed_tests, failed_tests);
+  return (int)(failures > 255 ? 255 : failures);
+}

@@ -1,0 +1,198 @@
+/* testutil.c - shared helpers of the CUnit suites. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+int tu_add_suite(const char *name, CU_InitializeFunc init,
+                 CU_CleanupFunc clean, const tu_test *tests, size_t count) {
+  CU_pSuite suite = CU_add_suite(name, init, clean);
+  if (!suite)
+    return -1;
+  for (size_t i = 0; i < count; i++)
+    if (!CU_add_test(suite, tests[i].name, tests[i].fn))
+      return -1;
+  return 0;
+}
+
+uint64_t tu_seed(void) {
+  const char *s = getenv("CLLOSS_TEST_SEED");
+  return s && *s ? strtoull(s, NULL, 0) : 20261126u;
+}
+
+tu_rng tu_rng_make(uint64_t salt) {
+  tu_rng r = {tu_seed() ^ (salt * 0x9e3779b97f4a7c15ull)};
+  return r;
+}
+
+uint64_t tu_next(tu_rng *r) {
+  uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+float tu_uniform(tu_rng *r, float lo, float hi) {
+  double u = (double)(tu_next(r) >> 11) / 9007199254740992.0;
+  return (float)(lo + (hi - lo) * u);
+}
+
+void tu_fill_uniform(tu_rng *r, float *x, size_t n, float lo, float hi) {
+  for (size_t i = 0; i < n; i++)
+    x[i] = tu_uniform(r, lo, hi);
+}
+
+static int close_enough(double g, double e, double atol, double rtol) {
+  if (isnan(e) || isnan(g))
+    return isnan(e) && isnan(g);
+  if (isinf(e) || isinf(g))
+    return g == e;
+  return fabs(g - e) <= atol + rtol * fabs(e);
+}
+
+size_t tu_compare(const char *what, const void *got, clloss_dtype got_type,
+                  const double *expect, size_t n, double atol, double rtol) {
+  size_t bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    double g = got_type == CLLOSS_FLOAT64 ? ((const double *)got)[i]
+                                          : ((const float *)got)[i];
+    if (close_enough(g, expect[i], atol, rtol))
+      continue;
+    if (bad < 5)
+      printf("\n  %s[%zu]: got %.9g (%a), expected %.9g (%a)", what, i, g, g,
+             expect[i], expect[i]);
+    bad++;
+  }
+  if (bad)
+    printf("\n  %s: %zu of %zu values differ (seed %llu)\n", what, bad, n,
+           (unsigned long long)tu_seed());
+  return bad;
+}
+
+size_t tu_compare_f(const char *what, const float *got, const float *expect,
+                    size_t n, double atol, double rtol) {
+  double *e = malloc((n ? n : 1) * sizeof *e);
+  if (!e)
+    return n ? n : 1;
+  for (size_t i = 0; i < n; i++)
+    e[i] = expect[i];
+  size_t bad = tu_compare(what, got, CLLOSS_FLOAT32, e, n, atol, rtol);
+  free(e);
+  return bad;
+}
+
+static unsigned char canary_byte(size_t i) {
+  return (unsigned char)(0xA5u ^ (i * 37u));
+}
+
+void tu_canary_fill(void *after_end, size_t elem_size) {
+  unsigned char *p = after_end;
+  for (size_t i = 0; i < TU_CANARY * elem_size; i++)
+    p[i] = canary_byte(i);
+}
+
+int tu_canary_intact(const void *after_end, size_t elem_size) {
+  const unsigned char *p = after_end;
+  for (size_t i = 0; i < TU_CANARY * elem_size; i++)
+    if (p[i] != canary_byte(i))
+      return 0;
+  return 1;
+}
+
+/* ---- devices ---- */
+#define TU_MAX_DEVICES 16
+static int g_listed;
+static size_t g_count;
+static clloss_device_info g_infos[TU_MAX_DEVICES];
+static clloss_context *g_ctx[TU_MAX_DEVICES];
+
+static int selected(const clloss_device_info *info, size_t index) {
+  const char *want = getenv("CLLOSS_TEST_DEVICE");
+  if (!want || !*want)
+    return 1;
+  char *end;
+  unsigned long v = strtoul(want, &end, 10);
+  if (*end == '\0')
+    return v == index;
+  return strstr(info->name, want) || strstr(info->platform_name, want);
+}
+
+static void list_devices(void) {
+  if (g_listed)
+    return;
+  g_listed = 1;
+  clloss_device_info all[TU_MAX_DEVICES];
+  size_t total = 0;
+  if (clloss_list_devices(all, TU_MAX_DEVICES, &total) != CLLOSS_SUCCESS)
+    return;
+  for (size_t i = 0; i < total && i < TU_MAX_DEVICES; i++)
+    if (selected(&all[i], i))
+      g_infos[g_count++] = all[i];
+}
+
+size_t tu_device_count(void) {
+  list_devices();
+  return g_count;
+}
+
+clloss_context *tu_context(size_t i) {
+  list_devices();
+  if (i >= g_count)
+    return NULL;
+  if (!g_ctx[i]) {
+    cl_int err;
+    cl_context cl = clCreateContext(NULL, 1, &g_infos[i].device, NULL, NULL,
+                                    &err);
+    if (!cl)
+      return NULL;
+    clloss_status s = clloss_context_create(cl, g_infos[i].device, &g_ctx[i]);
+    clReleaseContext(cl); /* the clloss context retains it */
+    if (s != CLLOSS_SUCCESS) {
+      printf("\n  context on %s failed: %s\n", g_infos[i].name,
+             clloss_status_name(s));
+      g_ctx[i] = NULL;
+    }
+  }
+  return g_ctx[i];
+}
+
+void tu_skip_note(const char *test) {
+  printf("\n  SKIPPED %s: no OpenCL device found\n", test);
+}
+
+cl_mem tu_buffer(clloss_context *ctx, size_t bytes, const void *init) {
+  cl_int err;
+  cl_mem m = clCreateBuffer(
+      clloss_context_cl_context(ctx),
+      CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0), bytes ? bytes : 1,
+      (void *)init, &err);
+  CU_ASSERT_PTR_NOT_NULL(m);
+  return m;
+}
+
+void tu_read(clloss_context *ctx, cl_mem mem, size_t offset_bytes,
+             size_t bytes, void *out) {
+  cl_int err = clEnqueueReadBuffer(clloss_context_queue(ctx), mem, CL_TRUE,
+                                   offset_bytes, bytes, out, 0, NULL, NULL);
+  CU_ASSERT_EQUAL(err, CL_SUCCESS);
+}
+
+void tu_print_banner(void) {
+  printf("clloss %s tests, seed %llu\n", CLLOSS_VERSION_STRING,
+         (unsigned long long)tu_seed());
+  size_t n = tu_device_count();
+  if (n == 0)
+    printf("no OpenCL device: device suites are skipped\n");
+  for (size_t i = 0; i < n; i++)
+    printf("device %zu: %s (%s)\n", i, g_infos[i].name,
+           g_infos[i].opencl_c_version);
+}
+
+void tu_release_all(void) {
+  for (size_t i = 0; i < g_count; i++) {
+    clloss_context_release(g_ctx[i]);
+    g_ctx[i] = NULL;
+  }
+}

@@ -1,0 +1,73 @@
+/* testutil.h - shared helpers of the CUnit suites: seeded random data,
+ * tolerant comparison, canaries, and one clloss_context per device. */
+#ifndef CLLOSS_TESTUTIL_H
+#define CLLOSS_TESTUTIL_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include <CUnit/CUnit.h>
+
+#include "clloss.h"
+
+/* Registers a suite with its tests: TU_SUITE("name", init, clean, tests...). */
+typedef struct tu_test {
+  const char *name;
+  CU_TestFunc fn;
+} tu_test;
+int tu_add_suite(const char *name, CU_InitializeFunc init,
+                 CU_CleanupFunc clean, const tu_test *tests, size_t count);
+#define TU_SUITE(name, init, clean, ...)                                      \
+  do {                                                                        \
+    static const tu_test tests_[] = {__VA_ARGS__};                            \
+    return tu_add_suite(name, init, clean, tests_,                            \
+                        sizeof tests_ / sizeof tests_[0]);                    \
+  } while (0)
+#define TU_TEST(fn) {#fn, fn}
+
+/* Deterministic random numbers (splitmix64); the seed is printed once. */
+typedef struct tu_rng {
+  uint64_t state;
+} tu_rng;
+uint64_t tu_seed(void); /* CLLOSS_TEST_SEED or a fixed default */
+tu_rng tu_rng_make(uint64_t salt);
+uint64_t tu_next(tu_rng *r);
+float tu_uniform(tu_rng *r, float lo, float hi);
+void tu_fill_uniform(tu_rng *r, float *x, size_t n, float lo, float hi);
+
+/* Compare got[i] (float or double per `got_type`) with expect[i] (double):
+ * |got - expect| <= atol + rtol |expect|; NaN matches NaN, Inf matches the
+ * same Inf. Prints the first mismatches; returns the number of mismatches. */
+size_t tu_compare(const char *what, const void *got, clloss_dtype got_type,
+                  const double *expect, size_t n, double atol, double rtol);
+/* Same, with float32 expectations. */
+size_t tu_compare_f(const char *what, const float *got, const float *expect,
+                    size_t n, double atol, double rtol);
+
+/* Canaries: TU_CANARY elements after an output, filled with a pattern. */
+#define TU_CANARY 64
+void tu_canary_fill(void *after_end, size_t elem_size);
+int tu_canary_intact(const void *after_end, size_t elem_size);
+
+/* Devices: every OpenCL device (CLLOSS_TEST_DEVICE filters by index or name
+ * substring). tu_context(i) is created once per run and released at exit. */
+size_t tu_device_count(void);
+clloss_context *tu_context(size_t i);
+/* Skips the calling test with a printed reason when there is no device. */
+#define TU_REQUIRE_DEVICE()                                                   \
+  do {                                                                        \
+    if (tu_device_count() == 0) {                                             \
+      tu_skip_note(__func__);                                                 \
+      return;                                                                 \
+    }                                                                         \
+  } while (0)
+void tu_skip_note(const char *test);
+
+/* Device buffer helpers on a context's cl_context. */
+cl_mem tu_buffer(clloss_context *ctx, size_t bytes, const void *init);
+void tu_read(clloss_context *ctx, cl_mem mem, size_t offset_bytes,
+             size_t bytes, void *out);
+
+void tu_print_banner(void);
+void tu_release_all(void);
+
+#endif
