@@ -1,5 +1,5 @@
 # Writes OUT: one C string per kernel file NAMES in DIR, plus a lookup table.
-file(WRITE ${OUT} "/* Generated from kernels/*.cl by cmake/embed_kernels.cmake. */\n")
+file(WRITE ${OUT} "/* Generated from the kernels directory by cmake/embed_kernels.cmake. */\n")
 file(APPEND ${OUT} "#include <stddef.h>\n#include \"kernels.h\"\n")
 set(table "")
 foreach(name ${NAMES})

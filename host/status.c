@@ -44,8 +44,9 @@ const char *clloss_status_name(int status) {
     OPENCL_ERROR_MAP(CL_NAME_)
 #undef CL_NAME_
   default:
-    return status < 0 && status > -1000 ? "CL_UNKNOWN_ERROR"
-                                        : "CLLOSS_UNKNOWN_STATUS";
+    if (status == -1001)
+      return "CL_PLATFORM_NOT_FOUND_KHR";
+    return status < 0 ? "CL_UNKNOWN_ERROR" : "CLLOSS_UNKNOWN_STATUS";
   }
 }
 
@@ -57,7 +58,6 @@ const char *clloss_status_string(int status) {
     CLLOSS_STATUS_MAP(MSG_)
 #undef MSG_
   default:
-    return status < 0 && status > -1000 ? "OpenCL error"
-                                        : "unknown status";
+    return status < 0 ? "OpenCL error" : "unknown status";
   }
 }

@@ -24,8 +24,10 @@
  *
  * Status codes
  * ------------
- * Every call returns a clloss_status. OpenCL errors pass through with their
- * own (negative, > -1000) codes; clloss's own codes are -1001 and below.
+ * Every call returns a clloss_status: 0 on success. OpenCL errors pass
+ * through with their own negative codes (extension codes such as
+ * CL_PLATFORM_NOT_FOUND_KHR included); clloss's own codes are positive,
+ * 1001 and up, so the two never collide.
  * clloss_context_error_detail() gives a sentence about the last failure of a
  * context (for example which buffer was too small).
  */
@@ -66,16 +68,16 @@ extern "C" {
  */
 #define CLLOSS_STATUS_MAP(X)                                                  \
   X(SUCCESS, 0, "success")                                                    \
-  X(INVALID_ARGUMENT, -1001, "invalid argument")                              \
-  X(BUFFER_TOO_SMALL, -1002, "a buffer is smaller than the call needs")       \
-  X(INVALID_TARGET, -1003,                                                    \
+  X(INVALID_ARGUMENT, 1001, "invalid argument")                              \
+  X(BUFFER_TOO_SMALL, 1002, "a buffer is smaller than the call needs")       \
+  X(INVALID_TARGET, 1003,                                                    \
     "a target is outside [0, C) and is not ignore_index")                     \
-  X(UNSUPPORTED, -1004, "not supported by this device")                       \
-  X(BUILD_FAILURE, -1005, "the OpenCL program failed to build")               \
-  X(OUT_OF_DEVICE_MEMORY, -1006, "out of device memory")                      \
-  X(OUT_OF_HOST_MEMORY, -1007, "out of host memory")                          \
-  X(NO_DEVICE, -1008, "no OpenCL device found")                               \
-  X(DEVICE_NOT_FOUND, -1009, "no OpenCL device matches the selection")
+  X(UNSUPPORTED, 1004, "not supported by this device")                       \
+  X(BUILD_FAILURE, 1005, "the OpenCL program failed to build")               \
+  X(OUT_OF_DEVICE_MEMORY, 1006, "out of device memory")                      \
+  X(OUT_OF_HOST_MEMORY, 1007, "out of host memory")                          \
+  X(NO_DEVICE, 1008, "no OpenCL device found")                               \
+  X(DEVICE_NOT_FOUND, 1009, "no OpenCL device matches the selection")
 
 typedef enum clloss_status {
 #define CLLOSS_STATUS_ENUM_(name, code, msg) CLLOSS_##name = code,
@@ -183,6 +185,23 @@ clloss_context_device_info(const clloss_context *ctx);
 CLLOSS_API const char *clloss_context_build_log(const clloss_context *ctx);
 /* A sentence about the last failed call on ctx, "" after a success. */
 CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
+
+/* Kernel variants. Each loss has several kernels for the same result:
+ *   "item"   one work-item per row (cross_entropy, nll_loss) or per chunk of
+ *            elements (element-wise), explicit vector loads: CPU devices;
+ *   "group"  one work-group per row, or work-items striding over elements
+ *            with coalesced loads: GPUs;
+ *   "split"  a row split over several work-groups (cross_entropy with few,
+ *            very long rows).
+ * "auto" (the default) chooses per device and shape. The environment
+ * variable CLLOSS_VARIANT, read when a context is created, sets the same.
+ * Results agree within rounding, whichever variant runs; each is
+ * deterministic. Unknown name: CLLOSS_INVALID_ARGUMENT. */
+CLLOSS_API clloss_status clloss_context_set_variant(clloss_context *ctx,
+                                                    const char *variant);
+/* The variant the last successful call on ctx ran ("item", ...); "" before
+ * any. */
+CLLOSS_API const char *clloss_context_last_variant(const clloss_context *ctx);
 
 /* Device-side error word. Device-buffer calls cannot stop on a bad target
  * without a host round trip, so each call checks its targets on the device:

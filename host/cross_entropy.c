@@ -1,0 +1,157 @@
+/* cross_entropy.c - launcher of the fused softmax cross-entropy kernels
+ * (kernels/cross_entropy.cl), at both call levels. */
+#include "internal.h"
+#include "rows.h"
+
+enum { CE_ITEM, CE_GROUP, CE_FINISH, CE_TARGETS };
+static const char *const ce_kernels[] = {"ce_item", "ce_group", "finish_sum",
+                                         "class_targets", NULL};
+
+static clloss__rows_call describe(const clloss_cross_entropy_desc *d) {
+  clloss__rows_call c = {0};
+  c.rows = d->rows;
+  c.classes = d->classes;
+  c.ld = d->row_stride ? d->row_stride : d->classes;
+  c.loss_count = clloss__cross_entropy_loss_count(d);
+  c.input_type = d->input_type;
+  c.target_type = d->target_type;
+  c.prob_targets = clloss__is_probability_target(d->target_type);
+  c.reduction = d->reduction;
+  c.ignore_index = d->ignore_index;
+  return c;
+}
+
+static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
+                                  const clloss_cross_entropy_desc *d,
+                                  const clloss__rows_call *c, int loss_mode) {
+  clloss__args a = {k, 0, CL_SUCCESS, d->input_type == CLLOSS_FLOAT64};
+  clloss__arg_mem(&a, c->input.mem);
+  clloss__arg_ulong(&a, c->input.offset);
+  clloss__arg_ulong(&a, c->ld);
+  clloss__arg_ulong(&a, c->rows);
+  clloss__arg_ulong(&a, c->classes);
+  clloss__arg_mem(&a, c->prob_targets ? ctx->dummy : c->target.mem);
+  clloss__arg_ulong(&a, c->prob_targets ? 0 : c->target.offset);
+  clloss__arg_mem(&a, c->prob_targets ? c->target.mem : ctx->dummy);
+  clloss__arg_ulong(&a, c->prob_targets ? c->target.offset : 0);
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->weight));
+  clloss__arg_ulong(&a, c->weight.offset);
+  clloss__arg_int(&a, c->weight.mem != NULL);
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_output));
+  clloss__arg_ulong(&a, c->grad_output.offset);
+  clloss__arg_int(&a, clloss__grad_output_mode(c));
+  clloss__arg_mem(&a, ctx->stats);
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->loss));
+  clloss__arg_ulong(&a, c->loss.offset);
+  clloss__arg_int(&a, loss_mode);
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_input));
+  clloss__arg_ulong(&a, c->grad_input.offset);
+  clloss__arg_int(&a, c->grad_input.mem != NULL);
+  clloss__arg_mem(&a, ctx->partials);
+  clloss__arg_long(&a, d->ignore_index);
+  clloss__arg_real(&a, d->label_smoothing);
+  clloss__arg_real(&a, d->z_loss);
+  clloss__arg_real(&a, d->softcap);
+  /* Probability targets: mean divides by N unless a normaliser is given. */
+  double norm = d->normalizer > 0 ? d->normalizer
+                : c->prob_targets ? (double)d->rows
+                                  : 0.0;
+  clloss__arg_real(&a, norm);
+  clloss__arg_int(&a, (cl_int)d->reduction);
+  clloss__arg_mem(&a, ctx->err);
+  if (a.err != CL_SUCCESS)
+    return clloss__fail(ctx, a.err, "setting cross_entropy arguments failed");
+  return CLLOSS_SUCCESS;
+}
+
+static clloss_status enqueue(clloss__launch *l,
+                             const clloss_cross_entropy_desc *d,
+                             const clloss__rows_call *c) {
+  clloss_context *ctx = l->ctx;
+  const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
+  clloss__program_key key = {"cross_entropy", (int)d->input_type,
+                             c->prob_targets ? 5 : (int)d->target_type,
+                             c->prob_targets, 0,
+                             clloss__vector_width(ctx, d->input_type)};
+  clloss__program *p;
+  CLLOSS__TRY(clloss__get_program(ctx, &key, ce_kernels, &p));
+
+  clloss__variant v = clloss__pick_variant(ctx);
+  int kernel = v == CLLOSS__ITEM ? CE_ITEM : CE_GROUP;
+  size_t local, groups, partials;
+  if (kernel == CE_ITEM) {
+    local = clloss__item_local_size(ctx, c->rows, p->max_wg[CE_ITEM]);
+    groups = (c->rows + local - 1) / local;
+    partials = groups;
+  } else {
+    local = clloss__group_local_size(ctx, p->max_wg[CE_GROUP]);
+    groups = c->rows < 65536 ? c->rows : 65536;
+    partials = c->rows;
+  }
+  const int reduce = c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE;
+  const int loss_mode = !c->loss.mem ? 0 : reduce ? 2 : 1;
+  CLLOSS__TRY(clloss__reserve_partials(ctx, partials, real_size));
+
+  if (!c->prob_targets)
+    CLLOSS__TRY(clloss__enqueue_class_targets(l, p, CE_TARGETS, c));
+  if (c->rows > 0) {
+    CLLOSS__TRY(set_row_args(ctx, p->kernels[kernel], d, c, loss_mode));
+    CLLOSS__TRY(
+        clloss__launch_kernel(l, p->kernels[kernel], groups * local, local));
+  }
+  if (reduce) {
+    int mode = 0;
+    double divisor = 1;
+    if (d->reduction == CLLOSS_REDUCTION_MEAN) {
+      mode = d->normalizer > 0 || c->prob_targets ? 1 : 2;
+      divisor = d->normalizer > 0 ? d->normalizer : (double)d->rows;
+    }
+    CLLOSS__TRY(clloss__finish_sum(l, p, CE_FINISH, c->rows ? partials : 0,
+                                   mode, divisor, c->loss));
+  }
+  ctx->last_variant = clloss__variant_name(kernel == CE_ITEM ? CLLOSS__ITEM
+                                                             : CLLOSS__GROUP);
+  return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss_cross_entropy(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_cross_entropy_desc *desc, clloss_buffer input,
+    clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
+    clloss_buffer loss, clloss_buffer grad_input, cl_uint num_events,
+    const cl_event *wait_list, cl_event *event) {
+  if (event)
+    *event = NULL;
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, ctx->detail));
+  clloss__rows_call c = describe(desc);
+  c.input = input;
+  c.target = target;
+  c.weight = weight;
+  c.grad_output = grad_output;
+  c.loss = loss;
+  c.grad_input = grad_input;
+  CLLOSS__TRY(clloss__check_rows_buffers(ctx, &c));
+  clloss__launch l;
+  CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
+  return clloss__launch_end(&l, enqueue(&l, desc, &c), event);
+}
+
+clloss_status clloss_cross_entropy_host(clloss_context *ctx,
+                                        const clloss_cross_entropy_desc *desc,
+                                        const void *input, const void *target,
+                                        const void *weight,
+                                        const void *grad_output, void *loss,
+                                        void *grad_input) {
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, ctx->detail));
+  clloss__rows_call c = describe(desc);
+  clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};
+  CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
+  clloss_status s = clloss_cross_entropy(ctx, ctx->queue, desc, c.input,
+                                         c.target, c.weight, c.grad_output,
+                                         c.loss, c.grad_input, 0, NULL, NULL);
+  return clloss__rows_host_end(ctx, &c, &h, s);
+}

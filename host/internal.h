@@ -1,0 +1,176 @@
+/* internal.h - the context's layout and the helpers shared by the launchers.
+ * Not installed; names with two underscores are library-internal. */
+#ifndef CLLOSS_INTERNAL_H
+#define CLLOSS_INTERNAL_H
+#include <stdio.h>
+
+#include "check.h"
+#include "clloss.h"
+
+/* Which kernel of a family runs. */
+typedef enum clloss__variant {
+  CLLOSS__AUTO = 0,
+  CLLOSS__ITEM,
+  CLLOSS__GROUP,
+  CLLOSS__SPLIT
+} clloss__variant;
+
+/* A program built for one source and one set of build-time parameters. */
+typedef struct clloss__program_key {
+  const char *source; /* kernel file stem: "cross_entropy", ... */
+  int in_type, tgt_type, prob_targets, loss_id, vw;
+} clloss__program_key;
+
+#define CLLOSS__MAX_PROGRAMS 48
+#define CLLOSS__MAX_KERNELS 4
+
+typedef struct clloss__program {
+  clloss__program_key key;
+  cl_program program;
+  cl_kernel kernels[CLLOSS__MAX_KERNELS];
+  const char *names[CLLOSS__MAX_KERNELS];
+  size_t max_wg[CLLOSS__MAX_KERNELS]; /* CL_KERNEL_WORK_GROUP_SIZE */
+} clloss__program;
+
+/* Pooled device buffers of the host-pointer calls, one per role. */
+enum {
+  CLLOSS__POOL_INPUT,
+  CLLOSS__POOL_TARGET,
+  CLLOSS__POOL_WEIGHT,
+  CLLOSS__POOL_POS_WEIGHT,
+  CLLOSS__POOL_GRAD_OUTPUT,
+  CLLOSS__POOL_LOSS,
+  CLLOSS__POOL_GRAD,
+  CLLOSS__POOL_COUNT
+};
+
+struct clloss_context {
+  cl_context cl;
+  cl_device_id device;
+  cl_command_queue queue; /* ours, in order */
+  clloss_device_info info;
+  int cl_std_major, cl_std_minor; /* the -cl-std we build with */
+  size_t wg_size;                 /* WG_SIZE the programs are built with */
+
+  clloss__program programs[CLLOSS__MAX_PROGRAMS];
+  size_t program_count;
+  char *build_log;
+  char detail[CLLOSS_DETAIL_SIZE];
+
+  clloss__variant variant;
+  const char *last_variant;
+
+  /* Reduction scratch, owned and grown by the context, never per call. */
+  cl_mem partials;
+  size_t partials_bytes;
+  cl_mem stats;  /* [0] weight sum D, [1] class-weight sum W (doubles) */
+  cl_mem err;    /* device error word: flag, lowest bad row */
+  cl_mem dummy;  /* stands in for arguments that are not given */
+
+  cl_mem pool[CLLOSS__POOL_COUNT];
+  size_t pool_bytes[CLLOSS__POOL_COUNT];
+};
+
+/* Records a failure's sentence in ctx->detail and returns `status`. */
+clloss_status clloss__fail(clloss_context *ctx, clloss_status status,
+                           const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Maps an OpenCL error of an allocation or enqueue to a status. */
+clloss_status clloss__cl_status(cl_int err);
+
+/* Device queries (device.c). */
+clloss_status clloss__query_device(cl_platform_id platform,
+                                   cl_device_id device,
+                                   clloss_device_info *info);
+
+/* The program for `key`, built on first use (program.c). */
+clloss_status clloss__get_program(clloss_context *ctx,
+                                  const clloss__program_key *key,
+                                  const char *const *kernel_names,
+                                  clloss__program **out);
+void clloss__release_programs(clloss_context *ctx);
+
+/* Launch helpers (launch.c). */
+typedef struct clloss__launch {
+  clloss_context *ctx;
+  cl_command_queue queue;
+  cl_uint num_events;
+  const cl_event *wait_list;
+  cl_event last; /* the most recent kernel's event, ours until handed out */
+} clloss__launch;
+
+/* Checks queue and wait list, and that the queue belongs to ctx. */
+clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
+                                   cl_command_queue queue, cl_uint num_events,
+                                   const cl_event *wait_list);
+/* Enqueues `k` after everything enqueued so far by this launch. */
+clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
+                                    size_t global, size_t local);
+/* Hands the last event to the caller (or releases it); returns `status`. */
+clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
+                                 cl_event *event);
+
+/* Sets kernel arguments in order: arg_mem, arg_ulong, arg_int, arg_real. */
+typedef struct clloss__args {
+  cl_kernel kernel;
+  cl_uint next;
+  cl_int err;
+  int real_is_double;
+} clloss__args;
+void clloss__arg_mem(clloss__args *a, cl_mem m);
+void clloss__arg_ulong(clloss__args *a, cl_ulong v);
+void clloss__arg_long(clloss__args *a, cl_long v);
+void clloss__arg_int(clloss__args *a, cl_int v);
+void clloss__arg_real(clloss__args *a, double v);
+
+/* Checks that `buf` holds `offset + count` elements of `elem_size` bytes;
+ * `name` goes into the detail. A NULL mem with count 0 is fine; a NULL mem
+ * where `required` gives CLLOSS_INVALID_ARGUMENT. */
+clloss_status clloss__check_buffer(clloss_context *ctx, const char *name,
+                                   clloss_buffer buf, size_t count,
+                                   size_t elem_size, int required);
+/* The mem to pass for an optional buffer: its own, or the dummy. */
+cl_mem clloss__mem_or_dummy(const clloss_context *ctx, clloss_buffer b);
+
+/* Grows the partials scratch to hold `count` values of `elem_size`. */
+clloss_status clloss__reserve_partials(clloss_context *ctx, size_t count,
+                                       size_t elem_size);
+/* Enqueues finish_sum of `program` over `count` partials into loss. */
+clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
+                                 int finish_index, size_t count, int mode,
+                                 double divisor, clloss_buffer loss);
+
+/* The variant to run: the context's choice, or the device's default. */
+clloss__variant clloss__pick_variant(const clloss_context *ctx);
+const char *clloss__variant_name(clloss__variant v);
+/* Vector width of explicit loads for a storage type on this device. */
+int clloss__vector_width(const clloss_context *ctx, clloss_dtype type);
+/* Local size for kernels whose work-items each own a row or a chunk. */
+size_t clloss__item_local_size(const clloss_context *ctx, size_t items,
+                               size_t kernel_max);
+size_t clloss__group_local_size(const clloss_context *ctx, size_t kernel_max);
+
+/* Pooled buffer of at least `bytes` for `role` (host-pointer calls). */
+clloss_status clloss__pool_get(clloss_context *ctx, int role, size_t bytes,
+                               cl_mem *out);
+
+/* Copies `bytes` from host `src` into the pooled buffer of `role` (queued,
+ * not waited for); a NULL src gives a buffer with a NULL mem. */
+clloss_status clloss__pool_upload(clloss_context *ctx, int role,
+                                  const void *src, size_t bytes,
+                                  clloss_buffer *out);
+/* Blocking copy back to the host; a NULL dst copies nothing. */
+clloss_status clloss__pool_download(clloss_context *ctx, clloss_buffer buf,
+                                    void *dst, size_t bytes);
+
+#define CLLOSS__TRY(expr)                                                     \
+  do {                                                                        \
+    clloss_status s_ = (expr);                                                \
+    if (s_ != CLLOSS_SUCCESS)                                                 \
+      return s_;                                                              \
+  } while (0)
+
+#endif

@@ -1,0 +1,169 @@
+/* launch.c - what every launcher shares: buffer checks, kernel arguments,
+ * event chaining on the caller's queue, work sizes, and the final
+ * reduction. */
+#include <string.h>
+
+#include "internal.h"
+
+clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
+                                   cl_command_queue queue, cl_uint num_events,
+                                   const cl_event *wait_list) {
+  memset(l, 0, sizeof *l);
+  if (!queue)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "queue is NULL");
+  if ((num_events == 0) != (wait_list == NULL))
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "num_events and wait_list disagree");
+  cl_context qctx = NULL;
+  cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof qctx,
+                                     &qctx, NULL);
+  if (err != CL_SUCCESS)
+    return clloss__fail(ctx, err, "queue is not a valid command queue");
+  if (qctx != ctx->cl)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "queue belongs to another cl_context");
+  l->ctx = ctx;
+  l->queue = queue;
+  l->num_events = num_events;
+  l->wait_list = wait_list;
+  return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
+                                    size_t global, size_t local) {
+  cl_event done = NULL;
+  cl_int err;
+  if (l->last)
+    err = clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local, 1,
+                                 &l->last, &done);
+  else
+    err = clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local,
+                                 l->num_events, l->wait_list, &done);
+  if (err != CL_SUCCESS)
+    return clloss__fail(l->ctx, clloss__cl_status(err),
+                        "enqueueing a kernel failed: %s",
+                        clloss_status_name(err));
+  if (l->last)
+    clReleaseEvent(l->last);
+  l->last = done;
+  return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
+                                 cl_event *event) {
+  if (event)
+    *event = status == CLLOSS_SUCCESS ? l->last : NULL;
+  if (l->last && (!event || status != CLLOSS_SUCCESS))
+    clReleaseEvent(l->last);
+  l->last = NULL;
+  if (status == CLLOSS_SUCCESS && l->ctx)
+    l->ctx->detail[0] = '\0';
+  return status;
+}
+
+void clloss__arg_mem(clloss__args *a, cl_mem m) {
+  if (a->err == CL_SUCCESS)
+    a->err = clSetKernelArg(a->kernel, a->next, sizeof m, &m);
+  a->next++;
+}
+void clloss__arg_ulong(clloss__args *a, cl_ulong v) {
+  if (a->err == CL_SUCCESS)
+    a->err = clSetKernelArg(a->kernel, a->next, sizeof v, &v);
+  a->next++;
+}
+void clloss__arg_long(clloss__args *a, cl_long v) {
+  if (a->err == CL_SUCCESS)
+    a->err = clSetKernelArg(a->kernel, a->next, sizeof v, &v);
+  a->next++;
+}
+void clloss__arg_int(clloss__args *a, cl_int v) {
+  if (a->err == CL_SUCCESS)
+    a->err = clSetKernelArg(a->kernel, a->next, sizeof v, &v);
+  a->next++;
+}
+void clloss__arg_real(clloss__args *a, double v) {
+  if (a->err == CL_SUCCESS) {
+    if (a->real_is_double) {
+      cl_double d = v;
+      a->err = clSetKernelArg(a->kernel, a->next, sizeof d, &d);
+    } else {
+      cl_float f = (cl_float)v;
+      a->err = clSetKernelArg(a->kernel, a->next, sizeof f, &f);
+    }
+  }
+  a->next++;
+}
+
+clloss_status clloss__check_buffer(clloss_context *ctx, const char *name,
+                                   clloss_buffer buf, size_t count,
+                                   size_t elem_size, int required) {
+  if (!buf.mem) {
+    if (required)
+      return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "%s is NULL", name);
+    return CLLOSS_SUCCESS;
+  }
+  size_t size = 0;
+  cl_int err =
+      clGetMemObjectInfo(buf.mem, CL_MEM_SIZE, sizeof size, &size, NULL);
+  if (err != CL_SUCCESS)
+    return clloss__fail(ctx, err, "%s is not a valid buffer", name);
+  size_t cap = size / elem_size;
+  if (buf.offset > cap || count > cap - buf.offset)
+    return clloss__fail(ctx, CLLOSS_BUFFER_TOO_SMALL,
+                        "%s holds %zu elements; the call needs %zu at "
+                        "offset %zu",
+                        name, cap, count, buf.offset);
+  return CLLOSS_SUCCESS;
+}
+
+cl_mem clloss__mem_or_dummy(const clloss_context *ctx, clloss_buffer b) {
+  return b.mem ? b.mem : ctx->dummy;
+}
+
+clloss__variant clloss__pick_variant(const clloss_context *ctx) {
+  if (ctx->variant != CLLOSS__AUTO)
+    return ctx->variant;
+  return (ctx->info.type & CL_DEVICE_TYPE_CPU) ? CLLOSS__ITEM : CLLOSS__GROUP;
+}
+
+int clloss__vector_width(const clloss_context *ctx, clloss_dtype type) {
+  int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
+  if (type == CLLOSS_FLOAT64)
+    return cpu ? 8 : 2;
+  return cpu ? 16 : 4;
+}
+
+size_t clloss__item_local_size(const clloss_context *ctx, size_t items,
+                               size_t kernel_max) {
+  /* Enough groups to keep every compute unit busy (4 per unit), at most
+   * 64 work-items each. */
+  size_t want = items / (4 * (size_t)ctx->info.compute_units);
+  size_t local = 64;
+  while (local > 1 && local > want)
+    local /= 2;
+  return local < kernel_max ? local : kernel_max;
+}
+
+size_t clloss__group_local_size(const clloss_context *ctx, size_t kernel_max) {
+  (void)ctx;
+  return kernel_max < 256 ? kernel_max : 256;
+}
+
+clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
+                                 int finish_index, size_t count, int mode,
+                                 double divisor, clloss_buffer loss) {
+  clloss_context *ctx = l->ctx;
+  clloss__args a = {p->kernels[finish_index], 0, CL_SUCCESS,
+                    p->key.in_type == CLLOSS_FLOAT64};
+  clloss__arg_mem(&a, ctx->partials);
+  clloss__arg_ulong(&a, count);
+  clloss__arg_mem(&a, ctx->stats);
+  clloss__arg_int(&a, mode);
+  clloss__arg_real(&a, divisor);
+  clloss__arg_mem(&a, loss.mem);
+  clloss__arg_ulong(&a, loss.offset);
+  if (a.err != CL_SUCCESS)
+    return clloss__fail(ctx, a.err, "setting finish_sum arguments failed");
+  size_t local = clloss__group_local_size(ctx, p->max_wg[finish_index]);
+  return clloss__launch_kernel(l, p->kernels[finish_index], local, local);
+}

@@ -1,0 +1,132 @@
+/* nll_loss.c - launcher of the negative log-likelihood kernels
+ * (kernels/nll_loss.cl), at both call levels. */
+#include "internal.h"
+#include "rows.h"
+
+enum { NLL_ITEM, NLL_GROUP, NLL_FINISH, NLL_TARGETS };
+static const char *const nll_kernels[] = {"nll_item", "nll_group",
+                                          "finish_sum", "class_targets", NULL};
+
+static clloss__rows_call describe(const clloss_nll_loss_desc *d) {
+  clloss__rows_call c = {0};
+  c.rows = d->rows;
+  c.classes = d->classes;
+  c.ld = d->row_stride ? d->row_stride : d->classes;
+  c.loss_count = d->reduction == CLLOSS_REDUCTION_NONE ? d->rows : 1;
+  c.input_type = d->input_type;
+  c.target_type = d->target_type;
+  c.reduction = d->reduction;
+  c.ignore_index = d->ignore_index;
+  return c;
+}
+
+static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
+                                  const clloss__rows_call *c, int loss_mode) {
+  clloss__args a = {k, 0, CL_SUCCESS, c->input_type == CLLOSS_FLOAT64};
+  clloss__arg_mem(&a, c->input.mem);
+  clloss__arg_ulong(&a, c->input.offset);
+  clloss__arg_ulong(&a, c->ld);
+  clloss__arg_ulong(&a, c->rows);
+  clloss__arg_ulong(&a, c->classes);
+  clloss__arg_mem(&a, c->target.mem);
+  clloss__arg_ulong(&a, c->target.offset);
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->weight));
+  clloss__arg_ulong(&a, c->weight.offset);
+  clloss__arg_int(&a, c->weight.mem != NULL);
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_output));
+  clloss__arg_ulong(&a, c->grad_output.offset);
+  clloss__arg_int(&a, clloss__grad_output_mode(c));
+  clloss__arg_mem(&a, ctx->stats);
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->loss));
+  clloss__arg_ulong(&a, c->loss.offset);
+  clloss__arg_int(&a, loss_mode);
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_input));
+  clloss__arg_ulong(&a, c->grad_input.offset);
+  clloss__arg_int(&a, c->grad_input.mem != NULL);
+  clloss__arg_mem(&a, ctx->partials);
+  clloss__arg_long(&a, c->ignore_index);
+  clloss__arg_int(&a, (cl_int)c->reduction);
+  clloss__arg_mem(&a, ctx->err);
+  if (a.err != CL_SUCCESS)
+    return clloss__fail(ctx, a.err, "setting nll_loss arguments failed");
+  return CLLOSS_SUCCESS;
+}
+
+static clloss_status enqueue(clloss__launch *l, const clloss__rows_call *c) {
+  clloss_context *ctx = l->ctx;
+  const int real_size = c->input_type == CLLOSS_FLOAT64 ? 8 : 4;
+  clloss__program_key key = {"nll_loss", (int)c->input_type,
+                             (int)c->target_type, 0, 0,
+                             clloss__vector_width(ctx, c->input_type)};
+  clloss__program *p;
+  CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
+  int kernel = clloss__pick_variant(ctx) == CLLOSS__ITEM ? NLL_ITEM : NLL_GROUP;
+  size_t local, groups, partials;
+  if (kernel == NLL_ITEM) {
+    local = clloss__item_local_size(ctx, c->rows, p->max_wg[NLL_ITEM]);
+    groups = (c->rows + local - 1) / local;
+    partials = groups;
+  } else {
+    local = clloss__group_local_size(ctx, p->max_wg[NLL_GROUP]);
+    groups = c->rows < 65536 ? c->rows : 65536;
+    partials = c->rows;
+  }
+  const int reduce = c->loss.mem && c->reduction != CLLOSS_REDUCTION_NONE;
+  CLLOSS__TRY(clloss__reserve_partials(ctx, partials, real_size));
+  CLLOSS__TRY(clloss__enqueue_class_targets(l, p, NLL_TARGETS, c));
+  if (c->rows > 0) {
+    CLLOSS__TRY(set_row_args(ctx, p->kernels[kernel], c,
+                             !c->loss.mem ? 0 : reduce ? 2 : 1));
+    CLLOSS__TRY(
+        clloss__launch_kernel(l, p->kernels[kernel], groups * local, local));
+  }
+  if (reduce)
+    CLLOSS__TRY(clloss__finish_sum(
+        l, p, NLL_FINISH, c->rows ? partials : 0,
+        c->reduction == CLLOSS_REDUCTION_MEAN ? 2 : 0, 1.0, c->loss));
+  ctx->last_variant = clloss__variant_name(kernel == NLL_ITEM ? CLLOSS__ITEM
+                                                              : CLLOSS__GROUP);
+  return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss_nll_loss(clloss_context *ctx, cl_command_queue queue,
+                              const clloss_nll_loss_desc *desc,
+                              clloss_buffer input, clloss_buffer target,
+                              clloss_buffer weight, clloss_buffer grad_output,
+                              clloss_buffer loss, clloss_buffer grad_input,
+                              cl_uint num_events, const cl_event *wait_list,
+                              cl_event *event) {
+  if (event)
+    *event = NULL;
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  CLLOSS__TRY(clloss__check_nll_loss_desc(desc, ctx->detail));
+  clloss__rows_call c = describe(desc);
+  c.input = input;
+  c.target = target;
+  c.weight = weight;
+  c.grad_output = grad_output;
+  c.loss = loss;
+  c.grad_input = grad_input;
+  CLLOSS__TRY(clloss__check_rows_buffers(ctx, &c));
+  clloss__launch l;
+  CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
+  return clloss__launch_end(&l, enqueue(&l, &c), event);
+}
+
+clloss_status clloss_nll_loss_host(clloss_context *ctx,
+                                   const clloss_nll_loss_desc *desc,
+                                   const void *input, const void *target,
+                                   const void *weight, const void *grad_output,
+                                   void *loss, void *grad_input) {
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  CLLOSS__TRY(clloss__check_nll_loss_desc(desc, ctx->detail));
+  clloss__rows_call c = describe(desc);
+  clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};
+  CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
+  clloss_status s =
+      clloss_nll_loss(ctx, ctx->queue, desc, c.input, c.target, c.weight,
+                      c.grad_output, c.loss, c.grad_input, 0, NULL, NULL);
+  return clloss__rows_host_end(ctx, &c, &h, s);
+}

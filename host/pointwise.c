@@ -1,0 +1,227 @@
+/* pointwise.c - launcher of the element-wise losses (kernels/pointwise.cl):
+ * mse, l1, huber, smooth_l1, binary_cross_entropy_with_logits, kl_div. */
+#include "internal.h"
+
+enum { PW_ITEM, PW_GROUP, PW_FINISH };
+static const char *const pw_kernels[] = {"pw_item", "pw_group", "finish_sum",
+                                         NULL};
+
+/* The divisor of mean / batchmean (0: none). */
+static double divisor(const clloss_pointwise_desc *d) {
+  if (d->reduction == CLLOSS_REDUCTION_MEAN)
+    return (double)d->count;
+  if (d->reduction == CLLOSS_REDUCTION_BATCHMEAN)
+    return (double)d->batch;
+  return 0;
+}
+
+static clloss_status check_buffers(clloss_context *ctx,
+                                   const clloss_pointwise_desc *d,
+                                   clloss_buffer input, clloss_buffer target,
+                                   clloss_buffer weight,
+                                   clloss_buffer pos_weight,
+                                   clloss_buffer grad_output,
+                                   clloss_buffer loss,
+                                   clloss_buffer grad_input) {
+  const size_t in = clloss_dtype_size(d->input_type);
+  const size_t real = clloss_dtype_size(clloss__loss_type(d->input_type));
+  const size_t nloss = clloss__pointwise_loss_count(d);
+  if (!loss.mem && !grad_input.mem)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "neither loss nor grad_input is given");
+  if ((weight.mem || pos_weight.mem) && d->loss != CLLOSS_BCE_WITH_LOGITS)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "weight and pos_weight are for "
+                        "binary_cross_entropy_with_logits only");
+  if ((weight.mem && !d->weight_count) ||
+      (pos_weight.mem && !d->pos_weight_count))
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "a weight is given but its count is 0");
+  CLLOSS__TRY(clloss__check_buffer(ctx, "input", input, d->count, in, 1));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "target", target, d->count, in, 1));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "weight", weight, d->weight_count,
+                                   real, 0));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "pos_weight", pos_weight,
+                                   d->pos_weight_count, real, 0));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "grad_output", grad_output, nloss,
+                                   real, 0));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "loss", loss, nloss, real, 0));
+  CLLOSS__TRY(
+      clloss__check_buffer(ctx, "grad_input", grad_input, d->count, in, 0));
+  if (grad_input.mem == input.mem && grad_input.offset != input.offset &&
+      grad_input.offset < input.offset + d->count &&
+      input.offset < grad_input.offset + d->count)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "grad_input overlaps input without being the same "
+                        "elements");
+  if (d->input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
+    return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
+                        "float64 needs a device with fp64; %s has none",
+                        ctx->info.name);
+  return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
+                               const clloss_pointwise_desc *d,
+                               clloss_buffer input, clloss_buffer target,
+                               clloss_buffer weight, clloss_buffer pos_weight,
+                               clloss_buffer grad_output, clloss_buffer loss,
+                               clloss_buffer grad_input, cl_uint num_events,
+                               const cl_event *wait_list, cl_event *event) {
+  if (event)
+    *event = NULL;
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  CLLOSS__TRY(clloss__check_pointwise_desc(d, ctx->detail));
+  CLLOSS__TRY(check_buffers(ctx, d, input, target, weight, pos_weight,
+                            grad_output, loss, grad_input));
+  clloss__launch l;
+  CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
+
+  const int vw = clloss__vector_width(ctx, d->input_type);
+  clloss__program_key key = {"pointwise", (int)d->input_type, 5, 0,
+                             (int)d->loss, vw};
+  clloss__program *p;
+  clloss_status s = clloss__get_program(ctx, &key, pw_kernels, &p);
+  if (s != CLLOSS_SUCCESS)
+    return clloss__launch_end(&l, s, event);
+
+  const size_t n = d->count, cu = ctx->info.compute_units;
+  int kernel = clloss__pick_variant(ctx) == CLLOSS__ITEM ? PW_ITEM : PW_GROUP;
+  size_t local, groups, chunk = 0;
+  if (kernel == PW_ITEM) {
+    /* Contiguous chunks, a multiple of VW, about 32 per compute unit. */
+    size_t per = (n + 32 * cu - 1) / (32 * cu);
+    chunk = (per + vw - 1) / vw * vw;
+    if (chunk < (size_t)vw * 64)
+      chunk = (size_t)vw * 64;
+    size_t items = (n + chunk - 1) / chunk;
+    local = clloss__item_local_size(ctx, items, p->max_wg[PW_ITEM]);
+    groups = (items + local - 1) / local;
+  } else {
+    local = clloss__group_local_size(ctx, p->max_wg[PW_GROUP]);
+    groups = (n + local * vw - 1) / (local * vw);
+    if (groups > 16 * cu)
+      groups = 16 * cu;
+  }
+  if (groups == 0)
+    groups = 1;
+  const int real_is_double = d->input_type == CLLOSS_FLOAT64;
+  const int reduce = loss.mem && d->reduction != CLLOSS_REDUCTION_NONE;
+  const double div = divisor(d);
+  s = clloss__reserve_partials(ctx, groups, real_is_double ? 8 : 4);
+  if (s == CLLOSS_SUCCESS && n > 0) {
+    clloss__args a = {p->kernels[kernel], 0, CL_SUCCESS, real_is_double};
+    clloss__arg_mem(&a, input.mem);
+    clloss__arg_ulong(&a, input.offset);
+    clloss__arg_mem(&a, target.mem);
+    clloss__arg_ulong(&a, target.offset);
+    clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, weight));
+    clloss__arg_ulong(&a, weight.offset);
+    clloss__arg_ulong(&a, weight.mem ? d->weight_count : 0);
+    clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, pos_weight));
+    clloss__arg_ulong(&a, pos_weight.offset);
+    clloss__arg_ulong(&a, pos_weight.mem ? d->pos_weight_count : 0);
+    clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, grad_output));
+    clloss__arg_ulong(&a, grad_output.offset);
+    clloss__arg_int(&a, !grad_output.mem                          ? 0
+                        : d->reduction == CLLOSS_REDUCTION_NONE ? 2
+                                                                : 1);
+    clloss__arg_real(&a, div > 0 ? 1.0 / div : 1.0);
+    clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, loss));
+    clloss__arg_ulong(&a, loss.offset);
+    clloss__arg_int(&a, !loss.mem ? 0 : reduce ? 2 : 1);
+    clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, grad_input));
+    clloss__arg_ulong(&a, grad_input.offset);
+    clloss__arg_int(&a, grad_input.mem != NULL);
+    clloss__arg_mem(&a, ctx->partials);
+    clloss__arg_ulong(&a, n);
+    clloss__arg_ulong(&a, chunk);
+    clloss__arg_real(&a, d->loss == CLLOSS_HUBER_LOSS ? d->delta : d->beta);
+    clloss__arg_int(&a, d->log_target != 0);
+    s = a.err == CL_SUCCESS
+            ? clloss__launch_kernel(&l, p->kernels[kernel], groups * local,
+                                    local)
+            : clloss__fail(ctx, a.err, "setting pointwise arguments failed");
+  }
+  if (s == CLLOSS_SUCCESS && reduce)
+    s = clloss__finish_sum(&l, p, PW_FINISH, n ? groups : 0, div > 0 ? 1 : 0,
+                           div, loss);
+  if (s == CLLOSS_SUCCESS)
+    ctx->last_variant = clloss__variant_name(
+        kernel == PW_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);
+  return clloss__launch_end(&l, s, event);
+}
+
+clloss_status clloss_pointwise_host(clloss_context *ctx,
+                                    const clloss_pointwise_desc *d,
+                                    const void *input, const void *target,
+                                    const void *weight, const void *pos_weight,
+                                    const void *grad_output, void *loss,
+                                    void *grad_input) {
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  CLLOSS__TRY(clloss__check_pointwise_desc(d, ctx->detail));
+  if (!input || !target)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "input and target must not be NULL");
+  if (!loss && !grad_input)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "neither loss nor grad_input is given");
+  const size_t in = clloss_dtype_size(d->input_type);
+  const size_t real = clloss_dtype_size(clloss__loss_type(d->input_type));
+  const size_t nloss = clloss__pointwise_loss_count(d);
+  clloss_buffer bi, bt, bw, bp, bg, bl = {0}, bd = {0};
+  clloss_status s;
+  if ((s = clloss__pool_upload(ctx, CLLOSS__POOL_INPUT, input, d->count * in,
+                               &bi)) != CLLOSS_SUCCESS ||
+      (s = clloss__pool_upload(ctx, CLLOSS__POOL_TARGET, target,
+                               d->count * in, &bt)) != CLLOSS_SUCCESS ||
+      (s = clloss__pool_upload(ctx, CLLOSS__POOL_WEIGHT, weight,
+                               d->weight_count * real, &bw)) !=
+          CLLOSS_SUCCESS ||
+      (s = clloss__pool_upload(ctx, CLLOSS__POOL_POS_WEIGHT, pos_weight,
+                               d->pos_weight_count * real, &bp)) !=
+          CLLOSS_SUCCESS ||
+      (s = clloss__pool_upload(ctx, CLLOSS__POOL_GRAD_OUTPUT, grad_output,
+                               nloss * real, &bg)) != CLLOSS_SUCCESS ||
+      (loss && (s = clloss__pool_get(ctx, CLLOSS__POOL_LOSS, nloss * real,
+                                     &bl.mem)) != CLLOSS_SUCCESS) ||
+      (grad_input && (s = clloss__pool_get(ctx, CLLOSS__POOL_GRAD,
+                                           d->count * in, &bd.mem)) !=
+                         CLLOSS_SUCCESS) ||
+      (s = clloss_pointwise(ctx, ctx->queue, d, bi, bt, bw, bp, bg, bl, bd, 0,
+                            NULL, NULL)) != CLLOSS_SUCCESS) {
+    clFinish(ctx->queue); /* the queued copies still read host memory */
+    return s;
+  }
+  CLLOSS__TRY(clloss__pool_download(ctx, bl, loss, nloss * real));
+  return clloss__pool_download(ctx, bd, grad_input, d->count * in);
+}
+
+static clloss_status simple(clloss_context *ctx, clloss_pointwise_loss which,
+                            size_t count, clloss_reduction reduction,
+                            const float *input, const float *target,
+                            float *loss, float *grad_input) {
+  clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(which);
+  d.count = count;
+  d.reduction = reduction;
+  return clloss_pointwise_host(ctx, &d, input, target, NULL, NULL, NULL, loss,
+                               grad_input);
+}
+
+clloss_status clloss_mse_loss_host(clloss_context *ctx, size_t count,
+                                   clloss_reduction reduction,
+                                   const float *input, const float *target,
+                                   float *loss, float *grad_input) {
+  return simple(ctx, CLLOSS_MSE_LOSS, count, reduction, input, target, loss,
+                grad_input);
+}
+
+clloss_status clloss_l1_loss_host(clloss_context *ctx, size_t count,
+                                  clloss_reduction reduction,
+                                  const float *input, const float *target,
+                                  float *loss, float *grad_input) {
+  return simple(ctx, CLLOSS_L1_LOSS, count, reduction, input, target, loss,
+                grad_input);
+}

@@ -1,0 +1,169 @@
+/* program.c - building the kernel programs, once per context and set of
+ * build-time parameters, from the embedded sources (or from the directory
+ * CLLOSS_KERNEL_DIR names, for kernel development without rebuilding). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "kernels.h"
+
+/* The text of kernels/<name>.cl: from CLLOSS_KERNEL_DIR when set, else the
+ * copy embedded at build time. Returns a malloc'd string or NULL. */
+static char *kernel_text(const char *name) {
+  const char *dir = getenv("CLLOSS_KERNEL_DIR");
+  if (dir && *dir) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.cl", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+      return NULL;
+    char *buf = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)size + 1)) &&
+        fread(buf, 1, (size_t)size, f) == (size_t)size) {
+      buf[size] = '\0';
+    } else {
+      free(buf);
+      buf = NULL;
+    }
+    fclose(f);
+    return buf;
+  }
+  for (const clloss__kernel_source *k = clloss__kernel_sources; k->name; k++)
+    if (strcmp(k->name, name) == 0) {
+      char *copy = malloc(k->length + 1);
+      if (copy)
+        memcpy(copy, k->text, k->length + 1);
+      return copy;
+    }
+  return NULL;
+}
+
+static int same_key(const clloss__program_key *a,
+                    const clloss__program_key *b) {
+  return strcmp(a->source, b->source) == 0 && a->in_type == b->in_type &&
+         a->tgt_type == b->tgt_type && a->prob_targets == b->prob_targets &&
+         a->loss_id == b->loss_id && a->vw == b->vw;
+}
+
+static void keep_build_log(clloss_context *ctx, cl_program program) {
+  size_t size = 0;
+  if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0,
+                            NULL, &size) != CL_SUCCESS)
+    return;
+  char *log = malloc(size + 1);
+  if (!log)
+    return;
+  if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, size,
+                            log, NULL) != CL_SUCCESS)
+    size = 0;
+  log[size] = '\0';
+  free(ctx->build_log);
+  ctx->build_log = log;
+}
+
+/* Compiles common.cl + reduce.cl + <source>.cl with the key's parameters. */
+static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
+                           cl_program *out) {
+  const char *parts[3] = {"common", "reduce", key->source};
+  char *texts[3] = {NULL, NULL, NULL};
+  clloss_status status = CLLOSS_SUCCESS;
+  for (int i = 0; i < 3 && status == CLLOSS_SUCCESS; i++)
+    if (!(texts[i] = kernel_text(parts[i])))
+      status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
+                            "kernel source %s.cl not found", parts[i]);
+  cl_program program = NULL;
+  if (status == CLLOSS_SUCCESS) {
+    cl_int err;
+    program = clCreateProgramWithSource(ctx->cl, 3, (const char **)texts,
+                                        NULL, &err);
+    if (!program)
+      status = clloss__cl_status(err);
+  }
+  for (int i = 0; i < 3; i++)
+    free(texts[i]);
+  if (status != CLLOSS_SUCCESS)
+    return status;
+
+  /* Never -cl-fast-relaxed-math: -inf logits and NaN must stay IEEE. */
+  char options[256];
+  int n = 0;
+  if (ctx->cl_std_major > 1 || ctx->cl_std_minor >= 1)
+    n = snprintf(options, sizeof options, "-cl-std=CL%d.%d ",
+                 ctx->cl_std_major, ctx->cl_std_minor);
+  snprintf(options + n, sizeof options - (size_t)n,
+           "-DIN_TYPE=%d -DTGT_TYPE=%d -DPROB_TARGETS=%d -DLOSS_ID=%d "
+           "-DVW=%d -DWG_SIZE=%zu",
+           key->in_type, key->tgt_type, key->prob_targets, key->loss_id,
+           key->vw, ctx->wg_size);
+  cl_int err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+  if (err != CL_SUCCESS) {
+    keep_build_log(ctx, program);
+    clReleaseProgram(program);
+    return clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
+                        "building %s.cl (%s) failed with %s; see the build "
+                        "log",
+                        key->source, options, clloss_status_name(err));
+  }
+  *out = program;
+  return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss__get_program(clloss_context *ctx,
+                                  const clloss__program_key *key,
+                                  const char *const *kernel_names,
+                                  clloss__program **out) {
+  for (size_t i = 0; i < ctx->program_count; i++)
+    if (same_key(&ctx->programs[i].key, key)) {
+      *out = &ctx->programs[i];
+      return CLLOSS_SUCCESS;
+    }
+  if (ctx->program_count == CLLOSS__MAX_PROGRAMS)
+    return clloss__fail(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
+                        "too many kernel configurations in one context");
+  clloss__program p;
+  memset(&p, 0, sizeof p);
+  p.key = *key;
+  CLLOSS__TRY(build(ctx, key, &p.program));
+  clloss_status status = CLLOSS_SUCCESS;
+  for (int i = 0; kernel_names[i] && i < CLLOSS__MAX_KERNELS; i++) {
+    cl_int err;
+    p.names[i] = kernel_names[i];
+    p.kernels[i] = clCreateKernel(p.program, kernel_names[i], &err);
+    if (!p.kernels[i]) {
+      status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
+                            "kernel %s missing from %s.cl: %s",
+                            kernel_names[i], key->source,
+                            clloss_status_name(err));
+      break;
+    }
+    err = clGetKernelWorkGroupInfo(p.kernels[i], ctx->device,
+                                   CL_KERNEL_WORK_GROUP_SIZE,
+                                   sizeof p.max_wg[i], &p.max_wg[i], NULL);
+    if (err != CL_SUCCESS || p.max_wg[i] == 0)
+      p.max_wg[i] = 1;
+    if (p.max_wg[i] > ctx->wg_size)
+      p.max_wg[i] = ctx->wg_size;
+  }
+  if (status != CLLOSS_SUCCESS) {
+    for (int i = 0; i < CLLOSS__MAX_KERNELS; i++)
+      if (p.kernels[i])
+        clReleaseKernel(p.kernels[i]);
+    clReleaseProgram(p.program);
+    return status;
+  }
+  ctx->programs[ctx->program_count] = p;
+  *out = &ctx->programs[ctx->program_count++];
+  return CLLOSS_SUCCESS;
+}
+
+void clloss__release_programs(clloss_context *ctx) {
+  for (size_t i = 0; i < ctx->program_count; i++) {
+    for (int k = 0; k < CLLOSS__MAX_KERNELS; k++)
+      if (ctx->programs[i].kernels[k])
+        clReleaseKernel(ctx->programs[i].kernels[k]);
+    clReleaseProgram(ctx->programs[i].program);
+  }
+  ctx->program_count = 0;
+}

@@ -1,0 +1,44 @@
+/* rows.h - shared by the launchers of the row losses (cross_entropy,
+ * nll_loss): one description of a call's buffers and shape. */
+#ifndef CLLOSS_ROWS_H
+#define CLLOSS_ROWS_H
+#include "internal.h"
+
+typedef struct clloss__rows_call {
+  size_t rows, classes, ld, loss_count;
+  clloss_dtype input_type, target_type;
+  int prob_targets;
+  clloss_reduction reduction;
+  int64_t ignore_index;
+  clloss_buffer input, target, weight, grad_output, loss, grad_input;
+} clloss__rows_call;
+
+/* Elements an [N, C] operand with row stride ld spans. */
+size_t clloss__rows_extent(size_t rows, size_t classes, size_t ld);
+clloss_status clloss__check_rows_buffers(clloss_context *ctx,
+                                         const clloss__rows_call *c);
+/* Enqueues class_targets (stats and error word) as kernel `kernel` of p. */
+clloss_status clloss__enqueue_class_targets(clloss__launch *l,
+                                            clloss__program *p, int kernel,
+                                            const clloss__rows_call *c);
+/* 0: no upstream gradient, 1: a scalar, 2: one per row. */
+int clloss__grad_output_mode(const clloss__rows_call *c);
+
+/* Host-pointer calls: the caller's arrays. */
+typedef struct clloss__rows_host {
+  const void *input, *target, *weight, *grad_output;
+  void *loss, *grad_input;
+} clloss__rows_host;
+
+/* Checks the host arrays and targets, then fills c's buffers from the pool
+ * and queues the copies to the device. */
+clloss_status clloss__rows_host_begin(clloss_context *ctx,
+                                      clloss__rows_call *c,
+                                      const clloss__rows_host *h);
+/* After the device call returned `status`: copies the outputs back. */
+clloss_status clloss__rows_host_end(clloss_context *ctx,
+                                    const clloss__rows_call *c,
+                                    const clloss__rows_host *h,
+                                    clloss_status status);
+
+#endif

@@ -1,0 +1,178 @@
+/* common.cl - storage-type loads and stores, work-group reductions and the
+ * arithmetic types shared by every loss. Prepended to each loss's source.
+ *
+ * Build-time parameters (each with a default, so every file compiles alone):
+ *   IN_TYPE  storage of inputs and gradients: 0 float, 1 half, 2 bfloat16
+ *            (ushort words), 3 double
+ *   VW       vector width of explicit loads: 1, 2, 4, 8 or 16
+ *   WG_SIZE  the work-group size the kernels are launched with (the size of
+ *            the local-memory reduction arrays)
+ */
+#ifndef IN_TYPE
+#define IN_TYPE 0
+#endif
+#ifndef VW
+#define VW 4
+#endif
+#ifndef WG_SIZE
+#define WG_SIZE 64
+#endif
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+
+#if IN_TYPE == 3
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+typedef double in_t;
+typedef double real;                  /* arithmetic and loss outputs */
+#define realv CAT(double, VW)
+#define convert_realv CAT(convert_double, VW)
+#define REAL_MAX DBL_MAX
+#else
+#if IN_TYPE == 1
+typedef half in_t;
+#elif IN_TYPE == 2
+typedef ushort in_t;
+#else
+typedef float in_t;
+#endif
+typedef float real;
+#define realv CAT(float, VW)
+#define convert_realv CAT(convert_float, VW)
+#define REAL_MAX FLT_MAX
+#endif
+
+#ifndef TGT_TYPE
+#define TGT_TYPE 5
+#endif
+#if TGT_TYPE == 4
+typedef int tgt_t; /* class-index targets */
+#else
+typedef long tgt_t;
+#endif
+
+/* Vector loads/stores of VW elements at p + i (any alignment of in_t). */
+#if VW == 1
+#define VLOAD_(T, i, p) ((p)[i])
+#define VSTORE_(v, i, p) ((p)[i] = (v))
+#else
+#define VLOAD_(T, i, p) CAT(vload, VW)(0, (p) + (i))
+#define VSTORE_(v, i, p) CAT(vstore, VW)((v), 0, (p) + (i))
+#endif
+
+#if IN_TYPE == 1
+#define LOAD(p, i) vload_half((i), (p))
+#define STORE(v, p, i) vstore_half_rte((float)(v), (i), (p))
+#if VW == 1
+#define LOADV(p, i) vload_half((i), (p))
+#define STOREV(v, p, i) vstore_half_rte((v), (i), (p))
+#else
+#define LOADV(p, i) CAT(vload_half, VW)(0, (p) + (i))
+#define STOREV(v, p, i) CAT(vstore_half_rte, VW)((v), 0, (p) + (i))
+#endif
+#elif IN_TYPE == 2
+/* bfloat16: the upper 16 bits of a float; stores round to nearest even. */
+inline float bf16_load(ushort u) { return as_float((uint)u << 16); }
+inline ushort bf16_round(float f) {
+  uint u = as_uint(f);
+  if (isnan(f))
+    return (ushort)((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (ushort)(u >> 16);
+}
+#define LOAD(p, i) bf16_load((p)[i])
+#define STORE(v, p, i) ((p)[i] = bf16_round((float)(v)))
+#if VW == 1
+#define LOADV(p, i) bf16_load((p)[i])
+#define STOREV(v, p, i) ((p)[i] = bf16_round(v))
+#else
+#define LOADV(p, i)                                                           \
+  as_realv(CAT(convert_uint, VW)(VLOAD_(ushort, i, p)) << 16)
+#define as_realv CAT(as_float, VW)
+#define STOREV(v, p, i)                                                       \
+  do {                                                                        \
+    realv v_ = (v);                                                           \
+    for (int k_ = 0; k_ < VW; k_++)                                           \
+      (p)[(i) + k_] = bf16_round(((real *)&v_)[k_]);                          \
+  } while (0)
+#endif
+#else
+#define LOAD(p, i) ((real)(p)[i])
+#define STORE(v, p, i) ((p)[i] = (in_t)(v))
+#define LOADV(p, i) VLOAD_(in_t, i, p)
+#if VW == 1
+#define STOREV(v, p, i) ((p)[i] = (v))
+#else
+#define STOREV(v, p, i) CAT(vstore, VW)((v), 0, (p) + (i))
+#endif
+#endif
+
+/* Horizontal sum and max of a realv, in a fixed order. */
+#if VW == 1
+#define HSUM(v) (v)
+#define HMAX(v) (v)
+#else
+inline real hsum(realv v) {
+  real *a = (real *)&v;
+  real s = 0;
+  for (int k = 0; k < VW; k++)
+    s += a[k];
+  return s;
+}
+inline real hmax(realv v) {
+  real *a = (real *)&v;
+  real m = a[0];
+  for (int k = 1; k < VW; k++)
+    m = fmax(m, a[k]);
+  return m;
+}
+#define HSUM(v) hsum(v)
+#define HMAX(v) hmax(v)
+#endif
+
+/* Work-group tree reductions over `scratch[WG_SIZE]`; every work-item gets
+ * the result. Deterministic: the order depends only on the group size. The
+ * size need not be a power of two. */
+inline real group_sum(real v, __local real *scratch) {
+  const uint lid = get_local_id(0), n = get_local_size(0);
+  scratch[lid] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (uint width = n; width > 1;) {
+    uint half_w = (width + 1) / 2;
+    if (lid + half_w < width)
+      scratch[lid] += scratch[lid + half_w];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    width = half_w;
+  }
+  real r = scratch[0];
+  barrier(CLK_LOCAL_MEM_FENCE);
+  return r;
+}
+
+inline real group_max(real v, __local real *scratch) {
+  const uint lid = get_local_id(0), n = get_local_size(0);
+  scratch[lid] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (uint width = n; width > 1;) {
+    uint half_w = (width + 1) / 2;
+    if (lid + half_w < width)
+      scratch[lid] = fmax(scratch[lid], scratch[lid + half_w]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    width = half_w;
+  }
+  real r = scratch[0];
+  barrier(CLK_LOCAL_MEM_FENCE);
+  return r;
+}
+
+/* Error word: [0] = 1 once a bad target was seen, [1] = lowest bad row
+ * (saturated to 32 bits), [2] = its high 32 bits are not tracked. */
+inline void report_bad_row(__global volatile uint *err, ulong row) {
+  atomic_or(&err[0], 1u);
+  atomic_min(&err[1], (uint)min(row, (ulong)0xffffffffu));
+}
+
+/* Upstream gradient g: mode 0 = 1, 1 = one scalar, 2 = one per output. */
+inline real upstream(__global const real *g, ulong i, int mode) {
+  return mode == 0 ? (real)1 : mode == 1 ? g[0] : g[i];
+}

@@ -1,0 +1,271 @@
+/* cross_entropy.cl - fused softmax cross-entropy loss and gradient, one pass
+ * over each row for statistics and one that writes the gradient.
+ *
+ *   lse_i  = m_i + log sum_c exp(x_ic - m_i)        (x capped when cap > 0)
+ *   index targets:
+ *     loss_i = (1-e) w_t (lse - x_t) + (e/C)(W lse - sum_c w_c x_c) + z lse^2
+ *     dx_j   = s [p_j A - (e/C) w_j - (1-e) w_t [j = t]],
+ *              A = (1-e) w_t + (e/C) W + 2 z lse
+ *   probability targets (PROB_TARGETS), y' = (1-e) y + e/C:
+ *     loss_i = lse SY - SYX + z lse^2,  SY = sum w y',  SYX = sum w y' x
+ *     dx_j   = s [p_j (SY + 2 z lse) - w_j y'_j]
+ *   softcap: x -> cap tanh(x / cap), dx times 1 - tanh^2(x / cap).
+ *
+ * Two kernels with one signature: ce_item (one work-item per row, explicit
+ * VW-wide loads; CPUs) and ce_group (one work-group per row; GPUs).
+ * `first`/`step` below count VW-wide chunks: the item kernel walks its row
+ * alone (0, 1), the group kernel's work-items interleave (lid, size).
+ */
+#ifndef PROB_TARGETS
+#define PROB_TARGETS 0
+#endif
+
+typedef struct row_args {
+  __global const in_t *x; /* the row */
+  __global const in_t *y; /* probability targets of the row */
+  __global const real *w; /* class weights, NULL-equivalent when !has_w */
+  ulong classes;
+  int has_w;
+  real eps, cap;
+} row_args;
+
+/* Per-row statistics, partial (per work-item) until combined. */
+typedef struct row_stats {
+  real max, sumexp, swx, sy, syx;
+} row_stats;
+
+inline realv capv(realv v, real cap) {
+  return cap > 0 ? cap * tanh(v / cap) : v;
+}
+inline real cap1(real v, real cap) { return cap > 0 ? cap * tanh(v / cap) : v; }
+
+inline realv weights_v(const row_args *a, ulong c) {
+  return a->has_w ? VLOAD_(real, c, a->w) : (realv)(1);
+}
+inline real weight1(const row_args *a, ulong c) {
+  return a->has_w ? a->w[c] : (real)1;
+}
+
+/* Pass 1: max of the row, and the linear sums that label smoothing and
+ * probability targets need. */
+inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
+  const ulong full = a->classes / VW * VW;
+  const real eoc = a->eps / (real)a->classes;
+  realv mv = (realv)(-REAL_MAX), swx = (realv)(0), sy = (realv)(0),
+        syx = (realv)(0);
+  for (ulong c = first * VW; c < full; c += step * VW) {
+    realv v = capv(LOADV(a->x, c), a->cap);
+    mv = fmax(mv, v);
+#if PROB_TARGETS
+    realv wy = weights_v(a, c) * ((1 - a->eps) * LOADV(a->y, c) + eoc);
+    sy += wy;
+    syx += wy * v;
+#else
+    if (a->eps > 0)
+      swx += weights_v(a, c) * v;
+#endif
+  }
+  row_stats s = {HMAX(mv), 0, HSUM(swx), HSUM(sy), HSUM(syx)};
+  for (ulong c = full + first; c < a->classes; c += step) {
+    real v = cap1(LOAD(a->x, c), a->cap);
+    s.max = fmax(s.max, v);
+#if PROB_TARGETS
+    real wy = weight1(a, c) * ((1 - a->eps) * LOAD(a->y, c) + eoc);
+    s.sy += wy;
+    s.syx += wy * v;
+#else
+    if (a->eps > 0)
+      s.swx += weight1(a, c) * v;
+#endif
+  }
+  return s;
+}
+
+/* Pass 2: sum_c exp(x_c - m). */
+inline real pass_sumexp(const row_args *a, real m, ulong first, ulong step) {
+  const ulong full = a->classes / VW * VW;
+  realv acc = (realv)(0);
+  for (ulong c = first * VW; c < full; c += step * VW)
+    acc += exp(capv(LOADV(a->x, c), a->cap) - m);
+  real s = HSUM(acc);
+  for (ulong c = full + first; c < a->classes; c += step)
+    s += exp(cap1(LOAD(a->x, c), a->cap) - m);
+  return s;
+}
+
+/* Pass 3: dx_j = s (p_j A - B_j) dcap_j with B_j = (e/C) w_j for index
+ * targets and w_j y'_j for probability targets. The target's own term is
+ * added afterwards by the caller. In place is safe: each element is read
+ * before it is written, by the same work-item. */
+inline void pass_grad(const row_args *a, __global in_t *g, real lse, real s,
+                      real coef, ulong first, ulong step) {
+  const ulong full = a->classes / VW * VW;
+  const real eoc = a->eps / (real)a->classes;
+  for (ulong c = first * VW; c < full; c += step * VW) {
+    realv raw = LOADV(a->x, c), v = raw, dcap = (realv)(1);
+    if (a->cap > 0) {
+      realv th = tanh(raw / a->cap);
+      v = a->cap * th;
+      dcap = 1 - th * th;
+    }
+#if PROB_TARGETS
+    realv b = weights_v(a, c) * ((1 - a->eps) * LOADV(a->y, c) + eoc);
+#else
+    realv b = eoc * weights_v(a, c);
+#endif
+    STOREV(s * (exp(v - lse) * coef - b) * dcap, g, c);
+  }
+  for (ulong c = full + first; c < a->classes; c += step) {
+    real raw = LOAD(a->x, c), v = raw, dcap = 1;
+    if (a->cap > 0) {
+      real th = tanh(raw / a->cap);
+      v = a->cap * th;
+      dcap = 1 - th * th;
+    }
+#if PROB_TARGETS
+    real b = weight1(a, c) * ((1 - a->eps) * LOAD(a->y, c) + eoc);
+#else
+    real b = eoc * weight1(a, c);
+#endif
+    STORE(s * (exp(v - lse) * coef - b) * dcap, g, c);
+  }
+}
+
+inline void fill_row(__global in_t *g, ulong classes, real v, ulong first,
+                     ulong step) {
+  for (ulong c = first; c < classes; c += step)
+    STORE(v, g, c);
+}
+
+/* Kernel arguments, shared by both variants. loss_mode: 0 no loss output,
+ * 1 one value per row into `loss`, 2 per-group partial sums into
+ * `partials` (finished by finish_sum). */
+#define CE_ARGS                                                               \
+  __global const in_t *x, ulong x_off, ulong ld, ulong rows, ulong classes,   \
+      __global const tgt_t *t, ulong t_off, __global const in_t *y,           \
+      ulong y_off, __global const real *w, ulong w_off, int has_w,            \
+      __global const real *g, ulong g_off, int g_mode,                        \
+      __global const real *stats, __global real *loss, ulong loss_off,        \
+      int loss_mode, __global in_t *grad, ulong grad_off, int want_grad,      \
+      __global real *partials, long ignore, real eps, real z, real cap,       \
+      real norm, int reduction, __global volatile uint *err
+
+/* reduction: 0 mean, 1 sum, 2 none (clloss_reduction). */
+inline real row_scale(__global const real *g, ulong row, int g_mode,
+                      int reduction, __global const real *stats, real norm) {
+  if (reduction == 2)
+    return upstream(g, row, g_mode);
+  real s = upstream(g, 0, g_mode);
+  return reduction == 0 ? s / (norm > 0 ? norm : stats[0]) : s;
+}
+
+/* Everything one row needs after its statistics are known: the row's loss
+ * (returned) and, when asked, its gradient. */
+inline real finish_row(const row_args *a, row_stats st, ulong row,
+                       __global const tgt_t *t, __global in_t *gr,
+                       int want_grad, real s, real z, real wsum, long ignore,
+                       __global volatile uint *err, ulong first, ulong step,
+                       int leader) {
+  real lse = st.max + log(st.sumexp);
+  real zl = z > 0 ? z * lse * lse : 0;
+  real dz = z > 0 ? 2 * z * lse : 0;
+#if PROB_TARGETS
+  if (want_grad)
+    pass_grad(a, gr, lse, s, st.sy + dz, first, step);
+  return lse * st.sy - st.syx + zl;
+#else
+  long ti = t[row];
+  if (ti == ignore) {
+    if (want_grad)
+      fill_row(gr, a->classes, 0, first, step);
+    return 0;
+  }
+  if (ti < 0 || (ulong)ti >= a->classes) {
+    if (leader)
+      report_bad_row(err, row);
+    if (want_grad)
+      fill_row(gr, a->classes, NAN, first, step);
+    return NAN;
+  }
+  const real e = a->eps, eoc = e / (real)a->classes;
+  real raw_t = LOAD(a->x, ti);
+  real wt = weight1(a, ti);
+  real loss = (1 - e) * wt * (lse - cap1(raw_t, a->cap)) + zl;
+  if (e > 0)
+    loss += eoc * (wsum * lse - st.swx);
+  if (want_grad) {
+    real coef = (1 - e) * wt + eoc * wsum + dz;
+    pass_grad(a, gr, lse, s, coef, first, step);
+    if (step > 1)
+      barrier(CLK_GLOBAL_MEM_FENCE);
+    if (leader) {
+      real v = raw_t, dcap = 1;
+      if (a->cap > 0) {
+        real th = tanh(raw_t / a->cap);
+        v = a->cap * th;
+        dcap = 1 - th * th;
+      }
+      real p = exp(v - lse);
+      STORE(s * (p * coef - eoc * wt - (1 - e) * wt) * dcap, gr, ti);
+    }
+  }
+  return loss;
+#endif
+}
+
+__kernel void ce_item(CE_ARGS) {
+  __local real scratch[WG_SIZE];
+  const ulong row = get_global_id(0);
+  real row_loss = 0;
+  if (row < rows) {
+    row_args a = {x + x_off + row * ld, y + y_off + row * classes, w + w_off,
+                  classes, has_w, eps, cap};
+    row_stats st = pass_max(&a, 0, 1);
+    st.sumexp = pass_sumexp(&a, st.max, 0, 1);
+    real s = want_grad ? row_scale(g + g_off, row, g_mode, reduction, stats,
+                                   norm)
+                       : 0;
+    real wsum = has_w ? stats[1] : (real)classes;
+    row_loss = finish_row(&a, st, row, t + t_off, grad + grad_off + row * ld,
+                          want_grad, s, z, wsum, ignore, err, 0, 1, 1);
+    if (loss_mode == 1)
+      loss[loss_off + row] = row_loss;
+  }
+  if (loss_mode == 2) {
+    real total = group_sum(row_loss, scratch);
+    if (get_local_id(0) == 0)
+      partials[get_group_id(0)] = total;
+  }
+}
+
+__kernel void ce_group(CE_ARGS) {
+  __local real scratch[WG_SIZE];
+  const uint lid = get_local_id(0), size = get_local_size(0);
+  for (ulong row = get_group_id(0); row < rows; row += get_num_groups(0)) {
+    row_args a = {x + x_off + row * ld, y + y_off + row * classes, w + w_off,
+                  classes, has_w, eps, cap};
+    row_stats st = pass_max(&a, lid, size);
+    st.max = group_max(st.max, scratch);
+    st.sumexp = group_sum(pass_sumexp(&a, st.max, lid, size), scratch);
+#if PROB_TARGETS
+    st.sy = group_sum(st.sy, scratch);
+    st.syx = group_sum(st.syx, scratch);
+#else
+    if (eps > 0)
+      st.swx = group_sum(st.swx, scratch);
+#endif
+    real s = want_grad ? row_scale(g + g_off, row, g_mode, reduction, stats,
+                                   norm)
+                       : 0;
+    real wsum = has_w ? stats[1] : (real)classes;
+    real row_loss =
+        finish_row(&a, st, row, t + t_off, grad + grad_off + row * ld,
+                   want_grad, s, z, wsum, ignore, err, lid, size, lid == 0);
+    if (lid == 0) {
+      if (loss_mode == 1)
+        loss[loss_off + row] = row_loss;
+      else if (loss_mode == 2)
+        partials[row] = row_loss;
+    }
+  }
+}

@@ -1,0 +1,89 @@
+/* nll_loss.cl - negative log-likelihood on log-probabilities x[N, C]:
+ *   loss_i = -w[t_i] x_{i,t_i} for rows whose target is not ignore_index
+ *   dx_ij  = -s_i w[t_i] [j = t_i]   (the rest of the row is zero)
+ * nll_item: one work-item per row (CPUs); nll_group: one work-group per row,
+ * its work-items zero the row together (GPUs). Both share one signature;
+ * loss_mode is as in cross_entropy.cl. */
+
+#define NLL_ARGS                                                              \
+  __global const in_t *x, ulong x_off, ulong ld, ulong rows, ulong classes,   \
+      __global const tgt_t *t, ulong t_off, __global const real *w,           \
+      ulong w_off, int has_w, __global const real *g, ulong g_off,            \
+      int g_mode, __global const real *stats, __global real *loss,            \
+      ulong loss_off, int loss_mode, __global in_t *grad, ulong grad_off,     \
+      int want_grad, __global real *partials, long ignore, int reduction,     \
+      __global volatile uint *err
+
+inline real nll_scale(__global const real *g, ulong row, int g_mode,
+                      int reduction, __global const real *stats) {
+  if (reduction == 2)
+    return upstream(g, row, g_mode);
+  real s = upstream(g, 0, g_mode);
+  return reduction == 0 ? s / stats[0] : s;
+}
+
+/* Row `row`: returns its loss; when want_grad, the work-items first..step
+ * fill the row with zeros (NaN for a bad target) and the leader writes the
+ * target's entry. */
+inline real nll_row(__global const in_t *xr, __global in_t *gr, long ti,
+                    ulong row, __global const real *w, int has_w, real s,
+                    ulong classes, int want_grad, long ignore,
+                    __global volatile uint *err, ulong first, ulong step,
+                    int leader) {
+  int bad = ti != ignore && (ti < 0 || (ulong)ti >= classes);
+  if (bad && leader)
+    report_bad_row(err, row);
+  real x_t = (ti == ignore || bad) ? 0 : LOAD(xr, ti);
+  if (want_grad) {
+    real fillv = bad ? NAN : 0;
+    const ulong full = classes / VW * VW;
+    for (ulong c = first * VW; c < full; c += step * VW)
+      STOREV((realv)(fillv), gr, c);
+    for (ulong c = full + first; c < classes; c += step)
+      STORE(fillv, gr, c);
+    if (step > 1)
+      barrier(CLK_GLOBAL_MEM_FENCE);
+    if (leader && ti != ignore && !bad)
+      STORE(-s * (has_w ? w[ti] : (real)1), gr, ti);
+  }
+  if (bad)
+    return NAN;
+  return ti == ignore ? 0 : -(has_w ? w[ti] : (real)1) * x_t;
+}
+
+__kernel void nll_item(NLL_ARGS) {
+  __local real scratch[WG_SIZE];
+  const ulong row = get_global_id(0);
+  real row_loss = 0;
+  if (row < rows) {
+    real s = want_grad ? nll_scale(g + g_off, row, g_mode, reduction, stats)
+                       : 0;
+    row_loss = nll_row(x + x_off + row * ld, grad + grad_off + row * ld,
+                       t[t_off + row], row, w + w_off, has_w, s, classes,
+                       want_grad, ignore, err, 0, 1, 1);
+    if (loss_mode == 1)
+      loss[loss_off + row] = row_loss;
+  }
+  if (loss_mode == 2) {
+    real total = group_sum(row_loss, scratch);
+    if (get_local_id(0) == 0)
+      partials[get_group_id(0)] = total;
+  }
+}
+
+__kernel void nll_group(NLL_ARGS) {
+  const uint lid = get_local_id(0), size = get_local_size(0);
+  for (ulong row = get_group_id(0); row < rows; row += get_num_groups(0)) {
+    real s = want_grad ? nll_scale(g + g_off, row, g_mode, reduction, stats)
+                       : 0;
+    real row_loss = nll_row(x + x_off + row * ld, grad + grad_off + row * ld,
+                            t[t_off + row], row, w + w_off, has_w, s, classes,
+                            want_grad, ignore, err, lid, size, lid == 0);
+    if (lid == 0) {
+      if (loss_mode == 1)
+        loss[loss_off + row] = row_loss;
+      else if (loss_mode == 2)
+        partials[row] = row_loss;
+    }
+  }
+}
