@@ -1,0 +1,225 @@
+/* npy_write.c - the .npy writer: version 1.0 headers with 64-byte aligned
+ * data, written to a temporary file and renamed into place, so that a
+ * failure never leaves a half-written output. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "npy.h"
+
+#define NPY_ALIGN 64
+
+static npy_status fail(npy_status st, char *msg, size_t msglen, const char *fmt,
+                       ...) {
+  if (msg && msglen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+  }
+  return st;
+}
+
+/* Checks the arguments and computes the data size. */
+static npy_status check_array(clloss_dtype dtype, int ndim, const size_t *shape,
+                              const void *data, size_t *bytes, char *msg,
+                              size_t msglen) {
+  if (!npy_dtype_descr(dtype))
+    return fail(NPY_ERR_ARGUMENT, msg, msglen, "cannot write dtype %d to .npy",
+                (int)dtype);
+  if (ndim < 0 || ndim > NPY_MAX_DIMS || (ndim && !shape))
+    return fail(NPY_ERR_ARGUMENT, msg, msglen, "bad shape (%d dimensions)",
+                ndim);
+  /* The reader's rule: any zero dimension makes the count 0, however large
+   * the others are, so that whatever it reads can be written back. */
+  size_t count = 1;
+  for (int i = 0; i < ndim; i++)
+    if (shape[i] == 0)
+      count = 0;
+  for (int i = 0; i < ndim && count; i++) {
+    if (count > SIZE_MAX / shape[i])
+      return fail(NPY_ERR_OVERFLOW, msg, msglen, "the shape overflows");
+    count *= shape[i];
+  }
+  if (count > SIZE_MAX / npy_dtype_size(dtype))
+    return fail(NPY_ERR_OVERFLOW, msg, msglen, "the shape overflows");
+  *bytes = count * npy_dtype_size(dtype);
+  if (*bytes && !data)
+    return fail(NPY_ERR_ARGUMENT, msg, msglen, "no data");
+  return NPY_OK;
+}
+
+/* The magic, version, length and padded dictionary; at most 10 + 64 * 22 +
+ * 128 bytes, so a fixed buffer is enough. Returns the header's length. */
+static size_t format_header(clloss_dtype dtype, int ndim, const size_t *shape,
+                            char *out, size_t cap) {
+  char shape_text[NPY_MAX_DIMS * 22 + 4];
+  npy_format_shape(ndim, shape, shape_text, sizeof shape_text);
+  char dict[sizeof shape_text + 96];
+  int n = snprintf(dict, sizeof dict,
+                   "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                   npy_dtype_descr(dtype), shape_text);
+  size_t dict_len = (size_t)n;
+  /* 10 preamble bytes + dictionary + spaces + '\n', a multiple of 64, with
+   * NumPy's padding rule (1 to 64 spaces) so that the bytes match its own. */
+  size_t pad = NPY_ALIGN - (10 + dict_len + 1) % NPY_ALIGN;
+  size_t total = 10 + dict_len + pad + 1;
+  if (total > cap)
+    return 0;
+  size_t header_len = total - 10;
+  memcpy(out, "\x93NUMPY\x01\x00", 8);
+  out[8] = (char)(header_len & 0xff);
+  out[9] = (char)(header_len >> 8);
+  memcpy(out + 10, dict, dict_len);
+  memset(out + 10 + dict_len, ' ', total - 10 - dict_len - 1);
+  out[total - 1] = '\n';
+  return total;
+}
+
+#define NPY_HEADER_CAP (NPY_MAX_DIMS * 22 + 256)
+
+npy_status npy_encode(clloss_dtype dtype, int ndim, const size_t *shape,
+                      const void *data, void **buf, size_t *len, char *msg,
+                      size_t msglen) {
+  size_t bytes;
+  npy_status st = check_array(dtype, ndim, shape, data, &bytes, msg, msglen);
+  if (st != NPY_OK)
+    return st;
+  char head[NPY_HEADER_CAP];
+  size_t hl = format_header(dtype, ndim, shape, head, sizeof head);
+  if (bytes > SIZE_MAX - hl)
+    return fail(NPY_ERR_OVERFLOW, msg, msglen, "the shape overflows");
+  unsigned char *b = malloc(hl + bytes);
+  if (!b)
+    return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
+  memcpy(b, head, hl);
+  if (bytes)
+    memcpy(b + hl, data, bytes);
+  *buf = b;
+  *len = hl + bytes;
+  return NPY_OK;
+}
+
+static int write_all(int fd, const void *p, size_t n) {
+  const char *c = p;
+  while (n) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* New files get the permissions that open(2) would give: 0666 & ~umask. */
+static mode_t file_mode(void) {
+  mode_t mask = umask(0);
+  umask(mask);
+  return 0666 & ~mask;
+}
+
+static char *dup_string(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d)
+    memcpy(d, s, n);
+  return d;
+}
+
+npy_status npy_stage(const char *path, clloss_dtype dtype, int ndim,
+                     const size_t *shape, const void *data, npy_staged *out,
+                     char *msg, size_t msglen) {
+  out->path = out->tmp_path = NULL;
+  size_t bytes;
+  npy_status st = check_array(dtype, ndim, shape, data, &bytes, msg, msglen);
+  if (st != NPY_OK)
+    return st;
+  if (!path || !*path)
+    return fail(NPY_ERR_ARGUMENT, msg, msglen, "empty output path");
+  char head[NPY_HEADER_CAP];
+  size_t hl = format_header(dtype, ndim, shape, head, sizeof head);
+  /* The temporary file sits next to the target so that rename(2) is atomic
+   * (same file system). */
+  static const char suffix[] = ".tmp-XXXXXX";
+  size_t plen = strlen(path);
+  char *tmp = malloc(plen + sizeof suffix);
+  char *final = dup_string(path);
+  if (!tmp || !final) {
+    free(tmp);
+    free(final);
+    return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
+  }
+  memcpy(tmp, path, plen);
+  memcpy(tmp + plen, suffix, sizeof suffix);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    int err = errno;
+    free(tmp);
+    free(final);
+    return fail(NPY_ERR_IO, msg, msglen, "%s: cannot create: %s", path,
+                strerror(err));
+  }
+  int bad = fchmod(fd, file_mode()) != 0 || write_all(fd, head, hl) != 0 ||
+            (bytes && write_all(fd, data, bytes) != 0);
+  int err = errno;
+  if (close(fd) != 0 && !bad) {
+    bad = 1;
+    err = errno;
+  }
+  if (bad) {
+    unlink(tmp);
+    free(tmp);
+    free(final);
+    return fail(NPY_ERR_IO, msg, msglen, "%s: cannot write: %s", path,
+                strerror(err));
+  }
+  out->path = final;
+  out->tmp_path = tmp;
+  return NPY_OK;
+}
+
+npy_status npy_commit(npy_staged *s, char *msg, size_t msglen) {
+  if (!s->tmp_path)
+    return fail(NPY_ERR_ARGUMENT, msg, msglen, "nothing staged");
+  if (rename(s->tmp_path, s->path) != 0) {
+    int err = errno;
+    npy_status st = fail(NPY_ERR_IO, msg, msglen, "%s: cannot rename: %s",
+                         s->path, strerror(err));
+    npy_discard(s);
+    return st;
+  }
+  free(s->tmp_path);
+  free(s->path);
+  s->tmp_path = s->path = NULL;
+  return NPY_OK;
+}
+
+void npy_discard(npy_staged *s) {
+  if (!s)
+    return;
+  if (s->tmp_path)
+    unlink(s->tmp_path);
+  free(s->tmp_path);
+  free(s->path);
+  s->tmp_path = s->path = NULL;
+}
+
+npy_status npy_write(const char *path, clloss_dtype dtype, int ndim,
+                     const size_t *shape, const void *data, char *msg,
+                     size_t msglen) {
+  npy_staged s;
+  npy_status st = npy_stage(path, dtype, ndim, shape, data, &s, msg, msglen);
+  if (st != NPY_OK)
+    return st;
+  return npy_commit(&s, msg, msglen);
+}
