@@ -174,7 +174,9 @@ static void test_ce_hand_smoothing_weights_ignore(void) {
  * row equal to the first, mean divides by N = 2, not by the weights:
  * loss_i = 2*0.5*ln4 + 1*0.5*ln4 = 1.5 ln 4, mean = 1.5 ln 4 = 2.07944154168
  * and the gradient (sum_c w_c y_c) p - w y = 1.5 p - w y = [-0.625, -0.125,
- * 0.75], halved by the mean. */
+ * 0.75], halved by the mean. With label smoothing 0.3 and no weights,
+ * y' = 0.7 y + 0.1 = [0.45, 0.45, 0.1]: loss = 0.45 ln4 + 0.45 ln4 +
+ * 0.1 ln2 = 1.9 ln 2 = 1.31697964, gradient p - y' = [-0.2, -0.2, 0.4]. */
 static void test_ce_hand_probability_targets(void) {
   const float x[6] = {0, 0, (float)LN2, 0, 0, (float)LN2};
   const float y[6] = {0.5f, 0.5f, 0, 0.5f, 0.5f, 0};
@@ -200,6 +202,17 @@ static void test_ce_hand_probability_targets(void) {
                   0);
   CU_ASSERT_EQUAL(tu_compare("grad", grad, CLLOSS_FLOAT32, g2, 6, 1e-6, 1e-6),
                   0);
+  d.rows = 1;
+  d.reduction = CLLOSS_REDUCTION_SUM;
+  d.label_smoothing = 0.3f;
+  CU_ASSERT_EQUAL(
+      clloss_reference_cross_entropy(&d, x, y, NULL, NULL, loss, grad),
+      CLLOSS_SUCCESS);
+  const double l3 = 1.9 * LN2, g3[3] = {-0.2, -0.2, 0.4};
+  CU_ASSERT_EQUAL(
+      tu_compare("ls loss", loss, CLLOSS_FLOAT32, &l3, 1, 1e-6, 1e-6), 0);
+  CU_ASSERT_EQUAL(
+      tu_compare("ls grad", grad, CLLOSS_FLOAT32, g3, 3, 1e-6, 1e-6), 0);
 }
 
 /* z-loss and softcap by hand on one row x = [0, 0, 0], t = 0, z = 0.1:
