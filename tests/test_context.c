@@ -1,0 +1,353 @@
+/* test_context.c - devices, context creation and release, accessors and
+ * kernel variants. The only suite that makes its own contexts. */
+#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/testutil.h"
+
+static void test_ctx_release_null(void) {
+  clloss_context_release(NULL); /* a harmless no-op */
+  CU_PASS("release(NULL) returned");
+}
+
+static void test_ctx_list_devices(void) {
+  size_t count = 12345;
+  clloss_status s = clloss_list_devices(NULL, 0, &count);
+  if (s == CLLOSS_NO_DEVICE) {
+    CU_ASSERT_EQUAL(count, 0);
+    CU_ASSERT_EQUAL(tu_device_count(), 0);
+    tu_skip_note(__func__);
+    return;
+  }
+  CU_ASSERT_EQUAL_FATAL(s, CLLOSS_SUCCESS);
+  CU_ASSERT_TRUE_FATAL(count >= 1);
+  /* A capacity of 1 still reports the total. */
+  clloss_device_info one[1];
+  size_t count1 = 0;
+  CU_ASSERT_EQUAL(clloss_list_devices(one, 1, &count1), CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(count1, count);
+  CU_ASSERT_EQUAL(clloss_list_devices(NULL, 0, NULL), CLLOSS_INVALID_ARGUMENT);
+}
+
+static void check_info(const clloss_device_info *in) {
+  CU_ASSERT_PTR_NOT_NULL(in->platform);
+  CU_ASSERT_PTR_NOT_NULL(in->device);
+  CU_ASSERT_TRUE(in->name[0] != '\0');
+  CU_ASSERT_TRUE(in->platform_name[0] != '\0');
+  CU_ASSERT_TRUE(memchr(in->name, '\0', sizeof in->name) != NULL);
+  CU_ASSERT_TRUE(memchr(in->vendor, '\0', sizeof in->vendor) != NULL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(in->opencl_c_version, "OpenCL C"));
+  CU_ASSERT_TRUE(in->opencl_c_major >= 1);
+  CU_ASSERT_TRUE(in->opencl_c_minor >= 0 && in->opencl_c_minor <= 9);
+  CU_ASSERT_TRUE(in->type != 0);
+  CU_ASSERT_TRUE(in->has_fp64 == 0 || in->has_fp64 == 1);
+  CU_ASSERT_TRUE(in->has_fp16 == 0 || in->has_fp16 == 1);
+  CU_ASSERT_TRUE(in->max_work_group_size >= 1);
+  CU_ASSERT_TRUE(in->local_mem_size > 0);
+  CU_ASSERT_TRUE(in->global_mem_size > 0);
+  CU_ASSERT_TRUE(in->max_alloc_size > 0 &&
+                 in->max_alloc_size <= in->global_mem_size);
+  CU_ASSERT_TRUE(in->compute_units >= 1);
+  /* The version fields agree with the string ("OpenCL C 1.2 ..."). */
+  int major = 0, minor = 0;
+  if (sscanf(in->opencl_c_version, "OpenCL C %d.%d", &major, &minor) == 2) {
+    CU_ASSERT_EQUAL(in->opencl_c_major, major);
+    CU_ASSERT_EQUAL(in->opencl_c_minor, minor);
+  }
+  /* fp64 as the device itself reports it. */
+  cl_device_fp_config fp64 = 0;
+  clGetDeviceInfo(in->device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64,
+                  NULL);
+  CU_ASSERT_EQUAL(in->has_fp64, fp64 != 0);
+  size_t wg = 0;
+  clGetDeviceInfo(in->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg,
+                  NULL);
+  CU_ASSERT_EQUAL(in->max_work_group_size, wg);
+}
+
+static void test_ctx_device_info(void) {
+  TU_REQUIRE_DEVICE();
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+    const clloss_device_info *in = clloss_context_device_info(ctx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(in);
+    check_info(in);
+    CU_ASSERT_PTR_EQUAL(in->device, clloss_context_device(ctx));
+  }
+}
+
+static void test_ctx_create_default(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = NULL;
+  clloss_status s = clloss_context_create_default(NULL, &ctx);
+  CU_ASSERT_EQUAL_FATAL(s, CLLOSS_SUCCESS);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  CU_ASSERT_PTR_NOT_NULL(clloss_context_cl_context(ctx));
+  CU_ASSERT_PTR_NOT_NULL(clloss_context_device(ctx));
+  CU_ASSERT_PTR_NOT_NULL(clloss_context_queue(ctx));
+  check_info(clloss_context_device_info(ctx));
+  /* The queue belongs to the context's cl_context and device. */
+  cl_context qctx = NULL;
+  cl_device_id qdev = NULL;
+  clGetCommandQueueInfo(clloss_context_queue(ctx), CL_QUEUE_CONTEXT,
+                        sizeof qctx, &qctx, NULL);
+  clGetCommandQueueInfo(clloss_context_queue(ctx), CL_QUEUE_DEVICE, sizeof qdev,
+                        &qdev, NULL);
+  CU_ASSERT_PTR_EQUAL(qctx, clloss_context_cl_context(ctx));
+  CU_ASSERT_PTR_EQUAL(qdev, clloss_context_device(ctx));
+  /* It can run a call: a small host-pointer mse. */
+  float x[3] = {1, 2, 3}, y[3] = {1, 1, 1}, l = -1;
+  CU_ASSERT_EQUAL(
+      clloss_mse_loss_host(ctx, 3, CLLOSS_REDUCTION_SUM, x, y, &l, NULL),
+      CLLOSS_SUCCESS);
+  CU_ASSERT_DOUBLE_EQUAL(l, 5.0, 1e-6);
+  clloss_context_release(ctx);
+}
+
+static void test_ctx_create_default_selectors(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_device_info want;
+  size_t index = 999;
+  CU_ASSERT_EQUAL_FATAL(clloss_select_device("0", &want, &index),
+                        CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(index, 0);
+  clloss_context *ctx = NULL;
+  CU_ASSERT_EQUAL_FATAL(clloss_context_create_default("0", &ctx),
+                        CLLOSS_SUCCESS);
+  CU_ASSERT_PTR_EQUAL(clloss_context_device(ctx), want.device);
+  clloss_context_release(ctx);
+  /* A case-insensitive substring of the device name. */
+  char upper[8] = {0};
+  size_t n = strlen(want.name) < 4 ? strlen(want.name) : 4;
+  for (size_t k = 0; k < n; k++)
+    upper[k] = (char)toupper((unsigned char)want.name[k]);
+  ctx = NULL;
+  CU_ASSERT_EQUAL(clloss_context_create_default(upper, &ctx), CLLOSS_SUCCESS);
+  CU_ASSERT_PTR_NOT_NULL(ctx);
+  clloss_context_release(ctx);
+  /* Index through select_device, name of the platform. */
+  clloss_device_info by_platform;
+  CU_ASSERT_EQUAL(
+      clloss_select_device(want.platform_name, &by_platform, &index),
+      CLLOSS_SUCCESS);
+}
+
+static void test_ctx_bad_selector(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = (clloss_context *)&ctx; /* must be overwritten */
+  clloss_status s = clloss_context_create_default("no-such-device-zq9x", &ctx);
+  CU_ASSERT_EQUAL(s, CLLOSS_DEVICE_NOT_FOUND);
+  CU_ASSERT_PTR_NULL(ctx);
+  ctx = NULL;
+  CU_ASSERT_EQUAL(clloss_context_create_default("4096", &ctx),
+                  CLLOSS_DEVICE_NOT_FOUND);
+  CU_ASSERT_PTR_NULL(ctx);
+  clloss_device_info info;
+  size_t index;
+  CU_ASSERT_EQUAL(clloss_select_device("no-such-device-zq9x", &info, &index),
+                  CLLOSS_DEVICE_NOT_FOUND);
+  CU_ASSERT_EQUAL(clloss_context_create_default(NULL, NULL),
+                  CLLOSS_INVALID_ARGUMENT);
+}
+
+static void test_ctx_env_device(void) {
+  TU_REQUIRE_DEVICE();
+  /* NULL selector falls back to CLLOSS_DEVICE. */
+  const char *old = getenv("CLLOSS_DEVICE");
+  char saved[256] = {0};
+  if (old)
+    snprintf(saved, sizeof saved, "%s", old);
+  setenv("CLLOSS_DEVICE", "no-such-device-zq9x", 1);
+  clloss_context *ctx = NULL;
+  CU_ASSERT_EQUAL(clloss_context_create_default(NULL, &ctx),
+                  CLLOSS_DEVICE_NOT_FOUND);
+  CU_ASSERT_EQUAL(clloss_context_create_default("", &ctx),
+                  CLLOSS_DEVICE_NOT_FOUND);
+  setenv("CLLOSS_DEVICE", "0", 1);
+  CU_ASSERT_EQUAL(clloss_context_create_default(NULL, &ctx), CLLOSS_SUCCESS);
+  clloss_context_release(ctx);
+  if (old)
+    setenv("CLLOSS_DEVICE", saved, 1);
+  else
+    unsetenv("CLLOSS_DEVICE");
+}
+
+static void test_ctx_create_retains(void) {
+  TU_REQUIRE_DEVICE();
+  /* The context retains the caller's cl_context, releases it at the end. */
+  clloss_context *base = tu_context(0);
+  cl_device_id dev = clloss_context_device(base);
+  cl_int err;
+  cl_context cl = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
+  cl_uint before = 0, during = 0, after = 0;
+  clGetContextInfo(cl, CL_CONTEXT_REFERENCE_COUNT, sizeof before, &before,
+                   NULL);
+  clloss_context *ctx = NULL;
+  CU_ASSERT_EQUAL_FATAL(clloss_context_create(cl, dev, &ctx), CLLOSS_SUCCESS);
+  CU_ASSERT_PTR_EQUAL(clloss_context_cl_context(ctx), cl);
+  CU_ASSERT_PTR_EQUAL(clloss_context_device(ctx), dev);
+  clGetContextInfo(cl, CL_CONTEXT_REFERENCE_COUNT, sizeof during, &during,
+                   NULL);
+  CU_ASSERT_TRUE(during > before);
+  clloss_context_release(ctx);
+  clGetContextInfo(cl, CL_CONTEXT_REFERENCE_COUNT, sizeof after, &after, NULL);
+  CU_ASSERT_EQUAL(after, before);
+  clReleaseContext(cl);
+}
+
+static void test_ctx_create_invalid(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *base = tu_context(0);
+  cl_device_id dev = clloss_context_device(base);
+  cl_context cl = clloss_context_cl_context(base);
+  clloss_context *ctx = (clloss_context *)&ctx;
+  CU_ASSERT_EQUAL(clloss_context_create(NULL, dev, &ctx),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_PTR_NULL(ctx);
+  CU_ASSERT_EQUAL(clloss_context_create(cl, NULL, &ctx),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_EQUAL(clloss_context_create(cl, dev, NULL),
+                  CLLOSS_INVALID_ARGUMENT);
+}
+
+static void test_ctx_build_log_and_detail(void) {
+  TU_REQUIRE_DEVICE();
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    const char *log = clloss_context_build_log(ctx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+    /* The kernels built: no failure to report. */
+    CU_ASSERT_STRING_EQUAL(log, "");
+    const char *detail = clloss_context_error_detail(ctx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(detail);
+    /* A failure leaves a sentence, a success clears it. */
+    float x = 1, y = 2, l;
+    clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_HUBER_LOSS);
+    d.count = 1, d.delta = -1.0f;
+    CU_ASSERT_EQUAL(
+        clloss_pointwise_host(ctx, &d, &x, &y, NULL, NULL, NULL, &l, NULL),
+        CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_TRUE(strlen(clloss_context_error_detail(ctx)) > 0);
+    d.delta = 1.0f;
+    CU_ASSERT_EQUAL(
+        clloss_pointwise_host(ctx, &d, &x, &y, NULL, NULL, NULL, &l, NULL),
+        CLLOSS_SUCCESS);
+    CU_ASSERT_STRING_EQUAL(clloss_context_error_detail(ctx), "");
+  }
+}
+
+static void test_ctx_set_variant(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = NULL;
+  CU_ASSERT_EQUAL_FATAL(clloss_context_create_default("0", &ctx),
+                        CLLOSS_SUCCESS);
+  /* Before any call, no variant has run. */
+  CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx), "");
+  static const char *const good[] = {"item", "group", "split", "auto"};
+  for (int k = 0; k < 4; k++)
+    CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, good[k]), CLLOSS_SUCCESS);
+  static const char *const bad[] = {"fast", "ITEMS", "items",
+                                    "grou", "auto ", "xyz"};
+  for (size_t k = 0; k < sizeof bad / sizeof *bad; k++)
+    CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, bad[k]),
+                    CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_EQUAL(clloss_context_set_variant(NULL, "item"),
+                  CLLOSS_INVALID_ARGUMENT);
+  /* A bad name leaves the previous choice: item still runs. */
+  CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "item"), CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "nope"),
+                  CLLOSS_INVALID_ARGUMENT);
+  float x[4] = {1, 2, 3, 4}, l[1];
+  int64_t t[1] = {2};
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = 1, d.classes = 4;
+  CU_ASSERT_EQUAL(clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, l, NULL),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx), "item");
+  clloss_context_release(ctx);
+}
+
+static void test_ctx_env_variant(void) {
+  TU_REQUIRE_DEVICE();
+  /* CLLOSS_VARIANT is read when a context is created. */
+  const char *old = getenv("CLLOSS_VARIANT");
+  char saved[64] = {0};
+  if (old)
+    snprintf(saved, sizeof saved, "%s", old);
+  setenv("CLLOSS_VARIANT", "group", 1);
+  clloss_context *ctx = NULL;
+  CU_ASSERT_EQUAL_FATAL(clloss_context_create_default("0", &ctx),
+                        CLLOSS_SUCCESS);
+  if (old)
+    setenv("CLLOSS_VARIANT", saved, 1);
+  else
+    unsetenv("CLLOSS_VARIANT");
+  float x[6] = {1, 2, 3, 4, 5, 6}, l[1];
+  int64_t t[2] = {2, 0};
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = 2, d.classes = 3;
+  CU_ASSERT_EQUAL(clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, l, NULL),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx), "group");
+  clloss_context_release(ctx);
+}
+
+static void test_ctx_two_contexts(void) {
+  TU_REQUIRE_DEVICE();
+  /* Two contexts on one device are independent: a variant set on one does
+   * not change the other, and releasing one leaves the other working. */
+  clloss_context *a = NULL, *b = NULL;
+  CU_ASSERT_EQUAL_FATAL(clloss_context_create_default("0", &a), CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL_FATAL(clloss_context_create_default("0", &b), CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(clloss_context_set_variant(a, "item"), CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(clloss_context_set_variant(b, "group"), CLLOSS_SUCCESS);
+  float x[4] = {0.5f, -1, 2, 0}, l = 0;
+  int64_t t[1] = {3};
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = 1, d.classes = 4;
+  CU_ASSERT_EQUAL(clloss_cross_entropy_host(a, &d, x, t, NULL, NULL, &l, NULL),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(a), "item");
+  CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(b), "");
+  clloss_context_release(a);
+  float l2 = 0;
+  CU_ASSERT_EQUAL(clloss_cross_entropy_host(b, &d, x, t, NULL, NULL, &l2, NULL),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(b), "group");
+  CU_ASSERT_DOUBLE_EQUAL(l, l2, 1e-6);
+  clloss_context_release(b);
+}
+
+static void test_ctx_check_errors_invalid(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = tu_context(0);
+  uint64_t row;
+  CU_ASSERT_EQUAL(
+      clloss_check_device_errors(NULL, clloss_context_queue(ctx), &row),
+      CLLOSS_INVALID_ARGUMENT);
+  /* A NULL queue: refused, or the context's own queue (undocumented). */
+  clloss_status s = clloss_check_device_errors(ctx, NULL, &row);
+  CU_ASSERT_TRUE(s == CLLOSS_INVALID_ARGUMENT || s == CLLOSS_SUCCESS);
+  /* Nothing ran wrong: success, on the context's own queue too. */
+  CU_ASSERT_EQUAL(
+      clloss_check_device_errors(ctx, clloss_context_queue(ctx), &row),
+      CLLOSS_SUCCESS);
+}
+
+int test_context_register(void) {
+  TU_SUITE("context", NULL, NULL, TU_TEST(test_ctx_release_null),
+           TU_TEST(test_ctx_list_devices), TU_TEST(test_ctx_device_info),
+           TU_TEST(test_ctx_create_default),
+           TU_TEST(test_ctx_create_default_selectors),
+           TU_TEST(test_ctx_bad_selector), TU_TEST(test_ctx_env_device),
+           TU_TEST(test_ctx_create_retains), TU_TEST(test_ctx_create_invalid),
+           TU_TEST(test_ctx_build_log_and_detail),
+           TU_TEST(test_ctx_set_variant), TU_TEST(test_ctx_env_variant),
+           TU_TEST(test_ctx_two_contexts),
+           TU_TEST(test_ctx_check_errors_invalid));
+}
