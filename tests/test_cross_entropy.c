@@ -1,0 +1,1075 @@
+/* test_cross_entropy.c - cross_entropy on every device against the CPU
+ * reference, at the device-buffer and the host-pointer level. */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <threads.h>
+
+#include "support/devcheck.h"
+#include "support/testutil.h"
+
+/* The byte every output array starts as: a finite value in every type. */
+#define FILL_BYTE_FOR_TEST 0x5B
+
+/* ---- random cases ---- */
+typedef struct gen {
+  uint64_t salt;
+  float lo, hi;    /* logits uniform in [lo, hi] (0, 0: [-4, 4]) */
+  double ignore;   /* fraction of rows whose target is ignore_index */
+  int weights;     /* class weights in [0.25, 2] */
+  int grad_output; /* upstream gradient other than 1 */
+  int probability; /* probability targets (rows of a softmax) */
+} gen;
+
+typedef struct ce_data {
+  float *x, *p, *w, *g;
+  int64_t *t;
+  dc_ce_case c;
+} ce_data;
+
+static void ce_make(ce_data *d, const clloss_cross_entropy_desc *desc,
+                    const gen *g) {
+  memset(d, 0, sizeof *d);
+  tu_rng r = tu_rng_make(g->salt);
+  size_t n = desc->rows, c = desc->classes;
+  size_t ld = desc->row_stride ? desc->row_stride : c;
+  float lo = g->lo, hi = g->hi;
+  if (lo == 0.0f && hi == 0.0f)
+    lo = -4.0f, hi = 4.0f;
+  d->x = dc_alloc(n * ld * sizeof *d->x);
+  tu_fill_uniform(&r, d->x, n * ld, lo, hi);
+  d->t = dc_alloc(n * sizeof *d->t);
+  for (size_t i = 0; i < n; i++) {
+    d->t[i] = (int64_t)(tu_next(&r) % c);
+    if (tu_uniform(&r, 0.0f, 1.0f) < g->ignore)
+      d->t[i] = desc->ignore_index;
+  }
+  if (g->probability) {
+    d->p = dc_alloc(n * c * sizeof *d->p);
+    for (size_t i = 0; i < n; i++) {
+      double s = 0.0;
+      for (size_t j = 0; j < c; j++)
+        s += d->p[i * c + j] = expf(tu_uniform(&r, -3.0f, 3.0f));
+      for (size_t j = 0; j < c; j++)
+        d->p[i * c + j] = (float)(d->p[i * c + j] / s);
+    }
+  }
+  if (g->weights) {
+    d->w = dc_alloc(c * sizeof *d->w);
+    tu_fill_uniform(&r, d->w, c, 0.25f, 2.0f);
+  }
+  if (g->grad_output) {
+    size_t k = desc->reduction == CLLOSS_REDUCTION_NONE ? n : 1;
+    d->g = dc_alloc(k * sizeof *d->g);
+    tu_fill_uniform(&r, d->g, k, -1.5f, 1.5f);
+    if (k == 1)
+      d->g[0] = 0.7f;
+  }
+  d->c.desc = *desc;
+  d->c.x = d->x, d->c.t = d->t, d->c.p = d->p, d->c.w = d->w, d->c.g = d->g;
+}
+
+static void ce_free(ce_data *d) {
+  free(d->x);
+  free(d->p);
+  free(d->w);
+  free(d->g);
+  free(d->t);
+}
+
+static clloss_cross_entropy_desc ce_desc(size_t rows, size_t classes,
+                                         clloss_reduction red) {
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = rows, d.classes = classes, d.reduction = red;
+  return d;
+}
+
+/* Generates, checks on every device with `o`, frees. */
+static void ce_check(const clloss_cross_entropy_desc *desc, const gen *g,
+                     const dc_opts *o) {
+  ce_data d;
+  ce_make(&d, desc, g);
+  dc_check_ce_all(&d.c, o);
+  ce_free(&d);
+}
+
+/* The three reductions, all variants, with a non-trivial grad_output. */
+static void ce_check_reductions(size_t rows, size_t classes, uint64_t salt,
+                                int variants) {
+  static const clloss_reduction reds[] = {
+      CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE};
+  for (int k = 0; k < 3; k++) {
+    clloss_cross_entropy_desc d = ce_desc(rows, classes, reds[k]);
+    gen g = {salt + (uint64_t)k, 0, 0, 0.1, 0, 1, 0};
+    dc_opts o = {.all_variants = variants};
+    ce_check(&d, &g, &o);
+  }
+}
+
+/* ---- shapes ---- */
+static void test_ce_one_row(void) {
+  TU_REQUIRE_DEVICE();
+  ce_check_reductions(1, 5, 101, 1);
+}
+
+static void test_ce_one_class(void) {
+  TU_REQUIRE_DEVICE();
+  /* C = 1: the loss and gradient are exactly 0 for every valid row. */
+  ce_check_reductions(9, 1, 111, 1);
+}
+
+static void test_ce_two_classes(void) {
+  TU_REQUIRE_DEVICE();
+  ce_check_reductions(33, 2, 121, 1);
+}
+
+static void test_ce_c4099(void) {
+  TU_REQUIRE_DEVICE();
+  /* 4099 is prime: not a multiple of any vector width or group size. */
+  ce_check_reductions(7, 4099, 131, 1);
+}
+
+static void test_ce_c50257(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(8, 50257, CLLOSS_REDUCTION_MEAN);
+  gen g = {141, -6.0f, 6.0f, 0.0, 1, 0, 0};
+  dc_opts o = {.all_variants = 1};
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_c131072_few_rows(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(4, 131072, CLLOSS_REDUCTION_NONE);
+  gen g = {151, 0, 0, 0.0, 0, 1, 0};
+  dc_opts o = {.all_variants = 1};
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_many_rows(void) {
+  TU_REQUIRE_DEVICE();
+  /* N = 65536, C = 10: the mean's denominator and the two-stage reduction
+   * over many partials. */
+  clloss_cross_entropy_desc d = ce_desc(65536, 10, CLLOSS_REDUCTION_MEAN);
+  gen g = {161, 0, 0, 0.05, 1, 1, 0};
+  dc_opts o = {.all_variants = 1};
+  ce_check(&d, &g, &o);
+  d.reduction = CLLOSS_REDUCTION_SUM;
+  dc_opts o2 = {0};
+  ce_check(&d, &g, &o2);
+}
+
+static void test_ce_zero_rows(void) {
+  TU_REQUIRE_DEVICE();
+  /* N = 0: sum is 0, mean is 0/0 = NaN as in PyTorch. */
+  static const clloss_reduction reds[] = {CLLOSS_REDUCTION_MEAN,
+                                          CLLOSS_REDUCTION_SUM};
+  for (int k = 0; k < 2; k++) {
+    clloss_cross_entropy_desc d = ce_desc(0, 7, reds[k]);
+    gen g = {171, 0, 0, 0, 0, 0, 0};
+    dc_opts o = {0};
+    ce_check(&d, &g, &o);
+  }
+}
+
+/* ---- buffers ---- */
+static void test_ce_offsets(void) {
+  TU_REQUIRE_DEVICE();
+  /* Every buffer at its own non-zero element offset; none reduction so that
+   * grad_output and loss have one element per row. */
+  clloss_cross_entropy_desc d = ce_desc(13, 77, CLLOSS_REDUCTION_NONE);
+  gen g = {181, 0, 0, 0.2, 1, 1, 0};
+  dc_opts o = {.all_variants = 1};
+  o.off[DC_INPUT] = 5, o.off[DC_TARGET] = 3, o.off[DC_WEIGHT] = 7;
+  o.off[DC_GRAD_OUTPUT] = 11, o.off[DC_LOSS] = 2, o.off[DC_GRAD] = 9;
+  ce_check(&d, &g, &o);
+  d.reduction = CLLOSS_REDUCTION_MEAN;
+  d.target_type = CLLOSS_INT32;
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_row_stride(void) {
+  TU_REQUIRE_DEVICE();
+  /* Rows 70 elements apart, 61 used: the padding of the gradient must stay
+   * untouched and the padding of the input must not be read. */
+  clloss_cross_entropy_desc d = ce_desc(11, 61, CLLOSS_REDUCTION_SUM);
+  d.row_stride = 70;
+  gen g = {191, 0, 0, 0.1, 1, 1, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  for (size_t i = 0; i < d.rows; i++)
+    for (size_t j = d.classes; j < d.row_stride; j++)
+      data.x[i * d.row_stride + j] = NAN; /* poison: must not be read */
+  dc_opts o = {.all_variants = 1};
+  o.off[DC_INPUT] = 3, o.off[DC_GRAD] = 1;
+  dc_check_ce_all(&data.c, &o);
+  ce_free(&data);
+}
+
+static void test_ce_in_place(void) {
+  TU_REQUIRE_DEVICE();
+  /* The gradient written over the logits (same cl_mem and offset), with a
+   * row stride whose padding must survive. */
+  clloss_cross_entropy_desc d = ce_desc(17, 300, CLLOSS_REDUCTION_MEAN);
+  d.row_stride = 301;
+  gen g = {201, 0, 0, 0.1, 1, 1, 0};
+  dc_opts o = {.all_variants = 1, .in_place = 1};
+  o.off[DC_INPUT] = 4;
+  ce_check(&d, &g, &o);
+  d.row_stride = 0;
+  d.reduction = CLLOSS_REDUCTION_NONE;
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_only_loss(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(19, 1000, CLLOSS_REDUCTION_MEAN);
+  gen g = {211, 0, 0, 0.1, 1, 0, 0};
+  dc_opts o = {.all_variants = 1, .no_grad = 1};
+  ce_check(&d, &g, &o);
+  d.reduction = CLLOSS_REDUCTION_NONE;
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_only_grad(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(19, 1000, CLLOSS_REDUCTION_MEAN);
+  gen g = {221, 0, 0, 0.1, 1, 1, 0};
+  dc_opts o = {.all_variants = 1, .no_loss = 1};
+  ce_check(&d, &g, &o);
+  d.reduction = CLLOSS_REDUCTION_NONE;
+  ce_check(&d, &g, &o);
+}
+
+/* ---- options ---- */
+static void test_ce_int32_targets(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(29, 513, CLLOSS_REDUCTION_NONE);
+  d.target_type = CLLOSS_INT32;
+  gen g = {231, 0, 0, 0.2, 1, 1, 0};
+  dc_opts o = {.all_variants = 1};
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_int64_targets(void) {
+  TU_REQUIRE_DEVICE();
+  /* int64 targets with an ignore_index that does not fit in 32 bits: its
+   * low word (5) is a valid class and must not be taken for it. */
+  clloss_cross_entropy_desc d = ce_desc(29, 513, CLLOSS_REDUCTION_SUM);
+  d.ignore_index = ((int64_t)1 << 32) + 5;
+  gen g = {241, 0, 0, 0.3, 0, 0, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  data.t[0] = 5, data.t[1] = 512, data.t[2] = 0;
+  dc_opts o = {.all_variants = 1};
+  dc_check_ce_all(&data.c, &o);
+  ce_free(&data);
+}
+
+static void test_ce_reduction_grad_output(void) {
+  TU_REQUIRE_DEVICE();
+  /* none with per-row g of both signs, sum and mean with g = 0.7. */
+  ce_check_reductions(45, 257, 251, 0);
+}
+
+static void test_ce_weights_ignore_smoothing(void) {
+  TU_REQUIRE_DEVICE();
+  static const clloss_reduction reds[] = {
+      CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE};
+  for (int k = 0; k < 3; k++) {
+    clloss_cross_entropy_desc d = ce_desc(37, 129, reds[k]);
+    d.label_smoothing = 0.15f;
+    d.ignore_index = 3; /* a valid class index used as ignore_index */
+    gen g = {261 + (uint64_t)k, 0, 0, 0.25, 1, 1, 0};
+    dc_opts o = {.all_variants = 1};
+    ce_check(&d, &g, &o);
+  }
+}
+
+static void test_ce_label_smoothing_one(void) {
+  TU_REQUIRE_DEVICE();
+  /* epsilon = 1: the target no longer matters, only the uniform part. */
+  clloss_cross_entropy_desc d = ce_desc(10, 31, CLLOSS_REDUCTION_MEAN);
+  d.label_smoothing = 1.0f;
+  gen g = {271, 0, 0, 0.0, 1, 0, 0};
+  dc_opts o = {0};
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_probability_targets(void) {
+  TU_REQUIRE_DEVICE();
+  static const clloss_reduction reds[] = {
+      CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE};
+  for (int k = 0; k < 3; k++) {
+    clloss_cross_entropy_desc d = ce_desc(21, 130, reds[k]);
+    d.target_type = CLLOSS_FLOAT32;
+    gen g = {281 + (uint64_t)k, 0, 0, 0.0, 0, 1, 1};
+    dc_opts o = {.all_variants = 1};
+    ce_check(&d, &g, &o);
+  }
+}
+
+static void test_ce_probability_weights_smoothing(void) {
+  TU_REQUIRE_DEVICE();
+  /* Mean divides by N with probability targets, not by the weights. */
+  clloss_cross_entropy_desc d = ce_desc(21, 130, CLLOSS_REDUCTION_MEAN);
+  d.target_type = CLLOSS_FLOAT32;
+  d.label_smoothing = 0.2f;
+  gen g = {291, 0, 0, 0.0, 1, 1, 1};
+  dc_opts o = {.off = {2, 6, 1, 0, 0, 3, 5}};
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_z_loss(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(23, 1025, CLLOSS_REDUCTION_MEAN);
+  d.z_loss = 1e-2f;
+  gen g = {301, 0, 0, 0.2, 1, 1, 0};
+  dc_opts o = {.all_variants = 1};
+  ce_check(&d, &g, &o);
+  d.reduction = CLLOSS_REDUCTION_NONE;
+  d.label_smoothing = 0.1f;
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_softcap(void) {
+  TU_REQUIRE_DEVICE();
+  /* Logits up to +-60 through a cap of 30: the tanh saturates for some. */
+  clloss_cross_entropy_desc d = ce_desc(23, 1025, CLLOSS_REDUCTION_SUM);
+  d.softcap = 30.0f;
+  gen g = {311, -60.0f, 60.0f, 0.1, 1, 1, 0};
+  dc_opts o = {.all_variants = 1};
+  ce_check(&d, &g, &o);
+  d.reduction = CLLOSS_REDUCTION_NONE;
+  d.z_loss = 1e-3f;
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_normalizer(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(23, 300, CLLOSS_REDUCTION_MEAN);
+  d.normalizer = 4096.0f;
+  gen g = {321, 0, 0, 0.3, 1, 1, 0};
+  dc_opts o = {.all_variants = 1};
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_normalizer_all_ignored(void) {
+  TU_REQUIRE_DEVICE();
+  /* With an external normaliser an all-ignored batch gives 0, not NaN. */
+  clloss_cross_entropy_desc d = ce_desc(6, 40, CLLOSS_REDUCTION_MEAN);
+  d.normalizer = 10.0f;
+  gen g = {331, 0, 0, 1.0, 0, 0, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  dc_opts o = {0};
+  dc_check_ce_all(&data.c, &o);
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    cl_command_queue q = dc_queue(tu_context(i));
+    dc_result r = dc_run_ce(tu_context(i), q, &data.c, &o);
+    CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
+    if (r.loss)
+      CU_ASSERT_EQUAL(((float *)r.loss)[0], 0.0f);
+    dc_result_free(&r);
+    clReleaseCommandQueue(q);
+  }
+  ce_free(&data);
+}
+
+/* ---- special values ---- */
+static void test_ce_all_ignored_mean(void) {
+  TU_REQUIRE_DEVICE();
+  /* D = 0: loss NaN, gradient exactly 0 (never NaN or Inf). */
+  clloss_cross_entropy_desc d = ce_desc(9, 50, CLLOSS_REDUCTION_MEAN);
+  gen g = {341, 0, 0, 1.0, 1, 0, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  dc_opts o = {.all_variants = 1};
+  dc_check_ce_all(&data.c, &o);
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    cl_command_queue q = dc_queue(tu_context(i));
+    for (int v = 0; v < 4; v++) {
+      clloss_context_set_variant(tu_context(i), dc_variants[v]);
+      dc_result r = dc_run_ce(tu_context(i), q, &data.c, &o);
+      CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
+      if (r.loss)
+        CU_ASSERT_TRUE(isnan(((float *)r.loss)[0]));
+      size_t nonzero = 0;
+      for (size_t k = 0; r.grad && k < r.grad_count; k++)
+        nonzero += ((float *)r.grad)[k] != 0.0f;
+      if (nonzero)
+        printf("\n  all ignored [%s]: %zu gradient values are not 0",
+               dc_variants[v], nonzero);
+      CU_ASSERT_EQUAL(nonzero, 0);
+      dc_result_free(&r);
+    }
+    clloss_context_set_variant(tu_context(i), "auto");
+    clReleaseCommandQueue(q);
+  }
+  ce_free(&data);
+}
+
+static void test_ce_all_ignored_sum_none(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(9, 50, CLLOSS_REDUCTION_SUM);
+  gen g = {351, 0, 0, 1.0, 1, 1, 0};
+  dc_opts o = {.all_variants = 1};
+  ce_check(&d, &g, &o);
+  d.reduction = CLLOSS_REDUCTION_NONE;
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_extreme_logits(void) {
+  TU_REQUIRE_DEVICE();
+  /* +-1e4 logits: the max-subtraction keeps everything finite. lse near
+   * 1e4 has an ulp of 1e-3 in float32, so the tolerances are wider. */
+  clloss_cross_entropy_desc d = ce_desc(16, 67, CLLOSS_REDUCTION_NONE);
+  gen g = {361, -3.0f, 3.0f, 0.0, 0, 0, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  tu_rng r = tu_rng_make(362);
+  for (size_t i = 0; i < d.rows; i++)
+    for (int k = 0; k < 3; k++)
+      data.x[i * d.classes + tu_next(&r) % d.classes] =
+          (tu_next(&r) & 1) ? 1e4f : -1e4f;
+  data.x[0 * 67 + (size_t)data.t[0]] = 1e4f;  /* the target is the max */
+  data.x[1 * 67 + (size_t)data.t[1]] = -1e4f; /* loss about 1e4 */
+  dc_tol tol = {2e-6, 1e-5, 1e-5, 2e-3};
+  dc_opts o = {.all_variants = 1, .tol = &tol};
+  dc_check_ce_all(&data.c, &o);
+  data.c.desc.reduction = CLLOSS_REDUCTION_SUM;
+  dc_check_ce_all(&data.c, &o);
+  ce_free(&data);
+}
+
+static void test_ce_neg_inf_logits(void) {
+  TU_REQUIRE_DEVICE();
+  /* -inf logits are classes of probability 0; a row whose target is -inf
+   * has an infinite loss. */
+  clloss_cross_entropy_desc d = ce_desc(12, 45, CLLOSS_REDUCTION_NONE);
+  gen g = {371, 0, 0, 0.0, 0, 0, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  for (size_t i = 0; i < d.rows; i++)
+    for (size_t j = 0; j < d.classes; j += 1 + i % 4)
+      if ((int64_t)j != data.t[i])
+        data.x[i * d.classes + j] = -INFINITY;
+  /* Row 5: only its target is finite, so its loss is exactly 0. */
+  for (size_t j = 0; j < d.classes; j++)
+    if ((int64_t)j != data.t[5])
+      data.x[5 * d.classes + j] = -INFINITY;
+  data.x[7 * d.classes + (size_t)data.t[7]] = -INFINITY; /* loss +inf */
+  dc_opts o = {.all_variants = 1};
+  dc_check_ce_all(&data.c, &o);
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    cl_command_queue q = dc_queue(tu_context(i));
+    dc_result r = dc_run_ce(tu_context(i), q, &data.c, &o);
+    if (r.loss) {
+      const float *l = r.loss;
+      CU_ASSERT_EQUAL(l[5], 0.0f);
+      CU_ASSERT_TRUE(isinf(l[7]) && l[7] > 0);
+      for (size_t k = 0; k < d.rows; k++)
+        if (k != 7)
+          CU_ASSERT_TRUE(isfinite(l[k]));
+    }
+    dc_result_free(&r);
+    clReleaseCommandQueue(q);
+  }
+  ce_free(&data);
+}
+
+static void test_ce_nan_propagates(void) {
+  TU_REQUIRE_DEVICE();
+  /* A NaN logit makes its row's loss and gradient NaN, and the reduced
+   * loss NaN; other rows are unaffected. */
+  clloss_cross_entropy_desc d = ce_desc(10, 300, CLLOSS_REDUCTION_NONE);
+  gen g = {381, 0, 0, 0.0, 0, 0, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  data.x[3 * 300 + 17] = NAN;
+  data.x[8 * 300 + (size_t)data.t[8]] = NAN;
+  dc_opts o = {.all_variants = 1};
+  dc_check_ce_all(&data.c, &o);
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    cl_command_queue q = dc_queue(tu_context(i));
+    dc_result r = dc_run_ce(tu_context(i), q, &data.c, &o);
+    if (r.loss && r.grad) {
+      const float *l = r.loss, *gr = r.grad;
+      for (size_t k = 0; k < d.rows; k++)
+        CU_ASSERT_EQUAL(isnan(l[k]) != 0, k == 3 || k == 8);
+      CU_ASSERT_TRUE(isnan(gr[3 * 300 + 0]));
+      CU_ASSERT_TRUE(isnan(gr[8 * 300 + 299]));
+      CU_ASSERT_TRUE(isfinite(gr[4 * 300 + 17]));
+    }
+    dc_result_free(&r);
+    data.c.desc.reduction = CLLOSS_REDUCTION_MEAN;
+    r = dc_run_ce(tu_context(i), q, &data.c, &o);
+    if (r.loss)
+      CU_ASSERT_TRUE(isnan(((float *)r.loss)[0]));
+    dc_result_free(&r);
+    data.c.desc.reduction = CLLOSS_REDUCTION_NONE;
+    clReleaseCommandQueue(q);
+  }
+  data.c.desc.reduction = CLLOSS_REDUCTION_MEAN;
+  dc_check_ce_all(&data.c, &o);
+  ce_free(&data);
+}
+
+/* ---- storage types ---- */
+static void test_ce_float16(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(13, 1031, CLLOSS_REDUCTION_MEAN);
+  d.input_type = CLLOSS_FLOAT16;
+  gen g = {391, 0, 0, 0.1, 1, 1, 0};
+  dc_opts o = {.all_variants = 1, .off = {3, 1, 2, 0, 1, 0, 5}};
+  ce_check(&d, &g, &o);
+  d.reduction = CLLOSS_REDUCTION_NONE;
+  d.label_smoothing = 0.1f;
+  ce_check(&d, &g, &o);
+  /* Probability targets in float16 too. */
+  d.target_type = CLLOSS_FLOAT16;
+  g.probability = 1;
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_bfloat16(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(13, 1031, CLLOSS_REDUCTION_SUM);
+  d.input_type = CLLOSS_BFLOAT16;
+  d.target_type = CLLOSS_INT32;
+  gen g = {401, 0, 0, 0.1, 1, 1, 0};
+  dc_opts o = {.all_variants = 1, .off = {1, 2, 3, 0, 4, 0, 6}};
+  ce_check(&d, &g, &o);
+  d.reduction = CLLOSS_REDUCTION_NONE;
+  d.z_loss = 1e-3f;
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_float16_in_place(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(9, 257, CLLOSS_REDUCTION_MEAN);
+  d.input_type = CLLOSS_FLOAT16;
+  d.row_stride = 260;
+  gen g = {411, 0, 0, 0.1, 0, 0, 0};
+  dc_opts o = {.in_place = 1, .off = {1}};
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_float64(void) {
+  TU_REQUIRE_DEVICE();
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    const clloss_device_info *info = clloss_context_device_info(ctx);
+    clloss_cross_entropy_desc d = ce_desc(11, 523, CLLOSS_REDUCTION_MEAN);
+    d.input_type = CLLOSS_FLOAT64;
+    gen g = {421, 0, 0, 0.1, 1, 1, 0};
+    ce_data data;
+    ce_make(&data, &d, &g);
+    if (!info->has_fp64) {
+      printf("\n  NOTE %s has no fp64: expecting CLLOSS_UNSUPPORTED",
+             info->name);
+      cl_command_queue q = dc_queue(ctx);
+      dc_result r = dc_run_ce(ctx, q, &data.c, NULL);
+      CU_ASSERT_EQUAL(r.status, CLLOSS_UNSUPPORTED);
+      dc_result_free(&r);
+      clReleaseCommandQueue(q);
+    } else {
+      dc_opts o = {.all_variants = 1, .off = {2, 1, 3, 0, 1, 0, 4}};
+      dc_check_ce(i, &data.c, &o);
+      data.c.desc.reduction = CLLOSS_REDUCTION_NONE;
+      data.c.desc.target_type = CLLOSS_FLOAT64;
+      free(data.g);
+      data.g = NULL, data.c.g = NULL;
+      data.p = dc_alloc(11 * 523 * sizeof *data.p);
+      for (size_t k = 0; k < 11 * 523; k++)
+        data.p[k] = 1.0f / 523.0f;
+      data.c.p = data.p;
+      dc_check_ce(i, &data.c, &o);
+    }
+    ce_free(&data);
+  }
+}
+
+/* ---- determinism and variants ---- */
+static void test_ce_determinism(void) {
+  TU_REQUIRE_DEVICE();
+  /* Twice the same call: bit-identical loss and gradient, every variant. */
+  clloss_cross_entropy_desc d = ce_desc(300, 4099, CLLOSS_REDUCTION_MEAN);
+  gen g = {431, 0, 0, 0.1, 1, 1, 0};
+  dc_opts o = {.all_variants = 1, .determinism = 1};
+  ce_check(&d, &g, &o);
+  clloss_cross_entropy_desc d2 = ce_desc(3, 70000, CLLOSS_REDUCTION_SUM);
+  ce_check(&d2, &g, &o);
+}
+
+static void test_ce_variant_reported(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(4, 5000, CLLOSS_REDUCTION_MEAN);
+  gen g = {441, 0, 0, 0, 0, 0, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    cl_command_queue q = dc_queue(ctx);
+    for (int v = 0; v < 4; v++) {
+      CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, dc_variants[v]),
+                      CLLOSS_SUCCESS);
+      dc_result r = dc_run_ce(ctx, q, &data.c, NULL);
+      CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
+      const char *ran = clloss_context_last_variant(ctx);
+      CU_ASSERT_PTR_NOT_NULL_FATAL(ran);
+      if (v < 3) {
+        if (strcmp(ran, dc_variants[v]) != 0)
+          printf("\n  asked for %s, last_variant says \"%s\"", dc_variants[v],
+                 ran);
+        CU_ASSERT_STRING_EQUAL(ran, dc_variants[v]);
+      } else {
+        CU_ASSERT_TRUE(!strcmp(ran, "item") || !strcmp(ran, "group") ||
+                       !strcmp(ran, "split"));
+      }
+      dc_result_free(&r);
+    }
+    CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "auto"), CLLOSS_SUCCESS);
+    clReleaseCommandQueue(q);
+  }
+  ce_free(&data);
+}
+
+/* ---- host-pointer calls ---- */
+static void test_ce_host(void) {
+  TU_REQUIRE_DEVICE();
+  static const clloss_reduction reds[] = {
+      CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE};
+  for (int k = 0; k < 3; k++) {
+    clloss_cross_entropy_desc d = ce_desc(25, 333, reds[k]);
+    d.label_smoothing = 0.05f;
+    gen g = {451 + (uint64_t)k, 0, 0, 0.2, 1, 1, 0};
+    dc_opts o = {.host = 1};
+    ce_check(&d, &g, &o);
+  }
+  /* Twice more on other shapes: the pooled buffers are reused and resized. */
+  clloss_cross_entropy_desc d = ce_desc(2, 9000, CLLOSS_REDUCTION_NONE);
+  d.target_type = CLLOSS_INT32;
+  gen g = {455, 0, 0, 0, 0, 1, 0};
+  dc_opts o = {.host = 1};
+  ce_check(&d, &g, &o);
+  d = ce_desc(3, 7, CLLOSS_REDUCTION_MEAN);
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_host_only_one_output(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(25, 333, CLLOSS_REDUCTION_SUM);
+  gen g = {461, 0, 0, 0.2, 1, 0, 0};
+  dc_opts o = {.host = 1, .no_grad = 1};
+  ce_check(&d, &g, &o);
+  dc_opts o2 = {.host = 1, .no_loss = 1};
+  ce_check(&d, &g, &o2);
+}
+
+static void test_ce_host_types(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(25, 333, CLLOSS_REDUCTION_MEAN);
+  d.input_type = CLLOSS_FLOAT16;
+  gen g = {471, 0, 0, 0.2, 1, 0, 0};
+  dc_opts o = {.host = 1};
+  ce_check(&d, &g, &o);
+  d.input_type = CLLOSS_BFLOAT16;
+  ce_check(&d, &g, &o);
+  d.input_type = CLLOSS_FLOAT32;
+  d.target_type = CLLOSS_FLOAT32;
+  g.probability = 1;
+  ce_check(&d, &g, &o);
+}
+
+static void test_ce_host_bad_target(void) {
+  TU_REQUIRE_DEVICE();
+  /* Targets are checked before anything runs: outputs stay untouched. */
+  enum { N = 6, C = 10 };
+  float x[N * C], loss[N], grad[N * C];
+  int64_t t[N] = {1, 2, 3, C, 4, 5};
+  for (int k = 0; k < N * C; k++)
+    x[k] = (float)(k % 7) * 0.25f;
+  const int64_t bad[] = {C, -1, -101, INT64_MAX};
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+      t[3] = bad[b];
+      clloss_cross_entropy_desc d = ce_desc(N, C, CLLOSS_REDUCTION_NONE);
+      memset(loss, FILL_BYTE_FOR_TEST, sizeof loss);
+      memset(grad, FILL_BYTE_FOR_TEST, sizeof grad);
+      clloss_status s =
+          clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, loss, grad);
+      CU_ASSERT_EQUAL(s, CLLOSS_INVALID_TARGET);
+      CU_ASSERT_TRUE(clloss_context_error_detail(ctx)[0] != '\0');
+      unsigned char want[sizeof grad];
+      memset(want, FILL_BYTE_FOR_TEST, sizeof want);
+      CU_ASSERT_EQUAL(memcmp(loss, want, sizeof loss), 0);
+      CU_ASSERT_EQUAL(memcmp(grad, want, sizeof grad), 0);
+      /* int32 targets too. */
+      int32_t t32[N];
+      for (int k = 0; k < N; k++)
+        t32[k] = (int32_t)(t[k] == INT64_MAX ? INT32_MAX : t[k]);
+      d.target_type = CLLOSS_INT32;
+      s = clloss_cross_entropy_host(ctx, &d, x, t32, NULL, NULL, loss, grad);
+      CU_ASSERT_EQUAL(s, CLLOSS_INVALID_TARGET);
+      CU_ASSERT_EQUAL(memcmp(grad, want, sizeof grad), 0);
+    }
+  }
+}
+
+/* ---- device-side target errors ---- */
+static void test_ce_device_bad_target(void) {
+  TU_REQUIRE_DEVICE();
+  /* A device-buffer call cannot know: it succeeds, writes NaN for the bad
+   * rows, touches nothing out of bounds, and records the lowest bad row in
+   * the error word, which a check reads and clears. */
+  clloss_cross_entropy_desc d = ce_desc(12, 50, CLLOSS_REDUCTION_NONE);
+  gen g = {481, 0, 0, 0.1, 0, 0, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  data.t[9] = 50;       /* == C */
+  data.t[4] = -7;       /* negative, not ignore_index */
+  data.t[10] = 1 << 30; /* far out of bounds */
+  data.t[2] = -100;     /* ignore_index: fine */
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    cl_command_queue q = dc_queue(ctx);
+    uint64_t bad_row = 12345;
+    CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, q, &bad_row),
+                    CLLOSS_SUCCESS);
+    for (int v = 0; v < 4; v++) {
+      CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, dc_variants[v]),
+                      CLLOSS_SUCCESS);
+      dc_opts o = {.off = {1, 2, 0, 0, 0, 3, 4}};
+      dc_result r = dc_run_ce(ctx, q, &data.c, &o);
+      CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
+      if (r.loss && r.grad) {
+        const float *l = r.loss, *gr = r.grad;
+        for (size_t k = 0; k < d.rows; k++) {
+          int is_bad = k == 4 || k == 9 || k == 10;
+          if ((isnan(l[k]) != 0) != is_bad)
+            printf("\n  [%s] row %zu: loss %g", dc_variants[v], k, l[k]);
+          CU_ASSERT_EQUAL(isnan(l[k]) != 0, is_bad);
+          CU_ASSERT_EQUAL(isnan(gr[k * 50 + 13]) != 0, is_bad);
+        }
+        CU_ASSERT_EQUAL(l[2], 0.0f);
+      }
+      dc_result_free(&r);
+      bad_row = 12345;
+      clloss_status s = clloss_check_device_errors(ctx, q, &bad_row);
+      CU_ASSERT_EQUAL(s, CLLOSS_INVALID_TARGET);
+      if (bad_row != 4)
+        printf("\n  [%s] bad_row %llu, expected 4", dc_variants[v],
+               (unsigned long long)bad_row);
+      CU_ASSERT_EQUAL(bad_row, 4);
+      CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, q, &bad_row),
+                      CLLOSS_SUCCESS);
+      CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, q, NULL), CLLOSS_SUCCESS);
+    }
+    CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "auto"), CLLOSS_SUCCESS);
+    /* The first failing call's row is kept until the check. */
+    data.c.desc.reduction = CLLOSS_REDUCTION_MEAN;
+    dc_result r = dc_run_ce(ctx, q, &data.c, NULL);
+    CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
+    dc_result_free(&r);
+    int64_t saved = data.t[4];
+    data.t[4] = 1;
+    r = dc_run_ce(ctx, q, &data.c, NULL);
+    dc_result_free(&r);
+    data.t[4] = saved;
+    CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, q, &bad_row),
+                    CLLOSS_INVALID_TARGET);
+    CU_ASSERT_EQUAL(bad_row, 4);
+    CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, q, &bad_row),
+                    CLLOSS_SUCCESS);
+    data.c.desc.reduction = CLLOSS_REDUCTION_NONE;
+    clReleaseCommandQueue(q);
+  }
+  ce_free(&data);
+}
+
+/* ---- invalid calls ---- */
+typedef struct small_case {
+  int buffer;       /* which buffer is one element short */
+  const char *name; /* what the error detail must mention */
+} small_case;
+
+static void test_ce_buffer_too_small(void) {
+  TU_REQUIRE_DEVICE();
+  enum { N = 8, C = 33 };
+  static const small_case cases[] = {
+      {DC_INPUT, "input"},   {DC_TARGET, "target"},
+      {DC_WEIGHT, "weight"}, {DC_GRAD_OUTPUT, "grad_output"},
+      {DC_LOSS, "loss"},     {DC_GRAD, "grad_input"}};
+  float x[N * C], w[C], go[N];
+  int64_t t[N];
+  for (int k = 0; k < N * C; k++)
+    x[k] = (float)(k % 5);
+  for (int k = 0; k < C; k++)
+    w[k] = 1.0f;
+  for (int k = 0; k < N; k++)
+    t[k] = k, go[k] = 1.0f;
+  const size_t bytes[DC_NBUF] = {sizeof x,  sizeof t, sizeof w, 0,
+                                 sizeof go, N * 4,    sizeof x};
+  const void *init[DC_NBUF] = {x, t, w, NULL, go, NULL, NULL};
+  clloss_cross_entropy_desc d = ce_desc(N, C, CLLOSS_REDUCTION_NONE);
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    cl_command_queue q = dc_queue(ctx);
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+      for (int use_offset = 0; use_offset < 2; use_offset++) {
+        cl_mem m[DC_NBUF] = {0};
+        clloss_buffer b[DC_NBUF];
+        memset(b, 0, sizeof b);
+        for (int j = 0; j < DC_NBUF; j++) {
+          if (j == DC_POS_WEIGHT)
+            continue;
+          /* Either one byte short, or the right size at offset 1. */
+          size_t sz = bytes[j] - (j == cases[k].buffer && !use_offset);
+          m[j] = tu_buffer(ctx, sz, init[j]);
+          b[j].mem = m[j];
+          b[j].offset = j == cases[k].buffer && use_offset;
+        }
+        clloss_status s = clloss_cross_entropy(
+            ctx, q, &d, b[DC_INPUT], b[DC_TARGET], b[DC_WEIGHT],
+            b[DC_GRAD_OUTPUT], b[DC_LOSS], b[DC_GRAD], 0, NULL, NULL);
+        const char *detail = clloss_context_error_detail(ctx);
+        if (s != CLLOSS_BUFFER_TOO_SMALL || !strstr(detail, cases[k].name))
+          printf("\n  %s short (offset %d): %s, detail \"%s\"", cases[k].name,
+                 use_offset, clloss_status_name(s), detail);
+        CU_ASSERT_EQUAL(s, CLLOSS_BUFFER_TOO_SMALL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(detail, cases[k].name));
+        if (cases[k].buffer == DC_INPUT || cases[k].buffer == DC_LOSS)
+          CU_ASSERT_PTR_NULL(strstr(detail, "grad_input"));
+        clFinish(q);
+        for (int j = 0; j < DC_NBUF; j++)
+          if (m[j])
+            clReleaseMemObject(m[j]);
+      }
+    }
+    clReleaseCommandQueue(q);
+  }
+}
+
+static void test_ce_invalid_arguments(void) {
+  TU_REQUIRE_DEVICE();
+  enum { N = 4, C = 6 };
+  float x[N * C] = {0};
+  int64_t t[N] = {0, 1, 2, 3};
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    cl_command_queue q = dc_queue(ctx);
+    cl_mem mx = tu_buffer(ctx, sizeof x, x), mt = tu_buffer(ctx, sizeof t, t);
+    cl_mem ml = tu_buffer(ctx, 4, NULL), mg = tu_buffer(ctx, sizeof x, NULL);
+    clloss_buffer in = {mx, 0}, tg = {mt, 0}, none = {NULL, 0};
+    clloss_buffer loss = {ml, 0}, grad = {mg, 0};
+    clloss_cross_entropy_desc d = ce_desc(N, C, CLLOSS_REDUCTION_MEAN);
+    CU_ASSERT_EQUAL(clloss_cross_entropy(NULL, q, &d, in, tg, none, none, loss,
+                                         grad, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, NULL, &d, in, tg, none, none,
+                                         loss, grad, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, NULL, in, tg, none, none, loss,
+                                         grad, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    /* Both outputs absent. */
+    CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, &d, in, tg, none, none, none,
+                                         none, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_TRUE(clloss_context_error_detail(ctx)[0] != '\0');
+    /* Input or target not given. */
+    CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, &d, none, tg, none, none, loss,
+                                         grad, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, &d, in, none, none, none, loss,
+                                         grad, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    /* A wait list of 1 with no list. */
+    CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, &d, in, tg, none, none, loss,
+                                         grad, 1, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    /* Bad descriptors. */
+    clloss_cross_entropy_desc bad = d;
+    bad.label_smoothing = 1.5f;
+    CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, &bad, in, tg, none, none, loss,
+                                         grad, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    bad = d, bad.classes = 0;
+    CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, &bad, in, tg, none, none, loss,
+                                         grad, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    bad = d, bad.row_stride = C - 1;
+    CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, &bad, in, tg, none, none, loss,
+                                         grad, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    bad = d, bad.reduction = CLLOSS_REDUCTION_BATCHMEAN;
+    CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, &bad, in, tg, none, none, loss,
+                                         grad, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    bad = d, bad.target_type = CLLOSS_FLOAT16; /* neither index nor input */
+    CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, &bad, in, tg, none, none, loss,
+                                         grad, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    bad = d, bad.softcap = -1.0f;
+    CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, &bad, in, tg, none, none, loss,
+                                         grad, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    /* Host calls: NULL input, both outputs NULL. */
+    float l;
+    CU_ASSERT_EQUAL(
+        clloss_cross_entropy_host(ctx, &d, NULL, t, NULL, NULL, &l, NULL),
+        CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(
+        clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, NULL, NULL),
+        CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(
+        clloss_cross_entropy_host(NULL, &d, x, t, NULL, NULL, &l, NULL),
+        CLLOSS_INVALID_ARGUMENT);
+    /* After a success the detail is empty again. */
+    CU_ASSERT_EQUAL(
+        clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &l, NULL),
+        CLLOSS_SUCCESS);
+    CU_ASSERT_STRING_EQUAL(clloss_context_error_detail(ctx), "");
+    clReleaseMemObject(mx);
+    clReleaseMemObject(mt);
+    clReleaseMemObject(ml);
+    clReleaseMemObject(mg);
+    clReleaseCommandQueue(q);
+  }
+}
+
+static void test_ce_wrong_queue(void) {
+  TU_REQUIRE_DEVICE();
+  /* A queue of another cl_context than the clloss context's: refused
+   * before anything is enqueued (INVALID_ARGUMENT), or at worst OpenCL's
+   * own CL_INVALID_CONTEXT; never success. */
+  enum { N = 2, C = 3 };
+  float x[N * C] = {0};
+  int64_t t[N] = {0, 1};
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    cl_device_id dev = clloss_context_device(ctx);
+    cl_int err;
+    cl_context other = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+    cl_command_queue oq = clCreateCommandQueue(other, dev, 0, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(oq);
+    cl_mem mx = tu_buffer(ctx, sizeof x, x), mt = tu_buffer(ctx, sizeof t, t);
+    cl_mem ml = tu_buffer(ctx, 4, NULL);
+    clloss_buffer none = {NULL, 0};
+    clloss_cross_entropy_desc d = ce_desc(N, C, CLLOSS_REDUCTION_SUM);
+    clloss_status s = clloss_cross_entropy(
+        ctx, oq, &d, (clloss_buffer){mx, 0}, (clloss_buffer){mt, 0}, none, none,
+        (clloss_buffer){ml, 0}, none, 0, NULL, NULL);
+    if (s != CLLOSS_INVALID_ARGUMENT)
+      printf("\n  queue of another context: %s", clloss_status_name(s));
+    CU_ASSERT_TRUE(s == CLLOSS_INVALID_ARGUMENT ||
+                   (int)s == CL_INVALID_CONTEXT);
+    clFinish(oq);
+    clReleaseMemObject(mx);
+    clReleaseMemObject(mt);
+    clReleaseMemObject(ml);
+    clReleaseCommandQueue(oq);
+    clReleaseContext(other);
+  }
+}
+
+/* ---- events ---- */
+typedef struct gate {
+  cl_event ev;
+  atomic_int released;
+} gate;
+
+static int open_gate(void *arg) {
+  gate *g = arg;
+  struct timespec ts = {0, 300 * 1000 * 1000};
+  thrd_sleep(&ts, NULL);
+  atomic_store(&g->released, 1);
+  clSetUserEventStatus(g->ev, CL_COMPLETE);
+  return 0;
+}
+
+static void test_ce_wait_list_no_blocking(void) {
+  TU_REQUIRE_DEVICE();
+  /* The call waits for its wait list on the device, not on the host: it
+   * must return while a user event in the list is still pending. */
+  enum { N = 5, C = 40 };
+  float x[N * C], loss[N], expect[N];
+  int64_t t[N] = {0, 9, 19, 29, 39};
+  for (int k = 0; k < N * C; k++)
+    x[k] = (float)((k * 7) % 11) * 0.3f;
+  clloss_cross_entropy_desc d = ce_desc(N, C, CLLOSS_REDUCTION_NONE);
+  CU_ASSERT_EQUAL_FATAL(
+      clloss_reference_cross_entropy(&d, x, t, NULL, NULL, expect, NULL),
+      CLLOSS_SUCCESS);
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    cl_command_queue q = dc_queue(ctx);
+    cl_int err;
+    gate g;
+    g.ev = clCreateUserEvent(clloss_context_cl_context(ctx), &err);
+    atomic_init(&g.released, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g.ev);
+    cl_mem mx = tu_buffer(ctx, sizeof x, x), mt = tu_buffer(ctx, sizeof t, t);
+    cl_mem ml = tu_buffer(ctx, sizeof loss, NULL);
+    thrd_t th;
+    CU_ASSERT_EQUAL_FATAL(thrd_create(&th, open_gate, &g), thrd_success);
+    cl_event done = NULL;
+    clloss_buffer none = {NULL, 0};
+    clloss_status s = clloss_cross_entropy(
+        ctx, q, &d, (clloss_buffer){mx, 0}, (clloss_buffer){mt, 0}, none, none,
+        (clloss_buffer){ml, 0}, none, 1, &g.ev, &done);
+    int returned_early = !atomic_load(&g.released);
+    CU_ASSERT_EQUAL(s, CLLOSS_SUCCESS);
+    if (!returned_early)
+      printf("\n  the call blocked until its wait list completed");
+    CU_ASSERT_TRUE(returned_early);
+    thrd_join(th, NULL);
+    if (done) {
+      CU_ASSERT_EQUAL(clWaitForEvents(1, &done), CL_SUCCESS);
+      clReleaseEvent(done);
+    }
+    CU_ASSERT_EQUAL(clEnqueueReadBuffer(q, ml, CL_TRUE, 0, sizeof loss, loss, 0,
+                                        NULL, NULL),
+                    CL_SUCCESS);
+    CU_ASSERT_EQUAL(
+        tu_compare_f("loss after wait list", loss, expect, N, 1e-5, 1e-5), 0);
+    clReleaseEvent(g.ev);
+    clReleaseMemObject(mx);
+    clReleaseMemObject(mt);
+    clReleaseMemObject(ml);
+    clReleaseCommandQueue(q);
+  }
+}
+
+int test_cross_entropy_register(void) {
+  TU_SUITE(
+      "cross_entropy", NULL, NULL, TU_TEST(test_ce_one_row),
+      TU_TEST(test_ce_one_class), TU_TEST(test_ce_two_classes),
+      TU_TEST(test_ce_c4099), TU_TEST(test_ce_c50257),
+      TU_TEST(test_ce_c131072_few_rows), TU_TEST(test_ce_many_rows),
+      TU_TEST(test_ce_zero_rows), TU_TEST(test_ce_offsets),
+      TU_TEST(test_ce_row_stride), TU_TEST(test_ce_in_place),
+      TU_TEST(test_ce_only_loss), TU_TEST(test_ce_only_grad),
+      TU_TEST(test_ce_int32_targets), TU_TEST(test_ce_int64_targets),
+      TU_TEST(test_ce_reduction_grad_output),
+      TU_TEST(test_ce_weights_ignore_smoothing),
+      TU_TEST(test_ce_label_smoothing_one),
+      TU_TEST(test_ce_probability_targets),
+      TU_TEST(test_ce_probability_weights_smoothing), TU_TEST(test_ce_z_loss),
+      TU_TEST(test_ce_softcap), TU_TEST(test_ce_normalizer),
+      TU_TEST(test_ce_normalizer_all_ignored),
+      TU_TEST(test_ce_all_ignored_mean), TU_TEST(test_ce_all_ignored_sum_none),
+      TU_TEST(test_ce_extreme_logits), TU_TEST(test_ce_neg_inf_logits),
+      TU_TEST(test_ce_nan_propagates), TU_TEST(test_ce_float16),
+      TU_TEST(test_ce_bfloat16), TU_TEST(test_ce_float16_in_place),
+      TU_TEST(test_ce_float64), TU_TEST(test_ce_determinism),
+      TU_TEST(test_ce_variant_reported), TU_TEST(test_ce_host),
+      TU_TEST(test_ce_host_only_one_output), TU_TEST(test_ce_host_types),
+      TU_TEST(test_ce_host_bad_target), TU_TEST(test_ce_device_bad_target),
+      TU_TEST(test_ce_buffer_too_small), TU_TEST(test_ce_invalid_arguments),
+      TU_TEST(test_ce_wrong_queue), TU_TEST(test_ce_wait_list_no_blocking));
+}
