@@ -1,0 +1,365 @@
+/* test_nll_loss.c - nll_loss on every device against the CPU reference, at
+ * the device-buffer and the host-pointer level. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/devcheck.h"
+#include "support/testutil.h"
+
+static const clloss_reduction reds[] = {
+    CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE};
+
+typedef struct nll_data {
+  float *x, *w, *g;
+  int64_t *t;
+  dc_nll_case c;
+} nll_data;
+
+/* Log-probabilities (log-softmax of random logits, padding random too),
+ * targets with a fraction ignored, optional weights and grad_output. */
+static void nll_make(nll_data *d, const clloss_nll_loss_desc *desc,
+                     uint64_t salt, double ignore, int weights,
+                     int grad_output) {
+  memset(d, 0, sizeof *d);
+  tu_rng r = tu_rng_make(salt);
+  size_t n = desc->rows, c = desc->classes;
+  size_t ld = desc->row_stride ? desc->row_stride : c;
+  d->x = dc_alloc(n * ld * sizeof *d->x);
+  tu_fill_uniform(&r, d->x, n * ld, -4.0f, 4.0f);
+  for (size_t i = 0; i < n; i++) {
+    double m = -INFINITY, s = 0.0;
+    for (size_t j = 0; j < c; j++)
+      m = fmax(m, d->x[i * ld + j]);
+    for (size_t j = 0; j < c; j++)
+      s += exp(d->x[i * ld + j] - m);
+    for (size_t j = 0; j < c; j++)
+      d->x[i * ld + j] = (float)(d->x[i * ld + j] - m - log(s));
+  }
+  d->t = dc_alloc(n * sizeof *d->t);
+  for (size_t i = 0; i < n; i++) {
+    d->t[i] = (int64_t)(tu_next(&r) % c);
+    if (tu_uniform(&r, 0.0f, 1.0f) < ignore)
+      d->t[i] = desc->ignore_index;
+  }
+  if (weights) {
+    d->w = dc_alloc(c * sizeof *d->w);
+    tu_fill_uniform(&r, d->w, c, 0.25f, 2.0f);
+  }
+  if (grad_output) {
+    size_t k = desc->reduction == CLLOSS_REDUCTION_NONE ? n : 1;
+    d->g = dc_alloc(k * sizeof *d->g);
+    tu_fill_uniform(&r, d->g, k, -1.5f, 1.5f);
+    if (k == 1)
+      d->g[0] = 0.6f;
+  }
+  d->c.desc = *desc;
+  d->c.x = d->x, d->c.t = d->t, d->c.w = d->w, d->c.g = d->g;
+}
+
+static void nll_free(nll_data *d) {
+  free(d->x);
+  free(d->w);
+  free(d->g);
+  free(d->t);
+}
+
+static clloss_nll_loss_desc nll_desc(size_t rows, size_t classes,
+                                     clloss_reduction red) {
+  clloss_nll_loss_desc d = CLLOSS_NLL_LOSS_DESC_INIT;
+  d.rows = rows, d.classes = classes, d.reduction = red;
+  return d;
+}
+
+static void nll_check(const clloss_nll_loss_desc *desc, uint64_t salt,
+                      double ignore, int weights, int grad_output,
+                      const dc_opts *o) {
+  nll_data d;
+  nll_make(&d, desc, salt, ignore, weights, grad_output);
+  dc_check_nll_all(&d.c, o);
+  nll_free(&d);
+}
+
+static void test_nll_shapes(void) {
+  TU_REQUIRE_DEVICE();
+  static const size_t shapes[][2] = {{1, 1}, {1, 5}, {33, 2}, {7, 4099}};
+  for (size_t s = 0; s < 4; s++) {
+    for (int k = 0; k < 3; k++) {
+      clloss_nll_loss_desc d = nll_desc(shapes[s][0], shapes[s][1], reds[k]);
+      dc_opts o = {.all_variants = 1};
+      nll_check(&d, 5000 + 10 * s + (uint64_t)k, 0.1, 0, 1, &o);
+    }
+  }
+}
+
+static void test_nll_many_rows(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_nll_loss_desc d = nll_desc(65536, 10, CLLOSS_REDUCTION_MEAN);
+  dc_opts o = {.all_variants = 1, .determinism = 1};
+  nll_check(&d, 5100, 0.05, 1, 1, &o);
+}
+
+static void test_nll_weights_ignore_int32(void) {
+  TU_REQUIRE_DEVICE();
+  for (int k = 0; k < 3; k++) {
+    clloss_nll_loss_desc d = nll_desc(41, 97, reds[k]);
+    d.target_type = CLLOSS_INT32;
+    d.ignore_index = 0; /* a valid class used as ignore_index */
+    dc_opts o = {.all_variants = 1};
+    nll_check(&d, 5200 + (uint64_t)k, 0.3, 1, 1, &o);
+  }
+}
+
+static void test_nll_offsets_row_stride(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_nll_loss_desc d = nll_desc(13, 50, CLLOSS_REDUCTION_NONE);
+  d.row_stride = 57;
+  dc_opts o = {.all_variants = 1, .off = {5, 3, 7, 0, 11, 2, 9}};
+  nll_check(&d, 5300, 0.2, 1, 1, &o);
+  d.reduction = CLLOSS_REDUCTION_MEAN;
+  d.target_type = CLLOSS_INT32;
+  nll_check(&d, 5301, 0.2, 1, 1, &o);
+}
+
+static void test_nll_in_place(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_nll_loss_desc d = nll_desc(19, 70, CLLOSS_REDUCTION_SUM);
+  d.row_stride = 72;
+  dc_opts o = {.all_variants = 1, .in_place = 1, .off = {3}};
+  nll_check(&d, 5400, 0.1, 1, 1, &o);
+}
+
+static void test_nll_only_one_output(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_nll_loss_desc d = nll_desc(19, 70, CLLOSS_REDUCTION_MEAN);
+  dc_opts a = {.all_variants = 1, .no_grad = 1};
+  nll_check(&d, 5500, 0.1, 1, 0, &a);
+  dc_opts b = {.all_variants = 1, .no_loss = 1};
+  nll_check(&d, 5501, 0.1, 1, 1, &b);
+}
+
+static void test_nll_all_ignored(void) {
+  TU_REQUIRE_DEVICE();
+  /* mean: NaN loss, gradient exactly 0; sum: 0. */
+  clloss_nll_loss_desc d = nll_desc(9, 20, CLLOSS_REDUCTION_MEAN);
+  nll_data data;
+  nll_make(&data, &d, 5600, 1.0, 1, 0);
+  dc_opts o = {.all_variants = 1};
+  dc_check_nll_all(&data.c, &o);
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    cl_command_queue q = dc_queue(tu_context(i));
+    dc_result r = dc_run_nll(tu_context(i), q, &data.c, NULL);
+    CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
+    if (r.loss)
+      CU_ASSERT_TRUE(isnan(((float *)r.loss)[0]));
+    for (size_t k = 0; r.grad && k < r.grad_count; k++)
+      CU_ASSERT_EQUAL(((float *)r.grad)[k], 0.0f);
+    dc_result_free(&r);
+    clReleaseCommandQueue(q);
+  }
+  data.c.desc.reduction = CLLOSS_REDUCTION_SUM;
+  dc_check_nll_all(&data.c, &o);
+  nll_free(&data);
+}
+
+static void test_nll_special_values(void) {
+  TU_REQUIRE_DEVICE();
+  /* -inf at a target gives +inf; NaN at a target gives NaN; NaN elsewhere
+   * in the row is never read. */
+  clloss_nll_loss_desc d = nll_desc(6, 9, CLLOSS_REDUCTION_NONE);
+  nll_data data;
+  nll_make(&data, &d, 5700, 0.0, 0, 0);
+  data.x[1 * 9 + (size_t)data.t[1]] = -INFINITY;
+  data.x[2 * 9 + (size_t)data.t[2]] = NAN;
+  data.x[3 * 9 + ((size_t)data.t[3] + 1) % 9] = NAN;
+  dc_opts o = {.all_variants = 1};
+  dc_check_nll_all(&data.c, &o);
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    cl_command_queue q = dc_queue(tu_context(i));
+    dc_result r = dc_run_nll(tu_context(i), q, &data.c, NULL);
+    if (r.loss) {
+      const float *l = r.loss;
+      CU_ASSERT_TRUE(isinf(l[1]) && l[1] > 0);
+      CU_ASSERT_TRUE(isnan(l[2]));
+      CU_ASSERT_TRUE(isfinite(l[3]));
+    }
+    dc_result_free(&r);
+    clReleaseCommandQueue(q);
+  }
+  nll_free(&data);
+}
+
+static void test_nll_dtypes(void) {
+  TU_REQUIRE_DEVICE();
+  static const clloss_dtype types[] = {CLLOSS_FLOAT16, CLLOSS_BFLOAT16,
+                                       CLLOSS_FLOAT64};
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    const clloss_device_info *info = clloss_context_device_info(tu_context(i));
+    for (int t = 0; t < 3; t++) {
+      clloss_nll_loss_desc d = nll_desc(23, 301, reds[t]);
+      d.input_type = types[t];
+      nll_data data;
+      nll_make(&data, &d, 5800 + (uint64_t)t, 0.1, 1, 1);
+      if (types[t] == CLLOSS_FLOAT64 && !info->has_fp64) {
+        printf("\n  NOTE %s has no fp64: expecting CLLOSS_UNSUPPORTED",
+               info->name);
+        cl_command_queue q = dc_queue(tu_context(i));
+        dc_result r = dc_run_nll(tu_context(i), q, &data.c, NULL);
+        CU_ASSERT_EQUAL(r.status, CLLOSS_UNSUPPORTED);
+        dc_result_free(&r);
+        clReleaseCommandQueue(q);
+      } else {
+        dc_opts o = {.all_variants = 1, .off = {1, 2, 3, 0, 1, 0, 3}};
+        dc_check_nll(i, &data.c, &o);
+      }
+      nll_free(&data);
+    }
+  }
+}
+
+static void test_nll_host(void) {
+  TU_REQUIRE_DEVICE();
+  for (int k = 0; k < 3; k++) {
+    clloss_nll_loss_desc d = nll_desc(31, 200, reds[k]);
+    dc_opts o = {.host = 1};
+    nll_check(&d, 5900 + (uint64_t)k, 0.2, 1, 1, &o);
+  }
+  clloss_nll_loss_desc d = nll_desc(31, 200, CLLOSS_REDUCTION_SUM);
+  d.input_type = CLLOSS_FLOAT16, d.target_type = CLLOSS_INT32;
+  dc_opts o = {.host = 1, .no_grad = 1};
+  nll_check(&d, 5910, 0.2, 0, 0, &o);
+}
+
+static void test_nll_host_bad_target(void) {
+  TU_REQUIRE_DEVICE();
+  enum { N = 5, C = 4 };
+  float x[N * C] = {0}, loss[N], grad[N * C];
+  const int64_t bads[] = {C, -1, -99};
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    for (size_t b = 0; b < 3; b++) {
+      int64_t t[N] = {0, 1, -100, bads[b], 3};
+      clloss_nll_loss_desc d = nll_desc(N, C, CLLOSS_REDUCTION_NONE);
+      memset(loss, 0x5B, sizeof loss);
+      memset(grad, 0x5B, sizeof grad);
+      CU_ASSERT_EQUAL(
+          clloss_nll_loss_host(tu_context(i), &d, x, t, NULL, NULL, loss, grad),
+          CLLOSS_INVALID_TARGET);
+      unsigned char want[sizeof grad];
+      memset(want, 0x5B, sizeof want);
+      CU_ASSERT_EQUAL(memcmp(loss, want, sizeof loss), 0);
+      CU_ASSERT_EQUAL(memcmp(grad, want, sizeof grad), 0);
+    }
+  }
+}
+
+static void test_nll_device_bad_target(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_nll_loss_desc d = nll_desc(10, 8, CLLOSS_REDUCTION_NONE);
+  nll_data data;
+  nll_make(&data, &d, 6000, 0.0, 0, 0);
+  data.t[6] = 8, data.t[8] = -3, data.t[1] = -100;
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    cl_command_queue q = dc_queue(ctx);
+    uint64_t bad_row = 999;
+    CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, q, &bad_row),
+                    CLLOSS_SUCCESS);
+    for (int v = 0; v < 4; v++) {
+      clloss_context_set_variant(ctx, dc_variants[v]);
+      dc_result r = dc_run_nll(ctx, q, &data.c, NULL);
+      CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
+      if (r.loss) {
+        const float *l = r.loss;
+        for (size_t k = 0; k < d.rows; k++)
+          CU_ASSERT_EQUAL(isnan(l[k]) != 0, k == 6 || k == 8);
+        CU_ASSERT_EQUAL(l[1], 0.0f);
+      }
+      dc_result_free(&r);
+      CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, q, &bad_row),
+                      CLLOSS_INVALID_TARGET);
+      if (bad_row != 6)
+        printf("\n  nll [%s]: bad_row %llu, expected 6", dc_variants[v],
+               (unsigned long long)bad_row);
+      CU_ASSERT_EQUAL(bad_row, 6);
+      CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, q, &bad_row),
+                      CLLOSS_SUCCESS);
+    }
+    clloss_context_set_variant(ctx, "auto");
+    clReleaseCommandQueue(q);
+  }
+  nll_free(&data);
+}
+
+static void test_nll_invalid(void) {
+  TU_REQUIRE_DEVICE();
+  enum { N = 4, C = 5 };
+  float x[N * C] = {0}, w[C] = {1, 1, 1, 1, 1};
+  int64_t t[N] = {0, 1, 2, 3};
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    cl_command_queue q = dc_queue(ctx);
+    clloss_nll_loss_desc d = nll_desc(N, C, CLLOSS_REDUCTION_SUM);
+    cl_mem mx = tu_buffer(ctx, sizeof x, x);
+    cl_mem mx_short = tu_buffer(ctx, sizeof x - 4, x);
+    cl_mem mt = tu_buffer(ctx, sizeof t, t);
+    cl_mem mw_short = tu_buffer(ctx, sizeof w - 4, w);
+    cl_mem ml = tu_buffer(ctx, 4, NULL);
+    clloss_buffer none = {NULL, 0}, in = {mx, 0}, tg = {mt, 0}, loss = {ml, 0};
+    clloss_status s =
+        clloss_nll_loss(ctx, q, &d, (clloss_buffer){mx_short, 0}, tg, none,
+                        none, loss, none, 0, NULL, NULL);
+    CU_ASSERT_EQUAL(s, CLLOSS_BUFFER_TOO_SMALL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(clloss_context_error_detail(ctx), "input"));
+    s = clloss_nll_loss(ctx, q, &d, in, tg, (clloss_buffer){mw_short, 0}, none,
+                        loss, none, 0, NULL, NULL);
+    CU_ASSERT_EQUAL(s, CLLOSS_BUFFER_TOO_SMALL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(clloss_context_error_detail(ctx), "weight"));
+    s = clloss_nll_loss(ctx, q, &d, in, tg, none, none, (clloss_buffer){ml, 1},
+                        none, 0, NULL, NULL);
+    CU_ASSERT_EQUAL(s, CLLOSS_BUFFER_TOO_SMALL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(clloss_context_error_detail(ctx), "loss"));
+    CU_ASSERT_EQUAL(clloss_nll_loss(ctx, q, &d, in, tg, none, none, none, none,
+                                    0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(clloss_nll_loss(NULL, q, &d, in, tg, none, none, loss, none,
+                                    0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(clloss_nll_loss(ctx, NULL, &d, in, tg, none, none, loss,
+                                    none, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(clloss_nll_loss(ctx, q, NULL, in, tg, none, none, loss,
+                                    none, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    clloss_nll_loss_desc bad = d;
+    bad.target_type = CLLOSS_FLOAT32; /* no probability targets */
+    CU_ASSERT_EQUAL(clloss_nll_loss(ctx, q, &bad, in, tg, none, none, loss,
+                                    none, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    bad = d, bad.classes = 0;
+    CU_ASSERT_EQUAL(clloss_nll_loss(ctx, q, &bad, in, tg, none, none, loss,
+                                    none, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    float l;
+    CU_ASSERT_EQUAL(
+        clloss_nll_loss_host(ctx, &d, x, NULL, NULL, NULL, &l, NULL),
+        CLLOSS_INVALID_ARGUMENT);
+    clFinish(q);
+    clReleaseMemObject(mx);
+    clReleaseMemObject(mx_short);
+    clReleaseMemObject(mt);
+    clReleaseMemObject(mw_short);
+    clReleaseMemObject(ml);
+    clReleaseCommandQueue(q);
+  }
+}
+
+int test_nll_loss_register(void) {
+  TU_SUITE("nll_loss", NULL, NULL, TU_TEST(test_nll_shapes),
+           TU_TEST(test_nll_many_rows), TU_TEST(test_nll_weights_ignore_int32),
+           TU_TEST(test_nll_offsets_row_stride), TU_TEST(test_nll_in_place),
+           TU_TEST(test_nll_only_one_output), TU_TEST(test_nll_all_ignored),
+           TU_TEST(test_nll_special_values), TU_TEST(test_nll_dtypes),
+           TU_TEST(test_nll_host), TU_TEST(test_nll_host_bad_target),
+           TU_TEST(test_nll_device_bad_target), TU_TEST(test_nll_invalid));
+}
