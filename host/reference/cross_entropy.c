@@ -34,7 +34,9 @@ static double logsumexp(const double *x, size_t n) {
 
 /* Loads row i into x[] (after the softcap x -> c tanh(x / c), whose
  * derivative 1 - tanh^2(x / c) goes to dcap[]) and, for probability
- * targets, the smoothed targets y' = (1 - e) y + e / C into y[]. */
+ * targets, the smoothed targets y' = (1 - e) y + e / C into y[]. The
+ * targets are a dense [N, C] array: row_stride applies to the input and
+ * the gradient only, as in the device kernels. */
 static void load_row(const ce_call *k, const void *input, const void *target,
                      size_t i, double *x, double *dcap, double *y) {
   size_t C = k->d->classes;
