@@ -23,6 +23,8 @@ int test_train_register(void) {
 #include <unistd.h>
 #include <zlib.h>
 
+#include <clblast_c.h>
+
 #include "fashion_mnist/idx.h"
 #include "fashion_mnist/mlp.h"
 #include "fashion_mnist/plot_png.h"
@@ -45,6 +47,8 @@ static int suite_init(void) {
 static int suite_clean(void) {
   fm_dataset_free(&g_train);
   fm_dataset_free(&g_test);
+  /* CLBlast's program cache holds the test context's cl_context. */
+  CLBlastClearCache();
   return 0;
 }
 

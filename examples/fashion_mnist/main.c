@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <clblast_c.h>
+
 #include "clloss.h"
 #include "idx.h"
 #include "mlp.h"
@@ -154,12 +156,29 @@ int main(int argc, char **argv) {
     return rc;
   setvbuf(stdout, NULL, _IOLBF, 0);
 
+  /* The data first: a missing package is the likeliest failure. */
+  fm_dataset train = {0}, test = {0};
+  char err[1024];
+  double t0 = now();
+  int st = fm_dataset_load(o.data, "train", o.limit, &train, err, sizeof err);
+  if (st == FM_IDX_OK)
+    st = fm_dataset_load(o.data, "t10k", 0, &test, err, sizeof err);
+  if (st != FM_IDX_OK) {
+    fprintf(stderr, "fashion_mnist: %s\n", err);
+    fm_dataset_free(&train);
+    return 1;
+  }
+  printf("data: %zu training and %zu test images from %s (%.1f s)\n",
+         train.count, test.count, o.data, now() - t0);
+
   clloss_device_info info;
   clloss_status s = clloss_select_device(o.device, &info, NULL);
   if (s != CLLOSS_SUCCESS) {
     fprintf(stderr, "fashion_mnist: no device%s%s: %s\n",
             o.device ? " matching " : "", o.device ? o.device : "",
             clloss_status_string(s));
+    fm_dataset_free(&train);
+    fm_dataset_free(&test);
     return 1;
   }
   printf("device: %s (%s)\n", info.name, info.platform_name);
@@ -170,10 +189,8 @@ int main(int argc, char **argv) {
   cl_context cl = clCreateContext(NULL, 1, &info.device, NULL, NULL, &e);
   cl_command_queue queue = NULL;
   clloss_context *ctx = NULL;
-  fm_dataset train = {0}, test = {0};
   fm_trainer *t = NULL;
   double *train_loss = NULL, *test_loss = NULL;
-  char err[1024];
   rc = 1;
   if (!cl) {
     fprintf(stderr, "fashion_mnist: clCreateContext: %s\n",
@@ -188,21 +205,10 @@ int main(int argc, char **argv) {
   }
   s = clloss_context_create(cl, info.device, &ctx);
   if (s != CLLOSS_SUCCESS) {
-    fprintf(stderr, "fashion_mnist: clloss_context_create: %s\n%s\n",
-            clloss_status_string(s), ctx ? clloss_context_build_log(ctx) : "");
+    fprintf(stderr, "fashion_mnist: clloss_context_create: %s\n",
+            clloss_status_string(s));
     goto out;
   }
-
-  double t0 = now();
-  int st = fm_dataset_load(o.data, "train", o.limit, &train, err, sizeof err);
-  if (st == FM_IDX_OK)
-    st = fm_dataset_load(o.data, "t10k", 0, &test, err, sizeof err);
-  if (st != FM_IDX_OK) {
-    fprintf(stderr, "fashion_mnist: %s\n", err);
-    goto out;
-  }
-  printf("data: %zu training and %zu test images from %s (%.1f s)\n",
-         train.count, test.count, o.data, now() - t0);
 
   t0 = now();
   if (fm_trainer_create(ctx, queue, &o.cfg, &train, &test, &t, err,
@@ -267,6 +273,8 @@ out:
   free(train_loss);
   free(test_loss);
   fm_trainer_release(t);
+  /* CLBlast caches its programs, which hold our cl_context, until told. */
+  CLBlastClearCache();
   fm_dataset_free(&train);
   fm_dataset_free(&test);
   clloss_context_release(ctx);

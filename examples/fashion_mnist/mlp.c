@@ -382,8 +382,11 @@ static int loss(fm_trainer *t, size_t rows, int with_grad) {
   clloss_status s = clloss_cross_entropy(t->ctx, t->queue, &d, z, y, none, none,
                                          l, dz, 0, NULL, NULL);
   if (s != CLLOSS_SUCCESS)
-    return fail(t, s, "clloss_cross_entropy failed: %s: %s",
-                clloss_status_name(s), clloss_context_error_detail(t->ctx));
+    return fail(t, s, "clloss_cross_entropy failed: %s: %s%s%.200s",
+                clloss_status_name(s), clloss_context_error_detail(t->ctx),
+                s == CLLOSS_BUILD_FAILURE ? "\nbuild log: " : "",
+                s == CLLOSS_BUILD_FAILURE ? clloss_context_build_log(t->ctx)
+                                          : "");
   return 0;
 }
 
