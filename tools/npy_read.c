@@ -320,7 +320,7 @@ static npy_status parse_header(const unsigned char *b, size_t len,
       parse_dict((const char *)b + start, header_len, &h, msg, msglen);
   if (st != NPY_OK)
     return st;
-  clloss_dtype dtype;
+  clloss_dtype dtype = CLLOSS_FLOAT32;
   st = decode_descr(h.descr, &dtype, msg, msglen);
   if (st != NPY_OK)
     return st;

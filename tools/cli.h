@@ -1,0 +1,71 @@
+/* cli.h - the clloss command-line tool's internal interface: subcommands,
+ * exit codes, and the helpers they share. Only include/clloss.h is used
+ * from the library: the tool is the API's first real user. */
+#ifndef CLLOSS_CLI_H
+#define CLLOSS_CLI_H
+#include <stddef.h>
+
+#include "clloss.h"
+
+/* Exit codes of every subcommand. */
+enum {
+  CLI_OK = 0,
+  CLI_DATA_ERROR = 1, /* bad data, failed computation, I/O, no device */
+  CLI_USAGE = 2       /* malformed command line */
+};
+
+/* The whole tool: `clloss CMD ...`; argv[0] is the program name. Never
+ * calls exit(), so tests can run it in-process. */
+int clloss_cli_main(int argc, char **argv);
+
+/* Subcommands: argv[0] is the subcommand's name. */
+int cli_devices(int argc, char **argv);
+int cli_run(int argc, char **argv);
+int cli_selftest(int argc, char **argv);
+int cli_demo(int argc, char **argv);
+#ifdef CLLOSS_CLI_HAVE_BENCH
+int cli_bench(int argc, char **argv); /* tools/cli_bench.c */
+#endif
+
+/* One line "clloss CMD: message" on stderr; returns `code`. */
+int cli_error(const char *cmd, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* 1 if arg is "-h" or "--help". */
+int cli_is_help(const char *arg);
+
+/* Option parsing: "--name value" and "--name=value"; underscores in the
+ * name are accepted as dashes (--ignore_index). If argv[*i] is the option
+ * `name`, stores its value (or NULL for a missing value) in *value,
+ * advances *i past it and returns 1. */
+int cli_option(int argc, char **argv, int *i, const char *name,
+               const char **value);
+/* A flag without value: returns 1 if argv[i] is `name`. */
+int cli_flag(const char *arg, const char *name);
+
+/* Numbers: the whole string must parse and be finite; 0 on failure. */
+int cli_parse_double(const char *s, double *out);
+int cli_parse_int64(const char *s, long long *out);
+int cli_parse_size(const char *s, size_t *out);
+
+/* Monotonic wall clock in milliseconds. */
+double cli_now_ms(void);
+
+/* Prints a byte count as "15.6 GiB". */
+void cli_format_bytes(unsigned long long bytes, char *buf, size_t len);
+
+/* Device choice shared by run, selftest and demo: `selector` NULL means the
+ * default (CLLOSS_DEVICE, then the first GPU, then the first device). On
+ * success *ctx is a new context and *index the device's index. On failure
+ * prints the reason for `cmd` and returns CLI_DATA_ERROR. */
+int cli_open_device(const char *cmd, const char *selector, clloss_context **ctx,
+                    size_t *index);
+
+/* Lists every device: *infos is malloc'd (free it), *count its length; 0
+ * devices is not an error. Returns the clloss status. */
+clloss_status cli_list_devices(clloss_device_info **infos, size_t *count);
+
+#endif

@@ -1,0 +1,180 @@
+/* cli_common.c - helpers shared by the subcommands: error lines, option and
+ * number parsing, the clock, and opening a device. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+int cli_error(const char *cmd, int code, const char *fmt, ...) {
+  va_list ap;
+  fflush(stdout);
+  fprintf(stderr, "clloss%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  return code;
+}
+
+int cli_is_help(const char *arg) {
+  return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+/* Compares an argument's option name (up to '=' or the end) with `name`,
+ * treating '_' as '-'. Returns the length matched, or 0. */
+static size_t match_name(const char *arg, const char *name) {
+  size_t i = 0;
+  for (; name[i]; i++) {
+    char a = arg[i] == '_' ? '-' : arg[i];
+    if (a != name[i])
+      return 0;
+  }
+  return arg[i] == '\0' || arg[i] == '=' ? i : 0;
+}
+
+int cli_option(int argc, char **argv, int *i, const char *name,
+               const char **value) {
+  size_t n = match_name(argv[*i], name);
+  if (!n)
+    return 0;
+  if (argv[*i][n] == '=') {
+    *value = argv[*i] + n + 1;
+  } else if (*i + 1 < argc) {
+    *value = argv[*i + 1];
+    (*i)++;
+  } else {
+    *value = NULL;
+  }
+  (*i)++;
+  return 1;
+}
+
+int cli_flag(const char *arg, const char *name) {
+  size_t n = match_name(arg, name);
+  return n && arg[n] == '\0';
+}
+
+int cli_parse_double(const char *s, double *out) {
+  char *end;
+  if (!s || !*s)
+    return 0;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (*end != '\0' || errno == ERANGE || !isfinite(v))
+    return 0;
+  *out = v;
+  return 1;
+}
+
+int cli_parse_int64(const char *s, long long *out) {
+  char *end;
+  if (!s || !*s)
+    return 0;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (*end != '\0' || errno == ERANGE)
+    return 0;
+  *out = v;
+  return 1;
+}
+
+int cli_parse_size(const char *s, size_t *out) {
+  long long v;
+  if (!cli_parse_int64(s, &v) || v < 0)
+    return 0;
+  *out = (size_t)v;
+  return 1;
+}
+
+double cli_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+void cli_format_bytes(unsigned long long bytes, char *buf, size_t len) {
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = (double)bytes;
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    u++;
+  }
+  if (u == 0)
+    snprintf(buf, len, "%llu B", bytes);
+  else
+    snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+clloss_status cli_list_devices(clloss_device_info **infos, size_t *count) {
+  /* The API has no "how many" call, so ask with a guess and again with the
+   * total when it did not fit. */
+  size_t cap = 16, total = 0;
+  *infos = NULL;
+  *count = 0;
+  for (int tries = 0; tries < 3; tries++) {
+    clloss_device_info *buf = calloc(cap, sizeof *buf);
+    if (!buf)
+      return CLLOSS_OUT_OF_HOST_MEMORY;
+    clloss_status s = clloss_list_devices(buf, cap, &total);
+    if (s == CLLOSS_NO_DEVICE) {
+      free(buf);
+      return CLLOSS_SUCCESS;
+    }
+    if (s != CLLOSS_SUCCESS) {
+      free(buf);
+      return s;
+    }
+    if (total <= cap) {
+      *infos = buf;
+      *count = total;
+      return CLLOSS_SUCCESS;
+    }
+    free(buf);
+    cap = total;
+  }
+  return CLLOSS_OUT_OF_HOST_MEMORY;
+}
+
+int cli_open_device(const char *cmd, const char *selector, clloss_context **ctx,
+                    size_t *index) {
+  clloss_device_info info;
+  *ctx = NULL;
+  clloss_status s = clloss_select_device(selector, &info, index);
+  if (s == CLLOSS_NO_DEVICE)
+    return cli_error(cmd, CLI_DATA_ERROR,
+                     "no OpenCL device found (--cpu uses the CPU reference)");
+  if (s == CLLOSS_DEVICE_NOT_FOUND) {
+    const char *env = getenv("CLLOSS_DEVICE");
+    if (!selector || !*selector)
+      return cli_error(cmd, CLI_DATA_ERROR,
+                       "CLLOSS_DEVICE=%s matches no device (see clloss "
+                       "devices)",
+                       env ? env : "");
+    return cli_error(cmd, CLI_DATA_ERROR,
+                     "device '%s' matches no device (see clloss devices)",
+                     selector);
+  }
+  if (s != CLLOSS_SUCCESS)
+    return cli_error(cmd, CLI_DATA_ERROR, "cannot list devices: %s",
+                     clloss_status_string(s));
+  /* Create the context on the chosen index, so that a selector that is a
+   * name substring cannot pick a different device the second time. */
+  char by_index[32];
+  snprintf(by_index, sizeof by_index, "%zu", *index);
+  s = clloss_context_create_default(by_index, ctx);
+  if (s != CLLOSS_SUCCESS) {
+    *ctx = NULL;
+    return cli_error(cmd, CLI_DATA_ERROR,
+                     "cannot create a context on device %zu (%s): %s (%s)",
+                     *index, info.name, clloss_status_name(s),
+                     clloss_status_string(s));
+  }
+  return CLI_OK;
+}

@@ -1,0 +1,245 @@
+/* cli_data.c - random problems for `selftest` and `demo`: splitmix64
+ * numbers, typed arrays, and inputs in each loss's natural domain. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_data.h"
+
+cli_rng cli_rng_make(uint64_t seed, uint64_t salt) {
+  cli_rng r = {seed ^ (salt * 0x9e3779b97f4a7c15ull)};
+  return r;
+}
+
+uint64_t cli_rng_next(cli_rng *r) {
+  uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+double cli_uniform(cli_rng *r, double lo, double hi) {
+  double u = (double)(cli_rng_next(r) >> 11) / 9007199254740992.0;
+  return lo + (hi - lo) * u;
+}
+
+int cli_array_alloc(npy_array *a, clloss_dtype dtype, int ndim,
+                    const size_t *shape) {
+  memset(a, 0, sizeof *a);
+  a->dtype = dtype;
+  a->ndim = ndim;
+  a->count = 1;
+  for (int i = 0; i < ndim; i++) {
+    a->shape[i] = shape[i];
+    a->count *= shape[i];
+  }
+  a->data = calloc(a->count ? a->count : 1, npy_dtype_size(dtype));
+  return a->data != NULL;
+}
+
+void cli_store(void *data, clloss_dtype t, size_t i, double v) {
+  switch (t) {
+  case CLLOSS_FLOAT16:
+    ((uint16_t *)data)[i] = clloss_float_to_half((float)v);
+    break;
+  case CLLOSS_FLOAT64:
+    ((double *)data)[i] = v;
+    break;
+  case CLLOSS_INT32:
+    ((int32_t *)data)[i] = (int32_t)v;
+    break;
+  case CLLOSS_INT64:
+    ((int64_t *)data)[i] = (int64_t)v;
+    break;
+  default:
+    ((float *)data)[i] = (float)v;
+    break;
+  }
+}
+
+/* Class losses: logits (cross_entropy) or log-probabilities (nll_loss),
+ * and indices or probability rows. */
+static int gen_class(cli_generated *g, const cli_loss_info *loss,
+                     const cli_options *opt, clloss_dtype dtype, size_t rows,
+                     size_t cols, unsigned flags, cli_rng *r) {
+  int one = (flags & CLI_GEN_ONE_ROW) != 0;
+  size_t shape[2] = {rows, cols};
+  if (one)
+    shape[0] = cols, rows = 1;
+  if (!cli_array_alloc(&g->input, dtype, one ? 1 : 2, shape))
+    return 0;
+  int nll = loss->family == CLI_NLL_LOSS;
+  for (size_t i = 0; i < g->input.count; i++)
+    cli_store(g->input.data, dtype, i,
+              nll ? cli_uniform(r, -6.0, 0.0) : cli_uniform(r, -4.0, 4.0));
+  if (flags & CLI_GEN_PROBS) {
+    if (!cli_array_alloc(&g->target, dtype, one ? 1 : 2, shape))
+      return 0;
+    for (size_t i = 0; i < rows; i++) {
+      double sum = 0.0, *p = malloc(cols * sizeof *p);
+      if (!p)
+        return 0;
+      for (size_t c = 0; c < cols; c++)
+        sum += p[c] = cli_uniform(r, 0.0, 1.0);
+      for (size_t c = 0; c < cols; c++)
+        cli_store(g->target.data, dtype, i * cols + c, p[c] / sum);
+      free(p);
+    }
+  } else {
+    clloss_dtype tt = flags & CLI_GEN_INT32 ? CLLOSS_INT32 : CLLOSS_INT64;
+    if (!cli_array_alloc(&g->target, tt, one ? 0 : 1, shape))
+      return 0;
+    for (size_t i = 0; i < rows; i++) {
+      double t = (double)(cli_rng_next(r) % cols);
+      if ((flags & CLI_GEN_IGNORE) && i % 7 == 3)
+        t = (double)opt->ignore_index;
+      cli_store(g->target.data, tt, i, t);
+    }
+  }
+  if (flags & CLI_GEN_WEIGHT) {
+    clloss_dtype wt = dtype == CLLOSS_FLOAT64 ? dtype : CLLOSS_FLOAT32;
+    if (!cli_array_alloc(&g->weight, wt, 1, &cols))
+      return 0;
+    for (size_t c = 0; c < cols; c++)
+      cli_store(g->weight.data, wt, c, cli_uniform(r, 0.25, 2.0));
+    g->has_weight = 1;
+  }
+  return 1;
+}
+
+/* Element-wise losses: values where each loss is interesting. */
+static double pw_input(const cli_loss_info *loss, cli_rng *r) {
+  switch (loss->pointwise) {
+  case CLLOSS_BCE_WITH_LOGITS:
+    return cli_uniform(r, -6.0, 6.0);
+  case CLLOSS_KL_DIV:
+    return log(cli_uniform(r, 0.02, 1.0));
+  default:
+    return cli_uniform(r, -2.0, 2.0);
+  }
+}
+
+static double pw_target(const cli_loss_info *loss, const cli_options *opt,
+                        double x, size_t i, cli_rng *r) {
+  switch (loss->pointwise) {
+  case CLLOSS_BCE_WITH_LOGITS:
+    return cli_uniform(r, 0.0, 1.0);
+  case CLLOSS_KL_DIV:
+    if (opt->log_target)
+      return log(cli_uniform(r, 0.02, 1.0));
+    return i % 9 == 4 ? 0.0 : cli_uniform(r, 0.0, 1.0); /* y = 0 terms */
+  default:
+    /* Some exact ties: d = 0 exercises sign(0) = 0. */
+    return i % 11 == 5 ? x : cli_uniform(r, -2.0, 2.0);
+  }
+}
+
+static int gen_weight(npy_array *w, clloss_dtype dtype, const npy_array *x,
+                      int full, cli_rng *r) {
+  clloss_dtype wt = dtype == CLLOSS_FLOAT64 ? dtype : CLLOSS_FLOAT32;
+  size_t last = x->ndim ? x->shape[x->ndim - 1] : 1;
+  if (!(full ? cli_array_alloc(w, wt, x->ndim, x->shape)
+             : cli_array_alloc(w, wt, 1, &last)))
+    return 0;
+  for (size_t i = 0; i < w->count; i++)
+    cli_store(w->data, wt, i, cli_uniform(r, 0.25, 3.0));
+  return 1;
+}
+
+static int gen_pointwise(cli_generated *g, const cli_loss_info *loss,
+                         const cli_options *opt, clloss_dtype dtype,
+                         size_t rows, size_t cols, unsigned flags, cli_rng *r) {
+  size_t shape[3] = {2, rows, cols};
+  int three = (flags & CLI_GEN_3D) != 0;
+  const size_t *s = three ? shape : shape + 1;
+  int nd = three ? 3 : 2;
+  if (!cli_array_alloc(&g->input, dtype, nd, s) ||
+      !cli_array_alloc(&g->target, dtype, nd, s))
+    return 0;
+  for (size_t i = 0; i < g->input.count; i++) {
+    double x = pw_input(loss, r);
+    cli_store(g->input.data, dtype, i, x);
+    /* Read x back so that a tie survives rounding to float16. */
+    x = cli_load(g->input.data, dtype, i);
+    cli_store(g->target.data, dtype, i, pw_target(loss, opt, x, i, r));
+  }
+  if (flags & (CLI_GEN_WEIGHT | CLI_GEN_WEIGHT_FULL)) {
+    if (!gen_weight(&g->weight, dtype, &g->input,
+                    (flags & CLI_GEN_WEIGHT_FULL) != 0, r))
+      return 0;
+    g->has_weight = 1;
+  }
+  if (flags & CLI_GEN_POS_WEIGHT) {
+    if (!gen_weight(&g->pos_weight, dtype, &g->input, 0, r))
+      return 0;
+    g->has_pos_weight = 1;
+  }
+  return 1;
+}
+
+int cli_generate(cli_generated *g, const cli_loss_info *loss,
+                 const cli_options *opt, clloss_dtype dtype, size_t rows,
+                 size_t cols, unsigned flags, cli_rng *rng) {
+  memset(g, 0, sizeof *g);
+  int ok = loss->family == CLI_POINTWISE
+               ? gen_pointwise(g, loss, opt, dtype, rows, cols, flags, rng)
+               : gen_class(g, loss, opt, dtype, rows, cols, flags, rng);
+  if (!ok)
+    cli_generated_free(g);
+  return ok;
+}
+
+void cli_generated_free(cli_generated *g) {
+  npy_free(&g->input);
+  npy_free(&g->target);
+  npy_free(&g->weight);
+  npy_free(&g->pos_weight);
+  g->has_weight = g->has_pos_weight = 0;
+}
+
+/* 1 when a and b are both NaN or the same infinity; -1 when exactly one is
+ * not finite or they are different infinities; 0 when both are finite. */
+static int special(double a, double b) {
+  if (isnan(a) || isnan(b))
+    return isnan(a) && isnan(b) ? 1 : -1;
+  if (isinf(a) || isinf(b))
+    return a == b ? 1 : -1;
+  return 0;
+}
+
+double cli_max_rel_error(const void *got, const void *ref, clloss_dtype t,
+                         size_t n) {
+  double scale = 0.0, worst = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double r = fabs(cli_load(ref, t, i));
+    if (isfinite(r) && r > scale)
+      scale = r;
+  }
+  double floor = 0.01 * scale;
+  for (size_t i = 0; i < n; i++) {
+    double g = cli_load(got, t, i), r = cli_load(ref, t, i);
+    int sp = special(g, r);
+    if (sp)
+      worst = sp < 0 ? INFINITY : worst;
+    else if (g != r) {
+      double den = fabs(r) > floor ? fabs(r) : floor;
+      double e = den > 0.0 ? fabs(g - r) / den : INFINITY;
+      worst = e > worst ? e : worst;
+    }
+  }
+  return worst;
+}
+
+double cli_max_abs_error(const void *got, const void *ref, clloss_dtype t,
+                         size_t n) {
+  double worst = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double g = cli_load(got, t, i), r = cli_load(ref, t, i);
+    int sp = special(g, r);
+    if (sp)
+      worst = sp < 0 ? INFINITY : worst;
+    else if (fabs(g - r) > worst)
+      worst = fabs(g - r);
+  }
+  return worst;
+}

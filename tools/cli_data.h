@@ -1,0 +1,59 @@
+/* cli_data.h - random test problems for `selftest` and `demo`: a seeded
+ * generator, arrays of any storage type, and inputs shaped for each loss. */
+#ifndef CLLOSS_CLI_DATA_H
+#define CLLOSS_CLI_DATA_H
+#include <stdint.h>
+
+#include "cli_loss.h"
+#include "npy.h"
+
+typedef struct cli_rng {
+  uint64_t state;
+} cli_rng;
+
+cli_rng cli_rng_make(uint64_t seed, uint64_t salt);
+uint64_t cli_rng_next(cli_rng *r);
+double cli_uniform(cli_rng *r, double lo, double hi);
+
+/* Allocates a's data for the shape (zero-filled); 0 when out of memory. */
+int cli_array_alloc(npy_array *a, clloss_dtype dtype, int ndim,
+                    const size_t *shape);
+/* Stores v as element i (rounded to the storage type). */
+void cli_store(void *data, clloss_dtype t, size_t i, double v);
+
+/* What a generated problem holds besides input and target. */
+enum {
+  CLI_GEN_INT32 = 1u << 0,       /* int32 class indices (else int64) */
+  CLI_GEN_PROBS = 1u << 1,       /* probability targets */
+  CLI_GEN_IGNORE = 1u << 2,      /* every 7th target is the ignore index */
+  CLI_GEN_WEIGHT = 1u << 3,      /* class weights / BCE last-dim weight */
+  CLI_GEN_WEIGHT_FULL = 1u << 4, /* BCE weight of the input's shape */
+  CLI_GEN_POS_WEIGHT = 1u << 5,  /* BCE pos_weight over the last dim */
+  CLI_GEN_ONE_ROW = 1u << 6,     /* class losses: a 1-D [C] input */
+  CLI_GEN_3D = 1u << 7           /* element-wise: shape [2, rows, cols] */
+};
+
+typedef struct cli_generated {
+  npy_array input, target, weight, pos_weight;
+  int has_weight, has_pos_weight;
+} cli_generated;
+
+/* Random data suited to `loss`: logits, log-probabilities, probabilities,
+ * targets in range. rows x cols is [N, C] for the class losses and the
+ * element-wise shape otherwise. Returns 0 when out of memory. */
+int cli_generate(cli_generated *g, const cli_loss_info *loss,
+                 const cli_options *opt, clloss_dtype dtype, size_t rows,
+                 size_t cols, unsigned flags, cli_rng *rng);
+void cli_generated_free(cli_generated *g);
+
+/* The largest |got - ref| / max(|ref_i|, 0.01 max_j |ref_j|) over n values
+ * of type t: a relative error with a floor, so that values near zero in a
+ * large gradient do not dominate. NaN matches NaN and an infinity the same
+ * infinity; any other mismatch with a NaN or infinity is INFINITY. */
+double cli_max_rel_error(const void *got, const void *ref, clloss_dtype t,
+                         size_t n);
+/* The largest |got - ref|, with the same NaN and infinity rules. */
+double cli_max_abs_error(const void *got, const void *ref, clloss_dtype t,
+                         size_t n);
+
+#endif

@@ -1,0 +1,362 @@
+/* cli_run.c - `clloss run LOSS --input X.npy --target T.npy ...`: one loss
+ * and its gradient on a device or the CPU reference, written to .npy files.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_loss.h"
+#include "npy.h"
+
+static const char *const run_help =
+    "usage: clloss run LOSS --input X.npy --target T.npy [options]\n"
+    "                  [--loss-out L.npy] [--grad-out G.npy]\n"
+    "\n"
+    "Computes one loss and its gradient d(loss)/d(input) (upstream gradient\n"
+    "1) and writes them as .npy files; at least one output is required.\n"
+    "\n"
+    "LOSS (torch.nn.functional names):\n"
+    "  cross_entropy   input [N, C] or [C]; target int64/int32 indices [N]\n"
+    "                  (or ()), or float probabilities of the input's shape\n"
+    "  nll_loss        input log-probabilities [N, C] or [C]; indices\n"
+    "  mse_loss, l1_loss, huber_loss, smooth_l1_loss,\n"
+    "  binary_cross_entropy_with_logits, kl_div\n"
+    "                  any shape; target of the same shape and dtype\n"
+    "\n"
+    "Options (as PyTorch names them; '_' may replace '-'):\n"
+    "  --reduction R        none, mean (default) or sum; kl_div: batchmean\n"
+    "  --ignore-index I     class index to skip (default -100)\n"
+    "  --label-smoothing E  cross_entropy, in [0, 1] (default 0)\n"
+    "  --weight W.npy       class weights [C]; BCE: the input's shape or its\n"
+    "                       last dimension\n"
+    "  --pos-weight P.npy   BCE's positive weight, shaped like --weight\n"
+    "  --delta D            huber_loss (default 1)\n"
+    "  --beta B             smooth_l1_loss (default 1)\n"
+    "  --log-target         kl_div: the target is log p\n"
+    "  --z-loss Z           cross_entropy: adds Z lse^2 per row (default 0)\n"
+    "  --softcap S          cross_entropy: logits -> S tanh(x / S) (0 off)\n"
+    "  --device I           device index or name substring (default: the\n"
+    "                       CLLOSS_DEVICE variable, then the first GPU)\n"
+    "  --cpu                use the CPU reference instead of a device\n"
+    "  --quiet              no summary line (loss, device, and the time of\n"
+    "                       the call: copies and any first-use kernel build\n"
+    "                       included)\n"
+    "\n"
+    "Inputs: .npy 1.0-3.0, little-endian, C order; float32, float16 or\n"
+    "float64 input. Outputs: the loss as float32 (float64 for float64\n"
+    "input), shape () for mean/sum, [N] or the input's shape for none; the\n"
+    "gradient in the input's shape and dtype. Exit status: 0 ok, 1 bad data\n"
+    "or a failed computation, 2 bad usage.\n";
+
+typedef struct run_args {
+  const char *loss_name;
+  const char *input, *target, *weight, *pos_weight;
+  const char *loss_out, *grad_out;
+  const char *device;
+  int cpu, quiet;
+  cli_options opt;
+} run_args;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static int
+usage(const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  return cli_error("run", CLI_USAGE, "%s (see clloss run --help)", line);
+}
+
+static int parse_float_opt(const char *name, const char *v, float *out) {
+  double d;
+  if (!v)
+    return usage("%s needs a value", name);
+  if (!cli_parse_double(v, &d) || fabs(d) > 3.0e38)
+    return usage("not a number: '%s'", v);
+  *out = (float)d;
+  return CLI_OK;
+}
+
+static int parse_reduction(const char *v, clloss_reduction *out) {
+  static const clloss_reduction all[] = {
+      CLLOSS_REDUCTION_NONE, CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM,
+      CLLOSS_REDUCTION_BATCHMEAN};
+  if (!v)
+    return usage("%s needs a value", "--reduction");
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    if (strcmp(v, clloss_reduction_name(all[i])) == 0) {
+      *out = all[i];
+      return CLI_OK;
+    }
+  return usage("unknown reduction '%s' (none, mean, sum, batchmean)", v);
+}
+
+/* Options that take a file or a string value. */
+static int string_option(int argc, char **argv, int *i, run_args *a,
+                         int *matched) {
+  static const struct {
+    const char *name;
+    size_t offset;
+  } opts[] = {
+      {"--input", offsetof(run_args, input)},
+      {"--target", offsetof(run_args, target)},
+      {"--weight", offsetof(run_args, weight)},
+      {"--pos-weight", offsetof(run_args, pos_weight)},
+      {"--loss-out", offsetof(run_args, loss_out)},
+      {"--grad-out", offsetof(run_args, grad_out)},
+      {"--device", offsetof(run_args, device)},
+  };
+  for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+    const char *v;
+    if (!cli_option(argc, argv, i, opts[k].name, &v))
+      continue;
+    *matched = 1;
+    if (!v || !*v)
+      return usage("%s needs a value", opts[k].name);
+    *(const char **)((char *)a + opts[k].offset) = v;
+    if (strcmp(opts[k].name, "--weight") == 0)
+      a->opt.given |= CLI_OPT_WEIGHT;
+    if (strcmp(opts[k].name, "--pos-weight") == 0)
+      a->opt.given |= CLI_OPT_POS_WEIGHT;
+    return CLI_OK;
+  }
+  *matched = 0;
+  return CLI_OK;
+}
+
+/* Options that set a loss parameter. */
+static int number_option(int argc, char **argv, int *i, run_args *a,
+                         int *matched) {
+  static const struct {
+    const char *name;
+    unsigned bit;
+    size_t offset;
+  } opts[] = {
+      {"--label-smoothing", CLI_OPT_LABEL_SMOOTHING,
+       offsetof(cli_options, label_smoothing)},
+      {"--delta", CLI_OPT_DELTA, offsetof(cli_options, delta)},
+      {"--beta", CLI_OPT_BETA, offsetof(cli_options, beta)},
+      {"--z-loss", CLI_OPT_Z_LOSS, offsetof(cli_options, z_loss)},
+      {"--softcap", CLI_OPT_SOFTCAP, offsetof(cli_options, softcap)},
+  };
+  const char *v;
+  *matched = 1;
+  for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
+    if (cli_option(argc, argv, i, opts[k].name, &v)) {
+      a->opt.given |= opts[k].bit;
+      return parse_float_opt(opts[k].name, v,
+                             (float *)((char *)&a->opt + opts[k].offset));
+    }
+  if (cli_option(argc, argv, i, "--reduction", &v)) {
+    a->opt.given |= CLI_OPT_REDUCTION;
+    return parse_reduction(v, &a->opt.reduction);
+  }
+  if (cli_option(argc, argv, i, "--ignore-index", &v)) {
+    long long n;
+    a->opt.given |= CLI_OPT_IGNORE_INDEX;
+    if (!v)
+      return usage("%s needs a value", "--ignore-index");
+    if (!cli_parse_int64(v, &n))
+      return usage("not an integer: '%s'", v);
+    a->opt.ignore_index = n;
+    return CLI_OK;
+  }
+  *matched = 0;
+  return CLI_OK;
+}
+
+/* Parses argv; returns CLI_OK, CLI_USAGE, or -1 after printing help. */
+static int parse_args(int argc, char **argv, run_args *a) {
+  memset(a, 0, sizeof *a);
+  a->opt = cli_default_options();
+  for (int i = 1; i < argc;) {
+    const char *arg = argv[i];
+    int matched, rc;
+    if (cli_is_help(arg)) {
+      fputs(run_help, stdout);
+      return -1;
+    }
+    if (arg[0] != '-' || arg[1] == '\0') {
+      if (a->loss_name)
+        return usage("unexpected argument '%s'", arg);
+      a->loss_name = arg;
+      i++;
+      continue;
+    }
+    if ((rc = string_option(argc, argv, &i, a, &matched)) != CLI_OK)
+      return rc;
+    if (matched)
+      continue;
+    if ((rc = number_option(argc, argv, &i, a, &matched)) != CLI_OK)
+      return rc;
+    if (matched)
+      continue;
+    if (cli_flag(arg, "--log-target")) {
+      a->opt.log_target = 1;
+      a->opt.given |= CLI_OPT_LOG_TARGET;
+    } else if (cli_flag(arg, "--cpu")) {
+      a->cpu = 1;
+    } else if (cli_flag(arg, "--quiet") || strcmp(arg, "-q") == 0) {
+      a->quiet = 1;
+    } else {
+      return usage("unknown option '%s'", arg);
+    }
+    i++;
+  }
+  if (!a->loss_name)
+    return usage("%s", "no LOSS given");
+  if (!a->input || !a->target)
+    return usage("%s", "--input and --target are required");
+  if (!a->loss_out && !a->grad_out)
+    return usage("%s", "no output asked for: give --loss-out and/or "
+                       "--grad-out");
+  if (a->loss_out && a->grad_out && strcmp(a->loss_out, a->grad_out) == 0)
+    return usage("--loss-out and --grad-out are the same file '%s'",
+                 a->loss_out);
+  if (a->cpu && a->device)
+    return usage("%s", "--cpu and --device exclude each other");
+  return CLI_OK;
+}
+
+typedef struct run_data {
+  npy_array input, target, weight, pos_weight;
+} run_data;
+
+static int load(const char *path, npy_array *out) {
+  char msg[512];
+  if (!path)
+    return CLI_OK;
+  if (npy_read(path, out, msg, sizeof msg) != NPY_OK)
+    return cli_error("run", CLI_DATA_ERROR, "%s", msg);
+  return CLI_OK;
+}
+
+static void free_data(run_data *d) {
+  npy_free(&d->input);
+  npy_free(&d->target);
+  npy_free(&d->weight);
+  npy_free(&d->pos_weight);
+}
+
+/* Writes both outputs or neither. */
+static int write_outputs(const run_args *a, const cli_problem *p,
+                         const void *loss, const void *grad) {
+  char msg[512];
+  npy_staged ls = {NULL, NULL}, gs = {NULL, NULL};
+  const npy_array *x = p->input;
+  if (a->loss_out &&
+      npy_stage(a->loss_out, p->loss_type, p->loss_ndim, p->loss_shape, loss,
+                &ls, msg, sizeof msg) != NPY_OK)
+    return cli_error("run", CLI_DATA_ERROR, "%s", msg);
+  if (a->grad_out && npy_stage(a->grad_out, x->dtype, x->ndim, x->shape, grad,
+                               &gs, msg, sizeof msg) != NPY_OK) {
+    npy_discard(&ls);
+    return cli_error("run", CLI_DATA_ERROR, "%s", msg);
+  }
+  if (a->loss_out && npy_commit(&ls, msg, sizeof msg) != NPY_OK) {
+    npy_discard(&gs);
+    return cli_error("run", CLI_DATA_ERROR, "%s", msg);
+  }
+  if (a->grad_out && npy_commit(&gs, msg, sizeof msg) != NPY_OK)
+    return cli_error("run", CLI_DATA_ERROR, "%s", msg);
+  return CLI_OK;
+}
+
+static void summary(const cli_problem *p, const void *loss, const char *where,
+                    double ms) {
+  char opts[256], value[96];
+  double sum = 0.0;
+  for (size_t i = 0; i < p->loss_count; i++)
+    sum += cli_load(loss, p->loss_type, i);
+  if (p->opt.reduction == CLLOSS_REDUCTION_NONE)
+    snprintf(value, sizeof value, "loss[%zu] sum %.9g", p->loss_count, sum);
+  else
+    snprintf(value, sizeof value, "loss %.9g", sum);
+  cli_describe_options(p, opts, sizeof opts);
+  /* One call, so its time includes copies and any first-use program
+   * build; `clloss bench` is the tool for timings. */
+  printf("%s(%s, %s): %s on %s in %.3f ms\n", p->loss->name, opts,
+         clloss_dtype_name(p->input->dtype), value, where, ms);
+}
+
+/* Runs the checked problem and writes the outputs. */
+static int compute(const run_args *a, const cli_problem *p) {
+  clloss_context *ctx = NULL;
+  size_t index = 0;
+  char where[320];
+  if (!a->cpu) {
+    int rc = cli_open_device("run", a->device, &ctx, &index);
+    if (rc != CLI_OK)
+      return rc;
+    snprintf(where, sizeof where, "device %zu (%s)", index,
+             clloss_context_device_info(ctx)->name);
+  } else {
+    snprintf(where, sizeof where, "the CPU reference");
+  }
+  size_t lbytes = p->loss_count * (p->loss_type == CLLOSS_FLOAT64 ? 8 : 4);
+  size_t gbytes = p->input->count * npy_dtype_size(p->input->dtype);
+  void *loss = malloc(lbytes ? lbytes : 1);
+  void *grad = malloc(gbytes ? gbytes : 1);
+  int rc = CLI_OK;
+  if (!loss || !grad) {
+    rc = cli_error("run", CLI_DATA_ERROR, "out of memory");
+  } else {
+    /* The loss is always computed: the summary line shows it. */
+    double t0 = cli_now_ms();
+    clloss_status s = cli_problem_run(p, ctx, loss, a->grad_out ? grad : NULL);
+    double ms = cli_now_ms() - t0;
+    if (s != CLLOSS_SUCCESS) {
+      const char *detail = ctx ? clloss_context_error_detail(ctx) : "";
+      rc = cli_error("run", CLI_DATA_ERROR, "%s on %s failed: %s (%s)%s%s",
+                     p->loss->name, where, clloss_status_string(s),
+                     clloss_status_name(s), *detail ? ": " : "", detail);
+    } else {
+      rc = write_outputs(a, p, loss, grad);
+      if (rc == CLI_OK && !a->quiet)
+        summary(p, loss, where, ms);
+    }
+  }
+  free(loss);
+  free(grad);
+  clloss_context_release(ctx);
+  return rc;
+}
+
+int cli_run(int argc, char **argv) {
+  run_args a;
+  int rc = parse_args(argc, argv, &a);
+  if (rc != CLI_OK)
+    return rc < 0 ? CLI_OK : rc;
+  const cli_loss_info *loss = cli_find_loss(a.loss_name);
+  if (!loss)
+    return usage("unknown loss '%s'", a.loss_name);
+  char msg[512];
+  if (cli_check_options(loss, &a.opt, msg, sizeof msg) != CLI_OK)
+    return cli_error("run", CLI_USAGE, "%s", msg);
+  run_data d;
+  memset(&d, 0, sizeof d);
+  if ((rc = load(a.input, &d.input)) == CLI_OK &&
+      (rc = load(a.target, &d.target)) == CLI_OK &&
+      (rc = load(a.weight, &d.weight)) == CLI_OK &&
+      (rc = load(a.pos_weight, &d.pos_weight)) == CLI_OK) {
+    cli_problem p;
+    rc = cli_problem_init(&p, loss, &a.opt, &d.input, &d.target,
+                          a.weight ? &d.weight : NULL,
+                          a.pos_weight ? &d.pos_weight : NULL, msg, sizeof msg);
+    if (rc != CLI_OK) {
+      cli_error("run", rc, "%s", msg);
+    } else {
+      rc = compute(&a, &p);
+      cli_problem_free(&p);
+    }
+  }
+  free_data(&d);
+  return rc;
+}
