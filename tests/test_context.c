@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+#include <threads.h>
+
 #include "support/testutil.h"
 
 static void test_ctx_release_null(void) {
@@ -339,6 +342,50 @@ static void test_ctx_check_errors_invalid(void) {
       CLLOSS_SUCCESS);
 }
 
+/* One thread's work: its own context, a few cross_entropy host calls. */
+typedef struct worker {
+  int seed;
+  float loss[64];
+  clloss_status status;
+} worker;
+
+static int work(void *arg) {
+  worker *w = arg;
+  clloss_context *ctx = NULL;
+  w->status = clloss_context_create_default("0", &ctx);
+  if (w->status != CLLOSS_SUCCESS)
+    return 0;
+  enum { N = 64, C = 300 };
+  static float x[N * C];
+  int64_t t[N];
+  for (int k = 0; k < N; k++)
+    t[k] = (k * 7 + w->seed) % C;
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = N, d.classes = C, d.reduction = CLLOSS_REDUCTION_NONE;
+  for (int rep = 0; rep < 5 && w->status == CLLOSS_SUCCESS; rep++)
+    w->status =
+        clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, w->loss, NULL);
+  clloss_context_release(ctx);
+  return 0;
+}
+
+static void test_ctx_threads(void) {
+  TU_REQUIRE_DEVICE();
+  /* Contexts are independent: two threads, one context each, at once. All
+   * logits are 0, so every loss is log(300). */
+  worker w[2] = {{.seed = 1}, {.seed = 2}};
+  thrd_t th[2];
+  for (int k = 0; k < 2; k++)
+    CU_ASSERT_EQUAL_FATAL(thrd_create(&th[k], work, &w[k]), thrd_success);
+  for (int k = 0; k < 2; k++)
+    thrd_join(th[k], NULL);
+  for (int k = 0; k < 2; k++) {
+    CU_ASSERT_EQUAL(w[k].status, CLLOSS_SUCCESS);
+    for (int i = 0; i < 64; i++)
+      CU_ASSERT_DOUBLE_EQUAL(w[k].loss[i], log(300.0), 1e-5);
+  }
+}
+
 int test_context_register(void) {
   TU_SUITE("context", NULL, NULL, TU_TEST(test_ctx_release_null),
            TU_TEST(test_ctx_list_devices), TU_TEST(test_ctx_device_info),
@@ -349,5 +396,5 @@ int test_context_register(void) {
            TU_TEST(test_ctx_build_log_and_detail),
            TU_TEST(test_ctx_set_variant), TU_TEST(test_ctx_env_variant),
            TU_TEST(test_ctx_two_contexts),
-           TU_TEST(test_ctx_check_errors_invalid));
+           TU_TEST(test_ctx_check_errors_invalid), TU_TEST(test_ctx_threads));
 }

@@ -162,10 +162,11 @@ static void test_ce_many_rows(void) {
 
 static void test_ce_zero_rows(void) {
   TU_REQUIRE_DEVICE();
-  /* N = 0: sum is 0, mean is 0/0 = NaN as in PyTorch. */
-  static const clloss_reduction reds[] = {CLLOSS_REDUCTION_MEAN,
-                                          CLLOSS_REDUCTION_SUM};
-  for (int k = 0; k < 2; k++) {
+  /* N = 0: sum is 0, mean is 0/0 = NaN as in PyTorch, none has nothing to
+   * write but still returns an event. */
+  static const clloss_reduction reds[] = {
+      CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE};
+  for (int k = 0; k < 3; k++) {
     clloss_cross_entropy_desc d = ce_desc(0, 7, reds[k]);
     gen g = {171, 0, 0, 0, 0, 0, 0};
     dc_opts o = {0};
@@ -742,6 +743,8 @@ static void test_ce_device_bad_target(void) {
     for (int v = 0; v < 4; v++) {
       CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, dc_variants[v]),
                       CLLOSS_SUCCESS);
+      /* int64 and int32 targets in turn. */
+      data.c.desc.target_type = v % 2 ? CLLOSS_INT32 : CLLOSS_INT64;
       dc_opts o = {.off = {1, 2, 0, 0, 0, 3, 4}};
       dc_result r = dc_run_ce(ctx, q, &data.c, &o);
       CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
@@ -769,6 +772,7 @@ static void test_ce_device_bad_target(void) {
       CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, q, NULL), CLLOSS_SUCCESS);
     }
     CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "auto"), CLLOSS_SUCCESS);
+    data.c.desc.target_type = CLLOSS_INT64;
     /* The first failing call's row is kept until the check. */
     data.c.desc.reduction = CLLOSS_REDUCTION_MEAN;
     dc_result r = dc_run_ce(ctx, q, &data.c, NULL);
