@@ -51,6 +51,15 @@ clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
 
 clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
                                  cl_event *event) {
+  /* Nothing to compute (an empty input): a marker still gives the caller
+   * an event that completes after its wait list. */
+  if (status == CLLOSS_SUCCESS && event && !l->last && l->queue) {
+    cl_int err = clEnqueueMarkerWithWaitList(l->queue, l->num_events,
+                                             l->wait_list, &l->last);
+    if (err != CL_SUCCESS)
+      status = clloss__fail(l->ctx, clloss__cl_status(err),
+                            "enqueueing a marker failed");
+  }
   if (event)
     *event = status == CLLOSS_SUCCESS ? l->last : NULL;
   if (l->last && (!event || status != CLLOSS_SUCCESS))

@@ -145,8 +145,9 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
             : clloss__fail(ctx, a.err, "setting pointwise arguments failed");
   }
   if (s == CLLOSS_SUCCESS && reduce)
-    s = clloss__finish_sum(&l, p, PW_FINISH, n ? groups : 0, div > 0 ? 1 : 0,
-                           div, loss);
+    s = clloss__finish_sum(&l, p, PW_FINISH, n ? groups : 0,
+                           d->reduction == CLLOSS_REDUCTION_SUM ? 0 : 1, div,
+                           loss); /* mean of nothing: 0 / 0 = NaN */
   if (s == CLLOSS_SUCCESS)
     ctx->last_variant = clloss__variant_name(
         kernel == PW_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);

@@ -25,7 +25,11 @@
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double in_t;
 typedef double real;                  /* arithmetic and loss outputs */
+#if VW == 1
+#define realv double
+#else
 #define realv CAT(double, VW)
+#endif
 #define convert_realv CAT(convert_double, VW)
 #define REAL_MAX DBL_MAX
 #else
@@ -37,9 +41,19 @@ typedef ushort in_t;
 typedef float in_t;
 #endif
 typedef float real;
+#if VW == 1
+#define realv float
+#else
 #define realv CAT(float, VW)
+#endif
 #define convert_realv CAT(convert_float, VW)
 #define REAL_MAX FLT_MAX
+#endif
+
+#if VW == 1
+#define ushortv ushort
+#else
+#define ushortv CAT(ushort, VW)
 #endif
 
 #ifndef TGT_TYPE
@@ -68,7 +82,7 @@ typedef long tgt_t;
 #define STOREV(v, p, i) vstore_half_rte((v), (i), (p))
 #else
 #define LOADV(p, i) CAT(vload_half, VW)(0, (p) + (i))
-#define STOREV(v, p, i) CAT(vstore_half_rte, VW)((v), 0, (p) + (i))
+#define STOREV(v, p, i) CAT(CAT(vstore_half, VW), _rte)((v), 0, (p) + (i))
 #endif
 #elif IN_TYPE == 2
 /* bfloat16: the upper 16 bits of a float; stores round to nearest even. */
@@ -175,4 +189,29 @@ inline void report_bad_row(__global volatile uint *err, ulong row) {
 /* Upstream gradient g: mode 0 = 1, 1 = one scalar, 2 = one per output. */
 inline real upstream(__global const real *g, ulong i, int mode) {
   return mode == 0 ? (real)1 : mode == 1 ? g[0] : g[i];
+}
+
+/* Fills elements [0, n) of row g with v, VW at a time: the work-items
+ * first, first + step, ... take turns by vector. 16-bit types are written as
+ * integer words: PoCL 3.1 miscompiles vstore_half16_rte of a loop-invariant
+ * value into an aligned store that faults on odd element offsets. */
+inline void fill_row(__global in_t *g, ulong n, real v, ulong first,
+                     ulong step) {
+  const ulong full = n / VW * VW;
+#if IN_TYPE == 1 || IN_TYPE == 2
+#if IN_TYPE == 1
+  ushort bits;
+  vstore_half_rte(v, 0, (__private half *)&bits);
+#else
+  const ushort bits = bf16_round(v);
+#endif
+  __global ushort *w = (__global ushort *)g;
+  for (ulong c = first * VW; c < full; c += step * VW)
+    VSTORE_((ushortv)(bits), c, w);
+#else
+  for (ulong c = first * VW; c < full; c += step * VW)
+    VSTORE_((realv)(v), c, g);
+#endif
+  for (ulong c = full + first; c < n; c += step)
+    STORE(v, g, c);
 }

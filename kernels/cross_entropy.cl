@@ -131,12 +131,6 @@ inline void pass_grad(const row_args *a, __global in_t *g, real lse, real s,
   }
 }
 
-inline void fill_row(__global in_t *g, ulong classes, real v, ulong first,
-                     ulong step) {
-  for (ulong c = first; c < classes; c += step)
-    STORE(v, g, c);
-}
-
 /* Kernel arguments, shared by both variants. loss_mode: 0 no loss output,
  * 1 one value per row into `loss`, 2 per-group partial sums into
  * `partials` (finished by finish_sum). */
@@ -159,16 +153,42 @@ inline real row_scale(__global const real *g, ulong row, int g_mode,
   return reduction == 0 ? s / (norm > 0 ? norm : stats[0]) : s;
 }
 
+/* What the target's own gradient entry needs once the rest of the row is
+ * written (index targets): the group kernel writes it after a barrier, so
+ * that no barrier sits in the item kernel's divergent code. */
+typedef struct target_fix {
+  long t;   /* column to rewrite, or -1 */
+  real raw; /* its logit before the cap */
+  real coef, s, lse;
+} target_fix;
+
+inline void write_target_fix(const row_args *a, __global in_t *gr,
+                             target_fix f) {
+  if (f.t < 0)
+    return;
+  const real e = a->eps, eoc = e / (real)a->classes;
+  real wt = weight1(a, f.t), v = f.raw, dcap = 1;
+  if (a->cap > 0) {
+    real th = tanh(f.raw / a->cap);
+    v = a->cap * th;
+    dcap = 1 - th * th;
+  }
+  real p = exp(v - f.lse);
+  STORE(f.s * (p * f.coef - eoc * wt - (1 - e) * wt) * dcap, gr, f.t);
+}
+
 /* Everything one row needs after its statistics are known: the row's loss
- * (returned) and, when asked, its gradient. */
+ * (returned) and, when asked, its gradient but for the target's entry,
+ * which *fix describes. */
 inline real finish_row(const row_args *a, row_stats st, ulong row,
                        __global const tgt_t *t, __global in_t *gr,
                        int want_grad, real s, real z, real wsum, long ignore,
                        __global volatile uint *err, ulong first, ulong step,
-                       int leader) {
+                       int leader, target_fix *fix) {
   real lse = st.max + log(st.sumexp);
   real zl = z > 0 ? z * lse * lse : 0;
   real dz = z > 0 ? 2 * z * lse : 0;
+  fix->t = -1;
 #if PROB_TARGETS
   if (want_grad)
     pass_grad(a, gr, lse, s, st.sy + dz, first, step);
@@ -196,18 +216,8 @@ inline real finish_row(const row_args *a, row_stats st, ulong row,
   if (want_grad) {
     real coef = (1 - e) * wt + eoc * wsum + dz;
     pass_grad(a, gr, lse, s, coef, first, step);
-    if (step > 1)
-      barrier(CLK_GLOBAL_MEM_FENCE);
-    if (leader) {
-      real v = raw_t, dcap = 1;
-      if (a->cap > 0) {
-        real th = tanh(raw_t / a->cap);
-        v = a->cap * th;
-        dcap = 1 - th * th;
-      }
-      real p = exp(v - lse);
-      STORE(s * (p * coef - eoc * wt - (1 - e) * wt) * dcap, gr, ti);
-    }
+    target_fix f = {ti, raw_t, coef, s, lse};
+    *fix = f;
   }
   return loss;
 #endif
@@ -226,8 +236,11 @@ __kernel void ce_item(CE_ARGS) {
                                    norm)
                        : 0;
     real wsum = has_w ? stats[1] : (real)classes;
-    row_loss = finish_row(&a, st, row, t + t_off, grad + grad_off + row * ld,
-                          want_grad, s, z, wsum, ignore, err, 0, 1, 1);
+    target_fix fix;
+    __global in_t *gr = grad + grad_off + row * ld;
+    row_loss = finish_row(&a, st, row, t + t_off, gr, want_grad, s, z, wsum,
+                          ignore, err, 0, 1, 1, &fix);
+    write_target_fix(&a, gr, fix);
     if (loss_mode == 1)
       loss[loss_off + row] = row_loss;
   }
@@ -258,10 +271,15 @@ __kernel void ce_group(CE_ARGS) {
                                    norm)
                        : 0;
     real wsum = has_w ? stats[1] : (real)classes;
-    real row_loss =
-        finish_row(&a, st, row, t + t_off, grad + grad_off + row * ld,
-                   want_grad, s, z, wsum, ignore, err, lid, size, lid == 0);
+    target_fix fix;
+    __global in_t *gr = grad + grad_off + row * ld;
+    real row_loss = finish_row(&a, st, row, t + t_off, gr, want_grad, s, z,
+                               wsum, ignore, err, lid, size, lid == 0, &fix);
+    /* The target's entry was written with the rest of the row by some
+     * work-item; the leader rewrites it once all are done. */
+    barrier(CLK_GLOBAL_MEM_FENCE);
     if (lid == 0) {
+      write_target_fix(&a, gr, fix);
       if (loss_mode == 1)
         loss[loss_off + row] = row_loss;
       else if (loss_mode == 2)

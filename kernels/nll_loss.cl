@@ -23,8 +23,9 @@ inline real nll_scale(__global const real *g, ulong row, int g_mode,
 }
 
 /* Row `row`: returns its loss; when want_grad, the work-items first..step
- * fill the row with zeros (NaN for a bad target) and the leader writes the
- * target's entry. */
+ * fill the row with zeros (NaN for a bad target). The caller writes the
+ * target's entry afterwards (nll_target_entry), after a barrier in the
+ * group kernel: no barrier sits in the item kernel's divergent code. */
 inline real nll_row(__global const in_t *xr, __global in_t *gr, long ti,
                     ulong row, __global const real *w, int has_w, real s,
                     ulong classes, int want_grad, long ignore,
@@ -34,21 +35,18 @@ inline real nll_row(__global const in_t *xr, __global in_t *gr, long ti,
   if (bad && leader)
     report_bad_row(err, row);
   real x_t = (ti == ignore || bad) ? 0 : LOAD(xr, ti);
-  if (want_grad) {
-    real fillv = bad ? NAN : 0;
-    const ulong full = classes / VW * VW;
-    for (ulong c = first * VW; c < full; c += step * VW)
-      STOREV((realv)(fillv), gr, c);
-    for (ulong c = full + first; c < classes; c += step)
-      STORE(fillv, gr, c);
-    if (step > 1)
-      barrier(CLK_GLOBAL_MEM_FENCE);
-    if (leader && ti != ignore && !bad)
-      STORE(-s * (has_w ? w[ti] : (real)1), gr, ti);
-  }
+  if (want_grad)
+    fill_row(gr, classes, bad ? NAN : 0, first, step);
   if (bad)
     return NAN;
   return ti == ignore ? 0 : -(has_w ? w[ti] : (real)1) * x_t;
+}
+
+inline void nll_target_entry(__global in_t *gr, long ti, ulong classes,
+                             __global const real *w, int has_w, real s,
+                             long ignore) {
+  if (ti != ignore && ti >= 0 && (ulong)ti < classes)
+    STORE(-s * (has_w ? w[ti] : (real)1), gr, ti);
 }
 
 __kernel void nll_item(NLL_ARGS) {
@@ -58,9 +56,12 @@ __kernel void nll_item(NLL_ARGS) {
   if (row < rows) {
     real s = want_grad ? nll_scale(g + g_off, row, g_mode, reduction, stats)
                        : 0;
-    row_loss = nll_row(x + x_off + row * ld, grad + grad_off + row * ld,
-                       t[t_off + row], row, w + w_off, has_w, s, classes,
-                       want_grad, ignore, err, 0, 1, 1);
+    __global in_t *gr = grad + grad_off + row * ld;
+    const long ti = t[t_off + row];
+    row_loss = nll_row(x + x_off + row * ld, gr, ti, row, w + w_off, has_w, s,
+                       classes, want_grad, ignore, err, 0, 1, 1);
+    if (want_grad)
+      nll_target_entry(gr, ti, classes, w + w_off, has_w, s, ignore);
     if (loss_mode == 1)
       loss[loss_off + row] = row_loss;
   }
@@ -76,10 +77,15 @@ __kernel void nll_group(NLL_ARGS) {
   for (ulong row = get_group_id(0); row < rows; row += get_num_groups(0)) {
     real s = want_grad ? nll_scale(g + g_off, row, g_mode, reduction, stats)
                        : 0;
-    real row_loss = nll_row(x + x_off + row * ld, grad + grad_off + row * ld,
-                            t[t_off + row], row, w + w_off, has_w, s, classes,
-                            want_grad, ignore, err, lid, size, lid == 0);
+    __global in_t *gr = grad + grad_off + row * ld;
+    const long ti = t[t_off + row];
+    real row_loss = nll_row(x + x_off + row * ld, gr, ti, row, w + w_off,
+                            has_w, s, classes, want_grad, ignore, err, lid,
+                            size, lid == 0);
+    barrier(CLK_GLOBAL_MEM_FENCE);
     if (lid == 0) {
+      if (want_grad)
+        nll_target_entry(gr, ti, classes, w + w_off, has_w, s, ignore);
       if (loss_mode == 1)
         loss[loss_off + row] = row_loss;
       else if (loss_mode == 2)
