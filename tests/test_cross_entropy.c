@@ -160,6 +160,18 @@ static void test_ce_many_rows(void) {
   ce_check(&d, &g, &o2);
 }
 
+static void test_ce_rows_beyond_grid(void) {
+  TU_REQUIRE_DEVICE();
+  /* 70001 rows of 3: more rows than a one-group-per-row grid launches at
+   * once, so the group kernels loop. */
+  clloss_cross_entropy_desc d = ce_desc(70001, 3, CLLOSS_REDUCTION_NONE);
+  gen g = {165, 0, 0, 0.1, 1, 1, 0};
+  dc_opts o = {.all_variants = 1};
+  ce_check(&d, &g, &o);
+  d.reduction = CLLOSS_REDUCTION_MEAN;
+  ce_check(&d, &g, &o);
+}
+
 static void test_ce_zero_rows(void) {
   TU_REQUIRE_DEVICE();
   /* N = 0: sum is 0, mean is 0/0 = NaN as in PyTorch, none has nothing to
@@ -286,6 +298,28 @@ static void test_ce_weights_ignore_smoothing(void) {
     dc_opts o = {.all_variants = 1};
     ce_check(&d, &g, &o);
   }
+}
+
+static void test_ce_zero_weights(void) {
+  TU_REQUIRE_DEVICE();
+  /* Weights 0 for every target class: D = 0 with valid rows, so mean is
+   * NaN as in PyTorch; sum is 0. Some zero weights elsewhere only. */
+  clloss_cross_entropy_desc d = ce_desc(12, 20, CLLOSS_REDUCTION_MEAN);
+  gen g = {267, 0, 0, 0.0, 1, 0, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  for (size_t i = 0; i < d.rows; i++)
+    data.t[i] = (int64_t)(i % 4);
+  for (int k = 0; k < 4; k++)
+    data.w[k] = 0.0f;
+  dc_opts o = {.all_variants = 1};
+  dc_check_ce_all(&data.c, &o);
+  data.c.desc.reduction = CLLOSS_REDUCTION_SUM;
+  dc_check_ce_all(&data.c, &o);
+  data.t[0] = 7; /* one row with a non-zero weight: mean is finite */
+  data.c.desc.reduction = CLLOSS_REDUCTION_MEAN;
+  dc_check_ce_all(&data.c, &o);
+  ce_free(&data);
 }
 
 static void test_ce_label_smoothing_one(void) {
@@ -462,6 +496,11 @@ static void test_ce_neg_inf_logits(void) {
       data.x[5 * d.classes + j] = -INFINITY;
   data.x[7 * d.classes + (size_t)data.t[7]] = -INFINITY; /* loss +inf */
   dc_opts o = {.all_variants = 1};
+  /* Through a softcap, -inf becomes -c: finite, whatever the reference
+   * says about it, the device must agree. */
+  data.c.desc.softcap = 20.0f;
+  dc_check_ce_all(&data.c, &o);
+  data.c.desc.softcap = 0.0f;
   dc_check_ce_all(&data.c, &o);
   for (size_t i = 0; i < tu_device_count(); i++) {
     cl_command_queue q = dc_queue(tu_context(i));
@@ -1055,12 +1094,12 @@ int test_cross_entropy_register(void) {
       TU_TEST(test_ce_one_class), TU_TEST(test_ce_two_classes),
       TU_TEST(test_ce_c4099), TU_TEST(test_ce_c50257),
       TU_TEST(test_ce_c131072_few_rows), TU_TEST(test_ce_many_rows),
-      TU_TEST(test_ce_zero_rows), TU_TEST(test_ce_offsets),
-      TU_TEST(test_ce_row_stride), TU_TEST(test_ce_in_place),
-      TU_TEST(test_ce_only_loss), TU_TEST(test_ce_only_grad),
-      TU_TEST(test_ce_int32_targets), TU_TEST(test_ce_int64_targets),
-      TU_TEST(test_ce_reduction_grad_output),
-      TU_TEST(test_ce_weights_ignore_smoothing),
+      TU_TEST(test_ce_rows_beyond_grid), TU_TEST(test_ce_zero_rows),
+      TU_TEST(test_ce_offsets), TU_TEST(test_ce_row_stride),
+      TU_TEST(test_ce_in_place), TU_TEST(test_ce_only_loss),
+      TU_TEST(test_ce_only_grad), TU_TEST(test_ce_int32_targets),
+      TU_TEST(test_ce_int64_targets), TU_TEST(test_ce_reduction_grad_output),
+      TU_TEST(test_ce_weights_ignore_smoothing), TU_TEST(test_ce_zero_weights),
       TU_TEST(test_ce_label_smoothing_one),
       TU_TEST(test_ce_probability_targets),
       TU_TEST(test_ce_probability_weights_smoothing), TU_TEST(test_ce_z_loss),

@@ -100,6 +100,16 @@ static void test_nll_many_rows(void) {
   nll_check(&d, 5100, 0.05, 1, 1, &o);
 }
 
+static void test_nll_rows_beyond_grid(void) {
+  TU_REQUIRE_DEVICE();
+  /* More rows than a one-group-per-row grid launches at once. */
+  clloss_nll_loss_desc d = nll_desc(70001, 3, CLLOSS_REDUCTION_SUM);
+  dc_opts o = {.all_variants = 1};
+  nll_check(&d, 5150, 0.1, 1, 1, &o);
+  d.reduction = CLLOSS_REDUCTION_NONE;
+  nll_check(&d, 5151, 0.1, 1, 1, &o);
+}
+
 static void test_nll_weights_ignore_int32(void) {
   TU_REQUIRE_DEVICE();
   for (int k = 0; k < 3; k++) {
@@ -356,7 +366,8 @@ static void test_nll_invalid(void) {
 
 int test_nll_loss_register(void) {
   TU_SUITE("nll_loss", NULL, NULL, TU_TEST(test_nll_shapes),
-           TU_TEST(test_nll_many_rows), TU_TEST(test_nll_weights_ignore_int32),
+           TU_TEST(test_nll_many_rows), TU_TEST(test_nll_rows_beyond_grid),
+           TU_TEST(test_nll_weights_ignore_int32),
            TU_TEST(test_nll_offsets_row_stride), TU_TEST(test_nll_in_place),
            TU_TEST(test_nll_only_one_output), TU_TEST(test_nll_all_ignored),
            TU_TEST(test_nll_special_values), TU_TEST(test_nll_dtypes),
