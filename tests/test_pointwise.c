@@ -404,6 +404,33 @@ static void test_pw_nan_propagates(void) {
   }
 }
 
+static void test_pw_special_values(void) {
+  TU_REQUIRE_DEVICE();
+  /* Infinities in input and target, -inf log-targets, +-inf logits: the
+   * device agrees with the reference (NaN with NaN, Inf with the same Inf),
+   * whichever variant runs. */
+  const float specials[] = {INFINITY, -INFINITY, 0.0f, -0.0f, 1e30f, -1e30f};
+  for (int l = 0; l < 6; l++) {
+    for (int lt = 0; lt < (l == CLLOSS_KL_DIV ? 2 : 1); lt++) {
+      clloss_pointwise_desc d =
+          CLLOSS_POINTWISE_DESC_INIT((clloss_pointwise_loss)l);
+      d.count = 72, d.reduction = CLLOSS_REDUCTION_NONE, d.log_target = lt;
+      pw_data p;
+      pw_make(&p, &d, 2550 + 2 * (uint64_t)l + (uint64_t)lt, 0);
+      for (size_t i = 0; i < 36; i++) {
+        p.x[i] = specials[i % 6];
+        if (l != CLLOSS_BCE_WITH_LOGITS && l != CLLOSS_KL_DIV)
+          p.y[i + 36] = specials[(i / 6) % 6];
+      }
+      if (lt)
+        p.y[40] = -INFINITY, p.y[41] = -INFINITY;
+      dc_opts o = {.all_variants = 1};
+      dc_check_pw_all(&p.c, &o);
+      pw_free(&p);
+    }
+  }
+}
+
 static void test_pw_big(void) {
   TU_REQUIRE_DEVICE();
   /* 2^24 elements (mse and l1 only, to keep the run short): more
@@ -701,18 +728,19 @@ static void test_pw_more_than_2g_elements(void) {
 }
 
 int test_pointwise_register(void) {
-  TU_SUITE(
-      "pointwise", NULL, NULL, TU_TEST(test_pw_mse), TU_TEST(test_pw_l1),
-      TU_TEST(test_pw_huber), TU_TEST(test_pw_smooth_l1),
-      TU_TEST(test_pw_smooth_l1_beta0_is_l1), TU_TEST(test_pw_bce),
-      TU_TEST(test_pw_bce_broadcast_weights), TU_TEST(test_pw_bce_full_weights),
-      TU_TEST(test_pw_bce_extreme_logits), TU_TEST(test_pw_kl_div),
-      TU_TEST(test_pw_kl_div_log_target), TU_TEST(test_pw_kl_div_batchmean),
-      TU_TEST(test_pw_offsets), TU_TEST(test_pw_in_place),
-      TU_TEST(test_pw_only_one_output), TU_TEST(test_pw_dtypes),
-      TU_TEST(test_pw_float64), TU_TEST(test_pw_nan_propagates),
-      TU_TEST(test_pw_big), TU_TEST(test_pw_determinism), TU_TEST(test_pw_host),
-      TU_TEST(test_pw_host_wrappers), TU_TEST(test_pw_invalid),
-      TU_TEST(test_pw_buffer_too_small),
-      TU_TEST(test_pw_more_than_2g_elements));
+  TU_SUITE("pointwise", NULL, NULL, TU_TEST(test_pw_mse), TU_TEST(test_pw_l1),
+           TU_TEST(test_pw_huber), TU_TEST(test_pw_smooth_l1),
+           TU_TEST(test_pw_smooth_l1_beta0_is_l1), TU_TEST(test_pw_bce),
+           TU_TEST(test_pw_bce_broadcast_weights),
+           TU_TEST(test_pw_bce_full_weights),
+           TU_TEST(test_pw_bce_extreme_logits), TU_TEST(test_pw_kl_div),
+           TU_TEST(test_pw_kl_div_log_target),
+           TU_TEST(test_pw_kl_div_batchmean), TU_TEST(test_pw_offsets),
+           TU_TEST(test_pw_in_place), TU_TEST(test_pw_only_one_output),
+           TU_TEST(test_pw_dtypes), TU_TEST(test_pw_float64),
+           TU_TEST(test_pw_nan_propagates), TU_TEST(test_pw_special_values),
+           TU_TEST(test_pw_big), TU_TEST(test_pw_determinism),
+           TU_TEST(test_pw_host), TU_TEST(test_pw_host_wrappers),
+           TU_TEST(test_pw_invalid), TU_TEST(test_pw_buffer_too_small),
+           TU_TEST(test_pw_more_than_2g_elements));
 }
