@@ -31,8 +31,8 @@ static void print_help(FILE *out) {
                "PyTorch semantics.\n\nCommands:\n");
   for (size_t i = 0; i < NCOMMANDS; i++)
     fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-  fprintf(out, "\nEnvironment: CLLOSS_DEVICE picks the default device (an "
-               "index from `clloss devices`\nor a name substring).\n"
+  fprintf(out, "\nEnvironment: CLLOSS_DEVICE picks the default device: an "
+               "index from\n`clloss devices` or a name substring.\n"
                "Exit status: 0 ok, 1 bad data or a failed computation, 2 "
                "bad usage.\n");
 }
