@@ -1,5 +1,7 @@
 /* main.c - fashion_mnist: trains a 784-256-10 MLP on Fashion-MNIST on an
  * OpenCL device, with clloss computing the loss and its gradient. */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,17 @@ static double now(void) {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* A whole number in [0, 2^64): decimal, 0x hex or 0 octal. */
+static int parse_u64(const char *val, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(val, &end, 0);
+  if (!*val || *val == '-' || *end || errno)
+    return 0;
+  *out = v;
+  return 1;
+}
+
 /* Parses "--name value" and "--name=value"; returns 0, or 2 after a usage
  * message. */
 static int parse(int argc, char **argv, options *o) {
@@ -94,8 +107,8 @@ static int parse(int argc, char **argv, options *o) {
       o->cfg.hidden = (size_t)num;
     else if (!strcmp(name, "--limit") && is_count)
       o->limit = (size_t)num;
-    else if (!strcmp(name, "--seed") && is_num && num >= 0)
-      o->cfg.seed = strtoull(val, NULL, 0);
+    else if (!strcmp(name, "--seed") && parse_u64(val, &o->cfg.seed))
+      continue;
     else if (!strcmp(name, "--lr") && is_num && num > 0)
       o->cfg.lr = (float)num, lr_given = 1;
     else if (!strcmp(name, "--label-smoothing") && is_num && num >= 0 &&
