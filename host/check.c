@@ -1,14 +1,15 @@
-/* check.c - argument checks shared by the device calls and the CPU reference. */
+/* check.c - argument checks shared by the device calls and the CPU reference.
+ */
 #include <math.h>
 #include <stdio.h>
 
 #include "check.h"
 
-#define FAIL(status, ...)                                                     \
-  do {                                                                        \
-    if (detail)                                                               \
-      snprintf(detail, CLLOSS_DETAIL_SIZE, __VA_ARGS__);                      \
-    return status;                                                            \
+#define FAIL(status, ...)                                                      \
+  do {                                                                         \
+    if (detail)                                                                \
+      snprintf(detail, CLLOSS_DETAIL_SIZE, __VA_ARGS__);                       \
+    return status;                                                             \
   } while (0)
 
 static int is_float_type(clloss_dtype t) {
@@ -28,8 +29,8 @@ clloss_dtype clloss__loss_type(clloss_dtype input_type) {
   return input_type == CLLOSS_FLOAT64 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32;
 }
 
-static clloss_status check_rows(size_t rows, size_t classes,
-                                size_t row_stride, char *detail) {
+static clloss_status check_rows(size_t rows, size_t classes, size_t row_stride,
+                                char *detail) {
   if (classes == 0)
     FAIL(CLLOSS_INVALID_ARGUMENT, "classes must be at least 1");
   if (row_stride != 0 && row_stride < classes)
@@ -41,8 +42,9 @@ static clloss_status check_rows(size_t rows, size_t classes,
   return CLLOSS_SUCCESS;
 }
 
-clloss_status clloss__check_cross_entropy_desc(
-    const clloss_cross_entropy_desc *d, char *detail) {
+clloss_status
+clloss__check_cross_entropy_desc(const clloss_cross_entropy_desc *d,
+                                 char *detail) {
   if (!d)
     FAIL(CLLOSS_INVALID_ARGUMENT, "desc is NULL");
   clloss_status s = check_rows(d->rows, d->classes, d->row_stride, detail);

@@ -9,8 +9,9 @@
 #define CLLOSS_DETAIL_SIZE 512
 
 /* Descriptor fields, alone (no buffers). */
-clloss_status clloss__check_cross_entropy_desc(
-    const clloss_cross_entropy_desc *desc, char *detail);
+clloss_status
+clloss__check_cross_entropy_desc(const clloss_cross_entropy_desc *desc,
+                                 char *detail);
 clloss_status clloss__check_nll_loss_desc(const clloss_nll_loss_desc *desc,
                                           char *detail);
 clloss_status clloss__check_pointwise_desc(const clloss_pointwise_desc *desc,

@@ -82,8 +82,7 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
   if (!ctx)
     return CLLOSS_OUT_OF_HOST_MEMORY;
   cl_platform_id platform = NULL;
-  clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof platform, &platform,
-                  NULL);
+  clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
   clloss_status s = clloss__query_device(platform, device, &ctx->info);
   if (s != CLLOSS_SUCCESS) {
     free(ctx);
@@ -95,9 +94,8 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
   ctx->device = device;
   ctx->last_variant = "";
   pick_cl_std(ctx);
-  ctx->wg_size = ctx->info.max_work_group_size < 256
-                     ? ctx->info.max_work_group_size
-                     : 256;
+  ctx->wg_size =
+      ctx->info.max_work_group_size < 256 ? ctx->info.max_work_group_size : 256;
   int ok;
   ctx->variant = variant_from_name(getenv("CLLOSS_VARIANT"), &ok);
 
@@ -109,7 +107,8 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
     ctx->err = make_buffer(ctx, 2 * sizeof(cl_uint), &err);
   if (ctx->err)
     ctx->dummy = make_buffer(ctx, 64, &err);
-  if (!ctx->dummy || (s = reset_error_word(ctx, ctx->queue)) != CLLOSS_SUCCESS) {
+  if (!ctx->dummy ||
+      (s = reset_error_word(ctx, ctx->queue)) != CLLOSS_SUCCESS) {
     s = ctx->dummy ? s : clloss__cl_status(err);
     clloss_context_release(ctx);
     return s;
@@ -142,7 +141,8 @@ void clloss_context_release(clloss_context *ctx) {
   if (ctx->queue)
     clFinish(ctx->queue);
   clloss__release_programs(ctx);
-  cl_mem mems[] = {ctx->partials, ctx->stats, ctx->err, ctx->dummy};
+  cl_mem mems[] = {ctx->partials, ctx->segments, ctx->stats, ctx->err,
+                   ctx->dummy};
   for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
     if (mems[i])
       clReleaseMemObject(mems[i]);
@@ -218,21 +218,20 @@ clloss_status clloss_check_device_errors(clloss_context *ctx,
                       word[1]);
 }
 
-clloss_status clloss__reserve_partials(clloss_context *ctx, size_t count,
-                                       size_t elem_size) {
-  size_t bytes = (count ? count : 1) * elem_size;
-  if (bytes <= ctx->partials_bytes)
+clloss_status clloss__reserve(clloss_context *ctx, cl_mem *mem, size_t *bytes,
+                              size_t count, size_t elem_size) {
+  size_t want = (count ? count : 1) * elem_size;
+  if (want <= *bytes)
     return CLLOSS_SUCCESS;
-  if (ctx->partials)
-    clReleaseMemObject(ctx->partials);
-  ctx->partials_bytes = 0;
+  if (*mem)
+    clReleaseMemObject(*mem);
+  *bytes = 0;
   cl_int err;
-  ctx->partials = make_buffer(ctx, bytes, &err);
-  if (!ctx->partials)
+  *mem = make_buffer(ctx, want, &err);
+  if (!*mem)
     return clloss__fail(ctx, clloss__cl_status(err),
-                        "cannot allocate %zu bytes of reduction scratch",
-                        bytes);
-  ctx->partials_bytes = bytes;
+                        "cannot allocate %zu bytes of reduction scratch", want);
+  *bytes = want;
   return CLLOSS_SUCCESS;
 }
 
@@ -277,8 +276,8 @@ clloss_status clloss__pool_download(clloss_context *ctx, clloss_buffer buf,
                                     void *dst, size_t bytes) {
   if (!dst || bytes == 0)
     return CLLOSS_SUCCESS;
-  cl_int err = clEnqueueReadBuffer(ctx->queue, buf.mem, CL_TRUE, 0, bytes,
-                                   dst, 0, NULL, NULL);
+  cl_int err = clEnqueueReadBuffer(ctx->queue, buf.mem, CL_TRUE, 0, bytes, dst,
+                                   0, NULL, NULL);
   return err == CL_SUCCESS
              ? CLLOSS_SUCCESS
              : clloss__fail(ctx, clloss__cl_status(err),

@@ -3,9 +3,64 @@
 #include "internal.h"
 #include "rows.h"
 
-enum { CE_ITEM, CE_GROUP, CE_FINISH, CE_TARGETS };
-static const char *const ce_kernels[] = {"ce_item", "ce_group", "finish_sum",
-                                         "class_targets", NULL};
+enum {
+  CE_ITEM,
+  CE_GROUP,
+  CE_FINISH,
+  CE_TARGETS,
+  CE_SPLIT_STATS,
+  CE_SPLIT_GRAD
+};
+static const char *const ce_kernels[] = {
+    "ce_item",        "ce_group",      "finish_sum", "class_targets",
+    "ce_split_stats", "ce_split_grad", NULL};
+
+/* How the rows are cut into work. */
+typedef struct ce_plan {
+  clloss__variant variant;
+  size_t local, groups, partials;
+  size_t segs, seg_len; /* split only */
+} ce_plan;
+
+/* Split pays off when there are too few rows to fill the device and each
+ * is long: every compute unit should get a few segments. */
+static int split_pays(const clloss_context *ctx, size_t rows, size_t classes) {
+  size_t cu = ctx->info.compute_units;
+  return rows > 0 && rows < 2 * cu && classes >= 8192;
+}
+
+static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
+                    size_t rows, size_t classes, int vw) {
+  ce_plan pl = {clloss__pick_variant(ctx), 0, 0, 0, 0, 0};
+  if (ctx->variant == CLLOSS__AUTO && split_pays(ctx, rows, classes))
+    pl.variant = CLLOSS__SPLIT;
+  const int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
+  if (pl.variant == CLLOSS__ITEM) {
+    pl.local = clloss__item_local_size(ctx, rows, p->max_wg[CE_ITEM]);
+    pl.groups = (rows + pl.local - 1) / pl.local;
+    pl.partials = pl.groups;
+  } else if (pl.variant == CLLOSS__GROUP) {
+    pl.local = clloss__group_local_size(ctx, p->max_wg[CE_GROUP]);
+    pl.groups = rows < 65536 ? rows : 65536;
+    pl.partials = rows;
+  } else {
+    /* CPUs: one work-item per segment walks it contiguously. */
+    size_t kmax = p->max_wg[CE_SPLIT_STATS] < p->max_wg[CE_SPLIT_GRAD]
+                      ? p->max_wg[CE_SPLIT_STATS]
+                      : p->max_wg[CE_SPLIT_GRAD];
+    pl.local = cpu ? 1 : clloss__group_local_size(ctx, kmax);
+    size_t want = 4 * (size_t)ctx->info.compute_units;
+    size_t segs = rows ? (want + rows - 1) / rows : 1;
+    size_t min_len = (size_t)vw * pl.local * 16;
+    size_t len = (classes + segs - 1) / segs;
+    len = (len + vw - 1) / vw * vw;
+    pl.seg_len = len < min_len ? min_len : len;
+    pl.segs = (classes + pl.seg_len - 1) / pl.seg_len;
+    pl.groups = rows * pl.segs < 65536 ? rows * pl.segs : 65536;
+    pl.partials = rows;
+  }
+  return pl;
+}
 
 static clloss__rows_call describe(const clloss_cross_entropy_desc *d) {
   clloss__rows_call c = {0};
@@ -23,7 +78,8 @@ static clloss__rows_call describe(const clloss_cross_entropy_desc *d) {
 
 static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
                                   const clloss_cross_entropy_desc *d,
-                                  const clloss__rows_call *c, int loss_mode) {
+                                  const clloss__rows_call *c, int loss_mode,
+                                  const ce_plan *pl) {
   clloss__args a = {k, 0, CL_SUCCESS, d->input_type == CLLOSS_FLOAT64};
   clloss__arg_mem(&a, c->input.mem);
   clloss__arg_ulong(&a, c->input.offset);
@@ -59,6 +115,11 @@ static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
   clloss__arg_real(&a, norm);
   clloss__arg_int(&a, (cl_int)d->reduction);
   clloss__arg_mem(&a, ctx->err);
+  if (pl->variant == CLLOSS__SPLIT) {
+    clloss__arg_mem(&a, ctx->segments);
+    clloss__arg_ulong(&a, pl->segs);
+    clloss__arg_ulong(&a, pl->seg_len);
+  }
   if (a.err != CL_SUCCESS)
     return clloss__fail(ctx, a.err, "setting cross_entropy arguments failed");
   return CLLOSS_SUCCESS;
@@ -69,35 +130,36 @@ static clloss_status enqueue(clloss__launch *l,
                              const clloss__rows_call *c) {
   clloss_context *ctx = l->ctx;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  clloss__program_key key = {"cross_entropy", (int)d->input_type,
+  clloss__program_key key = {"cross_entropy",
+                             (int)d->input_type,
                              c->prob_targets ? 5 : (int)d->target_type,
-                             c->prob_targets, 0,
+                             c->prob_targets,
+                             0,
                              clloss__vector_width(ctx, d->input_type)};
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, ce_kernels, &p));
 
-  clloss__variant v = clloss__pick_variant(ctx);
-  int kernel = v == CLLOSS__ITEM ? CE_ITEM : CE_GROUP;
-  size_t local, groups, partials;
-  if (kernel == CE_ITEM) {
-    local = clloss__item_local_size(ctx, c->rows, p->max_wg[CE_ITEM]);
-    groups = (c->rows + local - 1) / local;
-    partials = groups;
-  } else {
-    local = clloss__group_local_size(ctx, p->max_wg[CE_GROUP]);
-    groups = c->rows < 65536 ? c->rows : 65536;
-    partials = c->rows;
-  }
+  const ce_plan pl = plan(ctx, p, c->rows, c->classes, key.vw);
+  const size_t partials = pl.partials;
   const int reduce = c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE;
   const int loss_mode = !c->loss.mem ? 0 : reduce ? 2 : 1;
   CLLOSS__TRY(clloss__reserve_partials(ctx, partials, real_size));
 
   if (!c->prob_targets)
     CLLOSS__TRY(clloss__enqueue_class_targets(l, p, CE_TARGETS, c));
-  if (c->rows > 0) {
-    CLLOSS__TRY(set_row_args(ctx, p->kernels[kernel], d, c, loss_mode));
-    CLLOSS__TRY(
-        clloss__launch_kernel(l, p->kernels[kernel], groups * local, local));
+  if (c->rows > 0 && pl.variant != CLLOSS__SPLIT) {
+    int k = pl.variant == CLLOSS__ITEM ? CE_ITEM : CE_GROUP;
+    CLLOSS__TRY(set_row_args(ctx, p->kernels[k], d, c, loss_mode, &pl));
+    CLLOSS__TRY(clloss__launch_kernel(l, p->kernels[k], pl.groups * pl.local,
+                                      pl.local));
+  } else if (c->rows > 0) {
+    CLLOSS__TRY(clloss__reserve(ctx, &ctx->segments, &ctx->segments_bytes,
+                                c->rows * pl.segs * 5, real_size));
+    for (int k = CE_SPLIT_STATS; k <= CE_SPLIT_GRAD; k++) {
+      CLLOSS__TRY(set_row_args(ctx, p->kernels[k], d, c, loss_mode, &pl));
+      CLLOSS__TRY(clloss__launch_kernel(l, p->kernels[k], pl.groups * pl.local,
+                                        pl.local));
+    }
   }
   if (reduce) {
     int mode = 0;
@@ -109,17 +171,18 @@ static clloss_status enqueue(clloss__launch *l,
     CLLOSS__TRY(clloss__finish_sum(l, p, CE_FINISH, c->rows ? partials : 0,
                                    mode, divisor, c->loss));
   }
-  ctx->last_variant = clloss__variant_name(kernel == CE_ITEM ? CLLOSS__ITEM
-                                                             : CLLOSS__GROUP);
+  ctx->last_variant = clloss__variant_name(pl.variant);
   return CLLOSS_SUCCESS;
 }
 
-clloss_status clloss_cross_entropy(
-    clloss_context *ctx, cl_command_queue queue,
-    const clloss_cross_entropy_desc *desc, clloss_buffer input,
-    clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
-    clloss_buffer loss, clloss_buffer grad_input, cl_uint num_events,
-    const cl_event *wait_list, cl_event *event) {
+clloss_status clloss_cross_entropy(clloss_context *ctx, cl_command_queue queue,
+                                   const clloss_cross_entropy_desc *desc,
+                                   clloss_buffer input, clloss_buffer target,
+                                   clloss_buffer weight,
+                                   clloss_buffer grad_output,
+                                   clloss_buffer loss, clloss_buffer grad_input,
+                                   cl_uint num_events,
+                                   const cl_event *wait_list, cl_event *event) {
   if (event)
     *event = NULL;
   if (!ctx)
@@ -150,8 +213,8 @@ clloss_status clloss_cross_entropy_host(clloss_context *ctx,
   clloss__rows_call c = describe(desc);
   clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};
   CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
-  clloss_status s = clloss_cross_entropy(ctx, ctx->queue, desc, c.input,
-                                         c.target, c.weight, c.grad_output,
-                                         c.loss, c.grad_input, 0, NULL, NULL);
+  clloss_status s =
+      clloss_cross_entropy(ctx, ctx->queue, desc, c.input, c.target, c.weight,
+                           c.grad_output, c.loss, c.grad_input, 0, NULL, NULL);
   return clloss__rows_host_end(ctx, &c, &h, s);
 }

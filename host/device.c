@@ -31,8 +31,7 @@ static int has_extension(cl_device_id d, const char *name) {
   if (!ext)
     return 0;
   int found = 0;
-  if (clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, size, ext, NULL) ==
-      CL_SUCCESS) {
+  if (clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, size, ext, NULL) == CL_SUCCESS) {
     ext[size] = '\0';
     size_t n = strlen(name);
     for (const char *p = ext; (p = strstr(p, name)) != NULL; p += n)
@@ -43,8 +42,7 @@ static int has_extension(cl_device_id d, const char *name) {
   return found;
 }
 
-clloss_status clloss__query_device(cl_platform_id platform,
-                                   cl_device_id device,
+clloss_status clloss__query_device(cl_platform_id platform, cl_device_id device,
                                    clloss_device_info *info) {
   memset(info, 0, sizeof *info);
   info->platform = platform;
@@ -71,18 +69,18 @@ clloss_status clloss__query_device(cl_platform_id platform,
   err |= clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE,
                          sizeof info->max_work_group_size,
                          &info->max_work_group_size, NULL);
-  err |= clGetDeviceInfo(device, CL_DEVICE_LOCAL_MEM_SIZE,
-                         sizeof info->local_mem_size, &info->local_mem_size,
-                         NULL);
+  err |=
+      clGetDeviceInfo(device, CL_DEVICE_LOCAL_MEM_SIZE,
+                      sizeof info->local_mem_size, &info->local_mem_size, NULL);
   err |= clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE,
                          sizeof info->global_mem_size, &info->global_mem_size,
                          NULL);
-  err |= clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE,
-                         sizeof info->max_alloc_size, &info->max_alloc_size,
-                         NULL);
-  err |= clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS,
-                         sizeof info->compute_units, &info->compute_units,
-                         NULL);
+  err |=
+      clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE,
+                      sizeof info->max_alloc_size, &info->max_alloc_size, NULL);
+  err |=
+      clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS,
+                      sizeof info->compute_units, &info->compute_units, NULL);
   if (err != CL_SUCCESS)
     return CL_INVALID_DEVICE;
   cl_device_fp_config fp64 = 0;

@@ -22,7 +22,7 @@ typedef struct clloss__program_key {
 } clloss__program_key;
 
 #define CLLOSS__MAX_PROGRAMS 48
-#define CLLOSS__MAX_KERNELS 4
+#define CLLOSS__MAX_KERNELS 6
 
 typedef struct clloss__program {
   clloss__program_key key;
@@ -61,11 +61,13 @@ struct clloss_context {
   const char *last_variant;
 
   /* Reduction scratch, owned and grown by the context, never per call. */
-  cl_mem partials;
+  cl_mem partials; /* per-group or per-row partial losses */
   size_t partials_bytes;
-  cl_mem stats;  /* [0] weight sum D, [1] class-weight sum W (doubles) */
-  cl_mem err;    /* device error word: flag, lowest bad row */
-  cl_mem dummy;  /* stands in for arguments that are not given */
+  cl_mem segments; /* split variant: statistics of each row segment */
+  size_t segments_bytes;
+  cl_mem stats; /* [0] weight sum D, [1] class-weight sum W (doubles) */
+  cl_mem err;   /* device error word: flag, lowest bad row */
+  cl_mem dummy; /* stands in for arguments that are not given */
 
   cl_mem pool[CLLOSS__POOL_COUNT];
   size_t pool_bytes[CLLOSS__POOL_COUNT];
@@ -82,8 +84,7 @@ clloss_status clloss__fail(clloss_context *ctx, clloss_status status,
 clloss_status clloss__cl_status(cl_int err);
 
 /* Device queries (device.c). */
-clloss_status clloss__query_device(cl_platform_id platform,
-                                   cl_device_id device,
+clloss_status clloss__query_device(cl_platform_id platform, cl_device_id device,
                                    clloss_device_info *info);
 
 /* The program for `key`, built on first use (program.c). */
@@ -135,9 +136,13 @@ clloss_status clloss__check_buffer(clloss_context *ctx, const char *name,
 /* The mem to pass for an optional buffer: its own, or the dummy. */
 cl_mem clloss__mem_or_dummy(const clloss_context *ctx, clloss_buffer b);
 
-/* Grows the partials scratch to hold `count` values of `elem_size`. */
-clloss_status clloss__reserve_partials(clloss_context *ctx, size_t count,
-                                       size_t elem_size);
+/* Grows a scratch buffer of the context (*mem of *bytes) to `count`
+ * values of `elem_size`; never shrinks it. */
+clloss_status clloss__reserve(clloss_context *ctx, cl_mem *mem, size_t *bytes,
+                              size_t count, size_t elem_size);
+#define clloss__reserve_partials(ctx, count, elem_size)                        \
+  clloss__reserve((ctx), &(ctx)->partials, &(ctx)->partials_bytes, (count),    \
+                  (elem_size))
 /* Enqueues finish_sum of `program` over `count` partials into loss. */
 clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
                                  int finish_index, size_t count, int mode,
@@ -166,11 +171,11 @@ clloss_status clloss__pool_upload(clloss_context *ctx, int role,
 clloss_status clloss__pool_download(clloss_context *ctx, clloss_buffer buf,
                                     void *dst, size_t bytes);
 
-#define CLLOSS__TRY(expr)                                                     \
-  do {                                                                        \
-    clloss_status s_ = (expr);                                                \
-    if (s_ != CLLOSS_SUCCESS)                                                 \
-      return s_;                                                              \
+#define CLLOSS__TRY(expr)                                                      \
+  do {                                                                         \
+    clloss_status s_ = (expr);                                                 \
+    if (s_ != CLLOSS_SUCCESS)                                                  \
+      return s_;                                                               \
   } while (0)
 
 #endif

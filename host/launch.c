@@ -15,8 +15,8 @@ clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "num_events and wait_list disagree");
   cl_context qctx = NULL;
-  cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof qctx,
-                                     &qctx, NULL);
+  cl_int err =
+      clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof qctx, &qctx, NULL);
   if (err != CL_SUCCESS)
     return clloss__fail(ctx, err, "queue is not a valid command queue");
   if (qctx != ctx->cl)

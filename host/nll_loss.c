@@ -4,8 +4,8 @@
 #include "rows.h"
 
 enum { NLL_ITEM, NLL_GROUP, NLL_FINISH, NLL_TARGETS };
-static const char *const nll_kernels[] = {"nll_item", "nll_group",
-                                          "finish_sum", "class_targets", NULL};
+static const char *const nll_kernels[] = {"nll_item", "nll_group", "finish_sum",
+                                          "class_targets", NULL};
 
 static clloss__rows_call describe(const clloss_nll_loss_desc *d) {
   clloss__rows_call c = {0};
@@ -55,8 +55,11 @@ static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
 static clloss_status enqueue(clloss__launch *l, const clloss__rows_call *c) {
   clloss_context *ctx = l->ctx;
   const int real_size = c->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  clloss__program_key key = {"nll_loss", (int)c->input_type,
-                             (int)c->target_type, 0, 0,
+  clloss__program_key key = {"nll_loss",
+                             (int)c->input_type,
+                             (int)c->target_type,
+                             0,
+                             0,
                              clloss__vector_width(ctx, c->input_type)};
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
@@ -76,7 +79,9 @@ static clloss_status enqueue(clloss__launch *l, const clloss__rows_call *c) {
   CLLOSS__TRY(clloss__enqueue_class_targets(l, p, NLL_TARGETS, c));
   if (c->rows > 0) {
     CLLOSS__TRY(set_row_args(ctx, p->kernels[kernel], c,
-                             !c->loss.mem ? 0 : reduce ? 2 : 1));
+                             !c->loss.mem ? 0
+                             : reduce     ? 2
+                                          : 1));
     CLLOSS__TRY(
         clloss__launch_kernel(l, p->kernels[kernel], groups * local, local));
   }
@@ -84,8 +89,8 @@ static clloss_status enqueue(clloss__launch *l, const clloss__rows_call *c) {
     CLLOSS__TRY(clloss__finish_sum(
         l, p, NLL_FINISH, c->rows ? partials : 0,
         c->reduction == CLLOSS_REDUCTION_MEAN ? 2 : 0, 1.0, c->loss));
-  ctx->last_variant = clloss__variant_name(kernel == NLL_ITEM ? CLLOSS__ITEM
-                                                              : CLLOSS__GROUP);
+  ctx->last_variant =
+      clloss__variant_name(kernel == NLL_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);
   return CLLOSS_SUCCESS;
 }
 

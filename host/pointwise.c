@@ -15,14 +15,11 @@ static double divisor(const clloss_pointwise_desc *d) {
   return 0;
 }
 
-static clloss_status check_buffers(clloss_context *ctx,
-                                   const clloss_pointwise_desc *d,
-                                   clloss_buffer input, clloss_buffer target,
-                                   clloss_buffer weight,
-                                   clloss_buffer pos_weight,
-                                   clloss_buffer grad_output,
-                                   clloss_buffer loss,
-                                   clloss_buffer grad_input) {
+static clloss_status
+check_buffers(clloss_context *ctx, const clloss_pointwise_desc *d,
+              clloss_buffer input, clloss_buffer target, clloss_buffer weight,
+              clloss_buffer pos_weight, clloss_buffer grad_output,
+              clloss_buffer loss, clloss_buffer grad_input) {
   const size_t in = clloss_dtype_size(d->input_type);
   const size_t real = clloss_dtype_size(clloss__loss_type(d->input_type));
   const size_t nloss = clloss__pointwise_loss_count(d);
@@ -39,12 +36,12 @@ static clloss_status check_buffers(clloss_context *ctx,
                         "a weight is given but its count is 0");
   CLLOSS__TRY(clloss__check_buffer(ctx, "input", input, d->count, in, 1));
   CLLOSS__TRY(clloss__check_buffer(ctx, "target", target, d->count, in, 1));
-  CLLOSS__TRY(clloss__check_buffer(ctx, "weight", weight, d->weight_count,
-                                   real, 0));
+  CLLOSS__TRY(
+      clloss__check_buffer(ctx, "weight", weight, d->weight_count, real, 0));
   CLLOSS__TRY(clloss__check_buffer(ctx, "pos_weight", pos_weight,
                                    d->pos_weight_count, real, 0));
-  CLLOSS__TRY(clloss__check_buffer(ctx, "grad_output", grad_output, nloss,
-                                   real, 0));
+  CLLOSS__TRY(
+      clloss__check_buffer(ctx, "grad_output", grad_output, nloss, real, 0));
   CLLOSS__TRY(clloss__check_buffer(ctx, "loss", loss, nloss, real, 0));
   CLLOSS__TRY(
       clloss__check_buffer(ctx, "grad_input", grad_input, d->count, in, 0));
@@ -79,8 +76,8 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
 
   const int vw = clloss__vector_width(ctx, d->input_type);
-  clloss__program_key key = {"pointwise", (int)d->input_type, 5, 0,
-                             (int)d->loss, vw};
+  clloss__program_key key = {"pointwise", (int)d->input_type, 5,
+                             0,           (int)d->loss,       vw};
   clloss__program *p;
   clloss_status s = clloss__get_program(ctx, &key, pw_kernels, &p);
   if (s != CLLOSS_SUCCESS)
@@ -124,7 +121,7 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
     clloss__arg_ulong(&a, pos_weight.mem ? d->pos_weight_count : 0);
     clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, grad_output));
     clloss__arg_ulong(&a, grad_output.offset);
-    clloss__arg_int(&a, !grad_output.mem                          ? 0
+    clloss__arg_int(&a, !grad_output.mem                        ? 0
                         : d->reduction == CLLOSS_REDUCTION_NONE ? 2
                                                                 : 1);
     clloss__arg_real(&a, div > 0 ? 1.0 / div : 1.0);
@@ -149,8 +146,8 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
                            d->reduction == CLLOSS_REDUCTION_SUM ? 0 : 1, div,
                            loss); /* mean of nothing: 0 / 0 = NaN */
   if (s == CLLOSS_SUCCESS)
-    ctx->last_variant = clloss__variant_name(
-        kernel == PW_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);
+    ctx->last_variant =
+        clloss__variant_name(kernel == PW_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);
   return clloss__launch_end(&l, s, event);
 }
 
@@ -176,8 +173,8 @@ clloss_status clloss_pointwise_host(clloss_context *ctx,
   clloss_status s;
   if ((s = clloss__pool_upload(ctx, CLLOSS__POOL_INPUT, input, d->count * in,
                                &bi)) != CLLOSS_SUCCESS ||
-      (s = clloss__pool_upload(ctx, CLLOSS__POOL_TARGET, target,
-                               d->count * in, &bt)) != CLLOSS_SUCCESS ||
+      (s = clloss__pool_upload(ctx, CLLOSS__POOL_TARGET, target, d->count * in,
+                               &bt)) != CLLOSS_SUCCESS ||
       (s = clloss__pool_upload(ctx, CLLOSS__POOL_WEIGHT, weight,
                                d->weight_count * real, &bw)) !=
           CLLOSS_SUCCESS ||
@@ -188,9 +185,9 @@ clloss_status clloss_pointwise_host(clloss_context *ctx,
                                nloss * real, &bg)) != CLLOSS_SUCCESS ||
       (loss && (s = clloss__pool_get(ctx, CLLOSS__POOL_LOSS, nloss * real,
                                      &bl.mem)) != CLLOSS_SUCCESS) ||
-      (grad_input && (s = clloss__pool_get(ctx, CLLOSS__POOL_GRAD,
-                                           d->count * in, &bd.mem)) !=
-                         CLLOSS_SUCCESS) ||
+      (grad_input &&
+       (s = clloss__pool_get(ctx, CLLOSS__POOL_GRAD, d->count * in, &bd.mem)) !=
+           CLLOSS_SUCCESS) ||
       (s = clloss_pointwise(ctx, ctx->queue, d, bi, bt, bw, bp, bg, bl, bd, 0,
                             NULL, NULL)) != CLLOSS_SUCCESS) {
     clFinish(ctx->queue); /* the queued copies still read host memory */

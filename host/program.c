@@ -49,8 +49,8 @@ static int same_key(const clloss__program_key *a,
 
 static void keep_build_log(clloss_context *ctx, cl_program program) {
   size_t size = 0;
-  if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0,
-                            NULL, &size) != CL_SUCCESS)
+  if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL,
+                            &size) != CL_SUCCESS)
     return;
   char *log = malloc(size + 1);
   if (!log)
@@ -76,8 +76,8 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
   cl_program program = NULL;
   if (status == CLLOSS_SUCCESS) {
     cl_int err;
-    program = clCreateProgramWithSource(ctx->cl, 3, (const char **)texts,
-                                        NULL, &err);
+    program =
+        clCreateProgramWithSource(ctx->cl, 3, (const char **)texts, NULL, &err);
     if (!program)
       status = clloss__cl_status(err);
   }
@@ -90,8 +90,8 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
   char options[256];
   int n = 0;
   if (ctx->cl_std_major > 1 || ctx->cl_std_minor >= 1)
-    n = snprintf(options, sizeof options, "-cl-std=CL%d.%d ",
-                 ctx->cl_std_major, ctx->cl_std_minor);
+    n = snprintf(options, sizeof options, "-cl-std=CL%d.%d ", ctx->cl_std_major,
+                 ctx->cl_std_minor);
   snprintf(options + n, sizeof options - (size_t)n,
            "-DIN_TYPE=%d -DTGT_TYPE=%d -DPROB_TARGETS=%d -DLOSS_ID=%d "
            "-DVW=%d -DWG_SIZE=%zu",
@@ -133,9 +133,8 @@ clloss_status clloss__get_program(clloss_context *ctx,
     p.kernels[i] = clCreateKernel(p.program, kernel_names[i], &err);
     if (!p.kernels[i]) {
       status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
-                            "kernel %s missing from %s.cl: %s",
-                            kernel_names[i], key->source,
-                            clloss_status_name(err));
+                            "kernel %s missing from %s.cl: %s", kernel_names[i],
+                            key->source, clloss_status_name(err));
       break;
     }
     err = clGetKernelWorkGroupInfo(p.kernels[i], ctx->device,

@@ -29,8 +29,8 @@ clloss_status clloss__check_rows_buffers(clloss_context *ctx,
                                    c->loss_count, real, 0));
   CLLOSS__TRY(
       clloss__check_buffer(ctx, "loss", c->loss, c->loss_count, real, 0));
-  CLLOSS__TRY(clloss__check_buffer(ctx, "grad_input", c->grad_input, extent,
-                                   in, 0));
+  CLLOSS__TRY(
+      clloss__check_buffer(ctx, "grad_input", c->grad_input, extent, in, 0));
   /* In place means the very same elements; a partial overlap would race. */
   if (c->grad_input.mem == c->input.mem && extent &&
       c->grad_input.offset != c->input.offset &&
@@ -74,8 +74,7 @@ int clloss__grad_output_mode(const clloss__rows_call *c) {
   return c->reduction == CLLOSS_REDUCTION_NONE ? 2 : 1;
 }
 
-clloss_status clloss__rows_host_begin(clloss_context *ctx,
-                                      clloss__rows_call *c,
+clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,
                                       const clloss__rows_host *h) {
   if (!h->input || !h->target)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
@@ -99,8 +98,8 @@ clloss_status clloss__rows_host_begin(clloss_context *ctx,
                             ? c->rows * c->classes * in
                             : c->rows * clloss_dtype_size(c->target_type);
   clloss_status s;
-  if ((s = clloss__pool_upload(ctx, CLLOSS__POOL_INPUT, h->input,
-                               extent * in, &c->input)) != CLLOSS_SUCCESS ||
+  if ((s = clloss__pool_upload(ctx, CLLOSS__POOL_INPUT, h->input, extent * in,
+                               &c->input)) != CLLOSS_SUCCESS ||
       (s = clloss__pool_upload(ctx, CLLOSS__POOL_TARGET, h->target, tbytes,
                                &c->target)) != CLLOSS_SUCCESS ||
       (s = clloss__pool_upload(ctx, CLLOSS__POOL_WEIGHT, h->weight,
@@ -109,9 +108,9 @@ clloss_status clloss__rows_host_begin(clloss_context *ctx,
       (s = clloss__pool_upload(ctx, CLLOSS__POOL_GRAD_OUTPUT, h->grad_output,
                                c->loss_count * real, &c->grad_output)) !=
           CLLOSS_SUCCESS ||
-      (h->loss && (s = clloss__pool_get(ctx, CLLOSS__POOL_LOSS,
-                                        c->loss_count * real,
-                                        &c->loss.mem)) != CLLOSS_SUCCESS) ||
+      (h->loss &&
+       (s = clloss__pool_get(ctx, CLLOSS__POOL_LOSS, c->loss_count * real,
+                             &c->loss.mem)) != CLLOSS_SUCCESS) ||
       (h->grad_input &&
        (s = clloss__pool_get(ctx, CLLOSS__POOL_GRAD, extent * in,
                              &c->grad_input.mem)) != CLLOSS_SUCCESS)) {
@@ -131,8 +130,8 @@ clloss_status clloss__rows_host_end(clloss_context *ctx,
   }
   const size_t in = clloss_dtype_size(c->input_type);
   const size_t real = clloss_dtype_size(clloss__loss_type(c->input_type));
-  CLLOSS__TRY(clloss__pool_download(ctx, c->loss, h->loss,
-                                    c->loss_count * real));
+  CLLOSS__TRY(
+      clloss__pool_download(ctx, c->loss, h->loss, c->loss_count * real));
   if (!h->grad_input || c->rows == 0)
     return CLLOSS_SUCCESS;
   /* Only the C elements of each row: the padding of a strided gradient
@@ -142,8 +141,7 @@ clloss_status clloss__rows_host_end(clloss_context *ctx,
   cl_int err = clEnqueueReadBufferRect(
       ctx->queue, c->grad_input.mem, CL_TRUE, origin, origin, region,
       c->ld * in, 0, c->ld * in, 0, h->grad_input, 0, NULL, NULL);
-  return err == CL_SUCCESS
-             ? CLLOSS_SUCCESS
-             : clloss__fail(ctx, clloss__cl_status(err),
-                            "copying the gradient back failed");
+  return err == CL_SUCCESS ? CLLOSS_SUCCESS
+                           : clloss__fail(ctx, clloss__cl_status(err),
+                                          "copying the gradient back failed");
 }

@@ -32,8 +32,7 @@ typedef struct clloss__rows_host {
 
 /* Checks the host arrays and targets, then fills c's buffers from the pool
  * and queues the copies to the device. */
-clloss_status clloss__rows_host_begin(clloss_context *ctx,
-                                      clloss__rows_call *c,
+clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,
                                       const clloss__rows_host *h);
 /* After the device call returned `status`: copies the outputs back. */
 clloss_status clloss__rows_host_end(clloss_context *ctx,

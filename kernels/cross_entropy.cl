@@ -20,11 +20,13 @@
 #define PROB_TARGETS 0
 #endif
 
+/* A span of one row: the whole row, or one segment of it (split). */
 typedef struct row_args {
-  __global const in_t *x; /* the row */
-  __global const in_t *y; /* probability targets of the row */
-  __global const real *w; /* class weights, NULL-equivalent when !has_w */
-  ulong classes;
+  __global const in_t *x; /* the span's first logit */
+  __global const in_t *y; /* its probability targets */
+  __global const real *w; /* its class weights (unused when !has_w) */
+  ulong classes;          /* C, of the whole row */
+  ulong n;                /* elements in the span */
   int has_w;
   real eps, cap;
 } row_args;
@@ -49,7 +51,7 @@ inline real weight1(const row_args *a, ulong c) {
 /* Pass 1: max of the row, and the linear sums that label smoothing and
  * probability targets need. */
 inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
-  const ulong full = a->classes / VW * VW;
+  const ulong full = a->n / VW * VW;
   const real eoc = a->eps / (real)a->classes;
   realv mv = (realv)(-REAL_MAX), swx = (realv)(0), sy = (realv)(0),
         syx = (realv)(0);
@@ -66,7 +68,7 @@ inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
 #endif
   }
   row_stats s = {HMAX(mv), 0, HSUM(swx), HSUM(sy), HSUM(syx)};
-  for (ulong c = full + first; c < a->classes; c += step) {
+  for (ulong c = full + first; c < a->n; c += step) {
     real v = cap1(LOAD(a->x, c), a->cap);
     s.max = fmax(s.max, v);
 #if PROB_TARGETS
@@ -83,12 +85,12 @@ inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
 
 /* Pass 2: sum_c exp(x_c - m). */
 inline real pass_sumexp(const row_args *a, real m, ulong first, ulong step) {
-  const ulong full = a->classes / VW * VW;
+  const ulong full = a->n / VW * VW;
   realv acc = (realv)(0);
   for (ulong c = first * VW; c < full; c += step * VW)
     acc += exp(capv(LOADV(a->x, c), a->cap) - m);
   real s = HSUM(acc);
-  for (ulong c = full + first; c < a->classes; c += step)
+  for (ulong c = full + first; c < a->n; c += step)
     s += exp(cap1(LOAD(a->x, c), a->cap) - m);
   return s;
 }
@@ -99,7 +101,7 @@ inline real pass_sumexp(const row_args *a, real m, ulong first, ulong step) {
  * before it is written, by the same work-item. */
 inline void pass_grad(const row_args *a, __global in_t *g, real lse, real s,
                       real coef, ulong first, ulong step) {
-  const ulong full = a->classes / VW * VW;
+  const ulong full = a->n / VW * VW;
   const real eoc = a->eps / (real)a->classes;
   for (ulong c = first * VW; c < full; c += step * VW) {
     realv raw = LOADV(a->x, c), v = raw, dcap = (realv)(1);
@@ -115,7 +117,7 @@ inline void pass_grad(const row_args *a, __global in_t *g, real lse, real s,
 #endif
     STOREV(s * (exp(v - lse) * coef - b) * dcap, g, c);
   }
-  for (ulong c = full + first; c < a->classes; c += step) {
+  for (ulong c = full + first; c < a->n; c += step) {
     real raw = LOAD(a->x, c), v = raw, dcap = 1;
     if (a->cap > 0) {
       real th = tanh(raw / a->cap);
@@ -180,8 +182,9 @@ inline void write_target_fix(const row_args *a, __global in_t *gr,
 /* Everything one row needs after its statistics are known: the row's loss
  * (returned) and, when asked, its gradient but for the target's entry,
  * which *fix describes. */
-inline real finish_row(const row_args *a, row_stats st, ulong row,
-                       __global const tgt_t *t, __global in_t *gr,
+inline real finish_row(const row_args *a, const row_args *span,
+                       row_stats st, ulong row, __global const tgt_t *t,
+                       __global in_t *span_gr,
                        int want_grad, real s, real z, real wsum, long ignore,
                        __global volatile uint *err, ulong first, ulong step,
                        int leader, target_fix *fix) {
@@ -191,20 +194,20 @@ inline real finish_row(const row_args *a, row_stats st, ulong row,
   fix->t = -1;
 #if PROB_TARGETS
   if (want_grad)
-    pass_grad(a, gr, lse, s, st.sy + dz, first, step);
+    pass_grad(span, span_gr, lse, s, st.sy + dz, first, step);
   return lse * st.sy - st.syx + zl;
 #else
   long ti = t[row];
   if (ti == ignore) {
     if (want_grad)
-      fill_row(gr, a->classes, 0, first, step);
+      fill_row(span_gr, span->n, 0, first, step);
     return 0;
   }
   if (ti < 0 || (ulong)ti >= a->classes) {
     if (leader)
       report_bad_row(err, row);
     if (want_grad)
-      fill_row(gr, a->classes, NAN, first, step);
+      fill_row(span_gr, span->n, NAN, first, step);
     return NAN;
   }
   const real e = a->eps, eoc = e / (real)a->classes;
@@ -215,12 +218,29 @@ inline real finish_row(const row_args *a, row_stats st, ulong row,
     loss += eoc * (wsum * lse - st.swx);
   if (want_grad) {
     real coef = (1 - e) * wt + eoc * wsum + dz;
-    pass_grad(a, gr, lse, s, coef, first, step);
+    pass_grad(span, span_gr, lse, s, coef, first, step);
     target_fix f = {ti, raw_t, coef, s, lse};
     *fix = f;
   }
   return loss;
 #endif
+}
+
+/* Statistics of a span, its work-items interleaved, combined over the
+ * work-group. */
+inline row_stats span_stats(const row_args *a, __local real *scratch) {
+  const uint lid = get_local_id(0), size = get_local_size(0);
+  row_stats st = pass_max(a, lid, size);
+  st.max = group_max(st.max, scratch);
+  st.sumexp = group_sum(pass_sumexp(a, st.max, lid, size), scratch);
+#if PROB_TARGETS
+  st.sy = group_sum(st.sy, scratch);
+  st.syx = group_sum(st.syx, scratch);
+#else
+  if (a->eps > 0)
+    st.swx = group_sum(st.swx, scratch);
+#endif
+  return st;
 }
 
 __kernel void ce_item(CE_ARGS) {
@@ -229,7 +249,7 @@ __kernel void ce_item(CE_ARGS) {
   real row_loss = 0;
   if (row < rows) {
     row_args a = {x + x_off + row * ld, y + y_off + row * classes, w + w_off,
-                  classes, has_w, eps, cap};
+                  classes, classes, has_w, eps, cap};
     row_stats st = pass_max(&a, 0, 1);
     st.sumexp = pass_sumexp(&a, st.max, 0, 1);
     real s = want_grad ? row_scale(g + g_off, row, g_mode, reduction, stats,
@@ -238,8 +258,8 @@ __kernel void ce_item(CE_ARGS) {
     real wsum = has_w ? stats[1] : (real)classes;
     target_fix fix;
     __global in_t *gr = grad + grad_off + row * ld;
-    row_loss = finish_row(&a, st, row, t + t_off, gr, want_grad, s, z, wsum,
-                          ignore, err, 0, 1, 1, &fix);
+    row_loss = finish_row(&a, &a, st, row, t + t_off, gr, want_grad, s, z,
+                          wsum, ignore, err, 0, 1, 1, &fix);
     write_target_fix(&a, gr, fix);
     if (loss_mode == 1)
       loss[loss_off + row] = row_loss;
@@ -256,25 +276,17 @@ __kernel void ce_group(CE_ARGS) {
   const uint lid = get_local_id(0), size = get_local_size(0);
   for (ulong row = get_group_id(0); row < rows; row += get_num_groups(0)) {
     row_args a = {x + x_off + row * ld, y + y_off + row * classes, w + w_off,
-                  classes, has_w, eps, cap};
-    row_stats st = pass_max(&a, lid, size);
-    st.max = group_max(st.max, scratch);
-    st.sumexp = group_sum(pass_sumexp(&a, st.max, lid, size), scratch);
-#if PROB_TARGETS
-    st.sy = group_sum(st.sy, scratch);
-    st.syx = group_sum(st.syx, scratch);
-#else
-    if (eps > 0)
-      st.swx = group_sum(st.swx, scratch);
-#endif
+                  classes, classes, has_w, eps, cap};
+    row_stats st = span_stats(&a, scratch);
     real s = want_grad ? row_scale(g + g_off, row, g_mode, reduction, stats,
                                    norm)
                        : 0;
     real wsum = has_w ? stats[1] : (real)classes;
     target_fix fix;
     __global in_t *gr = grad + grad_off + row * ld;
-    real row_loss = finish_row(&a, st, row, t + t_off, gr, want_grad, s, z,
-                               wsum, ignore, err, lid, size, lid == 0, &fix);
+    real row_loss =
+        finish_row(&a, &a, st, row, t + t_off, gr, want_grad, s, z, wsum,
+                   ignore, err, lid, size, lid == 0, &fix);
     /* The target's entry was written with the rest of the row by some
      * work-item; the leader rewrites it once all are done. */
     barrier(CLK_GLOBAL_MEM_FENCE);
@@ -283,6 +295,83 @@ __kernel void ce_group(CE_ARGS) {
       if (loss_mode == 1)
         loss[loss_off + row] = row_loss;
       else if (loss_mode == 2)
+        partials[row] = row_loss;
+    }
+  }
+}
+
+/* Split variant, for a few very long rows: each row is cut into `segs`
+ * segments of seg_len elements (a multiple of VW), one work-group each.
+ * ce_split_stats writes every segment's statistics to seg[]; ce_split_grad
+ * merges a row's segments in a fixed order, then each work-group writes
+ * the gradient of its own segment. Segment 0 owns the row's loss. */
+#define SEG_STATS 5
+
+inline row_args segment(__global const in_t *x, __global const in_t *y,
+                        __global const real *w, ulong classes, int has_w,
+                        real eps, real cap, ulong begin, ulong seg_len) {
+  ulong n = min(seg_len, classes - begin);
+  row_args a = {x + begin, y + begin, w + begin, classes, n, has_w, eps, cap};
+  return a;
+}
+
+__kernel void ce_split_stats(CE_ARGS, __global real *seg, ulong segs,
+                             ulong seg_len) {
+  __local real scratch[WG_SIZE];
+  for (ulong id = get_group_id(0); id < rows * segs; id += get_num_groups(0)) {
+    const ulong row = id / segs, k = id % segs;
+    row_args a = segment(x + x_off + row * ld, y + y_off + row * classes,
+                         w + w_off, classes, has_w, eps, cap, k * seg_len,
+                         seg_len);
+    row_stats st = span_stats(&a, scratch);
+    if (get_local_id(0) == 0) {
+      __global real *o = seg + id * SEG_STATS;
+      o[0] = st.max;
+      o[1] = st.sumexp;
+      o[2] = st.swx;
+      o[3] = st.sy;
+      o[4] = st.syx;
+    }
+  }
+}
+
+__kernel void ce_split_grad(CE_ARGS, __global real *seg, ulong segs,
+                            ulong seg_len) {
+  const uint lid = get_local_id(0), size = get_local_size(0);
+  for (ulong id = get_group_id(0); id < rows * segs; id += get_num_groups(0)) {
+    const ulong row = id / segs, k = id % segs;
+    /* Merge the row's segments: lse = m + log sum_k s_k exp(m_k - m). */
+    __global const real *in = seg + row * segs * SEG_STATS;
+    row_stats st = {-REAL_MAX, 0, 0, 0, 0};
+    for (ulong j = 0; j < segs; j++)
+      st.max = fmax(st.max, in[j * SEG_STATS]);
+    for (ulong j = 0; j < segs; j++) {
+      __global const real *o = in + j * SEG_STATS;
+      st.sumexp += o[1] * exp(o[0] - st.max);
+      st.swx += o[2];
+      st.sy += o[3];
+      st.syx += o[4];
+    }
+    row_args a = {x + x_off + row * ld, y + y_off + row * classes, w + w_off,
+                  classes, classes, has_w, eps, cap};
+    row_args span = segment(a.x, a.y, a.w, classes, has_w, eps, cap,
+                            k * seg_len, seg_len);
+    __global in_t *gr = grad + grad_off + row * ld;
+    real s = want_grad ? row_scale(g + g_off, row, g_mode, reduction, stats,
+                                   norm)
+                       : 0;
+    real wsum = has_w ? stats[1] : (real)classes;
+    target_fix fix;
+    real row_loss = finish_row(&a, &span, st, row, t + t_off, gr + k * seg_len,
+                               want_grad, s, z, wsum, ignore, err, lid, size,
+                               lid == 0 && k == 0, &fix);
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    if (lid == 0) {
+      if (fix.t >= (long)(k * seg_len) && fix.t < (long)(k * seg_len + span.n))
+        write_target_fix(&a, gr, fix);
+      if (k == 0 && loss_mode == 1)
+        loss[loss_off + row] = row_loss;
+      else if (k == 0 && loss_mode == 2)
         partials[row] = row_loss;
     }
   }
