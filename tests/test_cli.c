@@ -312,6 +312,9 @@ static void test_run_usage_errors(void) {
                2, "exclude");
   expect_error("run mse_loss --input @x.npy --target @y.npy --loss-out", 2,
                "--loss-out needs a value");
+  expect_error("run mse_loss --input @x.npy --target @y.npy --loss-out "
+               "--cpu",
+               2, "--loss-out needs a value");
 }
 
 /* ---- data errors: exit 1 ---- */

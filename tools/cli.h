@@ -39,8 +39,9 @@ int cli_is_help(const char *arg);
 
 /* Option parsing: "--name value" and "--name=value"; underscores in the
  * name are accepted as dashes (--ignore_index). If argv[*i] is the option
- * `name`, stores its value (or NULL for a missing value) in *value,
- * advances *i past it and returns 1. */
+ * `name`, stores its value (or NULL for a missing value; a next argument
+ * that starts with "--" is not taken as one) in *value, advances *i past
+ * it and returns 1. */
 int cli_option(int argc, char **argv, int *i, const char *name,
                const char **value);
 /* A flag without value: returns 1 if argv[i] is `name`. */

@@ -45,7 +45,8 @@ int cli_option(int argc, char **argv, int *i, const char *name,
     return 0;
   if (argv[*i][n] == '=') {
     *value = argv[*i] + n + 1;
-  } else if (*i + 1 < argc) {
+  } else if (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0) {
+    /* "--loss-out --cpu" is a missing value, not a file named --cpu. */
     *value = argv[*i + 1];
     (*i)++;
   } else {
