@@ -317,6 +317,9 @@ static int compute(const run_args *a, const cli_problem *p) {
       rc = cli_error("run", CLI_DATA_ERROR, "%s on %s failed: %s (%s)%s%s",
                      p->loss->name, where, clloss_status_string(s),
                      clloss_status_name(s), *detail ? ": " : "", detail);
+      /* A kernel that does not build is a bug to report: show its log. */
+      if (s == CLLOSS_BUILD_FAILURE && ctx)
+        fprintf(stderr, "build log:\n%s\n", clloss_context_build_log(ctx));
     } else {
       rc = write_outputs(a, p, loss, grad);
       if (rc == CLI_OK && !a->quiet)

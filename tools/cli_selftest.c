@@ -199,8 +199,23 @@ static cli_options case_options(const st_case *c) {
   return o;
 }
 
+/* The options as `run` would take them, plus what the data holds. */
+static void describe(const st_case *c, const cli_problem *p, char *buf,
+                     size_t len) {
+  cli_describe_options(p, buf, len);
+  size_t used = strlen(buf);
+  snprintf(buf + used, len - used, "%s%s%s%s",
+           c->gen & CLI_GEN_PROBS ? " probs" : "",
+           c->gen & CLI_GEN_INT32 ? " int32" : "",
+           (c->gen & CLI_GEN_IGNORE) && !(p->opt.given & CLI_OPT_IGNORE_INDEX)
+               ? " ignore=-100"
+               : "",
+           c->gen & CLI_GEN_WEIGHT_FULL ? "(full)" : "");
+}
+
 typedef struct st_counts {
   int passed, failed, skipped;
+  int build_log_shown;
 } st_counts;
 
 /* One case on one device: 'pass', 'FAIL' or 'skip' and the errors. */
@@ -255,6 +270,10 @@ static void run_case(const st_case *c, clloss_context *ctx, uint64_t seed,
   if (s != CLLOSS_SUCCESS) {
     snprintf(msg, sizeof msg, "%s: %s", clloss_status_name(s),
              clloss_context_error_detail(ctx));
+    if (s == CLLOSS_BUILD_FAILURE && !n->build_log_shown) {
+      n->build_log_shown = 1; /* once per device: the logs repeat */
+      printf("build log:\n%s\n", clloss_context_build_log(ctx));
+    }
     goto report;
   }
   lerr = cli_max_rel_error(dl, rl, p.loss_type, p.loss_count);
@@ -262,14 +281,14 @@ static void run_case(const st_case *c, clloss_context *ctx, uint64_t seed,
   verdict = lerr <= tolerance(c->dtype) && gerr <= tolerance(c->dtype) ? "pass"
                                                                        : "FAIL";
 report:
-  cli_describe_options(&p, opts, sizeof opts);
+  describe(c, &p, opts, sizeof opts);
   npy_format_shape(g.input.ndim, g.input.shape, shape, sizeof shape);
   if (strcmp(verdict, "pass") == 0 || (strcmp(verdict, "FAIL") == 0 && !*msg))
-    printf("%-32s %-44s %-7s %-11s %9.2e %9.2e  %s\n", c->loss, opts,
-           clloss_dtype_name(c->dtype), shape, lerr, gerr, verdict);
+    printf("%-32s %-7s %-11s %9.2e %9.2e  %-6s %s\n", c->loss,
+           clloss_dtype_name(c->dtype), shape, lerr, gerr, verdict, opts);
   else
-    printf("%-32s %-44s %-7s %-11s %9s %9s  %s (%s)\n", c->loss, opts,
-           clloss_dtype_name(c->dtype), shape, "-", "-", verdict, msg);
+    printf("%-32s %-7s %-11s %9s %9s  %-6s %s: %s\n", c->loss,
+           clloss_dtype_name(c->dtype), shape, "-", "-", verdict, opts, msg);
   fflush(stdout); /* a crash in a driver must not hide earlier lines */
   if (verdict[0] == 'p')
     n->passed++;
@@ -296,9 +315,9 @@ static int test_device(size_t index, const char *only, uint64_t seed,
   const clloss_device_info *info = clloss_context_device_info(ctx);
   printf("device %zu: %s (%s), seed %" PRIu64 "\n", got, info->name,
          info->platform_name, seed);
-  printf("%-32s %-44s %-7s %-11s %9s %9s  %s\n", "loss", "options", "dtype",
-         "shape", "loss err", "grad err", "result");
-  st_counts n = {0, 0, 0};
+  printf("%-32s %-7s %-11s %9s %9s  %-6s %s\n", "loss", "dtype", "shape",
+         "loss err", "grad err", "result", "options");
+  st_counts n = {0, 0, 0, 0};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     if (!only || strcmp(only, cases[i].loss) == 0)
       run_case(&cases[i], ctx, seed, i, &n);
@@ -357,7 +376,7 @@ int cli_selftest(int argc, char **argv) {
   if (count == 0)
     return cli_error("selftest", CLI_DATA_ERROR,
                      "no OpenCL device found: nothing to test");
-  st_counts total = {0, 0, 0};
+  st_counts total = {0, 0, 0, 0};
   int rc = CLI_OK;
   if (all) {
     for (size_t i = 0; i < count; i++)
