@@ -130,12 +130,13 @@ static clloss_status enqueue(clloss__launch *l,
                              const clloss__rows_call *c) {
   clloss_context *ctx = l->ctx;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  clloss__program_key key = {"cross_entropy",
-                             (int)d->input_type,
-                             c->prob_targets ? 5 : (int)d->target_type,
-                             c->prob_targets,
-                             0,
-                             clloss__vector_width(ctx, d->input_type)};
+  clloss__program_key key = {.source = "cross_entropy",
+                             .in_type = (int)d->input_type,
+                             .tgt_type = c->prob_targets ? CLLOSS_INT64
+                                                         : (int)d->target_type,
+                             .prob_targets = c->prob_targets,
+                             .vw = clloss__vector_width(ctx, d->input_type),
+                             .softcap = d->softcap > 0};
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, ce_kernels, &p));
 

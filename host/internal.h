@@ -18,7 +18,7 @@ typedef enum clloss__variant {
 /* A program built for one source and one set of build-time parameters. */
 typedef struct clloss__program_key {
   const char *source; /* kernel file stem: "cross_entropy", ... */
-  int in_type, tgt_type, prob_targets, loss_id, vw;
+  int in_type, tgt_type, prob_targets, loss_id, vw, softcap;
 } clloss__program_key;
 
 #define CLLOSS__MAX_PROGRAMS 48

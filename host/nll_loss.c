@@ -55,12 +55,10 @@ static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
 static clloss_status enqueue(clloss__launch *l, const clloss__rows_call *c) {
   clloss_context *ctx = l->ctx;
   const int real_size = c->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  clloss__program_key key = {"nll_loss",
-                             (int)c->input_type,
-                             (int)c->target_type,
-                             0,
-                             0,
-                             clloss__vector_width(ctx, c->input_type)};
+  clloss__program_key key = {.source = "nll_loss",
+                             .in_type = (int)c->input_type,
+                             .tgt_type = (int)c->target_type,
+                             .vw = clloss__vector_width(ctx, c->input_type)};
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
   int kernel = clloss__pick_variant(ctx) == CLLOSS__ITEM ? NLL_ITEM : NLL_GROUP;

@@ -76,8 +76,11 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
 
   const int vw = clloss__vector_width(ctx, d->input_type);
-  clloss__program_key key = {"pointwise", (int)d->input_type, 5,
-                             0,           (int)d->loss,       vw};
+  clloss__program_key key = {.source = "pointwise",
+                             .in_type = (int)d->input_type,
+                             .tgt_type = CLLOSS_INT64,
+                             .loss_id = (int)d->loss,
+                             .vw = vw};
   clloss__program *p;
   clloss_status s = clloss__get_program(ctx, &key, pw_kernels, &p);
   if (s != CLLOSS_SUCCESS)

@@ -44,7 +44,7 @@ static int same_key(const clloss__program_key *a,
                     const clloss__program_key *b) {
   return strcmp(a->source, b->source) == 0 && a->in_type == b->in_type &&
          a->tgt_type == b->tgt_type && a->prob_targets == b->prob_targets &&
-         a->loss_id == b->loss_id && a->vw == b->vw;
+         a->loss_id == b->loss_id && a->vw == b->vw && a->softcap == b->softcap;
 }
 
 static void keep_build_log(clloss_context *ctx, cl_program program) {
@@ -94,9 +94,9 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
                  ctx->cl_std_minor);
   snprintf(options + n, sizeof options - (size_t)n,
            "-DIN_TYPE=%d -DTGT_TYPE=%d -DPROB_TARGETS=%d -DLOSS_ID=%d "
-           "-DVW=%d -DWG_SIZE=%zu",
+           "-DVW=%d -DSOFTCAP=%d -DWG_SIZE=%zu",
            key->in_type, key->tgt_type, key->prob_targets, key->loss_id,
-           key->vw, ctx->wg_size);
+           key->vw, key->softcap, ctx->wg_size);
   cl_int err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
   if (err != CL_SUCCESS) {
     keep_build_log(ctx, program);

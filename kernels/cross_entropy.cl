@@ -36,10 +36,17 @@ typedef struct row_stats {
   real max, sumexp, swx, sy, syx;
 } row_stats;
 
-inline realv capv(realv v, real cap) {
-  return cap > 0 ? cap * tanh(v / cap) : v;
-}
-inline real cap1(real v, real cap) { return cap > 0 ? cap * tanh(v / cap) : v; }
+/* SOFTCAP (build-time) keeps tanh out of the common programs' loops. */
+#ifndef SOFTCAP
+#define SOFTCAP 0
+#endif
+#if SOFTCAP
+inline realv capv(realv v, real cap) { return cap * tanh(v / cap); }
+inline real cap1(real v, real cap) { return cap * tanh(v / cap); }
+#else
+#define capv(v, cap) (v)
+#define cap1(v, cap) (v)
+#endif
 
 inline realv weights_v(const row_args *a, ulong c) {
   return a->has_w ? VLOAD_(real, c, a->w) : (realv)(1);
@@ -83,53 +90,90 @@ inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
   return s;
 }
 
-/* Pass 2: sum_c exp(x_c - m). */
-inline real pass_sumexp(const row_args *a, real m, ulong first, ulong step) {
+/* Pass 2: sum_c exp(x_c - m). With `keep`, each exp is also stored into the
+ * gradient row (still in cache for pass 3), which then needs no second exp:
+ * only for float32/float64 storage (exact enough) and no softcap (pass 3
+ * would need the raw logits, gone when the gradient overwrites them). */
+inline real pass_sumexp(const row_args *a, real m, __global in_t *g, int keep,
+                        ulong first, ulong step) {
   const ulong full = a->n / VW * VW;
   realv acc = (realv)(0);
-  for (ulong c = first * VW; c < full; c += step * VW)
-    acc += exp(capv(LOADV(a->x, c), a->cap) - m);
+  for (ulong c = first * VW; c < full; c += step * VW) {
+    realv e = exp(capv(LOADV(a->x, c), a->cap) - m);
+    acc += e;
+#if IN_TYPE == 0 || IN_TYPE == 3
+    if (keep)
+      STOREV(e, g, c);
+#endif
+  }
   real s = HSUM(acc);
-  for (ulong c = full + first; c < a->n; c += step)
-    s += exp(cap1(LOAD(a->x, c), a->cap) - m);
+  for (ulong c = full + first; c < a->n; c += step) {
+    real e = exp(cap1(LOAD(a->x, c), a->cap) - m);
+    s += e;
+#if IN_TYPE == 0 || IN_TYPE == 3
+    if (keep)
+      STORE(e, g, c);
+#endif
+  }
   return s;
 }
 
+#if IN_TYPE == 0 || IN_TYPE == 3
+#define CAN_KEEP 1
+#else
+#define CAN_KEEP 0
+#endif
+#define KEEP_OK (CAN_KEEP && !SOFTCAP)
+
 /* Pass 3: dx_j = s (p_j A - B_j) dcap_j with B_j = (e/C) w_j for index
- * targets and w_j y'_j for probability targets. The target's own term is
- * added afterwards by the caller. In place is safe: each element is read
- * before it is written, by the same work-item. */
-inline void pass_grad(const row_args *a, __global in_t *g, real lse, real s,
-                      real coef, ulong first, ulong step) {
+ * targets and w_j y'_j for probability targets, p_j = exp(x_j - lse), or
+ * the kept exp(x_j - m) / sum. The target's own term is added afterwards
+ * by the caller. In place is safe: each element is read before it is
+ * written, by the same work-item. */
+inline void pass_grad(const row_args *a, __global in_t *g, real lse,
+                      real inv_sum, int kept, real s, real coef, ulong first,
+                      ulong step) {
   const ulong full = a->n / VW * VW;
   const real eoc = a->eps / (real)a->classes;
   for (ulong c = first * VW; c < full; c += step * VW) {
-    realv raw = LOADV(a->x, c), v = raw, dcap = (realv)(1);
-    if (a->cap > 0) {
-      realv th = tanh(raw / a->cap);
-      v = a->cap * th;
-      dcap = 1 - th * th;
+    realv p, dcap = (realv)(1);
+    if (CAN_KEEP && kept) {
+      p = LOADV(g, c) * inv_sum;
+    } else {
+      realv v = LOADV(a->x, c);
+      if (SOFTCAP) {
+        realv th = tanh(v / a->cap);
+        v = a->cap * th;
+        dcap = 1 - th * th;
+      }
+      p = exp(v - lse);
     }
 #if PROB_TARGETS
     realv b = weights_v(a, c) * ((1 - a->eps) * LOADV(a->y, c) + eoc);
 #else
     realv b = eoc * weights_v(a, c);
 #endif
-    STOREV(s * (exp(v - lse) * coef - b) * dcap, g, c);
+    STOREV(s * (p * coef - b) * dcap, g, c);
   }
   for (ulong c = full + first; c < a->n; c += step) {
-    real raw = LOAD(a->x, c), v = raw, dcap = 1;
-    if (a->cap > 0) {
-      real th = tanh(raw / a->cap);
-      v = a->cap * th;
-      dcap = 1 - th * th;
+    real p, dcap = 1;
+    if (CAN_KEEP && kept) {
+      p = LOAD(g, c) * inv_sum;
+    } else {
+      real v = LOAD(a->x, c);
+      if (SOFTCAP) {
+        real th = tanh(v / a->cap);
+        v = a->cap * th;
+        dcap = 1 - th * th;
+      }
+      p = exp(v - lse);
     }
 #if PROB_TARGETS
     real b = weight1(a, c) * ((1 - a->eps) * LOAD(a->y, c) + eoc);
 #else
     real b = eoc * weight1(a, c);
 #endif
-    STORE(s * (exp(v - lse) * coef - b) * dcap, g, c);
+    STORE(s * (p * coef - b) * dcap, g, c);
   }
 }
 
@@ -170,7 +214,7 @@ inline void write_target_fix(const row_args *a, __global in_t *gr,
     return;
   const real e = a->eps, eoc = e / (real)a->classes;
   real wt = weight1(a, f.t), v = f.raw, dcap = 1;
-  if (a->cap > 0) {
+  if (SOFTCAP) {
     real th = tanh(f.raw / a->cap);
     v = a->cap * th;
     dcap = 1 - th * th;
@@ -185,16 +229,17 @@ inline void write_target_fix(const row_args *a, __global in_t *gr,
 inline real finish_row(const row_args *a, const row_args *span,
                        row_stats st, ulong row, __global const tgt_t *t,
                        __global in_t *span_gr,
-                       int want_grad, real s, real z, real wsum, long ignore,
-                       __global volatile uint *err, ulong first, ulong step,
-                       int leader, target_fix *fix) {
+                       real raw_t, int want_grad, int kept, real s, real z,
+                       real wsum, long ignore, __global volatile uint *err,
+                       ulong first, ulong step, int leader, target_fix *fix) {
   real lse = st.max + log(st.sumexp);
+  real inv_sum = 1 / st.sumexp;
   real zl = z > 0 ? z * lse * lse : 0;
   real dz = z > 0 ? 2 * z * lse : 0;
   fix->t = -1;
 #if PROB_TARGETS
   if (want_grad)
-    pass_grad(span, span_gr, lse, s, st.sy + dz, first, step);
+    pass_grad(span, span_gr, lse, inv_sum, kept, s, st.sy + dz, first, step);
   return lse * st.sy - st.syx + zl;
 #else
   long ti = t[row];
@@ -211,14 +256,13 @@ inline real finish_row(const row_args *a, const row_args *span,
     return NAN;
   }
   const real e = a->eps, eoc = e / (real)a->classes;
-  real raw_t = LOAD(a->x, ti);
   real wt = weight1(a, ti);
   real loss = (1 - e) * wt * (lse - cap1(raw_t, a->cap)) + zl;
   if (e > 0)
     loss += eoc * (wsum * lse - st.swx);
   if (want_grad) {
     real coef = (1 - e) * wt + eoc * wsum + dz;
-    pass_grad(span, span_gr, lse, s, coef, first, step);
+    pass_grad(span, span_gr, lse, inv_sum, kept, s, coef, first, step);
     target_fix f = {ti, raw_t, coef, s, lse};
     *fix = f;
   }
@@ -226,13 +270,28 @@ inline real finish_row(const row_args *a, const row_args *span,
 #endif
 }
 
+/* The target's logit, read before pass 2 may overwrite it (in place); 0
+ * for an ignored or bad target. */
+inline real target_logit(const row_args *a, __global const tgt_t *t,
+                         ulong row, long ignore) {
+#if PROB_TARGETS
+  return 0;
+#else
+  long ti = t[row];
+  return ti != ignore && ti >= 0 && (ulong)ti < a->classes ? LOAD(a->x, ti)
+                                                            : 0;
+#endif
+}
+
 /* Statistics of a span, its work-items interleaved, combined over the
  * work-group. */
-inline row_stats span_stats(const row_args *a, __local real *scratch) {
+inline row_stats span_stats(const row_args *a, __global in_t *g, int keep,
+                            __local real *scratch) {
   const uint lid = get_local_id(0), size = get_local_size(0);
   row_stats st = pass_max(a, lid, size);
   st.max = group_max(st.max, scratch);
-  st.sumexp = group_sum(pass_sumexp(a, st.max, lid, size), scratch);
+  st.sumexp =
+      group_sum(pass_sumexp(a, st.max, g, keep, lid, size), scratch);
 #if PROB_TARGETS
   st.sy = group_sum(st.sy, scratch);
   st.syx = group_sum(st.syx, scratch);
@@ -250,16 +309,18 @@ __kernel void ce_item(CE_ARGS) {
   if (row < rows) {
     row_args a = {x + x_off + row * ld, y + y_off + row * classes, w + w_off,
                   classes, classes, has_w, eps, cap};
+    __global in_t *gr = grad + grad_off + row * ld;
+    const int keep = want_grad && KEEP_OK;
+    const real raw_t = target_logit(&a, t + t_off, row, ignore);
     row_stats st = pass_max(&a, 0, 1);
-    st.sumexp = pass_sumexp(&a, st.max, 0, 1);
+    st.sumexp = pass_sumexp(&a, st.max, gr, keep, 0, 1);
     real s = want_grad ? row_scale(g + g_off, row, g_mode, reduction, stats,
                                    norm)
                        : 0;
     real wsum = has_w ? stats[1] : (real)classes;
     target_fix fix;
-    __global in_t *gr = grad + grad_off + row * ld;
-    row_loss = finish_row(&a, &a, st, row, t + t_off, gr, want_grad, s, z,
-                          wsum, ignore, err, 0, 1, 1, &fix);
+    row_loss = finish_row(&a, &a, st, row, t + t_off, gr, raw_t, want_grad,
+                          keep, s, z, wsum, ignore, err, 0, 1, 1, &fix);
     write_target_fix(&a, gr, fix);
     if (loss_mode == 1)
       loss[loss_off + row] = row_loss;
@@ -277,16 +338,18 @@ __kernel void ce_group(CE_ARGS) {
   for (ulong row = get_group_id(0); row < rows; row += get_num_groups(0)) {
     row_args a = {x + x_off + row * ld, y + y_off + row * classes, w + w_off,
                   classes, classes, has_w, eps, cap};
-    row_stats st = span_stats(&a, scratch);
+    __global in_t *gr = grad + grad_off + row * ld;
+    const int keep = want_grad && KEEP_OK;
+    const real raw_t = target_logit(&a, t + t_off, row, ignore);
+    row_stats st = span_stats(&a, gr, keep, scratch);
     real s = want_grad ? row_scale(g + g_off, row, g_mode, reduction, stats,
                                    norm)
                        : 0;
     real wsum = has_w ? stats[1] : (real)classes;
     target_fix fix;
-    __global in_t *gr = grad + grad_off + row * ld;
     real row_loss =
-        finish_row(&a, &a, st, row, t + t_off, gr, want_grad, s, z, wsum,
-                   ignore, err, lid, size, lid == 0, &fix);
+        finish_row(&a, &a, st, row, t + t_off, gr, raw_t, want_grad, keep, s,
+                   z, wsum, ignore, err, lid, size, lid == 0, &fix);
     /* The target's entry was written with the rest of the row by some
      * work-item; the leader rewrites it once all are done. */
     barrier(CLK_GLOBAL_MEM_FENCE);
@@ -323,7 +386,7 @@ __kernel void ce_split_stats(CE_ARGS, __global real *seg, ulong segs,
     row_args a = segment(x + x_off + row * ld, y + y_off + row * classes,
                          w + w_off, classes, has_w, eps, cap, k * seg_len,
                          seg_len);
-    row_stats st = span_stats(&a, scratch);
+    row_stats st = span_stats(&a, grad, 0, scratch);
     if (get_local_id(0) == 0) {
       __global real *o = seg + id * SEG_STATS;
       o[0] = st.max;
@@ -362,9 +425,10 @@ __kernel void ce_split_grad(CE_ARGS, __global real *seg, ulong segs,
                        : 0;
     real wsum = has_w ? stats[1] : (real)classes;
     target_fix fix;
-    real row_loss = finish_row(&a, &span, st, row, t + t_off, gr + k * seg_len,
-                               want_grad, s, z, wsum, ignore, err, lid, size,
-                               lid == 0 && k == 0, &fix);
+    real row_loss = finish_row(
+        &a, &span, st, row, t + t_off, gr + k * seg_len,
+        target_logit(&a, t + t_off, row, ignore), want_grad, 0, s, z, wsum,
+        ignore, err, lid, size, lid == 0 && k == 0, &fix);
     barrier(CLK_GLOBAL_MEM_FENCE);
     if (lid == 0) {
       if (fix.t >= (long)(k * seg_len) && fix.t < (long)(k * seg_len + span.n))
