@@ -896,6 +896,69 @@ static void test_ce_buffer_too_small(void) {
   }
 }
 
+static void test_ce_buffer_sizes_by_type(void) {
+  TU_REQUIRE_DEVICE();
+  /* Sizes count elements of each buffer's own type: float16 input and
+   * gradient, float16 probability targets [N, C], float32 weight and loss.
+   * Buffers of exactly the needed size work; one byte less is refused and
+   * names the buffer. */
+  enum { N = 5, C = 21 };
+  uint16_t x[N * C], p[N * C];
+  float w[C], go[N];
+  for (int k = 0; k < N * C; k++) {
+    x[k] = clloss_float_to_half((float)(k % 9) * 0.5f - 2.0f);
+    p[k] = clloss_float_to_half(1.0f / C);
+  }
+  for (int k = 0; k < C; k++)
+    w[k] = 1.0f + (float)k / C;
+  for (int k = 0; k < N; k++)
+    go[k] = 0.5f;
+  clloss_cross_entropy_desc d = ce_desc(N, C, CLLOSS_REDUCTION_NONE);
+  d.input_type = CLLOSS_FLOAT16, d.target_type = CLLOSS_FLOAT16;
+  const size_t bytes[DC_NBUF] = {sizeof x,  sizeof p, sizeof w, 0,
+                                 sizeof go, N * 4,    sizeof x};
+  const void *init[DC_NBUF] = {x, p, w, NULL, go, NULL, NULL};
+  static const char *const names[DC_NBUF] = {
+      "input", "target", "weight", "", "grad_output", "loss", "grad_input"};
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    cl_command_queue q = dc_queue(ctx);
+    for (int short_one = -1; short_one < DC_NBUF; short_one++) {
+      if (short_one == DC_POS_WEIGHT)
+        continue;
+      cl_mem m[DC_NBUF] = {0};
+      clloss_buffer b[DC_NBUF];
+      memset(b, 0, sizeof b);
+      for (int j = 0; j < DC_NBUF; j++) {
+        if (j == DC_POS_WEIGHT)
+          continue;
+        m[j] = tu_buffer(ctx, bytes[j] - (j == short_one), init[j]);
+        b[j].mem = m[j];
+      }
+      clloss_status s = clloss_cross_entropy(
+          ctx, q, &d, b[DC_INPUT], b[DC_TARGET], b[DC_WEIGHT],
+          b[DC_GRAD_OUTPUT], b[DC_LOSS], b[DC_GRAD], 0, NULL, NULL);
+      const char *detail = clloss_context_error_detail(ctx);
+      if (short_one < 0) {
+        if (s != CLLOSS_SUCCESS)
+          printf("\n  exact sizes: %s (%s)", clloss_status_name(s), detail);
+        CU_ASSERT_EQUAL(s, CLLOSS_SUCCESS);
+      } else {
+        if (s != CLLOSS_BUFFER_TOO_SMALL || !strstr(detail, names[short_one]))
+          printf("\n  %s one byte short: %s (%s)", names[short_one],
+                 clloss_status_name(s), detail);
+        CU_ASSERT_EQUAL(s, CLLOSS_BUFFER_TOO_SMALL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(detail, names[short_one]));
+      }
+      clFinish(q);
+      for (int j = 0; j < DC_NBUF; j++)
+        if (m[j])
+          clReleaseMemObject(m[j]);
+    }
+    clReleaseCommandQueue(q);
+  }
+}
+
 static void test_ce_invalid_arguments(void) {
   TU_REQUIRE_DEVICE();
   enum { N = 4, C = 6 };
@@ -1113,6 +1176,7 @@ int test_cross_entropy_register(void) {
       TU_TEST(test_ce_variant_reported), TU_TEST(test_ce_host),
       TU_TEST(test_ce_host_only_one_output), TU_TEST(test_ce_host_types),
       TU_TEST(test_ce_host_bad_target), TU_TEST(test_ce_device_bad_target),
-      TU_TEST(test_ce_buffer_too_small), TU_TEST(test_ce_invalid_arguments),
-      TU_TEST(test_ce_wrong_queue), TU_TEST(test_ce_wait_list_no_blocking));
+      TU_TEST(test_ce_buffer_too_small), TU_TEST(test_ce_buffer_sizes_by_type),
+      TU_TEST(test_ce_invalid_arguments), TU_TEST(test_ce_wrong_queue),
+      TU_TEST(test_ce_wait_list_no_blocking));
 }
