@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binary_cache.h"
 #include "internal.h"
 #include "kernels.h"
 
@@ -73,19 +74,6 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
     if (!(texts[i] = kernel_text(parts[i])))
       status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
                             "kernel source %s.cl not found", parts[i]);
-  cl_program program = NULL;
-  if (status == CLLOSS_SUCCESS) {
-    cl_int err;
-    program =
-        clCreateProgramWithSource(ctx->cl, 3, (const char **)texts, NULL, &err);
-    if (!program)
-      status = clloss__cl_status(err);
-  }
-  for (int i = 0; i < 3; i++)
-    free(texts[i]);
-  if (status != CLLOSS_SUCCESS)
-    return status;
-
   /* Never -cl-fast-relaxed-math: -inf logits and NaN must stay IEEE. */
   char options[256];
   int n = 0;
@@ -97,15 +85,36 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
            "-DVW=%d -DSOFTCAP=%d -DWG_SIZE=%zu",
            key->in_type, key->tgt_type, key->prob_targets, key->loss_id,
            key->vw, key->softcap, ctx->wg_size);
-  cl_int err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
-  if (err != CL_SUCCESS) {
-    keep_build_log(ctx, program);
-    clReleaseProgram(program);
-    return clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
-                        "building %s.cl (%s) failed with %s; see the build "
-                        "log",
-                        key->source, options, clloss_status_name(err));
+
+  cl_program program = NULL;
+  uint64_t cache_key = 0;
+  if (status == CLLOSS_SUCCESS) {
+    cache_key = clloss__cache_key(ctx, options, (const char *const *)texts, 3);
+    program = clloss__cache_load(ctx, cache_key, options);
   }
+  if (status == CLLOSS_SUCCESS && !program) {
+    cl_int err;
+    program =
+        clCreateProgramWithSource(ctx->cl, 3, (const char **)texts, NULL, &err);
+    if (!program)
+      status = clloss__cl_status(err);
+    else if ((err = clBuildProgram(program, 1, &ctx->device, options, NULL,
+                                   NULL)) != CL_SUCCESS) {
+      keep_build_log(ctx, program);
+      clReleaseProgram(program);
+      program = NULL;
+      status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
+                            "building %s.cl (%s) failed with %s; see the "
+                            "build log",
+                            key->source, options, clloss_status_name(err));
+    } else {
+      clloss__cache_store(ctx, cache_key, program);
+    }
+  }
+  for (int i = 0; i < 3; i++)
+    free(texts[i]);
+  if (status != CLLOSS_SUCCESS)
+    return status;
   *out = program;
   return CLLOSS_SUCCESS;
 }

@@ -123,6 +123,10 @@ typedef struct clloss_buffer {
   size_t offset;
 } clloss_buffer;
 
+/* An optional argument that is not given, and a whole buffer from 0. */
+#define CLLOSS_BUFFER_NONE ((clloss_buffer){NULL, 0})
+#define CLLOSS_BUFFER(mem) ((clloss_buffer){(mem), 0})
+
 /* ---------------------------------------------------------------------------
  * Devices and contexts.
  */
@@ -160,7 +164,12 @@ CLLOSS_API clloss_status clloss_select_device(const char *selector,
 typedef struct clloss_context clloss_context;
 
 /* Creates a context on the caller's OpenCL context and device. Both are
- * retained (never owned); the kernels are built here, once. */
+ * retained (never owned). Kernels are built on the first call that needs
+ * them (per loss and storage type) and kept for the context's lifetime;
+ * compiled binaries are also cached on disk (see README, "Program cache"),
+ * so a second process starts without recompiling. A build failure is
+ * reported by that first call as CLLOSS_BUILD_FAILURE, with the log in
+ * clloss_context_build_log. */
 CLLOSS_API clloss_status clloss_context_create(cl_context cl_ctx,
                                                cl_device_id device,
                                                clloss_context **out);
