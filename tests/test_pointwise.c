@@ -592,6 +592,27 @@ static void test_pw_invalid(void) {
     CU_ASSERT_EQUAL(
         clloss_pointwise_host(ctx, NULL, x, y, NULL, NULL, NULL, l, g),
         CLLOSS_INVALID_ARGUMENT);
+    /* Device-buffer level: NULL queue, no outputs, no input. */
+    cl_command_queue q = dc_queue(ctx);
+    cl_mem mx = tu_buffer(ctx, sizeof x, x), ml = tu_buffer(ctx, 4, NULL);
+    clloss_buffer in = {mx, 0}, loss = {ml, 0}, none = {NULL, 0};
+    d.reduction = CLLOSS_REDUCTION_SUM;
+    CU_ASSERT_EQUAL(clloss_pointwise(ctx, NULL, &d, in, in, none, none, none,
+                                     loss, none, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(clloss_pointwise(ctx, q, &d, in, in, none, none, none, none,
+                                     none, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(clloss_pointwise(ctx, q, &d, none, in, none, none, none,
+                                     loss, none, 0, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(clloss_pointwise(ctx, q, &d, in, in, none, none, none, loss,
+                                     none, 0, NULL, NULL),
+                    CLLOSS_SUCCESS);
+    clFinish(q);
+    clReleaseMemObject(mx);
+    clReleaseMemObject(ml);
+    clReleaseCommandQueue(q);
   }
 }
 
