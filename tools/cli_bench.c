@@ -1,0 +1,718 @@
+/* cli_bench.c - `clloss bench LOSS ...`: times the fused forward+gradient
+ * call of one loss on data already on the device, compares its bandwidth
+ * with a plain copy kernel on the same device in the same run, and prints
+ * readable lines and then one JSON object as the last line of stdout. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_bench.h"
+#include "cli_loss.h"
+
+static const char *const bench_help =
+    "usage: clloss bench LOSS [--rows N --classes C | --numel N]\n"
+    "                    [--dtype T] [--device I] [--repeat R] [--warmup W]\n"
+    "                    [--variant V] [--reduction R] [--no-grad]\n"
+    "                    [--target-dtype int64|int32] [--seed S] [--no-copy]\n"
+    "                    [--json-only]\n"
+    "\n"
+    "Times one loss and its gradient on a device: the device-buffer call\n"
+    "(clloss_cross_entropy, clloss_nll_loss or clloss_pointwise) on buffers\n"
+    "created and filled once, each run timed on the host clock from the\n"
+    "call's enqueue until clFinish returns (every kernel, the final\n"
+    "reduction included). The same bytes are then copied by a plain copy\n"
+    "kernel on the same device, as the bandwidth the loss is compared with.\n"
+    "\n"
+    "LOSS (torch.nn.functional names): cross_entropy, nll_loss, mse_loss,\n"
+    "  l1_loss, huber_loss, smooth_l1_loss, binary_cross_entropy_with_logits,\n"
+    "  kl_div\n"
+    "\n"
+    "Options ('_' may replace '-'):\n"
+    "  --rows N, --classes C  shape [N, C] (cross_entropy, nll_loss: default\n"
+    "                       4096 x 32000; element-wise losses: any shape)\n"
+    "  --numel N            element-wise losses: N elements (default 2^24)\n"
+    "  --dtype T            input and gradient storage: float32 (default),\n"
+    "                       float16, bfloat16, float64 (needs fp64)\n"
+    "  --target-dtype T     cross_entropy, nll_loss: int64 (default), int32\n"
+    "  --reduction R        mean (default), sum, none; kl_div: batchmean\n"
+    "  --no-grad            the loss only (no gradient output)\n"
+    "  --variant V          kernel variant: auto (default), item, group,\n"
+    "                       split (see clloss.h)\n"
+    "  --device I           device index or name substring (default: the\n"
+    "                       CLLOSS_DEVICE variable, then the first GPU)\n"
+    "  --repeat R           timed runs (default 10); the median is reported\n"
+    "  --warmup W           untimed runs before them (default 2)\n"
+    "  --seed S             seed of the pseudo-random data (default 1)\n"
+    "  --no-copy            skip the copy kernel (copy_gbps is null)\n"
+    "  --json-only          print only the JSON line\n"
+    "\n"
+    "Data: logits and inputs uniform in [-5, 5), class targets uniform in\n"
+    "[0, C), element-wise targets in [-5, 5) (binary_cross_entropy_with_\n"
+    "logits: [0, 1); kl_div: input log q in [-5, 0), target p in (0, 1]);\n"
+    "no weights; upstream gradient 1.\n"
+    "\n"
+    "Bytes (the least traffic the call can have: every input read once,\n"
+    "every output written once):\n"
+    "  cross_entropy, nll_loss: N*C*s (input) + N*t (targets)\n"
+    "                           + N*C*s (gradient) + loss\n"
+    "  element-wise:            n*s (input) + n*s (target) + n*s (gradient)\n"
+    "                           + loss\n"
+    "with s the dtype's size, t the target dtype's, loss = 4 bytes (8 for\n"
+    "float64) for mean/sum, one per row or element for none; no gradient\n"
+    "term with --no-grad. gbps = bytes / median time / 1e9. copy_gbps: the\n"
+    "fastest of a few copy kernels (float4 and float16 elements) moving\n"
+    "bytes/2 from one buffer into another, i.e. the same bytes read plus\n"
+    "written; ratio = gbps / copy_gbps.\n"
+    "\n"
+    "Output: readable lines, then ONE JSON object as the last line of\n"
+    "stdout: loss, device, device_index, platform, dtype, target_dtype,\n"
+    "shape, reduction, grad, variant, repeat, warmup, median_ms, min_ms,\n"
+    "max_ms, times_ms, bytes, gbps, copy_gbps, copy_kernel, copy_median_ms,\n"
+    "ratio, first_call_ms (the very first loss call of the process, program\n"
+    "build included), context_ms (device selection and context creation),\n"
+    "loss_value (a check: NaN is null), loadavg (from /proc/loadavg).\n"
+    "Exit status: 0 ok, 1 no device or a failed call, 2 bad usage.\n";
+
+typedef struct bench_args {
+  const cli_loss_info *loss;
+  size_t rows, classes, numel;
+  int have_rows, have_classes, have_numel;
+  clloss_dtype dtype, target_dtype;
+  int have_target_dtype;
+  clloss_reduction reduction;
+  const char *device, *variant;
+  int repeat, warmup;
+  int no_grad, json_only, no_copy;
+  unsigned long long seed;
+} bench_args;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static int
+usage(const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  return cli_error("bench", CLI_USAGE, "%s (see clloss bench --help)", line);
+}
+
+static int parse_dtype(const char *name, const char *v, int targets,
+                       clloss_dtype *out) {
+  static const clloss_dtype floats[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
+                                        CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
+  static const clloss_dtype ints[] = {CLLOSS_INT64, CLLOSS_INT32};
+  const clloss_dtype *all = targets ? ints : floats;
+  size_t n = targets ? 2 : 4;
+  if (!v)
+    return usage("%s needs a value", name);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v, clloss_dtype_name(all[i])) == 0) {
+      *out = all[i];
+      return CLI_OK;
+    }
+  return usage("unknown %s '%s' (%s)", name, v,
+               targets ? "int64, int32"
+                       : "float32, float16, bfloat16, float64");
+}
+
+static int parse_count(const char *name, const char *v, size_t lo, size_t hi,
+                       size_t *out) {
+  if (!v)
+    return usage("%s needs a value", name);
+  if (!cli_parse_size(v, out) || *out < lo || *out > hi)
+    return usage("%s must be a whole number in [%zu, %zu], not '%s'", name, lo,
+                 hi, v);
+  return CLI_OK;
+}
+
+static int parse_reduction(const char *v, clloss_reduction *out) {
+  static const clloss_reduction all[] = {
+      CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE,
+      CLLOSS_REDUCTION_BATCHMEAN};
+  if (!v)
+    return usage("--reduction needs a value");
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    if (strcmp(v, clloss_reduction_name(all[i])) == 0) {
+      *out = all[i];
+      return CLI_OK;
+    }
+  return usage("unknown reduction '%s' (mean, sum, none, batchmean)", v);
+}
+
+/* One option at argv[*i]; *matched = 0 when it is none of ours. */
+static int parse_option(int argc, char **argv, int *i, bench_args *a,
+                        int *matched) {
+  const char *v;
+  size_t n;
+  int rc = CLI_OK;
+  *matched = 1;
+  if (cli_option(argc, argv, i, "--rows", &v)) {
+    rc = parse_count("--rows", v, 1, (size_t)1 << 40, &a->rows);
+    a->have_rows = 1;
+  } else if (cli_option(argc, argv, i, "--classes", &v)) {
+    rc = parse_count("--classes", v, 1, (size_t)1 << 40, &a->classes);
+    a->have_classes = 1;
+  } else if (cli_option(argc, argv, i, "--numel", &v)) {
+    rc = parse_count("--numel", v, 1, (size_t)1 << 46, &a->numel);
+    a->have_numel = 1;
+  } else if (cli_option(argc, argv, i, "--dtype", &v)) {
+    rc = parse_dtype("--dtype", v, 0, &a->dtype);
+  } else if (cli_option(argc, argv, i, "--target-dtype", &v)) {
+    rc = parse_dtype("--target-dtype", v, 1, &a->target_dtype);
+    a->have_target_dtype = 1;
+  } else if (cli_option(argc, argv, i, "--reduction", &v)) {
+    rc = parse_reduction(v, &a->reduction);
+  } else if (cli_option(argc, argv, i, "--device", &v)) {
+    if (!v || !*v)
+      return usage("--device needs a value");
+    a->device = v;
+  } else if (cli_option(argc, argv, i, "--variant", &v)) {
+    if (!v)
+      return usage("--variant needs a value");
+    if (strcmp(v, "auto") && strcmp(v, "item") && strcmp(v, "group") &&
+        strcmp(v, "split"))
+      return usage("unknown variant '%s' (auto, item, group, split)", v);
+    a->variant = v;
+  } else if (cli_option(argc, argv, i, "--repeat", &v)) {
+    rc = parse_count("--repeat", v, 1, 100000, &n);
+    a->repeat = (int)n;
+  } else if (cli_option(argc, argv, i, "--warmup", &v)) {
+    rc = parse_count("--warmup", v, 0, 100000, &n);
+    a->warmup = (int)n;
+  } else if (cli_option(argc, argv, i, "--seed", &v)) {
+    rc = parse_count("--seed", v, 0, (size_t)-1 >> 1, &n);
+    a->seed = n;
+  } else if (cli_flag(argv[*i], "--no-grad")) {
+    a->no_grad = 1;
+    (*i)++;
+  } else if (cli_flag(argv[*i], "--no-copy")) {
+    a->no_copy = 1;
+    (*i)++;
+  } else if (cli_flag(argv[*i], "--json-only")) {
+    a->json_only = 1;
+    (*i)++;
+  } else {
+    *matched = 0;
+  }
+  return rc;
+}
+
+/* Checks the combination of options and fills in the defaults. */
+static int finish_args(bench_args *a) {
+  if (!a->loss)
+    return usage("missing LOSS");
+  const int rows_family = a->loss->family != CLI_POINTWISE;
+  if (rows_family) {
+    if (a->have_numel)
+      return usage("%s takes --rows and --classes, not --numel", a->loss->name);
+    if (!a->have_rows)
+      a->rows = 4096;
+    if (!a->have_classes)
+      a->classes = 32000;
+  } else {
+    if (a->have_target_dtype)
+      return usage("--target-dtype is for cross_entropy and nll_loss");
+    if (a->have_numel && (a->have_rows || a->have_classes))
+      return usage("give either --numel or --rows and --classes");
+    if (a->have_rows != a->have_classes)
+      return usage("%s needs both --rows and --classes (or --numel)",
+                   a->loss->name);
+    if (!a->have_numel && !a->have_rows)
+      a->numel = (size_t)1 << 24;
+  }
+  if (a->have_rows) {
+    if (a->classes > ((size_t)1 << 46) / a->rows)
+      return usage("--rows x --classes is too large");
+    if (!rows_family)
+      a->numel = a->rows * a->classes;
+  }
+  if (a->reduction == CLLOSS_REDUCTION_BATCHMEAN &&
+      (a->loss->family != CLI_POINTWISE || a->loss->pointwise != CLLOSS_KL_DIV))
+    return usage("--reduction batchmean is for kl_div only");
+  if (a->variant && strcmp(a->variant, "split") == 0 &&
+      a->loss->family != CLI_CROSS_ENTROPY)
+    return usage("--variant split is for cross_entropy only");
+  return CLI_OK;
+}
+
+static int parse_args(int argc, char **argv, bench_args *a) {
+  for (int i = 1; i < argc;) {
+    int matched;
+    int rc = parse_option(argc, argv, &i, a, &matched);
+    if (rc != CLI_OK)
+      return rc;
+    if (matched)
+      continue;
+    const char *arg = argv[i];
+    if (strncmp(arg, "-", 1) == 0)
+      return usage("unknown option '%s'", arg);
+    if (a->loss)
+      return usage("unexpected argument '%s'", arg);
+    if (!(a->loss = cli_find_loss(arg)))
+      return usage("unknown loss '%s'", arg);
+    i++;
+  }
+  return finish_args(a);
+}
+
+/* ---- the benchmark ---- */
+
+typedef struct bench_run {
+  const bench_args *a;
+  clloss_context *ctx;
+  cl_command_queue queue;
+  cl_mem input, target, loss, grad;
+  size_t count;      /* input elements */
+  size_t loss_count; /* loss outputs */
+  clloss_dtype loss_type;
+  clloss_cross_entropy_desc ce;
+  clloss_nll_loss_desc nll;
+  clloss_pointwise_desc pw;
+} bench_run;
+
+static clloss_status call(bench_run *r) {
+  const clloss_buffer none = {NULL, 0};
+  const clloss_buffer in = {r->input, 0}, tg = {r->target, 0},
+                      lo = {r->loss, 0}, gr = {r->grad, 0};
+  switch (r->a->loss->family) {
+  case CLI_CROSS_ENTROPY:
+    return clloss_cross_entropy(r->ctx, r->queue, &r->ce, in, tg, none, none,
+                                lo, gr, 0, NULL, NULL);
+  case CLI_NLL_LOSS:
+    return clloss_nll_loss(r->ctx, r->queue, &r->nll, in, tg, none, none, lo,
+                           gr, 0, NULL, NULL);
+  case CLI_POINTWISE:
+    return clloss_pointwise(r->ctx, r->queue, &r->pw, in, tg, none, none, none,
+                            lo, gr, 0, NULL, NULL);
+  }
+  return CLLOSS_INVALID_ARGUMENT;
+}
+
+/* One call, until the device is done. */
+static clloss_status call_and_wait(bench_run *r) {
+  clloss_status s = call(r);
+  if (s != CLLOSS_SUCCESS)
+    return s;
+  cl_int err = clFinish(r->queue);
+  return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
+}
+
+static void describe(bench_run *r) {
+  const bench_args *a = r->a;
+  const int rows_family = a->loss->family != CLI_POINTWISE;
+  r->loss_type = a->dtype == CLLOSS_FLOAT64 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32;
+  if (rows_family) {
+    r->count = a->rows * a->classes;
+    r->loss_count = a->reduction == CLLOSS_REDUCTION_NONE ? a->rows : 1;
+  } else {
+    r->count = a->numel;
+    r->loss_count = a->reduction == CLLOSS_REDUCTION_NONE ? a->numel : 1;
+  }
+  clloss_cross_entropy_desc ce = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  ce.rows = a->rows;
+  ce.classes = a->classes;
+  ce.input_type = a->dtype;
+  ce.target_type = a->target_dtype;
+  ce.reduction = a->reduction;
+  r->ce = ce;
+  clloss_nll_loss_desc nll = CLLOSS_NLL_LOSS_DESC_INIT;
+  nll.rows = a->rows;
+  nll.classes = a->classes;
+  nll.input_type = a->dtype;
+  nll.target_type = a->target_dtype;
+  nll.reduction = a->reduction;
+  r->nll = nll;
+  clloss_pointwise_desc pw = CLLOSS_POINTWISE_DESC_INIT(a->loss->pointwise);
+  pw.count = a->numel;
+  pw.input_type = a->dtype;
+  pw.reduction = a->reduction;
+  pw.batch = a->have_rows ? a->rows : a->numel;
+  r->pw = pw;
+}
+
+/* Bytes of the least traffic (see the help text). */
+static unsigned long long traffic(const bench_run *r) {
+  const bench_args *a = r->a;
+  const unsigned long long s = clloss_dtype_size(a->dtype);
+  unsigned long long b = (unsigned long long)r->count * s; /* input */
+  if (a->loss->family == CLI_POINTWISE)
+    b += (unsigned long long)r->count * s; /* target */
+  else
+    b += (unsigned long long)a->rows * clloss_dtype_size(a->target_dtype);
+  if (!a->no_grad)
+    b += (unsigned long long)r->count * s;
+  b += (unsigned long long)r->loss_count * clloss_dtype_size(r->loss_type);
+  return b;
+}
+
+static void release_buffers(bench_run *r) {
+  cl_mem *all[] = {&r->input, &r->target, &r->loss, &r->grad};
+  for (size_t i = 0; i < 4; i++)
+    if (*all[i]) {
+      clReleaseMemObject(*all[i]);
+      *all[i] = NULL;
+    }
+}
+
+static int make_buffer(bench_run *r, const char *what, size_t bytes,
+                       cl_mem_flags flags, cl_mem *out) {
+  const clloss_device_info *info = clloss_context_device_info(r->ctx);
+  char size[32], max[32];
+  cli_format_bytes(bytes, size, sizeof size);
+  if (bytes > info->max_alloc_size) {
+    cli_format_bytes(info->max_alloc_size, max, sizeof max);
+    return cli_error("bench", CLI_DATA_ERROR,
+                     "the %s needs a buffer of %s; %s allows at most %s", what,
+                     size, info->name, max);
+  }
+  cl_int err;
+  *out = clCreateBuffer(clloss_context_cl_context(r->ctx), flags, bytes, NULL,
+                        &err);
+  if (!*out)
+    return cli_error("bench", CLI_DATA_ERROR,
+                     "allocating the %s (%s) failed: %s", what, size,
+                     clloss_status_name(err));
+  return CLI_OK;
+}
+
+static int fill(bench_run *r, const char *what, cl_mem mem, clloss_dtype t,
+                size_t count, double lo, double hi, unsigned long long salt) {
+  cl_int err = bench_fill(r->queue, mem, t, count, lo, hi,
+                          r->a->seed * 0x100000001b3ull + salt);
+  if (err != CL_SUCCESS)
+    return cli_error("bench", CLI_DATA_ERROR, "writing the %s failed: %s", what,
+                     clloss_status_name(err));
+  return CLI_OK;
+}
+
+/* Buffers created and filled once. */
+static int setup(bench_run *r) {
+  const bench_args *a = r->a;
+  const size_t s = clloss_dtype_size(a->dtype);
+  const int rows_family = a->loss->family != CLI_POINTWISE;
+  const size_t tcount = rows_family ? a->rows : r->count;
+  const clloss_dtype tt = rows_family ? a->target_dtype : a->dtype;
+  int rc;
+  if ((rc = make_buffer(r, "input", r->count * s, CL_MEM_READ_ONLY,
+                        &r->input)) != CLI_OK ||
+      (rc = make_buffer(r, "target", tcount * clloss_dtype_size(tt),
+                        CL_MEM_READ_ONLY, &r->target)) != CLI_OK ||
+      (rc = make_buffer(r, "loss",
+                        r->loss_count * clloss_dtype_size(r->loss_type),
+                        CL_MEM_READ_WRITE, &r->loss)) != CLI_OK ||
+      (!a->no_grad &&
+       (rc = make_buffer(r, "gradient", r->count * s, CL_MEM_WRITE_ONLY,
+                         &r->grad)) != CLI_OK))
+    return rc;
+  double in_lo = -5, in_hi = 5, t_lo = -5, t_hi = 5;
+  if (rows_family) {
+    t_lo = 0;
+    t_hi = (double)a->classes;
+  } else if (a->loss->pointwise == CLLOSS_BCE_WITH_LOGITS) {
+    t_lo = 0;
+    t_hi = 1;
+  } else if (a->loss->pointwise == CLLOSS_KL_DIV) {
+    in_hi = 0;
+    t_lo = 1; /* p = 1 - u in (0, 1] */
+    t_hi = 0;
+  }
+  if ((rc = fill(r, "input", r->input, a->dtype, r->count, in_lo, in_hi, 1)) !=
+          CLI_OK ||
+      (rc = fill(r, "target", r->target, tt, tcount, t_lo, t_hi, 2)) != CLI_OK)
+    return rc;
+  if (!a->no_grad) {
+    /* Touch the gradient once so that no timed run pays for first use. */
+    const cl_uint zero = 0;
+    cl_int err = clEnqueueFillBuffer(r->queue, r->grad, &zero, sizeof zero, 0,
+                                     r->count * s, 0, NULL, NULL);
+    if (err == CL_SUCCESS)
+      err = clFinish(r->queue);
+    if (err != CL_SUCCESS)
+      return cli_error("bench", CLI_DATA_ERROR,
+                       "initialising the gradient failed: %s",
+                       clloss_status_name(err));
+  }
+  return CLI_OK;
+}
+
+static int call_failed(bench_run *r, const char *when, clloss_status s) {
+  const char *detail = clloss_context_error_detail(r->ctx);
+  const char *log = clloss_context_build_log(r->ctx);
+  if (s == CLLOSS_BUILD_FAILURE && log && *log)
+    fprintf(stderr, "%s\n", log);
+  return cli_error("bench", CLI_DATA_ERROR, "%s %s failed: %s (%s)%s%s", when,
+                   r->a->loss->name, clloss_status_name(s),
+                   clloss_status_string(s), *detail ? ": " : "", detail);
+}
+
+/* The loss output's first value, as a check that the call computed
+ * something (NaN when it cannot be read). */
+static double first_loss(bench_run *r) {
+  double d = NAN;
+  float f;
+  cl_int err;
+  if (r->loss_type == CLLOSS_FLOAT64)
+    err = clEnqueueReadBuffer(r->queue, r->loss, CL_TRUE, 0, sizeof d, &d, 0,
+                              NULL, NULL);
+  else {
+    err = clEnqueueReadBuffer(r->queue, r->loss, CL_TRUE, 0, sizeof f, &f, 0,
+                              NULL, NULL);
+    d = f;
+  }
+  return err == CL_SUCCESS ? d : NAN;
+}
+
+/* ---- output ---- */
+
+static void json_string(FILE *out, const char *s) {
+  fputc('"', out);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(out, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(out, "\\u%04x", c);
+    else
+      fputc(c, out);
+  }
+  fputc('"', out);
+}
+
+static void json_number(FILE *out, double v, const char *fmt) {
+  if (isfinite(v))
+    fprintf(out, fmt, v);
+  else
+    fputs("null", out);
+}
+
+typedef struct bench_result {
+  size_t device_index;
+  const char *variant;
+  double context_ms, first_call_ms, median_ms, min_ms, max_ms;
+  double *times; /* sorted */
+  unsigned long long bytes;
+  double gbps, loss_value;
+  int have_copy;
+  bench_copy_result copy;
+  int have_load;
+  double load[3];
+} bench_result;
+
+static void read_loadavg(bench_result *res) {
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (!f)
+    return;
+  res->have_load = fscanf(f, "%lf %lf %lf", &res->load[0], &res->load[1],
+                          &res->load[2]) == 3;
+  fclose(f);
+}
+
+static void print_shape(FILE *out, const bench_args *a, int json) {
+  const char *sep = json ? "," : ", ";
+  if (a->loss->family != CLI_POINTWISE || a->have_rows)
+    fprintf(out, "[%zu%s%zu]", a->rows, sep, a->classes);
+  else
+    fprintf(out, "[%zu]", a->numel);
+}
+
+static void print_text(const bench_args *a, const bench_run *r,
+                       const bench_result *res) {
+  const clloss_device_info *info = clloss_context_device_info(r->ctx);
+  char bytes[32];
+  cli_format_bytes(res->bytes, bytes, sizeof bytes);
+  printf("bench %s ", a->loss->name);
+  print_shape(stdout, a, 0);
+  printf(" %s", clloss_dtype_name(a->dtype));
+  if (a->loss->family != CLI_POINTWISE)
+    printf(" (targets %s)", clloss_dtype_name(a->target_dtype));
+  printf(", reduction %s, %s\n", clloss_reduction_name(a->reduction),
+         a->no_grad ? "loss only" : "loss and gradient");
+  printf("device %zu: %s (%s), variant %s\n", res->device_index, info->name,
+         info->platform_name, res->variant);
+  printf("first call %.1f ms (program build included); context %.1f ms\n",
+         res->first_call_ms, res->context_ms);
+  printf("%d runs after %d warm-up: median %.3f ms, min %.3f ms, max %.3f "
+         "ms\n",
+         a->repeat, a->warmup, res->median_ms, res->min_ms, res->max_ms);
+  printf("traffic %s (%llu bytes): %.2f GB/s\n", bytes, res->bytes, res->gbps);
+  if (res->have_copy)
+    printf("copy kernel (%s, %.2f ms): %.2f GB/s; loss at %.2f of copy\n",
+           res->copy.kernel, res->copy.median_ms, res->copy.gbps,
+           res->gbps / res->copy.gbps);
+  printf("loss value %.6g\n", res->loss_value);
+}
+
+static void print_json(const bench_args *a, const bench_run *r,
+                       const bench_result *res) {
+  const clloss_device_info *info = clloss_context_device_info(r->ctx);
+  FILE *o = stdout;
+  fputs("{\"loss\":", o);
+  json_string(o, a->loss->name);
+  fputs(",\"device\":", o);
+  json_string(o, info->name);
+  fprintf(o, ",\"device_index\":%zu,\"platform\":", res->device_index);
+  json_string(o, info->platform_name);
+  fprintf(o,
+          ",\"dtype\":\"%s\",\"target_dtype\":", clloss_dtype_name(a->dtype));
+  if (a->loss->family != CLI_POINTWISE)
+    fprintf(o, "\"%s\"", clloss_dtype_name(a->target_dtype));
+  else
+    fprintf(o, "\"%s\"", clloss_dtype_name(a->dtype));
+  fputs(",\"shape\":", o);
+  print_shape(o, a, 1);
+  fprintf(o, ",\"reduction\":\"%s\",\"grad\":%s,\"variant\":\"%s\"",
+          clloss_reduction_name(a->reduction), a->no_grad ? "false" : "true",
+          res->variant);
+  fprintf(o, ",\"repeat\":%d,\"warmup\":%d", a->repeat, a->warmup);
+  fputs(",\"median_ms\":", o);
+  json_number(o, res->median_ms, "%.4f");
+  fputs(",\"min_ms\":", o);
+  json_number(o, res->min_ms, "%.4f");
+  fputs(",\"max_ms\":", o);
+  json_number(o, res->max_ms, "%.4f");
+  fputs(",\"times_ms\":[", o);
+  for (int i = 0; i < a->repeat; i++) {
+    if (i)
+      fputc(',', o);
+    json_number(o, res->times[i], "%.4f");
+  }
+  fprintf(o, "],\"bytes\":%llu,\"gbps\":", res->bytes);
+  json_number(o, res->gbps, "%.3f");
+  fputs(",\"copy_gbps\":", o);
+  if (res->have_copy) {
+    json_number(o, res->copy.gbps, "%.3f");
+    fputs(",\"copy_kernel\":", o);
+    json_string(o, res->copy.kernel);
+    fputs(",\"copy_median_ms\":", o);
+    json_number(o, res->copy.median_ms, "%.4f");
+    fprintf(o, ",\"copy_bytes\":%zu,\"ratio\":", res->copy.bytes);
+    json_number(o, res->gbps / res->copy.gbps, "%.4f");
+  } else {
+    fputs("null,\"copy_kernel\":null,\"copy_median_ms\":null,"
+          "\"copy_bytes\":null,\"ratio\":null",
+          o);
+  }
+  fputs(",\"first_call_ms\":", o);
+  json_number(o, res->first_call_ms, "%.3f");
+  fputs(",\"context_ms\":", o);
+  json_number(o, res->context_ms, "%.3f");
+  fputs(",\"loss_value\":", o);
+  json_number(o, res->loss_value, "%.9g");
+  fputs(",\"loadavg\":", o);
+  if (res->have_load)
+    fprintf(o, "[%.2f,%.2f,%.2f]", res->load[0], res->load[1], res->load[2]);
+  else
+    fputs("null", o);
+  fprintf(o, ",\"clloss_version\":\"%s\"}\n", CLLOSS_VERSION_STRING);
+}
+
+/* Everything after the context exists; buffers are released here. */
+static int measure(bench_run *r, bench_result *res) {
+  const bench_args *a = r->a;
+  int rc = setup(r);
+  if (rc != CLI_OK)
+    return rc;
+  double t0 = cli_now_ms();
+  clloss_status s = call_and_wait(r);
+  res->first_call_ms = cli_now_ms() - t0;
+  if (s != CLLOSS_SUCCESS)
+    return call_failed(r, "the first", s);
+  uint64_t bad_row = 0;
+  s = clloss_check_device_errors(r->ctx, r->queue, &bad_row);
+  if (s != CLLOSS_SUCCESS)
+    return call_failed(r, "checking the targets of", s);
+  res->variant = clloss_context_last_variant(r->ctx);
+  for (int i = 0; i < a->warmup; i++)
+    if ((s = call_and_wait(r)) != CLLOSS_SUCCESS)
+      return call_failed(r, "a warm-up run of", s);
+  for (int i = 0; i < a->repeat; i++) {
+    t0 = cli_now_ms();
+    s = call_and_wait(r);
+    res->times[i] = cli_now_ms() - t0;
+    if (s != CLLOSS_SUCCESS)
+      return call_failed(r, "a timed run of", s);
+  }
+  res->loss_value = first_loss(r);
+  bench_stats(res->times, (size_t)a->repeat, &res->median_ms, &res->min_ms);
+  res->max_ms = res->times[a->repeat - 1];
+  res->bytes = traffic(r);
+  res->gbps =
+      res->median_ms > 0 ? (double)res->bytes / res->median_ms / 1e6 : 0;
+  release_buffers(r);
+  if (!a->no_copy) {
+    char msg[256];
+    cl_int err = bench_copy(r->ctx, (size_t)res->bytes, a->repeat, a->warmup,
+                            &res->copy, msg, sizeof msg);
+    if (err != CL_SUCCESS)
+      return cli_error("bench", CLI_DATA_ERROR, "copy kernel: %s", msg);
+    res->have_copy = 1;
+  }
+  return CLI_OK;
+}
+
+int cli_bench(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (cli_is_help(argv[i])) {
+      fputs(bench_help, stdout);
+      return CLI_OK;
+    }
+  bench_args a;
+  memset(&a, 0, sizeof a);
+  a.dtype = CLLOSS_FLOAT32;
+  a.target_dtype = CLLOSS_INT64;
+  a.reduction = CLLOSS_REDUCTION_MEAN;
+  a.repeat = 10;
+  a.warmup = 2;
+  a.seed = 1;
+  int rc = parse_args(argc, argv, &a);
+  if (rc != CLI_OK)
+    return rc;
+
+  bench_run r;
+  memset(&r, 0, sizeof r);
+  r.a = &a;
+  describe(&r);
+  bench_result res;
+  memset(&res, 0, sizeof res);
+  res.loss_value = NAN;
+  res.times = calloc((size_t)a.repeat, sizeof *res.times);
+  if (!res.times)
+    return cli_error("bench", CLI_DATA_ERROR, "out of host memory");
+
+  double t0 = cli_now_ms();
+  rc = cli_open_device("bench", a.device, &r.ctx, &res.device_index);
+  res.context_ms = cli_now_ms() - t0;
+  if (rc == CLI_OK) {
+    r.queue = clloss_context_queue(r.ctx);
+    const clloss_device_info *info = clloss_context_device_info(r.ctx);
+    clloss_status s = CLLOSS_SUCCESS;
+    if (a.variant)
+      s = clloss_context_set_variant(r.ctx, a.variant);
+    if (s != CLLOSS_SUCCESS)
+      rc = cli_error("bench", CLI_DATA_ERROR, "variant %s: %s", a.variant,
+                     clloss_status_string(s));
+    else if (a.dtype == CLLOSS_FLOAT64 && !info->has_fp64)
+      rc = cli_error("bench", CLI_DATA_ERROR,
+                     "float64 needs a device with fp64; %s has none",
+                     info->name);
+    else
+      rc = measure(&r, &res);
+  }
+  if (rc == CLI_OK) {
+    read_loadavg(&res);
+    if (!a.json_only)
+      print_text(&a, &r, &res);
+    print_json(&a, &r, &res);
+    fflush(stdout);
+  }
+  release_buffers(&r);
+  clloss_context_release(r.ctx);
+  free(res.times);
+  return rc;
+}
