@@ -166,8 +166,8 @@ static int teardown(void) {
   DIR *d = opendir(dir);
   struct dirent *e;
   while (d && (e = readdir(d)))
-    if (e->d_name[0] != '.')
-      unlink(path(e->d_name));
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      unlink(path(e->d_name)); /* the fixtures, .stdout and .stderr */
   if (d)
     closedir(d);
   rmdir(dir);
