@@ -216,10 +216,11 @@ CLLOSS_API const char *clloss_context_last_variant(const clloss_context *ctx);
  * without a host round trip, so each call checks its targets on the device:
  * a row whose target is neither in [0, C) nor ignore_index reads and writes
  * nothing out of bounds, gets NaN as its loss and gradient, and is recorded
- * in an error word that the context owns. This call waits for `queue`,
- * returns CLLOSS_INVALID_TARGET if any call since the last check saw such a
- * row (the lowest such row of the first failing call in *bad_row, may be
- * NULL) and clears the word. */
+ * in an error word that the context owns. This call waits for `queue`
+ * (NULL: the context's own), returns CLLOSS_INVALID_TARGET if any call
+ * since the last check saw such a row, with the lowest such row index over
+ * those calls in *bad_row (may be NULL; saturated at 2^32 - 1), and clears
+ * the word. */
 CLLOSS_API clloss_status clloss_check_device_errors(clloss_context *ctx,
                                                     cl_command_queue queue,
                                                     uint64_t *bad_row);
