@@ -147,3 +147,21 @@ size_t clloss__cross_entropy_loss_count(const clloss_cross_entropy_desc *d) {
 size_t clloss__pointwise_loss_count(const clloss_pointwise_desc *d) {
   return d->reduction == CLLOSS_REDUCTION_NONE ? d->count : 1;
 }
+
+size_t clloss_cross_entropy_loss_count(const clloss_cross_entropy_desc *d) {
+  return d ? clloss__cross_entropy_loss_count(d) : 0;
+}
+
+size_t clloss_nll_loss_loss_count(const clloss_nll_loss_desc *d) {
+  if (!d)
+    return 0;
+  return d->reduction == CLLOSS_REDUCTION_NONE ? d->rows : 1;
+}
+
+size_t clloss_pointwise_loss_count(const clloss_pointwise_desc *d) {
+  return d ? clloss__pointwise_loss_count(d) : 0;
+}
+
+clloss_dtype clloss_loss_dtype(clloss_dtype input_type) {
+  return clloss__loss_type(input_type);
+}

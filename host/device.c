@@ -144,8 +144,6 @@ static int contains_nocase(const char *hay, const char *needle) {
 
 clloss_status clloss_select_device(const char *selector,
                                    clloss_device_info *info, size_t *index) {
-  if (!info)
-    return CLLOSS_INVALID_ARGUMENT;
   if (!selector || !*selector)
     selector = getenv("CLLOSS_DEVICE");
   clloss_device_info all[MAX_DEVICES];
@@ -176,7 +174,8 @@ clloss_status clloss_select_device(const char *selector,
     if (pick == count)
       pick = 0;
   }
-  *info = all[pick];
+  if (info)
+    *info = all[pick];
   if (index)
     *index = pick;
   return CLLOSS_SUCCESS;

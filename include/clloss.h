@@ -66,17 +66,17 @@ extern "C" {
 /* ---------------------------------------------------------------------------
  * Status codes: one list gives the enum, the names and the messages.
  */
-#define CLLOSS_STATUS_MAP(X)                                                  \
-  X(SUCCESS, 0, "success")                                                    \
-  X(INVALID_ARGUMENT, 1001, "invalid argument")                              \
-  X(BUFFER_TOO_SMALL, 1002, "a buffer is smaller than the call needs")       \
-  X(INVALID_TARGET, 1003,                                                    \
-    "a target is outside [0, C) and is not ignore_index")                     \
-  X(UNSUPPORTED, 1004, "not supported by this device")                       \
-  X(BUILD_FAILURE, 1005, "the OpenCL program failed to build")               \
-  X(OUT_OF_DEVICE_MEMORY, 1006, "out of device memory")                      \
-  X(OUT_OF_HOST_MEMORY, 1007, "out of host memory")                          \
-  X(NO_DEVICE, 1008, "no OpenCL device found")                               \
+#define CLLOSS_STATUS_MAP(X)                                                   \
+  X(SUCCESS, 0, "success")                                                     \
+  X(INVALID_ARGUMENT, 1001, "invalid argument")                                \
+  X(BUFFER_TOO_SMALL, 1002, "a buffer is smaller than the call needs")         \
+  X(INVALID_TARGET, 1003,                                                      \
+    "a target is outside [0, C) and is not ignore_index")                      \
+  X(UNSUPPORTED, 1004, "not supported by this device")                         \
+  X(BUILD_FAILURE, 1005, "the OpenCL program failed to build")                 \
+  X(OUT_OF_DEVICE_MEMORY, 1006, "out of device memory")                        \
+  X(OUT_OF_HOST_MEMORY, 1007, "out of host memory")                            \
+  X(NO_DEVICE, 1008, "no OpenCL device found")                                 \
   X(DEVICE_NOT_FOUND, 1009, "no OpenCL device matches the selection")
 
 typedef enum clloss_status {
@@ -147,15 +147,17 @@ typedef struct clloss_device_info {
 } clloss_device_info;
 
 /* Lists every device of every platform, in the order whose indices
- * CLLOSS_DEVICE and `clloss devices` use. Writes at most `capacity` entries;
- * `*count` receives the total. No device: CLLOSS_NO_DEVICE with *count = 0. */
+ * CLLOSS_DEVICE and `clloss devices` use. Writes at most `capacity` entries
+ * (capacity 0 with infos NULL only counts); `*count` receives the total.
+ * No device at all: CLLOSS_NO_DEVICE with *count = 0. */
 CLLOSS_API clloss_status clloss_list_devices(clloss_device_info *infos,
                                              size_t capacity, size_t *count);
 
-/* Chooses a device. `selector` is an index as clloss_list_devices numbers
- * them, or a case-insensitive substring of the device or platform name.
- * NULL or "" uses the environment variable CLLOSS_DEVICE, and when that is
- * unset too, the first GPU, else the first device of any platform.
+/* Chooses a device (`info` and `index` may each be NULL). `selector` is an
+ * index as clloss_list_devices numbers them, or a case-insensitive substring of
+ * the device or platform name. NULL or "" uses the environment variable
+ * CLLOSS_DEVICE, and when that is unset too, the first GPU, else the first
+ * device of any platform.
  * `*index` (may be NULL) receives the chosen device's index. */
 CLLOSS_API clloss_status clloss_select_device(const char *selector,
                                               clloss_device_info *info,
@@ -242,37 +244,39 @@ CLLOSS_API clloss_status clloss_check_device_errors(clloss_context *ctx,
  * class of probability 0. All rows ignored with mean: loss NaN, gradient 0.
  */
 typedef struct clloss_cross_entropy_desc {
-  size_t rows;               /* N >= 0 */
-  size_t classes;            /* C >= 1 */
-  size_t row_stride;         /* elements between rows; 0 means C */
-  clloss_dtype input_type;   /* input and gradient storage (float32) */
-  clloss_dtype target_type;  /* INT64 / INT32 indices, or the input_type
-                                for probability targets [N, C] (INT64) */
+  size_t rows;                /* N >= 0 */
+  size_t classes;             /* C >= 1 */
+  size_t row_stride;          /* elements between rows; 0 means C */
+  clloss_dtype input_type;    /* input and gradient storage (float32) */
+  clloss_dtype target_type;   /* INT64 / INT32 indices, or the input_type
+                                 for probability targets [N, C] (INT64) */
   clloss_reduction reduction; /* MEAN, SUM or NONE (MEAN) */
-  int64_t ignore_index;      /* -100 */
-  float label_smoothing;     /* in [0, 1] (0) */
-  float z_loss;              /* >= 0; adds z lse^2 per valid row (0) */
-  float softcap;             /* > 0: x -> c tanh(x / c) first; 0 off (0) */
-  float normalizer;          /* > 0: mean divides by this instead (0) */
+  int64_t ignore_index;       /* -100 */
+  float label_smoothing;      /* in [0, 1] (0) */
+  float z_loss;               /* >= 0; adds z lse^2 per valid row (0) */
+  float softcap;              /* > 0: x -> c tanh(x / c) first; 0 off (0) */
+  float normalizer;           /* > 0: mean divides by this instead (0) */
 } clloss_cross_entropy_desc;
 
-#define CLLOSS_CROSS_ENTROPY_DESC_INIT                                       \
-  {0, 0, 0, CLLOSS_FLOAT32, CLLOSS_INT64, CLLOSS_REDUCTION_MEAN, -100, 0.0f,  \
-   0.0f, 0.0f, 0.0f}
+#define CLLOSS_CROSS_ENTROPY_DESC_INIT                                         \
+  {                                                                            \
+    0, 0, 0, CLLOSS_FLOAT32, CLLOSS_INT64, CLLOSS_REDUCTION_MEAN, -100, 0.0f,  \
+        0.0f, 0.0f, 0.0f                                                       \
+  }
 
 /* nll_loss: input log-probabilities x[N, C];
  *   loss_i = -w[t_i] x_{i,t_i} for valid rows; mean / sum_valid w[t_i]
  *   dL/dx_ij = -s_i w[t_i] [j = t_i]                                       */
 typedef struct clloss_nll_loss_desc {
   size_t rows, classes, row_stride;
-  clloss_dtype input_type;   /* float32 */
-  clloss_dtype target_type;  /* INT64 or INT32 (INT64) */
+  clloss_dtype input_type;    /* input and gradient storage (float32) */
+  clloss_dtype target_type;   /* INT64 or INT32 (INT64) */
   clloss_reduction reduction; /* MEAN */
-  int64_t ignore_index;      /* -100 */
+  int64_t ignore_index;       /* -100 */
 } clloss_nll_loss_desc;
 
-#define CLLOSS_NLL_LOSS_DESC_INIT                                            \
-  {0, 0, 0, CLLOSS_FLOAT32, CLLOSS_INT64, CLLOSS_REDUCTION_MEAN, -100}
+#define CLLOSS_NLL_LOSS_DESC_INIT                                              \
+  { 0, 0, 0, CLLOSS_FLOAT32, CLLOSS_INT64, CLLOSS_REDUCTION_MEAN, -100 }
 
 /* ---------------------------------------------------------------------------
  * Element-wise losses: input x and target y of the same shape, `count`
@@ -282,7 +286,8 @@ typedef struct clloss_nll_loss_desc {
  *   huber_loss 0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta)
  *   smooth_l1  0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta 0: l1)
  *   binary_cross_entropy_with_logits (weight, pos_weight broadcast over the
- *              last dimension of size `inner`, or of the input's shape)
+ *              last dimension (weight_count elements) or of the input's
+ *              shape (count elements); element i uses w[i % weight_count]
  *   kl_div     x = log q; y = p (or log p with log_target); batchmean divides
  *              by `batch` (the size of dimension 0)
  */
@@ -297,20 +302,30 @@ typedef enum clloss_pointwise_loss {
 
 typedef struct clloss_pointwise_desc {
   clloss_pointwise_loss loss;
-  size_t count;              /* elements of input and target */
-  clloss_dtype input_type;   /* input, target and gradient storage (f32) */
+  size_t count;               /* elements of input and target */
+  clloss_dtype input_type;    /* input, target and gradient storage (f32) */
   clloss_reduction reduction; /* MEAN */
-  float delta;               /* huber_loss: > 0 (1) */
-  float beta;                /* smooth_l1_loss: >= 0 (1) */
-  int log_target;            /* kl_div: target given as log p (0) */
-  size_t batch;              /* kl_div batchmean: size of dimension 0 */
-  size_t weight_count;       /* BCE weight elements, when given: the last
-                                dimension (broadcast) or count */
-  size_t pos_weight_count;   /* BCE pos_weight elements, likewise */
+  float delta;                /* huber_loss: > 0 (1) */
+  float beta;                 /* smooth_l1_loss: >= 0 (1) */
+  int log_target;             /* kl_div: target given as log p (0) */
+  size_t batch;               /* kl_div batchmean: size of dimension 0 */
+  size_t weight_count;        /* BCE weight elements, when given: the last
+                                 dimension (broadcast) or count */
+  size_t pos_weight_count;    /* BCE pos_weight elements, likewise */
 } clloss_pointwise_desc;
 
-#define CLLOSS_POINTWISE_DESC_INIT(which)                                     \
-  {(which), 0, CLLOSS_FLOAT32, CLLOSS_REDUCTION_MEAN, 1.0f, 1.0f, 0, 0, 0, 0}
+#define CLLOSS_POINTWISE_DESC_INIT(which)                                      \
+  { (which), 0, CLLOSS_FLOAT32, CLLOSS_REDUCTION_MEAN, 1.0f, 1.0f, 0, 0, 0, 0 }
+
+/* Shapes and types of outputs, for callers sizing their buffers: the
+ * number of loss values (1 for sum and mean), and the type of the loss,
+ * weight and grad_output (float32; float64 for float64 input). */
+CLLOSS_API size_t
+clloss_cross_entropy_loss_count(const clloss_cross_entropy_desc *desc);
+CLLOSS_API size_t clloss_nll_loss_loss_count(const clloss_nll_loss_desc *desc);
+CLLOSS_API size_t
+clloss_pointwise_loss_count(const clloss_pointwise_desc *desc);
+CLLOSS_API clloss_dtype clloss_loss_dtype(clloss_dtype input_type);
 
 /* The loss output of every call: a float32 scalar (float64 for float64
  * input) for sum and mean; one value per row (cross_entropy, nll_loss) or
@@ -338,10 +353,10 @@ CLLOSS_API clloss_status clloss_cross_entropy(
 
 CLLOSS_API clloss_status clloss_nll_loss(
     clloss_context *ctx, cl_command_queue queue,
-    const clloss_nll_loss_desc *desc, clloss_buffer input,
-    clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
-    clloss_buffer loss, clloss_buffer grad_input, cl_uint num_events,
-    const cl_event *wait_list, cl_event *event);
+    const clloss_nll_loss_desc *desc, clloss_buffer input, clloss_buffer target,
+    clloss_buffer weight, clloss_buffer grad_output, clloss_buffer loss,
+    clloss_buffer grad_input, cl_uint num_events, const cl_event *wait_list,
+    cl_event *event);
 
 CLLOSS_API clloss_status clloss_pointwise(
     clloss_context *ctx, cl_command_queue queue,
@@ -359,10 +374,10 @@ CLLOSS_API clloss_status clloss_cross_entropy_host(
     const void *input, const void *target, const void *weight,
     const void *grad_output, void *loss, void *grad_input);
 
-CLLOSS_API clloss_status clloss_nll_loss_host(
-    clloss_context *ctx, const clloss_nll_loss_desc *desc, const void *input,
-    const void *target, const void *weight, const void *grad_output,
-    void *loss, void *grad_input);
+CLLOSS_API clloss_status
+clloss_nll_loss_host(clloss_context *ctx, const clloss_nll_loss_desc *desc,
+                     const void *input, const void *target, const void *weight,
+                     const void *grad_output, void *loss, void *grad_input);
 
 CLLOSS_API clloss_status clloss_pointwise_host(
     clloss_context *ctx, const clloss_pointwise_desc *desc, const void *input,
@@ -370,14 +385,12 @@ CLLOSS_API clloss_status clloss_pointwise_host(
     const void *grad_output, void *loss, void *grad_input);
 
 /* Convenience wrappers for the two most common element-wise losses. */
-CLLOSS_API clloss_status clloss_mse_loss_host(clloss_context *ctx,
-                                              size_t count,
+CLLOSS_API clloss_status clloss_mse_loss_host(clloss_context *ctx, size_t count,
                                               clloss_reduction reduction,
                                               const float *input,
-                                              const float *target,
-                                              float *loss, float *grad_input);
-CLLOSS_API clloss_status clloss_l1_loss_host(clloss_context *ctx,
-                                             size_t count,
+                                              const float *target, float *loss,
+                                              float *grad_input);
+CLLOSS_API clloss_status clloss_l1_loss_host(clloss_context *ctx, size_t count,
                                              clloss_reduction reduction,
                                              const float *input,
                                              const float *target, float *loss,
@@ -389,13 +402,12 @@ CLLOSS_API clloss_status clloss_l1_loss_host(clloss_context *ctx,
  */
 CLLOSS_API clloss_status clloss_reference_cross_entropy(
     const clloss_cross_entropy_desc *desc, const void *input,
-    const void *target, const void *weight, const void *grad_output,
-    void *loss, void *grad_input);
+    const void *target, const void *weight, const void *grad_output, void *loss,
+    void *grad_input);
 
 CLLOSS_API clloss_status clloss_reference_nll_loss(
     const clloss_nll_loss_desc *desc, const void *input, const void *target,
-    const void *weight, const void *grad_output, void *loss,
-    void *grad_input);
+    const void *weight, const void *grad_output, void *loss, void *grad_input);
 
 CLLOSS_API clloss_status clloss_reference_pointwise(
     const clloss_pointwise_desc *desc, const void *input, const void *target,
@@ -404,9 +416,9 @@ CLLOSS_API clloss_status clloss_reference_pointwise(
 
 /* Conversions between the 16-bit storage types and float. */
 CLLOSS_API float clloss_half_to_float(uint16_t h);
-CLLOSS_API uint16_t clloss_float_to_half(float f);       /* round to even */
+CLLOSS_API uint16_t clloss_float_to_half(float f); /* round to even */
 CLLOSS_API float clloss_bfloat16_to_float(uint16_t b);
-CLLOSS_API uint16_t clloss_float_to_bfloat16(float f);   /* round to even */
+CLLOSS_API uint16_t clloss_float_to_bfloat16(float f); /* round to even */
 
 #ifdef __cplusplus
 }
