@@ -10,7 +10,10 @@ line, with the PyTorch fields added (torch_ms, torch_min_ms, speedup,
 torch_version, torch_threads), is appended to --out when given.
 
 Not part of CI. Needs Debian's python3-torch (or any PyTorch) for the
-comparison; without it the clloss numbers are still printed.
+comparison; without it the clloss numbers are still printed. With
+--torch-device cuda (bench/gpu-check.sh) PyTorch runs on the GPU instead,
+timed with torch.cuda.synchronize() around each step, and its memory is
+freed after each case so that the next clloss run has the whole card.
 
   python3 bench/pytorch_cpu.py --clloss build-bench/tools/clloss \
       [--repeat 10] [--warmup 2] [--threads 2] [--out results.json] \
@@ -69,19 +72,30 @@ def run_clloss(exe, case, repeat, warmup, extra):
     return json.loads(lines[-1])
 
 
-def torch_case(torch, opts, repeat, warmup):
+def torch_case(torch, opts, repeat, warmup, device):
     """Median and min ms of forward+backward, or a reason it cannot run."""
+    try:
+        return torch_timed(torch, opts, repeat, warmup, device)
+    except RuntimeError as e:  # no kernel for a dtype, out of memory, ...
+        return None, None, str(e).splitlines()[0][:80]
+    finally:
+        if device != "cpu":
+            torch.cuda.empty_cache()
+
+
+def torch_timed(torch, opts, repeat, warmup, device):
     F = torch.nn.functional
     dtypes = {"float32": torch.float32, "float16": torch.float16,
               "bfloat16": torch.bfloat16, "float64": torch.float64}
     dt = dtypes[opts["dtype"]]
-    gen = torch.Generator().manual_seed(1)
+    torch.manual_seed(1)
+    dev = {"device": device}
     loss = opts["loss"]
     red = opts["reduction"]
     if loss in ("cross_entropy", "nll_loss"):
         n, c = opts["rows"] or 4096, opts["classes"] or 32000
-        x = (torch.rand(n, c, generator=gen) * 10 - 5).to(dt)
-        t = torch.randint(0, c, (n,), generator=gen)
+        x = (torch.rand(n, c, **dev) * 10 - 5).to(dt)
+        t = torch.randint(0, c, (n,), **dev)
         if loss == "cross_entropy":
             fn = lambda x: F.cross_entropy(x, t, reduction=red)
         else:
@@ -89,13 +103,13 @@ def torch_case(torch, opts, repeat, warmup):
     else:
         n = opts["numel"] or (opts["rows"] or 0) * (opts["classes"] or 0)
         n = n or 1 << 24
-        x = (torch.rand(n, generator=gen) * 10 - 5).to(dt)
-        y = (torch.rand(n, generator=gen) * 10 - 5).to(dt)
+        x = (torch.rand(n, **dev) * 10 - 5).to(dt)
+        y = (torch.rand(n, **dev) * 10 - 5).to(dt)
         if loss == "binary_cross_entropy_with_logits":
-            y = torch.rand(n, generator=gen).to(dt)
+            y = torch.rand(n, **dev).to(dt)
         if loss == "kl_div":
-            x = (torch.rand(n, generator=gen) * -5).to(dt)
-            y = (1 - torch.rand(n, generator=gen)).to(dt)
+            x = (torch.rand(n, **dev) * -5).to(dt)
+            y = (1 - torch.rand(n, **dev)).to(dt)
         f = getattr(F, loss)
         fn = lambda x: f(x, y, reduction=red)
     x.requires_grad_(not opts["no_grad"])
@@ -110,16 +124,16 @@ def torch_case(torch, opts, repeat, warmup):
             (g,) = torch.autograd.grad(out, x)
         return g
 
-    try:
-        for _ in range(warmup):
-            step()
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            step()
-            times.append((time.perf_counter() - t0) * 1e3)
-    except RuntimeError as e:  # e.g. no float16 kernel on this CPU build
-        return None, None, str(e).splitlines()[0][:80]
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
+    for _ in range(warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        step()
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times), min(times), None
 
 
@@ -137,6 +151,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2,
                     help="torch.set_num_threads (default 2)")
+    ap.add_argument("--torch-device", default="cpu",
+                    help="where PyTorch runs: cpu (default) or cuda")
     ap.add_argument("--bench-args", default="",
                     help="more options for clloss bench (e.g. --device 0)")
     ap.add_argument("--suite", default="pytorch_cpu",
@@ -151,6 +167,11 @@ def main():
         torch = None
         print("PyTorch not found (apt-get install python3-torch): clloss "
               "numbers only", file=sys.stderr)
+    if torch is not None and args.torch_device != "cpu" and \
+            not torch.cuda.is_available():
+        print("PyTorch has no CUDA device here: clloss numbers only",
+              file=sys.stderr)
+        torch = None
 
     cases = args.case or DEFAULT_CASES
     header = ("| loss | shape | dtype | variant | median ms | GB/s | copy GB/s"
@@ -168,11 +189,13 @@ def main():
         tms = tmin = None
         note = None
         if torch is not None:
-            tms, tmin, note = torch_case(torch, opts, args.repeat, args.warmup)
+            tms, tmin, note = torch_case(torch, opts, args.repeat, args.warmup,
+                                         args.torch_device)
         res["suite"] = args.suite
         res["torch_ms"] = tms
         res["torch_min_ms"] = tmin
         res["torch_threads"] = args.threads if torch is not None else None
+        res["torch_device"] = args.torch_device if torch is not None else None
         res["torch_version"] = torch.__version__ if torch is not None else None
         res["speedup"] = tms / res["median_ms"] if tms else None
         if note:
@@ -187,8 +210,10 @@ def main():
             with open(args.out, "a") as f:
                 f.write(json.dumps(res, separators=(",", ":")) + "\n")
     if torch is not None:
-        print("PyTorch %s, %d threads; speedup = PyTorch ms / clloss ms"
-              % (torch.__version__, args.threads))
+        where = ("%d CPU threads" % args.threads if args.torch_device == "cpu"
+                 else torch.cuda.get_device_name(0))
+        print("PyTorch %s on %s; speedup = PyTorch ms / clloss ms"
+              % (torch.__version__, where))
     return 1 if failed else 0
 
 

@@ -69,6 +69,7 @@ echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$clloss" devices
 
 say "start-up: first call of a process, cold caches then warm"
+# shellcheck disable=SC2016
 for run in cold warm; do
   "$clloss" bench cross_entropy --rows 4096 --classes 32000 --repeat 1 \
     --warmup 0 --no-copy --json-only "${dev_args[@]}" |
