@@ -81,30 +81,9 @@ static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
                                   const clloss__rows_call *c, int loss_mode,
                                   const ce_plan *pl) {
   clloss__args a = {k, 0, CL_SUCCESS, d->input_type == CLLOSS_FLOAT64};
-  clloss__arg_mem(&a, c->input.mem);
-  clloss__arg_ulong(&a, c->input.offset);
-  clloss__arg_ulong(&a, c->ld);
-  clloss__arg_ulong(&a, c->rows);
-  clloss__arg_ulong(&a, c->classes);
-  clloss__arg_mem(&a, c->prob_targets ? ctx->dummy : c->target.mem);
-  clloss__arg_ulong(&a, c->prob_targets ? 0 : c->target.offset);
+  clloss__set_rows_args(ctx, &a, c, loss_mode);
   clloss__arg_mem(&a, c->prob_targets ? c->target.mem : ctx->dummy);
   clloss__arg_ulong(&a, c->prob_targets ? c->target.offset : 0);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->weight));
-  clloss__arg_ulong(&a, c->weight.offset);
-  clloss__arg_int(&a, c->weight.mem != NULL);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_output));
-  clloss__arg_ulong(&a, c->grad_output.offset);
-  clloss__arg_int(&a, clloss__grad_output_mode(c));
-  clloss__arg_mem(&a, ctx->stats);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->loss));
-  clloss__arg_ulong(&a, c->loss.offset);
-  clloss__arg_int(&a, loss_mode);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_input));
-  clloss__arg_ulong(&a, c->grad_input.offset);
-  clloss__arg_int(&a, c->grad_input.mem != NULL);
-  clloss__arg_mem(&a, ctx->partials);
-  clloss__arg_long(&a, d->ignore_index);
   clloss__arg_real(&a, d->label_smoothing);
   clloss__arg_real(&a, d->z_loss);
   clloss__arg_real(&a, d->softcap);
@@ -113,8 +92,6 @@ static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
                 : c->prob_targets ? (double)d->rows
                                   : 0.0;
   clloss__arg_real(&a, norm);
-  clloss__arg_int(&a, (cl_int)d->reduction);
-  clloss__arg_mem(&a, ctx->err);
   if (pl->variant == CLLOSS__SPLIT) {
     clloss__arg_mem(&a, ctx->segments);
     clloss__arg_ulong(&a, pl->segs);

@@ -23,30 +23,7 @@ static clloss__rows_call describe(const clloss_nll_loss_desc *d) {
 static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
                                   const clloss__rows_call *c, int loss_mode) {
   clloss__args a = {k, 0, CL_SUCCESS, c->input_type == CLLOSS_FLOAT64};
-  clloss__arg_mem(&a, c->input.mem);
-  clloss__arg_ulong(&a, c->input.offset);
-  clloss__arg_ulong(&a, c->ld);
-  clloss__arg_ulong(&a, c->rows);
-  clloss__arg_ulong(&a, c->classes);
-  clloss__arg_mem(&a, c->target.mem);
-  clloss__arg_ulong(&a, c->target.offset);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->weight));
-  clloss__arg_ulong(&a, c->weight.offset);
-  clloss__arg_int(&a, c->weight.mem != NULL);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_output));
-  clloss__arg_ulong(&a, c->grad_output.offset);
-  clloss__arg_int(&a, clloss__grad_output_mode(c));
-  clloss__arg_mem(&a, ctx->stats);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->loss));
-  clloss__arg_ulong(&a, c->loss.offset);
-  clloss__arg_int(&a, loss_mode);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_input));
-  clloss__arg_ulong(&a, c->grad_input.offset);
-  clloss__arg_int(&a, c->grad_input.mem != NULL);
-  clloss__arg_mem(&a, ctx->partials);
-  clloss__arg_long(&a, c->ignore_index);
-  clloss__arg_int(&a, (cl_int)c->reduction);
-  clloss__arg_mem(&a, ctx->err);
+  clloss__set_rows_args(ctx, &a, c, loss_mode);
   if (a.err != CL_SUCCESS)
     return clloss__fail(ctx, a.err, "setting nll_loss arguments failed");
   return CLLOSS_SUCCESS;

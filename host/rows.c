@@ -68,6 +68,34 @@ clloss_status clloss__enqueue_class_targets(clloss__launch *l,
   return clloss__launch_kernel(l, p->kernels[kernel], local, local);
 }
 
+void clloss__set_rows_args(clloss_context *ctx, clloss__args *a,
+                           const clloss__rows_call *c, int loss_mode) {
+  clloss__arg_mem(a, c->input.mem);
+  clloss__arg_ulong(a, c->input.offset);
+  clloss__arg_ulong(a, c->ld);
+  clloss__arg_ulong(a, c->rows);
+  clloss__arg_ulong(a, c->classes);
+  clloss__arg_mem(a, c->prob_targets ? ctx->dummy : c->target.mem);
+  clloss__arg_ulong(a, c->prob_targets ? 0 : c->target.offset);
+  clloss__arg_mem(a, clloss__mem_or_dummy(ctx, c->weight));
+  clloss__arg_ulong(a, c->weight.offset);
+  clloss__arg_int(a, c->weight.mem != NULL);
+  clloss__arg_mem(a, clloss__mem_or_dummy(ctx, c->grad_output));
+  clloss__arg_ulong(a, c->grad_output.offset);
+  clloss__arg_int(a, clloss__grad_output_mode(c));
+  clloss__arg_mem(a, ctx->stats);
+  clloss__arg_mem(a, clloss__mem_or_dummy(ctx, c->loss));
+  clloss__arg_ulong(a, c->loss.offset);
+  clloss__arg_int(a, loss_mode);
+  clloss__arg_mem(a, clloss__mem_or_dummy(ctx, c->grad_input));
+  clloss__arg_ulong(a, c->grad_input.offset);
+  clloss__arg_int(a, c->grad_input.mem != NULL);
+  clloss__arg_mem(a, ctx->partials);
+  clloss__arg_long(a, c->ignore_index);
+  clloss__arg_int(a, (cl_int)c->reduction);
+  clloss__arg_mem(a, ctx->err);
+}
+
 int clloss__grad_output_mode(const clloss__rows_call *c) {
   if (!c->grad_output.mem)
     return 0;

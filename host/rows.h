@@ -21,6 +21,10 @@ clloss_status clloss__check_rows_buffers(clloss_context *ctx,
 clloss_status clloss__enqueue_class_targets(clloss__launch *l,
                                             clloss__program *p, int kernel,
                                             const clloss__rows_call *c);
+/* Sets ROWS_ARGS (kernels/common.cl), the arguments every row-loss
+ * kernel starts with; loss_mode as there. */
+void clloss__set_rows_args(clloss_context *ctx, clloss__args *a,
+                           const clloss__rows_call *c, int loss_mode);
 /* 0: no upstream gradient, 1: a scalar, 2: one per row. */
 int clloss__grad_output_mode(const clloss__rows_call *c);
 

@@ -215,3 +215,16 @@ inline void fill_row(__global in_t *g, ulong n, real v, ulong first,
   for (ulong c = full + first; c < n; c += step)
     STORE(v, g, c);
 }
+
+/* The arguments every row loss (cross_entropy, nll_loss) starts with, in
+ * the order host/rows.c sets them. loss_mode: 0 no loss output, 1 one value
+ * per row into `loss`, 2 partial sums into `partials` (finished by
+ * finish_sum). g_mode: see upstream(). */
+#define ROWS_ARGS                                                             \
+  __global const in_t *x, ulong x_off, ulong ld, ulong rows, ulong classes,   \
+      __global const tgt_t *t, ulong t_off, __global const real *w,           \
+      ulong w_off, int has_w, __global const real *g, ulong g_off,            \
+      int g_mode, __global const real *stats, __global real *loss,           \
+      ulong loss_off, int loss_mode, __global in_t *grad, ulong grad_off,     \
+      int want_grad, __global real *partials, long ignore, int reduction,     \
+      __global volatile uint *err

@@ -177,18 +177,12 @@ inline void pass_grad(const row_args *a, __global in_t *g, real lse,
   }
 }
 
-/* Kernel arguments, shared by both variants. loss_mode: 0 no loss output,
- * 1 one value per row into `loss`, 2 per-group partial sums into
- * `partials` (finished by finish_sum). */
+/* Kernel arguments, shared by every variant: the row losses' own, then
+ * probability targets (y, dense [N, C]), label smoothing, z-loss, softcap
+ * and the mean's external normaliser (0: none). */
 #define CE_ARGS                                                               \
-  __global const in_t *x, ulong x_off, ulong ld, ulong rows, ulong classes,   \
-      __global const tgt_t *t, ulong t_off, __global const in_t *y,           \
-      ulong y_off, __global const real *w, ulong w_off, int has_w,            \
-      __global const real *g, ulong g_off, int g_mode,                        \
-      __global const real *stats, __global real *loss, ulong loss_off,        \
-      int loss_mode, __global in_t *grad, ulong grad_off, int want_grad,      \
-      __global real *partials, long ignore, real eps, real z, real cap,       \
-      real norm, int reduction, __global volatile uint *err
+  ROWS_ARGS, __global const in_t *y, ulong y_off, real eps, real z, real cap, \
+      real norm
 
 /* reduction: 0 mean, 1 sum, 2 none (clloss_reduction). */
 inline real row_scale(__global const real *g, ulong row, int g_mode,

@@ -2,17 +2,10 @@
  *   loss_i = -w[t_i] x_{i,t_i} for rows whose target is not ignore_index
  *   dx_ij  = -s_i w[t_i] [j = t_i]   (the rest of the row is zero)
  * nll_item: one work-item per row (CPUs); nll_group: one work-group per row,
- * its work-items zero the row together (GPUs). Both share one signature;
- * loss_mode is as in cross_entropy.cl. */
+ * its work-items zero the row together (GPUs). Both take ROWS_ARGS
+ * (common.cl). */
 
-#define NLL_ARGS                                                              \
-  __global const in_t *x, ulong x_off, ulong ld, ulong rows, ulong classes,   \
-      __global const tgt_t *t, ulong t_off, __global const real *w,           \
-      ulong w_off, int has_w, __global const real *g, ulong g_off,            \
-      int g_mode, __global const real *stats, __global real *loss,            \
-      ulong loss_off, int loss_mode, __global in_t *grad, ulong grad_off,     \
-      int want_grad, __global real *partials, long ignore, int reduction,     \
-      __global volatile uint *err
+#define NLL_ARGS ROWS_ARGS
 
 inline real nll_scale(__global const real *g, ulong row, int g_mode,
                       int reduction, __global const real *stats) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reference/reference.h"
 #include "support/testutil.h"
 
 enum { ROWS = 29, COLS = 517, N = ROWS * COLS };
@@ -41,35 +42,9 @@ static const clloss_dtype types[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
  * type (float16 eps 2^-10, bfloat16 2^-7) or float32 arithmetic. */
 static const double bounds[] = {1e-4, 4e-3, 3e-2, 1e-9};
 
-/* Element i of a host array of storage `t`, as double. */
-static double get(const void *p, clloss_dtype t, size_t i) {
-  switch (t) {
-  case CLLOSS_FLOAT16:
-    return clloss_half_to_float(((const uint16_t *)p)[i]);
-  case CLLOSS_BFLOAT16:
-    return clloss_bfloat16_to_float(((const uint16_t *)p)[i]);
-  case CLLOSS_FLOAT64:
-    return ((const double *)p)[i];
-  default:
-    return ((const float *)p)[i];
-  }
-}
-
-static void put(void *p, clloss_dtype t, size_t i, double v) {
-  switch (t) {
-  case CLLOSS_FLOAT16:
-    ((uint16_t *)p)[i] = clloss_float_to_half((float)v);
-    break;
-  case CLLOSS_BFLOAT16:
-    ((uint16_t *)p)[i] = clloss_float_to_bfloat16((float)v);
-    break;
-  case CLLOSS_FLOAT64:
-    ((double *)p)[i] = v;
-    break;
-  default:
-    ((float *)p)[i] = (float)v;
-  }
-}
+/* Loads and stores in every storage type: the reference's own helpers. */
+#define get clloss__ref_load
+#define put clloss__ref_store
 
 static double max_rel(const void *got, const void *want, clloss_dtype t,
                       size_t n) {
