@@ -138,7 +138,7 @@ if [[ -z $dry ]] && ! grep -qi nvidia "$OUT/devices.txt"; then
   else
     why="the nvidia.icd is registered but the ICD loader lists no NVIDIA device (driver/loader mismatch? see devices.txt and nvidia-smi.txt)"
   fi
-  die "$why; OpenCL on this machine is unusable for clloss" devices 3
+  die "$why: no NVIDIA OpenCL device to test" devices 3
 fi
 probe=$("$clloss" bench mse_loss --numel 4096 --device "$device" --repeat 1 \
   --warmup 0 --no-copy --json-only 2>&1 | tail -n 1) ||

@@ -62,18 +62,21 @@ static const char *const bench_help =
     "                           + loss\n"
     "with s the dtype's size, t the target dtype's, loss = 4 bytes (8 for\n"
     "float64) for mean/sum, one per row or element for none; no gradient\n"
-    "term with --no-grad. gbps = bytes / median time / 1e9. copy_gbps: the\n"
-    "fastest of a few copy kernels (float4 and float16 elements) moving\n"
-    "bytes/2 from one buffer into another, i.e. the same bytes read plus\n"
-    "written; ratio = gbps / copy_gbps.\n"
+    "term with --no-grad. gbps = bytes / median time / 1e9. copy_gbps: a\n"
+    "plain copy kernel moving bytes/2 from one buffer into another (the\n"
+    "same bytes, read plus written), the fastest of a few (float4 and\n"
+    "float16 elements, one per work-item, grid-stride or in chunks), run\n"
+    "after each timed loss run so that both see the same machine load;\n"
+    "ratio = gbps / copy_gbps. Its buffers exist alongside the loss's.\n"
     "\n"
     "Output: readable lines, then ONE JSON object as the last line of\n"
     "stdout: loss, device, device_index, platform, dtype, target_dtype,\n"
     "shape, reduction, grad, variant, repeat, warmup, median_ms, min_ms,\n"
     "max_ms, times_ms, bytes, gbps, copy_gbps, copy_kernel, copy_median_ms,\n"
-    "ratio, first_call_ms (the very first loss call of the process, program\n"
-    "build included), context_ms (device selection and context creation),\n"
-    "loss_value (a check: NaN is null), loadavg (from /proc/loadavg).\n"
+    "copy_min_ms, copy_bytes, ratio, first_call_ms (the very first loss\n"
+    "call of the process, program build included), context_ms (device\n"
+    "selection and context creation), loss_value (a check: NaN is null),\n"
+    "loadavg (from /proc/loadavg), clloss_version.\n"
     "Exit status: 0 ok, 1 no device or a failed call, 2 bad usage.\n";
 
 typedef struct bench_args {
@@ -499,7 +502,10 @@ typedef struct bench_result {
   unsigned long long bytes;
   double gbps, loss_value;
   int have_copy;
-  bench_copy_result copy;
+  const char *copy_kernel;
+  size_t copy_bytes;
+  double copy_median_ms, copy_min_ms, copy_gbps;
+  double *copy_times; /* sorted */
   int have_load;
   double load[3];
 } bench_result;
@@ -542,9 +548,10 @@ static void print_text(const bench_args *a, const bench_run *r,
          a->repeat, a->warmup, res->median_ms, res->min_ms, res->max_ms);
   printf("traffic %s (%llu bytes): %.2f GB/s\n", bytes, res->bytes, res->gbps);
   if (res->have_copy)
-    printf("copy kernel (%s, %.2f ms): %.2f GB/s; loss at %.2f of copy\n",
-           res->copy.kernel, res->copy.median_ms, res->copy.gbps,
-           res->gbps / res->copy.gbps);
+    printf("copy kernel (%s, interleaved): median %.3f ms, %.2f GB/s; loss "
+           "at %.2f of copy\n",
+           res->copy_kernel, res->copy_median_ms, res->copy_gbps,
+           res->gbps / res->copy_gbps);
   printf("loss value %.6g\n", res->loss_value);
 }
 
@@ -586,16 +593,18 @@ static void print_json(const bench_args *a, const bench_run *r,
   json_number(o, res->gbps, "%.3f");
   fputs(",\"copy_gbps\":", o);
   if (res->have_copy) {
-    json_number(o, res->copy.gbps, "%.3f");
+    json_number(o, res->copy_gbps, "%.3f");
     fputs(",\"copy_kernel\":", o);
-    json_string(o, res->copy.kernel);
+    json_string(o, res->copy_kernel);
     fputs(",\"copy_median_ms\":", o);
-    json_number(o, res->copy.median_ms, "%.4f");
-    fprintf(o, ",\"copy_bytes\":%zu,\"ratio\":", res->copy.bytes);
-    json_number(o, res->gbps / res->copy.gbps, "%.4f");
+    json_number(o, res->copy_median_ms, "%.4f");
+    fputs(",\"copy_min_ms\":", o);
+    json_number(o, res->copy_min_ms, "%.4f");
+    fprintf(o, ",\"copy_bytes\":%zu,\"ratio\":", res->copy_bytes);
+    json_number(o, res->gbps / res->copy_gbps, "%.4f");
   } else {
     fputs("null,\"copy_kernel\":null,\"copy_median_ms\":null,"
-          "\"copy_bytes\":null,\"ratio\":null",
+          "\"copy_min_ms\":null,\"copy_bytes\":null,\"ratio\":null",
           o);
   }
   fputs(",\"first_call_ms\":", o);
@@ -612,7 +621,32 @@ static void print_json(const bench_args *a, const bench_run *r,
   fprintf(o, ",\"clloss_version\":\"%s\"}\n", CLLOSS_VERSION_STRING);
 }
 
-/* Everything after the context exists; buffers are released here. */
+/* The timed loop: each loss run is followed by one copy (when asked), so
+ * that both see the same machine load. */
+static int timed_runs(bench_run *r, bench_result *res, bench_copy *copy) {
+  const bench_args *a = r->a;
+  clloss_status s;
+  double t0, ms;
+  for (int i = 0; i < a->warmup; i++) {
+    if ((s = call_and_wait(r)) != CLLOSS_SUCCESS)
+      return call_failed(r, "a warm-up run of", s);
+    if (copy && bench_copy_run(copy, &ms) != CL_SUCCESS)
+      return cli_error("bench", CLI_DATA_ERROR, "a copy kernel run failed");
+  }
+  for (int i = 0; i < a->repeat; i++) {
+    t0 = cli_now_ms();
+    s = call_and_wait(r);
+    res->times[i] = cli_now_ms() - t0;
+    if (s != CLLOSS_SUCCESS)
+      return call_failed(r, "a timed run of", s);
+    if (copy && bench_copy_run(copy, &res->copy_times[i]) != CL_SUCCESS)
+      return cli_error("bench", CLI_DATA_ERROR, "a copy kernel run failed");
+  }
+  return CLI_OK;
+}
+
+/* Everything after the context exists. The first call comes before the
+ * copy kernels are built, so that it is the process's first build. */
 static int measure(bench_run *r, bench_result *res) {
   const bench_args *a = r->a;
   int rc = setup(r);
@@ -628,32 +662,36 @@ static int measure(bench_run *r, bench_result *res) {
   if (s != CLLOSS_SUCCESS)
     return call_failed(r, "checking the targets of", s);
   res->variant = clloss_context_last_variant(r->ctx);
-  for (int i = 0; i < a->warmup; i++)
-    if ((s = call_and_wait(r)) != CLLOSS_SUCCESS)
-      return call_failed(r, "a warm-up run of", s);
-  for (int i = 0; i < a->repeat; i++) {
-    t0 = cli_now_ms();
-    s = call_and_wait(r);
-    res->times[i] = cli_now_ms() - t0;
-    if (s != CLLOSS_SUCCESS)
-      return call_failed(r, "a timed run of", s);
-  }
-  res->loss_value = first_loss(r);
-  bench_stats(res->times, (size_t)a->repeat, &res->median_ms, &res->min_ms);
-  res->max_ms = res->times[a->repeat - 1];
   res->bytes = traffic(r);
-  res->gbps =
-      res->median_ms > 0 ? (double)res->bytes / res->median_ms / 1e6 : 0;
-  release_buffers(r);
+
+  bench_copy *copy = NULL;
   if (!a->no_copy) {
     char msg[256];
-    cl_int err = bench_copy(r->ctx, (size_t)res->bytes, a->repeat, a->warmup,
-                            &res->copy, msg, sizeof msg);
-    if (err != CL_SUCCESS)
-      return cli_error("bench", CLI_DATA_ERROR, "copy kernel: %s", msg);
+    if (bench_copy_open(r->ctx, (size_t)res->bytes, 3, &copy, msg,
+                        sizeof msg) != CL_SUCCESS)
+      return cli_error("bench", CLI_DATA_ERROR,
+                       "copy kernel: %s (--no-copy skips it)", msg);
+  }
+  rc = timed_runs(r, res, copy);
+  if (rc == CLI_OK) {
+    res->loss_value = first_loss(r);
+    bench_stats(res->times, (size_t)a->repeat, &res->median_ms, &res->min_ms);
+    res->max_ms = res->times[a->repeat - 1];
+    res->gbps =
+        res->median_ms > 0 ? (double)res->bytes / res->median_ms / 1e6 : 0;
+  }
+  if (rc == CLI_OK && copy) {
+    bench_stats(res->copy_times, (size_t)a->repeat, &res->copy_median_ms,
+                &res->copy_min_ms);
+    res->copy_kernel = bench_copy_kernel(copy);
+    res->copy_bytes = bench_copy_bytes(copy);
+    res->copy_gbps = res->copy_median_ms > 0
+                         ? (double)res->copy_bytes / res->copy_median_ms / 1e6
+                         : 0;
     res->have_copy = 1;
   }
-  return CLI_OK;
+  bench_copy_close(copy);
+  return rc;
 }
 
 int cli_bench(int argc, char **argv) {
@@ -682,8 +720,12 @@ int cli_bench(int argc, char **argv) {
   memset(&res, 0, sizeof res);
   res.loss_value = NAN;
   res.times = calloc((size_t)a.repeat, sizeof *res.times);
-  if (!res.times)
+  res.copy_times = calloc((size_t)a.repeat, sizeof *res.copy_times);
+  if (!res.times || !res.copy_times) {
+    free(res.times);
+    free(res.copy_times);
     return cli_error("bench", CLI_DATA_ERROR, "out of host memory");
+  }
 
   double t0 = cli_now_ms();
   rc = cli_open_device("bench", a.device, &r.ctx, &res.device_index);
@@ -714,5 +756,6 @@ int cli_bench(int argc, char **argv) {
   release_buffers(&r);
   clloss_context_release(r.ctx);
   free(res.times);
+  free(res.copy_times);
   return rc;
 }

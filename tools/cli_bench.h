@@ -15,22 +15,25 @@
 cl_int bench_fill(cl_command_queue queue, cl_mem mem, clloss_dtype dtype,
                   size_t count, double lo, double hi, uint64_t seed);
 
-/* The fastest of a few plain copy kernels over the same bytes. */
-typedef struct bench_copy_result {
-  const char *kernel; /* which copy was fastest: "float4", "float16", ... */
-  size_t bytes;       /* bytes read + bytes written by one copy */
-  double median_ms, min_ms;
-  double gbps; /* bytes / median */
-} bench_copy_result;
+/* A plain copy on ctx's device and queue, the bandwidth reference: two
+ * buffers of `bytes` / 2 (rounded down to 64 bytes) and a few copy kernels,
+ * built with clCreateProgramWithSource on ctx's cl_context. */
+typedef struct bench_copy bench_copy;
 
-/* Times copies of `bytes` / 2 (rounded down to 64 bytes) from one buffer
- * into another on ctx's device and queue: kernels built with
- * clCreateProgramWithSource on ctx's cl_context, each tried `warmup` times
- * then timed `repeat` times (enqueue to clFinish); keeps the one with the
- * lowest median. Every OpenCL object it makes is released. Returns
- * CL_SUCCESS, or an OpenCL error with a sentence in msg. */
-cl_int bench_copy(clloss_context *ctx, size_t bytes, int repeat, int warmup,
-                  bench_copy_result *out, char *msg, size_t msglen);
+/* Builds the kernels, allocates and touches the buffers, and keeps the
+ * fastest kernel: each is run once, then timed `calibrate` times (enqueue
+ * to clFinish), lowest median wins. Returns CL_SUCCESS, or an OpenCL error
+ * with a sentence in msg (nothing is left allocated then). */
+cl_int bench_copy_open(clloss_context *ctx, size_t bytes, int calibrate,
+                       bench_copy **out, char *msg, size_t msglen);
+/* One copy with the chosen kernel, timed from enqueue to clFinish. */
+cl_int bench_copy_run(bench_copy *c, double *ms);
+/* "float4", "float16 chunks", ...: the chosen kernel. */
+const char *bench_copy_kernel(const bench_copy *c);
+/* Bytes read plus bytes written by one copy. */
+size_t bench_copy_bytes(const bench_copy *c);
+/* Releases every OpenCL object of c; NULL is a no-op. */
+void bench_copy_close(bench_copy *c);
 
 /* Median and minimum of n values (sorts `v`). */
 void bench_stats(double *v, size_t n, double *median, double *min);

@@ -118,41 +118,53 @@ static const copy_kind kinds[] = {
     {"copy4_stride", "float4 grid-stride", 16, 1},
     {"copy16_chunk", "float16 chunks", 64, 2},
 };
+#define NKINDS (sizeof kinds / sizeof *kinds)
+
+struct bench_copy {
+  cl_command_queue queue;
+  cl_program program;
+  cl_mem src, dst;
+  size_t half;
+  cl_kernel kernels[NKINDS];
+  size_t global[NKINDS], local[NKINDS];
+  int use_local[NKINDS];
+  size_t chosen;
+};
 
 static size_t round_up(size_t v, size_t m) {
   return (v + m - 1) / m * m;
 }
 
-/* Times one kind; *median_ms and *min_ms receive its times. */
-static cl_int time_kind(clloss_context *ctx, cl_program prog,
-                        const copy_kind *kind, cl_mem src, cl_mem dst,
-                        size_t half, int repeat, int warmup, double *median_ms,
-                        double *min_ms, char *msg, size_t msglen) {
-  const clloss_device_info *info = clloss_context_device_info(ctx);
-  cl_command_queue q = clloss_context_queue(ctx);
+/* Creates kind i's kernel, its arguments and launch size. */
+static cl_int make_kind(bench_copy *c, const clloss_device_info *info, size_t i,
+                        char *msg, size_t msglen) {
+  const copy_kind *kind = &kinds[i];
   const int cpu = (info->type & CL_DEVICE_TYPE_CPU) != 0;
   cl_int err;
-  cl_kernel k = clCreateKernel(prog, kind->kernel, &err);
+  cl_kernel k = clCreateKernel(c->program, kind->kernel, &err);
   if (!k) {
     snprintf(msg, msglen, "creating the copy kernel %s failed (%s)",
              kind->kernel, clloss_status_name(err));
     return err;
   }
+  c->kernels[i] = k;
   size_t wg = 0;
   if (clGetKernelWorkGroupInfo(k, info->device, CL_KERNEL_WORK_GROUP_SIZE,
                                sizeof wg, &wg, NULL) != CL_SUCCESS ||
       wg == 0)
     wg = 1;
   size_t local = wg < 256 ? wg : 256;
-  const cl_ulong n = half / kind->vec;
+  const cl_ulong n = c->half / kind->vec;
   cl_ulong chunk = 0;
   size_t global;
+  /* One-per-item kernels: the runtime picks the work-group size on CPUs. */
+  c->use_local[i] = !(cpu && kind->mode == 0);
   if (kind->mode == 0) {
     global = round_up((size_t)n, local);
   } else if (kind->mode == 1) {
     global = local * 8 * (size_t)info->compute_units;
   } else {
-    /* About 16 chunks per compute unit, walked contiguously: CPUs. */
+    /* About 16 chunks per compute unit, each walked contiguously: CPUs. */
     size_t items = 16 * (size_t)info->compute_units;
     chunk = (n + items - 1) / items;
     if (chunk == 0)
@@ -161,111 +173,158 @@ static cl_int time_kind(clloss_context *ctx, cl_program prog,
     if (cpu)
       local = 1;
   }
-  err = clSetKernelArg(k, 0, sizeof src, &src);
+  c->global[i] = global;
+  c->local[i] = local;
+  err = clSetKernelArg(k, 0, sizeof c->src, &c->src);
   if (err == CL_SUCCESS)
-    err = clSetKernelArg(k, 1, sizeof dst, &dst);
+    err = clSetKernelArg(k, 1, sizeof c->dst, &c->dst);
   if (err == CL_SUCCESS)
     err = clSetKernelArg(k, 2, sizeof n, &n);
   if (err == CL_SUCCESS && kind->mode == 2)
     err = clSetKernelArg(k, 3, sizeof chunk, &chunk);
-  double *times = calloc((size_t)repeat, sizeof *times);
-  if (!times)
-    err = CL_OUT_OF_HOST_MEMORY;
-  /* One-per-item kernels: the runtime picks the work-group size on CPUs. */
-  const size_t *lp = (cpu && kind->mode == 0) ? NULL : &local;
-  for (int r = -warmup; r < repeat && err == CL_SUCCESS; r++) {
-    double t0 = cli_now_ms();
-    err = clEnqueueNDRangeKernel(q, k, 1, NULL, &global, lp, 0, NULL, NULL);
-    if (err == CL_SUCCESS)
-      err = clFinish(q);
-    if (r >= 0)
-      times[r] = cli_now_ms() - t0;
-  }
-  if (err == CL_SUCCESS)
-    bench_stats(times, (size_t)repeat, median_ms, min_ms);
-  else
-    snprintf(msg, msglen, "running the copy kernel %s failed (%s)",
-             kind->kernel, clloss_status_name(err));
-  free(times);
-  clReleaseKernel(k);
+  if (err != CL_SUCCESS)
+    snprintf(msg, msglen, "setting the copy kernel's arguments failed (%s)",
+             clloss_status_name(err));
   return err;
 }
 
-cl_int bench_copy(clloss_context *ctx, size_t bytes, int repeat, int warmup,
-                  bench_copy_result *out, char *msg, size_t msglen) {
+static cl_int run_kind(bench_copy *c, size_t i, double *ms) {
+  double t0 = cli_now_ms();
+  cl_int err = clEnqueueNDRangeKernel(
+      c->queue, c->kernels[i], 1, NULL, &c->global[i],
+      c->use_local[i] ? &c->local[i] : NULL, 0, NULL, NULL);
+  if (err == CL_SUCCESS)
+    err = clFinish(c->queue);
+  *ms = cli_now_ms() - t0;
+  return err;
+}
+
+cl_int bench_copy_run(bench_copy *c, double *ms) {
+  return run_kind(c, c->chosen, ms);
+}
+
+const char *bench_copy_kernel(const bench_copy *c) {
+  return kinds[c->chosen].label;
+}
+
+size_t bench_copy_bytes(const bench_copy *c) {
+  return 2 * c->half;
+}
+
+void bench_copy_close(bench_copy *c) {
+  if (!c)
+    return;
+  for (size_t i = 0; i < NKINDS; i++)
+    if (c->kernels[i])
+      clReleaseKernel(c->kernels[i]);
+  if (c->dst)
+    clReleaseMemObject(c->dst);
+  if (c->src)
+    clReleaseMemObject(c->src);
+  if (c->program)
+    clReleaseProgram(c->program);
+  free(c);
+}
+
+/* Allocates and touches both buffers, so that no copy pays for first use. */
+static cl_int make_buffers(bench_copy *c, cl_context cl, char *msg,
+                           size_t msglen) {
+  cl_int err;
+  c->src = clCreateBuffer(cl, CL_MEM_READ_ONLY, c->half, NULL, &err);
+  if (c->src)
+    c->dst = clCreateBuffer(cl, CL_MEM_WRITE_ONLY, c->half, NULL, &err);
+  if (!c->src || !c->dst) {
+    snprintf(msg, msglen,
+             "allocating two copy buffers of %zu bytes failed (%s)", c->half,
+             clloss_status_name(err));
+    return err;
+  }
+  const cl_uint pattern = 0x3f800000u;
+  err = clEnqueueFillBuffer(c->queue, c->src, &pattern, sizeof pattern, 0,
+                            c->half, 0, NULL, NULL);
+  if (err == CL_SUCCESS)
+    err = clEnqueueFillBuffer(c->queue, c->dst, &pattern, sizeof pattern, 0,
+                              c->half, 0, NULL, NULL);
+  if (err == CL_SUCCESS)
+    err = clFinish(c->queue);
+  if (err != CL_SUCCESS)
+    snprintf(msg, msglen,
+             "initialising the copy buffers (2 x %zu bytes) failed (%s)",
+             c->half, clloss_status_name(err));
+  return err;
+}
+
+/* Times every kind and keeps the one with the lowest median. */
+static cl_int choose(bench_copy *c, int calibrate, char *msg, size_t msglen) {
+  double *t = calloc((size_t)calibrate, sizeof *t);
+  double best = 0;
+  cl_int err = t ? CL_SUCCESS : CL_OUT_OF_HOST_MEMORY;
+  for (size_t i = 0; i < NKINDS && err == CL_SUCCESS; i++) {
+    double med, mn, once;
+    err = run_kind(c, i, &once);
+    for (int r = 0; r < calibrate && err == CL_SUCCESS; r++)
+      err = run_kind(c, i, &t[r]);
+    if (err != CL_SUCCESS)
+      break;
+    bench_stats(t, (size_t)calibrate, &med, &mn);
+    if (i == 0 || med < best) {
+      best = med;
+      c->chosen = i;
+    }
+  }
+  if (err != CL_SUCCESS)
+    snprintf(msg, msglen, "running the copy kernels failed (%s)",
+             clloss_status_name(err));
+  free(t);
+  return err;
+}
+
+cl_int bench_copy_open(clloss_context *ctx, size_t bytes, int calibrate,
+                       bench_copy **out, char *msg, size_t msglen) {
   const clloss_device_info *info = clloss_context_device_info(ctx);
   cl_context cl = clloss_context_cl_context(ctx);
-  cl_command_queue q = clloss_context_queue(ctx);
-  const size_t half = bytes / 2 / 64 * 64;
-  memset(out, 0, sizeof *out);
+  *out = NULL;
   msg[0] = '\0';
-  if (half == 0) {
+  bench_copy *c = calloc(1, sizeof *c);
+  if (!c) {
+    snprintf(msg, msglen, "out of host memory");
+    return CL_OUT_OF_HOST_MEMORY;
+  }
+  c->queue = clloss_context_queue(ctx);
+  c->half = bytes / 2 / 64 * 64;
+  if (c->half == 0) {
     snprintf(msg, msglen, "too few bytes (%zu) for the copy kernel", bytes);
+    bench_copy_close(c);
     return CL_INVALID_VALUE;
   }
-  if (half > info->max_alloc_size) {
+  if (c->half > info->max_alloc_size) {
     snprintf(msg, msglen,
              "the copy needs buffers of %zu bytes; the device's largest is "
              "%llu",
-             half, (unsigned long long)info->max_alloc_size);
+             c->half, (unsigned long long)info->max_alloc_size);
+    bench_copy_close(c);
     return CL_INVALID_BUFFER_SIZE;
   }
   cl_int err;
-  const char *src_text = copy_source;
-  cl_program prog = clCreateProgramWithSource(cl, 1, &src_text, NULL, &err);
-  if (!prog) {
+  const char *text = copy_source;
+  c->program = clCreateProgramWithSource(cl, 1, &text, NULL, &err);
+  if (!c->program)
     snprintf(msg, msglen, "creating the copy program failed (%s)",
              clloss_status_name(err));
-    return err;
-  }
-  err = clBuildProgram(prog, 1, &info->device, "", NULL, NULL);
-  if (err != CL_SUCCESS) {
+  else if ((err = clBuildProgram(c->program, 1, &info->device, "", NULL,
+                                 NULL)) != CL_SUCCESS)
     snprintf(msg, msglen, "building the copy program failed (%s)",
              clloss_status_name(err));
-    clReleaseProgram(prog);
+  if (err == CL_SUCCESS)
+    err = make_buffers(c, cl, msg, msglen);
+  for (size_t i = 0; i < NKINDS && err == CL_SUCCESS; i++)
+    err = make_kind(c, info, i, msg, msglen);
+  if (err == CL_SUCCESS)
+    err = choose(c, calibrate < 1 ? 1 : calibrate, msg, msglen);
+  if (err != CL_SUCCESS) {
+    bench_copy_close(c);
     return err;
   }
-  cl_mem src = clCreateBuffer(cl, CL_MEM_READ_ONLY, half, NULL, &err);
-  cl_mem dst =
-      src ? clCreateBuffer(cl, CL_MEM_WRITE_ONLY, half, NULL, &err) : NULL;
-  if (!src || !dst) {
-    snprintf(msg, msglen,
-             "allocating two copy buffers of %zu bytes failed (%s)", half,
-             clloss_status_name(err));
-  } else {
-    /* Touch both buffers once, so that no copy pays for first use. */
-    const cl_uint pattern = 0x3f800000u;
-    err = clEnqueueFillBuffer(q, src, &pattern, sizeof pattern, 0, half, 0,
-                              NULL, NULL);
-    if (err == CL_SUCCESS)
-      err = clEnqueueFillBuffer(q, dst, &pattern, sizeof pattern, 0, half, 0,
-                                NULL, NULL);
-    if (err == CL_SUCCESS)
-      err = clFinish(q);
-    if (err != CL_SUCCESS)
-      snprintf(msg, msglen, "initialising the copy buffers failed (%s)",
-               clloss_status_name(err));
-  }
-  for (size_t i = 0; err == CL_SUCCESS && i < sizeof kinds / sizeof *kinds;
-       i++) {
-    double med = 0, mn = 0;
-    err = time_kind(ctx, prog, &kinds[i], src, dst, half, repeat, warmup, &med,
-                    &mn, msg, msglen);
-    if (err == CL_SUCCESS && (!out->kernel || med < out->median_ms)) {
-      out->kernel = kinds[i].label;
-      out->median_ms = med;
-      out->min_ms = mn;
-    }
-  }
-  if (err == CL_SUCCESS) {
-    out->bytes = 2 * half;
-    out->gbps =
-        out->median_ms > 0 ? (double)out->bytes / out->median_ms / 1e6 : 0;
-  }
-  if (dst)
-    clReleaseMemObject(dst);
-  if (src)
-    clReleaseMemObject(src);
-  clReleaseProgram(prog);
-  return err;
+  *out = c;
+  return CL_SUCCESS;
 }
