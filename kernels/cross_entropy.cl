@@ -279,13 +279,62 @@ inline real target_logit(const row_args *a, __global const tgt_t *t,
 
 /* Statistics of a span, its work-items interleaved, combined over the
  * work-group. */
-inline row_stats span_stats(const row_args *a, __global in_t *g, int keep,
-                            __local real *scratch) {
+/* One pass for max and sum-exp together (online softmax): each lane keeps
+ * its running max m and sum s relative to it, s <- s e^(m - m') + e^(x - m')
+ * when the max grows to m'. Two exps per element but one read of the row:
+ * the choice for GPUs, where exp is cheap and a second read of a long row
+ * would come from DRAM. */
+inline row_stats pass_online(const row_args *a, ulong first, ulong step) {
+  const ulong full = a->n / VW * VW;
+  const real eoc = a->eps / (real)a->classes;
+  realv mv = (realv)(-REAL_MAX), sv = (realv)(0), swx = (realv)(0),
+        sy = (realv)(0), syx = (realv)(0);
+  for (ulong c = first * VW; c < full; c += step * VW) {
+    realv v = capv(LOADV(a->x, c), a->cap);
+    realv m2 = fmax(mv, v);
+    sv = sv * exp(mv - m2) + exp(v - m2);
+    mv = m2;
+#if PROB_TARGETS
+    realv wy = weights_v(a, c) * ((1 - a->eps) * LOADV(a->y, c) + eoc);
+    sy += wy;
+    syx += wy * v;
+#else
+    if (a->eps > 0)
+      swx += weights_v(a, c) * v;
+#endif
+  }
+  row_stats st = {HMAX(mv), 0, HSUM(swx), HSUM(sy), HSUM(syx)};
+#if VW == 1
+  st.sumexp = sv * exp(mv - st.max);
+#else
+  for (int k = 0; k < VW; k++)
+    st.sumexp += ((real *)&sv)[k] * exp(((real *)&mv)[k] - st.max);
+#endif
+  for (ulong c = full + first; c < a->n; c += step) {
+    real v = cap1(LOAD(a->x, c), a->cap);
+    real m2 = fmax(st.max, v);
+    st.sumexp = st.sumexp * exp(st.max - m2) + exp(v - m2);
+    st.max = m2;
+#if PROB_TARGETS
+    real wy = weight1(a, c) * ((1 - a->eps) * LOAD(a->y, c) + eoc);
+    st.sy += wy;
+    st.syx += wy * v;
+#else
+    if (a->eps > 0)
+      st.swx += weight1(a, c) * v;
+#endif
+  }
+  return st;
+}
+
+/* Statistics of a span, its work-items interleaved (online, one read),
+ * combined over the work-group. */
+inline row_stats span_stats(const row_args *a, __local real *scratch) {
   const uint lid = get_local_id(0), size = get_local_size(0);
-  row_stats st = pass_max(a, lid, size);
-  st.max = group_max(st.max, scratch);
-  st.sumexp =
-      group_sum(pass_sumexp(a, st.max, g, keep, lid, size), scratch);
+  row_stats st = pass_online(a, lid, size);
+  real m = group_max(st.max, scratch);
+  st.sumexp = group_sum(st.sumexp * exp(st.max - m), scratch);
+  st.max = m;
 #if PROB_TARGETS
   st.sy = group_sum(st.sy, scratch);
   st.syx = group_sum(st.syx, scratch);
@@ -333,17 +382,16 @@ __kernel void ce_group(CE_ARGS) {
     row_args a = {x + x_off + row * ld, y + y_off + row * classes, w + w_off,
                   classes, classes, has_w, eps, cap};
     __global in_t *gr = grad + grad_off + row * ld;
-    const int keep = want_grad && KEEP_OK;
     const real raw_t = target_logit(&a, t + t_off, row, ignore);
-    row_stats st = span_stats(&a, gr, keep, scratch);
+    row_stats st = span_stats(&a, scratch);
     real s = want_grad ? row_scale(g + g_off, row, g_mode, reduction, stats,
                                    norm)
                        : 0;
     real wsum = has_w ? stats[1] : (real)classes;
     target_fix fix;
     real row_loss =
-        finish_row(&a, &a, st, row, t + t_off, gr, raw_t, want_grad, keep, s,
-                   z, wsum, ignore, err, lid, size, lid == 0, &fix);
+        finish_row(&a, &a, st, row, t + t_off, gr, raw_t, want_grad, 0, s, z,
+                   wsum, ignore, err, lid, size, lid == 0, &fix);
     /* The target's entry was written with the rest of the row by some
      * work-item; the leader rewrites it once all are done. */
     barrier(CLK_GLOBAL_MEM_FENCE);
@@ -380,7 +428,7 @@ __kernel void ce_split_stats(CE_ARGS, __global real *seg, ulong segs,
     row_args a = segment(x + x_off + row * ld, y + y_off + row * classes,
                          w + w_off, classes, has_w, eps, cap, k * seg_len,
                          seg_len);
-    row_stats st = span_stats(&a, grad, 0, scratch);
+    row_stats st = span_stats(&a, scratch);
     if (get_local_id(0) == 0) {
       __global real *o = seg + id * SEG_STATS;
       o[0] = st.max;
