@@ -15,13 +15,13 @@ int main(int argc, char **argv) {
   const char *only = argc > 1 ? argv[1] : NULL;
   if (CU_initialize_registry() != CUE_SUCCESS)
     return 1;
-#define SUITE(name)                                                           \
-  if (!only || strstr(#name, only)) {                                         \
-    if (name##_register() != 0) {                                             \
-      fprintf(stderr, "failed to register %s\n", #name);                      \
-      CU_cleanup_registry();                                                  \
-      return 1;                                                               \
-    }                                                                         \
+#define SUITE(name)                                                            \
+  if (!only || strstr(#name, only)) {                                          \
+    if (name##_register() != 0) {                                              \
+      fprintf(stderr, "failed to register %s\n", #name);                       \
+      CU_cleanup_registry();                                                   \
+      return 1;                                                                \
+    }                                                                          \
   }
 #include "suites.inc"
 #undef SUITE

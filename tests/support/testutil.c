@@ -6,8 +6,8 @@
 
 #include "testutil.h"
 
-int tu_add_suite(const char *name, CU_InitializeFunc init,
-                 CU_CleanupFunc clean, const tu_test *tests, size_t count) {
+int tu_add_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc clean,
+                 const tu_test *tests, size_t count) {
   CU_pSuite suite = CU_add_suite(name, init, clean);
   if (!suite)
     return -1;
@@ -143,8 +143,8 @@ clloss_context *tu_context(size_t i) {
     return NULL;
   if (!g_ctx[i]) {
     cl_int err;
-    cl_context cl = clCreateContext(NULL, 1, &g_infos[i].device, NULL, NULL,
-                                    &err);
+    cl_context cl =
+        clCreateContext(NULL, 1, &g_infos[i].device, NULL, NULL, &err);
     if (!cl)
       return NULL;
     clloss_status s = clloss_context_create(cl, g_infos[i].device, &g_ctx[i]);
@@ -164,16 +164,16 @@ void tu_skip_note(const char *test) {
 
 cl_mem tu_buffer(clloss_context *ctx, size_t bytes, const void *init) {
   cl_int err;
-  cl_mem m = clCreateBuffer(
-      clloss_context_cl_context(ctx),
-      CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0), bytes ? bytes : 1,
-      (void *)init, &err);
+  cl_mem m =
+      clCreateBuffer(clloss_context_cl_context(ctx),
+                     CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0),
+                     bytes ? bytes : 1, (void *)init, &err);
   CU_ASSERT_PTR_NOT_NULL(m);
   return m;
 }
 
-void tu_read(clloss_context *ctx, cl_mem mem, size_t offset_bytes,
-             size_t bytes, void *out) {
+void tu_read(clloss_context *ctx, cl_mem mem, size_t offset_bytes, size_t bytes,
+             void *out) {
   cl_int err = clEnqueueReadBuffer(clloss_context_queue(ctx), mem, CL_TRUE,
                                    offset_bytes, bytes, out, 0, NULL, NULL);
   CU_ASSERT_EQUAL(err, CL_SUCCESS);

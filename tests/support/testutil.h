@@ -14,15 +14,16 @@ typedef struct tu_test {
   const char *name;
   CU_TestFunc fn;
 } tu_test;
-int tu_add_suite(const char *name, CU_InitializeFunc init,
-                 CU_CleanupFunc clean, const tu_test *tests, size_t count);
-#define TU_SUITE(name, init, clean, ...)                                      \
-  do {                                                                        \
-    static const tu_test tests_[] = {__VA_ARGS__};                            \
-    return tu_add_suite(name, init, clean, tests_,                            \
-                        sizeof tests_ / sizeof tests_[0]);                    \
+int tu_add_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc clean,
+                 const tu_test *tests, size_t count);
+#define TU_SUITE(name, init, clean, ...)                                       \
+  do {                                                                         \
+    static const tu_test tests_[] = {__VA_ARGS__};                             \
+    return tu_add_suite(name, init, clean, tests_,                             \
+                        sizeof tests_ / sizeof tests_[0]);                     \
   } while (0)
-#define TU_TEST(fn) {#fn, fn}
+#define TU_TEST(fn)                                                            \
+  { #fn, fn }
 
 /* Deterministic random numbers (splitmix64); the seed is printed once. */
 typedef struct tu_rng {
@@ -53,19 +54,19 @@ int tu_canary_intact(const void *after_end, size_t elem_size);
 size_t tu_device_count(void);
 clloss_context *tu_context(size_t i);
 /* Skips the calling test with a printed reason when there is no device. */
-#define TU_REQUIRE_DEVICE()                                                   \
-  do {                                                                        \
-    if (tu_device_count() == 0) {                                             \
-      tu_skip_note(__func__);                                                 \
-      return;                                                                 \
-    }                                                                         \
+#define TU_REQUIRE_DEVICE()                                                    \
+  do {                                                                         \
+    if (tu_device_count() == 0) {                                              \
+      tu_skip_note(__func__);                                                  \
+      return;                                                                  \
+    }                                                                          \
   } while (0)
 void tu_skip_note(const char *test);
 
 /* Device buffer helpers on a context's cl_context. */
 cl_mem tu_buffer(clloss_context *ctx, size_t bytes, const void *init);
-void tu_read(clloss_context *ctx, cl_mem mem, size_t offset_bytes,
-             size_t bytes, void *out);
+void tu_read(clloss_context *ctx, cl_mem mem, size_t offset_bytes, size_t bytes,
+             void *out);
 
 void tu_print_banner(void);
 void tu_release_all(void);
