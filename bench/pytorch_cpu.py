@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 
 DEFAULT_CASES = [
     "cross_entropy --rows 4096 --classes 32000",
@@ -77,7 +78,7 @@ def torch_case(torch, opts, repeat, warmup, device):
     try:
         return torch_timed(torch, opts, repeat, warmup, device)
     except RuntimeError as e:  # no kernel for a dtype, out of memory, ...
-        return None, None, str(e).splitlines()[0][:80]
+        return None, None, str(e).splitlines()[0][:60]
     finally:
         if device != "cpu":
             torch.cuda.empty_cache()
@@ -173,6 +174,7 @@ def main():
               file=sys.stderr)
         torch = None
 
+    warnings.filterwarnings("ignore")  # kl_div's 'mean', CPU half notes
     cases = args.case or DEFAULT_CASES
     header = ("| loss | shape | dtype | variant | median ms | GB/s | copy GB/s"
               " | ratio | PyTorch ms | speedup |")

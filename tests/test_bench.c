@@ -292,8 +292,9 @@ static void test_options_honoured(void) {
     CU_FAIL_FATAL("bench failed");
   CU_ASSERT_EQUAL_FATAL(parse_last_line(&doc), 0);
   CU_ASSERT(str_is(&doc, "variant", "item"));
-  /* input 5*7*4, int32 targets 5*4, one loss per row, no gradient. */
-  CU_ASSERT_EQUAL(num(&doc, "bytes"), 5 * 7 * 4 + 5 * 4 + 5 * 4);
+  /* One input entry per row 5*4, int32 targets 5*4, one loss per row, no
+   * gradient. */
+  CU_ASSERT_EQUAL(num(&doc, "bytes"), 5 * 4 + 5 * 4 + 5 * 4);
   const char *grad = get(&doc, "grad");
   CU_ASSERT(grad && strncmp(grad, "false", 5) == 0);
 }

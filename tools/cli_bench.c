@@ -56,10 +56,11 @@ static const char *const bench_help =
     "\n"
     "Bytes (the least traffic the call can have: every input read once,\n"
     "every output written once):\n"
-    "  cross_entropy, nll_loss: N*C*s (input) + N*t (targets)\n"
-    "                           + N*C*s (gradient) + loss\n"
-    "  element-wise:            n*s (input) + n*s (target) + n*s (gradient)\n"
-    "                           + loss\n"
+    "  cross_entropy:  N*C*s (input) + N*t (targets) + N*C*s (gradient)\n"
+    "                  + loss\n"
+    "  nll_loss:       N*s (the target's input entry of each row: nothing\n"
+    "                  else is read) + N*t + N*C*s (gradient) + loss\n"
+    "  element-wise:   n*s (input) + n*s (target) + n*s (gradient) + loss\n"
     "with s the dtype's size, t the target dtype's, loss = 4 bytes (8 for\n"
     "float64) for mean/sum, one per row or element for none; no gradient\n"
     "term with --no-grad. gbps = bytes / median time / 1e9. copy_gbps: a\n"
@@ -343,7 +344,11 @@ static void describe(bench_run *r) {
 static unsigned long long traffic(const bench_run *r) {
   const bench_args *a = r->a;
   const unsigned long long s = clloss_dtype_size(a->dtype);
-  unsigned long long b = (unsigned long long)r->count * s; /* input */
+  /* nll_loss needs only the target's entry of each row of its input. */
+  unsigned long long b =
+      (unsigned long long)(a->loss->family == CLI_NLL_LOSS ? a->rows
+                                                           : r->count) *
+      s;
   if (a->loss->family == CLI_POINTWISE)
     b += (unsigned long long)r->count * s; /* target */
   else
