@@ -68,10 +68,11 @@ grep -m1 'model name' /proc/cpuinfo || true
 echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$clloss" devices
 
+# A small shape: the first call's time is then the program build's.
 say "start-up: first call of a process, cold caches then warm"
 # shellcheck disable=SC2016
 for run in cold warm; do
-  "$clloss" bench cross_entropy --rows 4096 --classes 32000 --repeat 1 \
+  "$clloss" bench cross_entropy --rows 16 --classes 32000 --repeat 1 \
     --warmup 0 --no-copy --json-only "${dev_args[@]}" |
     record "startup-$run" |
     show --arg run "$run" \
