@@ -16,8 +16,9 @@ cl_int bench_fill(cl_command_queue queue, cl_mem mem, clloss_dtype dtype,
                   size_t count, double lo, double hi, uint64_t seed);
 
 /* A plain copy on ctx's device and queue, the bandwidth reference: two
- * buffers of `bytes` / 2 (rounded down to 64 bytes) and a few copy kernels,
- * built with clCreateProgramWithSource on ctx's cl_context. */
+ * buffers of `bytes` / 2 (rounded down to 64 bytes, at least 64) and a few
+ * copy kernels, built with clCreateProgramWithSource on ctx's cl_context.
+ */
 typedef struct bench_copy bench_copy;
 
 /* Builds the kernels, allocates and touches the buffers, and keeps the
