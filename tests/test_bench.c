@@ -299,6 +299,26 @@ static void test_options_honoured(void) {
   CU_ASSERT(grad && strncmp(grad, "false", 5) == 0);
 }
 
+/* A loss smaller than the copy's least size still gets a copy. */
+static void test_tiny_copy(void) {
+  TU_REQUIRE_DEVICE();
+  json_doc doc;
+  if (!run_ok("bench l1_loss --numel 7 --repeat 1 --warmup 0 --json-only"))
+    CU_FAIL_FATAL("bench failed");
+  CU_ASSERT_EQUAL_FATAL(parse_last_line(&doc), 0);
+  CU_ASSERT_EQUAL(num(&doc, "bytes"), 3 * 7 * 4 + 4);
+  CU_ASSERT(num(&doc, "copy_gbps") > 0);
+  CU_ASSERT_EQUAL(num(&doc, "copy_bytes"), 128);
+}
+
+/* No such device: exit 1, one line, nothing on stdout. */
+static void test_no_such_device(void) {
+  int rc = bench("bench mse_loss --numel 10 --device 999");
+  CU_ASSERT_EQUAL(rc, CLI_DATA_ERROR);
+  CU_ASSERT_EQUAL(strncmp(err_text, "clloss bench: ", 14), 0);
+  CU_ASSERT_EQUAL(out_text[0], '\0');
+}
+
 static void expect_usage(const char *args) {
   int rc = bench(args);
   if (rc != CLI_USAGE || strncmp(err_text, "clloss bench: ", 14) != 0)
@@ -345,7 +365,8 @@ static void test_help(void) {
 
 int test_bench_register(void) {
   TU_SUITE("bench", NULL, NULL, TU_TEST(test_cross_entropy_json),
-           TU_TEST(test_options_honoured), TU_TEST(test_usage_errors),
+           TU_TEST(test_options_honoured), TU_TEST(test_tiny_copy),
+           TU_TEST(test_no_such_device), TU_TEST(test_usage_errors),
            TU_TEST(test_help));
 }
 
