@@ -9,8 +9,9 @@
 #include "clloss.h"
 
 /* Writes `count` elements of type `dtype` into `mem` (blocking, in chunks,
- * through `queue`): float types uniform in [lo, hi), int32 and int64
- * uniform integers in [0, (int64)hi). Element i depends only on (seed, i).
+ * through `queue`): float types uniform in [lo, hi), repeating every 8 MiB,
+ * int32 and int64 uniform integers in [0, (int64)hi). Element i depends
+ * only on (seed, i).
  * Returns CL_SUCCESS, an OpenCL error, or CL_OUT_OF_HOST_MEMORY. */
 cl_int bench_fill(cl_command_queue queue, cl_mem mem, clloss_dtype dtype,
                   size_t count, double lo, double hi, uint64_t seed);
