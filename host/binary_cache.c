@@ -31,14 +31,19 @@ static uint64_t fnv1a_str(uint64_t h, const char *s) {
   return fnv1a(h, s, strlen(s) + 1); /* the NUL separates fields */
 }
 
-uint64_t clloss__cache_key(const clloss_context *ctx, const char *options,
-                           const char *const *texts, int count) {
+uint64_t clloss__device_key(const clloss_context *ctx) {
   uint64_t h = 0xcbf29ce484222325ull;
   h = fnv1a_str(h, CLLOSS_VERSION_STRING);
   h = fnv1a_str(h, ctx->info.name);
   h = fnv1a_str(h, ctx->info.vendor);
   h = fnv1a_str(h, ctx->info.platform_name);
   h = fnv1a_str(h, ctx->info.driver_version);
+  return h;
+}
+
+uint64_t clloss__cache_key(const clloss_context *ctx, const char *options,
+                           const char *const *texts, int count) {
+  uint64_t h = clloss__device_key(ctx);
   h = fnv1a_str(h, options);
   for (int i = 0; i < count; i++)
     h = fnv1a_str(h, texts[i]);
@@ -77,12 +82,18 @@ static int cache_dir(char *out, size_t cap) {
   return stat(out, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int cache_path(uint64_t key, char *out, size_t cap) {
+int clloss__cache_file(const char *name, char *out, size_t cap) {
   char dir[1024];
   if (!enabled() || !cache_dir(dir, sizeof dir))
     return 0;
-  int n = snprintf(out, cap, "%s/%016llx.bin", dir, (unsigned long long)key);
+  int n = snprintf(out, cap, "%s/%s", dir, name);
   return n > 0 && (size_t)n < cap;
+}
+
+static int cache_path(uint64_t key, char *out, size_t cap) {
+  char name[32];
+  snprintf(name, sizeof name, "%016llx.bin", (unsigned long long)key);
+  return clloss__cache_file(name, out, cap);
 }
 
 cl_program clloss__cache_load(clloss_context *ctx, uint64_t key,

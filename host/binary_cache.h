@@ -5,6 +5,11 @@
 
 #include "internal.h"
 
+/* A hash of the device, its platform and driver, and clloss's version. */
+uint64_t clloss__device_key(const clloss_context *ctx);
+/* The path of `name` in the cache folder (created when missing); 0 when
+ * the cache is disabled or has no folder. */
+int clloss__cache_file(const char *name, char *out, size_t cap);
 /* A hash of everything a binary depends on. */
 uint64_t clloss__cache_key(const clloss_context *ctx, const char *options,
                            const char *const *texts, int count);

@@ -113,6 +113,7 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
     clloss_context_release(ctx);
     return s;
   }
+  clloss__tune(ctx);
   *out = ctx;
   return CLLOSS_SUCCESS;
 }

@@ -15,6 +15,9 @@ typedef enum clloss__variant {
   CLLOSS__SPLIT
 } clloss__variant;
 
+/* Kernel families that share a variant choice. */
+enum { CLLOSS__FAMILY_ROWS, CLLOSS__FAMILY_POINTWISE, CLLOSS__FAMILIES };
+
 /* A program built for one source and one set of build-time parameters. */
 typedef struct clloss__program_key {
   const char *source; /* kernel file stem: "cross_entropy", ... */
@@ -57,7 +60,8 @@ struct clloss_context {
   char *build_log;
   char detail[CLLOSS_DETAIL_SIZE];
 
-  clloss__variant variant;
+  clloss__variant variant;                 /* forced, or AUTO */
+  clloss__variant tuned[CLLOSS__FAMILIES]; /* measured, or AUTO */
   const char *last_variant;
 
   /* Reduction scratch, owned and grown by the context, never per call. */
@@ -148,8 +152,12 @@ clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
                                  int finish_index, size_t count, int mode,
                                  double divisor, clloss_buffer loss);
 
-/* The variant to run: the context's choice, or the device's default. */
-clloss__variant clloss__pick_variant(const clloss_context *ctx);
+/* The variant to run for a family: the forced one, else the measured one
+ * (tune.c), else the heuristic (item on CPU devices, group elsewhere). */
+clloss__variant clloss__pick_variant(const clloss_context *ctx, int family);
+/* Measures each family's variants once per device (or reads the result
+ * from the cache folder); failures leave the heuristic in charge. */
+void clloss__tune(clloss_context *ctx);
 const char *clloss__variant_name(clloss__variant v);
 /* Vector width of explicit loads for a storage type on this device. */
 int clloss__vector_width(const clloss_context *ctx, clloss_dtype type);

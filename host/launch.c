@@ -129,9 +129,11 @@ cl_mem clloss__mem_or_dummy(const clloss_context *ctx, clloss_buffer b) {
   return b.mem ? b.mem : ctx->dummy;
 }
 
-clloss__variant clloss__pick_variant(const clloss_context *ctx) {
+clloss__variant clloss__pick_variant(const clloss_context *ctx, int family) {
   if (ctx->variant != CLLOSS__AUTO)
     return ctx->variant;
+  if (ctx->tuned[family] != CLLOSS__AUTO)
+    return ctx->tuned[family];
   return (ctx->info.type & CL_DEVICE_TYPE_CPU) ? CLLOSS__ITEM : CLLOSS__GROUP;
 }
 

@@ -87,7 +87,10 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
     return clloss__launch_end(&l, s, event);
 
   const size_t n = d->count, cu = ctx->info.compute_units;
-  int kernel = clloss__pick_variant(ctx) == CLLOSS__ITEM ? PW_ITEM : PW_GROUP;
+  int kernel =
+      clloss__pick_variant(ctx, CLLOSS__FAMILY_POINTWISE) == CLLOSS__ITEM
+          ? PW_ITEM
+          : PW_GROUP;
   size_t local, groups, chunk = 0;
   if (kernel == PW_ITEM) {
     /* Contiguous chunks, a multiple of VW, about 32 per compute unit. */

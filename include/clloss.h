@@ -204,8 +204,12 @@ CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
  *            with coalesced loads: GPUs;
  *   "split"  a row split over several work-groups (cross_entropy with few,
  *            very long rows).
- * "auto" (the default) chooses per device and shape. The environment
- * variable CLLOSS_VARIANT, read when a context is created, sets the same.
+ * "auto" (the default) chooses per device and shape: the first context on
+ * a device (per driver and clloss version) times "item" against "group" on
+ * a small problem and keeps the faster in the cache folder of the program
+ * binaries; CLLOSS_TUNE=off uses the heuristic instead (item on CPUs,
+ * group elsewhere); split is chosen by shape. The environment variable
+ * CLLOSS_VARIANT, read when a context is created, forces a variant.
  * Results agree within rounding, whichever variant runs; each is
  * deterministic. Unknown name: CLLOSS_INVALID_ARGUMENT. */
 CLLOSS_API clloss_status clloss_context_set_variant(clloss_context *ctx,
