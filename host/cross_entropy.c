@@ -102,9 +102,9 @@ static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
   return CLLOSS_SUCCESS;
 }
 
-static clloss_status enqueue(clloss__launch *l,
-                             const clloss_cross_entropy_desc *d,
+static clloss_status enqueue(clloss__launch *l, const void *desc,
                              const clloss__rows_call *c) {
+  const clloss_cross_entropy_desc *d = desc;
   clloss_context *ctx = l->ctx;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
   clloss__program_key key = {.source = "cross_entropy",
@@ -167,16 +167,9 @@ clloss_status clloss_cross_entropy(clloss_context *ctx, cl_command_queue queue,
     return CLLOSS_INVALID_ARGUMENT;
   CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, ctx->detail));
   clloss__rows_call c = describe(desc);
-  c.input = input;
-  c.target = target;
-  c.weight = weight;
-  c.grad_output = grad_output;
-  c.loss = loss;
-  c.grad_input = grad_input;
-  CLLOSS__TRY(clloss__check_rows_buffers(ctx, &c));
-  clloss__launch l;
-  CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
-  return clloss__launch_end(&l, enqueue(&l, desc, &c), event);
+  return clloss__rows_call_device(ctx, queue, &c, enqueue, desc, input, target,
+                                  weight, grad_output, loss, grad_input,
+                                  num_events, wait_list, event);
 }
 
 clloss_status clloss_cross_entropy_host(clloss_context *ctx,

@@ -173,3 +173,21 @@ clloss_status clloss__rows_host_end(clloss_context *ctx,
                            : clloss__fail(ctx, clloss__cl_status(err),
                                           "copying the gradient back failed");
 }
+
+clloss_status clloss__rows_call_device(
+    clloss_context *ctx, cl_command_queue queue, clloss__rows_call *c,
+    clloss__rows_enqueue enqueue, const void *desc, clloss_buffer input,
+    clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
+    clloss_buffer loss, clloss_buffer grad_input, cl_uint num_events,
+    const cl_event *wait_list, cl_event *event) {
+  c->input = input;
+  c->target = target;
+  c->weight = weight;
+  c->grad_output = grad_output;
+  c->loss = loss;
+  c->grad_input = grad_input;
+  CLLOSS__TRY(clloss__check_rows_buffers(ctx, c));
+  clloss__launch l;
+  CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
+  return clloss__launch_end(&l, enqueue(&l, desc, c), event);
+}

@@ -28,6 +28,20 @@ void clloss__set_rows_args(clloss_context *ctx, clloss__args *a,
 /* 0: no upstream gradient, 1: a scalar, 2: one per row. */
 int clloss__grad_output_mode(const clloss__rows_call *c);
 
+/* Enqueues a row loss's kernels for call c (the launcher's own part). */
+typedef clloss_status (*clloss__rows_enqueue)(clloss__launch *l,
+                                              const void *desc,
+                                              const clloss__rows_call *c);
+
+/* The device-buffer call of a row loss: takes the caller's buffers into c,
+ * checks them, and runs `enqueue` on `queue` after the wait list. */
+clloss_status clloss__rows_call_device(
+    clloss_context *ctx, cl_command_queue queue, clloss__rows_call *c,
+    clloss__rows_enqueue enqueue, const void *desc, clloss_buffer input,
+    clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
+    clloss_buffer loss, clloss_buffer grad_input, cl_uint num_events,
+    const cl_event *wait_list, cl_event *event);
+
 /* Host-pointer calls: the caller's arrays. */
 typedef struct clloss__rows_host {
   const void *input, *target, *weight, *grad_output;

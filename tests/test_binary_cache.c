@@ -13,55 +13,22 @@
 static char g_dir[256];
 static char *g_saved_dir, *g_saved_switch;
 
-static char *dup_env(const char *name) {
-  const char *v = getenv(name);
-  return v ? strdup(v) : NULL;
-}
-
-static void restore_env(const char *name, char *saved) {
-  if (saved)
-    setenv(name, saved, 1);
-  else
-    unsetenv(name);
-  free(saved);
-}
-
 static int init(void) {
   snprintf(g_dir, sizeof g_dir, "/tmp/clloss-cache-test-XXXXXX");
   if (!mkdtemp(g_dir))
     return -1;
-  g_saved_dir = dup_env("CLLOSS_CACHE_DIR");
-  g_saved_switch = dup_env("CLLOSS_CACHE");
+  g_saved_dir = tu_env_save("CLLOSS_CACHE_DIR");
+  g_saved_switch = tu_env_save("CLLOSS_CACHE");
   setenv("CLLOSS_CACHE_DIR", g_dir, 1);
   unsetenv("CLLOSS_CACHE");
   return 0;
 }
 
-/* Removes the files of the cache folder; returns how many there were. */
-static int clear_dir(int remove_them) {
-  DIR *d = opendir(g_dir);
-  int n = 0;
-  struct dirent *e;
-  while (d && (e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.')
-      continue;
-    n++;
-    if (remove_them) {
-      char path[600];
-      snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-      remove(path);
-    }
-  }
-  if (d)
-    closedir(d);
-  return n;
-}
-
 static int clean(void) {
-  clear_dir(1);
+  tu_dir_entries(g_dir, 1);
   rmdir(g_dir);
-  restore_env("CLLOSS_CACHE_DIR", g_saved_dir);
-  restore_env("CLLOSS_CACHE", g_saved_switch);
+  tu_env_restore("CLLOSS_CACHE_DIR", g_saved_dir);
+  tu_env_restore("CLLOSS_CACHE", g_saved_switch);
   g_saved_dir = g_saved_switch = NULL;
   return 0;
 }
@@ -81,10 +48,10 @@ static clloss_status one_call(float *loss_out) {
 
 static void test_cache_written_then_used(void) {
   TU_REQUIRE_DEVICE();
-  clear_dir(1);
+  tu_dir_entries(g_dir, 1);
   float a = 0, b = 0;
   CU_ASSERT_EQUAL(one_call(&a), CLLOSS_SUCCESS);
-  CU_ASSERT_TRUE(clear_dir(0) >= 1);
+  CU_ASSERT_TRUE(tu_dir_entries(g_dir, 0) >= 1);
   CU_ASSERT_EQUAL(one_call(&b), CLLOSS_SUCCESS);
   CU_ASSERT_EQUAL(a, 30.0f); /* 0 + 1 + 4 + 9 + 16 */
   CU_ASSERT_EQUAL(b, 30.0f);
@@ -92,7 +59,7 @@ static void test_cache_written_then_used(void) {
 
 static void test_cache_corrupt_file_rebuilt(void) {
   TU_REQUIRE_DEVICE();
-  clear_dir(1);
+  tu_dir_entries(g_dir, 1);
   float a = 0;
   CU_ASSERT_EQUAL(one_call(&a), CLLOSS_SUCCESS);
   /* Truncate every cached binary to a few garbage bytes. */
@@ -121,11 +88,11 @@ static void test_cache_corrupt_file_rebuilt(void) {
 
 static void test_cache_off(void) {
   TU_REQUIRE_DEVICE();
-  clear_dir(1);
+  tu_dir_entries(g_dir, 1);
   setenv("CLLOSS_CACHE", "off", 1);
   float a = 0;
   CU_ASSERT_EQUAL(one_call(&a), CLLOSS_SUCCESS);
-  CU_ASSERT_EQUAL(clear_dir(0), 0);
+  CU_ASSERT_EQUAL(tu_dir_entries(g_dir, 0), 0);
   unsetenv("CLLOSS_CACHE");
 }
 

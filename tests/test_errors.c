@@ -11,19 +11,6 @@
 #include "internal.h" /* white box: a context that pretends to lack fp64 */
 #include "support/testutil.h"
 
-static char *dup_env(const char *name) {
-  const char *v = getenv(name);
-  return v ? strdup(v) : NULL;
-}
-
-static void restore_env(const char *name, char *saved) {
-  if (saved)
-    setenv(name, saved, 1);
-  else
-    unsetenv(name);
-  free(saved);
-}
-
 /* Writes `text` to dir/name. */
 static int write_file(const char *dir, const char *name, const char *text) {
   char path[512];
@@ -52,8 +39,8 @@ static void test_build_failure(void) {
   CU_ASSERT_TRUE(write_file(dir, "reduce.cl", "/* empty */\n"));
   CU_ASSERT_TRUE(
       write_file(dir, "pointwise.cl", "__kernel void pw_item( { oops }\n"));
-  char *saved_dir = dup_env("CLLOSS_KERNEL_DIR");
-  char *saved_cache = dup_env("CLLOSS_CACHE");
+  char *saved_dir = tu_env_save("CLLOSS_KERNEL_DIR");
+  char *saved_cache = tu_env_save("CLLOSS_CACHE");
   setenv("CLLOSS_KERNEL_DIR", dir, 1);
   setenv("CLLOSS_CACHE", "off", 1);
 
@@ -80,8 +67,8 @@ static void test_build_failure(void) {
       strstr(clloss_context_error_detail(ctx), "nll_loss.cl"));
   clloss_context_release(ctx);
 
-  restore_env("CLLOSS_KERNEL_DIR", saved_dir);
-  restore_env("CLLOSS_CACHE", saved_cache);
+  tu_env_restore("CLLOSS_KERNEL_DIR", saved_dir);
+  tu_env_restore("CLLOSS_CACHE", saved_cache);
   remove_file(dir, "common.cl");
   remove_file(dir, "reduce.cl");
   remove_file(dir, "pointwise.cl");

@@ -14,19 +14,6 @@
 static char g_dir[256];
 static char *g_saved_dir, *g_saved_tune;
 
-static char *dup_env(const char *name) {
-  const char *v = getenv(name);
-  return v ? strdup(v) : NULL;
-}
-
-static void restore_env(const char *name, char *saved) {
-  if (saved)
-    setenv(name, saved, 1);
-  else
-    unsetenv(name);
-  free(saved);
-}
-
 /* The tune-*.txt file of the cache folder into path; 0 if there is none. */
 static int find_tune_file(char *path, size_t cap) {
   DIR *d = opendir(g_dir);
@@ -42,36 +29,22 @@ static int find_tune_file(char *path, size_t cap) {
   return found;
 }
 
-static void clear_dir(void) {
-  DIR *d = opendir(g_dir);
-  struct dirent *e;
-  while (d && (e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.')
-      continue;
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-    remove(path);
-  }
-  if (d)
-    closedir(d);
-}
-
 static int init(void) {
   snprintf(g_dir, sizeof g_dir, "/tmp/clloss-tune-test-XXXXXX");
   if (!mkdtemp(g_dir))
     return -1;
-  g_saved_dir = dup_env("CLLOSS_CACHE_DIR");
-  g_saved_tune = dup_env("CLLOSS_TUNE");
+  g_saved_dir = tu_env_save("CLLOSS_CACHE_DIR");
+  g_saved_tune = tu_env_save("CLLOSS_TUNE");
   setenv("CLLOSS_CACHE_DIR", g_dir, 1);
   unsetenv("CLLOSS_TUNE");
   return 0;
 }
 
 static int clean(void) {
-  clear_dir();
+  tu_dir_entries(g_dir, 1);
   rmdir(g_dir);
-  restore_env("CLLOSS_CACHE_DIR", g_saved_dir);
-  restore_env("CLLOSS_TUNE", g_saved_tune);
+  tu_env_restore("CLLOSS_CACHE_DIR", g_saved_dir);
+  tu_env_restore("CLLOSS_TUNE", g_saved_tune);
   g_saved_dir = g_saved_tune = NULL;
   return 0;
 }
@@ -121,7 +94,7 @@ static void test_tune_measured_then_read(void) {
     printf("\n  SKIPPED %s: CLLOSS_VARIANT is set", __func__);
     return;
   }
-  clear_dir();
+  tu_dir_entries(g_dir, 1);
   char rows[16], pw[16], frows[16], fpw[16], path[600];
   auto_variants(rows, pw);
   CU_ASSERT_TRUE_FATAL(find_tune_file(path, sizeof path));
@@ -153,7 +126,7 @@ static void test_tune_damaged_file_measured_again(void) {
   TU_REQUIRE_DEVICE();
   if (getenv("CLLOSS_VARIANT"))
     return;
-  clear_dir();
+  tu_dir_entries(g_dir, 1);
   char rows[16], pw[16], path[600];
   auto_variants(rows, pw);
   CU_ASSERT_TRUE_FATAL(find_tune_file(path, sizeof path));
@@ -170,7 +143,7 @@ static void test_tune_damaged_file_measured_again(void) {
 
 static void test_tune_off(void) {
   TU_REQUIRE_DEVICE();
-  clear_dir();
+  tu_dir_entries(g_dir, 1);
   setenv("CLLOSS_TUNE", "off", 1);
   char rows[16], pw[16], path[600];
   auto_variants(rows, pw);

@@ -1,4 +1,6 @@
 /* testutil.c - shared helpers of the CUnit suites. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,4 +197,36 @@ void tu_release_all(void) {
     clloss_context_release(g_ctx[i]);
     g_ctx[i] = NULL;
   }
+}
+
+char *tu_env_save(const char *name) {
+  const char *v = getenv(name);
+  return v ? strdup(v) : NULL;
+}
+
+void tu_env_restore(const char *name, char *saved) {
+  if (saved)
+    setenv(name, saved, 1);
+  else
+    unsetenv(name);
+  free(saved);
+}
+
+int tu_dir_entries(const char *dir, int remove_them) {
+  DIR *d = opendir(dir);
+  int n = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    n++;
+    if (remove_them) {
+      char path[1024];
+      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+      remove(path);
+    }
+  }
+  if (d)
+    closedir(d);
+  return n;
 }

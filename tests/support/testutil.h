@@ -68,6 +68,15 @@ cl_mem tu_buffer(clloss_context *ctx, size_t bytes, const void *init);
 void tu_read(clloss_context *ctx, cl_mem mem, size_t offset_bytes, size_t bytes,
              void *out);
 
+/* Environment variables changed by a suite: tu_env_save returns a copy of
+ * the current value (NULL if unset), tu_env_restore puts it back and frees
+ * the copy. */
+char *tu_env_save(const char *name);
+void tu_env_restore(const char *name, char *saved);
+/* Counts the entries of a folder (not . and ..), removing them when
+ * `remove_them`. */
+int tu_dir_entries(const char *dir, int remove_them);
+
 void tu_print_banner(void);
 void tu_release_all(void);
 
