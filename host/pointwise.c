@@ -58,6 +58,116 @@ check_buffers(clloss_context *ctx, const clloss_pointwise_desc *d,
   return CLLOSS_SUCCESS;
 }
 
+/* How the elements are cut into work. */
+typedef struct pw_plan {
+  int kernel; /* PW_ITEM or PW_GROUP */
+  size_t local, groups, chunk;
+} pw_plan;
+
+static pw_plan plan(const clloss_context *ctx, const clloss__program *p,
+                    size_t n, size_t vw) {
+  const size_t cu = ctx->info.compute_units;
+  pw_plan pl = {PW_GROUP, 0, 0, 0};
+  if (clloss__pick_variant(ctx, CLLOSS__FAMILY_POINTWISE) == CLLOSS__ITEM) {
+    /* Contiguous chunks, a multiple of VW, about 32 per compute unit. */
+    size_t per = (n + 32 * cu - 1) / (32 * cu);
+    pl.kernel = PW_ITEM;
+    pl.chunk = (per + vw - 1) / vw * vw;
+    if (pl.chunk < vw * 64)
+      pl.chunk = vw * 64;
+    size_t items = (n + pl.chunk - 1) / pl.chunk;
+    pl.local = clloss__item_local_size(ctx, items, p->max_wg[PW_ITEM]);
+    pl.groups = (items + pl.local - 1) / pl.local;
+  } else {
+    /* Grid-stride: enough groups to fill the device, no more. */
+    pl.local = clloss__group_local_size(ctx, p->max_wg[PW_GROUP]);
+    pl.groups = (n + pl.local * vw - 1) / (pl.local * vw);
+    if (pl.groups > 16 * cu)
+      pl.groups = 16 * cu;
+  }
+  if (pl.groups == 0)
+    pl.groups = 1;
+  return pl;
+}
+
+/* The buffers of one call. */
+typedef struct pw_call {
+  const clloss_pointwise_desc *d;
+  clloss_buffer input, target, weight, pos_weight, grad_output, loss,
+      grad_input;
+} pw_call;
+
+static clloss_status set_args(clloss_context *ctx, cl_kernel k,
+                              const pw_call *c, const pw_plan *pl,
+                              int loss_mode) {
+  const clloss_pointwise_desc *d = c->d;
+  const double div = divisor(d);
+  clloss__args a = {k, 0, CL_SUCCESS, d->input_type == CLLOSS_FLOAT64};
+  clloss__arg_mem(&a, c->input.mem);
+  clloss__arg_ulong(&a, c->input.offset);
+  clloss__arg_mem(&a, c->target.mem);
+  clloss__arg_ulong(&a, c->target.offset);
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->weight));
+  clloss__arg_ulong(&a, c->weight.offset);
+  clloss__arg_ulong(&a, c->weight.mem ? d->weight_count : 0);
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->pos_weight));
+  clloss__arg_ulong(&a, c->pos_weight.offset);
+  clloss__arg_ulong(&a, c->pos_weight.mem ? d->pos_weight_count : 0);
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_output));
+  clloss__arg_ulong(&a, c->grad_output.offset);
+  clloss__arg_int(&a, !c->grad_output.mem                     ? 0
+                      : d->reduction == CLLOSS_REDUCTION_NONE ? 2
+                                                              : 1);
+  clloss__arg_real(&a, div > 0 ? 1.0 / div : 1.0); /* gradient scale */
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->loss));
+  clloss__arg_ulong(&a, c->loss.offset);
+  clloss__arg_int(&a, loss_mode);
+  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_input));
+  clloss__arg_ulong(&a, c->grad_input.offset);
+  clloss__arg_int(&a, c->grad_input.mem != NULL);
+  clloss__arg_mem(&a, ctx->partials);
+  clloss__arg_ulong(&a, d->count);
+  clloss__arg_ulong(&a, pl->chunk);
+  clloss__arg_real(&a, d->loss == CLLOSS_HUBER_LOSS ? d->delta : d->beta);
+  clloss__arg_int(&a, d->log_target != 0);
+  if (a.err != CL_SUCCESS)
+    return clloss__fail(ctx, a.err, "setting pointwise arguments failed");
+  return CLLOSS_SUCCESS;
+}
+
+static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
+  clloss_context *ctx = l->ctx;
+  const clloss_pointwise_desc *d = c->d;
+  const int vw = clloss__vector_width(ctx, d->input_type);
+  clloss__program_key key = {.source = "pointwise",
+                             .in_type = (int)d->input_type,
+                             .tgt_type = CLLOSS_INT64,
+                             .loss_id = (int)d->loss,
+                             .vw = vw};
+  clloss__program *p;
+  CLLOSS__TRY(clloss__get_program(ctx, &key, pw_kernels, &p));
+  const pw_plan pl = plan(ctx, p, d->count, (size_t)vw);
+  const int reduce = c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE;
+  CLLOSS__TRY(clloss__reserve_partials(
+      ctx, pl.groups, d->input_type == CLLOSS_FLOAT64 ? 8 : 4));
+  if (d->count > 0) {
+    CLLOSS__TRY(set_args(ctx, p->kernels[pl.kernel], c, &pl,
+                         !c->loss.mem ? 0
+                         : reduce     ? 2
+                                      : 1));
+    CLLOSS__TRY(clloss__launch_kernel(l, p->kernels[pl.kernel],
+                                      pl.groups * pl.local, pl.local));
+  }
+  /* sum, or mean / batchmean (of nothing: 0 / 0 = NaN, as PyTorch) */
+  if (reduce)
+    CLLOSS__TRY(clloss__finish_sum(l, p, PW_FINISH, d->count ? pl.groups : 0,
+                                   d->reduction == CLLOSS_REDUCTION_SUM ? 0 : 1,
+                                   divisor(d), c->loss));
+  ctx->last_variant =
+      clloss__variant_name(pl.kernel == PW_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);
+  return CLLOSS_SUCCESS;
+}
+
 clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
                                const clloss_pointwise_desc *d,
                                clloss_buffer input, clloss_buffer target,
@@ -72,89 +182,11 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
   CLLOSS__TRY(clloss__check_pointwise_desc(d, ctx->detail));
   CLLOSS__TRY(check_buffers(ctx, d, input, target, weight, pos_weight,
                             grad_output, loss, grad_input));
+  const pw_call c = {d,          input,       target, weight,
+                     pos_weight, grad_output, loss,   grad_input};
   clloss__launch l;
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
-
-  const int vw = clloss__vector_width(ctx, d->input_type);
-  clloss__program_key key = {.source = "pointwise",
-                             .in_type = (int)d->input_type,
-                             .tgt_type = CLLOSS_INT64,
-                             .loss_id = (int)d->loss,
-                             .vw = vw};
-  clloss__program *p;
-  clloss_status s = clloss__get_program(ctx, &key, pw_kernels, &p);
-  if (s != CLLOSS_SUCCESS)
-    return clloss__launch_end(&l, s, event);
-
-  const size_t n = d->count, cu = ctx->info.compute_units;
-  int kernel =
-      clloss__pick_variant(ctx, CLLOSS__FAMILY_POINTWISE) == CLLOSS__ITEM
-          ? PW_ITEM
-          : PW_GROUP;
-  size_t local, groups, chunk = 0;
-  if (kernel == PW_ITEM) {
-    /* Contiguous chunks, a multiple of VW, about 32 per compute unit. */
-    size_t per = (n + 32 * cu - 1) / (32 * cu);
-    chunk = (per + vw - 1) / vw * vw;
-    if (chunk < (size_t)vw * 64)
-      chunk = (size_t)vw * 64;
-    size_t items = (n + chunk - 1) / chunk;
-    local = clloss__item_local_size(ctx, items, p->max_wg[PW_ITEM]);
-    groups = (items + local - 1) / local;
-  } else {
-    local = clloss__group_local_size(ctx, p->max_wg[PW_GROUP]);
-    groups = (n + local * vw - 1) / (local * vw);
-    if (groups > 16 * cu)
-      groups = 16 * cu;
-  }
-  if (groups == 0)
-    groups = 1;
-  const int real_is_double = d->input_type == CLLOSS_FLOAT64;
-  const int reduce = loss.mem && d->reduction != CLLOSS_REDUCTION_NONE;
-  const double div = divisor(d);
-  s = clloss__reserve_partials(ctx, groups, real_is_double ? 8 : 4);
-  if (s == CLLOSS_SUCCESS && n > 0) {
-    clloss__args a = {p->kernels[kernel], 0, CL_SUCCESS, real_is_double};
-    clloss__arg_mem(&a, input.mem);
-    clloss__arg_ulong(&a, input.offset);
-    clloss__arg_mem(&a, target.mem);
-    clloss__arg_ulong(&a, target.offset);
-    clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, weight));
-    clloss__arg_ulong(&a, weight.offset);
-    clloss__arg_ulong(&a, weight.mem ? d->weight_count : 0);
-    clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, pos_weight));
-    clloss__arg_ulong(&a, pos_weight.offset);
-    clloss__arg_ulong(&a, pos_weight.mem ? d->pos_weight_count : 0);
-    clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, grad_output));
-    clloss__arg_ulong(&a, grad_output.offset);
-    clloss__arg_int(&a, !grad_output.mem                        ? 0
-                        : d->reduction == CLLOSS_REDUCTION_NONE ? 2
-                                                                : 1);
-    clloss__arg_real(&a, div > 0 ? 1.0 / div : 1.0);
-    clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, loss));
-    clloss__arg_ulong(&a, loss.offset);
-    clloss__arg_int(&a, !loss.mem ? 0 : reduce ? 2 : 1);
-    clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, grad_input));
-    clloss__arg_ulong(&a, grad_input.offset);
-    clloss__arg_int(&a, grad_input.mem != NULL);
-    clloss__arg_mem(&a, ctx->partials);
-    clloss__arg_ulong(&a, n);
-    clloss__arg_ulong(&a, chunk);
-    clloss__arg_real(&a, d->loss == CLLOSS_HUBER_LOSS ? d->delta : d->beta);
-    clloss__arg_int(&a, d->log_target != 0);
-    s = a.err == CL_SUCCESS
-            ? clloss__launch_kernel(&l, p->kernels[kernel], groups * local,
-                                    local)
-            : clloss__fail(ctx, a.err, "setting pointwise arguments failed");
-  }
-  if (s == CLLOSS_SUCCESS && reduce)
-    s = clloss__finish_sum(&l, p, PW_FINISH, n ? groups : 0,
-                           d->reduction == CLLOSS_REDUCTION_SUM ? 0 : 1, div,
-                           loss); /* mean of nothing: 0 / 0 = NaN */
-  if (s == CLLOSS_SUCCESS)
-    ctx->last_variant =
-        clloss__variant_name(kernel == PW_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);
-  return clloss__launch_end(&l, s, event);
+  return clloss__launch_end(&l, enqueue(&l, &c), event);
 }
 
 clloss_status clloss_pointwise_host(clloss_context *ctx,
