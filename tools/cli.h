@@ -34,6 +34,14 @@ int cli_error(const char *cmd, int code, const char *fmt, ...)
 #endif
     ;
 
+/* A usage error of subcommand `cmd`: one line "clloss CMD: message (see
+ * clloss CMD --help)" on stderr; returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* 1 if arg is "-h" or "--help". */
 int cli_is_help(const char *arg);
 

@@ -3,7 +3,6 @@
  * with a plain copy kernel on the same device in the same run, and prints
  * readable lines and then one JSON object as the last line of stdout. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,18 +93,7 @@ typedef struct bench_args {
   unsigned long long seed;
 } bench_args;
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 1, 2)))
-#endif
-static int
-usage(const char *fmt, ...) {
-  char line[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  return cli_error("bench", CLI_USAGE, "%s (see clloss bench --help)", line);
-}
+#define usage(...) cli_usage("bench", __VA_ARGS__)
 
 static int parse_dtype(const char *name, const char *v, int targets,
                        clloss_dtype *out) {

@@ -22,6 +22,15 @@ int cli_error(const char *cmd, int code, const char *fmt, ...) {
   return code;
 }
 
+int cli_usage(const char *cmd, const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  return cli_error(cmd, CLI_USAGE, "%s (see clloss %s --help)", line, cmd);
+}
+
 int cli_is_help(const char *arg) {
   return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }

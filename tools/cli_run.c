@@ -2,7 +2,6 @@
  * and its gradient on a device or the CPU reference, written to .npy files.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,18 +60,7 @@ typedef struct run_args {
   cli_options opt;
 } run_args;
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 1, 2)))
-#endif
-static int
-usage(const char *fmt, ...) {
-  char line[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  return cli_error("run", CLI_USAGE, "%s (see clloss run --help)", line);
-}
+#define usage(...) cli_usage("run", __VA_ARGS__)
 
 static int parse_float_opt(const char *name, const char *v, float *out) {
   double d;
