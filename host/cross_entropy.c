@@ -31,7 +31,14 @@ static int split_pays(const clloss_context *ctx, size_t rows, size_t classes) {
 
 static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
                     size_t rows, size_t classes, int vw) {
-  ce_plan pl = {clloss__pick_variant(ctx, CLLOSS__FAMILY_ROWS), 0, 0, 0, 0, 0};
+  ce_plan pl = {
+      clloss__pick_rows_variant(
+          ctx, classes, vw, clloss__group_local_size(ctx, p->max_wg[CE_GROUP])),
+      0,
+      0,
+      0,
+      0,
+      0};
   if (ctx->variant == CLLOSS__AUTO && split_pays(ctx, rows, classes))
     pl.variant = CLLOSS__SPLIT;
   const int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;

@@ -40,9 +40,12 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
                              .vw = clloss__vector_width(ctx, c->input_type)};
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
-  int kernel = clloss__pick_variant(ctx, CLLOSS__FAMILY_ROWS) == CLLOSS__ITEM
-                   ? NLL_ITEM
-                   : NLL_GROUP;
+  int kernel =
+      clloss__pick_rows_variant(
+          ctx, c->classes, key.vw,
+          clloss__group_local_size(ctx, p->max_wg[NLL_GROUP])) == CLLOSS__ITEM
+          ? NLL_ITEM
+          : NLL_GROUP;
   size_t local, groups, partials;
   if (kernel == NLL_ITEM) {
     local = clloss__item_local_size(ctx, c->rows, p->max_wg[NLL_ITEM]);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h" /* white box: set the measured choice */
 #include "support/testutil.h"
 
 static char g_dir[256];
@@ -151,8 +152,37 @@ static void test_tune_off(void) {
   unsetenv("CLLOSS_TUNE");
 }
 
+/* Where groups are the measured choice, short rows (fewer than a few
+ * vectors per work-item of a group) still go one per work-item. */
+static void test_tune_short_rows_item(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = NULL;
+  CU_ASSERT_EQUAL_FATAL(clloss_context_create_default("0", &ctx),
+                        CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "auto"), CLLOSS_SUCCESS);
+  ctx->tuned[CLLOSS__FAMILY_ROWS] = CLLOSS__GROUP;
+  enum { N = 64, LONG = 32768 };
+  float *x = calloc((size_t)N * LONG, sizeof *x), loss = 0;
+  int64_t t[N] = {0};
+  CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = N;
+  d.classes = 10;
+  CU_ASSERT_EQUAL(
+      clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &loss, NULL),
+      CLLOSS_SUCCESS);
+  CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx), "item");
+  d.classes = LONG;
+  CU_ASSERT_EQUAL(
+      clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &loss, NULL),
+      CLLOSS_SUCCESS);
+  CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx), "group");
+  free(x);
+  clloss_context_release(ctx);
+}
+
 int test_tune_register(void) {
   TU_SUITE("tune", init, clean, TU_TEST(test_tune_measured_then_read),
            TU_TEST(test_tune_damaged_file_measured_again),
-           TU_TEST(test_tune_off));
+           TU_TEST(test_tune_off), TU_TEST(test_tune_short_rows_item));
 }
