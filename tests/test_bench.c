@@ -4,7 +4,6 @@
  * and bad command lines exit with 2 and one line on stderr. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,14 +16,6 @@
 #include "cli.h"
 
 static char out_text[1 << 16], err_text[4096];
-
-static void slurp(const char *file, char *buf, size_t cap) {
-  FILE *f = fopen(file, "rb");
-  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-  buf[n] = '\0';
-  if (f)
-    fclose(f);
-}
 
 /* Runs `clloss ARGS` (split at spaces) with stdout and stderr captured. */
 static int bench(const char *args) {
@@ -42,22 +33,11 @@ static int bench(const char *args) {
     CU_FAIL("mkstemp failed");
     return -1;
   }
-  fflush(stdout);
-  fflush(stderr);
-  int saved_out = dup(1), saved_err = dup(2);
-  dup2(fo, 1);
-  dup2(fe, 2);
-  int rc = clloss_cli_main(argc, argv);
-  fflush(stdout);
-  fflush(stderr);
-  dup2(saved_out, 1);
-  dup2(saved_err, 2);
-  close(saved_out);
-  close(saved_err);
   close(fo);
   close(fe);
-  slurp(out_file, out_text, sizeof out_text);
-  slurp(err_file, err_text, sizeof err_text);
+  int rc =
+      tu_run_captured(clloss_cli_main, argc, argv, out_file, out_text,
+                      sizeof out_text, err_file, err_text, sizeof err_text);
   unlink(out_file);
   unlink(err_file);
   return rc;

@@ -4,7 +4,6 @@
  * code, its one line on stderr, and the absence of any output file. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,14 +177,6 @@ static int teardown(void) {
 
 static char out_text[1 << 16], err_text[1 << 14];
 
-static void slurp(const char *file, char *buf, size_t cap) {
-  FILE *f = fopen(file, "rb");
-  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-  buf[n] = '\0';
-  if (f)
-    fclose(f);
-}
-
 /* Runs `clloss ARGS` with ARGS split at spaces; "@name" is a path in the
  * temporary directory. Returns the exit code. */
 static int cli(const char *args) {
@@ -206,25 +197,8 @@ static int cli(const char *args) {
   char out_file[128], err_file[128];
   snprintf(out_file, sizeof out_file, "%s/.stdout", dir);
   snprintf(err_file, sizeof err_file, "%s/.stderr", dir);
-  fflush(stdout);
-  fflush(stderr);
-  int saved_out = dup(1), saved_err = dup(2);
-  int fo = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  int fe = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  dup2(fo, 1);
-  dup2(fe, 2);
-  int rc = clloss_cli_main(argc, argv);
-  fflush(stdout);
-  fflush(stderr);
-  dup2(saved_out, 1);
-  dup2(saved_err, 2);
-  close(saved_out);
-  close(saved_err);
-  close(fo);
-  close(fe);
-  slurp(out_file, out_text, sizeof out_text);
-  slurp(err_file, err_text, sizeof err_text);
-  return rc;
+  return tu_run_captured(clloss_cli_main, argc, argv, out_file, out_text,
+                         sizeof out_text, err_file, err_text, sizeof err_text);
 }
 
 /* The error contract: exit code, one line on stderr naming the tool, no
@@ -372,7 +346,7 @@ static void test_failed_run_keeps_old_output(void) {
                       "--loss-out @keep.npy --cpu"),
                   1);
   char buf[16];
-  slurp(path("keep.npy"), buf, sizeof buf);
+  tu_slurp(path("keep.npy"), buf, sizeof buf);
   CU_ASSERT_STRING_EQUAL(buf, "keep");
   CU_ASSERT_EQUAL(stray_files(), 0);
 }

@@ -1,10 +1,12 @@
 /* testutil.c - shared helpers of the CUnit suites. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -229,4 +231,43 @@ int tu_dir_entries(const char *dir, int remove_them) {
   if (d)
     closedir(d);
   return n;
+}
+
+void tu_slurp(const char *file, char *buf, size_t cap) {
+  FILE *f = fopen(file, "rb");
+  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+  buf[n] = '\0';
+  if (f)
+    fclose(f);
+}
+
+int tu_run_captured(int (*main_fn)(int, char **), int argc, char **argv,
+                    const char *out_file, char *out, size_t out_cap,
+                    const char *err_file, char *err, size_t err_cap) {
+  int fo = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int fe = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fo < 0 || fe < 0) {
+    if (fo >= 0)
+      close(fo);
+    if (fe >= 0)
+      close(fe);
+    return -1;
+  }
+  fflush(stdout);
+  fflush(stderr);
+  int saved_out = dup(1), saved_err = dup(2);
+  dup2(fo, 1);
+  dup2(fe, 2);
+  int rc = main_fn(argc, argv);
+  fflush(stdout);
+  fflush(stderr);
+  dup2(saved_out, 1);
+  dup2(saved_err, 2);
+  close(saved_out);
+  close(saved_err);
+  close(fo);
+  close(fe);
+  tu_slurp(out_file, out, out_cap);
+  tu_slurp(err_file, err, err_cap);
+  return rc;
 }

@@ -77,6 +77,17 @@ void tu_env_restore(const char *name, char *saved);
  * `remove_them`. */
 int tu_dir_entries(const char *dir, int remove_them);
 
+/* Reads a file into buf, NUL-terminated (truncated to cap - 1 bytes; empty
+ * when the file cannot be read). */
+void tu_slurp(const char *file, char *buf, size_t cap);
+/* Runs main_fn(argc, argv) in this process with stdout and stderr sent to
+ * the files out_file and err_file (created or truncated), then reads them
+ * into out and err. Returns main_fn's result, or -1 if a file cannot be
+ * opened. */
+int tu_run_captured(int (*main_fn)(int, char **), int argc, char **argv,
+                    const char *out_file, char *out, size_t out_cap,
+                    const char *err_file, char *err, size_t err_cap);
+
 void tu_print_banner(void);
 void tu_release_all(void);
 
