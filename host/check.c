@@ -25,7 +25,7 @@ int clloss__is_probability_target(clloss_dtype target_type) {
   return is_float_type(target_type);
 }
 
-clloss_dtype clloss__loss_type(clloss_dtype input_type) {
+clloss_dtype clloss_loss_dtype(clloss_dtype input_type) {
   return input_type == CLLOSS_FLOAT64 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32;
 }
 
@@ -140,16 +140,10 @@ clloss_status clloss__check_targets(const void *target, clloss_dtype type,
   return CLLOSS_SUCCESS;
 }
 
-size_t clloss__cross_entropy_loss_count(const clloss_cross_entropy_desc *d) {
-  return d->reduction == CLLOSS_REDUCTION_NONE ? d->rows : 1;
-}
-
-size_t clloss__pointwise_loss_count(const clloss_pointwise_desc *d) {
-  return d->reduction == CLLOSS_REDUCTION_NONE ? d->count : 1;
-}
-
 size_t clloss_cross_entropy_loss_count(const clloss_cross_entropy_desc *d) {
-  return d ? clloss__cross_entropy_loss_count(d) : 0;
+  if (!d)
+    return 0;
+  return d->reduction == CLLOSS_REDUCTION_NONE ? d->rows : 1;
 }
 
 size_t clloss_nll_loss_loss_count(const clloss_nll_loss_desc *d) {
@@ -159,9 +153,7 @@ size_t clloss_nll_loss_loss_count(const clloss_nll_loss_desc *d) {
 }
 
 size_t clloss_pointwise_loss_count(const clloss_pointwise_desc *d) {
-  return d ? clloss__pointwise_loss_count(d) : 0;
-}
-
-clloss_dtype clloss_loss_dtype(clloss_dtype input_type) {
-  return clloss__loss_type(input_type);
+  if (!d)
+    return 0;
+  return d->reduction == CLLOSS_REDUCTION_NONE ? d->count : 1;
 }

@@ -24,13 +24,6 @@ clloss_status clloss__check_targets(const void *target, clloss_dtype type,
                                     int64_t ignore_index, size_t *bad_row,
                                     char *detail);
 
-/* Number of loss outputs: 1 for sum/mean, rows or count for none. */
-size_t clloss__cross_entropy_loss_count(const clloss_cross_entropy_desc *d);
-size_t clloss__pointwise_loss_count(const clloss_pointwise_desc *d);
-
-/* The loss output (and weight, grad_output) type for an input type. */
-clloss_dtype clloss__loss_type(clloss_dtype input_type);
-
 /* 1 when cross_entropy's targets are class probabilities [N, C]. */
 int clloss__is_probability_target(clloss_dtype target_type);
 

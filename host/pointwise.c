@@ -21,8 +21,8 @@ check_buffers(clloss_context *ctx, const clloss_pointwise_desc *d,
               clloss_buffer pos_weight, clloss_buffer grad_output,
               clloss_buffer loss, clloss_buffer grad_input) {
   const size_t in = clloss_dtype_size(d->input_type);
-  const size_t real = clloss_dtype_size(clloss__loss_type(d->input_type));
-  const size_t nloss = clloss__pointwise_loss_count(d);
+  const size_t real = clloss_dtype_size(clloss_loss_dtype(d->input_type));
+  const size_t nloss = clloss_pointwise_loss_count(d);
   if (!loss.mem && !grad_input.mem)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "neither loss nor grad_input is given");
@@ -205,8 +205,8 @@ clloss_status clloss_pointwise_host(clloss_context *ctx,
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "neither loss nor grad_input is given");
   const size_t in = clloss_dtype_size(d->input_type);
-  const size_t real = clloss_dtype_size(clloss__loss_type(d->input_type));
-  const size_t nloss = clloss__pointwise_loss_count(d);
+  const size_t real = clloss_dtype_size(clloss_loss_dtype(d->input_type));
+  const size_t nloss = clloss_pointwise_loss_count(d);
   clloss_buffer bi, bt, bw, bp, bg, bl = {0}, bd = {0};
   clloss_status s;
   if ((s = clloss__pool_upload(ctx, CLLOSS__POOL_INPUT, input, d->count * in,

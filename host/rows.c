@@ -11,7 +11,7 @@ size_t clloss__rows_extent(size_t rows, size_t classes, size_t ld) {
 clloss_status clloss__check_rows_buffers(clloss_context *ctx,
                                          const clloss__rows_call *c) {
   const size_t in = clloss_dtype_size(c->input_type);
-  const size_t real = clloss_dtype_size(clloss__loss_type(c->input_type));
+  const size_t real = clloss_dtype_size(clloss_loss_dtype(c->input_type));
   const size_t extent = clloss__rows_extent(c->rows, c->classes, c->ld);
   if (!c->loss.mem && !c->grad_input.mem)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
@@ -120,7 +120,7 @@ clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,
                                       c->classes, c->ignore_index, NULL,
                                       ctx->detail));
   const size_t in = clloss_dtype_size(c->input_type);
-  const size_t real = clloss_dtype_size(clloss__loss_type(c->input_type));
+  const size_t real = clloss_dtype_size(clloss_loss_dtype(c->input_type));
   const size_t extent = clloss__rows_extent(c->rows, c->classes, c->ld);
   const size_t tbytes = c->prob_targets
                             ? c->rows * c->classes * in
@@ -157,7 +157,7 @@ clloss_status clloss__rows_host_end(clloss_context *ctx,
     return status;
   }
   const size_t in = clloss_dtype_size(c->input_type);
-  const size_t real = clloss_dtype_size(clloss__loss_type(c->input_type));
+  const size_t real = clloss_dtype_size(clloss_loss_dtype(c->input_type));
   CLLOSS__TRY(
       clloss__pool_download(ctx, c->loss, h->loss, c->loss_count * real));
   if (!h->grad_input || c->rows == 0)

@@ -144,7 +144,7 @@ clloss_reference_cross_entropy(const clloss_cross_entropy_desc *desc,
     return CLLOSS_INVALID_ARGUMENT;
   ce_call k = {desc,
                desc->row_stride ? desc->row_stride : desc->classes,
-               clloss__loss_type(desc->input_type),
+               clloss_loss_dtype(desc->input_type),
                clloss__is_probability_target(desc->target_type),
                desc->label_smoothing,
                desc->z_loss,

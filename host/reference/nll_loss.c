@@ -24,7 +24,7 @@ clloss_status clloss_reference_nll_loss(const clloss_nll_loss_desc *desc,
                              desc->ignore_index, NULL, NULL);
   if (st != CLLOSS_SUCCESS)
     return st;
-  clloss_dtype wt = clloss__loss_type(desc->input_type);
+  clloss_dtype wt = clloss_loss_dtype(desc->input_type);
   clloss_reduction red = desc->reduction;
 
   double D = 0.0;

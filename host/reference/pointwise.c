@@ -96,7 +96,7 @@ clloss_status clloss_reference_pointwise(const clloss_pointwise_desc *desc,
     return CLLOSS_INVALID_ARGUMENT;
 
   size_t n = desc->count;
-  clloss_dtype it = desc->input_type, lt = clloss__loss_type(it);
+  clloss_dtype it = desc->input_type, lt = clloss_loss_dtype(it);
   clloss_reduction red = desc->reduction;
   double div = red == CLLOSS_REDUCTION_MEAN        ? (double)n
                : red == CLLOSS_REDUCTION_BATCHMEAN ? (double)desc->batch
