@@ -31,26 +31,13 @@ static int split_pays(const clloss_context *ctx, size_t rows, size_t classes) {
 
 static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
                     size_t rows, size_t classes, int vw) {
-  ce_plan pl = {
-      clloss__pick_rows_variant(
-          ctx, classes, vw, clloss__group_local_size(ctx, p->max_wg[CE_GROUP])),
-      0,
-      0,
-      0,
-      0,
-      0};
-  if (ctx->variant == CLLOSS__AUTO && split_pays(ctx, rows, classes))
+  const clloss__rows_plan rp = clloss__plan_rows(
+      ctx, rows, classes, vw, p->max_wg[CE_ITEM], p->max_wg[CE_GROUP]);
+  ce_plan pl = {rp.variant, rp.local, rp.groups, rp.partials, 0, 0};
+  if (ctx->variant == CLLOSS__SPLIT ||
+      (ctx->variant == CLLOSS__AUTO && split_pays(ctx, rows, classes))) {
     pl.variant = CLLOSS__SPLIT;
-  const int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
-  if (pl.variant == CLLOSS__ITEM) {
-    pl.local = clloss__item_local_size(ctx, rows, p->max_wg[CE_ITEM]);
-    pl.groups = (rows + pl.local - 1) / pl.local;
-    pl.partials = pl.groups;
-  } else if (pl.variant == CLLOSS__GROUP) {
-    pl.local = clloss__group_local_size(ctx, p->max_wg[CE_GROUP]);
-    pl.groups = rows < 65536 ? rows : 65536;
-    pl.partials = rows;
-  } else {
+    const int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
     /* CPUs: one work-item per segment walks it contiguously. */
     size_t kmax = p->max_wg[CE_SPLIT_STATS] < p->max_wg[CE_SPLIT_GRAD]
                       ? p->max_wg[CE_SPLIT_STATS]

@@ -155,11 +155,6 @@ clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
 /* The variant to run for a family: the forced one, else the measured one
  * (tune.c), else the heuristic (item on CPU devices, group elsewhere). */
 clloss__variant clloss__pick_variant(const clloss_context *ctx, int family);
-/* The row losses' choice for rows of `classes` elements: as above, but
- * short rows go one per work-item (item) even where groups are the rule. */
-clloss__variant clloss__pick_rows_variant(const clloss_context *ctx,
-                                          size_t classes, int vw,
-                                          size_t group_local);
 /* Measures each family's variants once per device (or reads the result
  * from the cache folder); failures leave the heuristic in charge. */
 void clloss__tune(clloss_context *ctx);

@@ -137,18 +137,6 @@ clloss__variant clloss__pick_variant(const clloss_context *ctx, int family) {
   return (ctx->info.type & CL_DEVICE_TYPE_CPU) ? CLLOSS__ITEM : CLLOSS__GROUP;
 }
 
-clloss__variant clloss__pick_rows_variant(const clloss_context *ctx,
-                                          size_t classes, int vw,
-                                          size_t group_local) {
-  clloss__variant v = clloss__pick_variant(ctx, CLLOSS__FAMILY_ROWS);
-  /* A work-group per row leaves most of its work-items idle when the row
-   * holds fewer than a few vectors per work-item (C = 10, say). */
-  if (ctx->variant == CLLOSS__AUTO && v == CLLOSS__GROUP &&
-      classes < 4 * (size_t)vw * group_local)
-    v = CLLOSS__ITEM;
-  return v;
-}
-
 int clloss__vector_width(const clloss_context *ctx, clloss_dtype type) {
   int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
   if (type == CLLOSS_FLOAT64)

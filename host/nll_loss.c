@@ -40,22 +40,11 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
                              .vw = clloss__vector_width(ctx, c->input_type)};
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
-  int kernel =
-      clloss__pick_rows_variant(
-          ctx, c->classes, key.vw,
-          clloss__group_local_size(ctx, p->max_wg[NLL_GROUP])) == CLLOSS__ITEM
-          ? NLL_ITEM
-          : NLL_GROUP;
-  size_t local, groups, partials;
-  if (kernel == NLL_ITEM) {
-    local = clloss__item_local_size(ctx, c->rows, p->max_wg[NLL_ITEM]);
-    groups = (c->rows + local - 1) / local;
-    partials = groups;
-  } else {
-    local = clloss__group_local_size(ctx, p->max_wg[NLL_GROUP]);
-    groups = c->rows < 65536 ? c->rows : 65536;
-    partials = c->rows;
-  }
+  const clloss__rows_plan pl =
+      clloss__plan_rows(ctx, c->rows, c->classes, key.vw, p->max_wg[NLL_ITEM],
+                        p->max_wg[NLL_GROUP]);
+  const int kernel = pl.variant == CLLOSS__ITEM ? NLL_ITEM : NLL_GROUP;
+  const size_t local = pl.local, groups = pl.groups, partials = pl.partials;
   const int reduce = c->loss.mem && c->reduction != CLLOSS_REDUCTION_NONE;
   CLLOSS__TRY(clloss__reserve_partials(ctx, partials, real_size));
   CLLOSS__TRY(clloss__enqueue_class_targets(l, p, NLL_TARGETS, c));

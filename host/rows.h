@@ -13,6 +13,21 @@ typedef struct clloss__rows_call {
   clloss_buffer input, target, weight, grad_output, loss, grad_input;
 } clloss__rows_call;
 
+/* How rows are shared out among the item kernel (one work-item per row,
+ * a partial per work-group) or the group kernel (one work-group per row, a
+ * partial per row). */
+typedef struct clloss__rows_plan {
+  clloss__variant variant; /* ITEM or GROUP */
+  size_t local, groups, partials;
+} clloss__rows_plan;
+
+/* The variant (the family's, but short rows go one per work-item) and its
+ * work sizes; item_max and
+ * group_max are the kernels' CL_KERNEL_WORK_GROUP_SIZE. */
+clloss__rows_plan clloss__plan_rows(const clloss_context *ctx, size_t rows,
+                                    size_t classes, int vw, size_t item_max,
+                                    size_t group_max);
+
 /* Elements an [N, C] operand with row stride ld spans. */
 size_t clloss__rows_extent(size_t rows, size_t classes, size_t ld);
 clloss_status clloss__check_rows_buffers(clloss_context *ctx,
