@@ -228,3 +228,45 @@ inline void fill_row(__global in_t *g, ulong n, real v, ulong first,
       ulong loss_off, int loss_mode, __global in_t *grad, ulong grad_off,     \
       int want_grad, __global real *partials, long ignore, int reduction,     \
       __global volatile uint *err
+
+/* exp for the arguments softmax feeds it, x - max <= 0 (or NaN), inlined
+ * in float arithmetic: exp(x) = 2^n exp(r), r = x - n ln2 in [-ln2/2,
+ * ln2/2], exp(r) = 1 + r + r^2 q(r), q a degree-4 fit of least maximal
+ * relative error (bench/exp_fit.py derives it: under 1 ulp from exp on
+ * [-87.33, 0]). Below -87.33, where exp is subnormal or 0, it gives 0;
+ * NaN stays NaN; x > 88 is outside its domain. PoCL's built-in exp costs
+ * about twice as much per element. Double storage keeps the built-in. */
+/* fma where the device says it is fast, else a multiply and an add: the
+ * reduction and the polynomial are as accurate either way. */
+#ifdef FP_FAST_FMAF
+#define MULADD(a, b, c) fma(a, b, c)
+#else
+#define MULADD(a, b, c) ((a) * (b) + (c))
+#endif
+#define DEFINE_EXP_NONPOS(name, F, U)                                         \
+  inline F name(F x) {                                                        \
+    const F shifter = (F)(12582912.0f); /* 1.5 * 2^23: rounds to integer */   \
+    F t = MULADD(x, (F)(1.44269504f), shifter);                               \
+    F n = t - shifter;                                                        \
+    F r = MULADD(n, (F)(-0.693145751953125f), x); /* exact */                 \
+    r = MULADD(n, (F)(-1.42860682e-6f), r);                                   \
+    F q = MULADD(r, (F)(1.38145965e-3f), (F)(8.36870540e-3f));                \
+    q = MULADD(q, r, (F)(4.16683890e-2f));                                    \
+    q = MULADD(q, r, (F)(1.66665211e-1f));                                    \
+    q = MULADD(q, r, (F)(4.99999940e-1f));                                    \
+    F p = MULADD(r * r, q, r) + (F)(1);                                       \
+    /* 2^n: n + 127 into the exponent field (unsigned: wraps, never UB) */    \
+    F scale = CAT(as_, F)((CAT(as_, U)(t) - (U)(0x4b400000u - 127u)) << 23); \
+    return x < (F)(-87.33f) ? (F)(0) : p * scale;                             \
+  }
+#if IN_TYPE == 3
+#define exp_nonpos(x) exp(x)
+#define exp_nonpos1(x) exp(x)
+#else
+DEFINE_EXP_NONPOS(exp_nonpos1, float, uint)
+#if VW == 1
+#define exp_nonpos exp_nonpos1
+#else
+DEFINE_EXP_NONPOS(exp_nonpos, realv, CAT(uint, VW))
+#endif
+#endif

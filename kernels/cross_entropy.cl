@@ -62,7 +62,21 @@ inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
   const real eoc = a->eps / (real)a->classes;
   realv mv = (realv)(-REAL_MAX), swx = (realv)(0), sy = (realv)(0),
         syx = (realv)(0);
-  for (ulong c = first * VW; c < full; c += step * VW) {
+  ulong c0 = first * VW;
+  if (!PROB_TARGETS && !(a->eps > 0)) {
+    /* The max alone (the common case): four running maxima, so that the
+     * loop is not bound by the latency of one compare-and-select chain. */
+    const ulong st = step * VW;
+    realv m1 = mv, m2 = mv, m3 = mv;
+    for (; c0 + 3 * st < full; c0 += 4 * st) {
+      mv = fmax(mv, capv(LOADV(a->x, c0), a->cap));
+      m1 = fmax(m1, capv(LOADV(a->x, c0 + st), a->cap));
+      m2 = fmax(m2, capv(LOADV(a->x, c0 + 2 * st), a->cap));
+      m3 = fmax(m3, capv(LOADV(a->x, c0 + 3 * st), a->cap));
+    }
+    mv = fmax(fmax(mv, m1), fmax(m2, m3));
+  }
+  for (ulong c = c0; c < full; c += step * VW) {
     realv v = capv(LOADV(a->x, c), a->cap);
     mv = fmax(mv, v);
 #if PROB_TARGETS
@@ -99,7 +113,7 @@ inline real pass_sumexp(const row_args *a, real m, __global in_t *g, int keep,
   const ulong full = a->n / VW * VW;
   realv acc = (realv)(0);
   for (ulong c = first * VW; c < full; c += step * VW) {
-    realv e = exp(capv(LOADV(a->x, c), a->cap) - m);
+    realv e = exp_nonpos(capv(LOADV(a->x, c), a->cap) - m);
     acc += e;
 #if IN_TYPE == 0 || IN_TYPE == 3
     if (keep)
@@ -108,7 +122,7 @@ inline real pass_sumexp(const row_args *a, real m, __global in_t *g, int keep,
   }
   real s = HSUM(acc);
   for (ulong c = full + first; c < a->n; c += step) {
-    real e = exp(cap1(LOAD(a->x, c), a->cap) - m);
+    real e = exp_nonpos1(cap1(LOAD(a->x, c), a->cap) - m);
     s += e;
 #if IN_TYPE == 0 || IN_TYPE == 3
     if (keep)
@@ -146,7 +160,7 @@ inline void pass_grad(const row_args *a, __global in_t *g, real lse,
         v = a->cap * th;
         dcap = 1 - th * th;
       }
-      p = exp(v - lse);
+      p = exp_nonpos(v - lse);
     }
 #if PROB_TARGETS
     realv b = weights_v(a, c) * ((1 - a->eps) * LOADV(a->y, c) + eoc);
@@ -166,7 +180,7 @@ inline void pass_grad(const row_args *a, __global in_t *g, real lse,
         v = a->cap * th;
         dcap = 1 - th * th;
       }
-      p = exp(v - lse);
+      p = exp_nonpos1(v - lse);
     }
 #if PROB_TARGETS
     real b = weight1(a, c) * ((1 - a->eps) * LOAD(a->y, c) + eoc);
@@ -213,7 +227,7 @@ inline void write_target_fix(const row_args *a, __global in_t *gr,
     v = a->cap * th;
     dcap = 1 - th * th;
   }
-  real p = exp(v - f.lse);
+  real p = exp_nonpos1(v - f.lse);
   STORE(f.s * (p * f.coef - eoc * wt - (1 - e) * wt) * dcap, gr, f.t);
 }
 

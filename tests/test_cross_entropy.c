@@ -1,5 +1,6 @@
 /* test_cross_entropy.c - cross_entropy on every device against the CPU
  * reference, at the device-buffer and the host-pointer level. */
+#include <float.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -475,6 +476,83 @@ static void test_ce_extreme_logits(void) {
   dc_check_ce_all(&data.c, &o);
   data.c.desc.reduction = CLLOSS_REDUCTION_SUM;
   dc_check_ce_all(&data.c, &o);
+  ce_free(&data);
+}
+
+/* The kernels' exp (exp_nonpos in kernels/common.cl) over its whole range:
+ * row i's logits are 0 (the target, the max) and -gap with gaps from 0 to
+ * 110 in steps of about 0.08, plus both sides of its underflow point
+ * (87.33) and of float's (103.97). Each gradient entry p_j = exp(x_j - lse)
+ * but the target's is within 4 ulp (plus the rounding of its argument) of
+ * the double reference where that is a normal float, and below FLT_MIN
+ * where it is not; C = 37 takes the vector
+ * loop and the scalar tail. */
+static void test_ce_exp_range(void) {
+  TU_REQUIRE_DEVICE();
+  const size_t rows = 41, c = 37;
+  clloss_cross_entropy_desc d = ce_desc(rows, c, CLLOSS_REDUCTION_NONE);
+  gen g = {391, 0, 0, 0.0, 0, 0, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  const float edges[] = {87.32f, 87.33f, 87.34f, 87.5f, 103.9f, 104.0f, 120.0f};
+  for (size_t i = 0; i < rows; i++) {
+    data.t[i] = 0;
+    data.x[i * c] = 0.0f;
+    for (size_t j = 1; j < c; j++) {
+      size_t k = (i * (c - 1) + j - 1);
+      float gap = (float)((double)k * 110.0 / (double)((rows - 1) * (c - 1)));
+      if (i == rows - 1)
+        gap = edges[(j - 1) % (sizeof edges / sizeof *edges)];
+      data.x[i * c + j] = -gap;
+    }
+  }
+  float *ref_loss = dc_alloc(rows * sizeof *ref_loss);
+  float *ref_grad = dc_alloc(rows * c * sizeof *ref_grad);
+  CU_ASSERT_EQUAL_FATAL(clloss_reference_cross_entropy(
+                            &d, data.x, data.t, NULL, NULL, ref_loss, ref_grad),
+                        CLLOSS_SUCCESS);
+  dc_opts o = {0};
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    cl_command_queue q = dc_queue(ctx);
+    for (int v = 0; v < 4; v++) {
+      CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, dc_variants[v]),
+                      CLLOSS_SUCCESS);
+      dc_result r = dc_run_ce(ctx, q, &data.c, &o);
+      CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
+      /* The item kernel keeps exp(x - max), whose argument is exact here
+       * (max = 0), and scales it. */
+      const int kept = strcmp(clloss_context_last_variant(ctx), "item") == 0;
+      size_t bad = 0;
+      for (size_t e = 0; r.grad && e < rows * c; e++) {
+        double got = ((const float *)r.grad)[e], want = ref_grad[e];
+        /* Besides exp's own error, rounding an argument x - lse (half an
+         * ulp of it) moves exp by as much, relatively. The target's entry,
+         * p - 1, cancels: a few ulp of 1, absolute, as for the loss. */
+        double arg = fabs((double)data.x[e] - ref_loss[e / c]);
+        double rtol = 4.8e-7 + (kept ? 0 : arg * 6e-8);
+        int ok = e % c == 0              ? fabs(got - want) <= 4.8e-7
+                 : fabs(want) >= FLT_MIN ? fabs(got - want) <= rtol * fabs(want)
+                                         : fabs(got) < FLT_MIN;
+        if (!ok && bad++ < 5)
+          printf("\n  %s: grad[%zu][%zu] (x %g) %.9g, reference %.9g",
+                 dc_variants[v], e / c, e % c, (double)data.x[e], got, want);
+      }
+      for (size_t k = 0; r.loss && k < rows; k++) {
+        double got = ((const float *)r.loss)[k], want = ref_loss[k];
+        if (!(fabs(got - want) <= 4.8e-7 + 1e-6 * fabs(want)) && bad++ < 5)
+          printf("\n  %s: loss[%zu] %.9g, reference %.9g", dc_variants[v], k,
+                 got, want);
+      }
+      CU_ASSERT_TRUE(r.grad && r.loss);
+      CU_ASSERT_EQUAL(bad, 0);
+      dc_result_free(&r);
+    }
+    clloss_context_set_variant(ctx, "auto");
+    clReleaseCommandQueue(q);
+  }
+  free(ref_loss);
+  free(ref_grad);
   ce_free(&data);
 }
 
@@ -1239,15 +1317,15 @@ int test_cross_entropy_register(void) {
       TU_TEST(test_ce_softcap), TU_TEST(test_ce_normalizer),
       TU_TEST(test_ce_normalizer_all_ignored),
       TU_TEST(test_ce_all_ignored_mean), TU_TEST(test_ce_all_ignored_sum_none),
-      TU_TEST(test_ce_extreme_logits), TU_TEST(test_ce_neg_inf_logits),
-      TU_TEST(test_ce_nan_propagates), TU_TEST(test_ce_float16),
-      TU_TEST(test_ce_bfloat16), TU_TEST(test_ce_float16_in_place),
-      TU_TEST(test_ce_float64), TU_TEST(test_ce_determinism),
-      TU_TEST(test_ce_variant_reported), TU_TEST(test_ce_host),
-      TU_TEST(test_ce_host_only_one_output), TU_TEST(test_ce_host_types),
-      TU_TEST(test_ce_host_bad_target), TU_TEST(test_ce_device_bad_target),
-      TU_TEST(test_ce_buffer_too_small), TU_TEST(test_ce_buffer_sizes_by_type),
-      TU_TEST(test_ce_invalid_arguments), TU_TEST(test_ce_wrong_queue),
-      TU_TEST(test_ce_out_of_order_queue),
+      TU_TEST(test_ce_extreme_logits), TU_TEST(test_ce_exp_range),
+      TU_TEST(test_ce_neg_inf_logits), TU_TEST(test_ce_nan_propagates),
+      TU_TEST(test_ce_float16), TU_TEST(test_ce_bfloat16),
+      TU_TEST(test_ce_float16_in_place), TU_TEST(test_ce_float64),
+      TU_TEST(test_ce_determinism), TU_TEST(test_ce_variant_reported),
+      TU_TEST(test_ce_host), TU_TEST(test_ce_host_only_one_output),
+      TU_TEST(test_ce_host_types), TU_TEST(test_ce_host_bad_target),
+      TU_TEST(test_ce_device_bad_target), TU_TEST(test_ce_buffer_too_small),
+      TU_TEST(test_ce_buffer_sizes_by_type), TU_TEST(test_ce_invalid_arguments),
+      TU_TEST(test_ce_wrong_queue), TU_TEST(test_ce_out_of_order_queue),
       TU_TEST(test_ce_wait_list_no_blocking));
 }
