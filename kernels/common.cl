@@ -103,11 +103,24 @@ inline ushort bf16_round(float f) {
 #define LOADV(p, i)                                                           \
   as_realv(CAT(convert_uint, VW)(VLOAD_(ushort, i, p)) << 16)
 #define as_realv CAT(as_float, VW)
+#define uintv CAT(uint, VW)
+/* bf16_round on every lane, in vector arithmetic. */
+inline ushortv bf16_round_v(realv f) {
+  uintv u = CAT(as_uint, VW)(f);
+  uintv rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  uintv quiet = (u >> 16) | 0x40u;
+  return CAT(convert_ushort, VW)(isnan(f) ? quiet : rounded);
+}
+/* One vector store where the address allows (vstoreN of ushort becomes
+ * one 16-bit store per lane in PoCL 3.1). */
 #define STOREV(v, p, i)                                                       \
   do {                                                                        \
-    realv v_ = (v);                                                           \
-    for (int k_ = 0; k_ < VW; k_++)                                           \
-      (p)[(i) + k_] = bf16_round(((real *)&v_)[k_]);                          \
+    __global in_t *at_ = (p) + (i);                                           \
+    ushortv u_ = bf16_round_v(v);                                             \
+    if (((ulong)at_ & (sizeof(ushortv) - 1)) == 0)                            \
+      *(__global ushortv *)at_ = u_;                                          \
+    else                                                                      \
+      VSTORE_(u_, 0, at_);                                                    \
   } while (0)
 #endif
 #else
@@ -117,7 +130,16 @@ inline ushort bf16_round(float f) {
 #if VW == 1
 #define STOREV(v, p, i) ((p)[i] = (v))
 #else
-#define STOREV(v, p, i) CAT(vstore, VW)((v), 0, (p) + (i))
+/* Some compilers split vstoreN into narrower stores (PoCL 3.1: three for a
+ * float16); where the address allows, a vector store is one instruction. */
+#define STOREV(v, p, i)                                                       \
+  do {                                                                        \
+    __global in_t *at_ = (p) + (i);                                           \
+    if (((ulong)at_ & (sizeof(realv) - 1)) == 0)                              \
+      *(__global realv *)at_ = (v);                                           \
+    else                                                                      \
+      CAT(vstore, VW)((v), 0, at_);                                           \
+  } while (0)
 #endif
 #endif
 
