@@ -19,6 +19,7 @@ static const char *const ce_kernels[] = {
 typedef struct ce_plan {
   clloss__variant variant;
   size_t local, groups, partials;
+  size_t run;           /* item only: rows per work-item */
   size_t segs, seg_len; /* split only */
 } ce_plan;
 
@@ -29,11 +30,30 @@ static int split_pays(const clloss_context *ctx, size_t rows, size_t classes) {
   return rows > 0 && rows < 2 * cu && classes >= 8192;
 }
 
+/* Item variant on a CPU: runs of consecutive rows per work-item, so that
+ * ce_item takes the next row's max while it computes the current row's
+ * exps (memory reads overlapped with arithmetic), as long as every compute
+ * unit still gets 4 groups of 64 work-items. Other devices: one row per
+ * work-item, neighbours in neighbouring work-items. */
+static size_t item_run(const clloss_context *ctx, size_t rows) {
+  if (!(ctx->info.type & CL_DEVICE_TYPE_CPU))
+    return 1;
+  size_t run = rows / (4 * 64 * (size_t)ctx->info.compute_units);
+  return run < 1 ? 1 : run > 16 ? 16 : run;
+}
+
 static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
                     size_t rows, size_t classes, int vw) {
   const clloss__rows_plan rp = clloss__plan_rows(
       ctx, rows, classes, vw, p->max_wg[CE_ITEM], p->max_wg[CE_GROUP]);
-  ce_plan pl = {rp.variant, rp.local, rp.groups, rp.partials, 0, 0};
+  ce_plan pl = {rp.variant, rp.local, rp.groups, rp.partials, 1, 0, 0};
+  if (pl.variant == CLLOSS__ITEM) {
+    pl.run = item_run(ctx, rows);
+    const size_t items = (rows + pl.run - 1) / pl.run;
+    pl.local = clloss__item_local_size(ctx, items, p->max_wg[CE_ITEM]);
+    pl.groups = (items + pl.local - 1) / pl.local;
+    pl.partials = pl.groups;
+  }
   if (ctx->variant == CLLOSS__SPLIT ||
       (ctx->variant == CLLOSS__AUTO && split_pays(ctx, rows, classes))) {
     pl.variant = CLLOSS__SPLIT;
@@ -86,6 +106,8 @@ static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
                 : c->prob_targets ? (double)d->rows
                                   : 0.0;
   clloss__arg_real(&a, norm);
+  if (pl->variant == CLLOSS__ITEM)
+    clloss__arg_ulong(&a, pl->run);
   if (pl->variant == CLLOSS__SPLIT) {
     clloss__arg_mem(&a, ctx->segments);
     clloss__arg_ulong(&a, pl->segs);

@@ -59,7 +59,9 @@ inline real weight1(const row_args *a, ulong c) {
  * probability targets need. */
 inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
   const ulong full = a->n / VW * VW;
+#if PROB_TARGETS
   const real eoc = a->eps / (real)a->classes;
+#endif
   realv mv = (realv)(-REAL_MAX), swx = (realv)(0), sy = (realv)(0),
         syx = (realv)(0);
   ulong c0 = first * VW;
@@ -107,28 +109,37 @@ inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
 /* Pass 2: sum_c exp(x_c - m). With `keep`, each exp is also stored into the
  * gradient row (still in cache for pass 3), which then needs no second exp:
  * only for float32/float64 storage (exact enough) and no softcap (pass 3
- * would need the raw logits, gone when the gradient overwrites them). */
+ * would need the raw logits, gone when the gradient overwrites them).
+ *
+ * With `next` (else NULL), the next row of the same length, its max is
+ * taken here too and returned in *next_max: on a CPU its reads from memory
+ * then overlap this pass's arithmetic, and its own pass 1 is not needed. */
 inline real pass_sumexp(const row_args *a, real m, __global in_t *g, int keep,
-                        ulong first, ulong step) {
+                        __global const in_t *next, real *next_max) {
   const ulong full = a->n / VW * VW;
-  realv acc = (realv)(0);
-  for (ulong c = first * VW; c < full; c += step * VW) {
+  realv acc = (realv)(0), nm = (realv)(-REAL_MAX);
+  for (ulong c = 0; c < full; c += VW) {
     realv e = exp_nonpos(capv(LOADV(a->x, c), a->cap) - m);
     acc += e;
+    if (next)
+      nm = fmax(nm, LOADV(next, c));
 #if IN_TYPE == 0 || IN_TYPE == 3
     if (keep)
       STOREV(e, g, c);
 #endif
   }
-  real s = HSUM(acc);
-  for (ulong c = full + first; c < a->n; c += step) {
+  real s = HSUM(acc), nm1 = HMAX(nm);
+  for (ulong c = full; c < a->n; c++) {
     real e = exp_nonpos1(cap1(LOAD(a->x, c), a->cap) - m);
     s += e;
+    if (next)
+      nm1 = fmax(nm1, LOAD(next, c));
 #if IN_TYPE == 0 || IN_TYPE == 3
     if (keep)
       STORE(e, g, c);
 #endif
   }
+  *next_max = nm1;
   return s;
 }
 
@@ -300,7 +311,9 @@ inline real target_logit(const row_args *a, __global const tgt_t *t,
  * would come from DRAM. */
 inline row_stats pass_online(const row_args *a, ulong first, ulong step) {
   const ulong full = a->n / VW * VW;
+#if PROB_TARGETS
   const real eoc = a->eps / (real)a->classes;
+#endif
   realv mv = (realv)(-REAL_MAX), sv = (realv)(0), swx = (realv)(0),
         sy = (realv)(0), syx = (realv)(0);
   for (ulong c = first * VW; c < full; c += step * VW) {
@@ -359,31 +372,48 @@ inline row_stats span_stats(const row_args *a, __local real *scratch) {
   return st;
 }
 
-__kernel void ce_item(CE_ARGS) {
+/* Item variant: work-item i takes rows [i run, (i + 1) run), one after the
+ * other, in three passes each (max, sum-exp, gradient). Where pass 1 finds
+ * only the max (no smoothing, probability targets or softcap), pass 2 of
+ * one row also takes the max of the next, which then skips pass 1. */
+__kernel void ce_item(CE_ARGS, ulong run) {
   __local real scratch[WG_SIZE];
-  const ulong row = get_global_id(0);
-  real row_loss = 0;
-  if (row < rows) {
+  const ulong first = get_global_id(0) * run;
+  const ulong end = first < rows ? min(first + run, rows) : first;
+#if PROB_TARGETS || SOFTCAP
+  const int max_only = 0;
+#else
+  const int max_only = !(eps > 0);
+#endif
+  real total = 0, next_max = 0;
+  int have_max = 0;
+  for (ulong row = first; row < end; row++) {
     row_args a = {x + x_off + row * ld, y + y_off + row * classes, w + w_off,
                   classes, classes, has_w, eps, cap};
     __global in_t *gr = grad + grad_off + row * ld;
     const int keep = want_grad && KEEP_OK;
     const real raw_t = target_logit(&a, t + t_off, row, ignore);
-    row_stats st = pass_max(&a, 0, 1);
-    st.sumexp = pass_sumexp(&a, st.max, gr, keep, 0, 1);
+    row_stats st = {next_max, 0, 0, 0, 0};
+    if (!have_max)
+      st = pass_max(&a, 0, 1);
+    __global const in_t *next = max_only && row + 1 < end ? a.x + ld : 0;
+    st.sumexp = pass_sumexp(&a, st.max, gr, keep, next, &next_max);
+    have_max = next != 0;
     real s = want_grad ? row_scale(g + g_off, row, g_mode, reduction, stats,
                                    norm)
                        : 0;
     real wsum = has_w ? stats[1] : (real)classes;
     target_fix fix;
-    row_loss = finish_row(&a, &a, st, row, t + t_off, gr, raw_t, want_grad,
-                          keep, s, z, wsum, ignore, err, 0, 1, 1, &fix);
+    real row_loss =
+        finish_row(&a, &a, st, row, t + t_off, gr, raw_t, want_grad, keep, s,
+                   z, wsum, ignore, err, 0, 1, 1, &fix);
     write_target_fix(&a, gr, fix);
     if (loss_mode == 1)
       loss[loss_off + row] = row_loss;
+    total += row_loss;
   }
   if (loss_mode == 2) {
-    real total = group_sum(row_loss, scratch);
+    total = group_sum(total, scratch);
     if (get_local_id(0) == 0)
       partials[get_group_id(0)] = total;
   }

@@ -221,6 +221,53 @@ static void test_ce_row_stride(void) {
   ce_free(&data);
 }
 
+static void test_ce_runs_of_rows(void) {
+  TU_REQUIRE_DEVICE();
+  /* Enough rows that a CPU's item kernel takes them in runs (up to 16
+   * compute units), where one row's sum-exp pass also finds the next row's
+   * max: neighbouring rows of very different scales, NaN, +-inf, rows all
+   * -inf but the target, ignored rows, a padded row stride whose padding
+   * (NaN) must not be read, offsets, in place; and the last run short. */
+  clloss_cross_entropy_desc d = ce_desc(8197, 37, CLLOSS_REDUCTION_NONE);
+  d.row_stride = 40;
+  gen g = {395, 0, 0, 0.05, 1, 1, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  tu_rng r = tu_rng_make(396);
+  for (size_t i = 0; i < d.rows; i++) {
+    float *row = data.x + i * d.row_stride;
+    for (size_t j = d.classes; j < d.row_stride; j++)
+      row[j] = NAN; /* poison */
+    switch (tu_next(&r) % 8) {
+    case 0: /* far above its neighbours, then far below */
+      for (size_t j = 0; j < d.classes; j++)
+        row[j] += (i & 1) ? 60.0f : -60.0f;
+      break;
+    case 1:
+      row[tu_next(&r) % d.classes] = NAN;
+      break;
+    case 2:
+      row[tu_next(&r) % d.classes] = INFINITY;
+      break;
+    case 3:
+      for (size_t j = 0; j < d.classes; j++)
+        if ((int64_t)j != data.t[i])
+          row[j] = -INFINITY;
+      break;
+    default:
+      break;
+    }
+  }
+  dc_opts o = {.all_variants = 1};
+  o.off[DC_INPUT] = 3, o.off[DC_GRAD] = 5, o.off[DC_LOSS] = 1;
+  dc_check_ce_all(&data.c, &o);
+  dc_opts in_place = {.all_variants = 1, .in_place = 1};
+  in_place.off[DC_INPUT] = 2;
+  data.c.desc.reduction = CLLOSS_REDUCTION_SUM;
+  dc_check_ce_all(&data.c, &in_place);
+  ce_free(&data);
+}
+
 static void test_ce_in_place(void) {
   TU_REQUIRE_DEVICE();
   /* The gradient written over the logits (same cl_mem and offset), with a
@@ -1307,9 +1354,10 @@ int test_cross_entropy_register(void) {
       TU_TEST(test_ce_c131072_few_rows), TU_TEST(test_ce_many_rows),
       TU_TEST(test_ce_rows_beyond_grid), TU_TEST(test_ce_zero_rows),
       TU_TEST(test_ce_offsets), TU_TEST(test_ce_row_stride),
-      TU_TEST(test_ce_in_place), TU_TEST(test_ce_only_loss),
-      TU_TEST(test_ce_only_grad), TU_TEST(test_ce_int32_targets),
-      TU_TEST(test_ce_int64_targets), TU_TEST(test_ce_reduction_grad_output),
+      TU_TEST(test_ce_runs_of_rows), TU_TEST(test_ce_in_place),
+      TU_TEST(test_ce_only_loss), TU_TEST(test_ce_only_grad),
+      TU_TEST(test_ce_int32_targets), TU_TEST(test_ce_int64_targets),
+      TU_TEST(test_ce_reduction_grad_output),
       TU_TEST(test_ce_weights_ignore_smoothing), TU_TEST(test_ce_zero_weights),
       TU_TEST(test_ce_label_smoothing_one),
       TU_TEST(test_ce_probability_targets),
