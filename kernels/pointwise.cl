@@ -50,13 +50,16 @@
     }                                                                         \
   } while (0)
 #elif LOSS_ID == 4
+/* exp_nonpos (common.cl) for the type ELEM is given: realv or real. */
+#define EXP_NONPOS_realv exp_nonpos
+#define EXP_NONPOS_real exp_nonpos1
 /* w [(1-y) x + lw (log1p(exp(-|x|)) + max(-x, 0))], lw = 1 + (pw - 1) y;
  * gradient w (lw sigmoid(x) - pw y). One exp serves both: with
  * e = exp(-|x|), sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) below
  * (NaN stays NaN, +-inf give 1 and 0). */
 #define ELEM(T, x, y, w, pw, L, G)                                            \
   do {                                                                        \
-    T lw_ = 1 + ((pw)-1) * (y), e_ = exp(-fabs(x));                           \
+    T lw_ = 1 + ((pw)-1) * (y), e_ = EXP_NONPOS_##T(-fabs(x));                \
     L = (w) * ((1 - (y)) * (x) + lw_ * (log1p(e_) + fmax(-(x), (T)(0))));     \
     G = (w) * (lw_ * ((x) >= 0 ? (T)(1) : e_) / (1 + e_) - (pw) * (y));       \
   } while (0)
