@@ -142,8 +142,8 @@ void clloss_context_release(clloss_context *ctx) {
   if (ctx->queue)
     clFinish(ctx->queue);
   clloss__release_programs(ctx);
-  cl_mem mems[] = {ctx->partials, ctx->segments, ctx->stats, ctx->err,
-                   ctx->dummy};
+  cl_mem mems[] = {ctx->partials, ctx->segments, ctx->exps,
+                   ctx->stats,    ctx->err,      ctx->dummy};
   for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
     if (mems[i])
       clReleaseMemObject(mems[i]);

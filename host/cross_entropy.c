@@ -20,6 +20,7 @@ typedef struct ce_plan {
   clloss__variant variant;
   size_t local, groups, partials;
   size_t run;           /* item only: rows per work-item */
+  size_t exps;          /* item only: elements of ctx->exps used, or 0 */
   size_t segs, seg_len; /* split only */
 } ce_plan;
 
@@ -46,7 +47,7 @@ static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
                     size_t rows, size_t classes, int vw) {
   const clloss__rows_plan rp = clloss__plan_rows(
       ctx, rows, classes, vw, p->max_wg[CE_ITEM], p->max_wg[CE_GROUP]);
-  ce_plan pl = {rp.variant, rp.local, rp.groups, rp.partials, 1, 0, 0};
+  ce_plan pl = {rp.variant, rp.local, rp.groups, rp.partials, 1, 0, 0, 0};
   if (pl.variant == CLLOSS__ITEM) {
     pl.run = item_run(ctx, rows);
     const size_t items = (rows + pl.run - 1) / pl.run;
@@ -74,6 +75,23 @@ static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
     pl.partials = rows;
   }
   return pl;
+}
+
+/* Item variant, 16-bit storage, gradient wanted: pass 2 keeps its exps in
+ * a float32 row of each work-item's own (ctx->exps) for pass 3, instead of
+ * computing them again, when those rows take at most EXPS_BUDGET bytes. */
+#define EXPS_BUDGET ((size_t)64 << 20)
+static size_t exps_count(const ce_plan *pl, const clloss_cross_entropy_desc *d,
+                         const clloss__rows_call *c) {
+  const int sixteen =
+      d->input_type == CLLOSS_FLOAT16 || d->input_type == CLLOSS_BFLOAT16;
+  if (pl->variant != CLLOSS__ITEM || !sixteen || !c->grad_input.mem ||
+      d->softcap > 0 || c->rows == 0)
+    return 0;
+  const size_t items = (c->rows + pl->run - 1) / pl->run;
+  if (c->classes > EXPS_BUDGET / sizeof(float) / items)
+    return 0;
+  return items * c->classes;
 }
 
 static clloss__rows_call describe(const clloss_cross_entropy_desc *d) {
@@ -106,8 +124,11 @@ static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
                 : c->prob_targets ? (double)d->rows
                                   : 0.0;
   clloss__arg_real(&a, norm);
-  if (pl->variant == CLLOSS__ITEM)
+  if (pl->variant == CLLOSS__ITEM) {
     clloss__arg_ulong(&a, pl->run);
+    clloss__arg_mem(&a, pl->exps ? ctx->exps : ctx->dummy);
+    clloss__arg_int(&a, pl->exps != 0);
+  }
   if (pl->variant == CLLOSS__SPLIT) {
     clloss__arg_mem(&a, ctx->segments);
     clloss__arg_ulong(&a, pl->segs);
@@ -133,7 +154,11 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, ce_kernels, &p));
 
-  const ce_plan pl = plan(ctx, p, c->rows, c->classes, key.vw);
+  ce_plan pl = plan(ctx, p, c->rows, c->classes, key.vw);
+  pl.exps = exps_count(&pl, d, c);
+  if (pl.exps)
+    CLLOSS__TRY(clloss__reserve(ctx, &ctx->exps, &ctx->exps_bytes, pl.exps,
+                                sizeof(float)));
   const size_t partials = pl.partials;
   const int reduce = c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE;
   const int loss_mode = !c->loss.mem ? 0 : reduce ? 2 : 1;

@@ -69,6 +69,8 @@ struct clloss_context {
   size_t partials_bytes;
   cl_mem segments; /* split variant: statistics of each row segment */
   size_t segments_bytes;
+  cl_mem exps; /* item variant, 16-bit storage: a row of exps per item */
+  size_t exps_bytes;
   cl_mem stats; /* [0] weight sum D, [1] class-weight sum W (doubles) */
   cl_mem err;   /* device error word: flag, lowest bad row */
   cl_mem dummy; /* stands in for arguments that are not given */

@@ -74,6 +74,22 @@ typedef long tgt_t;
 #define VSTORE_(v, i, p) CAT(vstore, VW)((v), 0, (p) + (i))
 #endif
 
+/* A realv into an array of real (STOREV, where in_t is real). Some
+ * compilers split vstoreN into narrower stores (PoCL 3.1: three for a
+ * float16); where the address allows, a vector store is one instruction. */
+#if VW == 1
+#define STORE_REALV(v, p, i) ((p)[i] = (v))
+#else
+#define STORE_REALV(v, p, i)                                                  \
+  do {                                                                        \
+    __global real *at_ = (p) + (i);                                           \
+    if (((ulong)at_ & (sizeof(realv) - 1)) == 0)                              \
+      *(__global realv *)at_ = (v);                                           \
+    else                                                                      \
+      VSTORE_((v), 0, at_);                                                   \
+  } while (0)
+#endif
+
 #if IN_TYPE == 1
 #define LOAD(p, i) vload_half((i), (p))
 #define STORE(v, p, i) vstore_half_rte((float)(v), (i), (p))
@@ -127,20 +143,7 @@ inline ushortv bf16_round_v(realv f) {
 #define LOAD(p, i) ((real)(p)[i])
 #define STORE(v, p, i) ((p)[i] = (in_t)(v))
 #define LOADV(p, i) VLOAD_(in_t, i, p)
-#if VW == 1
-#define STOREV(v, p, i) ((p)[i] = (v))
-#else
-/* Some compilers split vstoreN into narrower stores (PoCL 3.1: three for a
- * float16); where the address allows, a vector store is one instruction. */
-#define STOREV(v, p, i)                                                       \
-  do {                                                                        \
-    __global in_t *at_ = (p) + (i);                                           \
-    if (((ulong)at_ & (sizeof(realv) - 1)) == 0)                              \
-      *(__global realv *)at_ = (v);                                           \
-    else                                                                      \
-      CAT(vstore, VW)((v), 0, at_);                                           \
-  } while (0)
-#endif
+#define STOREV(v, p, i) STORE_REALV(v, p, i)
 #endif
 
 /* Horizontal sum and max of a realv, in a fixed order. */

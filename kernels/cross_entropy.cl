@@ -106,15 +106,17 @@ inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
   return s;
 }
 
-/* Pass 2: sum_c exp(x_c - m). With `keep`, each exp is also stored into the
- * gradient row (still in cache for pass 3), which then needs no second exp:
- * only for float32/float64 storage (exact enough) and no softcap (pass 3
- * would need the raw logits, gone when the gradient overwrites them).
+/* Pass 2: sum_c exp(x_c - m). With `kept` (else NULL), each exp is also
+ * stored there, still in cache for pass 3, which then needs no second exp:
+ * into the gradient row itself for float32/float64 storage, into a row of
+ * the work-item's own for 16-bit storage (rounding it to 16 bits would
+ * cost the gradient its accuracy). Not with softcap: pass 3 would need the
+ * raw logits, gone once the gradient overwrites them.
  *
  * With `next` (else NULL), the next row of the same length, its max is
  * taken here too and returned in *next_max: on a CPU its reads from memory
  * then overlap this pass's arithmetic, and its own pass 1 is not needed. */
-inline real pass_sumexp(const row_args *a, real m, __global in_t *g, int keep,
+inline real pass_sumexp(const row_args *a, real m, __global real *kept,
                         __global const in_t *next, real *next_max) {
   const ulong full = a->n / VW * VW;
   realv acc = (realv)(0), nm = (realv)(-REAL_MAX);
@@ -123,10 +125,8 @@ inline real pass_sumexp(const row_args *a, real m, __global in_t *g, int keep,
     acc += e;
     if (next)
       nm = fmax(nm, LOADV(next, c));
-#if IN_TYPE == 0 || IN_TYPE == 3
-    if (keep)
-      STOREV(e, g, c);
-#endif
+    if (kept)
+      STORE_REALV(e, kept, c);
   }
   real s = HSUM(acc), nm1 = HMAX(nm);
   for (ulong c = full; c < a->n; c++) {
@@ -134,36 +134,34 @@ inline real pass_sumexp(const row_args *a, real m, __global in_t *g, int keep,
     s += e;
     if (next)
       nm1 = fmax(nm1, LOAD(next, c));
-#if IN_TYPE == 0 || IN_TYPE == 3
-    if (keep)
-      STORE(e, g, c);
-#endif
+    if (kept)
+      kept[c] = e;
   }
   *next_max = nm1;
   return s;
 }
 
+#define KEEP_OK (!SOFTCAP)
 #if IN_TYPE == 0 || IN_TYPE == 3
-#define CAN_KEEP 1
+#define KEEP_IN_GRAD 1 /* in_t is real: the gradient row holds the exps */
 #else
-#define CAN_KEEP 0
+#define KEEP_IN_GRAD 0
 #endif
-#define KEEP_OK (CAN_KEEP && !SOFTCAP)
 
 /* Pass 3: dx_j = s (p_j A - B_j) dcap_j with B_j = (e/C) w_j for index
  * targets and w_j y'_j for probability targets, p_j = exp(x_j - lse), or
- * the kept exp(x_j - m) / sum. The target's own term is added afterwards
- * by the caller. In place is safe: each element is read before it is
- * written, by the same work-item. */
+ * kept[j] / sum (kept[j] = exp(x_j - m), pass 2; NULL if none). The
+ * target's own term is added afterwards by the caller. In place is safe:
+ * each element is read before it is written, by the same work-item. */
 inline void pass_grad(const row_args *a, __global in_t *g, real lse,
-                      real inv_sum, int kept, real s, real coef, ulong first,
-                      ulong step) {
+                      real inv_sum, __global const real *kept, real s,
+                      real coef, ulong first, ulong step) {
   const ulong full = a->n / VW * VW;
   const real eoc = a->eps / (real)a->classes;
   for (ulong c = first * VW; c < full; c += step * VW) {
     realv p, dcap = (realv)(1);
-    if (CAN_KEEP && kept) {
-      p = LOADV(g, c) * inv_sum;
+    if (kept) {
+      p = VLOAD_(real, c, kept) * inv_sum;
     } else {
       realv v = LOADV(a->x, c);
       if (SOFTCAP) {
@@ -182,8 +180,8 @@ inline void pass_grad(const row_args *a, __global in_t *g, real lse,
   }
   for (ulong c = full + first; c < a->n; c += step) {
     real p, dcap = 1;
-    if (CAN_KEEP && kept) {
-      p = LOAD(g, c) * inv_sum;
+    if (kept) {
+      p = kept[c] * inv_sum;
     } else {
       real v = LOAD(a->x, c);
       if (SOFTCAP) {
@@ -248,7 +246,8 @@ inline void write_target_fix(const row_args *a, __global in_t *gr,
 inline real finish_row(const row_args *a, const row_args *span,
                        row_stats st, ulong row, __global const tgt_t *t,
                        __global in_t *span_gr,
-                       real raw_t, int want_grad, int kept, real s, real z,
+                       real raw_t, int want_grad, __global const real *kept,
+                       real s, real z,
                        real wsum, long ignore, __global volatile uint *err,
                        ulong first, ulong step, int leader, target_fix *fix) {
   real lse = st.max + log(st.sumexp);
@@ -375,8 +374,10 @@ inline row_stats span_stats(const row_args *a, __local real *scratch) {
 /* Item variant: work-item i takes rows [i run, (i + 1) run), one after the
  * other, in three passes each (max, sum-exp, gradient). Where pass 1 finds
  * only the max (no smoothing, probability targets or softcap), pass 2 of
- * one row also takes the max of the next, which then skips pass 1. */
-__kernel void ce_item(CE_ARGS, ulong run) {
+ * one row also takes the max of the next, which then skips pass 1.
+ * exps (16-bit storage, when use_exps) has a row of C for each work-item,
+ * where pass 2 keeps its exps for pass 3. */
+__kernel void ce_item(CE_ARGS, ulong run, __global real *exps, int use_exps) {
   __local real scratch[WG_SIZE];
   const ulong first = get_global_id(0) * run;
   const ulong end = first < rows ? min(first + run, rows) : first;
@@ -391,13 +392,19 @@ __kernel void ce_item(CE_ARGS, ulong run) {
     row_args a = {x + x_off + row * ld, y + y_off + row * classes, w + w_off,
                   classes, classes, has_w, eps, cap};
     __global in_t *gr = grad + grad_off + row * ld;
-    const int keep = want_grad && KEEP_OK;
+#if KEEP_IN_GRAD
+    __global real *kept = want_grad && KEEP_OK ? gr : 0;
+#else
+    __global real *kept =
+        want_grad && KEEP_OK && use_exps ? exps + get_global_id(0) * classes
+                                         : 0;
+#endif
     const real raw_t = target_logit(&a, t + t_off, row, ignore);
     row_stats st = {next_max, 0, 0, 0, 0};
     if (!have_max)
       st = pass_max(&a, 0, 1);
     __global const in_t *next = max_only && row + 1 < end ? a.x + ld : 0;
-    st.sumexp = pass_sumexp(&a, st.max, gr, keep, next, &next_max);
+    st.sumexp = pass_sumexp(&a, st.max, kept, next, &next_max);
     have_max = next != 0;
     real s = want_grad ? row_scale(g + g_off, row, g_mode, reduction, stats,
                                    norm)
@@ -405,7 +412,7 @@ __kernel void ce_item(CE_ARGS, ulong run) {
     real wsum = has_w ? stats[1] : (real)classes;
     target_fix fix;
     real row_loss =
-        finish_row(&a, &a, st, row, t + t_off, gr, raw_t, want_grad, keep, s,
+        finish_row(&a, &a, st, row, t + t_off, gr, raw_t, want_grad, kept, s,
                    z, wsum, ignore, err, 0, 1, 1, &fix);
     write_target_fix(&a, gr, fix);
     if (loss_mode == 1)
