@@ -15,6 +15,10 @@
  * clloss_context_create) and releases them in clloss_context_release. It
  * frees only what it made: programs, kernels, its own command queue, the
  * reduction scratch and the pooled buffers of the host-pointer calls.
+ * Scratch and pools grow to the largest call and are kept until the context
+ * is released. Scratch is a few bytes per row, except for cross_entropy
+ * with float16/bfloat16 storage on a CPU device: up to 64 MiB of float32
+ * rows for the exps it keeps between passes.
  * clloss never calls abort() or exit() and never prints.
  *
  * Threads
