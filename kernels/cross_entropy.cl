@@ -106,6 +106,13 @@ inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
   return s;
 }
 
+#define KEEP_OK (!SOFTCAP)
+#if IN_TYPE == 0 || IN_TYPE == 3
+#define KEEP_IN_GRAD 1 /* in_t is real: the gradient row holds the exps */
+#else
+#define KEEP_IN_GRAD 0
+#endif
+
 /* Pass 2: sum_c exp(x_c - m). With `kept` (else NULL), each exp is also
  * stored there, still in cache for pass 3, which then needs no second exp:
  * into the gradient row itself for float32/float64 storage, into a row of
@@ -115,9 +122,16 @@ inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
  *
  * With `next` (else NULL), the next row of the same length, its max is
  * taken here too and returned in *next_max: on a CPU its reads from memory
- * then overlap this pass's arithmetic, and its own pass 1 is not needed. */
+ * then overlap this pass's arithmetic, and its own pass 1 is not needed.
+ *
+ * With `claim` (16-bit storage and exps kept in a row of their own, else
+ * NULL), the gradient row: zeros are stored into its aligned vectors here,
+ * so that fetching its cache lines for writing overlaps this pass's
+ * arithmetic (float32's kept exps do that by themselves) instead of
+ * stalling pass 3, which overwrites them. */
 inline real pass_sumexp(const row_args *a, real m, __global real *kept,
-                        __global const in_t *next, real *next_max) {
+                        __global const in_t *next, real *next_max,
+                        __global in_t *claim) {
   const ulong full = a->n / VW * VW;
   realv acc = (realv)(0), nm = (realv)(-REAL_MAX);
   for (ulong c = 0; c < full; c += VW) {
@@ -127,6 +141,10 @@ inline real pass_sumexp(const row_args *a, real m, __global real *kept,
       nm = fmax(nm, LOADV(next, c));
     if (kept)
       STORE_REALV(e, kept, c);
+#if !KEEP_IN_GRAD
+    if (claim && ((ulong)(claim + c) & (sizeof(ushortv) - 1)) == 0)
+      *(__global ushortv *)(claim + c) = (ushortv)(0);
+#endif
   }
   real s = HSUM(acc), nm1 = HMAX(nm);
   for (ulong c = full; c < a->n; c++) {
@@ -141,12 +159,6 @@ inline real pass_sumexp(const row_args *a, real m, __global real *kept,
   return s;
 }
 
-#define KEEP_OK (!SOFTCAP)
-#if IN_TYPE == 0 || IN_TYPE == 3
-#define KEEP_IN_GRAD 1 /* in_t is real: the gradient row holds the exps */
-#else
-#define KEEP_IN_GRAD 0
-#endif
 
 /* Pass 3: dx_j = s (p_j A - B_j) dcap_j with B_j = (e/C) w_j for index
  * targets and w_j y'_j for probability targets, p_j = exp(x_j - lse), or
@@ -404,7 +416,8 @@ __kernel void ce_item(CE_ARGS, ulong run, __global real *exps, int use_exps) {
     if (!have_max)
       st = pass_max(&a, 0, 1);
     __global const in_t *next = max_only && row + 1 < end ? a.x + ld : 0;
-    st.sumexp = pass_sumexp(&a, st.max, kept, next, &next_max);
+    st.sumexp = pass_sumexp(&a, st.max, kept, next, &next_max,
+                            KEEP_IN_GRAD || !kept ? 0 : gr);
     have_max = next != 0;
     real s = want_grad ? row_scale(g + g_off, row, g_mode, reduction, stats,
                                    norm)
