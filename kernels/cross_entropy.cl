@@ -11,10 +11,12 @@
  *     dx_j   = s [p_j (SY + 2 z lse) - w_j y'_j]
  *   softcap: x -> cap tanh(x / cap), dx times 1 - tanh^2(x / cap).
  *
- * Two kernels with one signature: ce_item (one work-item per row, explicit
- * VW-wide loads; CPUs) and ce_group (one work-group per row; GPUs).
- * `first`/`step` below count VW-wide chunks: the item kernel walks its row
- * alone (0, 1), the group kernel's work-items interleave (lid, size).
+ * Variants, all starting with the arguments CE_ARGS: ce_item (a run of rows
+ * per work-item, explicit VW-wide loads, exps kept between passes; CPUs),
+ * ce_group (one work-group per row; GPUs) and the split pair (a row's
+ * segments in several work-groups; few long rows). `first`/`step` below
+ * count VW-wide chunks: the item kernel walks its row alone (0, 1), the
+ * group kernel's work-items interleave (lid, size).
  */
 #ifndef PROB_TARGETS
 #define PROB_TARGETS 0
@@ -158,7 +160,6 @@ inline real pass_sumexp(const row_args *a, real m, __global real *kept,
   *next_max = nm1;
   return s;
 }
-
 
 /* Pass 3: dx_j = s (p_j A - B_j) dcap_j with B_j = (e/C) w_j for index
  * targets and w_j y'_j for probability targets, p_j = exp(x_j - lse), or
