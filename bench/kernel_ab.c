@@ -8,9 +8,10 @@
  * by its own clloss context on the same device and cl_context; the input,
  * targets and outputs are shared. Environment: N rows (4096), C classes
  * (32000), R timed runs per directory (15), DT storage type (float32,
- * float16, bfloat16), IN_PLACE=1 (gradient over the logits), DEVICE
- * (selector). Prints the median and minimum of each, and the loss, which
- * should agree. Set CLLOSS_CACHE=off and CLLOSS_TUNE=off. */
+ * float16, bfloat16), IN_PLACE=1 (gradient over the logits), VARIANT
+ * (item, group, split; default auto), DEVICE (selector). Prints the median
+ * and minimum of each, and the loss, which should agree. Set
+ * CLLOSS_CACHE=off and CLLOSS_TUNE=off. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,12 @@ int main(int argc, char **argv) {
     if (clloss_context_create(cc, clloss_context_device(ctx[0]), &ctx[k]) !=
         CLLOSS_SUCCESS)
       return 1;
+  const char *variant = getenv("VARIANT");
+  for (int k = 0; variant && *variant && k < nd; k++)
+    if (clloss_context_set_variant(ctx[k], variant) != CLLOSS_SUCCESS) {
+      fprintf(stderr, "unknown VARIANT %s\n", variant);
+      return 2;
+    }
 
   cl_int e1, e2, e3, e4;
   cl_mem x = clCreateBuffer(cc, CL_MEM_READ_WRITE, bytes, NULL, &e1);

@@ -314,13 +314,22 @@ inline real target_logit(const row_args *a, __global const tgt_t *t,
 #endif
 }
 
-/* Statistics of a span, its work-items interleaved, combined over the
- * work-group. */
+/* One online step, m' = max(m, v): s <- s e^(m - m') + e^(v - m'), with one
+ * exp: whichever of m and v is smaller lies d = |v - m| below m', so one
+ * term is e^-d and the other e^0 = 1, written (v - m') + 1 so that v = +inf
+ * still gives inf - inf = NaN as the two-exp form does. NaN in v: v > m is
+ * false and e^-|NaN| is NaN. */
+#define ONLINE_STEP(T, m, s, v)                                               \
+  do {                                                                        \
+    T m2_ = fmax(m, v), e_ = exp(-fabs((v) - (m)));                           \
+    s = (v) > (m) ? (s)*e_ + (((v)-m2_) + (T)(1)) : (s) + e_;                 \
+    m = m2_;                                                                  \
+  } while (0)
+
 /* One pass for max and sum-exp together (online softmax): each lane keeps
- * its running max m and sum s relative to it, s <- s e^(m - m') + e^(x - m')
- * when the max grows to m'. Two exps per element but one read of the row:
- * the choice for GPUs, where exp is cheap and a second read of a long row
- * would come from DRAM. */
+ * its running max m and sum s relative to it (ONLINE_STEP). One exp per
+ * element, as in the item kernel's pass 2, and one read of the row: the
+ * choice for GPUs, where a second read of a long row would come from DRAM. */
 inline row_stats pass_online(const row_args *a, ulong first, ulong step) {
   const ulong full = a->n / VW * VW;
 #if PROB_TARGETS
@@ -330,9 +339,7 @@ inline row_stats pass_online(const row_args *a, ulong first, ulong step) {
         sy = (realv)(0), syx = (realv)(0);
   for (ulong c = first * VW; c < full; c += step * VW) {
     realv v = capv(LOADV(a->x, c), a->cap);
-    realv m2 = fmax(mv, v);
-    sv = sv * exp(mv - m2) + exp(v - m2);
-    mv = m2;
+    ONLINE_STEP(realv, mv, sv, v);
 #if PROB_TARGETS
     realv wy = weights_v(a, c) * ((1 - a->eps) * LOADV(a->y, c) + eoc);
     sy += wy;
@@ -351,9 +358,7 @@ inline row_stats pass_online(const row_args *a, ulong first, ulong step) {
 #endif
   for (ulong c = full + first; c < a->n; c += step) {
     real v = cap1(LOAD(a->x, c), a->cap);
-    real m2 = fmax(st.max, v);
-    st.sumexp = st.sumexp * exp(st.max - m2) + exp(v - m2);
-    st.max = m2;
+    ONLINE_STEP(real, st.max, st.sumexp, v);
 #if PROB_TARGETS
     real wy = weight1(a, c) * ((1 - a->eps) * LOAD(a->y, c) + eoc);
     st.sy += wy;
