@@ -21,6 +21,7 @@ typedef struct ce_plan {
   size_t local, groups, partials;
   size_t run;           /* item only: rows per work-item */
   size_t exps;          /* item only: elements of ctx->exps used, or 0 */
+  size_t on_chip;       /* group only: bytes of local memory for the row */
   size_t segs, seg_len; /* split only */
 } ce_plan;
 
@@ -43,11 +44,27 @@ static size_t item_run(const clloss_context *ctx, size_t rows) {
   return run < 1 ? 1 : run > 16 ? 16 : run;
 }
 
+/* Group variant: the row's logits stay in local memory between its two
+ * passes when C reals fit in ON_CHIP_MAX bytes (what GPUs give one
+ * work-group at least, leaving room for others on the same compute unit)
+ * and in the device's local memory beside the kernel's own arrays. */
+#define ON_CHIP_MAX ((size_t)48 << 10)
+static size_t on_chip_bytes(const clloss_context *ctx, size_t classes,
+                            size_t real_size) {
+  const size_t reserve = 8 << 10; /* the kernels' __local arrays */
+  size_t limit = ON_CHIP_MAX;
+  if (ctx->info.local_mem_size < limit + reserve)
+    limit = ctx->info.local_mem_size > reserve
+                ? (size_t)ctx->info.local_mem_size - reserve
+                : 0;
+  return classes <= limit / real_size ? classes * real_size : 0;
+}
+
 static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
                     size_t rows, size_t classes, int vw) {
   const clloss__rows_plan rp = clloss__plan_rows(
       ctx, rows, classes, vw, p->max_wg[CE_ITEM], p->max_wg[CE_GROUP]);
-  ce_plan pl = {rp.variant, rp.local, rp.groups, rp.partials, 1, 0, 0, 0};
+  ce_plan pl = {rp.variant, rp.local, rp.groups, rp.partials, 1, 0, 0, 0, 0};
   if (pl.variant == CLLOSS__ITEM) {
     pl.run = item_run(ctx, rows);
     const size_t items = (rows + pl.run - 1) / pl.run;
@@ -55,6 +72,10 @@ static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
     pl.groups = (items + pl.local - 1) / pl.local;
     pl.partials = pl.groups;
   }
+  if (pl.variant == CLLOSS__GROUP)
+    pl.on_chip = on_chip_bytes(
+        ctx, classes,
+        p->key.in_type == CLLOSS_FLOAT64 ? sizeof(double) : sizeof(float));
   if (ctx->variant == CLLOSS__SPLIT ||
       (ctx->variant == CLLOSS__AUTO && split_pays(ctx, rows, classes))) {
     pl.variant = CLLOSS__SPLIT;
@@ -124,6 +145,10 @@ static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
                 : c->prob_targets ? (double)d->rows
                                   : 0.0;
   clloss__arg_real(&a, norm);
+  if (pl->variant == CLLOSS__GROUP) {
+    clloss__arg_local(&a, pl->on_chip ? pl->on_chip : 8);
+    clloss__arg_int(&a, pl->on_chip != 0);
+  }
   if (pl->variant == CLLOSS__ITEM) {
     clloss__arg_ulong(&a, pl->run);
     clloss__arg_mem(&a, pl->exps ? ctx->exps : ctx->dummy);

@@ -132,6 +132,8 @@ void clloss__arg_ulong(clloss__args *a, cl_ulong v);
 void clloss__arg_long(clloss__args *a, cl_long v);
 void clloss__arg_int(clloss__args *a, cl_int v);
 void clloss__arg_real(clloss__args *a, double v);
+/* A __local argument of `bytes` (> 0), its contents the kernel's. */
+void clloss__arg_local(clloss__args *a, size_t bytes);
 
 /* Checks that `buf` holds `offset + count` elements of `elem_size` bytes;
  * `name` goes into the detail. A NULL mem with count 0 is fine; a NULL mem

@@ -90,6 +90,11 @@ void clloss__arg_int(clloss__args *a, cl_int v) {
     a->err = clSetKernelArg(a->kernel, a->next, sizeof v, &v);
   a->next++;
 }
+void clloss__arg_local(clloss__args *a, size_t bytes) {
+  if (a->err == CL_SUCCESS)
+    a->err = clSetKernelArg(a->kernel, a->next, bytes, NULL);
+  a->next++;
+}
 void clloss__arg_real(clloss__args *a, double v) {
   if (a->err == CL_SUCCESS) {
     if (a->real_is_double) {

@@ -164,11 +164,14 @@ inline real pass_sumexp(const row_args *a, real m, __global real *kept,
 /* Pass 3: dx_j = s (p_j A - B_j) dcap_j with B_j = (e/C) w_j for index
  * targets and w_j y'_j for probability targets, p_j = exp(x_j - lse), or
  * kept[j] / sum (kept[j] = exp(x_j - m), pass 2; NULL if none). The
- * target's own term is added afterwards by the caller. In place is safe:
- * each element is read before it is written, by the same work-item. */
+ * logits come from `on_chip` (local memory, filled by pass_online) when
+ * not NULL. The target's own term is added afterwards by the caller. In place
+ * is safe: each element is read before it is written, by the same
+ * work-item (as is each element of `on_chip`). */
 inline void pass_grad(const row_args *a, __global in_t *g, real lse,
-                      real inv_sum, __global const real *kept, real s,
-                      real coef, ulong first, ulong step) {
+                      real inv_sum, __global const real *kept,
+                      __local const real *on_chip, real s, real coef, ulong first,
+                      ulong step) {
   const ulong full = a->n / VW * VW;
   const real eoc = a->eps / (real)a->classes;
   for (ulong c = first * VW; c < full; c += step * VW) {
@@ -176,7 +179,7 @@ inline void pass_grad(const row_args *a, __global in_t *g, real lse,
     if (kept) {
       p = VLOAD_(real, c, kept) * inv_sum;
     } else {
-      realv v = LOADV(a->x, c);
+      realv v = on_chip ? VLOAD_(real, c, on_chip) : LOADV(a->x, c);
       if (SOFTCAP) {
         realv th = tanh(v / a->cap);
         v = a->cap * th;
@@ -196,7 +199,7 @@ inline void pass_grad(const row_args *a, __global in_t *g, real lse,
     if (kept) {
       p = kept[c] * inv_sum;
     } else {
-      real v = LOAD(a->x, c);
+      real v = on_chip ? on_chip[c] : LOAD(a->x, c);
       if (SOFTCAP) {
         real th = tanh(v / a->cap);
         v = a->cap * th;
@@ -260,7 +263,7 @@ inline real finish_row(const row_args *a, const row_args *span,
                        row_stats st, ulong row, __global const tgt_t *t,
                        __global in_t *span_gr,
                        real raw_t, int want_grad, __global const real *kept,
-                       real s, real z,
+                       __local const real *on_chip, real s, real z,
                        real wsum, long ignore, __global volatile uint *err,
                        ulong first, ulong step, int leader, target_fix *fix) {
   real lse = st.max + log(st.sumexp);
@@ -270,7 +273,8 @@ inline real finish_row(const row_args *a, const row_args *span,
   fix->t = -1;
 #if PROB_TARGETS
   if (want_grad)
-    pass_grad(span, span_gr, lse, inv_sum, kept, s, st.sy + dz, first, step);
+    pass_grad(span, span_gr, lse, inv_sum, kept, on_chip, s, st.sy + dz,
+              first, step);
   return lse * st.sy - st.syx + zl;
 #else
   long ti = t[row];
@@ -293,7 +297,8 @@ inline real finish_row(const row_args *a, const row_args *span,
     loss += eoc * (wsum * lse - st.swx);
   if (want_grad) {
     real coef = (1 - e) * wt + eoc * wsum + dz;
-    pass_grad(span, span_gr, lse, inv_sum, kept, s, coef, first, step);
+    pass_grad(span, span_gr, lse, inv_sum, kept, on_chip, s, coef, first,
+              step);
     target_fix f = {ti, raw_t, coef, s, lse};
     *fix = f;
   }
@@ -329,8 +334,11 @@ inline real target_logit(const row_args *a, __global const tgt_t *t,
 /* One pass for max and sum-exp together (online softmax): each lane keeps
  * its running max m and sum s relative to it (ONLINE_STEP). One exp per
  * element, as in the item kernel's pass 2, and one read of the row: the
- * choice for GPUs, where a second read of a long row would come from DRAM. */
-inline row_stats pass_online(const row_args *a, ulong first, ulong step) {
+ * choice for GPUs, where a second read of a long row would come from DRAM.
+ * With `on_chip` (else NULL), the logits are also copied there (local
+ * memory) for pass 3, each by the work-item that will read it. */
+inline row_stats pass_online(const row_args *a, __local real *on_chip,
+                             ulong first, ulong step) {
   const ulong full = a->n / VW * VW;
 #if PROB_TARGETS
   const real eoc = a->eps / (real)a->classes;
@@ -338,7 +346,9 @@ inline row_stats pass_online(const row_args *a, ulong first, ulong step) {
   realv mv = (realv)(-REAL_MAX), sv = (realv)(0), swx = (realv)(0),
         sy = (realv)(0), syx = (realv)(0);
   for (ulong c = first * VW; c < full; c += step * VW) {
-    realv v = capv(LOADV(a->x, c), a->cap);
+    realv raw = LOADV(a->x, c), v = capv(raw, a->cap);
+    if (on_chip)
+      VSTORE_(raw, c, on_chip);
     ONLINE_STEP(realv, mv, sv, v);
 #if PROB_TARGETS
     realv wy = weights_v(a, c) * ((1 - a->eps) * LOADV(a->y, c) + eoc);
@@ -357,7 +367,9 @@ inline row_stats pass_online(const row_args *a, ulong first, ulong step) {
     st.sumexp += ((real *)&sv)[k] * exp(((real *)&mv)[k] - st.max);
 #endif
   for (ulong c = full + first; c < a->n; c += step) {
-    real v = cap1(LOAD(a->x, c), a->cap);
+    real raw = LOAD(a->x, c), v = cap1(raw, a->cap);
+    if (on_chip)
+      on_chip[c] = raw;
     ONLINE_STEP(real, st.max, st.sumexp, v);
 #if PROB_TARGETS
     real wy = weight1(a, c) * ((1 - a->eps) * LOAD(a->y, c) + eoc);
@@ -372,10 +384,12 @@ inline row_stats pass_online(const row_args *a, ulong first, ulong step) {
 }
 
 /* Statistics of a span, its work-items interleaved (online, one read),
- * combined over the work-group. */
-inline row_stats span_stats(const row_args *a, __local real *scratch) {
+ * combined over the work-group; the logits copied to `on_chip` unless
+ * NULL. */
+inline row_stats span_stats(const row_args *a, __local real *scratch,
+                            __local real *on_chip) {
   const uint lid = get_local_id(0), size = get_local_size(0);
-  row_stats st = pass_online(a, lid, size);
+  row_stats st = pass_online(a, on_chip, lid, size);
   real m = group_max(st.max, scratch);
   st.sumexp = group_sum(st.sumexp * exp(st.max - m), scratch);
   st.max = m;
@@ -431,8 +445,8 @@ __kernel void ce_item(CE_ARGS, ulong run, __global real *exps, int use_exps) {
     real wsum = has_w ? stats[1] : (real)classes;
     target_fix fix;
     real row_loss =
-        finish_row(&a, &a, st, row, t + t_off, gr, raw_t, want_grad, kept, s,
-                   z, wsum, ignore, err, 0, 1, 1, &fix);
+        finish_row(&a, &a, st, row, t + t_off, gr, raw_t, want_grad, kept, 0,
+                   s, z, wsum, ignore, err, 0, 1, 1, &fix);
     write_target_fix(&a, gr, fix);
     if (loss_mode == 1)
       loss[loss_off + row] = row_loss;
@@ -445,23 +459,28 @@ __kernel void ce_item(CE_ARGS, ulong run, __global real *exps, int use_exps) {
   }
 }
 
-__kernel void ce_group(CE_ARGS) {
+/* Group variant: one work-group per row. Where the row fits (cache_row),
+ * row_cache (local memory, C reals) holds its logits from the statistics
+ * pass to the gradient pass, which then reads nothing from global memory
+ * but the gradient it writes. */
+__kernel void ce_group(CE_ARGS, __local real *row_cache, int cache_row) {
   __local real scratch[WG_SIZE];
+  __local real *on_chip = cache_row ? row_cache : 0;
   const uint lid = get_local_id(0), size = get_local_size(0);
   for (ulong row = get_group_id(0); row < rows; row += get_num_groups(0)) {
     row_args a = {x + x_off + row * ld, y + y_off + row * classes, w + w_off,
                   classes, classes, has_w, eps, cap};
     __global in_t *gr = grad + grad_off + row * ld;
     const real raw_t = target_logit(&a, t + t_off, row, ignore);
-    row_stats st = span_stats(&a, scratch);
+    row_stats st = span_stats(&a, scratch, on_chip);
     real s = want_grad ? row_scale(g + g_off, row, g_mode, reduction, stats,
                                    norm)
                        : 0;
     real wsum = has_w ? stats[1] : (real)classes;
     target_fix fix;
     real row_loss =
-        finish_row(&a, &a, st, row, t + t_off, gr, raw_t, want_grad, 0, s, z,
-                   wsum, ignore, err, lid, size, lid == 0, &fix);
+        finish_row(&a, &a, st, row, t + t_off, gr, raw_t, want_grad, 0,
+                   on_chip, s, z, wsum, ignore, err, lid, size, lid == 0, &fix);
     /* The target's entry was written with the rest of the row by some
      * work-item; the leader rewrites it once all are done. */
     barrier(CLK_GLOBAL_MEM_FENCE);
@@ -498,7 +517,7 @@ __kernel void ce_split_stats(CE_ARGS, __global real *seg, ulong segs,
     row_args a = segment(x + x_off + row * ld, y + y_off + row * classes,
                          w + w_off, classes, has_w, eps, cap, k * seg_len,
                          seg_len);
-    row_stats st = span_stats(&a, scratch);
+    row_stats st = span_stats(&a, scratch, 0);
     if (get_local_id(0) == 0) {
       __global real *o = seg + id * SEG_STATS;
       o[0] = st.max;
@@ -539,7 +558,7 @@ __kernel void ce_split_grad(CE_ARGS, __global real *seg, ulong segs,
     target_fix fix;
     real row_loss = finish_row(
         &a, &span, st, row, t + t_off, gr + k * seg_len,
-        target_logit(&a, t + t_off, row, ignore), want_grad, 0, s, z, wsum,
+        target_logit(&a, t + t_off, row, ignore), want_grad, 0, 0, s, z, wsum,
         ignore, err, lid, size, lid == 0 && k == 0, &fix);
     barrier(CLK_GLOBAL_MEM_FENCE);
     if (lid == 0) {
