@@ -202,10 +202,12 @@ CLLOSS_API const char *clloss_context_build_log(const clloss_context *ctx);
 CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
 
 /* Kernel variants. Each loss has several kernels for the same result:
- *   "item"   one work-item per row (cross_entropy, nll_loss) or per chunk of
- *            elements (element-wise), explicit vector loads: CPU devices;
- *   "group"  one work-group per row, or work-items striding over elements
- *            with coalesced loads: GPUs;
+ *   "item"   one work-item per row (cross_entropy on a CPU: per run of up
+ *            to 16 rows; nll_loss) or per chunk of elements (element-wise),
+ *            explicit vector loads: CPU devices;
+ *   "group"  one work-group per row (cross_entropy: the row kept in local
+ *            memory between its passes when it fits in 48 KiB), or
+ *            work-items striding over elements with coalesced loads: GPUs;
  *   "split"  a row split over several work-groups (cross_entropy with few,
  *            very long rows).
  * "auto" (the default) chooses per device and shape: the first context on
