@@ -142,6 +142,8 @@ void clloss_context_release(clloss_context *ctx) {
   if (ctx->queue)
     clFinish(ctx->queue);
   clloss__release_programs(ctx);
+  if (ctx->last_call)
+    clReleaseEvent(ctx->last_call);
   cl_mem mems[] = {ctx->partials, ctx->segments, ctx->exps,
                    ctx->stats,    ctx->err,      ctx->dummy};
   for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)

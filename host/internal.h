@@ -71,6 +71,10 @@ struct clloss_context {
   size_t segments_bytes;
   cl_mem exps; /* item variant, 16-bit storage: a row of exps per item */
   size_t exps_bytes;
+  /* The last kernel of the last call: the next call's first kernel waits
+   * for it, so that calls on different queues never share the scratch
+   * below at the same time. */
+  cl_event last_call;
   cl_mem stats; /* [0] weight sum D, [1] class-weight sum W (doubles) */
   cl_mem err;   /* device error word: flag, lowest bad row */
   cl_mem dummy; /* stands in for arguments that are not given */
@@ -106,7 +110,8 @@ typedef struct clloss__launch {
   cl_command_queue queue;
   cl_uint num_events;
   const cl_event *wait_list;
-  cl_event last; /* the most recent kernel's event, ours until handed out */
+  cl_event last;  /* the most recent kernel's event, ours until handed out */
+  int ran_kernel; /* last is a kernel's (not only a marker's) */
 } clloss__launch;
 
 /* Checks queue and wait list, and that the queue belongs to ctx. */

@@ -1,6 +1,7 @@
 /* launch.c - what every launcher shares: buffer checks, kernel arguments,
  * event chaining on the caller's queue, work sizes, and the final
  * reduction. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -29,6 +30,28 @@ clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
   return CLLOSS_SUCCESS;
 }
 
+/* The first kernel of a call waits for the caller's wait list and for the
+ * previous call's last kernel (ctx->last_call). */
+static cl_int enqueue_first(clloss__launch *l, cl_kernel k, size_t global,
+                            size_t local, cl_event *done) {
+  cl_event prev = l->ctx->last_call;
+  if (!prev)
+    return clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local,
+                                  l->num_events, l->wait_list, done);
+  cl_event few[16], *all = few;
+  if (l->num_events + 1 > sizeof few / sizeof *few &&
+      !(all = malloc((l->num_events + 1) * sizeof *all)))
+    return CL_OUT_OF_HOST_MEMORY;
+  if (l->num_events)
+    memcpy(all, l->wait_list, l->num_events * sizeof *all);
+  all[l->num_events] = prev;
+  cl_int err = clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local,
+                                      l->num_events + 1, all, done);
+  if (all != few)
+    free(all);
+  return err;
+}
+
 clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
                                     size_t global, size_t local) {
   cl_event done = NULL;
@@ -37,8 +60,7 @@ clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
     err = clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local, 1,
                                  &l->last, &done);
   else
-    err = clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local,
-                                 l->num_events, l->wait_list, &done);
+    err = enqueue_first(l, k, global, local, &done);
   if (err != CL_SUCCESS)
     return clloss__fail(l->ctx, clloss__cl_status(err),
                         "enqueueing a kernel failed: %s",
@@ -46,6 +68,7 @@ clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
   if (l->last)
     clReleaseEvent(l->last);
   l->last = done;
+  l->ran_kernel = 1;
   return CLLOSS_SUCCESS;
 }
 
@@ -59,6 +82,13 @@ clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
     if (err != CL_SUCCESS)
       status = clloss__fail(l->ctx, clloss__cl_status(err),
                             "enqueueing a marker failed");
+  }
+  /* A call that ran kernels becomes the one the next call waits for. */
+  if (status == CLLOSS_SUCCESS && l->last && l->ran_kernel &&
+      clRetainEvent(l->last) == CL_SUCCESS) {
+    if (l->ctx->last_call)
+      clReleaseEvent(l->ctx->last_call);
+    l->ctx->last_call = l->last;
   }
   if (event)
     *event = status == CLLOSS_SUCCESS ? l->last : NULL;

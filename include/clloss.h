@@ -25,6 +25,11 @@
  * -------
  * A clloss_context may be used by one thread at a time. Different contexts
  * are independent. The CPU reference functions are reentrant.
+ * Calls on one context run one after the other on the device, whichever
+ * queues they are given: each call's first kernel also waits for the
+ * previous call's last kernel, since they share the context's scratch. (A
+ * call must therefore not wait, through its wait list, for a later call.)
+ * For overlapping work on several queues, use one context per queue.
  *
  * Status codes
  * ------------

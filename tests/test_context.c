@@ -352,6 +352,78 @@ static void test_ctx_check_errors_invalid(void) {
       CLLOSS_SUCCESS);
 }
 
+static void test_ctx_calls_ordered_across_queues(void) {
+  TU_REQUIRE_DEVICE();
+  /* Calls on one context share its scratch (partials, statistics), so a
+   * call waits for the previous one even on another queue: call A on q1
+   * waits for a user event, call B on q2 must not finish before it. Both
+   * means must then be right. */
+  clloss_context *ctx = tu_context(0);
+  cl_context cl = clloss_context_cl_context(ctx);
+  cl_device_id dev = clloss_context_device(ctx);
+  cl_int err;
+  cl_command_queue q1 = clCreateCommandQueue(cl, dev, 0, &err);
+  cl_command_queue q2 = clCreateCommandQueue(cl, dev, 0, &err);
+  cl_event gate = clCreateUserEvent(cl, &err);
+  CU_ASSERT_TRUE_FATAL(q1 && q2 && gate);
+  enum { N = 64, C = 300 };
+  static float xa[N * C], xb[N * C];
+  int64_t t[N];
+  for (int i = 0; i < N * C; i++)
+    xa[i] = (float)(i % 7) * 0.25f, xb[i] = (float)(i % 5) * -0.5f;
+  for (int i = 0; i < N; i++)
+    t[i] = (i * 11) % C;
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = N, d.classes = C;
+  cl_mem bxa = tu_buffer(ctx, sizeof xa, xa),
+         bxb = tu_buffer(ctx, sizeof xb, xb);
+  cl_mem bt = tu_buffer(ctx, sizeof t, t);
+  cl_mem la = tu_buffer(ctx, sizeof(float), NULL);
+  cl_mem lb = tu_buffer(ctx, sizeof(float), NULL);
+  cl_event ea = NULL, eb = NULL;
+  CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q1, &d, CLLOSS_BUFFER(bxa),
+                                       CLLOSS_BUFFER(bt), CLLOSS_BUFFER_NONE,
+                                       CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(la),
+                                       CLLOSS_BUFFER_NONE, 1, &gate, &ea),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q2, &d, CLLOSS_BUFFER(bxb),
+                                       CLLOSS_BUFFER(bt), CLLOSS_BUFFER_NONE,
+                                       CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(lb),
+                                       CLLOSS_BUFFER_NONE, 0, NULL, &eb),
+                  CLLOSS_SUCCESS);
+  clFlush(q1);
+  clFlush(q2);
+  struct timespec pause = {0, 100 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  cl_int state = CL_COMPLETE;
+  clGetEventInfo(eb, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof state, &state,
+                 NULL);
+  CU_ASSERT_NOT_EQUAL(state, CL_COMPLETE);
+  clSetUserEventStatus(gate, CL_COMPLETE);
+  clFinish(q1);
+  clFinish(q2);
+  float got_a = 0, got_b = 0, want_a = 0, want_b = 0;
+  clEnqueueReadBuffer(q1, la, CL_TRUE, 0, sizeof got_a, &got_a, 0, NULL, NULL);
+  clEnqueueReadBuffer(q2, lb, CL_TRUE, 0, sizeof got_b, &got_b, 0, NULL, NULL);
+  CU_ASSERT_EQUAL(
+      clloss_reference_cross_entropy(&d, xa, t, NULL, NULL, &want_a, NULL),
+      CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(
+      clloss_reference_cross_entropy(&d, xb, t, NULL, NULL, &want_b, NULL),
+      CLLOSS_SUCCESS);
+  CU_ASSERT_DOUBLE_EQUAL(got_a, want_a, 1e-5 * fabs(want_a));
+  CU_ASSERT_DOUBLE_EQUAL(got_b, want_b, 1e-5 * fabs(want_b));
+  cl_event evs[] = {ea, eb, gate};
+  for (int i = 0; i < 3; i++)
+    if (evs[i])
+      clReleaseEvent(evs[i]);
+  cl_mem mems[] = {bxa, bxb, bt, la, lb};
+  for (int i = 0; i < 5; i++)
+    clReleaseMemObject(mems[i]);
+  clReleaseCommandQueue(q1);
+  clReleaseCommandQueue(q2);
+}
+
 /* One thread's work: its own context, a few cross_entropy host calls. */
 typedef struct worker {
   int seed;
@@ -397,14 +469,15 @@ static void test_ctx_threads(void) {
 }
 
 int test_context_register(void) {
-  TU_SUITE("context", NULL, NULL, TU_TEST(test_ctx_release_null),
-           TU_TEST(test_ctx_list_devices), TU_TEST(test_ctx_device_info),
-           TU_TEST(test_ctx_create_default),
-           TU_TEST(test_ctx_create_default_selectors),
-           TU_TEST(test_ctx_bad_selector), TU_TEST(test_ctx_env_device),
-           TU_TEST(test_ctx_create_retains), TU_TEST(test_ctx_create_invalid),
-           TU_TEST(test_ctx_build_log_and_detail),
-           TU_TEST(test_ctx_set_variant), TU_TEST(test_ctx_env_variant),
-           TU_TEST(test_ctx_two_contexts),
-           TU_TEST(test_ctx_check_errors_invalid), TU_TEST(test_ctx_threads));
+  TU_SUITE(
+      "context", NULL, NULL, TU_TEST(test_ctx_release_null),
+      TU_TEST(test_ctx_list_devices), TU_TEST(test_ctx_device_info),
+      TU_TEST(test_ctx_create_default),
+      TU_TEST(test_ctx_create_default_selectors),
+      TU_TEST(test_ctx_bad_selector), TU_TEST(test_ctx_env_device),
+      TU_TEST(test_ctx_create_retains), TU_TEST(test_ctx_create_invalid),
+      TU_TEST(test_ctx_build_log_and_detail), TU_TEST(test_ctx_set_variant),
+      TU_TEST(test_ctx_env_variant), TU_TEST(test_ctx_two_contexts),
+      TU_TEST(test_ctx_check_errors_invalid),
+      TU_TEST(test_ctx_calls_ordered_across_queues), TU_TEST(test_ctx_threads));
 }
