@@ -83,9 +83,9 @@ clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
       status = clloss__fail(l->ctx, clloss__cl_status(err),
                             "enqueueing a marker failed");
   }
-  /* A call that ran kernels becomes the one the next call waits for. */
-  if (status == CLLOSS_SUCCESS && l->last && l->ran_kernel &&
-      clRetainEvent(l->last) == CL_SUCCESS) {
+  /* A call that ran kernels becomes the one the next call waits for, even
+   * if a later step failed: its kernels may still be using the scratch. */
+  if (l->last && l->ran_kernel && clRetainEvent(l->last) == CL_SUCCESS) {
     if (l->ctx->last_call)
       clReleaseEvent(l->ctx->last_call);
     l->ctx->last_call = l->last;
