@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_bench.h"
 #include "clloss.h"
 
 #define MAX_DIRS 8
@@ -26,11 +27,6 @@ static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
 }
 
 static size_t env_size(const char *name, size_t fallback) {
@@ -45,27 +41,6 @@ static clloss_dtype env_dtype(void) {
   if (v && strcmp(v, "bfloat16") == 0)
     return CLLOSS_BFLOAT16;
   return CLLOSS_FLOAT32;
-}
-
-/* Logits uniform in [-4, 4) from a fixed LCG, in the storage type. */
-static void *make_logits(clloss_dtype t, size_t n) {
-  size_t es = clloss_dtype_size(t);
-  unsigned char *h = malloc(n * es);
-  if (!h)
-    return NULL;
-  uint32_t s = 1;
-  for (size_t i = 0; i < n; i++) {
-    s = s * 1664525u + 1013904223u;
-    float v = (float)((s >> 8) / 16777216.0 * 8.0 - 4.0);
-    if (t == CLLOSS_FLOAT32)
-      memcpy(h + i * es, &v, es);
-    else {
-      uint16_t u = t == CLLOSS_FLOAT16 ? clloss_float_to_half(v)
-                                       : clloss_float_to_bfloat16(v);
-      memcpy(h + i * es, &u, es);
-    }
-  }
-  return h;
 }
 
 int main(int argc, char **argv) {
@@ -105,18 +80,20 @@ int main(int argc, char **argv) {
   cl_mem g = clCreateBuffer(cc, CL_MEM_READ_WRITE, bytes, NULL, &e2);
   cl_mem t = clCreateBuffer(cc, CL_MEM_READ_WRITE, n * 8, NULL, &e3);
   cl_mem l = clCreateBuffer(cc, CL_MEM_READ_WRITE, 8, NULL, &e4);
-  void *hx = make_logits(dt, n * c);
-  int64_t *ht = malloc(n * sizeof *ht);
   double *ms = calloc((size_t)nd * reps, sizeof *ms);
   int rc = 1;
-  if (!x || !g || !t || !l || !hx || !ht || !ms) {
+  if (!x || !g || !t || !l || !ms) {
     fprintf(stderr, "out of memory (%d %d %d %d)\n", e1, e2, e3, e4);
     goto done;
   }
-  for (size_t i = 0; i < n; i++)
-    ht[i] = (int64_t)((i * 7919) % c);
-  clEnqueueWriteBuffer(q, x, CL_TRUE, 0, bytes, hx, 0, NULL, NULL);
-  clEnqueueWriteBuffer(q, t, CL_TRUE, 0, n * 8, ht, 0, NULL, NULL);
+  /* clloss bench's data: logits uniform in [-4, 4), valid targets. */
+  cl_int fe = bench_fill(q, x, dt, n * c, -4.0, 4.0, 1);
+  if (fe == CL_SUCCESS)
+    fe = bench_fill(q, t, CLLOSS_INT64, n, 0.0, (double)c, 2);
+  if (fe != CL_SUCCESS) {
+    fprintf(stderr, "filling the inputs failed: %s\n", clloss_status_name(fe));
+    goto done;
+  }
 
   clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
   d.rows = n, d.classes = c, d.input_type = dt;
@@ -152,15 +129,13 @@ int main(int argc, char **argv) {
   printf("cross_entropy %zux%zu %s%s, %zu runs each, alternated\n", n, c,
          clloss_dtype_name(dt), in_place ? " in place" : "", reps);
   for (int k = 0; k < nd; k++) {
-    double *v = ms + (size_t)k * reps;
-    qsort(v, reps, sizeof *v, cmp_double);
-    printf("%-32s median %8.2f ms  min %8.2f  loss %.7f\n", argv[k + 1],
-           v[reps / 2], v[0], (double)loss[k]);
+    double median, min;
+    bench_stats(ms + (size_t)k * reps, reps, &median, &min);
+    printf("%-32s median %8.2f ms  min %8.2f  loss %.7f\n", argv[k + 1], median,
+           min, (double)loss[k]);
   }
   rc = 0;
 done:
-  free(hx);
-  free(ht);
   free(ms);
   cl_mem mems[] = {x, g, t, l};
   for (size_t i = 0; i < 4; i++)
