@@ -74,21 +74,24 @@ typedef long tgt_t;
 #define VSTORE_(v, i, p) CAT(vstore, VW)((v), 0, (p) + (i))
 #endif
 
-/* A realv into an array of real (STOREV, where in_t is real). Some
- * compilers split vstoreN into narrower stores (PoCL 3.1: three for a
- * float16); where the address allows, a vector store is one instruction. */
+/* Whether p is aligned for a whole vector of type T. */
+#define ALIGNED_FOR(T, p) (((ulong)(p) & (sizeof(T) - 1)) == 0)
+/* A vector v of type T (VW lanes) at `at`. Some compilers split vstoreN
+ * into narrower stores (PoCL 3.1: three for a float16, sixteen for a
+ * ushort16); where the address allows, a vector store is one instruction. */
 #if VW == 1
-#define STORE_REALV(v, p, i) ((p)[i] = (v))
+#define STORE_VEC(T, v, at) (*(at) = (v))
 #else
-#define STORE_REALV(v, p, i)                                                  \
+#define STORE_VEC(T, v, at)                                                   \
   do {                                                                        \
-    __global real *at_ = (p) + (i);                                           \
-    if (((ulong)at_ & (sizeof(realv) - 1)) == 0)                              \
-      *(__global realv *)at_ = (v);                                           \
+    if (ALIGNED_FOR(T, at))                                                   \
+      *(__global T *)(at) = (v);                                              \
     else                                                                      \
-      VSTORE_((v), 0, at_);                                                   \
+      VSTORE_((v), 0, (at));                                                  \
   } while (0)
 #endif
+/* A realv into an array of real (STOREV, where in_t is real). */
+#define STORE_REALV(v, p, i) STORE_VEC(realv, v, (p) + (i))
 
 #if IN_TYPE == 1
 #define LOAD(p, i) vload_half((i), (p))
@@ -127,17 +130,7 @@ inline ushortv bf16_round_v(realv f) {
   uintv quiet = (u >> 16) | 0x40u;
   return CAT(convert_ushort, VW)(isnan(f) ? quiet : rounded);
 }
-/* One vector store where the address allows (vstoreN of ushort becomes
- * one 16-bit store per lane in PoCL 3.1). */
-#define STOREV(v, p, i)                                                       \
-  do {                                                                        \
-    __global in_t *at_ = (p) + (i);                                           \
-    ushortv u_ = bf16_round_v(v);                                             \
-    if (((ulong)at_ & (sizeof(ushortv) - 1)) == 0)                            \
-      *(__global ushortv *)at_ = u_;                                          \
-    else                                                                      \
-      VSTORE_(u_, 0, at_);                                                    \
-  } while (0)
+#define STOREV(v, p, i) STORE_VEC(ushortv, bf16_round_v(v), (p) + (i))
 #endif
 #else
 #define LOAD(p, i) ((real)(p)[i])
@@ -254,13 +247,6 @@ inline void fill_row(__global in_t *g, ulong n, real v, ulong first,
       int want_grad, __global real *partials, long ignore, int reduction,     \
       __global volatile uint *err
 
-/* exp for the arguments softmax feeds it, x - max <= 0 (or NaN), inlined
- * in float arithmetic: exp(x) = 2^n exp(r), r = x - n ln2 in [-ln2/2,
- * ln2/2], exp(r) = 1 + r + r^2 q(r), q a degree-4 fit of least maximal
- * relative error (bench/exp_fit.py derives it: under 1 ulp from exp on
- * [-87.33, 0]). Below -87.33, where exp is subnormal or 0, it gives 0;
- * NaN stays NaN; x > 88 is outside its domain. PoCL's built-in exp costs
- * about twice as much per element. Double storage keeps the built-in. */
 /* fma where the device says it is fast, else a multiply and an add: the
  * reduction and the polynomial are as accurate either way. */
 #ifdef FP_FAST_FMAF
@@ -268,6 +254,14 @@ inline void fill_row(__global in_t *g, ulong n, real v, ulong first,
 #else
 #define MULADD(a, b, c) ((a) * (b) + (c))
 #endif
+
+/* exp for the arguments softmax feeds it, x - max <= 0 (or NaN), inlined
+ * in float arithmetic: exp(x) = 2^n exp(r), r = x - n ln2 in [-ln2/2,
+ * ln2/2], exp(r) = 1 + r + r^2 q(r), q a degree-4 fit of least maximal
+ * relative error (bench/exp_fit.py derives it: under 1 ulp from exp on
+ * [-87.33, 0]). Below -87.33, where exp is subnormal or 0, it gives 0;
+ * NaN stays NaN; x > 88 is outside its domain. PoCL's built-in exp costs
+ * about twice as much per element. Double storage keeps the built-in. */
 #define DEFINE_EXP_NONPOS(name, F, U)                                         \
   inline F name(F x) {                                                        \
     const F shifter = (F)(12582912.0f); /* 1.5 * 2^23: rounds to integer */   \

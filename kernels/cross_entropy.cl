@@ -144,7 +144,7 @@ inline real pass_sumexp(const row_args *a, real m, __global real *kept,
     if (kept)
       STORE_REALV(e, kept, c);
 #if !KEEP_IN_GRAD
-    if (claim && ((ulong)(claim + c) & (sizeof(ushortv) - 1)) == 0)
+    if (claim && ALIGNED_FOR(ushortv, claim + c))
       *(__global ushortv *)(claim + c) = (ushortv)(0);
 #endif
   }
