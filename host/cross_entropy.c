@@ -19,7 +19,7 @@ static const char *const ce_kernels[] = {
 typedef struct ce_plan {
   clloss__variant variant;
   size_t local, groups, partials;
-  size_t run;           /* item only: rows per work-item */
+  size_t run, items;    /* item only: rows per work-item, work-items */
   size_t exps;          /* item only: elements of ctx->exps used, or 0 */
   size_t on_chip;       /* group only: bytes of local memory for the row */
   size_t segs, seg_len; /* split only */
@@ -64,12 +64,16 @@ static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
                     size_t rows, size_t classes, int vw) {
   const clloss__rows_plan rp = clloss__plan_rows(
       ctx, rows, classes, vw, p->max_wg[CE_ITEM], p->max_wg[CE_GROUP]);
-  ce_plan pl = {rp.variant, rp.local, rp.groups, rp.partials, 1, 0, 0, 0, 0};
+  ce_plan pl = {.variant = rp.variant,
+                .local = rp.local,
+                .groups = rp.groups,
+                .partials = rp.partials,
+                .run = 1};
   if (pl.variant == CLLOSS__ITEM) {
     pl.run = item_run(ctx, rows);
-    const size_t items = (rows + pl.run - 1) / pl.run;
-    pl.local = clloss__item_local_size(ctx, items, p->max_wg[CE_ITEM]);
-    pl.groups = (items + pl.local - 1) / pl.local;
+    pl.items = (rows + pl.run - 1) / pl.run;
+    pl.local = clloss__item_local_size(ctx, pl.items, p->max_wg[CE_ITEM]);
+    pl.groups = (pl.items + pl.local - 1) / pl.local;
     pl.partials = pl.groups;
   }
   if (pl.variant == CLLOSS__GROUP)
@@ -109,10 +113,9 @@ static size_t exps_count(const ce_plan *pl, const clloss_cross_entropy_desc *d,
   if (pl->variant != CLLOSS__ITEM || !sixteen || !c->grad_input.mem ||
       d->softcap > 0 || c->rows == 0)
     return 0;
-  const size_t items = (c->rows + pl->run - 1) / pl->run;
-  if (c->classes > EXPS_BUDGET / sizeof(float) / items)
+  if (c->classes > EXPS_BUDGET / sizeof(float) / pl->items)
     return 0;
-  return items * c->classes;
+  return pl->items * c->classes;
 }
 
 static clloss__rows_call describe(const clloss_cross_entropy_desc *d) {
