@@ -59,28 +59,27 @@ inline real weight1(const row_args *a, ulong c) {
 
 /* Pass 1: max of the row, and the linear sums that label smoothing and
  * probability targets need. */
-inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
+inline row_stats pass_max(const row_args *a) {
   const ulong full = a->n / VW * VW;
 #if PROB_TARGETS
   const real eoc = a->eps / (real)a->classes;
 #endif
   realv mv = (realv)(-REAL_MAX), swx = (realv)(0), sy = (realv)(0),
         syx = (realv)(0);
-  ulong c0 = first * VW;
+  ulong c0 = 0;
   if (!PROB_TARGETS && !(a->eps > 0)) {
     /* The max alone (the common case): four running maxima, so that the
      * loop is not bound by the latency of one compare-and-select chain. */
-    const ulong st = step * VW;
     realv m1 = mv, m2 = mv, m3 = mv;
-    for (; c0 + 3 * st < full; c0 += 4 * st) {
+    for (; c0 + 3 * VW < full; c0 += 4 * VW) {
       mv = fmax(mv, capv(LOADV(a->x, c0), a->cap));
-      m1 = fmax(m1, capv(LOADV(a->x, c0 + st), a->cap));
-      m2 = fmax(m2, capv(LOADV(a->x, c0 + 2 * st), a->cap));
-      m3 = fmax(m3, capv(LOADV(a->x, c0 + 3 * st), a->cap));
+      m1 = fmax(m1, capv(LOADV(a->x, c0 + VW), a->cap));
+      m2 = fmax(m2, capv(LOADV(a->x, c0 + 2 * VW), a->cap));
+      m3 = fmax(m3, capv(LOADV(a->x, c0 + 3 * VW), a->cap));
     }
     mv = fmax(fmax(mv, m1), fmax(m2, m3));
   }
-  for (ulong c = c0; c < full; c += step * VW) {
+  for (ulong c = c0; c < full; c += VW) {
     realv v = capv(LOADV(a->x, c), a->cap);
     mv = fmax(mv, v);
 #if PROB_TARGETS
@@ -93,7 +92,7 @@ inline row_stats pass_max(const row_args *a, ulong first, ulong step) {
 #endif
   }
   row_stats s = {HMAX(mv), 0, HSUM(swx), HSUM(sy), HSUM(syx)};
-  for (ulong c = full + first; c < a->n; c += step) {
+  for (ulong c = full; c < a->n; c++) {
     real v = cap1(LOAD(a->x, c), a->cap);
     s.max = fmax(s.max, v);
 #if PROB_TARGETS
@@ -434,7 +433,7 @@ __kernel void ce_item(CE_ARGS, ulong run, __global real *exps, int use_exps) {
     const real raw_t = target_logit(&a, t + t_off, row, ignore);
     row_stats st = {next_max, 0, 0, 0, 0};
     if (!have_max)
-      st = pass_max(&a, 0, 1);
+      st = pass_max(&a);
     __global const in_t *next = max_only && row + 1 < end ? a.x + ld : 0;
     st.sumexp = pass_sumexp(&a, st.max, kept, next, &next_max,
                             KEEP_IN_GRAD || !kept ? 0 : gr);
