@@ -110,8 +110,7 @@ typedef struct clloss__launch {
   cl_command_queue queue;
   cl_uint num_events;
   const cl_event *wait_list;
-  cl_event last;  /* the most recent kernel's event, ours until handed out */
-  int ran_kernel; /* last is a kernel's (not only a marker's) */
+  cl_event last; /* the most recent kernel's event, ours until handed out */
 } clloss__launch;
 
 /* Checks queue and wait list, and that the queue belongs to ctx. */

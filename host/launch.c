@@ -68,12 +68,19 @@ clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
   if (l->last)
     clReleaseEvent(l->last);
   l->last = done;
-  l->ran_kernel = 1;
   return CLLOSS_SUCCESS;
 }
 
 clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
                                  cl_event *event) {
+  /* A call that ran kernels (l->last is so far a kernel's) becomes the one
+   * the next call waits for, even if a later step failed: its kernels may
+   * still be using the scratch. */
+  if (l->last && clRetainEvent(l->last) == CL_SUCCESS) {
+    if (l->ctx->last_call)
+      clReleaseEvent(l->ctx->last_call);
+    l->ctx->last_call = l->last;
+  }
   /* Nothing to compute (an empty input): a marker still gives the caller
    * an event that completes after its wait list. */
   if (status == CLLOSS_SUCCESS && event && !l->last && l->queue) {
@@ -82,13 +89,6 @@ clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
     if (err != CL_SUCCESS)
       status = clloss__fail(l->ctx, clloss__cl_status(err),
                             "enqueueing a marker failed");
-  }
-  /* A call that ran kernels becomes the one the next call waits for, even
-   * if a later step failed: its kernels may still be using the scratch. */
-  if (l->last && l->ran_kernel && clRetainEvent(l->last) == CL_SUCCESS) {
-    if (l->ctx->last_call)
-      clReleaseEvent(l->ctx->last_call);
-    l->ctx->last_call = l->last;
   }
   if (event)
     *event = status == CLLOSS_SUCCESS ? l->last : NULL;
