@@ -408,6 +408,7 @@ inline row_stats span_stats(const row_args *a, __local real *scratch,
  * one row also takes the max of the next, which then skips pass 1.
  * exps (16-bit storage, when use_exps) has a row of C for each work-item,
  * where pass 2 keeps its exps for pass 3. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_KERNEL_ce_item)
 __kernel void ce_item(CE_ARGS, ulong run, __global real *exps, int use_exps) {
   __local real scratch[WG_SIZE];
   const ulong first = get_global_id(0) * run;
@@ -457,11 +458,13 @@ __kernel void ce_item(CE_ARGS, ulong run, __global real *exps, int use_exps) {
       partials[get_group_id(0)] = total;
   }
 }
+#endif
 
 /* Group variant: one work-group per row. Where the row fits (cache_row),
  * row_cache (local memory, C reals) holds its logits from the statistics
  * pass to the gradient pass, which then reads nothing from global memory
  * but the gradient it writes. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_KERNEL_ce_group)
 __kernel void ce_group(CE_ARGS, __local real *row_cache, int cache_row) {
   __local real scratch[WG_SIZE];
   __local real *on_chip = cache_row ? row_cache : 0;
@@ -492,6 +495,7 @@ __kernel void ce_group(CE_ARGS, __local real *row_cache, int cache_row) {
     }
   }
 }
+#endif
 
 /* Split variant, for a few very long rows: each row is cut into `segs`
  * segments of seg_len elements (a multiple of VW), one work-group each.
@@ -508,6 +512,7 @@ inline row_args segment(__global const in_t *x, __global const in_t *y,
   return a;
 }
 
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_KERNEL_ce_split_stats)
 __kernel void ce_split_stats(CE_ARGS, __global real *seg, ulong segs,
                              ulong seg_len) {
   __local real scratch[WG_SIZE];
@@ -527,7 +532,9 @@ __kernel void ce_split_stats(CE_ARGS, __global real *seg, ulong segs,
     }
   }
 }
+#endif
 
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_KERNEL_ce_split_grad)
 __kernel void ce_split_grad(CE_ARGS, __global real *seg, ulong segs,
                             ulong seg_len) {
   const uint lid = get_local_id(0), size = get_local_size(0);
@@ -570,3 +577,4 @@ __kernel void ce_split_grad(CE_ARGS, __global real *seg, ulong segs,
     }
   }
 }
+#endif

@@ -42,6 +42,7 @@ inline void nll_target_entry(__global in_t *gr, long ti, ulong classes,
     STORE(-s * (has_w ? w[ti] : (real)1), gr, ti);
 }
 
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_KERNEL_nll_item)
 __kernel void nll_item(NLL_ARGS) {
   __local real scratch[WG_SIZE];
   const ulong row = get_global_id(0);
@@ -64,7 +65,9 @@ __kernel void nll_item(NLL_ARGS) {
       partials[get_group_id(0)] = total;
   }
 }
+#endif
 
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_KERNEL_nll_group)
 __kernel void nll_group(NLL_ARGS) {
   const uint lid = get_local_id(0), size = get_local_size(0);
   for (ulong row = get_group_id(0); row < rows; row += get_num_groups(0)) {
@@ -86,3 +89,4 @@ __kernel void nll_group(NLL_ARGS) {
     }
   }
 }
+#endif

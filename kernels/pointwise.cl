@@ -158,6 +158,7 @@ inline real pw_span(PW_ARGS, ulong begin, ulong vend, ulong vstep,
 
 /* One work-item per contiguous chunk of `chunk` elements (a multiple of VW):
  * long unit-stride vector runs for CPUs. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_KERNEL_pw_item)
 __kernel void pw_item(PW_ARGS) {
   __local real scratch[WG_SIZE];
   const ulong begin = get_global_id(0) * chunk;
@@ -173,9 +174,11 @@ __kernel void pw_item(PW_ARGS) {
       partials[get_group_id(0)] = total;
   }
 }
+#endif
 
 /* Work-items stride over the whole array, VW elements at a time, so that
  * neighbouring work-items touch neighbouring memory: GPUs. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_KERNEL_pw_group)
 __kernel void pw_group(PW_ARGS) {
   __local real scratch[WG_SIZE];
   const ulong gid = get_global_id(0), gsz = get_global_size(0);
@@ -187,3 +190,4 @@ __kernel void pw_group(PW_ARGS) {
       partials[get_group_id(0)] = total;
   }
 }
+#endif

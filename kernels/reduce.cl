@@ -4,6 +4,7 @@
 
 /* out[out_off] = sum_i partials[i], divided by `divisor` (mode 1) or by
  * stats[0] (mode 2, the weight sum of the target pass). One work-group. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_KERNEL_finish_sum)
 __kernel void finish_sum(__global const real *partials, ulong count,
                          __global const real *stats, int mode, real divisor,
                          __global real *out, ulong out_off) {
@@ -20,10 +21,12 @@ __kernel void finish_sum(__global const real *partials, ulong count,
     out[out_off] = total;
   }
 }
+#endif
 
 /* One work-group: stats[0] = D = sum of w[t_i] over rows whose target is not
  * ignore_index, stats[1] = W = sum_c w_c; a target outside [0, C) that is not
  * ignore_index is reported in the error word and adds nothing. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_KERNEL_class_targets)
 __kernel void class_targets(__global const tgt_t *t, ulong t_off, ulong n,
                             ulong classes, long ignore, __global const real *w,
                             ulong w_off, int has_w, __global real *stats,
@@ -53,3 +56,4 @@ __kernel void class_targets(__global const tgt_t *t, ulong t_off, ulong n,
     stats[1] = has_w ? wsum : (real)classes;
   }
 }
+#endif
