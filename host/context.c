@@ -6,6 +6,11 @@
 
 #include "internal.h"
 
+void clloss__enter(clloss_context *ctx) {
+  if (ctx)
+    ctx->detail[0] = '\0';
+}
+
 clloss_status clloss__fail(clloss_context *ctx, clloss_status status,
                            const char *fmt, ...) {
   if (ctx) {
@@ -78,6 +83,12 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
   *out = NULL;
   if (!cl_ctx || !device)
     return CLLOSS_INVALID_ARGUMENT;
+  /* The same rule as clloss_context_set_variant: a misspelt variant is an
+   * error, not "auto". */
+  int ok;
+  variant_from_name(getenv("CLLOSS_VARIANT"), &ok);
+  if (!ok)
+    return CLLOSS_INVALID_ARGUMENT;
   clloss_context *ctx = calloc(1, sizeof *ctx);
   if (!ctx)
     return CLLOSS_OUT_OF_HOST_MEMORY;
@@ -96,8 +107,9 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
   pick_cl_std(ctx);
   ctx->wg_size =
       ctx->info.max_work_group_size < 256 ? ctx->info.max_work_group_size : 256;
-  int ok;
   ctx->variant = variant_from_name(getenv("CLLOSS_VARIANT"), &ok);
+  const char *tune = getenv("CLLOSS_TUNE");
+  ctx->tune = !(tune && (strcmp(tune, "off") == 0 || strcmp(tune, "0") == 0));
 
   cl_int err;
   ctx->queue = clCreateCommandQueue(cl_ctx, device, 0, &err);
@@ -113,7 +125,6 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
     clloss_context_release(ctx);
     return s;
   }
-  clloss__tune(ctx);
   *out = ctx;
   return CLLOSS_SUCCESS;
 }
@@ -184,6 +195,7 @@ clloss_status clloss_context_set_variant(clloss_context *ctx,
                                          const char *variant) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   int ok;
   clloss__variant v = variant_from_name(variant, &ok);
   if (!ok)
@@ -203,6 +215,7 @@ clloss_status clloss_check_device_errors(clloss_context *ctx,
                                          uint64_t *bad_row) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   if (!queue)
     queue = ctx->queue;
   cl_uint word[2];
@@ -267,7 +280,10 @@ clloss_status clloss__pool_upload(clloss_context *ctx, int role,
   CLLOSS__TRY(clloss__pool_get(ctx, role, bytes, &out->mem));
   if (bytes == 0)
     return CLLOSS_SUCCESS;
-  cl_int err = clEnqueueWriteBuffer(ctx->queue, out->mem, CL_FALSE, 0, bytes,
+  /* Blocking: a host-pointer call must not return while the device may
+   * still read the caller's memory, and some paths (no rows, nothing to
+   * copy back) would otherwise return before the copy ran. */
+  cl_int err = clEnqueueWriteBuffer(ctx->queue, out->mem, CL_TRUE, 0, bytes,
                                     src, 0, NULL, NULL);
   return err == CL_SUCCESS
              ? CLLOSS_SUCCESS

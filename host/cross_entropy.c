@@ -25,13 +25,6 @@ typedef struct ce_plan {
   size_t segs, seg_len; /* split only */
 } ce_plan;
 
-/* Split pays off when there are too few rows to fill the device and each
- * is long: every compute unit should get a few segments. */
-static int split_pays(const clloss_context *ctx, size_t rows, size_t classes) {
-  size_t cu = ctx->info.compute_units;
-  return rows > 0 && rows < 2 * cu && classes >= 8192;
-}
-
 /* Item variant on a CPU: runs of consecutive rows per work-item, so that
  * ce_item takes the next row's max while it computes the current row's
  * exps (memory reads overlapped with arithmetic), as long as every compute
@@ -63,7 +56,7 @@ static size_t on_chip_bytes(const clloss_context *ctx, size_t classes,
 static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
                     size_t rows, size_t classes, int vw) {
   const clloss__rows_plan rp = clloss__plan_rows(
-      ctx, rows, classes, vw, p->max_wg[CE_ITEM], p->max_wg[CE_GROUP]);
+      ctx, p->key.variant, rows, p->max_wg[CE_ITEM], p->max_wg[CE_GROUP]);
   ce_plan pl = {.variant = rp.variant,
                 .local = rp.local,
                 .groups = rp.groups,
@@ -80,8 +73,7 @@ static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
     pl.on_chip = on_chip_bytes(
         ctx, classes,
         p->key.in_type == CLLOSS_FLOAT64 ? sizeof(double) : sizeof(float));
-  if (ctx->variant == CLLOSS__SPLIT ||
-      (ctx->variant == CLLOSS__AUTO && split_pays(ctx, rows, classes))) {
+  if (p->key.variant == CLLOSS__SPLIT) {
     pl.variant = CLLOSS__SPLIT;
     const int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
     /* CPUs: one work-item per segment walks it contiguously. */
@@ -172,13 +164,15 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   const clloss_cross_entropy_desc *d = desc;
   clloss_context *ctx = l->ctx;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  clloss__program_key key = {.source = "cross_entropy",
-                             .in_type = (int)d->input_type,
-                             .tgt_type = c->prob_targets ? CLLOSS_INT64
-                                                         : (int)d->target_type,
-                             .prob_targets = c->prob_targets,
-                             .vw = clloss__vector_width(ctx, d->input_type),
-                             .softcap = d->softcap > 0};
+  clloss__program_key key = {
+      .source = "cross_entropy",
+      .in_type = (int)d->input_type,
+      .tgt_type = c->prob_targets ? CLLOSS_INT64 : (int)d->target_type,
+      .prob_targets = c->prob_targets,
+      .vw = clloss__vector_width(ctx, d->input_type),
+      .softcap = d->softcap > 0,
+      .variant = clloss__pick_variant(ctx, CLLOSS__FAMILY_CROSS_ENTROPY,
+                                      c->rows, c->classes, d->input_type)};
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, ce_kernels, &p));
 
@@ -234,6 +228,7 @@ clloss_status clloss_cross_entropy(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, ctx->detail));
   clloss__rows_call c = describe(desc);
   return clloss__rows_call_device(ctx, queue, &c, enqueue, desc, input, target,
@@ -249,6 +244,7 @@ clloss_status clloss_cross_entropy_host(clloss_context *ctx,
                                         void *grad_input) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, ctx->detail));
   clloss__rows_call c = describe(desc);
   clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};

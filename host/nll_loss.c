@@ -34,15 +34,17 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   (void)desc; /* everything nll_loss needs is in c */
   clloss_context *ctx = l->ctx;
   const int real_size = c->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  clloss__program_key key = {.source = "nll_loss",
-                             .in_type = (int)c->input_type,
-                             .tgt_type = (int)c->target_type,
-                             .vw = clloss__vector_width(ctx, c->input_type)};
+  clloss__program_key key = {
+      .source = "nll_loss",
+      .in_type = (int)c->input_type,
+      .tgt_type = (int)c->target_type,
+      .vw = clloss__vector_width(ctx, c->input_type),
+      .variant = clloss__pick_variant(ctx, CLLOSS__FAMILY_NLL_LOSS, c->rows,
+                                      c->classes, c->input_type)};
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
-  const clloss__rows_plan pl =
-      clloss__plan_rows(ctx, c->rows, c->classes, key.vw, p->max_wg[NLL_ITEM],
-                        p->max_wg[NLL_GROUP]);
+  const clloss__rows_plan pl = clloss__plan_rows(
+      ctx, p->key.variant, c->rows, p->max_wg[NLL_ITEM], p->max_wg[NLL_GROUP]);
   const int kernel = pl.variant == CLLOSS__ITEM ? NLL_ITEM : NLL_GROUP;
   const size_t local = pl.local, groups = pl.groups, partials = pl.partials;
   const int reduce = c->loss.mem && c->reduction != CLLOSS_REDUCTION_NONE;
@@ -76,6 +78,7 @@ clloss_status clloss_nll_loss(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   CLLOSS__TRY(clloss__check_nll_loss_desc(desc, ctx->detail));
   clloss__rows_call c = describe(desc);
   return clloss__rows_call_device(ctx, queue, &c, enqueue, desc, input, target,
@@ -90,6 +93,7 @@ clloss_status clloss_nll_loss_host(clloss_context *ctx,
                                    void *loss, void *grad_input) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   CLLOSS__TRY(clloss__check_nll_loss_desc(desc, ctx->detail));
   clloss__rows_call c = describe(desc);
   clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};

@@ -68,7 +68,7 @@ static pw_plan plan(const clloss_context *ctx, const clloss__program *p,
                     size_t n, size_t vw) {
   const size_t cu = ctx->info.compute_units;
   pw_plan pl = {PW_GROUP, 0, 0, 0};
-  if (clloss__pick_variant(ctx, CLLOSS__FAMILY_POINTWISE) == CLLOSS__ITEM) {
+  if (p->key.variant == CLLOSS__ITEM) {
     /* Contiguous chunks, a multiple of VW, about 32 per compute unit. */
     size_t per = (n + 32 * cu - 1) / (32 * cu);
     pl.kernel = PW_ITEM;
@@ -139,11 +139,14 @@ static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
   clloss_context *ctx = l->ctx;
   const clloss_pointwise_desc *d = c->d;
   const int vw = clloss__vector_width(ctx, d->input_type);
-  clloss__program_key key = {.source = "pointwise",
-                             .in_type = (int)d->input_type,
-                             .tgt_type = CLLOSS_INT64,
-                             .loss_id = (int)d->loss,
-                             .vw = vw};
+  clloss__program_key key = {
+      .source = "pointwise",
+      .in_type = (int)d->input_type,
+      .tgt_type = CLLOSS_INT64,
+      .loss_id = (int)d->loss,
+      .vw = vw,
+      .variant = clloss__pick_variant(ctx, CLLOSS__FAMILY_POINTWISE, d->count,
+                                      1, d->input_type)};
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, pw_kernels, &p));
   const pw_plan pl = plan(ctx, p, d->count, (size_t)vw);
@@ -179,6 +182,7 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   CLLOSS__TRY(clloss__check_pointwise_desc(d, ctx->detail));
   CLLOSS__TRY(check_buffers(ctx, d, input, target, weight, pos_weight,
                             grad_output, loss, grad_input));
@@ -197,6 +201,7 @@ clloss_status clloss_pointwise_host(clloss_context *ctx,
                                     void *grad_input) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   CLLOSS__TRY(clloss__check_pointwise_desc(d, ctx->detail));
   if (!input || !target)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,

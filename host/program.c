@@ -1,6 +1,8 @@
 /* program.c - building the kernel programs, once per context and set of
- * build-time parameters, from the embedded sources (or from the directory
- * CLLOSS_KERNEL_DIR names, for kernel development without rebuilding). */
+ * build-time parameters, when a call first needs them: from the cache
+ * folder when a verified binary is there, else from the embedded sources
+ * (or from the directory CLLOSS_KERNEL_DIR names, for kernel development
+ * without rebuilding). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,7 +47,21 @@ static int same_key(const clloss__program_key *a,
                     const clloss__program_key *b) {
   return strcmp(a->source, b->source) == 0 && a->in_type == b->in_type &&
          a->tgt_type == b->tgt_type && a->prob_targets == b->prob_targets &&
-         a->loss_id == b->loss_id && a->vw == b->vw && a->softcap == b->softcap;
+         a->loss_id == b->loss_id && a->vw == b->vw &&
+         a->softcap == b->softcap && a->variant == b->variant;
+}
+
+/* Whether kernel `name` belongs in the program of `key` (internal.h). */
+static int wanted(const clloss__program_key *key, const char *name) {
+  static const char *const marks[] = {"_item", "_group", "_split"};
+  static const clloss__variant of[] = {CLLOSS__ITEM, CLLOSS__GROUP,
+                                       CLLOSS__SPLIT};
+  if (key->variant == CLLOSS__AUTO)
+    return 1;
+  for (int i = 0; i < 3; i++)
+    if (strstr(name, marks[i]))
+      return key->variant == of[i];
+  return 1;
 }
 
 static void keep_build_log(clloss_context *ctx, cl_program program) {
@@ -64,8 +80,46 @@ static void keep_build_log(clloss_context *ctx, cl_program program) {
   ctx->build_log = log;
 }
 
-/* Compiles common.cl + reduce.cl + <source>.cl with the key's parameters. */
+/* The build options of `key`. Never -cl-fast-relaxed-math: -inf logits and
+ * NaN must stay IEEE. -w: the compiler's warnings would stay in the build
+ * log, but clang-based drivers (PoCL) also print their count ("N warnings
+ * generated.") on the process's stderr, which belongs to the user. A
+ * variant's program defines CLLOSS_ONLY_KERNELS and CLLOSS_KERNEL_<name>
+ * for each kernel it holds; the .cl files compile every other __kernel out
+ * (without those #if lines they are all built, and only time is lost). */
+static int build_options(const clloss_context *ctx,
+                         const clloss__program_key *key,
+                         const char *const *kernel_names, char *out,
+                         size_t cap) {
+  size_t n = 0;
+  int w = 0;
+  if (ctx->cl_std_major > 1 || ctx->cl_std_minor >= 1)
+    w = snprintf(out, cap, "-cl-std=CL%d.%d ", ctx->cl_std_major,
+                 ctx->cl_std_minor);
+  n += w > 0 ? (size_t)w : 0;
+  w = snprintf(out + n, cap - n,
+               "-w -DIN_TYPE=%d -DTGT_TYPE=%d -DPROB_TARGETS=%d -DLOSS_ID=%d "
+               "-DVW=%d -DSOFTCAP=%d -DWG_SIZE=%zu",
+               key->in_type, key->tgt_type, key->prob_targets, key->loss_id,
+               key->vw, key->softcap, ctx->wg_size);
+  n += w > 0 ? (size_t)w : 0;
+  if (key->variant != CLLOSS__AUTO && n < cap) {
+    w = snprintf(out + n, cap - n, " -DCLLOSS_ONLY_KERNELS");
+    n += w > 0 ? (size_t)w : 0;
+    for (int i = 0; kernel_names[i] && i < CLLOSS__MAX_KERNELS && n < cap; i++)
+      if (wanted(key, kernel_names[i])) {
+        w = snprintf(out + n, cap - n, " -DCLLOSS_KERNEL_%s", kernel_names[i]);
+        n += w > 0 ? (size_t)w : 0;
+      }
+  }
+  return n < cap;
+}
+
+/* Compiles common.cl + reduce.cl + <source>.cl with the key's parameters,
+ * or takes the binary from the cache; *from_source says which. */
 static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
+                           const char *const *kernel_names,
+                           unsigned char cache_key[32], int *from_source,
                            cl_program *out) {
   const char *parts[3] = {"common", "reduce", key->source};
   char *texts[3] = {NULL, NULL, NULL};
@@ -74,25 +128,21 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
     if (!(texts[i] = kernel_text(parts[i])))
       status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
                             "kernel source %s.cl not found", parts[i]);
-  /* Never -cl-fast-relaxed-math: -inf logits and NaN must stay IEEE. */
-  char options[256];
-  int n = 0;
-  if (ctx->cl_std_major > 1 || ctx->cl_std_minor >= 1)
-    n = snprintf(options, sizeof options, "-cl-std=CL%d.%d ", ctx->cl_std_major,
-                 ctx->cl_std_minor);
-  snprintf(options + n, sizeof options - (size_t)n,
-           "-DIN_TYPE=%d -DTGT_TYPE=%d -DPROB_TARGETS=%d -DLOSS_ID=%d "
-           "-DVW=%d -DSOFTCAP=%d -DWG_SIZE=%zu",
-           key->in_type, key->tgt_type, key->prob_targets, key->loss_id,
-           key->vw, key->softcap, ctx->wg_size);
+  char options[768];
+  if (status == CLLOSS_SUCCESS &&
+      !build_options(ctx, key, kernel_names, options, sizeof options))
+    status =
+        clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
+                     "the build options of %s.cl are too long", key->source);
 
   cl_program program = NULL;
-  uint64_t cache_key = 0;
   if (status == CLLOSS_SUCCESS) {
-    cache_key = clloss__cache_key(ctx, options, (const char *const *)texts, 3);
-    program = clloss__cache_load(ctx, cache_key, options);
+    clloss__cache_key(ctx, options, (const char *const *)texts, 3, cache_key);
+    if (!*from_source)
+      program = clloss__cache_load(ctx, cache_key, options);
   }
   if (status == CLLOSS_SUCCESS && !program) {
+    *from_source = 1;
     cl_int err;
     program =
         clCreateProgramWithSource(ctx->cl, 3, (const char **)texts, NULL, &err);
@@ -107,8 +157,6 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
                             "building %s.cl (%s) failed with %s; see the "
                             "build log",
                             key->source, options, clloss_status_name(err));
-    } else {
-      clloss__cache_store(ctx, cache_key, program);
     }
   }
   for (int i = 0; i < 3; i++)
@@ -119,12 +167,48 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
   return CLLOSS_SUCCESS;
 }
 
+static void release_kernels(clloss__program *p) {
+  for (int i = 0; i < CLLOSS__MAX_KERNELS; i++)
+    if (p->kernels[i])
+      clReleaseKernel(p->kernels[i]);
+  memset(p->kernels, 0, sizeof p->kernels);
+}
+
+/* Creates the key's kernels of p->program. A missing one is
+ * CLLOSS_BUILD_FAILURE, with what is left of p released. */
+static clloss_status make_kernels(clloss_context *ctx, clloss__program *p,
+                                  const char *const *kernel_names) {
+  for (int i = 0; kernel_names[i] && i < CLLOSS__MAX_KERNELS; i++) {
+    cl_int err;
+    p->names[i] = kernel_names[i];
+    p->max_wg[i] = 1;
+    if (!wanted(&p->key, kernel_names[i]))
+      continue;
+    p->kernels[i] = clCreateKernel(p->program, kernel_names[i], &err);
+    if (!p->kernels[i]) {
+      release_kernels(p);
+      return clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
+                          "kernel %s missing from %s.cl: %s", kernel_names[i],
+                          p->key.source, clloss_status_name(err));
+    }
+    err = clGetKernelWorkGroupInfo(p->kernels[i], ctx->device,
+                                   CL_KERNEL_WORK_GROUP_SIZE,
+                                   sizeof p->max_wg[i], &p->max_wg[i], NULL);
+    if (err != CL_SUCCESS || p->max_wg[i] == 0)
+      p->max_wg[i] = 1;
+    if (p->max_wg[i] > ctx->wg_size)
+      p->max_wg[i] = ctx->wg_size;
+  }
+  return CLLOSS_SUCCESS;
+}
+
 clloss_status clloss__get_program(clloss_context *ctx,
                                   const clloss__program_key *key,
                                   const char *const *kernel_names,
                                   clloss__program **out) {
   for (size_t i = 0; i < ctx->program_count; i++)
     if (same_key(&ctx->programs[i].key, key)) {
+      ctx->programs[i].measure_only &= ctx->measuring;
       *out = &ctx->programs[i];
       return CLLOSS_SUCCESS;
     }
@@ -134,30 +218,21 @@ clloss_status clloss__get_program(clloss_context *ctx,
   clloss__program p;
   memset(&p, 0, sizeof p);
   p.key = *key;
-  CLLOSS__TRY(build(ctx, key, &p.program));
-  clloss_status status = CLLOSS_SUCCESS;
-  for (int i = 0; kernel_names[i] && i < CLLOSS__MAX_KERNELS; i++) {
-    cl_int err;
-    p.names[i] = kernel_names[i];
-    p.kernels[i] = clCreateKernel(p.program, kernel_names[i], &err);
-    if (!p.kernels[i]) {
-      status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
-                            "kernel %s missing from %s.cl: %s", kernel_names[i],
-                            key->source, clloss_status_name(err));
-      break;
-    }
-    err = clGetKernelWorkGroupInfo(p.kernels[i], ctx->device,
-                                   CL_KERNEL_WORK_GROUP_SIZE,
-                                   sizeof p.max_wg[i], &p.max_wg[i], NULL);
-    if (err != CL_SUCCESS || p.max_wg[i] == 0)
-      p.max_wg[i] = 1;
-    if (p.max_wg[i] > ctx->wg_size)
-      p.max_wg[i] = ctx->wg_size;
+  p.measure_only = ctx->measuring;
+  CLLOSS__TRY(
+      build(ctx, key, kernel_names, p.cache_key, &p.from_source, &p.program));
+  clloss_status status = make_kernels(ctx, &p, kernel_names);
+  if (status != CLLOSS_SUCCESS && !p.from_source) {
+    /* The driver took the cached binary, but it is not this program's:
+     * drop the file and build from source. */
+    clReleaseProgram(p.program);
+    clloss__cache_remove(p.cache_key);
+    p.from_source = 1;
+    CLLOSS__TRY(
+        build(ctx, key, kernel_names, p.cache_key, &p.from_source, &p.program));
+    status = make_kernels(ctx, &p, kernel_names);
   }
   if (status != CLLOSS_SUCCESS) {
-    for (int i = 0; i < CLLOSS__MAX_KERNELS; i++)
-      if (p.kernels[i])
-        clReleaseKernel(p.kernels[i]);
     clReleaseProgram(p.program);
     return status;
   }
@@ -168,10 +243,14 @@ clloss_status clloss__get_program(clloss_context *ctx,
 
 void clloss__release_programs(clloss_context *ctx) {
   for (size_t i = 0; i < ctx->program_count; i++) {
-    for (int k = 0; k < CLLOSS__MAX_KERNELS; k++)
-      if (ctx->programs[i].kernels[k])
-        clReleaseKernel(ctx->programs[i].kernels[k]);
-    clReleaseProgram(ctx->programs[i].program);
+    clloss__program *p = &ctx->programs[i];
+    /* Written now rather than when built: a driver may compile every
+     * kernel again to produce the binary (PoCL: seconds per program), and
+     * the call that built the program should not wait for that. */
+    if (p->from_source && !p->measure_only)
+      clloss__cache_store(p->cache_key, p->program);
+    release_kernels(p);
+    clReleaseProgram(p->program);
   }
   ctx->program_count = 0;
 }

@@ -4,26 +4,12 @@
 #include "internal.h"
 #include "rows.h"
 
-/* The family's choice for rows of `classes` elements, except that short
- * rows go one per work-item even where groups are the rule. */
-static clloss__variant pick_rows_variant(const clloss_context *ctx,
-                                         size_t classes, int vw,
-                                         size_t group_local) {
-  clloss__variant v = clloss__pick_variant(ctx, CLLOSS__FAMILY_ROWS);
-  /* A work-group per row leaves most of its work-items idle when the row
-   * holds fewer than a few vectors per work-item (C = 10, say). */
-  if (ctx->variant == CLLOSS__AUTO && v == CLLOSS__GROUP &&
-      classes < 4 * (size_t)vw * group_local)
-    v = CLLOSS__ITEM;
-  return v;
-}
-
-clloss__rows_plan clloss__plan_rows(const clloss_context *ctx, size_t rows,
-                                    size_t classes, int vw, size_t item_max,
-                                    size_t group_max) {
+clloss__rows_plan clloss__plan_rows(const clloss_context *ctx,
+                                    clloss__variant variant, size_t rows,
+                                    size_t item_max, size_t group_max) {
   clloss__rows_plan pl;
   const size_t group_local = clloss__group_local_size(ctx, group_max);
-  pl.variant = pick_rows_variant(ctx, classes, vw, group_local);
+  pl.variant = variant;
   if (pl.variant == CLLOSS__ITEM) {
     pl.local = clloss__item_local_size(ctx, rows, item_max);
     pl.groups = (rows + pl.local - 1) / pl.local;

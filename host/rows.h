@@ -21,12 +21,12 @@ typedef struct clloss__rows_plan {
   size_t local, groups, partials;
 } clloss__rows_plan;
 
-/* The variant (the family's, but short rows go one per work-item) and its
- * work sizes; item_max and
- * group_max are the kernels' CL_KERNEL_WORK_GROUP_SIZE. */
-clloss__rows_plan clloss__plan_rows(const clloss_context *ctx, size_t rows,
-                                    size_t classes, int vw, size_t item_max,
-                                    size_t group_max);
+/* The work sizes of `variant` (clloss__pick_variant's; anything but ITEM
+ * plans GROUP); item_max and group_max are the kernels'
+ * CL_KERNEL_WORK_GROUP_SIZE. */
+clloss__rows_plan clloss__plan_rows(const clloss_context *ctx,
+                                    clloss__variant variant, size_t rows,
+                                    size_t item_max, size_t group_max);
 
 /* Elements an [N, C] operand with row stride ld spans. */
 size_t clloss__rows_extent(size_t rows, size_t classes, size_t ld);
