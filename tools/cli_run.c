@@ -205,9 +205,9 @@ static int parse_args(int argc, char **argv, run_args *a) {
   if (!a->loss_out && !a->grad_out)
     return usage("%s", "no output asked for: give --loss-out and/or "
                        "--grad-out");
-  if (a->loss_out && a->grad_out && strcmp(a->loss_out, a->grad_out) == 0)
-    return usage("--loss-out and --grad-out are the same file '%s'",
-                 a->loss_out);
+  if (a->loss_out && a->grad_out && cli_same_file(a->loss_out, a->grad_out))
+    return usage("--loss-out '%s' and --grad-out '%s' are the same file",
+                 a->loss_out, a->grad_out);
   if (a->cpu && a->device)
     return usage("%s", "--cpu and --device exclude each other");
   return CLI_OK;
@@ -237,7 +237,7 @@ static void free_data(run_data *d) {
 static int write_outputs(const run_args *a, const cli_problem *p,
                          const void *loss, const void *grad) {
   char msg[512];
-  npy_staged ls = {NULL, NULL}, gs = {NULL, NULL};
+  npy_staged ls = {0}, gs = {0};
   const npy_array *x = p->input;
   if (a->loss_out &&
       npy_stage(a->loss_out, p->loss_type, p->loss_ndim, p->loss_shape, loss,
