@@ -82,14 +82,14 @@ static void check_call(int which) {
 }
 
 /* The names of the .bin files in the folder (at most `cap`). */
-static int bin_files(char names[][80], int cap) {
+static int bin_files(char names[][256], int cap) {
   DIR *d = opendir(g_dir);
   struct dirent *e;
   int n = 0;
   while (d && (e = readdir(d)) != NULL) {
     size_t len = strlen(e->d_name);
     if (len > 4 && strcmp(e->d_name + len - 4, ".bin") == 0 && n < cap)
-      snprintf(names[n++], 80, "%s", e->d_name);
+      snprintf(names[n++], 256, "%s", e->d_name);
   }
   if (d)
     closedir(d);
@@ -139,7 +139,7 @@ static void test_cache_written_then_used(void) {
   TU_REQUIRE_DEVICE();
   tu_dir_entries(g_dir, 1);
   check_call(0);
-  char names[8][80];
+  char names[8][256];
   CU_ASSERT_EQUAL(bin_files(names, 8), 1);
   size_t n;
   unsigned char *b = read_all(names[0], &n);
@@ -163,7 +163,7 @@ static void test_cache_flipped_bit_rebuilt(void) {
   tu_dir_entries(g_dir, 1);
   for (int w = 0; w < 3; w++)
     check_call(w);
-  char names[8][80];
+  char names[8][256];
   int count = bin_files(names, 8);
   CU_ASSERT_EQUAL_FATAL(count, 3);
   for (int i = 0; i < count; i++) {
@@ -189,7 +189,7 @@ static void test_cache_garbage_rebuilt(void) {
   TU_REQUIRE_DEVICE();
   tu_dir_entries(g_dir, 1);
   check_call(0);
-  char names[8][80];
+  char names[8][256];
   CU_ASSERT_EQUAL_FATAL(bin_files(names, 8), 1);
   /* Truncated to a few bytes, then a valid header whose payload the driver
    * rejects. */
@@ -215,7 +215,7 @@ static void test_cache_foreign_binary_rebuilt(void) {
   TU_REQUIRE_DEVICE();
   tu_dir_entries(g_dir, 1);
   check_call(1); /* cross_entropy */
-  char ce[8][80], both[8][80], nll[80] = "";
+  char ce[8][256], both[8][256], nll[256] = "";
   CU_ASSERT_EQUAL_FATAL(bin_files(ce, 8), 1);
   check_call(2); /* nll_loss */
   CU_ASSERT_EQUAL_FATAL(bin_files(both, 8), 2);
@@ -247,7 +247,7 @@ static void test_cache_planted_link(void) {
   TU_REQUIRE_DEVICE();
   tu_dir_entries(g_dir, 1);
   check_call(0);
-  char names[8][80];
+  char names[8][256];
   CU_ASSERT_EQUAL_FATAL(bin_files(names, 8), 1);
   char victim[] = "/tmp/clloss-victim-XXXXXX";
   int fd = mkstemp(victim);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <threads.h>
+#include <pthread.h>
 
 #include "support/testutil.h"
 
@@ -20,42 +20,43 @@ enum { THREADS = 4, CALLS = 6 };
 
 /* Threads released together: each waits until all have arrived. */
 typedef struct gate {
-  mtx_t m;
-  cnd_t c;
+  pthread_mutex_t m;
+  pthread_cond_t c;
   int arrived, count;
 } gate;
 
 static void gate_init(gate *g, int count) {
-  mtx_init(&g->m, mtx_plain);
-  cnd_init(&g->c);
+  pthread_mutex_init(&g->m, NULL);
+  pthread_cond_init(&g->c, NULL);
   g->arrived = 0;
   g->count = count;
 }
 
 static void gate_pass(gate *g) {
-  mtx_lock(&g->m);
+  pthread_mutex_lock(&g->m);
   g->arrived++;
-  cnd_broadcast(&g->c);
+  pthread_cond_broadcast(&g->c);
   while (g->arrived < g->count)
-    cnd_wait(&g->c, &g->m);
-  mtx_unlock(&g->m);
+    pthread_cond_wait(&g->c, &g->m);
+  pthread_mutex_unlock(&g->m);
 }
 
 static void gate_destroy(gate *g) {
-  cnd_destroy(&g->c);
-  mtx_destroy(&g->m);
+  pthread_cond_destroy(&g->c);
+  pthread_mutex_destroy(&g->m);
 }
 
 /* Runs fn(arg[i]) in THREADS threads released together. */
-static void run_threads(thrd_start_t fn, void *args, size_t arg_size, gate *g) {
-  thrd_t th[THREADS];
+static void run_threads(void *(*fn)(void *), void *args, size_t arg_size,
+                        gate *g) {
+  pthread_t th[THREADS];
   gate_init(g, THREADS);
   for (int i = 0; i < THREADS; i++)
     CU_ASSERT_EQUAL_FATAL(
-        thrd_create(&th[i], fn, (char *)args + (size_t)i * arg_size),
-        thrd_success);
+        pthread_create(&th[i], NULL, fn, (char *)args + (size_t)i * arg_size),
+        0);
   for (int i = 0; i < THREADS; i++)
-    thrd_join(th[i], NULL);
+    pthread_join(th[i], NULL);
   gate_destroy(g);
 }
 
@@ -89,7 +90,7 @@ enum { N = 37, C = 129 };
 typedef struct worker {
   gate *g;
   clloss_context *shared; /* NULL: a context of its own */
-  mtx_t *lock;            /* the caller's lock around a shared context */
+  pthread_mutex_t *lock;  /* the caller's lock around a shared context */
   int seed;
   int bad; /* results that differ from the reference, or failures */
 } worker;
@@ -124,7 +125,7 @@ static int one_call(clloss_context *ctx, int k, const float *x,
          clloss_context_error_detail(ctx)[0] != '\0';
 }
 
-static int work(void *arg) {
+static void *work(void *arg) {
   worker *w = arg;
   static float xs[THREADS][N * C], grads[THREADS][N * C];
   int64_t t[N];
@@ -138,10 +139,10 @@ static int work(void *arg) {
   }
   for (int k = 0; k < CALLS; k++) {
     if (w->lock)
-      mtx_lock(w->lock);
+      pthread_mutex_lock(w->lock);
     w->bad += one_call(ctx, k + w->seed, x, t, grad);
     if (w->lock)
-      mtx_unlock(w->lock);
+      pthread_mutex_unlock(w->lock);
   }
   if (!w->shared)
     clloss_context_release(ctx);
@@ -164,8 +165,8 @@ static void test_threads_shared_context_locked(void) {
   clloss_context *ctx = NULL;
   CU_ASSERT_EQUAL_FATAL(clloss_context_create_default("0", &ctx),
                         CLLOSS_SUCCESS);
-  mtx_t lock;
-  mtx_init(&lock, mtx_plain);
+  pthread_mutex_t lock;
+  pthread_mutex_init(&lock, NULL);
   gate g;
   worker w[THREADS];
   for (int i = 0; i < THREADS; i++)
@@ -173,7 +174,7 @@ static void test_threads_shared_context_locked(void) {
   run_threads(work, w, sizeof *w, &g);
   for (int i = 0; i < THREADS; i++)
     CU_ASSERT_EQUAL(w[i].bad, 0);
-  mtx_destroy(&lock);
+  pthread_mutex_destroy(&lock);
   clloss_context_release(ctx);
 }
 
@@ -186,7 +187,7 @@ typedef struct churner {
   int bad;
 } churner;
 
-static int churn(void *arg) {
+static void *churn(void *arg) {
   churner *c = arg;
   gate_pass(c->g);
   for (int k = 0; k < 4; k++) {
@@ -237,7 +238,7 @@ typedef struct referee {
   int seed, bad;
 } referee;
 
-static int reference(void *arg) {
+static void *reference(void *arg) {
   referee *r = arg;
   static float xs[THREADS][N * C], grads[THREADS][N * C];
   float *x = xs[r->seed], *grad = grads[r->seed];

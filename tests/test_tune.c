@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -318,21 +318,21 @@ static void test_tune_few_long_rows_split(void) {
 }
 
 typedef struct racer {
-  cnd_t *go;
-  mtx_t *m;
+  pthread_cond_t *go;
+  pthread_mutex_t *m;
   int *started;
   char variant[4][16];
   clloss_status status;
 } racer;
 
-static int race(void *arg) {
+static void *race(void *arg) {
   racer *r = arg;
-  mtx_lock(r->m);
+  pthread_mutex_lock(r->m);
   (*r->started)++;
-  cnd_broadcast(r->go);
+  pthread_cond_broadcast(r->go);
   while (*r->started < 4)
-    cnd_wait(r->go, r->m);
-  mtx_unlock(r->m);
+    pthread_cond_wait(r->go, r->m);
+  pthread_mutex_unlock(r->m);
   clloss_context *ctx = NULL;
   r->status = clloss_context_create_default("0", &ctx);
   if (r->status != CLLOSS_SUCCESS)
@@ -359,22 +359,22 @@ static int race(void *arg) {
 static void test_tune_threads(void) {
   TU_REQUIRE_DEVICE();
   fresh();
-  mtx_t m;
-  cnd_t go;
+  pthread_mutex_t m;
+  pthread_cond_t go;
   int started = 0;
-  mtx_init(&m, mtx_plain);
-  cnd_init(&go);
+  pthread_mutex_init(&m, NULL);
+  pthread_cond_init(&go, NULL);
   racer r[4];
-  thrd_t th[4];
+  pthread_t th[4];
   for (int k = 0; k < 4; k++) {
     memset(&r[k], 0, sizeof r[k]);
     r[k].go = &go;
     r[k].m = &m;
     r[k].started = &started;
-    CU_ASSERT_EQUAL_FATAL(thrd_create(&th[k], race, &r[k]), thrd_success);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th[k], NULL, race, &r[k]), 0);
   }
   for (int k = 0; k < 4; k++)
-    thrd_join(th[k], NULL);
+    pthread_join(th[k], NULL);
   for (int k = 0; k < 4; k++) {
     CU_ASSERT_EQUAL(r[k].status, CLLOSS_SUCCESS);
     CU_ASSERT_STRING_EQUAL(r[k].variant[3], r[0].variant[3]);
@@ -385,8 +385,8 @@ static void test_tune_threads(void) {
   file_choice(ctx, "long_rows", v, &when);
   CU_ASSERT_STRING_EQUAL(v, r[0].variant[3]);
   clloss_context_release(ctx);
-  cnd_destroy(&go);
-  mtx_destroy(&m);
+  pthread_cond_destroy(&go);
+  pthread_mutex_destroy(&m);
 }
 
 int test_tune_register(void) {

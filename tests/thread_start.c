@@ -4,14 +4,14 @@
  * the number of threads that failed (each printed). */
 #include <stdio.h>
 #include <stdlib.h>
-#include <threads.h>
+#include <pthread.h>
 
 #include "clloss.h"
 
 enum { MAX_THREADS = 16 };
 
-static mtx_t g_lock;
-static cnd_t g_go;
+static pthread_mutex_t g_lock;
+static pthread_cond_t g_go;
 static int g_waiting, g_threads;
 
 typedef struct job {
@@ -19,14 +19,14 @@ typedef struct job {
   float loss;
 } job;
 
-static int run(void *arg) {
+static void *run(void *arg) {
   job *j = arg;
-  mtx_lock(&g_lock);
+  pthread_mutex_lock(&g_lock);
   g_waiting++;
-  cnd_broadcast(&g_go);
+  pthread_cond_broadcast(&g_go);
   while (g_waiting < g_threads)
-    cnd_wait(&g_go, &g_lock);
-  mtx_unlock(&g_lock);
+    pthread_cond_wait(&g_go, &g_lock);
+  pthread_mutex_unlock(&g_lock);
   clloss_context *ctx = NULL;
   j->status = clloss_context_create_default(NULL, &ctx);
   if (j->status == CLLOSS_SUCCESS) {
@@ -42,23 +42,23 @@ int main(int argc, char **argv) {
   g_threads = argc > 1 ? atoi(argv[1]) : 4;
   if (g_threads < 1 || g_threads > MAX_THREADS)
     return 100;
-  mtx_init(&g_lock, mtx_plain);
-  cnd_init(&g_go);
+  pthread_mutex_init(&g_lock, NULL);
+  pthread_cond_init(&g_go, NULL);
   job jobs[MAX_THREADS] = {{0}};
-  thrd_t th[MAX_THREADS];
+  pthread_t th[MAX_THREADS];
   for (int i = 0; i < g_threads; i++)
-    if (thrd_create(&th[i], run, &jobs[i]) != thrd_success)
+    if (pthread_create(&th[i], NULL, run, &jobs[i]) != 0)
       return 101;
   int failed = 0;
   for (int i = 0; i < g_threads; i++) {
-    thrd_join(th[i], NULL);
+    pthread_join(th[i], NULL);
     if (jobs[i].status != CLLOSS_SUCCESS || jobs[i].loss != 5.0f) {
       printf("thread %d: %s, loss %g\n", i, clloss_status_name(jobs[i].status),
              (double)jobs[i].loss);
       failed++;
     }
   }
-  cnd_destroy(&g_go);
-  mtx_destroy(&g_lock);
+  pthread_cond_destroy(&g_go);
+  pthread_mutex_destroy(&g_lock);
   return failed;
 }
