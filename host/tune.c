@@ -12,8 +12,8 @@
  * Measurement is lazy: a class is measured at its MEASURE_AT-th call in the
  * process (earlier calls run the heuristic), so that creating a context or
  * calling once measures nothing. It times the heuristic's variant against
- * the alternative on a float32 problem of the caller's shape (capped at
- * 2^22 elements), interleaved, ROUNDS times each after a warm-up (fewer
+ * the alternative on a problem of the caller's shape and input type (capped
+ * at 2^22 elements), interleaved, ROUNDS times each after a warm-up (fewer
  * when the alternative is over twice as slow), and keeps the minimum of
  * each; the alternative wins only if its minimum is below CLEAR_WIN times
  * the heuristic's. Choices live in one table per process,
@@ -120,8 +120,8 @@ static clloss__variant alternative(const clloss_context *ctx, int cls) {
 }
 
 /* ---------------------------------------------------------------------------
- * Measurement: float32, class-index targets (int64) or mse_loss, mean,
- * loss and gradient, on the context's own queue.
+ * Measurement: the caller's input type, class-index targets (int64) or
+ * mse_loss, mean, loss and gradient, on the context's own queue.
  */
 
 static double now_ms(void) {
@@ -132,6 +132,7 @@ static double now_ms(void) {
 
 typedef struct problem {
   int family;
+  clloss_dtype type;    /* the caller's input type */
   size_t rows, classes; /* element-wise: count x 1 */
   cl_mem x, y, t, loss, grad;
 } problem;
@@ -167,23 +168,38 @@ static void release_problem(problem *p) {
       clReleaseMemObject(all[i]);
 }
 
+/* 0.5 in each storage type, as a fill pattern. */
+static size_t half_pattern(clloss_dtype type, unsigned char out[8]) {
+  const float f = 0.5f;
+  const double d = 0.5;
+  const uint16_t h = 0x3800, b = 0x3f00; /* float16, bfloat16 */
+  const void *src = type == CLLOSS_FLOAT16    ? (const void *)&h
+                    : type == CLLOSS_BFLOAT16 ? (const void *)&b
+                    : type == CLLOSS_FLOAT64  ? (const void *)&d
+                                              : (const void *)&f;
+  size_t size = clloss_dtype_size(type);
+  memcpy(out, src, size);
+  return size;
+}
+
 static int make_problem(clloss_context *ctx, problem *p) {
   const size_t n = p->rows * p->classes;
-  const float half = 0.5f;
+  unsigned char half[8];
+  const size_t in = half_pattern(p->type, half);
+  const size_t real = clloss_dtype_size(clloss_loss_dtype(p->type));
   const cl_long zero = 0;
   cl_int err;
   cl_mem *mems[] = {&p->x, &p->y, &p->grad, &p->t, &p->loss};
-  const size_t bytes[] = {n * sizeof(float), n * sizeof(float),
-                          n * sizeof(float), p->rows * sizeof(cl_long),
-                          sizeof(float)};
+  const size_t bytes[] = {n * in, n * in, n * in, p->rows * sizeof(cl_long),
+                          real};
   for (int i = 0; i < 5; i++)
     if (!(*mems[i] =
               clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes[i], NULL, &err)))
       return 0;
-  return clEnqueueFillBuffer(ctx->queue, p->x, &half, sizeof half, 0, bytes[0],
-                             0, NULL, NULL) == CL_SUCCESS &&
-         clEnqueueFillBuffer(ctx->queue, p->y, &half, sizeof half, 0, bytes[1],
-                             0, NULL, NULL) == CL_SUCCESS &&
+  return clEnqueueFillBuffer(ctx->queue, p->x, half, in, 0, bytes[0], 0, NULL,
+                             NULL) == CL_SUCCESS &&
+         clEnqueueFillBuffer(ctx->queue, p->y, half, in, 0, bytes[1], 0, NULL,
+                             NULL) == CL_SUCCESS &&
          clEnqueueFillBuffer(ctx->queue, p->t, &zero, sizeof zero, 0, bytes[3],
                              0, NULL, NULL) == CL_SUCCESS &&
          clFinish(ctx->queue) == CL_SUCCESS;
@@ -196,6 +212,7 @@ static clloss_status run_problem(clloss_context *ctx, const problem *p) {
   if (p->family == CLLOSS__FAMILY_POINTWISE) {
     clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_MSE_LOSS);
     d.count = p->rows;
+    d.input_type = p->type;
     return clloss_pointwise(ctx, ctx->queue, &d, x, CLLOSS_BUFFER(p->y), none,
                             none, none, loss, grad, 0, NULL, NULL);
   }
@@ -203,12 +220,14 @@ static clloss_status run_problem(clloss_context *ctx, const problem *p) {
     clloss_nll_loss_desc d = CLLOSS_NLL_LOSS_DESC_INIT;
     d.rows = p->rows;
     d.classes = p->classes;
+    d.input_type = p->type;
     return clloss_nll_loss(ctx, ctx->queue, &d, x, t, none, none, loss, grad, 0,
                            NULL, NULL);
   }
   clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
   d.rows = p->rows;
   d.classes = p->classes;
+  d.input_type = p->type;
   return clloss_cross_entropy(ctx, ctx->queue, &d, x, t, none, none, loss, grad,
                               0, NULL, NULL);
 }
@@ -232,9 +251,21 @@ static int measure(clloss_context *ctx, problem *p, const clloss__variant v[2],
   char detail[sizeof ctx->detail];
   memcpy(detail, ctx->detail, sizeof detail);
   const char *last = ctx->last_variant;
+  char *log = ctx->build_log;
   const clloss__variant forced = ctx->variant;
   ctx->measuring = 1;
-  int ok = make_problem(ctx, p);
+  ctx->build_log = NULL;
+  /* The timed runs would wait for the previous call's last kernel, maybe
+   * on the caller's queue, not flushed: flush it and wait here, so that
+   * the first run's time is its own. */
+  cl_command_queue q = NULL;
+  if (ctx->last_call &&
+      clGetEventInfo(ctx->last_call, CL_EVENT_COMMAND_QUEUE, sizeof q, &q,
+                     NULL) == CL_SUCCESS &&
+      q)
+    clFlush(q);
+  int ok = !ctx->last_call || clWaitForEvents(1, &ctx->last_call) == CL_SUCCESS;
+  ok = ok && make_problem(ctx, p);
   for (int k = 0; ok && k < 2; k++)
     ok = time_run(ctx, p, v[k]) >= 0;
   ms[0] = ms[1] = -1;
@@ -257,6 +288,8 @@ static int measure(clloss_context *ctx, problem *p, const clloss__variant v[2],
   ctx->variant = forced;
   ctx->last_variant = last;
   memcpy(ctx->detail, detail, sizeof detail);
+  free(ctx->build_log); /* a build that failed here is not the caller's */
+  ctx->build_log = log;
   return ok;
 }
 
@@ -396,7 +429,7 @@ clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
   e->state = MEASURING;
   pthread_mutex_unlock(&lock);
 
-  problem p = {.family = family};
+  problem p = {.family = family, .type = in_type};
   size_problem(ctx, &p, cls, rows, classes);
   const clloss__variant v[2] = {h, alternative(ctx, cls)};
   double ms[2];

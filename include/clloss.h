@@ -241,15 +241,15 @@ CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
  *            very long rows).
  * "auto" (the default) chooses per device, loss family (cross_entropy,
  * nll_loss, element-wise) and shape class: short rows (C < 4 x VW x 256,
- * VW the device's vector width: 16 on CPUs, 4 elsewhere), long rows, few
+ * VW 16 on CPUs and 4 elsewhere, half that for float64), long rows, few
  * long rows (fewer than twice the compute units, C >= 8192), elements. The
  * heuristic first: split for few long rows, item for short rows, else
  * item on CPU devices and group elsewhere. A class's third call in the
  * process measures the heuristic's variant against the alternative on a
- * problem of its shape (float32, at most 2^22 elements; a warm-up and up
- * to five interleaved rounds, the minimum of each) and keeps the
- * alternative only if it is 20% faster; that call waits for the device,
- * and its program builds. Every context of the process on the device then
+ * problem of its shape and input type (at most 2^22 elements; a warm-up
+ * and up to five interleaved rounds, the minimum of each) and keeps the
+ * alternative only if it is 20% faster; that call waits for the device
+ * and for the alternative's program to build. Every context of the process on the device then
  * runs that choice (one table, under a lock), and the next process reads
  * it from tune-<device>.txt in the cache folder; a choice older than 14
  * days is measured again. CLLOSS_TUNE=off (read when a context is

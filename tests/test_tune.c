@@ -195,6 +195,43 @@ static void test_tune_measured_at_third_call(void) {
   clloss_context_release(ctx);
 }
 
+/* The measurement runs in the caller's input type: the third call of a
+ * bfloat16 class builds the alternative's bfloat16 program and nothing
+ * else, and a program built only to be timed is not written to the cache
+ * folder when the context is released. */
+static void test_tune_measures_in_callers_type(void) {
+  TU_REQUIRE_DEVICE();
+  tu_dir_entries(g_dir, 1);
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  const size_t rows = many_rows(ctx), classes = 16;
+  uint16_t *x = calloc(rows * classes, sizeof *x);
+  int64_t *t = calloc(rows, sizeof *t);
+  float loss;
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = rows, d.classes = classes, d.input_type = CLLOSS_BFLOAT16;
+  for (int i = 0; i < 3; i++)
+    CU_ASSERT_EQUAL(
+        clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &loss, NULL),
+        CLLOSS_SUCCESS);
+  const int switched = strcmp(clloss_context_last_variant(ctx), "item") != 0;
+  CU_ASSERT_EQUAL(ctx->program_count, 2);
+  for (size_t i = 0; i < ctx->program_count; i++)
+    CU_ASSERT_EQUAL(ctx->programs[i].key.in_type, CLLOSS_BFLOAT16);
+  clloss_context_release(ctx);
+  DIR *dir = opendir(g_dir);
+  struct dirent *e;
+  int bins = 0;
+  while (dir && (e = readdir(dir)) != NULL)
+    bins += strstr(e->d_name, ".bin") != NULL;
+  if (dir)
+    closedir(dir);
+  CU_ASSERT_EQUAL(bins, switched ? 2 : 1);
+  free(x);
+  free(t);
+}
+
 static void test_tune_file_read(void) {
   TU_REQUIRE_DEVICE();
   fresh();
@@ -392,6 +429,7 @@ static void test_tune_threads(void) {
 int test_tune_register(void) {
   TU_SUITE("tune", init, clean, TU_TEST(test_tune_nothing_at_creation),
            TU_TEST(test_tune_measured_at_third_call),
+           TU_TEST(test_tune_measures_in_callers_type),
            TU_TEST(test_tune_file_read),
            TU_TEST(test_tune_expired_line_measured_again),
            TU_TEST(test_tune_damaged_file), TU_TEST(test_tune_off),
