@@ -255,8 +255,15 @@ void clloss__cache_store(const unsigned char key[CLLOSS__SHA256_SIZE],
   char path[1100];
   if (!cache_path(key, path, sizeof path))
     return;
+  /* Getting a binary may cost seconds (PoCL compiles it): not for a folder
+   * that cannot take it. */
+  char *slash = strrchr(path, '/');
+  *slash = '\0';
+  int writable = access(path, W_OK | X_OK) == 0;
+  *slash = '/';
   size_t size = 0;
-  if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size,
+  if (!writable ||
+      clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size,
                        NULL) != CL_SUCCESS ||
       size == 0 || size > MAX_PAYLOAD)
     return;
