@@ -11,16 +11,17 @@
  *
  * Measurement is lazy: a class is measured at its MEASURE_AT-th call in the
  * process (earlier calls run the heuristic), so that creating a context or
- * calling once measures nothing. It times the heuristic's variant against
- * the alternative on a problem of the caller's shape and input type (capped
- * at 2^22 elements), interleaved, ROUNDS times each after a warm-up (fewer
- * when the alternative is over twice as slow), and keeps the minimum of
- * each; the alternative wins only if its minimum is below CLEAR_WIN times
- * the heuristic's. Choices live in one table per process,
- * under a lock and keyed by device (name, vendor, platform, driver, clloss
- * version), so that every context of the process on a device runs the same
- * variant for a class; a context that needs a class being measured waits
- * for the result.
+ * calling once measures nothing, or at the first later call that finds the
+ * context's previous call complete (the timed runs, on a queue of their
+ * own, must not wait for work of the caller's). It times the heuristic's
+ * variant against the alternative on a problem of the caller's shape and input
+ * type (capped at 2^22 elements), interleaved, ROUNDS times each after a
+ * warm-up (fewer when the alternative is over twice as slow), and keeps the
+ * minimum of each; the alternative wins only if its minimum is below CLEAR_WIN
+ * times the heuristic's. Choices live in one table per process, under a lock
+ * and keyed by device (name, vendor, platform, driver, clloss version), so that
+ * every context of the process on a device runs the same variant for a class; a
+ * context that needs a class being measured waits for the result.
  *
  * Choices are written to tune-<device>.txt in the cache folder, one line
  * per class: "family class variant heuristic_ms alternative_ms unix_time".
@@ -134,6 +135,7 @@ typedef struct problem {
   int family;
   clloss_dtype type;    /* the caller's input type */
   size_t rows, classes; /* element-wise: count x 1 */
+  cl_command_queue queue;
   cl_mem x, y, t, loss, grad;
 } problem;
 
@@ -162,6 +164,10 @@ static void size_problem(const clloss_context *ctx, problem *p, int cls,
 }
 
 static void release_problem(problem *p) {
+  if (p->queue) {
+    clFinish(p->queue);
+    clReleaseCommandQueue(p->queue);
+  }
   cl_mem all[] = {p->x, p->y, p->t, p->loss, p->grad};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     if (all[i])
@@ -196,13 +202,13 @@ static int make_problem(clloss_context *ctx, problem *p) {
     if (!(*mems[i] =
               clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes[i], NULL, &err)))
       return 0;
-  return clEnqueueFillBuffer(ctx->queue, p->x, half, in, 0, bytes[0], 0, NULL,
+  return clEnqueueFillBuffer(p->queue, p->x, half, in, 0, bytes[0], 0, NULL,
                              NULL) == CL_SUCCESS &&
-         clEnqueueFillBuffer(ctx->queue, p->y, half, in, 0, bytes[1], 0, NULL,
+         clEnqueueFillBuffer(p->queue, p->y, half, in, 0, bytes[1], 0, NULL,
                              NULL) == CL_SUCCESS &&
-         clEnqueueFillBuffer(ctx->queue, p->t, &zero, sizeof zero, 0, bytes[3],
-                             0, NULL, NULL) == CL_SUCCESS &&
-         clFinish(ctx->queue) == CL_SUCCESS;
+         clEnqueueFillBuffer(p->queue, p->t, &zero, sizeof zero, 0, bytes[3], 0,
+                             NULL, NULL) == CL_SUCCESS &&
+         clFinish(p->queue) == CL_SUCCESS;
 }
 
 static clloss_status run_problem(clloss_context *ctx, const problem *p) {
@@ -213,7 +219,7 @@ static clloss_status run_problem(clloss_context *ctx, const problem *p) {
     clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_MSE_LOSS);
     d.count = p->rows;
     d.input_type = p->type;
-    return clloss_pointwise(ctx, ctx->queue, &d, x, CLLOSS_BUFFER(p->y), none,
+    return clloss_pointwise(ctx, p->queue, &d, x, CLLOSS_BUFFER(p->y), none,
                             none, none, loss, grad, 0, NULL, NULL);
   }
   if (p->family == CLLOSS__FAMILY_NLL_LOSS) {
@@ -221,14 +227,14 @@ static clloss_status run_problem(clloss_context *ctx, const problem *p) {
     d.rows = p->rows;
     d.classes = p->classes;
     d.input_type = p->type;
-    return clloss_nll_loss(ctx, ctx->queue, &d, x, t, none, none, loss, grad, 0,
+    return clloss_nll_loss(ctx, p->queue, &d, x, t, none, none, loss, grad, 0,
                            NULL, NULL);
   }
   clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
   d.rows = p->rows;
   d.classes = p->classes;
   d.input_type = p->type;
-  return clloss_cross_entropy(ctx, ctx->queue, &d, x, t, none, none, loss, grad,
+  return clloss_cross_entropy(ctx, p->queue, &d, x, t, none, none, loss, grad,
                               0, NULL, NULL);
 }
 
@@ -237,8 +243,7 @@ static double time_run(clloss_context *ctx, const problem *p,
                        clloss__variant v) {
   ctx->variant = v;
   double t0 = now_ms();
-  if (run_problem(ctx, p) != CLLOSS_SUCCESS ||
-      clFinish(ctx->queue) != CL_SUCCESS)
+  if (run_problem(ctx, p) != CLLOSS_SUCCESS || clFinish(p->queue) != CL_SUCCESS)
     return -1;
   return now_ms() - t0;
 }
@@ -255,17 +260,11 @@ static int measure(clloss_context *ctx, problem *p, const clloss__variant v[2],
   const clloss__variant forced = ctx->variant;
   ctx->measuring = 1;
   ctx->build_log = NULL;
-  /* The timed runs would wait for the previous call's last kernel, maybe
-   * on the caller's queue, not flushed: flush it and wait here, so that
-   * the first run's time is its own. */
-  cl_command_queue q = NULL;
-  if (ctx->last_call &&
-      clGetEventInfo(ctx->last_call, CL_EVENT_COMMAND_QUEUE, sizeof q, &q,
-                     NULL) == CL_SUCCESS &&
-      q)
-    clFlush(q);
-  int ok = !ctx->last_call || clWaitForEvents(1, &ctx->last_call) == CL_SUCCESS;
-  ok = ok && make_problem(ctx, p);
+  /* A queue of its own: the caller may have work waiting on the context's
+   * queue, which the timed runs must neither wait for nor time. */
+  cl_int err;
+  p->queue = clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
+  int ok = p->queue && make_problem(ctx, p);
   for (int k = 0; ok && k < 2; k++)
     ok = time_run(ctx, p, v[k]) >= 0;
   ms[0] = ms[1] = -1;
@@ -282,7 +281,6 @@ static int measure(clloss_context *ctx, problem *p, const clloss__variant v[2],
     if (ok && ms[1] > 2 * ms[0])
       break;
   }
-  clFinish(ctx->queue);
   release_problem(p);
   ctx->measuring = 0;
   ctx->variant = forced;
@@ -382,6 +380,14 @@ static void write_file(const device_table *t) {
  * The table.
  */
 
+static int previous_call_done(const clloss_context *ctx) {
+  cl_int state = CL_COMPLETE;
+  return !ctx->last_call ||
+         (clGetEventInfo(ctx->last_call, CL_EVENT_COMMAND_EXECUTION_STATUS,
+                         sizeof state, &state, NULL) == CL_SUCCESS &&
+          state == CL_COMPLETE);
+}
+
 /* ctx's device table, created (and its file read) on first use; called
  * with the lock held. NULL when out of memory. */
 static device_table *table_of(const clloss_context *ctx) {
@@ -421,7 +427,11 @@ clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
   entry *e = t ? &t->e[family][cls] : NULL;
   while (e && e->state == MEASURING)
     pthread_cond_wait(&decided, &lock);
-  if (!e || e->state == DECIDED || ++e->calls < MEASURE_AT) {
+  /* Measured from the MEASURE_AT-th call on, by the first call that finds
+   * the context's previous call complete: the timed runs share its scratch
+   * and would wait for it, and it may wait for the caller's events. */
+  if (!e || e->state == DECIDED || ++e->calls < MEASURE_AT ||
+      !previous_call_done(ctx)) {
     clloss__variant v = e && e->state == DECIDED ? e->choice : h;
     pthread_mutex_unlock(&lock);
     return v;

@@ -245,10 +245,12 @@ CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
  * long rows (fewer than twice the compute units, C >= 8192), elements. The
  * heuristic first: split for few long rows, item for short rows, else
  * item on CPU devices and group elsewhere. A class's third call in the
- * process measures the heuristic's variant against the alternative on a
- * problem of its shape and input type (at most 2^22 elements; a warm-up
+ * process (or the first after it that finds the context's previous call
+ * finished: measuring never waits for the caller's work) measures the
+ * heuristic's variant against the alternative on a problem of its shape
+ * and input type (at most 2^22 elements, on a queue of its own; a warm-up
  * and up to five interleaved rounds, the minimum of each) and keeps the
- * alternative only if it is 20% faster; that call waits for the device
+ * alternative only if it is 20% faster; that call waits for those runs
  * and for the alternative's program to build. Every context of the process on the device then
  * runs that choice (one table, under a lock), and the next process reads
  * it from tune-<device>.txt in the cache folder; a choice older than 14

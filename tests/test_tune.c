@@ -232,6 +232,89 @@ static void test_tune_measures_in_callers_type(void) {
   free(t);
 }
 
+/* Measuring never waits for the caller's work: with the previous call
+ * held behind a user event, the class's third call runs the heuristic and
+ * returns; the next call, once that one is done, measures. A watchdog
+ * opens the event after 10 s, so that a hang fails the test instead. */
+typedef struct watchdog {
+  cl_event gate;
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int done, fired;
+} watchdog;
+
+static void *watch(void *arg) {
+  watchdog *w = arg;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 10;
+  pthread_mutex_lock(&w->m);
+  while (!w->done && pthread_cond_timedwait(&w->c, &w->m, &until) == 0)
+    ;
+  if (!w->done) {
+    w->fired = 1;
+    clSetUserEventStatus(w->gate, CL_COMPLETE);
+  }
+  pthread_mutex_unlock(&w->m);
+  return NULL;
+}
+
+static void test_tune_never_waits_for_caller(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  const size_t rows = many_rows(ctx), classes = 40;
+  float *x = calloc(rows * classes, sizeof *x);
+  int64_t *t = calloc(rows, sizeof *t);
+  cl_mem bx = tu_buffer(ctx, rows * classes * sizeof *x, x);
+  cl_mem bt = tu_buffer(ctx, rows * sizeof *t, t);
+  cl_mem bl = tu_buffer(ctx, sizeof(float), NULL);
+  cl_int err;
+  watchdog w = {.gate =
+                    clCreateUserEvent(clloss_context_cl_context(ctx), &err)};
+  pthread_mutex_init(&w.m, NULL);
+  pthread_cond_init(&w.c, NULL);
+  pthread_t th;
+  CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, watch, &w), 0);
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = rows, d.classes = classes;
+  cl_command_queue q = clloss_context_queue(ctx);
+  const clloss_buffer none = CLLOSS_BUFFER_NONE;
+  CU_ASSERT_EQUAL(call_ce(ctx, rows, classes)[0] != '\0', 1);
+  CU_ASSERT_EQUAL(clloss_cross_entropy(
+                      ctx, q, &d, CLLOSS_BUFFER(bx), CLLOSS_BUFFER(bt), none,
+                      none, CLLOSS_BUFFER(bl), none, 1, &w.gate, NULL),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, &d, CLLOSS_BUFFER(bx),
+                                       CLLOSS_BUFFER(bt), none, none,
+                                       CLLOSS_BUFFER(bl), none, 0, NULL, NULL),
+                  CLLOSS_SUCCESS);
+  char path[600];
+  tune_path(ctx, path, sizeof path);
+  CU_ASSERT_FALSE(exists(path)); /* not measured yet */
+  pthread_mutex_lock(&w.m);
+  w.done = 1;
+  CU_ASSERT_FALSE(w.fired);
+  if (!w.fired)
+    clSetUserEventStatus(w.gate, CL_COMPLETE);
+  pthread_cond_signal(&w.c);
+  pthread_mutex_unlock(&w.m);
+  pthread_join(th, NULL);
+  clFinish(q);
+  call_ce(ctx, rows, classes);
+  CU_ASSERT_TRUE(exists(path));
+  clReleaseEvent(w.gate);
+  clReleaseMemObject(bx);
+  clReleaseMemObject(bt);
+  clReleaseMemObject(bl);
+  pthread_cond_destroy(&w.c);
+  pthread_mutex_destroy(&w.m);
+  free(x);
+  free(t);
+  clloss_context_release(ctx);
+}
+
 static void test_tune_file_read(void) {
   TU_REQUIRE_DEVICE();
   fresh();
@@ -430,6 +513,7 @@ int test_tune_register(void) {
   TU_SUITE("tune", init, clean, TU_TEST(test_tune_nothing_at_creation),
            TU_TEST(test_tune_measured_at_third_call),
            TU_TEST(test_tune_measures_in_callers_type),
+           TU_TEST(test_tune_never_waits_for_caller),
            TU_TEST(test_tune_file_read),
            TU_TEST(test_tune_expired_line_measured_again),
            TU_TEST(test_tune_damaged_file), TU_TEST(test_tune_off),
