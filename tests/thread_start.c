@@ -10,6 +10,17 @@
 
 enum { MAX_THREADS = 16 };
 
+#if defined(__SANITIZE_ADDRESS__)
+/* LLVM, inside PoCL, gives the first thread that compiles (here one of
+ * ours, not main) an alternate signal stack of its own, which
+ * AddressSanitizer then fails to unmap as if it were its own when that
+ * thread exits. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) {
+  return "use_sigaltstack=0";
+}
+#endif
+
 static pthread_mutex_t g_lock;
 static pthread_cond_t g_go;
 static int g_waiting, g_threads;
