@@ -175,9 +175,10 @@ static void release_kernels(clloss__program *p) {
 }
 
 /* Creates the key's kernels of p->program. A missing one is
- * CLLOSS_BUILD_FAILURE, with what is left of p released. */
+ * CLLOSS_BUILD_FAILURE (with a detail when `report`), with p's kernels
+ * released. */
 static clloss_status make_kernels(clloss_context *ctx, clloss__program *p,
-                                  const char *const *kernel_names) {
+                                  const char *const *kernel_names, int report) {
   for (int i = 0; kernel_names[i] && i < CLLOSS__MAX_KERNELS; i++) {
     cl_int err;
     p->names[i] = kernel_names[i];
@@ -187,7 +188,7 @@ static clloss_status make_kernels(clloss_context *ctx, clloss__program *p,
     p->kernels[i] = clCreateKernel(p->program, kernel_names[i], &err);
     if (!p->kernels[i]) {
       release_kernels(p);
-      return clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
+      return clloss__fail(report ? ctx : NULL, CLLOSS_BUILD_FAILURE,
                           "kernel %s missing from %s.cl: %s", kernel_names[i],
                           p->key.source, clloss_status_name(err));
     }
@@ -221,7 +222,8 @@ clloss_status clloss__get_program(clloss_context *ctx,
   p.measure_only = ctx->measuring;
   CLLOSS__TRY(
       build(ctx, key, kernel_names, p.cache_key, &p.from_source, &p.program));
-  clloss_status status = make_kernels(ctx, &p, kernel_names);
+  /* A cached binary that lacks a kernel is not a failure of the call. */
+  clloss_status status = make_kernels(ctx, &p, kernel_names, p.from_source);
   if (status != CLLOSS_SUCCESS && !p.from_source) {
     /* The driver took the cached binary, but it is not this program's:
      * drop the file and build from source. */
@@ -230,7 +232,7 @@ clloss_status clloss__get_program(clloss_context *ctx,
     p.from_source = 1;
     CLLOSS__TRY(
         build(ctx, key, kernel_names, p.cache_key, &p.from_source, &p.program));
-    status = make_kernels(ctx, &p, kernel_names);
+    status = make_kernels(ctx, &p, kernel_names, 1);
   }
   if (status != CLLOSS_SUCCESS) {
     clReleaseProgram(p.program);
