@@ -96,6 +96,14 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
   pick_cl_std(ctx);
   ctx->wg_size =
       ctx->info.max_work_group_size < 256 ? ctx->info.max_work_group_size : 256;
+  if (clGetDeviceInfo(device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT,
+                      sizeof ctx->native_float, &ctx->native_float,
+                      NULL) != CL_SUCCESS)
+    ctx->native_float = 0;
+  if (clGetDeviceInfo(device, CL_DEVICE_NATIVE_VECTOR_WIDTH_DOUBLE,
+                      sizeof ctx->native_double, &ctx->native_double,
+                      NULL) != CL_SUCCESS)
+    ctx->native_double = 0;
   int ok;
   ctx->variant = variant_from_name(getenv("CLLOSS_VARIANT"), &ok);
 

@@ -8,13 +8,24 @@
 #include "internal.h"
 #include "kernels.h"
 
-/* The text of kernels/<name>.cl: from CLLOSS_KERNEL_DIR when set, else the
- * copy embedded at build time. Returns a malloc'd string or NULL. */
+/* The text of the kernel file whose stem is `name` (kernels/<name>.cl, or
+ * params.h): from CLLOSS_KERNEL_DIR when set, else the copy embedded at
+ * build time. Returns a malloc'd string or NULL. */
+static const clloss__kernel_source *kernel_source(const char *name) {
+  const clloss__kernel_source *k = clloss__kernel_sources;
+  while (k->name && strcmp(k->name, name) != 0)
+    k++;
+  return k->name ? k : NULL;
+}
+
 static char *kernel_text(const char *name) {
+  const clloss__kernel_source *k = kernel_source(name);
+  if (!k)
+    return NULL;
   const char *dir = getenv("CLLOSS_KERNEL_DIR");
   if (dir && *dir) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s.cl", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, k->file);
     FILE *f = fopen(path, "rb");
     if (!f)
       return NULL;
@@ -31,14 +42,10 @@ static char *kernel_text(const char *name) {
     fclose(f);
     return buf;
   }
-  for (const clloss__kernel_source *k = clloss__kernel_sources; k->name; k++)
-    if (strcmp(k->name, name) == 0) {
-      char *copy = malloc(k->length + 1);
-      if (copy)
-        memcpy(copy, k->text, k->length + 1);
-      return copy;
-    }
-  return NULL;
+  char *copy = malloc(k->length + 1);
+  if (copy)
+    memcpy(copy, k->text, k->length + 1);
+  return copy;
 }
 
 static int same_key(const clloss__program_key *a,
@@ -64,16 +71,19 @@ static void keep_build_log(clloss_context *ctx, cl_program program) {
   ctx->build_log = log;
 }
 
-/* Compiles common.cl + reduce.cl + <source>.cl with the key's parameters. */
+/* Compiles params.h + common.cl + reduce.cl + <source>.cl with the key's
+ * parameters. */
+#define PARTS 4
 static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
                            cl_program *out) {
-  const char *parts[3] = {"common", "reduce", key->source};
-  char *texts[3] = {NULL, NULL, NULL};
+  const char *parts[PARTS] = {"params", "common", "reduce", key->source};
+  char *texts[PARTS] = {NULL, NULL, NULL, NULL};
   clloss_status status = CLLOSS_SUCCESS;
-  for (int i = 0; i < 3 && status == CLLOSS_SUCCESS; i++)
+  for (int i = 0; i < PARTS && status == CLLOSS_SUCCESS; i++)
     if (!(texts[i] = kernel_text(parts[i])))
-      status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
-                            "kernel source %s.cl not found", parts[i]);
+      status = clloss__fail(
+          ctx, CLLOSS_BUILD_FAILURE, "kernel source %s not found",
+          kernel_source(parts[i]) ? kernel_source(parts[i])->file : parts[i]);
   /* Never -cl-fast-relaxed-math: -inf logits and NaN must stay IEEE. */
   char options[256];
   int n = 0;
@@ -89,13 +99,14 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
   cl_program program = NULL;
   uint64_t cache_key = 0;
   if (status == CLLOSS_SUCCESS) {
-    cache_key = clloss__cache_key(ctx, options, (const char *const *)texts, 3);
+    cache_key =
+        clloss__cache_key(ctx, options, (const char *const *)texts, PARTS);
     program = clloss__cache_load(ctx, cache_key, options);
   }
   if (status == CLLOSS_SUCCESS && !program) {
     cl_int err;
-    program =
-        clCreateProgramWithSource(ctx->cl, 3, (const char **)texts, NULL, &err);
+    program = clCreateProgramWithSource(ctx->cl, PARTS, (const char **)texts,
+                                        NULL, &err);
     if (!program)
       status = clloss__cl_status(err);
     else if ((err = clBuildProgram(program, 1, &ctx->device, options, NULL,
@@ -111,7 +122,7 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
       clloss__cache_store(ctx, cache_key, program);
     }
   }
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < PARTS; i++)
     free(texts[i]);
   if (status != CLLOSS_SUCCESS)
     return status;
