@@ -31,6 +31,15 @@ clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
   return CLLOSS_SUCCESS;
 }
 
+cl_int clloss__flush_if_elsewhere(cl_event event, cl_command_queue queue) {
+  cl_command_queue q = NULL;
+  cl_int err =
+      clGetEventInfo(event, CL_EVENT_COMMAND_QUEUE, sizeof q, &q, NULL);
+  if (err != CL_SUCCESS)
+    return err;
+  return q && q != queue ? clFlush(q) : CL_SUCCESS;
+}
+
 /* The first kernel of a call waits for the caller's wait list and for the
  * previous call's last kernel (ctx->last_call). */
 static cl_int enqueue_first(clloss__launch *l, cl_kernel k, size_t global,
@@ -39,6 +48,11 @@ static cl_int enqueue_first(clloss__launch *l, cl_kernel k, size_t global,
   if (!prev)
     return clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local,
                                   l->num_events, l->wait_list, done);
+  /* OpenCL 1.2 (5.13): an event of another queue must be flushed there
+   * before this queue may wait for it, or some drivers wait forever. */
+  cl_int err = clloss__flush_if_elsewhere(prev, l->queue);
+  if (err != CL_SUCCESS)
+    return err;
   cl_event few[16], *all = few;
   if (l->num_events + 1 > sizeof few / sizeof *few &&
       !(all = malloc((l->num_events + 1) * sizeof *all)))
@@ -46,8 +60,8 @@ static cl_int enqueue_first(clloss__launch *l, cl_kernel k, size_t global,
   if (l->num_events)
     memcpy(all, l->wait_list, l->num_events * sizeof *all);
   all[l->num_events] = prev;
-  cl_int err = clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local,
-                                      l->num_events + 1, all, done);
+  err = clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local,
+                               l->num_events + 1, all, done);
   if (all != few)
     free(all);
   return err;
