@@ -464,9 +464,9 @@ FN void fill_grad(const span *sp, const rows_params *p, int bad, ulong first,
 }
 
 /* Zeros into the gradient's padding, columns [C, ld) of the row. */
-FN void zero_padding(__global in_t *grad_row, const rows_params *p,
+FN void zero_padding(__global in_t *grad_row, const rows_params *p, ulong row,
                      ulong first, ulong step) {
-  if (p->zero_pad && p->ld > p->classes)
+  if (row < p->pad_rows && p->ld > p->classes)
     fill_row(grad_row + p->classes, p->ld - p->classes, 0, first, step);
 }
 
@@ -490,7 +490,7 @@ FN real finish_row(const span *sp, row_stats st, int kind,
     else
       pass_grad(sp, &k, p, kept, cache, cached, first, step);
     if (pad_row)
-      zero_padding(pad_row, p, first, step);
+      zero_padding(pad_row, p, row, first, step);
   }
   return row_loss;
 }
