@@ -65,8 +65,9 @@ struct clloss_context {
   cl_device_id device;
   cl_command_queue queue; /* ours, in order */
   clloss_device_info info;
-  int cl_std_major, cl_std_minor; /* the -cl-std we build with */
-  size_t wg_size;                 /* WG_SIZE the programs are built with */
+  int cl_std_major, cl_std_minor;      /* the -cl-std we build with */
+  size_t wg_size;                      /* WG_SIZE the programs are built with */
+  cl_uint native_float, native_double; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_* */
 
   clloss__program programs[CLLOSS__MAX_PROGRAMS];
   size_t program_count;
@@ -134,27 +135,15 @@ typedef struct clloss__launch {
 clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
                                    cl_command_queue queue, cl_uint num_events,
                                    const cl_event *wait_list);
+/* Flushes the queue of `event` when it is not `queue`: OpenCL 1.2 asks for
+ * it before another queue waits for the event. */
+cl_int clloss__flush_if_elsewhere(cl_event event, cl_command_queue queue);
 /* Enqueues `k` after everything enqueued so far by this launch. */
 clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
                                     size_t global, size_t local);
 /* Hands the last event to the caller (or releases it); returns `status`. */
 clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
                                  cl_event *event);
-
-/* Sets kernel arguments in order: arg_mem, arg_ulong, arg_int, arg_real. */
-typedef struct clloss__args {
-  cl_kernel kernel;
-  cl_uint next;
-  cl_int err;
-  int real_is_double;
-} clloss__args;
-void clloss__arg_mem(clloss__args *a, cl_mem m);
-void clloss__arg_ulong(clloss__args *a, cl_ulong v);
-void clloss__arg_long(clloss__args *a, cl_long v);
-void clloss__arg_int(clloss__args *a, cl_int v);
-void clloss__arg_real(clloss__args *a, double v);
-/* A __local argument of `bytes` (> 0), its contents the kernel's. */
-void clloss__arg_local(clloss__args *a, size_t bytes);
 
 /* Checks that `buf` holds `offset + count` elements of `elem_size` bytes;
  * `name` goes into the detail. A NULL mem with count 0 is fine; a NULL mem
@@ -172,10 +161,12 @@ clloss_status clloss__reserve(clloss_context *ctx, cl_mem *mem, size_t *bytes,
 #define clloss__reserve_partials(ctx, count, elem_size)                        \
   clloss__reserve((ctx), &(ctx)->partials, &(ctx)->partials_bytes, (count),    \
                   (elem_size))
-/* Enqueues finish_sum of `program` over `count` partials into loss. */
+/* Enqueues finish_sum of `program` over `count` partials into loss: mode
+ * 0 the sum, 1 divided by fdiv when > 0 else by idiv, 2 divided by the
+ * target pass's weight sum. */
 clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
                                  int finish_index, size_t count, int mode,
-                                 double divisor, clloss_buffer loss);
+                                 float fdiv, size_t idiv, clloss_buffer loss);
 
 /* The variant a call of `family` on rows x classes (element-wise: count x
  * 1) elements of `in_type` runs: the forced one, else the choice for its

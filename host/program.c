@@ -10,13 +10,24 @@
 #include "internal.h"
 #include "kernels.h"
 
-/* The text of kernels/<name>.cl: from CLLOSS_KERNEL_DIR when set, else the
- * copy embedded at build time. Returns a malloc'd string or NULL. */
+/* The text of the kernel file whose stem is `name` (kernels/<name>.cl, or
+ * params.h): from CLLOSS_KERNEL_DIR when set, else the copy embedded at
+ * build time. Returns a malloc'd string or NULL. */
+static const clloss__kernel_source *kernel_source(const char *name) {
+  const clloss__kernel_source *k = clloss__kernel_sources;
+  while (k->name && strcmp(k->name, name) != 0)
+    k++;
+  return k->name ? k : NULL;
+}
+
 static char *kernel_text(const char *name) {
+  const clloss__kernel_source *k = kernel_source(name);
+  if (!k)
+    return NULL;
   const char *dir = getenv("CLLOSS_KERNEL_DIR");
   if (dir && *dir) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s.cl", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, k->file);
     FILE *f = fopen(path, "rb");
     if (!f)
       return NULL;
@@ -33,14 +44,10 @@ static char *kernel_text(const char *name) {
     fclose(f);
     return buf;
   }
-  for (const clloss__kernel_source *k = clloss__kernel_sources; k->name; k++)
-    if (strcmp(k->name, name) == 0) {
-      char *copy = malloc(k->length + 1);
-      if (copy)
-        memcpy(copy, k->text, k->length + 1);
-      return copy;
-    }
-  return NULL;
+  char *copy = malloc(k->length + 1);
+  if (copy)
+    memcpy(copy, k->text, k->length + 1);
+  return copy;
 }
 
 static int same_key(const clloss__program_key *a,
@@ -115,19 +122,22 @@ static int build_options(const clloss_context *ctx,
   return n < cap;
 }
 
-/* Compiles common.cl + reduce.cl + <source>.cl with the key's parameters,
- * or takes the binary from the cache; *from_source says which. */
+/* Compiles params.h + common.cl + reduce.cl + <source>.cl with the key's
+ * parameters, or takes the binary from the cache; *from_source says
+ * which. */
+#define PARTS 4
 static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
                            const char *const *kernel_names,
                            unsigned char cache_key[32], int *from_source,
                            cl_program *out) {
-  const char *parts[3] = {"common", "reduce", key->source};
-  char *texts[3] = {NULL, NULL, NULL};
+  const char *parts[PARTS] = {"params", "common", "reduce", key->source};
+  char *texts[PARTS] = {NULL, NULL, NULL, NULL};
   clloss_status status = CLLOSS_SUCCESS;
-  for (int i = 0; i < 3 && status == CLLOSS_SUCCESS; i++)
+  for (int i = 0; i < PARTS && status == CLLOSS_SUCCESS; i++)
     if (!(texts[i] = kernel_text(parts[i])))
-      status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
-                            "kernel source %s.cl not found", parts[i]);
+      status = clloss__fail(
+          ctx, CLLOSS_BUILD_FAILURE, "kernel source %s not found",
+          kernel_source(parts[i]) ? kernel_source(parts[i])->file : parts[i]);
   char options[768];
   if (status == CLLOSS_SUCCESS &&
       !build_options(ctx, key, kernel_names, options, sizeof options))
@@ -137,15 +147,16 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
 
   cl_program program = NULL;
   if (status == CLLOSS_SUCCESS) {
-    clloss__cache_key(ctx, options, (const char *const *)texts, 3, cache_key);
+    clloss__cache_key(ctx, options, (const char *const *)texts, PARTS,
+                      cache_key);
     if (!*from_source)
       program = clloss__cache_load(ctx, cache_key, options);
   }
   if (status == CLLOSS_SUCCESS && !program) {
     *from_source = 1;
     cl_int err;
-    program =
-        clCreateProgramWithSource(ctx->cl, 3, (const char **)texts, NULL, &err);
+    program = clCreateProgramWithSource(ctx->cl, PARTS, (const char **)texts,
+                                        NULL, &err);
     if (!program)
       status = clloss__cl_status(err);
     else if ((err = clBuildProgram(program, 1, &ctx->device, options, NULL,
@@ -159,7 +170,7 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
                             key->source, options, clloss_status_name(err));
     }
   }
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < PARTS; i++)
     free(texts[i]);
   if (status != CLLOSS_SUCCESS)
     return status;

@@ -552,8 +552,12 @@ static void test_ctx_detail_cleared(void) {
   nll.rows = 2, nll.classes = 3;
   clloss_pointwise_desc pw = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_HUBER_LOSS);
   pw.count = 6;
+  clloss_softmax_desc sm = CLLOSS_SOFTMAX_DESC_INIT;
+  sm.rows = 2, sm.classes = 3;
+  float p[6];
+  cl_mem bp = tu_buffer(ctx, sizeof p, NULL);
   uint64_t row;
-  for (int k = 0; k < 10; k++) {
+  for (int k = 0; k < 12; k++) {
     fail_once(ctx);
     clloss_status s = CLLOSS_SUCCESS;
     switch (k) {
@@ -592,8 +596,15 @@ static void test_ctx_detail_cleared(void) {
     case 8:
       s = clloss_mse_loss_host(ctx, 6, CLLOSS_REDUCTION_SUM, x, x, &l, NULL);
       break;
-    default:
+    case 9:
       s = clloss_l1_loss_host(ctx, 6, CLLOSS_REDUCTION_SUM, x, x, &l, NULL);
+      break;
+    case 10:
+      s = clloss_softmax(ctx, q, &sm, CLLOSS_BUFFER(bx), CLLOSS_BUFFER(bp), 0,
+                         NULL, NULL);
+      break;
+    default:
+      s = clloss_softmax_host(ctx, &sm, x, p);
       break;
     }
     CU_ASSERT_EQUAL(s, CLLOSS_SUCCESS);
@@ -606,6 +617,7 @@ static void test_ctx_detail_cleared(void) {
   clReleaseMemObject(bx);
   clReleaseMemObject(bt);
   clReleaseMemObject(bl);
+  clReleaseMemObject(bp);
 }
 
 /* A cl_mem of another cl_context is refused, for inputs and outputs, and
