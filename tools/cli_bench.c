@@ -587,10 +587,10 @@ static void print_json(const bench_args *a, const bench_run *r,
     json_number(o, res->times[i], "%.4f");
   }
   fprintf(o, "],\"bytes\":%llu,\"gbps\":", res->bytes);
-  json_number(o, res->gbps, "%.3f");
+  json_number(o, res->gbps, "%.4g");
   fputs(",\"copy_gbps\":", o);
   if (res->have_copy) {
-    json_number(o, res->copy_gbps, "%.3f");
+    json_number(o, res->copy_gbps, "%.4g");
     fputs(",\"copy_kernel\":", o);
     json_string(o, res->copy_kernel);
     fputs(",\"copy_median_ms\":", o);
