@@ -15,6 +15,12 @@
 clloss_status
 clloss__check_cross_entropy_desc(const clloss_cross_entropy_desc *desc,
                                  clloss_cross_entropy_desc *out, char *detail);
+/* The same for one block of classes of a split vocabulary (shard NULL: the
+ * whole row): the row_stride is the block's. */
+clloss_status
+clloss__check_cross_entropy_shard(const clloss_cross_entropy_desc *desc,
+                                  const clloss_shard *shard,
+                                  clloss_cross_entropy_desc *out, char *detail);
 clloss_status clloss__check_nll_loss_desc(const clloss_nll_loss_desc *desc,
                                           clloss_nll_loss_desc *out,
                                           char *detail);

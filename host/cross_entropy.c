@@ -1,19 +1,11 @@
 /* cross_entropy.c - launcher of the fused softmax cross-entropy kernels
  * (kernels/cross_entropy.cl), at both call levels. */
-#include "internal.h"
-#include "rows.h"
+#include "cross_entropy.h"
 
-enum {
-  CE_ITEM,
-  CE_GROUP,
-  CE_FINISH,
-  CE_TARGETS,
-  CE_SPLIT_STATS,
-  CE_SPLIT_GRAD
-};
 static const char *const ce_kernels[] = {
-    "ce_item",        "ce_group",      "finish_sum", "class_targets",
-    "ce_split_stats", "ce_split_grad", NULL};
+    "ce_item",          "ce_group",         "finish_sum",
+    "class_targets",    "ce_split_stats",   "ce_split_grad",
+    "ce_stats_combine", "ce_shard_targets", NULL};
 
 /* How the rows are cut into work. */
 typedef struct ce_plan {
@@ -118,10 +110,10 @@ static size_t exps_count(const ce_plan *pl, const clloss_cross_entropy_desc *d,
   return pl->items * c->classes;
 }
 
-static clloss__rows_call describe(const clloss_cross_entropy_desc *d) {
+clloss__rows_call clloss__ce_describe(const clloss_cross_entropy_desc *d) {
   clloss__rows_call c = {0};
   c.rows = d->rows;
-  c.classes = d->classes;
+  c.classes = c.cb = d->classes;
   c.ld = d->row_stride ? d->row_stride : d->classes;
   c.loss_count = clloss_cross_entropy_loss_count(d);
   c.input_type = d->input_type;
@@ -135,11 +127,10 @@ static clloss__rows_call describe(const clloss_cross_entropy_desc *d) {
   return c;
 }
 
-/* The kernels' arguments: the row losses' own, then cross_entropy's
- * options and the plan's. */
-static void make_args(clloss_context *ctx, const clloss_cross_entropy_desc *d,
-                      const clloss__rows_call *c, int loss_mode,
-                      const ce_plan *pl, clloss__rows_args *a) {
+void clloss__ce_args_init(clloss_context *ctx,
+                          const clloss_cross_entropy_desc *d,
+                          const clloss__rows_call *c, int loss_mode,
+                          clloss__rows_args *a) {
   clloss__rows_args_init(ctx, c, loss_mode, a);
   a->p.eps = d->label_smoothing;
   a->p.z = d->z_loss;
@@ -147,6 +138,28 @@ static void make_args(clloss_context *ctx, const clloss_cross_entropy_desc *d,
   a->p.norm = d->normalizer;
   /* Probability targets: the mean divides by N. */
   a->p.mean_count = c->prob_targets ? c->rows : 0;
+}
+
+clloss_status clloss__ce_program(clloss_context *ctx,
+                                 const clloss_cross_entropy_desc *d,
+                                 clloss__program **out) {
+  const int prob = clloss__is_probability_target(d->target_type);
+  clloss__program_key key = {.source = "cross_entropy",
+                             .in_type = (int)d->input_type,
+                             .tgt_type =
+                                 prob ? CLLOSS_INT64 : (int)d->target_type,
+                             .prob_targets = prob,
+                             .vw = clloss__vector_width(ctx, d->input_type),
+                             .softcap = d->softcap > 0};
+  return clloss__get_program(ctx, &key, ce_kernels, out);
+}
+
+/* The kernels' arguments: the row losses' own, then cross_entropy's
+ * options and the plan's. */
+static void make_args(clloss_context *ctx, const clloss_cross_entropy_desc *d,
+                      const clloss__rows_call *c, int loss_mode,
+                      const ce_plan *pl, clloss__rows_args *a) {
+  clloss__ce_args_init(ctx, d, c, loss_mode, a);
   a->p.run = pl->run;
   a->p.use_exps = pl->exps != 0;
   a->p.cache_row = pl->on_chip != 0;
@@ -165,17 +178,10 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   const clloss_cross_entropy_desc *d = desc;
   clloss_context *ctx = l->ctx;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  clloss__program_key key = {.source = "cross_entropy",
-                             .in_type = (int)d->input_type,
-                             .tgt_type = c->prob_targets ? CLLOSS_INT64
-                                                         : (int)d->target_type,
-                             .prob_targets = c->prob_targets,
-                             .vw = clloss__vector_width(ctx, d->input_type),
-                             .softcap = d->softcap > 0};
   clloss__program *p;
-  CLLOSS__TRY(clloss__get_program(ctx, &key, ce_kernels, &p));
+  CLLOSS__TRY(clloss__ce_program(ctx, d, &p));
 
-  ce_plan pl = plan(ctx, p, c->rows, c->classes, key.vw);
+  ce_plan pl = plan(ctx, p, c->rows, c->classes, p->key.vw);
   pl.exps = exps_count(&pl, d, c);
   if (pl.exps)
     CLLOSS__TRY(clloss__reserve(ctx, &ctx->exps, &ctx->exps_bytes, pl.exps,
@@ -226,7 +232,7 @@ clloss_status clloss_cross_entropy(clloss_context *ctx, cl_command_queue queue,
     return CLLOSS_INVALID_ARGUMENT;
   clloss_cross_entropy_desc d;
   CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, &d, ctx->detail));
-  clloss__rows_call c = describe(&d);
+  clloss__rows_call c = clloss__ce_describe(&d);
   return clloss__rows_call_device(ctx, queue, &c, enqueue, &d, input, target,
                                   weight, grad_output, loss, grad_input,
                                   num_events, wait_list, event);
@@ -242,7 +248,7 @@ clloss_status clloss_cross_entropy_host(clloss_context *ctx,
     return CLLOSS_INVALID_ARGUMENT;
   clloss_cross_entropy_desc d;
   CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, &d, ctx->detail));
-  clloss__rows_call c = describe(&d);
+  clloss__rows_call c = clloss__ce_describe(&d);
   clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};
   CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
   d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
@@ -264,7 +270,7 @@ static clloss__rows_call describe_softmax(const clloss_softmax_desc *d,
   ce->input_type = d->input_type;
   ce->reduction = CLLOSS_REDUCTION_NONE;
   ce->padding = d->padding;
-  clloss__rows_call c = describe(ce);
+  clloss__rows_call c = clloss__ce_describe(ce);
   c.softmax = 1;
   c.loss_count = 0;
   return c;
@@ -305,7 +311,7 @@ clloss_status clloss_softmax_host(clloss_context *ctx,
   clloss__rows_host h = {input, NULL, NULL, NULL, NULL, output};
   CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
   d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
-  clloss_status s = clloss_softmax(ctx, ctx->queue, &d, c.input, c.grad_input,
-                                   0, NULL, NULL);
+  clloss_status s =
+      clloss_softmax(ctx, ctx->queue, &d, c.input, c.grad_input, 0, NULL, NULL);
   return clloss__rows_host_end(ctx, &c, &h, s);
 }

@@ -25,7 +25,7 @@ typedef struct clloss__program_key {
 } clloss__program_key;
 
 #define CLLOSS__MAX_PROGRAMS 48
-#define CLLOSS__MAX_KERNELS 6
+#define CLLOSS__MAX_KERNELS 8
 
 typedef struct clloss__program {
   clloss__program_key key;

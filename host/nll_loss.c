@@ -10,7 +10,7 @@ static const char *const nll_kernels[] = {"nll_item", "nll_group", "finish_sum",
 static clloss__rows_call describe(const clloss_nll_loss_desc *d) {
   clloss__rows_call c = {0};
   c.rows = d->rows;
-  c.classes = d->classes;
+  c.classes = c.cb = d->classes;
   c.ld = d->row_stride ? d->row_stride : d->classes;
   c.loss_count = clloss_nll_loss_loss_count(d);
   c.input_type = d->input_type;

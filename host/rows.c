@@ -51,7 +51,7 @@ static clloss_status resolve_padding(clloss_context *ctx,
   c->pad_rows = 0;
   const int in_place = c->grad_input.mem && c->grad_input.mem == c->input.mem &&
                        c->grad_input.offset == c->input.offset;
-  if (!c->grad_input.mem || c->ld == c->classes || c->rows == 0 ||
+  if (!c->grad_input.mem || c->ld == c->cb || c->rows == 0 ||
       !clloss__zero_padding(c->padding, in_place))
     return CLLOSS_SUCCESS;
   size_t size = 0;
@@ -60,9 +60,8 @@ static clloss_status resolve_padding(clloss_context *ctx,
   if (err != CL_SUCCESS)
     return clloss__fail(ctx, err, "grad_input is not a valid buffer");
   const size_t in = clloss_dtype_size(c->input_type);
-  const size_t holds = size / in > c->grad_input.offset
-                           ? size / in - c->grad_input.offset
-                           : 0;
+  const size_t holds =
+      size / in > c->grad_input.offset ? size / in - c->grad_input.offset : 0;
   const int all = holds / c->ld >= c->rows;
   if (!all && c->padding == CLLOSS_PADDING_ZERO)
     return clloss__fail(ctx, CLLOSS_BUFFER_TOO_SMALL,
@@ -77,21 +76,17 @@ clloss_status clloss__check_rows_buffers(clloss_context *ctx,
                                          clloss__rows_call *c) {
   const size_t in = clloss_dtype_size(c->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(c->input_type));
-  const size_t extent = clloss__rows_extent(c->rows, c->classes, c->ld);
-  if (!c->loss.mem && !c->grad_input.mem)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "neither loss nor grad_input is given");
+  const size_t extent = clloss__rows_extent(c->rows, c->cb, c->ld);
   CLLOSS__TRY(clloss__check_buffer(ctx, "input", c->input, extent, in, 1));
   if (c->softmax)
     ; /* no targets */
   else if (c->prob_targets)
-    CLLOSS__TRY(clloss__check_buffer(ctx, "target", c->target,
-                                     c->rows * c->classes, in, 1));
+    CLLOSS__TRY(
+        clloss__check_buffer(ctx, "target", c->target, c->rows * c->cb, in, 1));
   else
     CLLOSS__TRY(clloss__check_buffer(ctx, "target", c->target, c->rows,
                                      clloss_dtype_size(c->target_type), 1));
-  CLLOSS__TRY(
-      clloss__check_buffer(ctx, "weight", c->weight, c->classes, real, 0));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "weight", c->weight, c->cb, real, 0));
   CLLOSS__TRY(clloss__check_buffer(ctx, "grad_output", c->grad_output,
                                    c->loss_count, real, 0));
   CLLOSS__TRY(
@@ -137,6 +132,8 @@ void clloss__rows_args_init(clloss_context *ctx, const clloss__rows_call *c,
   p->ld = c->ld;
   p->rows = c->rows;
   p->classes = c->classes;
+  p->c0 = c->c0;
+  p->cb = c->cb;
   p->t_off = c->prob_targets ? 0 : c->target.offset;
   p->y_off = c->prob_targets ? c->target.offset : 0;
   p->w_off = c->weight.offset;
@@ -265,7 +262,6 @@ clloss_status clloss__rows_host_end(clloss_context *ctx,
   return CLLOSS_SUCCESS;
 }
 
-
 clloss_status clloss__rows_call_device(
     clloss_context *ctx, cl_command_queue queue, clloss__rows_call *c,
     clloss__rows_enqueue enqueue, const void *desc, clloss_buffer input,
@@ -278,6 +274,9 @@ clloss_status clloss__rows_call_device(
   c->grad_output = grad_output;
   c->loss = loss;
   c->grad_input = grad_input;
+  if (!c->loss.mem && !c->grad_input.mem)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "neither loss nor grad_input is given");
   CLLOSS__TRY(clloss__check_rows_buffers(ctx, c));
   clloss__launch l;
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));

@@ -7,6 +7,7 @@
 
 typedef struct clloss__rows_call {
   size_t rows, classes, ld, loss_count;
+  size_t c0, cb; /* the columns of x: classes [c0, c0 + cb) (0, classes) */
   clloss_dtype input_type, target_type;
   int prob_targets;
   int softmax; /* cross_entropy's kernels computing softmax: no target */

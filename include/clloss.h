@@ -340,6 +340,92 @@ typedef struct clloss_cross_entropy_desc {
         CLLOSS_PADDING_AUTO                                                    \
   }
 
+/* ---------------------------------------------------------------------------
+ * cross_entropy over a split vocabulary: shard statistics
+ *
+ * When the classes are split into blocks (vocabulary-parallel training, one
+ * block per device or process; the fused linear layer's vocabulary blocks),
+ * each block computes per-row partial statistics, the records of all blocks
+ * are combined, and each block finishes its own gradient (and the rows'
+ * losses) from the combined records:
+ *
+ *   partial(block k) -> combine over k (any order, any grouping) -> finish
+ *
+ * For any split of the classes this gives clloss_cross_entropy's loss and
+ * gradient up to rounding, with every option of the descriptor: class-index
+ * (global indices) or probability targets, weights (each block passes its
+ * slice), ignore_index, label_smoothing, z_loss, softcap, every reduction,
+ * normalizer, grad_scale, accumulate. desc->classes is the whole V;
+ * desc->row_stride is that of the block's own input (0: the block's width).
+ *
+ * A record (one per row) holds, over the block's classes, with v the
+ * (capped) logits and a_c = w_c (label smoothing) or w_c y'_c (probability
+ * targets), else 0:
+ *   max            max v (-FLT_MAX, -DBL_MAX for float64, when empty)
+ *   sumexp         sum exp(v - max)
+ *   sum_a          sum a_c
+ *   sum_ad         sum a_c (max - v_c), >= 0 for nonnegative weights
+ *   target_logit   v at the row's target if it is in the block, else 0
+ *   target_weight  w at the row's target if it is in the block, else 0
+ * in the loss type: clloss_ce_stats (float32), clloss_ce_stats64 (float64
+ * input). On the device a record buffer's offset counts records.
+ */
+typedef struct clloss_ce_stats {
+  float max, sumexp, sum_a, sum_ad, target_logit, target_weight;
+} clloss_ce_stats;
+typedef struct clloss_ce_stats64 {
+  double max, sumexp, sum_a, sum_ad, target_logit, target_weight;
+} clloss_ce_stats64;
+
+/* The block [class_offset, class_offset + classes) of desc->classes. */
+typedef struct clloss_shard {
+  size_t class_offset;
+  size_t classes; /* >= 1 */
+} clloss_shard;
+
+/* The combine, on the host: inout[i] = combine(inout[i], in[i]) for
+ * `count` records. Commutative (bitwise), associative up to rounding; the
+ * online-softmax merge. Plain C, so it can serve as a user-defined
+ * reduction (MPI_Op_create). */
+CLLOSS_API void clloss_ce_stats_combine(clloss_ce_stats *inout,
+                                        const clloss_ce_stats *in,
+                                        size_t count);
+CLLOSS_API void clloss_ce_stats64_combine(clloss_ce_stats64 *inout,
+                                          const clloss_ce_stats64 *in,
+                                          size_t count);
+
+/* Partial statistics of one block: input [N, shard->classes] (rows
+ * desc->row_stride apart), target (class indices [N], global; or the
+ * block's probabilities [N, shard->classes]), weight (the block's
+ * [shard->classes], optional) -> stats [N records]. */
+CLLOSS_API clloss_status clloss_cross_entropy_partial(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
+    clloss_buffer input, clloss_buffer target, clloss_buffer weight,
+    clloss_buffer stats, cl_uint num_events, const cl_event *wait_list,
+    cl_event *event);
+
+/* The combine on the device: inout[i] = combine(inout[i], in[i]) for
+ * `rows` records of the loss type of `input_type`. */
+CLLOSS_API clloss_status clloss_cross_entropy_combine(
+    clloss_context *ctx, cl_command_queue queue, size_t rows,
+    clloss_dtype input_type, clloss_buffer inout, clloss_buffer in,
+    cl_uint num_events, const cl_event *wait_list, cl_event *event);
+
+/* The finish of one block from the combined records `stats` [N]: the
+ * rows' losses into `loss` (as clloss_cross_entropy: the same on every
+ * block) and the block's gradient into grad_input [N, shard->classes]
+ * (rows desc->row_stride apart; may be the input, in place). Either may
+ * be omitted, not both. A target outside [0, V) that is not ignore_index
+ * gives NaN and the device error word, as clloss_cross_entropy. */
+CLLOSS_API clloss_status clloss_cross_entropy_finish(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
+    clloss_buffer input, clloss_buffer target, clloss_buffer weight,
+    clloss_buffer grad_output, clloss_buffer stats, clloss_buffer loss,
+    clloss_buffer grad_input, cl_uint num_events, const cl_event *wait_list,
+    cl_event *event);
+
 /* nll_loss: input log-probabilities x[N, C];
  *   loss_i = -w[t_i] x_{i,t_i} for valid rows; mean / sum_valid w[t_i]
  *   dL/dx_ij = -s_i w[t_i] [j = t_i]                                       */

@@ -38,6 +38,9 @@
 #define CLLOSS_ROWS_PARAMS(U64, I64, I32, F32)                                 \
   U64(x_off) U64(ld) U64(rows) U64(classes) U64(t_off) U64(y_off) U64(w_off)   \
   U64(g_off) U64(loss_off) U64(grad_off)                                       \
+  U64(c0)         /* shards: the first class of this block of columns */      \
+  U64(cb)         /* the columns x holds per row: C, or a shard's width */    \
+  U64(rec_off)    /* shards: offset of the records in scratch (in reals) */   \
   U64(mean_count) /* mean divides by this when > 0 (and no normalizer) */      \
   U64(run)        /* item: rows per work-item */                               \
   U64(segs)       /* split: segments per row */                                \
