@@ -12,7 +12,8 @@ typedef enum clloss__variant {
   CLLOSS__AUTO = 0,
   CLLOSS__ITEM,
   CLLOSS__GROUP,
-  CLLOSS__SPLIT
+  CLLOSS__SPLIT,
+  CLLOSS__LANES
 } clloss__variant;
 
 /* Kernel families: each chooses its variant per shape class (tune.c). */
@@ -25,8 +26,10 @@ enum {
 
 /* A program built for one source and one set of build-time parameters.
  * With a variant, the program holds only that variant's kernels: those
- * whose name contains "_item", "_group" or "_split", plus the kernels that
- * name no variant (finish_sum, class_targets); AUTO holds them all. */
+ * whose name contains "_item", "_group", "_lanes" or "_split" ("_shard" and
+ * "_combine" go with split: the shard calls use its statistics), plus the
+ * kernels that name no variant (finish_sum, class_targets); AUTO holds them
+ * all. */
 typedef struct clloss__program_key {
   const char *source; /* kernel file stem: "cross_entropy", ... */
   int in_type, tgt_type, prob_targets, loss_id, vw, softcap;
@@ -34,10 +37,10 @@ typedef struct clloss__program_key {
 } clloss__program_key;
 
 /* Every configuration, now that a program holds one variant's kernels:
- * cross_entropy 24 x 3 variants, nll_loss 8 x 2, element-wise 24 x 2.
+ * cross_entropy 24 x 4 variants, nll_loss 8 x 3, element-wise 24 x 2.
  * (A stopgap: the table is to be sized from the configurations, or grow.) */
-#define CLLOSS__MAX_PROGRAMS (24 * 3 + 8 * 2 + 24 * 2)
-#define CLLOSS__MAX_KERNELS 6
+#define CLLOSS__MAX_PROGRAMS (24 * 4 + 8 * 3 + 24 * 2)
+#define CLLOSS__MAX_KERNELS 9
 
 typedef struct clloss__program {
   clloss__program_key key;

@@ -60,12 +60,14 @@ static int same_key(const clloss__program_key *a,
 
 /* Whether kernel `name` belongs in the program of `key` (internal.h). */
 static int wanted(const clloss__program_key *key, const char *name) {
-  static const char *const marks[] = {"_item", "_group", "_split"};
-  static const clloss__variant of[] = {CLLOSS__ITEM, CLLOSS__GROUP,
-                                       CLLOSS__SPLIT};
+  static const char *const marks[] = {"_item",  "_group", "_lanes",
+                                      "_split", "_shard", "_combine"};
+  static const clloss__variant of[] = {CLLOSS__ITEM,  CLLOSS__GROUP,
+                                       CLLOSS__LANES, CLLOSS__SPLIT,
+                                       CLLOSS__SPLIT, CLLOSS__SPLIT};
   if (key->variant == CLLOSS__AUTO)
     return 1;
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 6; i++)
     if (strstr(name, marks[i]))
       return key->variant == of[i];
   return 1;

@@ -6,8 +6,8 @@
  * leave most of its work-items idle), "long", or for cross_entropy "few
  * long" (fewer rows than twice the compute units, C >= 8192: the split
  * variant); element-wise losses have one class. The heuristic, which every
- * choice starts from: few long rows split, short rows item, others item
- * on CPU devices and group elsewhere.
+ * choice starts from: few long rows split; short rows item on CPU devices,
+ * lanes elsewhere; others item on CPU devices and group elsewhere.
  *
  * Measurement is lazy: a class is measured at its MEASURE_AT-th call in the
  * process (earlier calls run the heuristic), so that creating a context or
@@ -106,17 +106,21 @@ static clloss__variant device_default(const clloss_context *ctx) {
   return (ctx->info.type & CL_DEVICE_TYPE_CPU) ? CLLOSS__ITEM : CLLOSS__GROUP;
 }
 
+/* Short rows: one per work-item on CPUs, lanes (several work-items per
+ * row, several rows per group) elsewhere. */
 static clloss__variant heuristic(const clloss_context *ctx, int cls) {
   if (cls == FEW_LONG_ROWS)
     return CLLOSS__SPLIT;
   if (cls == SHORT_ROWS)
-    return CLLOSS__ITEM;
+    return device_default(ctx) == CLLOSS__ITEM ? CLLOSS__ITEM : CLLOSS__LANES;
   return device_default(ctx);
 }
 
 static clloss__variant alternative(const clloss_context *ctx, int cls) {
   if (cls == FEW_LONG_ROWS)
     return device_default(ctx);
+  if (cls == SHORT_ROWS)
+    return device_default(ctx) == CLLOSS__ITEM ? CLLOSS__GROUP : CLLOSS__ITEM;
   return heuristic(ctx, cls) == CLLOSS__ITEM ? CLLOSS__GROUP : CLLOSS__ITEM;
 }
 
@@ -309,8 +313,8 @@ static int index_of(const char *const *names, int count, const char *name) {
 }
 
 static clloss__variant variant_of(const char *name) {
-  static const char *const names[] = {"item", "group", "split"};
-  int i = index_of(names, 3, name);
+  static const char *const names[] = {"item", "group", "split", "lanes"};
+  int i = index_of(names, 4, name);
   return i < 0 ? CLLOSS__AUTO : (clloss__variant)(i + 1);
 }
 
@@ -339,6 +343,7 @@ static void read_file(const device_table *t,
     clloss__variant v = variant_of(var);
     if (fi < 0 || ci < 0 || v == CLLOSS__AUTO ||
         (v == CLLOSS__SPLIT && fi != CLLOSS__FAMILY_CROSS_ENTROPY) ||
+        (v == CLLOSS__LANES && fi == CLLOSS__FAMILY_POINTWISE) ||
         when > now + 86400 || when < now - MAX_AGE_DAYS * 86400LL)
       continue;
     entry *e = &out[fi][ci];
@@ -413,9 +418,12 @@ static device_table *table_of(const clloss_context *ctx) {
 clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
                                      size_t rows, size_t classes,
                                      clloss_dtype in_type) {
+  /* Forced: a family without that variant's kernels runs group. */
   if (ctx->variant != CLLOSS__AUTO)
-    return ctx->variant == CLLOSS__SPLIT &&
-                   family != CLLOSS__FAMILY_CROSS_ENTROPY
+    return (ctx->variant == CLLOSS__SPLIT &&
+            family != CLLOSS__FAMILY_CROSS_ENTROPY) ||
+                   (ctx->variant == CLLOSS__LANES &&
+                    family == CLLOSS__FAMILY_POINTWISE)
                ? CLLOSS__GROUP
                : ctx->variant;
   const int cls = shape_class(ctx, family, rows, classes, in_type);
