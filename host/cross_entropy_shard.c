@@ -103,6 +103,7 @@ clloss_cross_entropy_partial(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   clloss_cross_entropy_desc d;
   clloss__rows_call c;
   CLLOSS__TRY(describe(ctx, desc, shard, &d, &c));
@@ -151,6 +152,7 @@ clloss_status clloss_cross_entropy_combine(
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   if (!record_size(input_type) || input_type == CLLOSS_INT32 ||
       input_type == CLLOSS_INT64)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
@@ -220,6 +222,7 @@ clloss_status clloss_cross_entropy_finish(
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   clloss_cross_entropy_desc d;
   clloss__rows_call c;
   CLLOSS__TRY(describe(ctx, desc, shard, &d, &c));

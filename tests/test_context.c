@@ -556,8 +556,15 @@ static void test_ctx_detail_cleared(void) {
   sm.rows = 2, sm.classes = 3;
   float p[6];
   cl_mem bp = tu_buffer(ctx, sizeof p, NULL);
+  const clloss_shard shard = {0, 3};
+  cl_mem bs = tu_buffer(ctx, 2 * sizeof(clloss_ce_stats), NULL);
+  cl_mem bs2 = tu_buffer(ctx, 2 * sizeof(clloss_ce_stats), NULL);
+  CU_ASSERT_EQUAL(clloss_cross_entropy_partial(
+                      ctx, q, &ce, &shard, CLLOSS_BUFFER(bx), CLLOSS_BUFFER(bt),
+                      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(bs2), 0, NULL, NULL),
+                  CLLOSS_SUCCESS);
   uint64_t row;
-  for (int k = 0; k < 12; k++) {
+  for (int k = 0; k < 15; k++) {
     fail_once(ctx);
     clloss_status s = CLLOSS_SUCCESS;
     switch (k) {
@@ -603,8 +610,24 @@ static void test_ctx_detail_cleared(void) {
       s = clloss_softmax(ctx, q, &sm, CLLOSS_BUFFER(bx), CLLOSS_BUFFER(bp), 0,
                          NULL, NULL);
       break;
-    default:
+    case 11:
       s = clloss_softmax_host(ctx, &sm, x, p);
+      break;
+    case 12:
+      s = clloss_cross_entropy_partial(ctx, q, &ce, &shard, CLLOSS_BUFFER(bx),
+                                       CLLOSS_BUFFER(bt), CLLOSS_BUFFER_NONE,
+                                       CLLOSS_BUFFER(bs), 0, NULL, NULL);
+      break;
+    case 13:
+      s = clloss_cross_entropy_combine(ctx, q, 2, CLLOSS_FLOAT32,
+                                       CLLOSS_BUFFER(bs), CLLOSS_BUFFER(bs2), 0,
+                                       NULL, NULL);
+      break;
+    default:
+      s = clloss_cross_entropy_finish(
+          ctx, q, &ce, &shard, CLLOSS_BUFFER(bx), CLLOSS_BUFFER(bt),
+          CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(bs),
+          CLLOSS_BUFFER(bl), CLLOSS_BUFFER_NONE, 0, NULL, NULL);
       break;
     }
     CU_ASSERT_EQUAL(s, CLLOSS_SUCCESS);
@@ -618,6 +641,8 @@ static void test_ctx_detail_cleared(void) {
   clReleaseMemObject(bt);
   clReleaseMemObject(bl);
   clReleaseMemObject(bp);
+  clReleaseMemObject(bs);
+  clReleaseMemObject(bs2);
 }
 
 /* A cl_mem of another cl_context is refused, for inputs and outputs, and
