@@ -172,13 +172,7 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   const clloss_cross_entropy_desc *d = desc;
   clloss_context *ctx = l->ctx;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  clloss__program_key key = {.source = "cross_entropy",
-                             .in_type = (int)d->input_type,
-                             .tgt_type = c->prob_targets ? CLLOSS_INT64
-                                                         : (int)d->target_type,
-                             .prob_targets = c->prob_targets,
-                             .vw = clloss__vector_width(ctx, d->input_type),
-                             .softcap = d->softcap > 0};
+  const clloss__program_key key = clloss__ce_program_key(ctx, d);
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, ce_kernels, &p));
 
