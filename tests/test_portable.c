@@ -2,10 +2,10 @@
  * type, every variant forced, in place and not, with rows starting at every
  * element offset mod 16, against the CPU reference (with canaries after
  * every output). Designed for simulators: ./run oclgrind runs this suite
- * under Oclgrind's race and API checks on the CPU and the GPU paths, in
- * well under a minute each; on PoCL it takes seconds once the programs are
- * built. Its last test checks that the shared context then holds every
- * program configuration that clloss__program_configs lists. */
+ * under Oclgrind's race and API checks on the CPU and the GPU paths (about
+ * 60 s and 20 s of CPU time there); on PoCL it takes seconds once the
+ * programs are built. Its last test checks that the shared context then
+ * holds every program configuration that clloss__program_configs lists. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
 # helper of ours that the driver would have to link, and cannot.
 #   spir64   the SPIR target (clang-based drivers: Intel, Mesa, PoCL, ...)
 #   amdgcn   ROCm's compiler (gfx90a, no device library), object code
-#   nvptx64  NVIDIA's PTX back end
+#   nvptx64  NVIDIA's PTX back end (at -O2; bitcode at -O0, see below)
 # Environment: CLANG, LLVM_NM (default clang-14 / llvm-nm-14, else clang /
 # llvm-nm), KERNELS_CHECK_WARN (default "-Wall -Wextra -Wno-unused-parameter":
 # every kernel takes the launcher's whole argument list, not every one uses
@@ -25,22 +25,30 @@ if [ "${1:-}" = "--one" ]; then
   out="$dir/out/$id.$target$opt"
   # Each target's output, and the functions it leaves undefined: bitcode
   # for spir64 (no back end), an object file for amdgcn, PTX for nvptx64.
-  case "$target" in
-    spir64) flags=(-target spir64-unknown-unknown -c -emit-llvm -o "$out.bc") ;;
-    amdgcn) flags=(-target amdgcn-amd-amdhsa -mcpu=gfx90a -nogpulib -c -o "$out.o") ;;
-    # clang 14 declares no vload_half/vstore_half for nvptx64 with its
-    # default built-in declarations (they are gated on cl_khr_fp16 there,
-    # though core OpenCL): the full opencl-c.h declares them.
-    nvptx64) flags=(-target nvptx64-nvidia-cuda -cl-no-stdinc
-                    -Xclang -finclude-default-header -S -o "$out.s") ;;
+  # clang 14's NVPTX back end cannot compile a kernel with a __local pointer
+  # argument at -O0 at all ("Cannot cast between two non-generic address
+  # spaces", any such kernel, however small): nvptx64 -O0 stops at bitcode.
+  # clang 14 also declares no vload_half/vstore_half for nvptx64 with its
+  # default built-in declarations (gated on cl_khr_fp16 there, though they
+  # are core OpenCL): the full opencl-c.h declares them.
+  case "$target$opt" in
+    spir64*) flags=(-target spir64-unknown-unknown) out_kind=bc ;;
+    amdgcn*) flags=(-target amdgcn-amd-amdhsa -mcpu=gfx90a -nogpulib) out_kind=o ;;
+    nvptx64-O0) flags=(-target nvptx64-nvidia-cuda) out_kind=bc ;;
+    nvptx64*) flags=(-target nvptx64-nvidia-cuda) out_kind=s ;;
+  esac
+  [ "$target" = nvptx64 ] && flags+=(-cl-no-stdinc -Xclang -finclude-default-header)
+  case $out_kind in
+    bc) flags+=(-c -emit-llvm -o "$out.bc") ;;
+    o) flags+=(-c -o "$out.o") ;;
+    s) flags+=(-S -o "$out.s") ;;
   esac
   undefined_names() {
-    case "$target" in
-      spir64) "$LLVM_NM" --undefined-only "$out.bc" | awk '{print $NF}' ;;
-      amdgcn) "$LLVM_NM" --undefined-only "$out.o" | awk '{print $NF}' ;;
-      nvptx64) awk '/^\.extern \.func/ {
-                      for (i = NF; i > 0; i--) if ($i != "(") { print $i; break }
-                    }' "$out.s" | sed 's/($//' ;;
+    case $out_kind in
+      bc | o) "$LLVM_NM" --undefined-only "$out.$out_kind" | awk '{print $NF}' ;;
+      s) awk '/^\.extern \.func/ {
+                for (i = NF; i > 0; i--) if ($i != "(") { print $i; break }
+              }' "$out.s" | sed 's/($//' ;;
     esac
   }
   log="$out.log"
