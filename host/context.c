@@ -96,6 +96,14 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
   pick_cl_std(ctx);
   ctx->wg_size =
       ctx->info.max_work_group_size < 256 ? ctx->info.max_work_group_size : 256;
+  if (clGetDeviceInfo(device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT,
+                      sizeof ctx->native_float, &ctx->native_float,
+                      NULL) != CL_SUCCESS)
+    ctx->native_float = 0;
+  if (clGetDeviceInfo(device, CL_DEVICE_NATIVE_VECTOR_WIDTH_DOUBLE,
+                      sizeof ctx->native_double, &ctx->native_double,
+                      NULL) != CL_SUCCESS)
+    ctx->native_double = 0;
   int ok;
   ctx->variant = variant_from_name(getenv("CLLOSS_VARIANT"), &ok);
 
@@ -205,11 +213,17 @@ clloss_status clloss_check_device_errors(clloss_context *ctx,
     return CLLOSS_INVALID_ARGUMENT;
   if (!queue)
     queue = ctx->queue;
+  /* After the calls that write the word, whichever queue they are on. */
+  cl_event after = ctx->last_call;
+  cl_int err = after ? clloss__flush_if_elsewhere(after, queue) : CL_SUCCESS;
   cl_uint word[2];
-  cl_int err = clEnqueueReadBuffer(queue, ctx->err, CL_TRUE, 0, sizeof word,
-                                   word, 0, NULL, NULL);
+  if (err == CL_SUCCESS)
+    err = clEnqueueReadBuffer(queue, ctx->err, CL_TRUE, 0, sizeof word, word,
+                              after ? 1 : 0, after ? &after : NULL, NULL);
   if (err != CL_SUCCESS)
-    return clloss__cl_status(err);
+    return clloss__fail(ctx, clloss__cl_status(err),
+                        "reading the device error word failed: %s",
+                        clloss_status_name(err));
   if (!word[0])
     return CLLOSS_SUCCESS;
   if (bad_row)

@@ -129,42 +129,32 @@ static clloss__rows_call describe(const clloss_cross_entropy_desc *d) {
   c.prob_targets = clloss__is_probability_target(d->target_type);
   c.reduction = d->reduction;
   c.ignore_index = d->ignore_index;
+  c.grad_scale = 1;
   return c;
 }
 
-static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
-                                  const clloss_cross_entropy_desc *d,
-                                  const clloss__rows_call *c, int loss_mode,
-                                  const ce_plan *pl) {
-  clloss__args a = {k, 0, CL_SUCCESS, d->input_type == CLLOSS_FLOAT64};
-  clloss__set_rows_args(ctx, &a, c, loss_mode);
-  clloss__arg_mem(&a, c->prob_targets ? c->target.mem : ctx->dummy);
-  clloss__arg_ulong(&a, c->prob_targets ? c->target.offset : 0);
-  clloss__arg_real(&a, d->label_smoothing);
-  clloss__arg_real(&a, d->z_loss);
-  clloss__arg_real(&a, d->softcap);
-  /* Probability targets: mean divides by N unless a normaliser is given. */
-  double norm = d->normalizer > 0 ? d->normalizer
-                : c->prob_targets ? (double)d->rows
-                                  : 0.0;
-  clloss__arg_real(&a, norm);
-  if (pl->variant == CLLOSS__GROUP) {
-    clloss__arg_local(&a, pl->on_chip ? pl->on_chip : 8);
-    clloss__arg_int(&a, pl->on_chip != 0);
-  }
-  if (pl->variant == CLLOSS__ITEM) {
-    clloss__arg_ulong(&a, pl->run);
-    clloss__arg_mem(&a, pl->exps ? ctx->exps : ctx->dummy);
-    clloss__arg_int(&a, pl->exps != 0);
-  }
-  if (pl->variant == CLLOSS__SPLIT) {
-    clloss__arg_mem(&a, ctx->segments);
-    clloss__arg_ulong(&a, pl->segs);
-    clloss__arg_ulong(&a, pl->seg_len);
-  }
-  if (a.err != CL_SUCCESS)
-    return clloss__fail(ctx, a.err, "setting cross_entropy arguments failed");
-  return CLLOSS_SUCCESS;
+/* The kernels' arguments: the row losses' own, then cross_entropy's
+ * options and the plan's. */
+static void make_args(clloss_context *ctx, const clloss_cross_entropy_desc *d,
+                      const clloss__rows_call *c, int loss_mode,
+                      const ce_plan *pl, clloss__rows_args *a) {
+  clloss__rows_args_init(ctx, c, loss_mode, a);
+  a->p.eps = d->label_smoothing;
+  a->p.z = d->z_loss;
+  a->p.cap = d->softcap;
+  a->p.norm = d->normalizer;
+  /* Probability targets: the mean divides by N. */
+  a->p.mean_count = c->prob_targets ? c->rows : 0;
+  a->p.run = pl->run;
+  a->p.use_exps = pl->exps != 0;
+  a->p.cache_row = pl->on_chip != 0;
+  a->p.segs = pl->segs ? pl->segs : 1;
+  a->p.seg_len = pl->seg_len;
+  a->local_bytes = pl->on_chip;
+  if (pl->variant == CLLOSS__ITEM && pl->exps)
+    a->mems[CLLOSS__ROWS_scratch] = ctx->exps;
+  if (pl->variant == CLLOSS__SPLIT)
+    a->mems[CLLOSS__ROWS_scratch] = ctx->segments;
 }
 
 static clloss_status enqueue(clloss__launch *l, const void *desc,
@@ -181,36 +171,33 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   if (pl.exps)
     CLLOSS__TRY(clloss__reserve(ctx, &ctx->exps, &ctx->exps_bytes, pl.exps,
                                 sizeof(float)));
-  const size_t partials = pl.partials;
+  if (pl.variant == CLLOSS__SPLIT)
+    CLLOSS__TRY(clloss__reserve(ctx, &ctx->segments, &ctx->segments_bytes,
+                                c->rows * pl.segs * CLLOSS_STATS_RECORD,
+                                real_size));
   const int reduce = c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE;
   const int loss_mode = !c->loss.mem ? 0 : reduce ? 2 : 1;
-  CLLOSS__TRY(clloss__reserve_partials(ctx, partials, real_size));
+  CLLOSS__TRY(clloss__reserve_partials(ctx, pl.partials, real_size));
+  clloss__rows_args a;
+  make_args(ctx, d, c, loss_mode, &pl, &a);
 
   if (!c->prob_targets)
-    CLLOSS__TRY(clloss__enqueue_class_targets(l, p, CE_TARGETS, c));
+    CLLOSS__TRY(clloss__enqueue_class_targets(l, p, CE_TARGETS, &a));
   if (c->rows > 0 && pl.variant != CLLOSS__SPLIT) {
     int k = pl.variant == CLLOSS__ITEM ? CE_ITEM : CE_GROUP;
-    CLLOSS__TRY(set_row_args(ctx, p->kernels[k], d, c, loss_mode, &pl));
-    CLLOSS__TRY(clloss__launch_kernel(l, p->kernels[k], pl.groups * pl.local,
-                                      pl.local));
+    CLLOSS__TRY(clloss__rows_enqueue_kernel(l, p->kernels[k], &a,
+                                            pl.groups * pl.local, pl.local));
   } else if (c->rows > 0) {
-    CLLOSS__TRY(clloss__reserve(ctx, &ctx->segments, &ctx->segments_bytes,
-                                c->rows * pl.segs * 5, real_size));
-    for (int k = CE_SPLIT_STATS; k <= CE_SPLIT_GRAD; k++) {
-      CLLOSS__TRY(set_row_args(ctx, p->kernels[k], d, c, loss_mode, &pl));
-      CLLOSS__TRY(clloss__launch_kernel(l, p->kernels[k], pl.groups * pl.local,
-                                        pl.local));
-    }
+    for (int k = CE_SPLIT_STATS; k <= CE_SPLIT_GRAD; k++)
+      CLLOSS__TRY(clloss__rows_enqueue_kernel(l, p->kernels[k], &a,
+                                              pl.groups * pl.local, pl.local));
   }
   if (reduce) {
     int mode = 0;
-    double divisor = 1;
-    if (d->reduction == CLLOSS_REDUCTION_MEAN) {
+    if (d->reduction == CLLOSS_REDUCTION_MEAN)
       mode = d->normalizer > 0 || c->prob_targets ? 1 : 2;
-      divisor = d->normalizer > 0 ? d->normalizer : (double)d->rows;
-    }
-    CLLOSS__TRY(clloss__finish_sum(l, p, CE_FINISH, c->rows ? partials : 0,
-                                   mode, divisor, c->loss));
+    CLLOSS__TRY(clloss__finish_sum(l, p, CE_FINISH, c->rows ? pl.partials : 0,
+                                   mode, d->normalizer, d->rows, c->loss));
   }
   ctx->last_variant = clloss__variant_name(pl.variant);
   return CLLOSS_SUCCESS;

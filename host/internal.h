@@ -51,8 +51,9 @@ struct clloss_context {
   cl_device_id device;
   cl_command_queue queue; /* ours, in order */
   clloss_device_info info;
-  int cl_std_major, cl_std_minor; /* the -cl-std we build with */
-  size_t wg_size;                 /* WG_SIZE the programs are built with */
+  int cl_std_major, cl_std_minor;      /* the -cl-std we build with */
+  size_t wg_size;                      /* WG_SIZE the programs are built with */
+  cl_uint native_float, native_double; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_* */
 
   /* One entry per configuration that calls on this device can request
    * (clloss__program_configs), allocated with the context. */
@@ -113,7 +114,7 @@ int clloss__build_options(const clloss_context *ctx,
 /* The sources of `key`'s program, in the order they are compiled:
  * texts[0..CLLOSS__PROGRAM_PARTS), malloc'd (free each). On failure every
  * text is NULL and `*missing` (may be NULL) names the file not found. */
-#define CLLOSS__PROGRAM_PARTS 3
+#define CLLOSS__PROGRAM_PARTS 4
 int clloss__program_sources(const clloss__program_key *key,
                             char *texts[CLLOSS__PROGRAM_PARTS],
                             const char **missing);
@@ -146,27 +147,15 @@ typedef struct clloss__launch {
 clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
                                    cl_command_queue queue, cl_uint num_events,
                                    const cl_event *wait_list);
+/* Flushes the queue of `event` when it is not `queue`: OpenCL 1.2 asks for
+ * it before another queue waits for the event. */
+cl_int clloss__flush_if_elsewhere(cl_event event, cl_command_queue queue);
 /* Enqueues `k` after everything enqueued so far by this launch. */
 clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
                                     size_t global, size_t local);
 /* Hands the last event to the caller (or releases it); returns `status`. */
 clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
                                  cl_event *event);
-
-/* Sets kernel arguments in order: arg_mem, arg_ulong, arg_int, arg_real. */
-typedef struct clloss__args {
-  cl_kernel kernel;
-  cl_uint next;
-  cl_int err;
-  int real_is_double;
-} clloss__args;
-void clloss__arg_mem(clloss__args *a, cl_mem m);
-void clloss__arg_ulong(clloss__args *a, cl_ulong v);
-void clloss__arg_long(clloss__args *a, cl_long v);
-void clloss__arg_int(clloss__args *a, cl_int v);
-void clloss__arg_real(clloss__args *a, double v);
-/* A __local argument of `bytes` (> 0), its contents the kernel's. */
-void clloss__arg_local(clloss__args *a, size_t bytes);
 
 /* Checks that `buf` holds `offset + count` elements of `elem_size` bytes;
  * `name` goes into the detail. A NULL mem with count 0 is fine; a NULL mem
@@ -184,10 +173,12 @@ clloss_status clloss__reserve(clloss_context *ctx, cl_mem *mem, size_t *bytes,
 #define clloss__reserve_partials(ctx, count, elem_size)                        \
   clloss__reserve((ctx), &(ctx)->partials, &(ctx)->partials_bytes, (count),    \
                   (elem_size))
-/* Enqueues finish_sum of `program` over `count` partials into loss. */
+/* Enqueues finish_sum of `program` over `count` partials into loss: mode
+ * 0 the sum, 1 divided by fdiv when > 0 else by idiv, 2 divided by the
+ * target pass's weight sum. */
 clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
                                  int finish_index, size_t count, int mode,
-                                 double divisor, clloss_buffer loss);
+                                 float fdiv, size_t idiv, clloss_buffer loss);
 
 /* The variant to run for a family: the forced one, else the measured one
  * (tune.c), else the heuristic (item on CPU devices, group elsewhere). */

@@ -17,16 +17,8 @@ static clloss__rows_call describe(const clloss_nll_loss_desc *d) {
   c.target_type = d->target_type;
   c.reduction = d->reduction;
   c.ignore_index = d->ignore_index;
+  c.grad_scale = 1;
   return c;
-}
-
-static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
-                                  const clloss__rows_call *c, int loss_mode) {
-  clloss__args a = {k, 0, CL_SUCCESS, c->input_type == CLLOSS_FLOAT64};
-  clloss__set_rows_args(ctx, &a, c, loss_mode);
-  if (a.err != CL_SUCCESS)
-    return clloss__fail(ctx, a.err, "setting nll_loss arguments failed");
-  return CLLOSS_SUCCESS;
 }
 
 static clloss_status enqueue(clloss__launch *l, const void *desc,
@@ -43,19 +35,16 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   const size_t local = pl.local, groups = pl.groups, partials = pl.partials;
   const int reduce = c->loss.mem && c->reduction != CLLOSS_REDUCTION_NONE;
   CLLOSS__TRY(clloss__reserve_partials(ctx, partials, real_size));
-  CLLOSS__TRY(clloss__enqueue_class_targets(l, p, NLL_TARGETS, c));
-  if (c->rows > 0) {
-    CLLOSS__TRY(set_row_args(ctx, p->kernels[kernel], c,
-                             !c->loss.mem ? 0
-                             : reduce     ? 2
-                                          : 1));
-    CLLOSS__TRY(
-        clloss__launch_kernel(l, p->kernels[kernel], groups * local, local));
-  }
+  clloss__rows_args a;
+  clloss__rows_args_init(ctx, c, !c->loss.mem ? 0 : reduce ? 2 : 1, &a);
+  CLLOSS__TRY(clloss__enqueue_class_targets(l, p, NLL_TARGETS, &a));
+  if (c->rows > 0)
+    CLLOSS__TRY(clloss__rows_enqueue_kernel(l, p->kernels[kernel], &a,
+                                            groups * local, local));
   if (reduce)
     CLLOSS__TRY(clloss__finish_sum(
         l, p, NLL_FINISH, c->rows ? partials : 0,
-        c->reduction == CLLOSS_REDUCTION_MEAN ? 2 : 0, 1.0, c->loss));
+        c->reduction == CLLOSS_REDUCTION_MEAN ? 2 : 0, 0, 0, c->loss));
   ctx->last_variant =
       clloss__variant_name(kernel == NLL_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);
   return CLLOSS_SUCCESS;

@@ -1,17 +1,20 @@
 /* pointwise.c - launcher of the element-wise losses (kernels/pointwise.cl):
  * mse, l1, huber, smooth_l1, binary_cross_entropy_with_logits, kl_div. */
+#include <string.h>
+
 #include "internal.h"
+#include "kernel_args.h"
 
 enum { PW_ITEM, PW_GROUP, PW_FINISH };
 static const char *const pw_kernels[] = {"pw_item", "pw_group", "finish_sum",
                                          NULL};
 
 /* The divisor of mean / batchmean (0: none). */
-static double divisor(const clloss_pointwise_desc *d) {
+static size_t divisor(const clloss_pointwise_desc *d) {
   if (d->reduction == CLLOSS_REDUCTION_MEAN)
-    return (double)d->count;
+    return d->count;
   if (d->reduction == CLLOSS_REDUCTION_BATCHMEAN)
-    return (double)d->batch;
+    return d->batch;
   return 0;
 }
 
@@ -97,41 +100,48 @@ typedef struct pw_call {
       grad_input;
 } pw_call;
 
+/* Sets the kernel's arguments (kernels/params.h). */
 static clloss_status set_args(clloss_context *ctx, cl_kernel k,
                               const pw_call *c, const pw_plan *pl,
                               int loss_mode) {
   const clloss_pointwise_desc *d = c->d;
-  const double div = divisor(d);
-  clloss__args a = {k, 0, CL_SUCCESS, d->input_type == CLLOSS_FLOAT64};
-  clloss__arg_mem(&a, c->input.mem);
-  clloss__arg_ulong(&a, c->input.offset);
-  clloss__arg_mem(&a, c->target.mem);
-  clloss__arg_ulong(&a, c->target.offset);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->weight));
-  clloss__arg_ulong(&a, c->weight.offset);
-  clloss__arg_ulong(&a, c->weight.mem ? d->weight_count : 0);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->pos_weight));
-  clloss__arg_ulong(&a, c->pos_weight.offset);
-  clloss__arg_ulong(&a, c->pos_weight.mem ? d->pos_weight_count : 0);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_output));
-  clloss__arg_ulong(&a, c->grad_output.offset);
-  clloss__arg_int(&a, !c->grad_output.mem                     ? 0
-                      : d->reduction == CLLOSS_REDUCTION_NONE ? 2
-                                                              : 1);
-  clloss__arg_real(&a, div > 0 ? 1.0 / div : 1.0); /* gradient scale */
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->loss));
-  clloss__arg_ulong(&a, c->loss.offset);
-  clloss__arg_int(&a, loss_mode);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_input));
-  clloss__arg_ulong(&a, c->grad_input.offset);
-  clloss__arg_int(&a, c->grad_input.mem != NULL);
-  clloss__arg_mem(&a, ctx->partials);
-  clloss__arg_ulong(&a, d->count);
-  clloss__arg_ulong(&a, pl->chunk);
-  clloss__arg_real(&a, d->loss == CLLOSS_HUBER_LOSS ? d->delta : d->beta);
-  clloss__arg_int(&a, d->log_target != 0);
-  if (a.err != CL_SUCCESS)
-    return clloss__fail(ctx, a.err, "setting pointwise arguments failed");
+  cl_mem m[CLLOSS__PW_BUFFER_COUNT] = {0};
+  m[CLLOSS__PW_x] = c->input.mem;
+  m[CLLOSS__PW_y] = c->target.mem;
+  m[CLLOSS__PW_w] = c->weight.mem;
+  m[CLLOSS__PW_pw] = c->pos_weight.mem;
+  m[CLLOSS__PW_g] = c->grad_output.mem;
+  m[CLLOSS__PW_loss] = c->loss.mem;
+  m[CLLOSS__PW_grad] = c->grad_input.mem;
+  m[CLLOSS__PW_partials] = ctx->partials;
+  clloss__pointwise_params p;
+  memset(&p, 0, sizeof p);
+  p.x_off = c->input.offset;
+  p.y_off = c->target.offset;
+  p.w_off = c->weight.offset;
+  p.wc = c->weight.mem ? d->weight_count : 0;
+  p.pw_off = c->pos_weight.offset;
+  p.pwc = c->pos_weight.mem ? d->pos_weight_count : 0;
+  p.g_off = c->grad_output.offset;
+  p.loss_off = c->loss.offset;
+  p.grad_off = c->grad_input.offset;
+  p.n = d->count;
+  p.chunk = pl->chunk;
+  p.divisor = divisor(d);
+  p.g_mode = !c->grad_output.mem                     ? 0
+             : d->reduction == CLLOSS_REDUCTION_NONE ? 2
+                                                     : 1;
+  p.loss_mode = loss_mode;
+  p.want_grad = c->grad_input.mem != NULL;
+  p.flag = d->log_target != 0;
+  p.p1 = d->loss == CLLOSS_HUBER_LOSS ? d->delta : d->beta;
+  p.grad_scale = 1;
+  cl_int err = clloss__set_kernel_args(k, m, CLLOSS__PW_BUFFER_COUNT,
+                                       ctx->dummy, &p, sizeof p, 0);
+  if (err != CL_SUCCESS)
+    return clloss__fail(ctx, clloss__cl_status(err),
+                        "setting pointwise arguments failed: %s",
+                        clloss_status_name(err));
   return CLLOSS_SUCCESS;
 }
 
@@ -158,7 +168,7 @@ static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
   if (reduce)
     CLLOSS__TRY(clloss__finish_sum(l, p, PW_FINISH, d->count ? pl.groups : 0,
                                    d->reduction == CLLOSS_REDUCTION_SUM ? 0 : 1,
-                                   divisor(d), c->loss));
+                                   0, divisor(d), c->loss));
   ctx->last_variant =
       clloss__variant_name(pl.kernel == PW_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);
   return CLLOSS_SUCCESS;

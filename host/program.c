@@ -8,13 +8,24 @@
 #include "internal.h"
 #include "kernels.h"
 
-/* The text of kernels/<name>.cl: from CLLOSS_KERNEL_DIR when set, else the
- * copy embedded at build time. Returns a malloc'd string or NULL. */
+/* The text of the kernel file whose stem is `name` (kernels/<name>.cl, or
+ * params.h): from CLLOSS_KERNEL_DIR when set, else the copy embedded at
+ * build time. Returns a malloc'd string or NULL. */
+static const clloss__kernel_source *kernel_source(const char *name) {
+  const clloss__kernel_source *k = clloss__kernel_sources;
+  while (k->name && strcmp(k->name, name) != 0)
+    k++;
+  return k->name ? k : NULL;
+}
+
 static char *kernel_text(const char *name) {
+  const clloss__kernel_source *k = kernel_source(name);
+  if (!k)
+    return NULL;
   const char *dir = getenv("CLLOSS_KERNEL_DIR");
   if (dir && *dir) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s.cl", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, k->file);
     FILE *f = fopen(path, "rb");
     if (!f)
       return NULL;
@@ -31,14 +42,10 @@ static char *kernel_text(const char *name) {
     fclose(f);
     return buf;
   }
-  for (const clloss__kernel_source *k = clloss__kernel_sources; k->name; k++)
-    if (strcmp(k->name, name) == 0) {
-      char *copy = malloc(k->length + 1);
-      if (copy)
-        memcpy(copy, k->text, k->length + 1);
-      return copy;
-    }
-  return NULL;
+  char *copy = malloc(k->length + 1);
+  if (copy)
+    memcpy(copy, k->text, k->length + 1);
+  return copy;
 }
 
 static void keep_build_log(clloss_context *ctx, cl_program program) {
@@ -60,13 +67,15 @@ static void keep_build_log(clloss_context *ctx, cl_program program) {
 int clloss__program_sources(const clloss__program_key *key,
                             char *texts[CLLOSS__PROGRAM_PARTS],
                             const char **missing) {
-  const char *parts[CLLOSS__PROGRAM_PARTS] = {"common", "reduce", key->source};
+  const char *parts[CLLOSS__PROGRAM_PARTS] = {"params", "common", "reduce",
+                                              key->source};
   for (int i = 0; i < CLLOSS__PROGRAM_PARTS; i++)
     texts[i] = NULL;
   for (int i = 0; i < CLLOSS__PROGRAM_PARTS; i++)
     if (!(texts[i] = kernel_text(parts[i]))) {
       if (missing)
-        *missing = parts[i];
+        *missing =
+            kernel_source(parts[i]) ? kernel_source(parts[i])->file : parts[i];
       for (int j = 0; j < i; j++) {
         free(texts[j]);
         texts[j] = NULL;
@@ -93,7 +102,8 @@ int clloss__build_options(const clloss_context *ctx,
                       key->loss_id, key->vw, key->softcap, ctx->wg_size);
 }
 
-/* Compiles common.cl + reduce.cl + <source>.cl with the key's parameters. */
+/* Compiles params.h + common.cl + reduce.cl + <source>.cl with the key's
+ * parameters. */
 static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
                            cl_program *out) {
   char *texts[CLLOSS__PROGRAM_PARTS];
@@ -101,7 +111,7 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
   clloss_status status = CLLOSS_SUCCESS;
   if (!clloss__program_sources(key, texts, &missing))
     status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
-                          "kernel source %s.cl not found", missing);
+                          "kernel source %s not found", missing);
   char options[256];
   clloss__build_options(ctx, key, options, sizeof options);
 

@@ -1,6 +1,8 @@
 /* rows.c - what cross_entropy and nll_loss share: the [N, C] layout with a
  * row stride, the checks of their buffers, and the pass over class-index
  * targets (validation and weight sums). */
+#include <string.h>
+
 #include "internal.h"
 #include "rows.h"
 
@@ -79,60 +81,66 @@ clloss_status clloss__check_rows_buffers(clloss_context *ctx,
   return CLLOSS_SUCCESS;
 }
 
+void clloss__rows_args_init(clloss_context *ctx, const clloss__rows_call *c,
+                            int loss_mode, clloss__rows_args *a) {
+  memset(a, 0, sizeof *a);
+  cl_mem *m = a->mems;
+  m[CLLOSS__ROWS_x] = c->input.mem;
+  m[CLLOSS__ROWS_t] = c->prob_targets ? NULL : c->target.mem;
+  m[CLLOSS__ROWS_y] = c->prob_targets ? c->target.mem : NULL;
+  m[CLLOSS__ROWS_w] = c->weight.mem;
+  m[CLLOSS__ROWS_g] = c->grad_output.mem;
+  m[CLLOSS__ROWS_stats] = ctx->stats;
+  m[CLLOSS__ROWS_loss] = c->loss.mem;
+  m[CLLOSS__ROWS_grad] = c->grad_input.mem;
+  m[CLLOSS__ROWS_partials] = ctx->partials;
+  m[CLLOSS__ROWS_err] = ctx->err;
+  clloss__rows_params *p = &a->p;
+  p->x_off = c->input.offset;
+  p->ld = c->ld;
+  p->rows = c->rows;
+  p->classes = c->classes;
+  p->t_off = c->prob_targets ? 0 : c->target.offset;
+  p->y_off = c->prob_targets ? c->target.offset : 0;
+  p->w_off = c->weight.offset;
+  p->g_off = c->grad_output.offset;
+  p->loss_off = c->loss.offset;
+  p->grad_off = c->grad_input.offset;
+  p->ignore = c->ignore_index;
+  p->has_w = c->weight.mem != NULL;
+  p->g_mode = !c->grad_output.mem                     ? 0
+              : c->reduction == CLLOSS_REDUCTION_NONE ? 2
+                                                      : 1;
+  p->loss_mode = loss_mode;
+  p->want_grad = c->grad_input.mem != NULL;
+  p->reduction = (cl_int)c->reduction;
+  p->accumulate = c->accumulate;
+  p->zero_pad = c->zero_pad;
+  p->grad_scale = c->grad_scale;
+  p->run = 1;
+  p->segs = 1;
+}
+
+clloss_status clloss__rows_enqueue_kernel(clloss__launch *l, cl_kernel k,
+                                          const clloss__rows_args *a,
+                                          size_t global, size_t local) {
+  /* row_cache: at least one element, whatever the variant */
+  size_t local_bytes = a->local_bytes ? a->local_bytes : sizeof(cl_double);
+  cl_int err =
+      clloss__set_kernel_args(k, a->mems, CLLOSS__ROWS_BUFFER_COUNT,
+                              l->ctx->dummy, &a->p, sizeof a->p, local_bytes);
+  if (err != CL_SUCCESS)
+    return clloss__fail(l->ctx, clloss__cl_status(err),
+                        "setting a row kernel's arguments failed: %s",
+                        clloss_status_name(err));
+  return clloss__launch_kernel(l, k, global, local);
+}
+
 clloss_status clloss__enqueue_class_targets(clloss__launch *l,
                                             clloss__program *p, int kernel,
-                                            const clloss__rows_call *c) {
-  clloss_context *ctx = l->ctx;
-  clloss__args a = {p->kernels[kernel], 0, CL_SUCCESS,
-                    c->input_type == CLLOSS_FLOAT64};
-  clloss__arg_mem(&a, c->target.mem);
-  clloss__arg_ulong(&a, c->target.offset);
-  clloss__arg_ulong(&a, c->rows);
-  clloss__arg_ulong(&a, c->classes);
-  clloss__arg_long(&a, c->ignore_index);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->weight));
-  clloss__arg_ulong(&a, c->weight.offset);
-  clloss__arg_int(&a, c->weight.mem != NULL);
-  clloss__arg_mem(&a, ctx->stats);
-  clloss__arg_mem(&a, ctx->err);
-  if (a.err != CL_SUCCESS)
-    return clloss__fail(ctx, a.err, "setting class_targets arguments failed");
-  size_t local = clloss__group_local_size(ctx, p->max_wg[kernel]);
-  return clloss__launch_kernel(l, p->kernels[kernel], local, local);
-}
-
-void clloss__set_rows_args(clloss_context *ctx, clloss__args *a,
-                           const clloss__rows_call *c, int loss_mode) {
-  clloss__arg_mem(a, c->input.mem);
-  clloss__arg_ulong(a, c->input.offset);
-  clloss__arg_ulong(a, c->ld);
-  clloss__arg_ulong(a, c->rows);
-  clloss__arg_ulong(a, c->classes);
-  clloss__arg_mem(a, c->prob_targets ? ctx->dummy : c->target.mem);
-  clloss__arg_ulong(a, c->prob_targets ? 0 : c->target.offset);
-  clloss__arg_mem(a, clloss__mem_or_dummy(ctx, c->weight));
-  clloss__arg_ulong(a, c->weight.offset);
-  clloss__arg_int(a, c->weight.mem != NULL);
-  clloss__arg_mem(a, clloss__mem_or_dummy(ctx, c->grad_output));
-  clloss__arg_ulong(a, c->grad_output.offset);
-  clloss__arg_int(a, clloss__grad_output_mode(c));
-  clloss__arg_mem(a, ctx->stats);
-  clloss__arg_mem(a, clloss__mem_or_dummy(ctx, c->loss));
-  clloss__arg_ulong(a, c->loss.offset);
-  clloss__arg_int(a, loss_mode);
-  clloss__arg_mem(a, clloss__mem_or_dummy(ctx, c->grad_input));
-  clloss__arg_ulong(a, c->grad_input.offset);
-  clloss__arg_int(a, c->grad_input.mem != NULL);
-  clloss__arg_mem(a, ctx->partials);
-  clloss__arg_long(a, c->ignore_index);
-  clloss__arg_int(a, (cl_int)c->reduction);
-  clloss__arg_mem(a, ctx->err);
-}
-
-int clloss__grad_output_mode(const clloss__rows_call *c) {
-  if (!c->grad_output.mem)
-    return 0;
-  return c->reduction == CLLOSS_REDUCTION_NONE ? 2 : 1;
+                                            const clloss__rows_args *a) {
+  size_t local = clloss__group_local_size(l->ctx, p->max_wg[kernel]);
+  return clloss__rows_enqueue_kernel(l, p->kernels[kernel], a, local, local);
 }
 
 clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,

@@ -3,6 +3,7 @@
 #ifndef CLLOSS_ROWS_H
 #define CLLOSS_ROWS_H
 #include "internal.h"
+#include "kernel_args.h"
 
 typedef struct clloss__rows_call {
   size_t rows, classes, ld, loss_count;
@@ -10,6 +11,9 @@ typedef struct clloss__rows_call {
   int prob_targets;
   clloss_reduction reduction;
   int64_t ignore_index;
+  float grad_scale; /* multiplies the gradient (1) */
+  int accumulate;   /* grad += the gradient (0) */
+  int zero_pad;     /* zeros into the gradient's columns [C, ld) (0) */
   clloss_buffer input, target, weight, grad_output, loss, grad_input;
 } clloss__rows_call;
 
@@ -32,16 +36,25 @@ clloss__rows_plan clloss__plan_rows(const clloss_context *ctx, size_t rows,
 size_t clloss__rows_extent(size_t rows, size_t classes, size_t ld);
 clloss_status clloss__check_rows_buffers(clloss_context *ctx,
                                          const clloss__rows_call *c);
-/* Enqueues class_targets (stats and error word) as kernel `kernel` of p. */
+/* The arguments of every kernel of a row loss (kernels/params.h). */
+typedef struct clloss__rows_args {
+  cl_mem mems[CLLOSS__ROWS_BUFFER_COUNT]; /* NULL: not given */
+  clloss__rows_params p;
+  size_t local_bytes; /* row_cache: the group variant's row, else 0 */
+} clloss__rows_args;
+
+/* The buffers and scalars of call c; loss_mode as in params.h. The
+ * launcher adds its own (variant and loss options). */
+void clloss__rows_args_init(clloss_context *ctx, const clloss__rows_call *c,
+                            int loss_mode, clloss__rows_args *a);
+/* Enqueues kernel k with a (global, local work sizes). */
+clloss_status clloss__rows_enqueue_kernel(clloss__launch *l, cl_kernel k,
+                                          const clloss__rows_args *a,
+                                          size_t global, size_t local);
+/* Enqueues class_targets (stats and error word), kernel `kernel` of p. */
 clloss_status clloss__enqueue_class_targets(clloss__launch *l,
                                             clloss__program *p, int kernel,
-                                            const clloss__rows_call *c);
-/* Sets ROWS_ARGS (kernels/common.cl), the arguments every row-loss
- * kernel starts with; loss_mode as there. */
-void clloss__set_rows_args(clloss_context *ctx, clloss__args *a,
-                           const clloss__rows_call *c, int loss_mode);
-/* 0: no upstream gradient, 1: a scalar, 2: one per row. */
-int clloss__grad_output_mode(const clloss__rows_call *c);
+                                            const clloss__rows_args *a);
 
 /* Enqueues a row loss's kernels for call c (the launcher's own part). */
 typedef clloss_status (*clloss__rows_enqueue)(clloss__launch *l,

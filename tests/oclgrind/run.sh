@@ -40,22 +40,27 @@ for f in "$rt" "$shim" "$tests"; do
   [ -e "$f" ] || { echo "oclgrind: $f is missing" >&2; exit 2; }
 done
 
-# Oclgrind names the program input.cl: common.cl, reduce.cl, then the loss.
-common_lines=$(wc -l <"$root/kernels/common.cl")
-reduce_lines=$(wc -l <"$root/kernels/reduce.cl")
+# Oclgrind names the program input.cl: the parts that program.c puts
+# before the loss's own file (clloss__program_sources), then that file.
+prefix=(params.h common.cl reduce.cl)
+prefix_lines=()
+for f in "${prefix[@]}"; do prefix_lines+=("$(wc -l <"$root/kernels/$f")"); done
 
 # Distinct reports of an .err file: kind | kernel | source lines, with a
 # count and the first test call (the [case] line before it).
 summarise() {
-  awk -v nc="$common_lines" -v nr="$reduce_lines" '
-    function place(line, kernel,   src) {
-      if (line <= nc) return "common.cl:" line
-      if (line <= nc + nr) return "reduce.cl:" (line - nc)
+  awk -v files="${prefix[*]}" -v lines="${prefix_lines[*]}" '
+    BEGIN { np = split(files, pf, " "); split(lines, pl, " ") }
+    function place(line, kernel,   i, src) {
+      for (i = 1; i <= np; i++) {
+        if (line <= pl[i]) return pf[i] ":" line
+        line -= pl[i]
+      }
       src = "loss source"
       if (kernel ~ /^ce_/) src = "cross_entropy.cl"
       if (kernel ~ /^nll_/) src = "nll_loss.cl"
       if (kernel ~ /^pw_/) src = "pointwise.cl"
-      return src ":" (line - nc - nr)
+      return src ":" line
     }
     function flush() {
       if (kind == "") return
