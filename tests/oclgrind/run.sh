@@ -7,10 +7,11 @@
 # line, with the first test call that triggered each.
 #
 # Usage: tests/oclgrind/run.sh BUILD_DIR [--uninitialized] [cpu] [gpu]
-#   --uninitialized  also Oclgrind's uninitialised-value checks; Oclgrind
-#                    21.10 needs the programs built with -cl-opt-disable
-#                    for them (it aborts on LLVM's `freeze` otherwise), so
-#                    the programs differ from what drivers run.
+#   --uninitialized  also Oclgrind's uninitialised-value checks.
+# Programs are built with -cl-opt-disable (OCLGRIND_BUILD_OPTIONS): Oclgrind
+# 21.10 cannot run LLVM's llvm.experimental.noalias.scope.decl, which the
+# -O2 inliner emits for helpers returning a struct (clCreateKernel then
+# fails), and aborts on `freeze` under --uninitialized.
 # Both paths: 64 compute units (so that split cuts rows into several
 # segments); the GPU path also has work-groups of at most 16 (WG_SIZE 16).
 # Logs: BUILD_DIR/oclgrind-{cpu,gpu}.{out,err}.
@@ -95,13 +96,14 @@ for path in "${paths[@]}"; do
     preload=$shim:$rt
     env+=(OCLGRIND_MAX_WGSIZE=16)
   fi
-  [ $uninit -eq 1 ] && env+=(OCLGRIND_UNINITIALIZED=1 OCLGRIND_BUILD_OPTIONS=-cl-opt-disable)
+  [ $uninit -eq 1 ] && env+=(OCLGRIND_UNINITIALIZED=1)
   start=$SECONDS
   # Oclgrind reports to stderr; the suite's trace of its calls goes there
   # too (CLLOSS_TEST_TRACE), so that each report follows its call. No
   # program cache (it is not keyed on Oclgrind's options), no tuning runs.
   env -u CLLOSS_TEST_DEVICE -u CLLOSS_VARIANT "${env[@]}" \
     OCLGRIND_DATA_RACES=1 OCLGRIND_CHECK_API=1 OCLGRIND_MAX_ERRORS=100000 \
+    OCLGRIND_BUILD_OPTIONS=-cl-opt-disable \
     LD_LIBRARY_PATH="$rtdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" LD_PRELOAD="$preload" \
     CLLOSS_CACHE=off CLLOSS_TUNE=off CLLOSS_TEST_TRACE=1 \
     "$tests" portable >"$out" 2>"$err"
