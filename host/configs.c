@@ -48,7 +48,9 @@ int clloss__same_key(const clloss__program_key *a,
 
 /* Every value of the descriptor fields that the key functions read; the
  * descriptor checks (check.c) decide which combinations a call accepts, and
- * float64 needs a device with fp64, as the launchers' buffer checks say. */
+ * float64 needs a device with fp64, as the launchers' buffer checks say.
+ * softmax and the shard calls build cross_entropy's programs from a
+ * cross_entropy descriptor (clloss__ce_program), so their keys are here. */
 static const clloss_dtype all_types[] = {CLLOSS_FLOAT32,  CLLOSS_FLOAT16,
                                          CLLOSS_BFLOAT16, CLLOSS_FLOAT64,
                                          CLLOSS_INT32,    CLLOSS_INT64};
@@ -78,22 +80,22 @@ size_t clloss__program_configs(const clloss_context *ctx,
   for (size_t i = 0; i < NTYPES; i++)
     for (size_t t = 0; t < NTYPES; t++)
       for (int cap_on = 0; cap_on <= 1; cap_on++) {
-        clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+        clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT, ok;
         d.classes = 1;
         d.input_type = all_types[i];
         d.target_type = all_types[t];
         d.softcap = cap_on ? 1.0f : 0.0f;
-        if (clloss__check_cross_entropy_desc(&d, NULL) == CLLOSS_SUCCESS &&
+        if (clloss__check_cross_entropy_desc(&d, &ok, NULL) == CLLOSS_SUCCESS &&
             buildable(ctx, d.input_type))
           add(all, &n, clloss__ce_program_key(ctx, &d));
       }
   for (size_t i = 0; i < NTYPES; i++)
     for (size_t t = 0; t < NTYPES; t++) {
-      clloss_nll_loss_desc d = CLLOSS_NLL_LOSS_DESC_INIT;
+      clloss_nll_loss_desc d = CLLOSS_NLL_LOSS_DESC_INIT, ok;
       d.classes = 1;
       d.input_type = all_types[i];
       d.target_type = all_types[t];
-      if (clloss__check_nll_loss_desc(&d, NULL) == CLLOSS_SUCCESS &&
+      if (clloss__check_nll_loss_desc(&d, &ok, NULL) == CLLOSS_SUCCESS &&
           buildable(ctx, d.input_type))
         add(all, &n, clloss__nll_program_key(ctx, &d));
     }
@@ -101,8 +103,9 @@ size_t clloss__program_configs(const clloss_context *ctx,
     for (size_t i = 0; i < NTYPES; i++) {
       clloss_pointwise_desc d =
           CLLOSS_POINTWISE_DESC_INIT((clloss_pointwise_loss)loss);
+      clloss_pointwise_desc ok;
       d.input_type = all_types[i];
-      if (clloss__check_pointwise_desc(&d, NULL) == CLLOSS_SUCCESS &&
+      if (clloss__check_pointwise_desc(&d, &ok, NULL) == CLLOSS_SUCCESS &&
           buildable(ctx, d.input_type))
         add(all, &n, clloss__pw_program_key(ctx, &d));
     }

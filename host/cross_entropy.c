@@ -1,19 +1,11 @@
 /* cross_entropy.c - launcher of the fused softmax cross-entropy kernels
  * (kernels/cross_entropy.cl), at both call levels. */
-#include "internal.h"
-#include "rows.h"
+#include "cross_entropy.h"
 
-enum {
-  CE_ITEM,
-  CE_GROUP,
-  CE_FINISH,
-  CE_TARGETS,
-  CE_SPLIT_STATS,
-  CE_SPLIT_GRAD
-};
 static const char *const ce_kernels[] = {
-    "ce_item",        "ce_group",      "finish_sum", "class_targets",
-    "ce_split_stats", "ce_split_grad", NULL};
+    "ce_item",          "ce_group",         "finish_sum",
+    "class_targets",    "ce_split_stats",   "ce_split_grad",
+    "ce_stats_combine", "ce_shard_targets", NULL};
 
 /* How the rows are cut into work. */
 typedef struct ce_plan {
@@ -118,10 +110,10 @@ static size_t exps_count(const ce_plan *pl, const clloss_cross_entropy_desc *d,
   return pl->items * c->classes;
 }
 
-static clloss__rows_call describe(const clloss_cross_entropy_desc *d) {
+clloss__rows_call clloss__ce_describe(const clloss_cross_entropy_desc *d) {
   clloss__rows_call c = {0};
   c.rows = d->rows;
-  c.classes = d->classes;
+  c.classes = c.cb = d->classes;
   c.ld = d->row_stride ? d->row_stride : d->classes;
   c.loss_count = clloss_cross_entropy_loss_count(d);
   c.input_type = d->input_type;
@@ -129,15 +121,16 @@ static clloss__rows_call describe(const clloss_cross_entropy_desc *d) {
   c.prob_targets = clloss__is_probability_target(d->target_type);
   c.reduction = d->reduction;
   c.ignore_index = d->ignore_index;
-  c.grad_scale = 1;
+  c.grad_scale = d->grad_scale;
+  c.accumulate = d->accumulate != 0;
+  c.padding = d->padding;
   return c;
 }
 
-/* The kernels' arguments: the row losses' own, then cross_entropy's
- * options and the plan's. */
-static void make_args(clloss_context *ctx, const clloss_cross_entropy_desc *d,
-                      const clloss__rows_call *c, int loss_mode,
-                      const ce_plan *pl, clloss__rows_args *a) {
+void clloss__ce_args_init(clloss_context *ctx,
+                          const clloss_cross_entropy_desc *d,
+                          const clloss__rows_call *c, int loss_mode,
+                          clloss__rows_args *a) {
   clloss__rows_args_init(ctx, c, loss_mode, a);
   a->p.eps = d->label_smoothing;
   a->p.z = d->z_loss;
@@ -145,10 +138,26 @@ static void make_args(clloss_context *ctx, const clloss_cross_entropy_desc *d,
   a->p.norm = d->normalizer;
   /* Probability targets: the mean divides by N. */
   a->p.mean_count = c->prob_targets ? c->rows : 0;
+}
+
+clloss_status clloss__ce_program(clloss_context *ctx,
+                                 const clloss_cross_entropy_desc *d,
+                                 clloss__program **out) {
+  const clloss__program_key key = clloss__ce_program_key(ctx, d);
+  return clloss__get_program(ctx, &key, ce_kernels, out);
+}
+
+/* The kernels' arguments: the row losses' own, then cross_entropy's
+ * options and the plan's. */
+static void make_args(clloss_context *ctx, const clloss_cross_entropy_desc *d,
+                      const clloss__rows_call *c, int loss_mode,
+                      const ce_plan *pl, clloss__rows_args *a) {
+  clloss__ce_args_init(ctx, d, c, loss_mode, a);
   a->p.run = pl->run;
   a->p.use_exps = pl->exps != 0;
   a->p.cache_row = pl->on_chip != 0;
   a->p.segs = pl->segs ? pl->segs : 1;
+  a->p.softmax = c->softmax;
   a->p.seg_len = pl->seg_len;
   a->local_bytes = pl->on_chip;
   if (pl->variant == CLLOSS__ITEM && pl->exps)
@@ -162,11 +171,10 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   const clloss_cross_entropy_desc *d = desc;
   clloss_context *ctx = l->ctx;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  const clloss__program_key key = clloss__ce_program_key(ctx, d);
   clloss__program *p;
-  CLLOSS__TRY(clloss__get_program(ctx, &key, ce_kernels, &p));
+  CLLOSS__TRY(clloss__ce_program(ctx, d, &p));
 
-  ce_plan pl = plan(ctx, p, c->rows, c->classes, key.vw);
+  ce_plan pl = plan(ctx, p, c->rows, c->classes, p->key.vw);
   pl.exps = exps_count(&pl, d, c);
   if (pl.exps)
     CLLOSS__TRY(clloss__reserve(ctx, &ctx->exps, &ctx->exps_bytes, pl.exps,
@@ -181,7 +189,7 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   clloss__rows_args a;
   make_args(ctx, d, c, loss_mode, &pl, &a);
 
-  if (!c->prob_targets)
+  if (!c->prob_targets && !c->softmax)
     CLLOSS__TRY(clloss__enqueue_class_targets(l, p, CE_TARGETS, &a));
   if (c->rows > 0 && pl.variant != CLLOSS__SPLIT) {
     int k = pl.variant == CLLOSS__ITEM ? CE_ITEM : CE_GROUP;
@@ -215,9 +223,10 @@ clloss_status clloss_cross_entropy(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, ctx->detail));
-  clloss__rows_call c = describe(desc);
-  return clloss__rows_call_device(ctx, queue, &c, enqueue, desc, input, target,
+  clloss_cross_entropy_desc d;
+  CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, &d, ctx->detail));
+  clloss__rows_call c = clloss__ce_describe(&d);
+  return clloss__rows_call_device(ctx, queue, &c, enqueue, &d, input, target,
                                   weight, grad_output, loss, grad_input,
                                   num_events, wait_list, event);
 }
@@ -230,12 +239,72 @@ clloss_status clloss_cross_entropy_host(clloss_context *ctx,
                                         void *grad_input) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, ctx->detail));
-  clloss__rows_call c = describe(desc);
+  clloss_cross_entropy_desc d;
+  CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, &d, ctx->detail));
+  clloss__rows_call c = clloss__ce_describe(&d);
   clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};
   CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
+  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
   clloss_status s =
-      clloss_cross_entropy(ctx, ctx->queue, desc, c.input, c.target, c.weight,
+      clloss_cross_entropy(ctx, ctx->queue, &d, c.input, c.target, c.weight,
                            c.grad_output, c.loss, c.grad_input, 0, NULL, NULL);
+  return clloss__rows_host_end(ctx, &c, &h, s);
+}
+
+/* softmax: cross_entropy's kernels with P.softmax: the gradient pass with
+ * A = 1 and no target terms writes p itself, and no loss. */
+static clloss__rows_call describe_softmax(const clloss_softmax_desc *d,
+                                          clloss_cross_entropy_desc *ce) {
+  const clloss_cross_entropy_desc defaults = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  *ce = defaults;
+  ce->rows = d->rows;
+  ce->classes = d->classes;
+  ce->row_stride = d->row_stride;
+  ce->input_type = d->input_type;
+  ce->reduction = CLLOSS_REDUCTION_NONE;
+  ce->padding = d->padding;
+  clloss__rows_call c = clloss__ce_describe(ce);
+  c.softmax = 1;
+  c.loss_count = 0;
+  return c;
+}
+
+clloss_status clloss_softmax(clloss_context *ctx, cl_command_queue queue,
+                             const clloss_softmax_desc *desc,
+                             clloss_buffer input, clloss_buffer output,
+                             cl_uint num_events, const cl_event *wait_list,
+                             cl_event *event) {
+  if (event)
+    *event = NULL;
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  clloss_softmax_desc d;
+  CLLOSS__TRY(clloss__check_softmax_desc(desc, &d, ctx->detail));
+  if (!output.mem)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "output is NULL");
+  clloss_cross_entropy_desc ce;
+  clloss__rows_call c = describe_softmax(&d, &ce);
+  return clloss__rows_call_device(ctx, queue, &c, enqueue, &ce, input,
+                                  CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                                  CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                                  output, num_events, wait_list, event);
+}
+
+clloss_status clloss_softmax_host(clloss_context *ctx,
+                                  const clloss_softmax_desc *desc,
+                                  const void *input, void *output) {
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  clloss_softmax_desc d;
+  CLLOSS__TRY(clloss__check_softmax_desc(desc, &d, ctx->detail));
+  if (!output)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "output is NULL");
+  clloss_cross_entropy_desc ce;
+  clloss__rows_call c = describe_softmax(&d, &ce);
+  clloss__rows_host h = {input, NULL, NULL, NULL, NULL, output};
+  CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
+  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
+  clloss_status s =
+      clloss_softmax(ctx, ctx->queue, &d, c.input, c.grad_input, 0, NULL, NULL);
   return clloss__rows_host_end(ctx, &c, &h, s);
 }

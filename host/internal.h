@@ -24,7 +24,7 @@ typedef struct clloss__program_key {
   int in_type, tgt_type, prob_targets, loss_id, vw, softcap;
 } clloss__program_key;
 
-#define CLLOSS__MAX_KERNELS 6
+#define CLLOSS__MAX_KERNELS 8
 
 typedef struct clloss__program {
   clloss__program_key key;

@@ -10,14 +10,16 @@ static const char *const nll_kernels[] = {"nll_item", "nll_group", "finish_sum",
 static clloss__rows_call describe(const clloss_nll_loss_desc *d) {
   clloss__rows_call c = {0};
   c.rows = d->rows;
-  c.classes = d->classes;
+  c.classes = c.cb = d->classes;
   c.ld = d->row_stride ? d->row_stride : d->classes;
   c.loss_count = clloss_nll_loss_loss_count(d);
   c.input_type = d->input_type;
   c.target_type = d->target_type;
   c.reduction = d->reduction;
   c.ignore_index = d->ignore_index;
-  c.grad_scale = 1;
+  c.grad_scale = d->grad_scale;
+  c.accumulate = d->accumulate != 0;
+  c.padding = d->padding;
   return c;
 }
 
@@ -61,9 +63,10 @@ clloss_status clloss_nll_loss(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(clloss__check_nll_loss_desc(desc, ctx->detail));
-  clloss__rows_call c = describe(desc);
-  return clloss__rows_call_device(ctx, queue, &c, enqueue, desc, input, target,
+  clloss_nll_loss_desc d;
+  CLLOSS__TRY(clloss__check_nll_loss_desc(desc, &d, ctx->detail));
+  clloss__rows_call c = describe(&d);
+  return clloss__rows_call_device(ctx, queue, &c, enqueue, &d, input, target,
                                   weight, grad_output, loss, grad_input,
                                   num_events, wait_list, event);
 }
@@ -75,12 +78,14 @@ clloss_status clloss_nll_loss_host(clloss_context *ctx,
                                    void *loss, void *grad_input) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(clloss__check_nll_loss_desc(desc, ctx->detail));
-  clloss__rows_call c = describe(desc);
+  clloss_nll_loss_desc d;
+  CLLOSS__TRY(clloss__check_nll_loss_desc(desc, &d, ctx->detail));
+  clloss__rows_call c = describe(&d);
   clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};
   CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
+  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
   clloss_status s =
-      clloss_nll_loss(ctx, ctx->queue, desc, c.input, c.target, c.weight,
+      clloss_nll_loss(ctx, ctx->queue, &d, c.input, c.target, c.weight,
                       c.grad_output, c.loss, c.grad_input, 0, NULL, NULL);
   return clloss__rows_host_end(ctx, &c, &h, s);
 }

@@ -48,6 +48,11 @@ check_buffers(clloss_context *ctx, const clloss_pointwise_desc *d,
   CLLOSS__TRY(clloss__check_buffer(ctx, "loss", loss, nloss, real, 0));
   CLLOSS__TRY(
       clloss__check_buffer(ctx, "grad_input", grad_input, d->count, in, 0));
+  if (d->accumulate && grad_input.mem == input.mem &&
+      grad_input.offset == input.offset)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "accumulate adds to grad_input, which cannot be the "
+                        "input itself");
   if (grad_input.mem == input.mem && grad_input.offset != input.offset &&
       grad_input.offset < input.offset + d->count &&
       input.offset < grad_input.offset + d->count)
@@ -135,7 +140,8 @@ static clloss_status set_args(clloss_context *ctx, cl_kernel k,
   p.want_grad = c->grad_input.mem != NULL;
   p.flag = d->log_target != 0;
   p.p1 = d->loss == CLLOSS_HUBER_LOSS ? d->delta : d->beta;
-  p.grad_scale = 1;
+  p.grad_scale = d->grad_scale;
+  p.accumulate = d->accumulate != 0;
   cl_int err = clloss__set_kernel_args(k, m, CLLOSS__PW_BUFFER_COUNT,
                                        ctx->dummy, &p, sizeof p, 0);
   if (err != CL_SUCCESS)
@@ -175,7 +181,7 @@ static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
 }
 
 clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
-                               const clloss_pointwise_desc *d,
+                               const clloss_pointwise_desc *desc,
                                clloss_buffer input, clloss_buffer target,
                                clloss_buffer weight, clloss_buffer pos_weight,
                                clloss_buffer grad_output, clloss_buffer loss,
@@ -185,10 +191,11 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(clloss__check_pointwise_desc(d, ctx->detail));
-  CLLOSS__TRY(check_buffers(ctx, d, input, target, weight, pos_weight,
+  clloss_pointwise_desc d;
+  CLLOSS__TRY(clloss__check_pointwise_desc(desc, &d, ctx->detail));
+  CLLOSS__TRY(check_buffers(ctx, &d, input, target, weight, pos_weight,
                             grad_output, loss, grad_input));
-  const pw_call c = {d,          input,       target, weight,
+  const pw_call c = {&d,         input,       target, weight,
                      pos_weight, grad_output, loss,   grad_input};
   clloss__launch l;
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
@@ -196,20 +203,26 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
 }
 
 clloss_status clloss_pointwise_host(clloss_context *ctx,
-                                    const clloss_pointwise_desc *d,
+                                    const clloss_pointwise_desc *desc,
                                     const void *input, const void *target,
                                     const void *weight, const void *pos_weight,
                                     const void *grad_output, void *loss,
                                     void *grad_input) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(clloss__check_pointwise_desc(d, ctx->detail));
+  clloss_pointwise_desc dd;
+  CLLOSS__TRY(clloss__check_pointwise_desc(desc, &dd, ctx->detail));
+  const clloss_pointwise_desc *d = &dd;
   if (!input || !target)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "input and target must not be NULL");
   if (!loss && !grad_input)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "neither loss nor grad_input is given");
+  if (d->accumulate && grad_input == input)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "accumulate adds to grad_input, which cannot be the "
+                        "input itself");
   const size_t in = clloss_dtype_size(d->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(d->input_type));
   const size_t nloss = clloss_pointwise_loss_count(d);
@@ -229,7 +242,10 @@ clloss_status clloss_pointwise_host(clloss_context *ctx,
                                nloss * real, &bg)) != CLLOSS_SUCCESS ||
       (loss && (s = clloss__pool_get(ctx, CLLOSS__POOL_LOSS, nloss * real,
                                      &bl.mem)) != CLLOSS_SUCCESS) ||
-      (grad_input &&
+      (grad_input && d->accumulate &&
+       (s = clloss__pool_upload(ctx, CLLOSS__POOL_GRAD, grad_input,
+                                d->count * in, &bd)) != CLLOSS_SUCCESS) ||
+      (grad_input && !d->accumulate &&
        (s = clloss__pool_get(ctx, CLLOSS__POOL_GRAD, d->count * in, &bd.mem)) !=
            CLLOSS_SUCCESS) ||
       (s = clloss_pointwise(ctx, ctx->queue, d, bi, bt, bw, bp, bg, bl, bd, 0,

@@ -43,29 +43,61 @@ size_t clloss__rows_extent(size_t rows, size_t classes, size_t ld) {
   return rows ? (rows - 1) * ld + classes : 0;
 }
 
+/* The rows whose padding gets zeros: every row when `padding` asks for
+ * zeros, but with AUTO (in place) only those whose padding the buffer
+ * holds (the last row's padding lies past the N x C extent). */
+static clloss_status resolve_padding(clloss_context *ctx,
+                                     clloss__rows_call *c) {
+  c->pad_rows = 0;
+  const int in_place = c->grad_input.mem && c->grad_input.mem == c->input.mem &&
+                       c->grad_input.offset == c->input.offset;
+  if (!c->grad_input.mem || c->ld == c->cb || c->rows == 0 ||
+      !clloss__zero_padding(c->padding, in_place))
+    return CLLOSS_SUCCESS;
+  size_t size = 0;
+  cl_int err = clGetMemObjectInfo(c->grad_input.mem, CL_MEM_SIZE, sizeof size,
+                                  &size, NULL);
+  if (err != CL_SUCCESS)
+    return clloss__fail(ctx, err, "grad_input is not a valid buffer");
+  const size_t in = clloss_dtype_size(c->input_type);
+  const size_t holds =
+      size / in > c->grad_input.offset ? size / in - c->grad_input.offset : 0;
+  const int all = holds / c->ld >= c->rows;
+  if (!all && c->padding == CLLOSS_PADDING_ZERO)
+    return clloss__fail(ctx, CLLOSS_BUFFER_TOO_SMALL,
+                        "grad_input holds %zu elements from its offset; "
+                        "zeros in the padding of all %zu rows need %zu",
+                        holds, c->rows, c->rows * c->ld);
+  c->pad_rows = all ? c->rows : c->rows - 1;
+  return CLLOSS_SUCCESS;
+}
+
 clloss_status clloss__check_rows_buffers(clloss_context *ctx,
-                                         const clloss__rows_call *c) {
+                                         clloss__rows_call *c) {
   const size_t in = clloss_dtype_size(c->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(c->input_type));
-  const size_t extent = clloss__rows_extent(c->rows, c->classes, c->ld);
-  if (!c->loss.mem && !c->grad_input.mem)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "neither loss nor grad_input is given");
+  const size_t extent = clloss__rows_extent(c->rows, c->cb, c->ld);
   CLLOSS__TRY(clloss__check_buffer(ctx, "input", c->input, extent, in, 1));
-  if (c->prob_targets)
-    CLLOSS__TRY(clloss__check_buffer(ctx, "target", c->target,
-                                     c->rows * c->classes, in, 1));
+  if (c->softmax)
+    ; /* no targets */
+  else if (c->prob_targets)
+    CLLOSS__TRY(
+        clloss__check_buffer(ctx, "target", c->target, c->rows * c->cb, in, 1));
   else
     CLLOSS__TRY(clloss__check_buffer(ctx, "target", c->target, c->rows,
                                      clloss_dtype_size(c->target_type), 1));
-  CLLOSS__TRY(
-      clloss__check_buffer(ctx, "weight", c->weight, c->classes, real, 0));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "weight", c->weight, c->cb, real, 0));
   CLLOSS__TRY(clloss__check_buffer(ctx, "grad_output", c->grad_output,
                                    c->loss_count, real, 0));
   CLLOSS__TRY(
       clloss__check_buffer(ctx, "loss", c->loss, c->loss_count, real, 0));
   CLLOSS__TRY(
       clloss__check_buffer(ctx, "grad_input", c->grad_input, extent, in, 0));
+  if (c->accumulate && c->grad_input.mem == c->input.mem &&
+      c->grad_input.offset == c->input.offset)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "accumulate adds to grad_input, which cannot be the "
+                        "input itself");
   /* In place means the very same elements; a partial overlap would race. */
   if (c->grad_input.mem == c->input.mem && extent &&
       c->grad_input.offset != c->input.offset &&
@@ -78,7 +110,7 @@ clloss_status clloss__check_rows_buffers(clloss_context *ctx,
     return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
                         "float64 needs a device with fp64; %s has none",
                         ctx->info.name);
-  return CLLOSS_SUCCESS;
+  return resolve_padding(ctx, c);
 }
 
 void clloss__rows_args_init(clloss_context *ctx, const clloss__rows_call *c,
@@ -100,6 +132,8 @@ void clloss__rows_args_init(clloss_context *ctx, const clloss__rows_call *c,
   p->ld = c->ld;
   p->rows = c->rows;
   p->classes = c->classes;
+  p->c0 = c->c0;
+  p->cb = c->cb;
   p->t_off = c->prob_targets ? 0 : c->target.offset;
   p->y_off = c->prob_targets ? c->target.offset : 0;
   p->w_off = c->weight.offset;
@@ -115,7 +149,7 @@ void clloss__rows_args_init(clloss_context *ctx, const clloss__rows_call *c,
   p->want_grad = c->grad_input.mem != NULL;
   p->reduction = (cl_int)c->reduction;
   p->accumulate = c->accumulate;
-  p->zero_pad = c->zero_pad;
+  p->pad_rows = c->pad_rows;
   p->grad_scale = c->grad_scale;
   p->run = 1;
   p->segs = 1;
@@ -145,25 +179,30 @@ clloss_status clloss__enqueue_class_targets(clloss__launch *l,
 
 clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,
                                       const clloss__rows_host *h) {
-  if (!h->input || !h->target)
+  if (!h->input || (!h->target && !c->softmax))
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "input and target must not be NULL");
   if (!h->loss && !h->grad_input)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "neither loss nor grad_input is given");
+  if (c->accumulate && h->grad_input == h->input)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "accumulate adds to grad_input, which cannot be the "
+                        "input itself");
   if (c->input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
     return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
                         "float64 needs a device with fp64; %s has none",
                         ctx->info.name);
   /* Bad targets are reported before any output is touched. */
-  if (!c->prob_targets)
+  if (!c->prob_targets && !c->softmax)
     CLLOSS__TRY(clloss__check_targets(h->target, c->target_type, c->rows,
                                       c->classes, c->ignore_index, NULL,
                                       ctx->detail));
   const size_t in = clloss_dtype_size(c->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(c->input_type));
   const size_t extent = clloss__rows_extent(c->rows, c->classes, c->ld);
-  const size_t tbytes = c->prob_targets
+  const size_t tbytes = c->softmax ? 0
+                        : c->prob_targets
                             ? c->rows * c->classes * in
                             : c->rows * clloss_dtype_size(c->target_type);
   clloss_status s;
@@ -180,7 +219,11 @@ clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,
       (h->loss &&
        (s = clloss__pool_get(ctx, CLLOSS__POOL_LOSS, c->loss_count * real,
                              &c->loss.mem)) != CLLOSS_SUCCESS) ||
-      (h->grad_input &&
+      (h->grad_input && c->accumulate &&
+       (s = clloss__pool_upload(ctx, CLLOSS__POOL_GRAD, h->grad_input,
+                                extent * in, &c->grad_input)) !=
+           CLLOSS_SUCCESS) ||
+      (h->grad_input && !c->accumulate &&
        (s = clloss__pool_get(ctx, CLLOSS__POOL_GRAD, extent * in,
                              &c->grad_input.mem)) != CLLOSS_SUCCESS)) {
     clFinish(ctx->queue); /* the queued copies still read host memory */
@@ -204,15 +247,19 @@ clloss_status clloss__rows_host_end(clloss_context *ctx,
   if (!h->grad_input || c->rows == 0)
     return CLLOSS_SUCCESS;
   /* Only the C elements of each row: the padding of a strided gradient
-   * belongs to the caller and stays as it is. */
+   * belongs to the caller and stays as it is, unless it asked for zeros
+   * (then the caller's array holds N rows of row_stride). */
   const size_t origin[3] = {0, 0, 0};
   const size_t region[3] = {c->classes * in, c->rows, 1};
   cl_int err = clEnqueueReadBufferRect(
       ctx->queue, c->grad_input.mem, CL_TRUE, origin, origin, region,
       c->ld * in, 0, c->ld * in, 0, h->grad_input, 0, NULL, NULL);
-  return err == CL_SUCCESS ? CLLOSS_SUCCESS
-                           : clloss__fail(ctx, clloss__cl_status(err),
-                                          "copying the gradient back failed");
+  if (err != CL_SUCCESS)
+    return clloss__fail(ctx, clloss__cl_status(err),
+                        "copying the gradient back failed");
+  if (c->padding == CLLOSS_PADDING_ZERO)
+    clloss__zero_host_padding(h->grad_input, c->rows, c->classes, c->ld, in);
+  return CLLOSS_SUCCESS;
 }
 
 clloss_status clloss__rows_call_device(
@@ -227,6 +274,9 @@ clloss_status clloss__rows_call_device(
   c->grad_output = grad_output;
   c->loss = loss;
   c->grad_input = grad_input;
+  if (!c->loss.mem && !c->grad_input.mem)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "neither loss nor grad_input is given");
   CLLOSS__TRY(clloss__check_rows_buffers(ctx, c));
   clloss__launch l;
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));

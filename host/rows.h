@@ -7,13 +7,16 @@
 
 typedef struct clloss__rows_call {
   size_t rows, classes, ld, loss_count;
+  size_t c0, cb; /* the columns of x: classes [c0, c0 + cb) (0, classes) */
   clloss_dtype input_type, target_type;
   int prob_targets;
+  int softmax; /* cross_entropy's kernels computing softmax: no target */
   clloss_reduction reduction;
   int64_t ignore_index;
-  float grad_scale; /* multiplies the gradient (1) */
-  int accumulate;   /* grad += the gradient (0) */
-  int zero_pad;     /* zeros into the gradient's columns [C, ld) (0) */
+  float grad_scale;       /* multiplies the gradient */
+  int accumulate;         /* grad += the gradient */
+  clloss_padding padding; /* the gradient's columns [C, ld) */
+  size_t pad_rows;        /* rows whose padding gets zeros (resolved) */
   clloss_buffer input, target, weight, grad_output, loss, grad_input;
 } clloss__rows_call;
 
@@ -34,8 +37,9 @@ clloss__rows_plan clloss__plan_rows(const clloss_context *ctx, size_t rows,
 
 /* Elements an [N, C] operand with row stride ld spans. */
 size_t clloss__rows_extent(size_t rows, size_t classes, size_t ld);
+/* Checks c's buffers and resolves c->pad_rows. */
 clloss_status clloss__check_rows_buffers(clloss_context *ctx,
-                                         const clloss__rows_call *c);
+                                         clloss__rows_call *c);
 /* The arguments of every kernel of a row loss (kernels/params.h). */
 typedef struct clloss__rows_args {
   cl_mem mems[CLLOSS__ROWS_BUFFER_COUNT]; /* NULL: not given */
@@ -80,7 +84,10 @@ typedef struct clloss__rows_host {
  * and queues the copies to the device. */
 clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,
                                       const clloss__rows_host *h);
-/* After the device call returned `status`: copies the outputs back. */
+/* After the device call returned `status`: copies the outputs back. The
+ * device call ran with padding KEEP; CLLOSS_PADDING_ZERO in c zeros the
+ * caller's padding here (AUTO: host calls are never in place on the
+ * device, and keep it). */
 clloss_status clloss__rows_host_end(clloss_context *ctx,
                                     const clloss__rows_call *c,
                                     const clloss__rows_host *h,

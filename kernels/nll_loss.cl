@@ -50,7 +50,7 @@ FN int nll_row(__global const in_t *x, __global const tgt_t *t,
       real d = -nll_scale(g, stats, p, row) * wt;
       STORE(ACCUM1(p->accumulate, d, gr, ti), gr, ti);
     }
-    if (p->zero_pad && p->ld > p->classes)
+    if (row < p->pad_rows && p->ld > p->classes)
       fill_row(gr + p->classes, p->ld - p->classes, 0, first, step);
   }
   if (bad && mine)

@@ -28,7 +28,7 @@
   IN(in_t, y)         /* probability targets [N, C] */                         \
   IN(real, w)         /* class weights [C] */                                  \
   IN(real, g)         /* upstream gradient: 1 value or N */                    \
-  OUT(real, stats)    /* [0] sum of valid w[t], [1] sum of w (target pass) */  \
+  OUT(real, stats)    /* [0] sum of valid w[t] (the target pass) */            \
   OUT(real, loss)     /* per-row losses, or the reduced loss */                \
   OUT(in_t, grad)     /* gradient [N, ld]; may be x itself (in place) */       \
   OUT(real, partials) /* per-group or per-row partial losses */                \
@@ -38,10 +38,14 @@
 #define CLLOSS_ROWS_PARAMS(U64, I64, I32, F32)                                 \
   U64(x_off) U64(ld) U64(rows) U64(classes) U64(t_off) U64(y_off) U64(w_off)   \
   U64(g_off) U64(loss_off) U64(grad_off)                                       \
+  U64(c0)         /* shards: the first class of this block of columns */      \
+  U64(cb)         /* the columns x holds per row: C, or a shard's width */    \
+  U64(rec_off)    /* shards: offset of the records in scratch (in reals) */   \
   U64(mean_count) /* mean divides by this when > 0 (and no normalizer) */      \
   U64(run)        /* item: rows per work-item */                               \
   U64(segs)       /* split: segments per row */                                \
   U64(seg_len)    /* split: elements per segment (a multiple of VW) */         \
+  U64(pad_rows)   /* zeros into grad's columns [C, ld) of rows below this */   \
   I64(ignore)     /* ignore_index */                                           \
   I32(has_w)      /* w is given */                                             \
   I32(g_mode)     /* upstream gradient: 0 none (1), 1 scalar, 2 per row */     \
@@ -51,7 +55,6 @@
   I32(use_exps)   /* item, 16-bit storage: exps kept in scratch rows */        \
   I32(cache_row)  /* group: the row is kept in local memory */                 \
   I32(accumulate) /* grad += the gradient (never in place) */                  \
-  I32(zero_pad)   /* write zeros into grad's columns [C, ld) */                \
   I32(softmax)    /* cross_entropy program: grad = softmax(x), no loss */      \
   F32(eps)        /* label_smoothing */                                        \
   F32(z)          /* z_loss */                                                 \
