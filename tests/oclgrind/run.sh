@@ -108,17 +108,18 @@ for path in "${paths[@]}"; do
     CLLOSS_CACHE=off CLLOSS_TUNE=off CLLOSS_TEST_TRACE=1 \
     "$tests" portable >"$out" 2>"$err"
   rc=$?
+  [ $rc -gt 128 ] && rc="$rc (signal $(kill -l $((rc - 128))))"
   # A report starts with an unindented line; [case] lines are the trace.
   reports=$(grep -v '^\[case\] ' "$err" | grep -c '^[^[:space:]]')
   line="oclgrind $path path: exit status $rc, $(tail -1 "$out"), $reports Oclgrind reports, $((SECONDS - start)) s"
-  if [ $rc -eq 0 ] && [ "$reports" -eq 0 ]; then
+  if [ "$rc" = 0 ] && [ "$reports" -eq 0 ]; then
     echo "$line: clean"
     continue
   fi
   status=1
   echo "$line: FAILED (logs: $out, $err)"
   [ "$reports" -gt 0 ] && summarise "$err"
-  if [ $rc -ne 0 ]; then
+  if [ "$rc" != 0 ]; then
     # The failed assertions, or where the suite stopped.
     grep -E '^ +[0-9]+\. .*test_portable|Test: .*FAILED' "$out" | head -10 | sed 's/^ */  /'
     grep '^\[case\] ' "$err" | tail -1 | sed 's/^/  last call: /'
