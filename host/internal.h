@@ -148,9 +148,6 @@ typedef struct clloss__launch {
 clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
                                    cl_command_queue queue, cl_uint num_events,
                                    const cl_event *wait_list);
-/* Flushes the queue of `event` when it is not `queue`: OpenCL 1.2 asks for
- * it before another queue waits for the event. */
-cl_int clloss__flush_if_elsewhere(cl_event event, cl_command_queue queue);
 /* Enqueues `k` after everything enqueued so far by this launch. */
 clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
                                     size_t global, size_t local);
