@@ -50,29 +50,6 @@ static char *kernel_text(const char *name) {
   return copy;
 }
 
-static int same_key(const clloss__program_key *a,
-                    const clloss__program_key *b) {
-  return strcmp(a->source, b->source) == 0 && a->in_type == b->in_type &&
-         a->tgt_type == b->tgt_type && a->prob_targets == b->prob_targets &&
-         a->loss_id == b->loss_id && a->vw == b->vw &&
-         a->softcap == b->softcap && a->variant == b->variant;
-}
-
-/* Whether kernel `name` belongs in the program of `key` (internal.h). */
-static int wanted(const clloss__program_key *key, const char *name) {
-  static const char *const marks[] = {"_item",  "_group", "_lanes",
-                                      "_split", "_shard", "_combine"};
-  static const clloss__variant of[] = {CLLOSS__ITEM,  CLLOSS__GROUP,
-                                       CLLOSS__LANES, CLLOSS__SPLIT,
-                                       CLLOSS__SPLIT, CLLOSS__SPLIT};
-  if (key->variant == CLLOSS__AUTO)
-    return 1;
-  for (int i = 0; i < 6; i++)
-    if (strstr(name, marks[i]))
-      return key->variant == of[i];
-  return 1;
-}
-
 static void keep_build_log(clloss_context *ctx, cl_program program) {
   size_t size = 0;
   if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL,
@@ -89,76 +66,111 @@ static void keep_build_log(clloss_context *ctx, cl_program program) {
   ctx->build_log = log;
 }
 
-/* The build options of `key`. Never -cl-fast-relaxed-math: -inf logits and
- * NaN must stay IEEE. -w: the compiler's warnings would stay in the build
- * log, but clang-based drivers (PoCL) also print their count ("N warnings
- * generated.") on the process's stderr, which belongs to the user. A
- * variant's program defines CLLOSS_ONLY_KERNELS and CLLOSS_KERNEL_<name>
- * for each kernel it holds; the .cl files compile every other __kernel out
- * (without those #if lines they are all built, and only time is lost). */
-static int build_options(const clloss_context *ctx,
-                         const clloss__program_key *key,
-                         const char *const *kernel_names, char *out,
-                         size_t cap) {
-  size_t n = 0;
-  int w = 0;
-  if (ctx->cl_std_major > 1 || ctx->cl_std_minor >= 1)
-    w = snprintf(out, cap, "-cl-std=CL%d.%d ", ctx->cl_std_major,
-                 ctx->cl_std_minor);
-  n += w > 0 ? (size_t)w : 0;
-  w = snprintf(out + n, cap - n,
-               "-w -DIN_TYPE=%d -DTGT_TYPE=%d -DPROB_TARGETS=%d -DLOSS_ID=%d "
-               "-DVW=%d -DSOFTCAP=%d -DWG_SIZE=%zu",
-               key->in_type, key->tgt_type, key->prob_targets, key->loss_id,
-               key->vw, key->softcap, ctx->wg_size);
-  n += w > 0 ? (size_t)w : 0;
-  if (key->variant != CLLOSS__AUTO && n < cap) {
-    w = snprintf(out + n, cap - n, " -DCLLOSS_ONLY_KERNELS");
-    n += w > 0 ? (size_t)w : 0;
-    for (int i = 0; kernel_names[i] && i < CLLOSS__MAX_KERNELS && n < cap; i++)
-      if (wanted(key, kernel_names[i])) {
-        w = snprintf(out + n, cap - n, " -DCLLOSS_KERNEL_%s", kernel_names[i]);
-        n += w > 0 ? (size_t)w : 0;
+int clloss__program_sources(const clloss__program_key *key,
+                            char *texts[CLLOSS__PROGRAM_PARTS],
+                            const char **missing) {
+  const char *parts[CLLOSS__PROGRAM_PARTS] = {"params", "common", "reduce",
+                                              key->source};
+  for (int i = 0; i < CLLOSS__PROGRAM_PARTS; i++)
+    texts[i] = NULL;
+  for (int i = 0; i < CLLOSS__PROGRAM_PARTS; i++)
+    if (!(texts[i] = kernel_text(parts[i]))) {
+      if (missing)
+        *missing =
+            kernel_source(parts[i]) ? kernel_source(parts[i])->file : parts[i];
+      for (int j = 0; j < i; j++) {
+        free(texts[j]);
+        texts[j] = NULL;
       }
-  }
-  return n < cap;
+      return 0;
+    }
+  return 1;
+}
+
+/* Which variant's program a kernel belongs in, by its name (internal.h);
+ * AUTO: every program. */
+static clloss__variant kernel_variant(const char *name) {
+  static const char *const marks[] = {"_item",  "_group", "_lanes",
+                                      "_split", "_shard", "_combine"};
+  static const clloss__variant of[] = {CLLOSS__ITEM,  CLLOSS__GROUP,
+                                       CLLOSS__LANES, CLLOSS__SPLIT,
+                                       CLLOSS__SPLIT, CLLOSS__SPLIT};
+  for (int i = 0; i < 6; i++)
+    if (strstr(name, marks[i]))
+      return of[i];
+  return CLLOSS__AUTO;
+}
+
+/* Whether kernel `name` belongs in the program of `key`. */
+static int wanted(const clloss__program_key *key, const char *name) {
+  clloss__variant v = kernel_variant(name);
+  return key->variant == CLLOSS__AUTO || v == CLLOSS__AUTO || v == key->variant;
+}
+
+/* Never -cl-fast-relaxed-math: -inf logits and NaN must stay IEEE. -w: the
+ * compiler's warnings would stay in the build log, but clang-based drivers
+ * (PoCL) also print their count ("N warnings generated.") on the process's
+ * stderr, which belongs to the user. A variant's program defines
+ * CLLOSS_ONLY_KERNELS and CLLOSS_VARIANT_<ITEM|GROUP|LANES|SPLIT>; the .cl
+ * files compile the other variants' __kernels out (without those #if
+ * lines they are all built, and only time is lost). */
+int clloss__build_options(const clloss_context *ctx,
+                          const clloss__program_key *key, char *out,
+                          size_t cap) {
+  static const char *const only[] = {"",
+                                     " -DCLLOSS_ONLY_KERNELS "
+                                     "-DCLLOSS_VARIANT_ITEM",
+                                     " -DCLLOSS_ONLY_KERNELS "
+                                     "-DCLLOSS_VARIANT_GROUP",
+                                     " -DCLLOSS_ONLY_KERNELS "
+                                     "-DCLLOSS_VARIANT_SPLIT",
+                                     " -DCLLOSS_ONLY_KERNELS "
+                                     "-DCLLOSS_VARIANT_LANES"};
+  int n = 0;
+  if (ctx->cl_std_major > 1 || ctx->cl_std_minor >= 1)
+    n = snprintf(out, cap, "-cl-std=CL%d.%d ", ctx->cl_std_major,
+                 ctx->cl_std_minor);
+  if (n < 0 || (size_t)n >= cap)
+    return n;
+  return n + snprintf(out + n, cap - (size_t)n,
+                      "-w -DIN_TYPE=%d -DTGT_TYPE=%d -DPROB_TARGETS=%d "
+                      "-DLOSS_ID=%d -DVW=%d -DSOFTCAP=%d -DWG_SIZE=%zu%s",
+                      key->in_type, key->tgt_type, key->prob_targets,
+                      key->loss_id, key->vw, key->softcap, ctx->wg_size,
+                      only[key->variant]);
 }
 
 /* Compiles params.h + common.cl + reduce.cl + <source>.cl with the key's
  * parameters, or takes the binary from the cache; *from_source says
  * which. */
-#define PARTS 4
 static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
-                           const char *const *kernel_names,
                            unsigned char cache_key[32], int *from_source,
                            cl_program *out) {
-  const char *parts[PARTS] = {"params", "common", "reduce", key->source};
-  char *texts[PARTS] = {NULL, NULL, NULL, NULL};
+  char *texts[CLLOSS__PROGRAM_PARTS];
+  const char *missing = "";
   clloss_status status = CLLOSS_SUCCESS;
-  for (int i = 0; i < PARTS && status == CLLOSS_SUCCESS; i++)
-    if (!(texts[i] = kernel_text(parts[i])))
-      status = clloss__fail(
-          ctx, CLLOSS_BUILD_FAILURE, "kernel source %s not found",
-          kernel_source(parts[i]) ? kernel_source(parts[i])->file : parts[i]);
-  char options[768];
-  if (status == CLLOSS_SUCCESS &&
-      !build_options(ctx, key, kernel_names, options, sizeof options))
+  if (!clloss__program_sources(key, texts, &missing))
+    status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
+                          "kernel source %s not found", missing);
+  char options[512];
+  int len = clloss__build_options(ctx, key, options, sizeof options);
+  if (status == CLLOSS_SUCCESS && (len < 0 || (size_t)len >= sizeof options))
     status =
         clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
                      "the build options of %s.cl are too long", key->source);
 
   cl_program program = NULL;
   if (status == CLLOSS_SUCCESS) {
-    clloss__cache_key(ctx, options, (const char *const *)texts, PARTS,
-                      cache_key);
+    clloss__cache_key(ctx, options, (const char *const *)texts,
+                      CLLOSS__PROGRAM_PARTS, cache_key);
     if (!*from_source)
       program = clloss__cache_load(ctx, cache_key, options);
   }
   if (status == CLLOSS_SUCCESS && !program) {
     *from_source = 1;
     cl_int err;
-    program = clCreateProgramWithSource(ctx->cl, PARTS, (const char **)texts,
-                                        NULL, &err);
+    program = clCreateProgramWithSource(ctx->cl, CLLOSS__PROGRAM_PARTS,
+                                        (const char **)texts, NULL, &err);
     if (!program)
       status = clloss__cl_status(err);
     else if ((err = clBuildProgram(program, 1, &ctx->device, options, NULL,
@@ -172,7 +184,7 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
                             key->source, options, clloss_status_name(err));
     }
   }
-  for (int i = 0; i < PARTS; i++)
+  for (int i = 0; i < CLLOSS__PROGRAM_PARTS; i++)
     free(texts[i]);
   if (status != CLLOSS_SUCCESS)
     return status;
@@ -216,25 +228,41 @@ static clloss_status make_kernels(clloss_context *ctx, clloss__program *p,
   return CLLOSS_SUCCESS;
 }
 
+/* Room for one more program. The table starts with one entry per
+ * configuration of clloss__program_configs, which every launcher's key is
+ * among (tests/test_portable.c builds them all); it grows all the same
+ * rather than fail a call. */
+static clloss_status reserve_entry(clloss_context *ctx) {
+  if (ctx->program_count < ctx->program_capacity)
+    return CLLOSS_SUCCESS;
+  size_t cap = ctx->program_capacity ? 2 * ctx->program_capacity
+                                     : clloss__program_configs(ctx, NULL, 0);
+  clloss__program *grown =
+      realloc(ctx->programs, (cap ? cap : 1) * sizeof *grown);
+  if (!grown)
+    return clloss__fail(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
+                        "cannot grow the program table to %zu entries", cap);
+  ctx->programs = grown;
+  ctx->program_capacity = cap ? cap : 1;
+  return CLLOSS_SUCCESS;
+}
+
 clloss_status clloss__get_program(clloss_context *ctx,
                                   const clloss__program_key *key,
                                   const char *const *kernel_names,
                                   clloss__program **out) {
   for (size_t i = 0; i < ctx->program_count; i++)
-    if (same_key(&ctx->programs[i].key, key)) {
+    if (clloss__same_key(&ctx->programs[i].key, key)) {
       ctx->programs[i].measure_only &= ctx->measuring;
       *out = &ctx->programs[i];
       return CLLOSS_SUCCESS;
     }
-  if (ctx->program_count == CLLOSS__MAX_PROGRAMS)
-    return clloss__fail(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
-                        "too many kernel configurations in one context");
+  CLLOSS__TRY(reserve_entry(ctx));
   clloss__program p;
   memset(&p, 0, sizeof p);
   p.key = *key;
   p.measure_only = ctx->measuring;
-  CLLOSS__TRY(
-      build(ctx, key, kernel_names, p.cache_key, &p.from_source, &p.program));
+  CLLOSS__TRY(build(ctx, key, p.cache_key, &p.from_source, &p.program));
   /* A cached binary that lacks a kernel is not a failure of the call. */
   clloss_status status = make_kernels(ctx, &p, kernel_names, p.from_source);
   if (status != CLLOSS_SUCCESS && !p.from_source) {
@@ -243,8 +271,7 @@ clloss_status clloss__get_program(clloss_context *ctx,
     clReleaseProgram(p.program);
     clloss__cache_remove(p.cache_key);
     p.from_source = 1;
-    CLLOSS__TRY(
-        build(ctx, key, kernel_names, p.cache_key, &p.from_source, &p.program));
+    CLLOSS__TRY(build(ctx, key, p.cache_key, &p.from_source, &p.program));
     status = make_kernels(ctx, &p, kernel_names, 1);
   }
   if (status != CLLOSS_SUCCESS) {
@@ -268,4 +295,7 @@ void clloss__release_programs(clloss_context *ctx) {
     clReleaseProgram(p->program);
   }
   ctx->program_count = 0;
+  free(ctx->programs);
+  ctx->programs = NULL;
+  ctx->program_capacity = 0;
 }

@@ -5,7 +5,6 @@
 /* out[out_off] = sum_i partials[i], divided (mode 1) by fdiv when it is
  * > 0, else by idiv, or (mode 2) by stats[0], the weight sum of the target
  * pass. One work-group. */
-#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_KERNEL_finish_sum)
 __kernel void finish_sum(__global const real *partials,
                          __global const real *stats, __global real *out,
                          ulong count, ulong out_off, int mode, float fdiv,
@@ -23,13 +22,11 @@ __kernel void finish_sum(__global const real *partials,
     out[out_off] = total;
   }
 }
-#endif
 
 /* One work-group, before a row loss's kernels: stats[0] = the sum of
  * w[t_i] over rows whose target is not ignore_index (the mean's divisor);
  * a target outside [0, C) that is not ignore_index is reported in the
  * error word and adds nothing. */
-#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_KERNEL_class_targets)
 __kernel void class_targets(ROWS_KERNEL_ARGS) {
   __local real red[WG_SIZE];
   const rows_params p = P;
@@ -48,4 +45,3 @@ __kernel void class_targets(ROWS_KERNEL_ARGS) {
   if (get_local_id(0) == 0)
     stats[0] = d;
 }
-#endif
