@@ -13,7 +13,7 @@
  *   probability targets (PROB_TARGETS), a_c = w_c y'_c, y' = (1-e) y + e/C:
  *     loss = SA log S + D + z lse^2, SA = sum a_c, D = sum a_c (m - v_c)
  *     dx_j = s [p_j (SA + 2 z lse) - a_j] dcap_j
- *   p_j = exp((v_j - m) - log S); dcap_j = 1 - tanh^2(x_j / cap) or 1.
+ *   p_j = exp(v_j - m) / S; dcap_j = 1 - tanh^2(x_j / cap) or 1.
  *   softmax (P.softmax): grad = p, no loss.
  *
  * The statistics of a span of a row (the whole row, or a segment of it)
@@ -354,7 +354,7 @@ FN real row_scale(__global const real *g, __global const real *stats,
 
 /* What the gradient pass needs of a row, from its combined statistics. */
 typedef struct grad_coef {
-  real m, log_s, inv_s; /* max, log S, 1 / S */
+  real m, inv_s;        /* max, 1 / S */
   real s;               /* the row's scale */
   real coef;            /* A */
   real tcoef;           /* (1-e) w_t: the target's own term */
@@ -369,7 +369,6 @@ FN real row_finish(row_stats st, const rows_params *p, real s, grad_coef *k) {
   const real log_s = log(st.sumexp), lse = st.max + log_s;
   const real zl = z > 0 ? z * lse * lse : 0, dz = z > 0 ? 2 * z * lse : 0;
   k->m = st.max;
-  k->log_s = log_s;
   k->inv_s = 1 / st.sumexp;
   k->s = s;
   k->eps = eps;
@@ -401,7 +400,11 @@ FN real row_finish(row_stats st, const rows_params *p, real s, grad_coef *k) {
  * dx = s (p A - b) dcap (+ the old value with accumulate), p from `kept`
  * exps (item variant, else 0) or from the logits, read from local memory
  * when `cached`. Each element is read before it is written, by the same
- * work-item. */
+ * work-item. p = exp(v - m) / S either way: v - m is exact near the max,
+ * where p matters, so p is within a few ulps; exp((v - m) - log S) would
+ * add the rounding of that argument and of log S (12 ulps at p = 2e-4),
+ * and would differ from the kept exps' p, so that accumulating onto zeros
+ * would not give the gradient that is written without accumulate. */
 FN void pass_grad(const span *sp, const grad_coef *k, const rows_params *p,
                   __global const real *kept, __local const real *cache,
                   int cached, ulong first, ulong step) {
@@ -418,7 +421,7 @@ FN void pass_grad(const span *sp, const grad_coef *k, const rows_params *p,
         v = k->cap * th;
         dcap = 1 - th * th;
       }
-      pr = exp_nonpos((v - k->m) - k->log_s);
+      pr = exp_nonpos(v - k->m) * k->inv_s;
     }
 #if PROB_TARGETS
     realv b = A_V(sp, c, k->eps, k->eoc, k->has_w);
@@ -441,7 +444,7 @@ FN void pass_grad(const span *sp, const grad_coef *k, const rows_params *p,
         v = k->cap * th;
         dcap = 1 - th * th;
       }
-      pr = exp_nonpos1((v - k->m) - k->log_s);
+      pr = exp_nonpos1(v - k->m) * k->inv_s;
     }
 #if PROB_TARGETS
     real b = A_1(sp, c, k->eps, k->eoc, k->has_w);
