@@ -12,6 +12,9 @@
 #include "support/devcheck.h"
 #include "support/rowcall.h"
 #include "support/testutil.h"
+#ifdef CLLOSS_HAVE_LLMC_EXAMPLE
+#include "llmc_loss/llmc_loss.h"
+#endif
 
 static const char *const tl_variants[] = {"item", "group", "split", "auto"};
 
@@ -149,6 +152,40 @@ static void test_tl_llmc_layout(void) {
   free(fused_loss);
   tl_ref_free(&ref);
   rc_data_free(&d);
+}
+
+/* examples/llmc_loss on a small shape, every variant: both patterns agree
+ * with the reference and the report says so. */
+static void test_tl_llmc_example(void) {
+  TU_REQUIRE_DEVICE();
+#ifdef CLLOSS_HAVE_LLMC_EXAMPLE
+  clloss_context *ctx = tu_context(0);
+  llmc_config c = {2, 4, 50, 64, 1, 7};
+  for (int v = 0; v < 3; v++) {
+    clloss_context_set_variant(ctx, tl_variants[v]);
+    FILE *out = tmpfile();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    llmc_result res;
+    int rc = llmc_run(ctx, &c, out, &res);
+    char text[4096];
+    rewind(out);
+    size_t n = fread(text, 1, sizeof text - 1, out);
+    text[n] = '\0';
+    fclose(out);
+    if (rc != 0)
+      printf("\n  llmc_loss [%s] returned %d:\n%s", tl_variants[v], rc, text);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_TRUE(res.ok && res.padding_zero);
+    CU_ASSERT_TRUE(fabs(res.mean_loss[0] - res.ref_mean_loss) < 1e-5 &&
+                   fabs(res.mean_loss[1] - res.ref_mean_loss) < 1e-5);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "1. fused call in the forward pass"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "2. loss only in the forward pass"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "padding [V, Vp) zero: ok"));
+  }
+  clloss_context_set_variant(ctx, "auto");
+#else
+  printf("\n  SKIPPED %s: examples/llmc_loss not built\n", __func__);
+#endif
 }
 
 /* ---- grad_scale ---- */
@@ -739,8 +776,8 @@ static void test_tl_padding_host(void) {
 
 int test_training_loop_register(void) {
   TU_SUITE("training_loop", NULL, NULL, TU_TEST(test_tl_llmc_layout),
-           TU_TEST(test_tl_grad_scale), TU_TEST(test_tl_pointwise_options),
-           TU_TEST(test_tl_accumulate_rows),
+           TU_TEST(test_tl_llmc_example), TU_TEST(test_tl_grad_scale),
+           TU_TEST(test_tl_pointwise_options), TU_TEST(test_tl_accumulate_rows),
            TU_TEST(test_tl_accumulate_in_place_rejected),
            TU_TEST(test_tl_padding_device), TU_TEST(test_tl_padding_types),
            TU_TEST(test_tl_padding_host));
