@@ -33,7 +33,8 @@ clloss_dtype clloss_loss_dtype(clloss_dtype input_type) {
 
 /* The first release's size of each descriptor: a struct_size below it
  * cannot be from any header. */
-#define FIRST_SIZE(type, last) (offsetof(type, last) + sizeof(((type *)0)->last))
+#define FIRST_SIZE(type, last)                                                 \
+  (offsetof(type, last) + sizeof(((type *)0)->last))
 
 /* Copies the caller's descriptor (its struct_size first) over `out`, which
  * holds the defaults; see clloss.h, "Descriptors". */
@@ -68,16 +69,15 @@ int clloss__zero_padding(clloss_padding padding, int in_place) {
          (padding == CLLOSS_PADDING_AUTO && in_place);
 }
 
-void clloss__zero_host_padding(void *rows, size_t n, size_t classes,
-                               size_t ld, size_t elem_size) {
+void clloss__zero_host_padding(void *rows, size_t n, size_t classes, size_t ld,
+                               size_t elem_size) {
   for (size_t r = 0; ld > classes && r < n; r++)
     memset((char *)rows + (r * ld + classes) * elem_size, 0,
            (ld - classes) * elem_size);
 }
 
-static clloss_status check_gradient_options(float grad_scale,
-                                            clloss_padding padding,
-                                            char *detail) {
+static clloss_status
+check_gradient_options(float grad_scale, clloss_padding padding, char *detail) {
   if (!isfinite(grad_scale))
     FAIL(CLLOSS_INVALID_ARGUMENT, "grad_scale must be finite");
   if ((unsigned)padding > CLLOSS_PADDING_KEEP)
@@ -101,13 +101,31 @@ static clloss_status check_rows(size_t rows, size_t classes, size_t row_stride,
 clloss_status
 clloss__check_cross_entropy_desc(const clloss_cross_entropy_desc *desc,
                                  clloss_cross_entropy_desc *d, char *detail) {
+  return clloss__check_cross_entropy_shard(desc, NULL, d, detail);
+}
+
+clloss_status
+clloss__check_cross_entropy_shard(const clloss_cross_entropy_desc *desc,
+                                  const clloss_shard *shard,
+                                  clloss_cross_entropy_desc *d, char *detail) {
   const clloss_cross_entropy_desc defaults = CLLOSS_CROSS_ENTROPY_DESC_INIT;
   *d = defaults;
   clloss_status s = take_desc(desc, d, sizeof *d,
                               FIRST_SIZE(clloss_cross_entropy_desc, padding),
                               "CLLOSS_CROSS_ENTROPY_DESC_INIT", detail);
-  if (s == CLLOSS_SUCCESS)
+  if (s == CLLOSS_SUCCESS && shard) {
+    if (shard->classes == 0 || shard->class_offset >= d->classes ||
+        shard->classes > d->classes - shard->class_offset)
+      FAIL(CLLOSS_INVALID_ARGUMENT,
+           "the shard [%zu, %zu + %zu) is not a nonempty block of the %zu "
+           "classes",
+           shard->class_offset, shard->class_offset, shard->classes,
+           d->classes);
+    /* The block's own rows: its row_stride holds its columns. */
+    s = check_rows(d->rows, shard->classes, d->row_stride, detail);
+  } else if (s == CLLOSS_SUCCESS) {
     s = check_rows(d->rows, d->classes, d->row_stride, detail);
+  }
   if (s == CLLOSS_SUCCESS)
     s = check_gradient_options(d->grad_scale, d->padding, detail);
   if (s != CLLOSS_SUCCESS)
@@ -137,9 +155,9 @@ clloss_status clloss__check_nll_loss_desc(const clloss_nll_loss_desc *desc,
                                           char *detail) {
   const clloss_nll_loss_desc defaults = CLLOSS_NLL_LOSS_DESC_INIT;
   *d = defaults;
-  clloss_status s = take_desc(desc, d, sizeof *d,
-                              FIRST_SIZE(clloss_nll_loss_desc, padding),
-                              "CLLOSS_NLL_LOSS_DESC_INIT", detail);
+  clloss_status s =
+      take_desc(desc, d, sizeof *d, FIRST_SIZE(clloss_nll_loss_desc, padding),
+                "CLLOSS_NLL_LOSS_DESC_INIT", detail);
   if (s == CLLOSS_SUCCESS)
     s = check_rows(d->rows, d->classes, d->row_stride, detail);
   if (s == CLLOSS_SUCCESS)
@@ -200,13 +218,12 @@ clloss_status clloss__check_pointwise_desc(const clloss_pointwise_desc *desc,
 }
 
 clloss_status clloss__check_softmax_desc(const clloss_softmax_desc *desc,
-                                         clloss_softmax_desc *d,
-                                         char *detail) {
+                                         clloss_softmax_desc *d, char *detail) {
   const clloss_softmax_desc defaults = CLLOSS_SOFTMAX_DESC_INIT;
   *d = defaults;
-  clloss_status s = take_desc(desc, d, sizeof *d,
-                              FIRST_SIZE(clloss_softmax_desc, padding),
-                              "CLLOSS_SOFTMAX_DESC_INIT", detail);
+  clloss_status s =
+      take_desc(desc, d, sizeof *d, FIRST_SIZE(clloss_softmax_desc, padding),
+                "CLLOSS_SOFTMAX_DESC_INIT", detail);
   if (s == CLLOSS_SUCCESS)
     s = check_rows(d->rows, d->classes, d->row_stride, detail);
   if (s == CLLOSS_SUCCESS)
@@ -261,8 +278,7 @@ clloss_status clloss__check_targets(const void *target, clloss_dtype type,
   return CLLOSS_SUCCESS;
 }
 
-size_t
-clloss_cross_entropy_loss_count(const clloss_cross_entropy_desc *desc) {
+size_t clloss_cross_entropy_loss_count(const clloss_cross_entropy_desc *desc) {
   clloss_cross_entropy_desc d;
   if (clloss__check_cross_entropy_desc(desc, &d, NULL) != CLLOSS_SUCCESS)
     return 0;

@@ -7,7 +7,8 @@
 #include "rows.h"
 
 /* The family's choice for rows of `classes` elements, except that short
- * rows go one per work-item even where groups are the rule. */
+ * rows go to the lanes variant (GPUs) or one per work-item (CPUs) even
+ * where groups are the rule. */
 static clloss__variant pick_rows_variant(const clloss_context *ctx,
                                          size_t classes, int vw,
                                          size_t group_local) {
@@ -16,26 +17,53 @@ static clloss__variant pick_rows_variant(const clloss_context *ctx,
    * holds fewer than a few vectors per work-item (C = 10, say). */
   if (ctx->variant == CLLOSS__AUTO && v == CLLOSS__GROUP &&
       classes < 4 * (size_t)vw * group_local)
-    v = CLLOSS__ITEM;
+    v = (ctx->info.type & CL_DEVICE_TYPE_CPU) ? CLLOSS__ITEM : CLLOSS__LANES;
   return v;
 }
 
+/* Lanes per row: a power of two from 8 to 64, about one lane for every
+ * eight vectors of the row, so that each lane has a few vectors to read
+ * and the row's reduction stays a short tree. */
+static size_t lanes_for(size_t classes, int vw, size_t local) {
+  const size_t vectors = (classes + (size_t)vw - 1) / (size_t)vw;
+  size_t lanes = 8;
+  while (lanes < 64 && lanes * 8 < vectors)
+    lanes *= 2;
+  while (lanes > local)
+    lanes /= 2;
+  return lanes ? lanes : 1;
+}
+
 clloss__rows_plan clloss__plan_rows(const clloss_context *ctx, size_t rows,
-                                    size_t classes, int vw, size_t item_max,
-                                    size_t group_max) {
+                                    size_t classes, int vw,
+                                    const clloss__rows_kernel_max *max) {
   clloss__rows_plan pl;
-  const size_t group_local = clloss__group_local_size(ctx, group_max);
+  memset(&pl, 0, sizeof pl);
+  const size_t group_local = clloss__group_local_size(ctx, max->group);
   pl.variant = pick_rows_variant(ctx, classes, vw, group_local);
   if (pl.variant == CLLOSS__ITEM) {
-    pl.local = clloss__item_local_size(ctx, rows, item_max);
+    pl.local = clloss__item_local_size(ctx, rows, max->item);
     pl.groups = (rows + pl.local - 1) / pl.local;
     pl.partials = pl.groups;
+  } else if (pl.variant == CLLOSS__LANES) {
+    const size_t local = clloss__group_local_size(ctx, max->lanes);
+    pl.lanes = lanes_for(classes, vw, local);
+    pl.local = local / pl.lanes * pl.lanes;
+    const size_t per = pl.local / pl.lanes;
+    /* Enough groups for every row, but no more than fill the device a
+     * few times over: the groups walk the rest. */
+    const size_t most = 32 * (size_t)ctx->info.compute_units;
+    pl.groups = (rows + per - 1) / per;
+    pl.groups = pl.groups < most ? pl.groups : most;
+    pl.partials = rows;
   } else {
     pl.variant = CLLOSS__GROUP; /* the split variant is the caller's */
     pl.local = group_local;
     pl.groups = rows < 65536 ? rows : 65536;
     pl.partials = rows;
   }
+  if (pl.groups == 0)
+    pl.groups = 1;
   return pl;
 }
 
@@ -51,7 +79,7 @@ static clloss_status resolve_padding(clloss_context *ctx,
   c->pad_rows = 0;
   const int in_place = c->grad_input.mem && c->grad_input.mem == c->input.mem &&
                        c->grad_input.offset == c->input.offset;
-  if (!c->grad_input.mem || c->ld == c->classes || c->rows == 0 ||
+  if (!c->grad_input.mem || c->ld == c->cb || c->rows == 0 ||
       !clloss__zero_padding(c->padding, in_place))
     return CLLOSS_SUCCESS;
   size_t size = 0;
@@ -60,9 +88,8 @@ static clloss_status resolve_padding(clloss_context *ctx,
   if (err != CL_SUCCESS)
     return clloss__fail(ctx, err, "grad_input is not a valid buffer");
   const size_t in = clloss_dtype_size(c->input_type);
-  const size_t holds = size / in > c->grad_input.offset
-                           ? size / in - c->grad_input.offset
-                           : 0;
+  const size_t holds =
+      size / in > c->grad_input.offset ? size / in - c->grad_input.offset : 0;
   const int all = holds / c->ld >= c->rows;
   if (!all && c->padding == CLLOSS_PADDING_ZERO)
     return clloss__fail(ctx, CLLOSS_BUFFER_TOO_SMALL,
@@ -77,21 +104,17 @@ clloss_status clloss__check_rows_buffers(clloss_context *ctx,
                                          clloss__rows_call *c) {
   const size_t in = clloss_dtype_size(c->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(c->input_type));
-  const size_t extent = clloss__rows_extent(c->rows, c->classes, c->ld);
-  if (!c->loss.mem && !c->grad_input.mem)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "neither loss nor grad_input is given");
+  const size_t extent = clloss__rows_extent(c->rows, c->cb, c->ld);
   CLLOSS__TRY(clloss__check_buffer(ctx, "input", c->input, extent, in, 1));
   if (c->softmax)
     ; /* no targets */
   else if (c->prob_targets)
-    CLLOSS__TRY(clloss__check_buffer(ctx, "target", c->target,
-                                     c->rows * c->classes, in, 1));
+    CLLOSS__TRY(
+        clloss__check_buffer(ctx, "target", c->target, c->rows * c->cb, in, 1));
   else
     CLLOSS__TRY(clloss__check_buffer(ctx, "target", c->target, c->rows,
                                      clloss_dtype_size(c->target_type), 1));
-  CLLOSS__TRY(
-      clloss__check_buffer(ctx, "weight", c->weight, c->classes, real, 0));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "weight", c->weight, c->cb, real, 0));
   CLLOSS__TRY(clloss__check_buffer(ctx, "grad_output", c->grad_output,
                                    c->loss_count, real, 0));
   CLLOSS__TRY(
@@ -137,6 +160,8 @@ void clloss__rows_args_init(clloss_context *ctx, const clloss__rows_call *c,
   p->ld = c->ld;
   p->rows = c->rows;
   p->classes = c->classes;
+  p->c0 = c->c0;
+  p->cb = c->cb;
   p->t_off = c->prob_targets ? 0 : c->target.offset;
   p->y_off = c->prob_targets ? c->target.offset : 0;
   p->w_off = c->weight.offset;
@@ -156,6 +181,7 @@ void clloss__rows_args_init(clloss_context *ctx, const clloss__rows_call *c,
   p->grad_scale = c->grad_scale;
   p->run = 1;
   p->segs = 1;
+  p->lanes = 1;
 }
 
 clloss_status clloss__rows_enqueue_kernel(clloss__launch *l, cl_kernel k,
@@ -265,7 +291,6 @@ clloss_status clloss__rows_host_end(clloss_context *ctx,
   return CLLOSS_SUCCESS;
 }
 
-
 clloss_status clloss__rows_call_device(
     clloss_context *ctx, cl_command_queue queue, clloss__rows_call *c,
     clloss__rows_enqueue enqueue, const void *desc, clloss_buffer input,
@@ -278,6 +303,9 @@ clloss_status clloss__rows_call_device(
   c->grad_output = grad_output;
   c->loss = loss;
   c->grad_input = grad_input;
+  if (!c->loss.mem && !c->grad_input.mem)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "neither loss nor grad_input is given");
   CLLOSS__TRY(clloss__check_rows_buffers(ctx, c));
   clloss__launch l;
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));

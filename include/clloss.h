@@ -239,17 +239,21 @@ CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
 /* Kernel variants. Each loss has several kernels for the same result:
  *   "item"   one work-item per row (cross_entropy on a CPU: per run of up
  *            to 16 rows; nll_loss) or per chunk of elements (element-wise),
- *            explicit vector loads: CPU devices;
+ *            explicit vector loads of the device's native width: CPUs;
  *   "group"  one work-group per row (cross_entropy: the row kept in local
- *            memory between its passes when it fits in 48 KiB), or
- *            work-items striding over elements with coalesced loads: GPUs;
+ *            memory between its passes when it fits in a third of the
+ *            local memory), or work-items striding over elements with
+ *            coalesced loads: GPUs, long rows;
+ *   "lanes"  8 to 64 work-items per row (chosen from C), several rows per
+ *            work-group, coalesced loads, the group's rows kept in local
+ *            memory when they fit: GPUs, short and medium rows (C = 10,
+ *            1000, up to a few thousand);
  *   "split"  a row split over several work-groups (cross_entropy with few,
  *            very long rows).
- * "auto" (the default) chooses per device and shape: the first context on
- * a device (per driver and clloss version) times "item" against "group" on
- * a small problem and keeps the faster in the cache folder of the program
- * binaries; CLLOSS_TUNE=off uses the heuristic instead (item on CPUs,
- * group elsewhere); split is chosen by shape. The environment variable
+ * "auto" (the default) chooses per device and shape: item on CPU devices,
+ * lanes or group (by row length) elsewhere, split for fewer rows than
+ * twice the compute units when C >= 8192; measurements can replace the
+ * heuristic (README, "Kernel variants"). The environment variable
  * CLLOSS_VARIANT, read when a context is created, forces a variant.
  * Results agree within rounding, whichever variant runs; each is
  * deterministic. Unknown name: CLLOSS_INVALID_ARGUMENT. */
@@ -339,6 +343,92 @@ typedef struct clloss_cross_entropy_desc {
         CLLOSS_REDUCTION_MEAN, -100, 0.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0,          \
         CLLOSS_PADDING_AUTO                                                    \
   }
+
+/* ---------------------------------------------------------------------------
+ * cross_entropy over a split vocabulary: shard statistics
+ *
+ * When the classes are split into blocks (vocabulary-parallel training, one
+ * block per device or process; the fused linear layer's vocabulary blocks),
+ * each block computes per-row partial statistics, the records of all blocks
+ * are combined, and each block finishes its own gradient (and the rows'
+ * losses) from the combined records:
+ *
+ *   partial(block k) -> combine over k (any order, any grouping) -> finish
+ *
+ * For any split of the classes this gives clloss_cross_entropy's loss and
+ * gradient up to rounding, with every option of the descriptor: class-index
+ * (global indices) or probability targets, weights (each block passes its
+ * slice), ignore_index, label_smoothing, z_loss, softcap, every reduction,
+ * normalizer, grad_scale, accumulate. desc->classes is the whole V;
+ * desc->row_stride is that of the block's own input (0: the block's width).
+ *
+ * A record (one per row) holds, over the block's classes, with v the
+ * (capped) logits and a_c = w_c (label smoothing) or w_c y'_c (probability
+ * targets), else 0:
+ *   max            max v (-FLT_MAX, -DBL_MAX for float64, when empty)
+ *   sumexp         sum exp(v - max)
+ *   sum_a          sum a_c
+ *   sum_ad         sum a_c (max - v_c), >= 0 for nonnegative weights
+ *   target_logit   v at the row's target if it is in the block, else 0
+ *   target_weight  w at the row's target if it is in the block, else 0
+ * in the loss type: clloss_ce_stats (float32), clloss_ce_stats64 (float64
+ * input). On the device a record buffer's offset counts records.
+ */
+typedef struct clloss_ce_stats {
+  float max, sumexp, sum_a, sum_ad, target_logit, target_weight;
+} clloss_ce_stats;
+typedef struct clloss_ce_stats64 {
+  double max, sumexp, sum_a, sum_ad, target_logit, target_weight;
+} clloss_ce_stats64;
+
+/* The block [class_offset, class_offset + classes) of desc->classes. */
+typedef struct clloss_shard {
+  size_t class_offset;
+  size_t classes; /* >= 1 */
+} clloss_shard;
+
+/* The combine, on the host: inout[i] = combine(inout[i], in[i]) for
+ * `count` records. Commutative (bitwise), associative up to rounding; the
+ * online-softmax merge. Plain C, so it can serve as a user-defined
+ * reduction (MPI_Op_create). */
+CLLOSS_API void clloss_ce_stats_combine(clloss_ce_stats *inout,
+                                        const clloss_ce_stats *in,
+                                        size_t count);
+CLLOSS_API void clloss_ce_stats64_combine(clloss_ce_stats64 *inout,
+                                          const clloss_ce_stats64 *in,
+                                          size_t count);
+
+/* Partial statistics of one block: input [N, shard->classes] (rows
+ * desc->row_stride apart), target (class indices [N], global; or the
+ * block's probabilities [N, shard->classes]), weight (the block's
+ * [shard->classes], optional) -> stats [N records]. */
+CLLOSS_API clloss_status clloss_cross_entropy_partial(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
+    clloss_buffer input, clloss_buffer target, clloss_buffer weight,
+    clloss_buffer stats, cl_uint num_events, const cl_event *wait_list,
+    cl_event *event);
+
+/* The combine on the device: inout[i] = combine(inout[i], in[i]) for
+ * `rows` records of the loss type of `input_type`. */
+CLLOSS_API clloss_status clloss_cross_entropy_combine(
+    clloss_context *ctx, cl_command_queue queue, size_t rows,
+    clloss_dtype input_type, clloss_buffer inout, clloss_buffer in,
+    cl_uint num_events, const cl_event *wait_list, cl_event *event);
+
+/* The finish of one block from the combined records `stats` [N]: the
+ * rows' losses into `loss` (as clloss_cross_entropy: the same on every
+ * block) and the block's gradient into grad_input [N, shard->classes]
+ * (rows desc->row_stride apart; may be the input, in place). Either may
+ * be omitted, not both. A target outside [0, V) that is not ignore_index
+ * gives NaN and the device error word, as clloss_cross_entropy. */
+CLLOSS_API clloss_status clloss_cross_entropy_finish(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
+    clloss_buffer input, clloss_buffer target, clloss_buffer weight,
+    clloss_buffer grad_output, clloss_buffer stats, clloss_buffer loss,
+    clloss_buffer grad_input, cl_uint num_events, const cl_event *wait_list,
+    cl_event *event);
 
 /* nll_loss: input log-probabilities x[N, C];
  *   loss_i = -w[t_i] x_{i,t_i} for valid rows; mean / sum_valid w[t_i]

@@ -307,18 +307,20 @@ FN row_stats pass_online(const span *sp, const rows_params *p,
   return st;
 }
 
-/* The span's statistics over the work-group (pass_online, then a max and
- * one four-way sum); every work-item gets them. */
+/* The span's statistics over the work-items that share it, `lane` of
+ * `width` (a segment of the work-group: pass_online, then a max and one
+ * four-way sum); each of them gets them. Every work-item of the group
+ * calls it, with its own segment's span. */
 FN row_stats span_stats(const span *sp, const rows_params *p,
                         __local real *scratch, __local REALN(4) * scratch4,
-                        __local real *cache, int cached) {
-  const uint lid = get_local_id(0), size = get_local_size(0);
-  row_stats st = pass_online(sp, p, cache, cached, lid, size);
-  const real m = group_max(st.max, scratch);
+                        __local real *cache, int cached, uint lane,
+                        uint width) {
+  row_stats st = pass_online(sp, p, cache, cached, lane, width);
+  const real m = segment_max(st.max, scratch, lane, width);
   REALN(4)
   part = (REALN(4))(st.sumexp * exp(st.max - m), st.sa,
                     st.sad + st.sa * (m - st.max), st.xt);
-  REALN(4) sum = group_sum4(part, scratch4);
+  REALN(4) sum = segment_sum4(part, scratch4, lane, width);
   row_stats r = {m, sum.x, sum.y, sum.z, sum.w, 0};
   /* wt: read by everyone, the weights are never written */
   r.wt = sp->t < 0 || (ulong)sp->t >= sp->n ? (real)0
@@ -481,8 +483,8 @@ FN void fill_grad(const span *sp, const rows_params *p, int bad, ulong first,
 /* Zeros into the gradient's padding, columns [C, ld) of the row. */
 FN void zero_padding(__global in_t *grad_row, const rows_params *p, ulong row,
                      ulong first, ulong step) {
-  if (row < p->pad_rows && p->ld > p->classes)
-    fill_row(grad_row + p->classes, p->ld - p->classes, 0, first, step);
+  if (row < p->pad_rows && p->ld > p->cb)
+    fill_row(grad_row + p->cb, p->ld - p->cb, 0, first, step);
 }
 
 /* After a row's statistics are combined: its loss (returned) and, for
@@ -513,8 +515,11 @@ FN real finish_row(const span *sp, row_stats st, int kind,
 FN span row_span(__global const in_t *x, __global const in_t *y,
                  __global const real *w, __global in_t *grad,
                  const rows_params *p, ulong row, long t) {
-  span sp = {x + p->x_off + row * p->ld, y + p->y_off + row * p->classes,
-             w + p->w_off, grad + p->grad_off + row * p->ld, p->classes, t};
+  /* A shard's columns are the classes [c0, c0 + cb): its target column,
+   * weights and probability targets are its own. */
+  span sp = {x + p->x_off + row * p->ld, y + p->y_off + row * p->cb,
+             w + p->w_off, grad + p->grad_off + row * p->ld, p->cb,
+             t < 0 ? -1 : t - (long)p->c0};
   return sp;
 }
 
@@ -544,14 +549,15 @@ __kernel void ce_item(ROWS_KERNEL_ARGS) {
     const long ti = row_target(t, &p, row, &kind);
     span sp = row_span(x, y, w, grad, &p, row, ti);
     /* The target's logit, before pass 2 may overwrite it (in place). */
-    const real xt = ti >= 0 ? cap1(LOAD(sp.x, ti), p.cap) : 0;
+    const int here = sp.t >= 0 && (ulong)sp.t < sp.n;
+    const real xt = here ? cap1(LOAD(sp.x, sp.t), p.cap) : 0;
     /* Not with accumulate: the gradient row holds what it adds to. */
     const int keep = SOFTCAP ? 0 : p.want_grad && !p.accumulate;
 #if KEEP_IN_GRAD
     __global real *kept = keep ? sp.g : 0;
 #else
     __global real *kept =
-        keep && p.use_exps ? scratch + get_global_id(0) * p.classes : 0;
+        keep && p.use_exps ? scratch + get_global_id(0) * p.cb : 0;
 #endif
     const real m = cap1(have_max ? next_max : pass_max(sp.x, sp.n), p.cap);
     __global const in_t *next = row + 1 < end ? sp.x + p.ld : 0;
@@ -563,7 +569,7 @@ __kernel void ce_item(ROWS_KERNEL_ARGS) {
     row_stats st = pass_sumexp(&sp, m, &p, kept, next, &next_max, claim);
     have_max = next != 0;
     st.xt = xt;
-    st.wt = ti < 0 ? 0 : p.has_w ? sp.w[ti] : (real)1;
+    st.wt = !here ? 0 : p.has_w ? sp.w[sp.t] : (real)1;
     const real row_loss = finish_row(&sp, st, kind, &p, g, stats, row, kept,
                                      0, 0, sp.g, 0, 1);
     if (kind == ROW_BAD)
@@ -591,10 +597,52 @@ __kernel void ce_group(ROWS_KERNEL_ARGS) {
     int kind;
     const long ti = row_target(t, &p, row, &kind);
     span sp = row_span(x, y, w, grad, &p, row, ti);
-    row_stats st = span_stats(&sp, &p, red, red4, row_cache, p.cache_row);
+    row_stats st =
+        span_stats(&sp, &p, red, red4, row_cache, p.cache_row, lid, size);
     const real row_loss = finish_row(&sp, st, kind, &p, g, stats, row, 0,
                                      row_cache, p.cache_row, sp.g, lid, size);
     if (lid == 0) {
+      if (kind == ROW_BAD)
+        report_bad_row(err, row);
+      PUT_ROW_LOSS(row, row_loss);
+      if (p.loss_mode == 2)
+        partials[row] = row_loss;
+    }
+  }
+}
+
+/* Lanes variant, for short and medium rows on GPUs: P.lanes work-items
+ * per row (8 to 64) and get_local_size / P.lanes rows per work-group. A
+ * row's lanes read it with neighbouring vector loads (lane j takes vectors
+ * j, j + lanes, ...), reduce in their segment of local memory, and, with
+ * P.cache_row, keep the row there (P.cb reals per row of the group) for
+ * the gradient pass, so that it is read from global memory once. The
+ * group walks blocks of rows; rows past N in the last block take part in
+ * the barriers with empty spans. */
+__kernel void ce_lanes(ROWS_KERNEL_ARGS) {
+  __local real red[WG_SIZE];
+  __local REALN(4) red4[WG_SIZE];
+  const rows_params p = P;
+  const uint lid = get_local_id(0), lanes = (uint)p.lanes;
+  const uint lane = lid % lanes, slot = lid / lanes;
+  const ulong per = get_local_size(0) / lanes;
+  __local real *cache = row_cache + (p.cache_row ? slot * p.cb : 0);
+  for (ulong first = get_group_id(0) * per; first < p.rows;
+       first += get_num_groups(0) * per) {
+    const ulong row = first + slot;
+    const int live = row < p.rows;
+    int kind = ROW_IGNORED;
+    const long ti = live ? row_target(t, &p, row, &kind) : -1;
+    span sp = row_span(x, y, w, grad, &p, live ? row : 0, ti);
+    if (!live)
+      sp.n = 0;
+    row_stats st =
+        span_stats(&sp, &p, red, red4, cache, p.cache_row, lane, lanes);
+    if (!live)
+      continue; /* after the last barrier of this block */
+    const real row_loss = finish_row(&sp, st, kind, &p, g, stats, row, 0,
+                                     cache, p.cache_row, sp.g, lane, lanes);
+    if (lane == 0) {
       if (kind == ROW_BAD)
         report_bad_row(err, row);
       PUT_ROW_LOSS(row, row_loss);
@@ -616,8 +664,8 @@ FN span segment_span(__global const in_t *x, __global const in_t *y,
   sp.y += begin;
   sp.w += begin;
   sp.g += begin;
-  sp.n = min(p->seg_len, p->classes - begin);
-  sp.t = ti < 0 ? -1 : ti - (long)begin;
+  sp.n = min(p->seg_len, p->cb - begin);
+  sp.t = sp.t < 0 ? -1 : sp.t - (long)begin;
   return sp;
 }
 
@@ -632,9 +680,10 @@ __kernel void ce_split_stats(ROWS_KERNEL_ARGS) {
     int kind;
     const long ti = row_target(t, &p, row, &kind);
     span sp = segment_span(x, y, w, grad, &p, row, k, ti);
-    row_stats st = span_stats(&sp, &p, red, red4, row_cache, 0);
+    row_stats st = span_stats(&sp, &p, red, red4, row_cache, 0,
+                              get_local_id(0), get_local_size(0));
     if (get_local_id(0) == 0)
-      store_stats(scratch + job * REC_SIZE, st);
+      store_stats(scratch + p.rec_off + job * REC_SIZE, st);
   }
 }
 
@@ -647,7 +696,7 @@ __kernel void ce_split_grad(ROWS_KERNEL_ARGS) {
   for (ulong job = get_group_id(0); job < p.rows * p.segs;
        job += get_num_groups(0)) {
     const ulong row = job / p.segs, k = job % p.segs;
-    __global const real *rec = scratch + row * p.segs * REC_SIZE;
+    __global const real *rec = scratch + p.rec_off + row * p.segs * REC_SIZE;
     row_stats st = load_stats(rec);
     for (ulong j = 1; j < p.segs; j++)
       st = combine(st, load_stats(rec + j * REC_SIZE));
@@ -665,4 +714,43 @@ __kernel void ce_split_grad(ROWS_KERNEL_ARGS) {
         partials[row] = row_loss;
     }
   }
+}
+
+/* ---- shards: a block of classes [c0, c0 + cb) of a V-class problem ---
+ * The partial statistics of a block are ce_split_stats with one segment
+ * (records at scratch + rec_off), its gradient and the row losses from
+ * combined records are ce_split_grad with one segment. Two kernels of
+ * their own: */
+
+/* acc[i] = combine(acc[i], other[i]) for P.rows records: acc is scratch
+ * from rec_off, other is partials (a second records buffer) from
+ * loss_off. */
+__kernel void ce_stats_combine(ROWS_KERNEL_ARGS) {
+  const rows_params p = P;
+  for (ulong i = get_global_id(0); i < p.rows; i += get_global_size(0)) {
+    __global real *a = scratch + p.rec_off + i * REC_SIZE;
+    row_stats r = combine(load_stats(a), load_stats(partials + p.loss_off +
+                                                    i * REC_SIZE));
+    store_stats(a, r);
+  }
+}
+
+/* One work-group, before ce_split_grad over combined records: stats[0] =
+ * D, the sum of w_t (from the records) over rows whose target is valid;
+ * a target outside [0, V) that is not ignore_index is reported. */
+__kernel void ce_shard_targets(ROWS_KERNEL_ARGS) {
+  __local real red[WG_SIZE];
+  const rows_params p = P;
+  real d = 0;
+  for (ulong i = get_local_id(0); i < p.rows; i += get_local_size(0)) {
+    int kind;
+    row_target(t, &p, i, &kind);
+    if (kind == ROW_BAD)
+      report_bad_row(err, i);
+    else if (kind == ROW_TARGET)
+      d += load_stats(scratch + p.rec_off + i * REC_SIZE).wt;
+  }
+  d = group_sum(d, red);
+  if (get_local_id(0) == 0)
+    stats[0] = d;
 }

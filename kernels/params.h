@@ -38,11 +38,15 @@
 #define CLLOSS_ROWS_PARAMS(U64, I64, I32, F32)                                 \
   U64(x_off) U64(ld) U64(rows) U64(classes) U64(t_off) U64(y_off) U64(w_off)   \
   U64(g_off) U64(loss_off) U64(grad_off)                                       \
+  U64(c0)         /* shards: the first class of this block of columns */      \
+  U64(cb)         /* the columns x holds per row: C, or a shard's width */    \
+  U64(rec_off)    /* shards: offset of the records in scratch (in reals) */   \
   U64(mean_count) /* mean divides by this when > 0 (and no normalizer) */      \
   U64(run)        /* item: rows per work-item */                               \
   U64(segs)       /* split: segments per row */                                \
   U64(seg_len)    /* split: elements per segment (a multiple of VW) */         \
   U64(pad_rows)   /* zeros into grad's columns [C, ld) of rows below this */   \
+  U64(lanes)      /* lanes variant: work-items per row */                      \
   I64(ignore)     /* ignore_index */                                           \
   I32(has_w)      /* w is given */                                             \
   I32(g_mode)     /* upstream gradient: 0 none (1), 1 scalar, 2 per row */     \

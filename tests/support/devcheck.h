@@ -123,6 +123,7 @@ void dc_fill_probabilities(tu_rng *r, float *p, size_t rows, size_t classes);
 void *dc_alloc(size_t bytes);
 
 /* The variants every "all_variants" check runs. */
-extern const char *const dc_variants[4];
+#define DC_VARIANTS 5 /* forced ones, then auto */
+extern const char *const dc_variants[DC_VARIANTS];
 
 #endif
