@@ -35,7 +35,6 @@ static void ex_free(ex_case *c) {
 
 static const clloss_dtype ex_types[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
                                         CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
-static const char *const ex_variants[] = {"item", "group", "split"};
 
 /* Rows at scale `big`, by kind i % 4: all near +big; all near -big; each
  * near +big or -big at random (the target may be on either side: loss
@@ -274,15 +273,15 @@ static void ex_run(const char *name, const ex_case *c, unsigned flags) {
       if (c->p)
         d.target_type = type;
       ex_ref ref = ex_reference(c, type);
-      for (int v = 0; v < 3; v++) {
+      for (int v = 0; v < DC_VARIANTS - 1; v++) {
         char how[128];
-        CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, ex_variants[v]),
+        CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, dc_variants[v]),
                         CLLOSS_SUCCESS);
-        snprintf(how, sizeof how, "%s [%s]", name, ex_variants[v]);
+        snprintf(how, sizeof how, "%s [%s]", name, dc_variants[v]);
         ex_device(ctx, q, c, &d, &ref, how, flags, &st);
         CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx),
-                               ex_variants[v]);
-        snprintf(how, sizeof how, "%s [%s, host call]", name, ex_variants[v]);
+                               dc_variants[v]);
+        snprintf(how, sizeof how, "%s [%s, host call]", name, dc_variants[v]);
         ex_host(ctx, c, &d, &ref, how, &st);
       }
       ex_ref_free(&ref);
@@ -317,8 +316,8 @@ static void test_ex_all_equal_rows(void) {
   for (size_t dev = 0; dev < tu_device_count(); dev++) {
     clloss_context *ctx = tu_context(dev);
     cl_command_queue q = dc_queue(ctx);
-    for (int v = 0; v < 3; v++) {
-      clloss_context_set_variant(ctx, ex_variants[v]);
+    for (int v = 0; v < DC_VARIANTS - 1; v++) {
+      clloss_context_set_variant(ctx, dc_variants[v]);
       dc_ce_case cc = {c.desc, c.x, c.t, NULL, NULL, NULL};
       dc_opts o;
       memset(&o, 0, sizeof o);
@@ -326,7 +325,7 @@ static void test_ex_all_equal_rows(void) {
       CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
       ul_worst w = {0, 0, 0};
       for (size_t i = 0; r.loss && i < rows; i++)
-        ul_check(&w, ex_variants[v], i, ((const float *)r.loss)[i], want, want,
+        ul_check(&w, dc_variants[v], i, ((const float *)r.loss)[i], want, want,
                  EX_ULPS, 0.0);
       CU_ASSERT_EQUAL(w.bad, 0);
       dc_result_free(&r);

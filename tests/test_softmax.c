@@ -12,7 +12,6 @@
 #include "support/testutil.h"
 #include "support/ulps.h"
 
-static const char *const sm_variants[] = {"item", "group", "split"};
 static const clloss_dtype sm_types[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
                                         CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
 
@@ -89,13 +88,13 @@ static void sm_check_scales(size_t rows, size_t classes, uint64_t salt) {
         rc_problem p = rc_default(RC_SOFTMAX, rows, classes, classes);
         p.input_type = type;
         rc_data d = {dc_from_float(type, x, rows * classes), NULL};
-        for (int v = 0; v < 3; v++) {
-          clloss_context_set_variant(ctx, sm_variants[v]);
+        for (int v = 0; v < DC_VARIANTS - 1; v++) {
+          clloss_context_set_variant(ctx, dc_variants[v]);
           for (int ip = 0; ip < 2; ip++) {
             char how[128];
             snprintf(how, sizeof how, "softmax %s +-%g %s [%s]",
                      clloss_dtype_name(type), bigs[b],
-                     ip ? "in place" : "out of place", sm_variants[v]);
+                     ip ? "in place" : "out of place", dc_variants[v]);
             rc_run r = {.in_place = ip};
             rc_device_run(ctx, &p, &d, &r);
             CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
@@ -104,11 +103,11 @@ static void sm_check_scales(size_t rows, size_t classes, uint64_t salt) {
             rc_run_free(&r);
           }
           CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx),
-                                 sm_variants[v]);
+                                 dc_variants[v]);
           void *out = rc_filled(type, rows * classes, 7.0f);
           char how[128];
           snprintf(how, sizeof how, "softmax %s +-%g [%s, host call]",
-                   clloss_dtype_name(type), bigs[b], sm_variants[v]);
+                   clloss_dtype_name(type), bigs[b], dc_variants[v]);
           CU_ASSERT_EQUAL(rc_host(ctx, &p, d.x, NULL, NULL, out),
                           CLLOSS_SUCCESS);
           sm_compare(how, type, x, rows, classes, classes, out);
@@ -182,10 +181,10 @@ static void test_sm_nan_inf(void) {
   }
   for (size_t dev = 0; dev < tu_device_count(); dev++) {
     clloss_context *ctx = tu_context(dev);
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < DC_VARIANTS - 1; v++) {
       char how[64];
-      clloss_context_set_variant(ctx, sm_variants[v]);
-      snprintf(how, sizeof how, "softmax NaN/inf [%s]", sm_variants[v]);
+      clloss_context_set_variant(ctx, dc_variants[v]);
+      snprintf(how, sizeof how, "softmax NaN/inf [%s]", dc_variants[v]);
       rc_run r = {.in_place = 0};
       rc_device_run(ctx, &p, &d, &r);
       CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
@@ -218,8 +217,8 @@ static void test_sm_padding(void) {
   float *g0 = rc_filled(CLLOSS_FLOAT32, R * LD, 11.0f);
   for (size_t dev = 0; dev < tu_device_count(); dev++) {
     clloss_context *ctx = tu_context(dev);
-    for (int v = 0; v < 3; v++) {
-      clloss_context_set_variant(ctx, sm_variants[v]);
+    for (int v = 0; v < DC_VARIANTS - 1; v++) {
+      clloss_context_set_variant(ctx, dc_variants[v]);
       for (int m = 0; m < 3; m++)
         for (int k = 0; k < 4; k++) {
           const int ip = k < 2, ex = k % 2;
@@ -231,7 +230,7 @@ static void test_sm_padding(void) {
           char how[128];
           snprintf(how, sizeof how, "softmax padding %d %s%s [%s]", m,
                    ip ? "in place" : "own buffer", ex ? " extent" : "",
-                   sm_variants[v]);
+                   dc_variants[v]);
           rc_device_run(ctx, &q, &d, &r);
           if (m == CLLOSS_PADDING_ZERO && ex) {
             CU_ASSERT_EQUAL(r.status, CLLOSS_BUFFER_TOO_SMALL);

@@ -16,8 +16,6 @@
 #include "llmc_loss/llmc_loss.h"
 #endif
 
-static const char *const tl_variants[] = {"item", "group", "split", "auto"};
-
 /* Tolerances of a row loss against the reference, per storage type: of
  * the loss, and of the gradient (absolute, the size of its terms being
  * at most 1 times the scale s of the row; relative). */
@@ -120,19 +118,19 @@ static void test_tl_llmc_layout(void) {
   float *fused_loss = dc_alloc(nl * sizeof *fused_loss);
   for (size_t dev = 0; dev < tu_device_count(); dev++) {
     clloss_context *ctx = tu_context(dev);
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < DC_VARIANTS; v++) {
       char how[96];
-      CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, tl_variants[v]),
+      CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, dc_variants[v]),
                       CLLOSS_SUCCESS);
       /* Pattern 1: the fused call in the forward pass. */
-      snprintf(how, sizeof how, "llm.c fused [%s]", tl_variants[v]);
+      snprintf(how, sizeof how, "llm.c fused [%s]", dc_variants[v]);
       llmc_check_fused(ctx, &p, &d, &ref, how, fused_loss);
-      if (v < 3)
+      if (v < DC_VARIANTS - 1)
         CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx),
-                               tl_variants[v]);
+                               dc_variants[v]);
       /* Pattern 2: loss only in the forward pass (the logits stay as they
        * are, padding included), then the fused call in the backward. */
-      snprintf(how, sizeof how, "llm.c loss only [%s]", tl_variants[v]);
+      snprintf(how, sizeof how, "llm.c loss only [%s]", dc_variants[v]);
       rc_run r = {.no_grad = 1};
       rc_device_run(ctx, &p, &d, &r);
       CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
@@ -144,7 +142,7 @@ static void test_tl_llmc_layout(void) {
         CU_ASSERT_EQUAL(tu_compare_f(how, r.loss, fused_loss, nl, 0, 2e-6), 0);
       }
       rc_run_free(&r);
-      snprintf(how, sizeof how, "llm.c backward [%s]", tl_variants[v]);
+      snprintf(how, sizeof how, "llm.c backward [%s]", dc_variants[v]);
       llmc_check_fused(ctx, &p, &d, &ref, how, NULL);
     }
     clloss_context_set_variant(ctx, "auto");
@@ -161,8 +159,8 @@ static void test_tl_llmc_example(void) {
 #ifdef CLLOSS_HAVE_LLMC_EXAMPLE
   clloss_context *ctx = tu_context(0);
   llmc_config c = {2, 4, 50, 64, 1, 7};
-  for (int v = 0; v < 3; v++) {
-    clloss_context_set_variant(ctx, tl_variants[v]);
+  for (int v = 0; v < DC_VARIANTS - 1; v++) {
+    clloss_context_set_variant(ctx, dc_variants[v]);
     FILE *out = tmpfile();
     CU_ASSERT_PTR_NOT_NULL_FATAL(out);
     llmc_result res;
@@ -173,7 +171,7 @@ static void test_tl_llmc_example(void) {
     text[n] = '\0';
     fclose(out);
     if (rc != 0)
-      printf("\n  llmc_loss [%s] returned %d:\n%s", tl_variants[v], rc, text);
+      printf("\n  llmc_loss [%s] returned %d:\n%s", dc_variants[v], rc, text);
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT_TRUE(res.ok && res.padding_zero);
     CU_ASSERT_TRUE(fabs(res.mean_loss[0] - res.ref_mean_loss) < 1e-5 &&
@@ -257,8 +255,8 @@ static void test_tl_grad_scale(void) {
       tl_grad_scale_levels(NULL, &p, &d, how);
       for (size_t dev = 0; dev < tu_device_count(); dev++) {
         clloss_context *ctx = tu_context(dev);
-        for (int v = 0; v < 3; v++) {
-          clloss_context_set_variant(ctx, tl_variants[v]);
+        for (int v = 0; v < DC_VARIANTS - 1; v++) {
+          clloss_context_set_variant(ctx, dc_variants[v]);
           rc_run r[3];
           const float scales[3] = {1.0f, 0.25f, 0.37f};
           for (int s = 0; s < 3; s++) {
@@ -269,7 +267,7 @@ static void test_tl_grad_scale(void) {
             CU_ASSERT_EQUAL(r[s].status, CLLOSS_SUCCESS);
           }
           snprintf(how, sizeof how, "%s %s [%s]", nll ? "nll" : "ce",
-                   clloss_reduction_name(reds[k]), tl_variants[v]);
+                   clloss_reduction_name(reds[k]), dc_variants[v]);
           tl_scaled_exactly(how, &p, r[0].loss, r[0].g_after, r[1].loss,
                             r[1].g_after);
           rc_problem q = p;
@@ -464,7 +462,7 @@ static void tl_accumulate_one(const rc_problem *p, uint64_t salt) {
     if (level > 0 && tu_device_count() == 0)
       break;
     clloss_context *ctx = level ? tu_context(0) : NULL;
-    for (int v = 0; v < (level == 1 ? 3 : 1); v++) {
+    for (int v = 0; v < (level == 1 ? DC_VARIANTS - 1 : 1); v++) {
       void *loss = NULL, *grad = NULL;
       rc_run r;
       memset(&r, 0, sizeof r);
@@ -473,9 +471,9 @@ static void tl_accumulate_one(const rc_problem *p, uint64_t salt) {
                p->padding == CLLOSS_PADDING_ZERO ? "ZERO" : "AUTO",
                level == 0   ? "reference"
                : level == 2 ? "host call"
-                            : tl_variants[v]);
+                            : dc_variants[v]);
       if (level == 1) {
-        clloss_context_set_variant(ctx, tl_variants[v]);
+        clloss_context_set_variant(ctx, dc_variants[v]);
         r.g_init = g0;
         rc_device_run(ctx, p, &d, &r);
         CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
@@ -657,8 +655,8 @@ static void test_tl_padding_device(void) {
                    {1, 0, 7}, {1, 1, 7}, {0, 1, 7}};
     for (size_t dev = 0; dev < tu_device_count(); dev++) {
       clloss_context *ctx = tu_context(dev);
-      for (int v = 0; v < 3; v++) {
-        clloss_context_set_variant(ctx, tl_variants[v]);
+      for (int v = 0; v < DC_VARIANTS - 1; v++) {
+        clloss_context_set_variant(ctx, dc_variants[v]);
         for (size_t k = 0; k < sizeof layouts / sizeof layouts[0]; k++) {
           const int ip = layouts[k].in_place, ex = layouts[k].extent_only;
           const size_t held = ex ? extent : 0;
@@ -675,7 +673,7 @@ static void test_tl_padding_device(void) {
             snprintf(
                 how, sizeof how, "%s padding %d, %s, %s rows, offset %zu [%s]",
                 nll ? "nll" : "ce", m, ip ? "in place" : "own buffer",
-                ex ? "extent of the" : "all", layouts[k].off, tl_variants[v]);
+                ex ? "extent of the" : "all", layouts[k].off, dc_variants[v]);
             tl_padding_case(ctx, &q, &d, &ref, r, zero[m], how);
           }
         }
@@ -701,11 +699,11 @@ static void test_tl_padding_types(void) {
       p.input_type = tl_types[ti];
       rc_data d = rc_make(&p, 5.0f, 2701 + (uint64_t)ti);
       tl_ref ref = tl_reference(&p, &d);
-      for (int v = 0; v < 3; v++) {
+      for (int v = 0; v < DC_VARIANTS - 1; v++) {
         char how[128];
-        clloss_context_set_variant(ctx, tl_variants[v]);
+        clloss_context_set_variant(ctx, dc_variants[v]);
         snprintf(how, sizeof how, "%s %s padding [%s]", nll ? "nll" : "ce",
-                 clloss_dtype_name(p.input_type), tl_variants[v]);
+                 clloss_dtype_name(p.input_type), dc_variants[v]);
         rc_run in_place = {.in_place = 1};
         tl_padding_case(ctx, &p, &d, &ref, in_place, p.rows, how);
         rc_problem q = p;
