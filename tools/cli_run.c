@@ -1,5 +1,6 @@
 /* cli_run.c - `clloss run LOSS --input X.npy --target T.npy ...`: one loss
- * and its gradient on a device or the CPU reference, written to .npy files.
+ * and its gradient on a device or the CPU reference, written to .npy files
+ * (and `clloss run softmax`, cli_softmax.c).
  */
 #include <math.h>
 #include <stddef.h>
@@ -9,11 +10,13 @@
 
 #include "cli.h"
 #include "cli_loss.h"
+#include "cli_softmax.h"
 #include "npy.h"
 
 static const char *const run_help =
     "usage: clloss run LOSS --input X.npy --target T.npy [options]\n"
     "                  [--loss-out L.npy] [--grad-out G.npy]\n"
+    "       clloss run softmax --input X.npy --out P.npy [--device I | --cpu]\n"
     "\n"
     "Computes one loss and its gradient d(loss)/d(input) (upstream gradient\n"
     "1) and writes them as .npy files; at least one output is required.\n"
@@ -25,6 +28,8 @@ static const char *const run_help =
     "  mse_loss, l1_loss, huber_loss, smooth_l1_loss,\n"
     "  binary_cross_entropy_with_logits, kl_div\n"
     "                  any shape; target of the same shape and dtype\n"
+    "  softmax         not a loss: the probabilities of X's rows (its last\n"
+    "                  axis), written to --out in X's shape and dtype\n"
     "\n"
     "Options (as PyTorch names them; '_' may replace '-'):\n"
     "  --reduction R        none, mean (default) or sum; kl_div: batchmean\n"
@@ -38,6 +43,8 @@ static const char *const run_help =
     "  --log-target         kl_div: the target is log p\n"
     "  --z-loss Z           cross_entropy: adds Z lse^2 per row (default 0)\n"
     "  --softcap S          cross_entropy: logits -> S tanh(x / S) (0 off)\n"
+    "  --grad-scale S       multiplies the gradient, any reduction (default\n"
+    "                       1; llm.c's 1/(B*T) with --reduction none)\n"
     "  --device I           device index or name substring (default: the\n"
     "                       CLLOSS_DEVICE variable, then the first GPU)\n"
     "  --cpu                use the CPU reference instead of a device\n"
@@ -55,6 +62,7 @@ typedef struct run_args {
   const char *loss_name;
   const char *input, *target, *weight, *pos_weight;
   const char *loss_out, *grad_out;
+  const char *out; /* softmax's output */
   const char *device;
   int cpu, quiet;
   cli_options opt;
@@ -99,6 +107,7 @@ static int string_option(int argc, char **argv, int *i, run_args *a,
       {"--pos-weight", offsetof(run_args, pos_weight)},
       {"--loss-out", offsetof(run_args, loss_out)},
       {"--grad-out", offsetof(run_args, grad_out)},
+      {"--out", offsetof(run_args, out)},
       {"--device", offsetof(run_args, device)},
   };
   for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
@@ -133,6 +142,7 @@ static int number_option(int argc, char **argv, int *i, run_args *a,
       {"--beta", CLI_OPT_BETA, offsetof(cli_options, beta)},
       {"--z-loss", CLI_OPT_Z_LOSS, offsetof(cli_options, z_loss)},
       {"--softcap", CLI_OPT_SOFTCAP, offsetof(cli_options, softcap)},
+      {"--grad-scale", CLI_OPT_GRAD_SCALE, offsetof(cli_options, grad_scale)},
   };
   const char *v;
   *matched = 1;
@@ -200,6 +210,20 @@ static int parse_args(int argc, char **argv, run_args *a) {
   }
   if (!a->loss_name)
     return usage("%s", "no LOSS given");
+  if (a->cpu && a->device)
+    return usage("%s", "--cpu and --device exclude each other");
+  if (strcmp(a->loss_name, "softmax") == 0) {
+    if (!a->input || !a->out)
+      return usage("%s", "softmax needs --input and --out");
+    if (a->target || a->loss_out || a->grad_out || a->opt.given ||
+        a->opt.log_target)
+      return usage("%s", "softmax takes --input, --out, --device, --cpu and "
+                         "--quiet only");
+    return CLI_OK;
+  }
+  if (a->out)
+    return usage("%s", "--out is softmax's; a loss writes --loss-out and "
+                       "--grad-out");
   if (!a->input || !a->target)
     return usage("%s", "--input and --target are required");
   if (!a->loss_out && !a->grad_out)
@@ -208,8 +232,6 @@ static int parse_args(int argc, char **argv, run_args *a) {
   if (a->loss_out && a->grad_out && strcmp(a->loss_out, a->grad_out) == 0)
     return usage("--loss-out and --grad-out are the same file '%s'",
                  a->loss_out);
-  if (a->cpu && a->device)
-    return usage("%s", "--cpu and --device exclude each other");
   return CLI_OK;
 }
 
@@ -325,6 +347,8 @@ int cli_run(int argc, char **argv) {
   int rc = parse_args(argc, argv, &a);
   if (rc != CLI_OK)
     return rc < 0 ? CLI_OK : rc;
+  if (strcmp(a.loss_name, "softmax") == 0)
+    return cli_run_softmax(a.input, a.out, a.device, a.cpu, a.quiet);
   const cli_loss_info *loss = cli_find_loss(a.loss_name);
   if (!loss)
     return usage("unknown loss '%s'", a.loss_name);
