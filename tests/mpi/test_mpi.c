@@ -276,7 +276,7 @@ int main(int argc, char **argv) {
   }
   test_device_in_place(&st, ctx);
   test_failures(&st, ctx);
-  // mc_test_cli(&st, ctx);
+  mc_test_cli(&st, ctx);
   clloss_context_release(ctx);
   const int failures = mc_finish(&st);
   MPI_Finalize();
