@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/mpi/run.sh BUILD_DIR - the MPI layer's tests (./run test): the test
 # program BUILD_DIR/tests/clloss_mpi_tests under mpirun with 2 and then 3
-# processes on this machine, each on the default OpenCL device. Exit status:
+# processes on this machine, each on the default OpenCL device, and the
+# example examples/vocab_parallel with 2. Exit status:
 # the number of runs that failed; 0 with a printed reason when MPI is
 # missing.
 set -u
@@ -35,4 +36,17 @@ for np in 2 3; do
   fi
   echo "mpi tests: $np processes, $(( ($(date +%s%N) - start) / 1000000 )) ms wall"
 done
+# The example that trains with its output layer split over 2 processes:
+# its exit status says whether the loss fell below half its first value.
+example=$build/examples/vocab_parallel
+if [ -x "$example" ]; then
+  out=$(timeout 300 mpirun "${args[@]}" -np 2 "$example" --steps 100 2>&1)
+  rc=$?
+  echo "examples/vocab_parallel: ${out##*$'\n'}"
+  if [ "$rc" -ne 0 ]; then
+    echo "$out"
+    echo "mpi tests: FAILED: examples/vocab_parallel exited with $rc"
+    failed=$((failed + 1))
+  fi
+fi
 exit "$failed"
