@@ -3,9 +3,11 @@
  * classes) against the single-device call on the whole problem on process
  * 0's device, and the all-reduce of the records alone; prints readable
  * lines and one JSON object (process 0). Without MPI, a clear error. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "cli_bench.h"
@@ -23,7 +25,10 @@ static const char *const vp_help =
     "until every process has its gradient (the slowest process's time).\n"
     "Then the same all-reduce alone, and the single-device call\n"
     "(clloss_cross_entropy) on the whole [N, V] problem on process 0's device\n"
-    "while the others wait. Medians of R runs after W untimed ones.\n"
+    "while the others wait (asleep, not spinning in MPI). Medians of R runs\n"
+    "after W untimed ones. Processes that share one device (a CPU device)\n"
+    "contend for it: OMPI_MCA_mpi_yield_when_idle=1 keeps Open MPI's waits\n"
+    "inside the call from spinning on its cores.\n"
     "\n"
     "  --rows N, --classes V  the whole problem (default 4096 x 32000)\n"
     "  --dtype T            float32 (default), float16, bfloat16, float64\n"
@@ -169,6 +174,16 @@ static int anyone(int bad) {
   return any;
 }
 
+/* Waits for a nonblocking collective while sleeping, not spinning as
+ * MPI's blocking calls do: processes that share one device (a CPU
+ * device, here) must not take its cores while another times a call. */
+static void wait_asleep(MPI_Request *req) {
+  int done = 0;
+  const struct timespec nap = {0, 200000};
+  while (MPI_Test(req, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done)
+    nanosleep(&nap, NULL);
+}
+
 /* R timed runs of fn after W untimed ones: the slowest process's time of
  * each, from a barrier; the median into *median. */
 typedef clloss_status (*vp_fn)(void *state);
@@ -185,12 +200,15 @@ static int timed(const vp_args *a, vp_fn fn, void *state, int everyone,
     return CLI_DATA_ERROR;
   }
   for (int k = 0; k < a->warmup + a->repeat; k++) {
-    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    wait_asleep(&req);
     const double t0 = cli_now_ms();
     if (me && s == CLLOSS_SUCCESS)
       s = fn(state);
     double dt = cli_now_ms() - t0, worst = dt;
-    MPI_Allreduce(&dt, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Iallreduce(&dt, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &req);
+    wait_asleep(&req);
     if (k >= a->warmup)
       t[k - a->warmup] = worst;
   }
