@@ -36,10 +36,13 @@
  * arguments fail (a bad buffer, a bad descriptor) still joins the
  * all-reduce, so that no process waits forever: every process then returns
  * a failure, that process its own status and the others
- * CLLOSS_COLLECTIVE_FAILURE. Shards that do not add up to V classes give
- * CLLOSS_INVALID_ARGUMENT on every process (checked when V < 2^24). An MPI
- * error is CLLOSS_COLLECTIVE_FAILURE with MPI's message in the detail, if
- * the communicator's error handler returns (MPI's default,
+ * CLLOSS_COLLECTIVE_FAILURE. Only a process that cannot join returns at
+ * once: no context, MPI not initialized, comm MPI_COMM_NULL, desc NULL or
+ * not initialised (its rows give the all-reduce's count); the others then
+ * wait, as for any collective call that one process skips. Shards that do not
+ * add up to V classes give CLLOSS_INVALID_ARGUMENT on every process (checked
+ * when V < 2^24). An MPI error is CLLOSS_COLLECTIVE_FAILURE with MPI's message
+ * in the detail, if the communicator's error handler returns (MPI's default,
  * MPI_ERRORS_ARE_FATAL, aborts the job instead). The detail sentence of a
  * failure is clloss_context_error_detail(ctx), as for clloss's calls.
  *

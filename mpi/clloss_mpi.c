@@ -192,6 +192,46 @@ static clloss_status make_dummy(vp_call *c, clloss_buffer *input,
   return CLLOSS_SUCCESS;
 }
 
+/* `name` holds `count` elements of `elem` bytes from its offset. */
+static clloss_status check_output(vp_call *c, const char *name, clloss_buffer b,
+                                  size_t count, size_t elem) {
+  size_t size = 0;
+  if (!b.mem)
+    return CLLOSS_SUCCESS;
+  cl_int err = clGetMemObjectInfo(b.mem, CL_MEM_SIZE, sizeof size, &size, NULL);
+  if (err != CL_SUCCESS)
+    return clloss__mpi_failf(c->ctx, (clloss_status)err,
+                             "%s is not a valid buffer", name);
+  const size_t cap = size / elem;
+  if (b.offset > cap || count > cap - b.offset)
+    return clloss__mpi_failf(c->ctx, CLLOSS_BUFFER_TOO_SMALL,
+                             "%s holds %zu elements; the call needs %zu at "
+                             "offset %zu",
+                             name, cap, count, b.offset);
+  return CLLOSS_SUCCESS;
+}
+
+/* What only the finish would check, after the all-reduce: checked before
+ * it, so that such a failure too reaches every process. */
+static clloss_status check_outputs(vp_call *c, clloss_buffer grad_output,
+                                   clloss_buffer loss,
+                                   clloss_buffer grad_input) {
+  const clloss_cross_entropy_desc *d = c->desc;
+  const size_t per = d->reduction == CLLOSS_REDUCTION_NONE ? d->rows : 1;
+  const size_t lsize = c->rec.f64 ? 8 : 4, cb = c->shard.classes;
+  const size_t ld = d->row_stride ? d->row_stride : cb;
+  if (!loss.mem && !(grad_input.mem && cb))
+    return clloss__mpi_failf(c->ctx, CLLOSS_INVALID_ARGUMENT,
+                             "neither loss nor grad_input is given");
+  CLLOSS_MPI_TRY(check_output(c, "loss", loss, per, lsize));
+  CLLOSS_MPI_TRY(check_output(c, "grad_output", grad_output, per, lsize));
+  if (!cb)
+    return CLLOSS_SUCCESS;
+  return check_output(c, "grad_input", grad_input,
+                      d->rows ? (d->rows - 1) * ld + cb : 0,
+                      clloss_dtype_size(d->input_type));
+}
+
 /* This process's records: the partial statistics of its block, read to
  * the host (an empty shard's are the empty records). */
 static clloss_status local_partial(vp_call *c, clloss_buffer input,
@@ -210,14 +250,16 @@ static clloss_status local_partial(vp_call *c, clloss_buffer input,
   CLLOSS_MPI_TRY(clloss_cross_entropy_partial(
       c->ctx, c->queue, c->desc, &sh, x, t, weight, (clloss_buffer){c->dev, 0},
       num_events, wait_list, &ev));
+  /* Done before the combined records are written over its own (the
+   * queue may be out of order). */
   cl_int err = CL_SUCCESS;
-  if (c->shard.classes == 0)
-    empty_records(&c->rec);
-  else if (rows)
+  if (c->shard.classes && rows)
     err = clEnqueueReadBuffer(c->queue, c->dev, CL_TRUE, 0, rows * rec,
                               c->rec.data, ev ? 1 : 0, ev ? &ev : NULL, NULL);
   else if (ev)
     err = clWaitForEvents(1, &ev);
+  if (c->shard.classes == 0)
+    empty_records(&c->rec);
   if (ev)
     clReleaseEvent(ev);
   return err == CL_SUCCESS ? CLLOSS_SUCCESS
@@ -363,6 +405,8 @@ clloss_status clloss__mpi_cross_entropy(
                              "no host memory for %zu records", desc->rows + 1);
   if (own == CLLOSS_SUCCESS)
     own = local_partial(&c, input, weight, num_events, wait_list);
+  if (own == CLLOSS_SUCCESS)
+    own = check_outputs(&c, grad_output, loss, grad_input);
   if (own != CLLOSS_SUCCESS)
     empty_records(&c.rec);
   int failures = 0;

@@ -55,16 +55,17 @@ static clloss_status check_targets(clloss_context *ctx,
   return CLLOSS_SUCCESS;
 }
 
-/* Device copies of the given host arrays; the outputs are not copied,
- * but for the gradient that accumulate adds to. */
+/* Device copies of the given host arrays. The outputs are not copied,
+ * but the gradient that accumulate adds to, and a gradient with padding
+ * columns, which go back untouched. */
 static clloss_status upload(host_call *h, const void *const host[B_COUNT],
-                            int accumulate) {
+                            int keep_grad) {
   cl_context cl = clloss_context_cl_context(h->ctx);
   for (int b = 0; b < B_COUNT; b++) {
     if (!host[b] || !h->bytes[b])
       continue;
     cl_int err;
-    const int copy = b == B_LOSS ? 0 : b == B_GRAD ? accumulate : 1;
+    const int copy = b == B_LOSS ? 0 : b == B_GRAD ? keep_grad : 1;
     h->mem[b] = clCreateBuffer(
         cl, CL_MEM_READ_WRITE | (copy ? CL_MEM_COPY_HOST_PTR : 0), h->bytes[b],
         copy ? (void *)host[b] : NULL, &err);
@@ -112,7 +113,8 @@ clloss_status clloss_mpi_cross_entropy_host(
     const void *host[B_COUNT] = {
         mine ? input : NULL, target, mine ? weight : NULL,
         grad_output,         loss,   mine ? grad_input : NULL};
-    own = upload(&h, host, desc->accumulate);
+    const int padded = desc->row_stride > shard->classes;
+    own = upload(&h, host, desc->accumulate || padded);
     if (own == CLLOSS_SUCCESS && target)
       own = check_targets(ctx, desc, target);
   }

@@ -144,7 +144,7 @@ void mc_block_make(mc_block *b, const mc_problem *pb,
       const int in = j < cb;
       put(b->x, xt, i * w + j, in ? get(pb->x, xt, i * v + c0 + j) : 7.0);
       put(b->grad, xt, i * w + j,
-          in ? get(pb->grad0, xt, i * v + c0 + j) : 0.0);
+          in ? get(pb->grad0, xt, i * v + c0 + j) : MC_PAD);
     }
   for (size_t j = 0; j < cb; j++)
     put(b->w, lt, j, get(pb->w, lt, c0 + j));
@@ -157,6 +157,15 @@ void mc_block_make(mc_block *b, const mc_problem *pb,
       for (size_t j = 0; j < cb; j++)
         put(b->target, xt, i * cb + j, get(pb->target, xt, i * v + c0 + j));
   }
+}
+
+size_t mc_padding_changed(const clloss_cross_entropy_desc *d,
+                          const clloss_shard *sh, size_t ld, const void *grad) {
+  size_t changed = 0;
+  for (size_t i = 0; ld && i < d->rows; i++)
+    for (size_t j = sh->classes; j < ld; j++)
+      changed += get(grad, d->input_type, i * ld + j) != MC_PAD;
+  return changed;
 }
 
 void mc_block_free(mc_block *b) {

@@ -38,7 +38,8 @@ void mc_make(mc_problem *pb, const clloss_cross_entropy_desc *d, int weights,
 void mc_free(mc_problem *pb);
 
 /* This process's block of a problem: rows `ld` apart (0: dense), the
- * gradient starting as grad0's block. */
+ * gradient starting as grad0's block, its padding columns as MC_PAD. */
+#define MC_PAD 5.0
 typedef struct mc_block {
   void *x, *target, *w, *grad;
 } mc_block;
@@ -46,6 +47,10 @@ void mc_block_make(mc_block *b, const mc_problem *pb,
                    const clloss_cross_entropy_desc *d, const clloss_shard *sh,
                    size_t ld);
 void mc_block_free(mc_block *b);
+/* The gradient's padding columns [classes, ld) that are no longer MC_PAD
+ * (the default padding policy leaves them untouched). */
+size_t mc_padding_changed(const clloss_cross_entropy_desc *d,
+                          const clloss_shard *sh, size_t ld, const void *grad);
 
 /* got[n] against want[n], of the loss type of input_type. */
 void mc_check_loss(mc_state *st, const char *what, clloss_dtype input_type,

@@ -113,6 +113,8 @@ static void run_case(mc_state *st, clloss_context *ctx, const mpi_case *k,
     mc_check_loss(st, what, d.input_type, loss, want_loss, loss_n);
     mc_check_same_everywhere(st, what, loss, loss_n * (k->f64 ? 8 : 4));
     mc_check_block(st, what, &d, &pb, &sh, bd.row_stride, b.grad, want_grad);
+    MC_CHECK(st, mc_padding_changed(&d, &sh, bd.row_stride, b.grad) == 0,
+             "%s: the gradient's padding columns changed", what);
   }
   free(loss);
   free(want_loss);
@@ -190,6 +192,30 @@ static void test_failures(mc_state *st, clloss_context *ctx) {
            "one bad process: got %s (%s)", clloss_status_name(s),
            clloss_context_error_detail(ctx));
   MC_CHECK(st, loss == 12345.0f, "one bad process: the loss was written");
+  /* A loss buffer too small on the first process, found before the
+   * all-reduce (the finish would find it only after). */
+  {
+    cl_mem x = mc_buffer(ctx, N * sh.classes * sizeof(float), b.x);
+    cl_mem t = mc_buffer(ctx, N * sizeof(int64_t), pb.target);
+    cl_mem l = mc_buffer(ctx, sizeof(float), NULL);
+    clloss_cross_entropy_desc none = d;
+    none.reduction = CLLOSS_REDUCTION_NONE; /* N values */
+    cl_mem lb = st->rank == 0 ? l : mc_buffer(ctx, N * sizeof(float), NULL);
+    s = clloss_mpi_cross_entropy(
+        ctx, MPI_COMM_WORLD, NULL, &none, &sh, CLLOSS_BUFFER(x),
+        CLLOSS_BUFFER(t), CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+        CLLOSS_BUFFER(lb), CLLOSS_BUFFER_NONE, 0, NULL, NULL);
+    MC_CHECK(st,
+             s == (st->rank == 0 ? CLLOSS_BUFFER_TOO_SMALL
+                                 : CLLOSS_COLLECTIVE_FAILURE),
+             "a small loss buffer on process 0: got %s (%s)",
+             clloss_status_name(s), clloss_context_error_detail(ctx));
+    if (lb != l)
+      clReleaseMemObject(lb);
+    clReleaseMemObject(l);
+    clReleaseMemObject(x);
+    clReleaseMemObject(t);
+  }
   /* Shards that leave a class out: every process is told. */
   sh = shard_of(EVEN, V - 1, st->rank, st->size);
   s = clloss_mpi_cross_entropy_host(ctx, MPI_COMM_WORLD, &d, &sh, b.x,
