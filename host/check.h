@@ -35,8 +35,8 @@ clloss_status clloss__check_softmax_desc(const clloss_softmax_desc *desc,
  * `padding` resolved for a call that is in place or not. */
 int clloss__zero_padding(clloss_padding padding, int in_place);
 /* Zeros the columns [classes, ld) of n rows of a host array. */
-void clloss__zero_host_padding(void *rows, size_t n, size_t classes,
-                               size_t ld, size_t elem_size);
+void clloss__zero_host_padding(void *rows, size_t n, size_t classes, size_t ld,
+                               size_t elem_size);
 
 /* Host-side target check: every target in [0, classes) or ignore_index.
  * On failure *bad_row (may be NULL) receives the first bad row. */

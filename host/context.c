@@ -54,21 +54,23 @@ static void pick_cl_std(clloss_context *ctx) {
   ctx->cl_std_minor = minor;
 }
 
+static const char *const variant_names[] = {"auto", "item", "group", "split",
+                                            "lanes"};
+#define VARIANTS (sizeof variant_names / sizeof *variant_names)
+
 static clloss__variant variant_from_name(const char *name, int *ok) {
-  static const char *const names[] = {"auto", "item", "group", "split"};
   *ok = 1;
   if (!name || !*name)
     return CLLOSS__AUTO;
-  for (int i = 0; i < 4; i++)
-    if (strcmp(name, names[i]) == 0)
+  for (size_t i = 0; i < VARIANTS; i++)
+    if (strcmp(name, variant_names[i]) == 0)
       return (clloss__variant)i;
   *ok = 0;
   return CLLOSS__AUTO;
 }
 
 const char *clloss__variant_name(clloss__variant v) {
-  static const char *const names[] = {"auto", "item", "group", "split"};
-  return names[v];
+  return variant_names[v];
 }
 
 clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
@@ -201,7 +203,8 @@ clloss_status clloss_context_set_variant(clloss_context *ctx,
   clloss__variant v = variant_from_name(variant, &ok);
   if (!ok)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "unknown variant \"%s\" (auto, item, group, split)",
+                        "unknown variant \"%s\" (auto, item, group, split, "
+                        "lanes)",
                         variant);
   ctx->variant = v;
   return CLLOSS_SUCCESS;

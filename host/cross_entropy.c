@@ -2,10 +2,11 @@
  * (kernels/cross_entropy.cl), at both call levels. */
 #include "cross_entropy.h"
 
-static const char *const ce_kernels[] = {
-    "ce_item",          "ce_group",         "finish_sum",
-    "class_targets",    "ce_split_stats",   "ce_split_grad",
-    "ce_stats_combine", "ce_shard_targets", NULL};
+static const char *const ce_kernels[] = {"ce_item",          "ce_group",
+                                         "finish_sum",       "class_targets",
+                                         "ce_split_stats",   "ce_split_grad",
+                                         "ce_stats_combine", "ce_shard_targets",
+                                         "ce_lanes",         NULL};
 
 /* How the rows are cut into work. */
 typedef struct ce_plan {
@@ -15,6 +16,7 @@ typedef struct ce_plan {
   size_t exps;          /* item only: elements of ctx->exps used, or 0 */
   size_t on_chip;       /* group only: bytes of local memory for the row */
   size_t segs, seg_len; /* split only */
+  size_t lanes;         /* lanes only: work-items per row */
 } ce_plan;
 
 /* Split pays off when there are too few rows to fill the device and each
@@ -36,30 +38,31 @@ static size_t item_run(const clloss_context *ctx, size_t rows) {
   return run < 1 ? 1 : run > 16 ? 16 : run;
 }
 
-/* Group variant: the row's logits stay in local memory between its two
- * passes when C reals fit in ON_CHIP_MAX bytes (what GPUs give one
- * work-group at least, leaving room for others on the same compute unit)
- * and in the device's local memory beside the kernel's own arrays. */
-#define ON_CHIP_MAX ((size_t)48 << 10)
-static size_t on_chip_bytes(const clloss_context *ctx, size_t classes,
+/* Local memory for logits kept between the statistics and the gradient
+ * pass (group: the row; lanes: the group's rows): at most a third of the
+ * device's local memory less the kernels' own reduction arrays, so that
+ * three work-groups fit on a compute unit (a bandwidth-bound kernel needs
+ * the occupancy); 0 when `count` reals do not fit. */
+static size_t on_chip_bytes(const clloss_context *ctx, size_t count,
                             size_t real_size) {
-  const size_t reserve = 8 << 10; /* the kernels' __local arrays */
-  size_t limit = ON_CHIP_MAX;
-  if (ctx->info.local_mem_size < limit + reserve)
-    limit = ctx->info.local_mem_size > reserve
-                ? (size_t)ctx->info.local_mem_size - reserve
-                : 0;
-  return classes <= limit / real_size ? classes * real_size : 0;
+  const size_t own = ctx->wg_size * 5 * real_size; /* red and red4 */
+  const size_t third = (size_t)(ctx->info.local_mem_size / 3);
+  const size_t limit = third > own ? third - own : 0;
+  return count <= limit / real_size ? count * real_size : 0;
 }
 
 static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
                     size_t rows, size_t classes, int vw) {
-  const clloss__rows_plan rp = clloss__plan_rows(
-      ctx, rows, classes, vw, p->max_wg[CE_ITEM], p->max_wg[CE_GROUP]);
+  const clloss__rows_kernel_max max = {p->max_wg[CE_ITEM], p->max_wg[CE_GROUP],
+                                       p->max_wg[CE_LANES]};
+  const clloss__rows_plan rp = clloss__plan_rows(ctx, rows, classes, vw, &max);
+  const size_t real_size =
+      p->key.in_type == CLLOSS_FLOAT64 ? sizeof(double) : sizeof(float);
   ce_plan pl = {.variant = rp.variant,
                 .local = rp.local,
                 .groups = rp.groups,
                 .partials = rp.partials,
+                .lanes = rp.lanes,
                 .run = 1};
   if (pl.variant == CLLOSS__ITEM) {
     pl.run = item_run(ctx, rows);
@@ -69,12 +72,13 @@ static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
     pl.partials = pl.groups;
   }
   if (pl.variant == CLLOSS__GROUP)
-    pl.on_chip = on_chip_bytes(
-        ctx, classes,
-        p->key.in_type == CLLOSS_FLOAT64 ? sizeof(double) : sizeof(float));
+    pl.on_chip = on_chip_bytes(ctx, classes, real_size);
+  if (pl.variant == CLLOSS__LANES)
+    pl.on_chip = on_chip_bytes(ctx, pl.local / pl.lanes * classes, real_size);
   if (ctx->variant == CLLOSS__SPLIT ||
       (ctx->variant == CLLOSS__AUTO && split_pays(ctx, rows, classes))) {
     pl.variant = CLLOSS__SPLIT;
+    pl.on_chip = 0;
     const int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
     /* CPUs: one work-item per segment walks it contiguously. */
     size_t kmax = p->max_wg[CE_SPLIT_STATS] < p->max_wg[CE_SPLIT_GRAD]
@@ -166,6 +170,7 @@ static void make_args(clloss_context *ctx, const clloss_cross_entropy_desc *d,
   a->p.segs = pl->segs ? pl->segs : 1;
   a->p.softmax = c->softmax;
   a->p.seg_len = pl->seg_len;
+  a->p.lanes = pl->lanes ? pl->lanes : 1;
   a->local_bytes = pl->on_chip;
   if (pl->variant == CLLOSS__ITEM && pl->exps)
     a->mems[CLLOSS__ROWS_scratch] = ctx->exps;
@@ -199,7 +204,9 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   if (!c->prob_targets && !c->softmax)
     CLLOSS__TRY(clloss__enqueue_class_targets(l, p, CE_TARGETS, &a));
   if (c->rows > 0 && pl.variant != CLLOSS__SPLIT) {
-    int k = pl.variant == CLLOSS__ITEM ? CE_ITEM : CE_GROUP;
+    int k = pl.variant == CLLOSS__ITEM    ? CE_ITEM
+            : pl.variant == CLLOSS__LANES ? CE_LANES
+                                          : CE_GROUP;
     CLLOSS__TRY(clloss__rows_enqueue_kernel(l, p->kernels[k], &a,
                                             pl.groups * pl.local, pl.local));
   } else if (c->rows > 0) {

@@ -15,7 +15,8 @@ enum {
   CE_SPLIT_STATS,
   CE_SPLIT_GRAD,
   CE_STATS_COMBINE,
-  CE_SHARD_TARGETS
+  CE_SHARD_TARGETS,
+  CE_LANES
 };
 
 /* The program for desc's storage, target and softcap, built on first use. */

@@ -12,7 +12,8 @@ typedef enum clloss__variant {
   CLLOSS__AUTO = 0,
   CLLOSS__ITEM,
   CLLOSS__GROUP,
-  CLLOSS__SPLIT
+  CLLOSS__SPLIT,
+  CLLOSS__LANES
 } clloss__variant;
 
 /* Kernel families that share a variant choice. */
@@ -25,7 +26,7 @@ typedef struct clloss__program_key {
 } clloss__program_key;
 
 #define CLLOSS__MAX_PROGRAMS 48
-#define CLLOSS__MAX_KERNELS 8
+#define CLLOSS__MAX_KERNELS 9
 
 typedef struct clloss__program {
   clloss__program_key key;

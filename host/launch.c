@@ -182,12 +182,16 @@ int clloss__vector_width(const clloss_context *ctx, clloss_dtype type) {
 
 size_t clloss__item_local_size(const clloss_context *ctx, size_t items,
                                size_t kernel_max) {
-  /* Enough groups to keep every compute unit busy (4 per unit), at most
-   * 64 work-items each. */
-  size_t want = items / (4 * (size_t)ctx->info.compute_units);
+  /* CPUs: enough groups to keep every compute unit busy (4 per unit), at
+   * most 64 work-items each. GPUs schedule whole warps or wavefronts: a
+   * group smaller than 64 leaves lanes idle whatever the number of
+   * groups, so 64 (the kernel allowing). */
   size_t local = 64;
-  while (local > 1 && local > want)
-    local /= 2;
+  if (ctx->info.type & CL_DEVICE_TYPE_CPU) {
+    size_t want = items / (4 * (size_t)ctx->info.compute_units);
+    while (local > 1 && local > want)
+      local /= 2;
+  }
   return local < kernel_max ? local : kernel_max;
 }
 

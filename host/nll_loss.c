@@ -3,9 +3,9 @@
 #include "internal.h"
 #include "rows.h"
 
-enum { NLL_ITEM, NLL_GROUP, NLL_FINISH, NLL_TARGETS };
-static const char *const nll_kernels[] = {"nll_item", "nll_group", "finish_sum",
-                                          "class_targets", NULL};
+enum { NLL_ITEM, NLL_GROUP, NLL_FINISH, NLL_TARGETS, NLL_LANES };
+static const char *const nll_kernels[] = {
+    "nll_item", "nll_group", "finish_sum", "class_targets", "nll_lanes", NULL};
 
 static clloss__rows_call describe(const clloss_nll_loss_desc *d) {
   clloss__rows_call c = {0};
@@ -34,15 +34,19 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
                              .vw = clloss__vector_width(ctx, c->input_type)};
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
-  const clloss__rows_plan pl =
-      clloss__plan_rows(ctx, c->rows, c->classes, key.vw, p->max_wg[NLL_ITEM],
-                        p->max_wg[NLL_GROUP]);
-  const int kernel = pl.variant == CLLOSS__ITEM ? NLL_ITEM : NLL_GROUP;
+  const clloss__rows_plan pl = clloss__plan_rows(
+      ctx, c->rows, c->classes, key.vw,
+      &(clloss__rows_kernel_max){p->max_wg[NLL_ITEM], p->max_wg[NLL_GROUP],
+                                 p->max_wg[NLL_LANES]});
+  const int kernel = pl.variant == CLLOSS__ITEM    ? NLL_ITEM
+                     : pl.variant == CLLOSS__LANES ? NLL_LANES
+                                                   : NLL_GROUP;
   const size_t local = pl.local, groups = pl.groups, partials = pl.partials;
   const int reduce = c->loss.mem && c->reduction != CLLOSS_REDUCTION_NONE;
   CLLOSS__TRY(clloss__reserve_partials(ctx, partials, real_size));
   clloss__rows_args a;
   clloss__rows_args_init(ctx, c, !c->loss.mem ? 0 : reduce ? 2 : 1, &a);
+  a.p.lanes = pl.lanes ? pl.lanes : 1;
   CLLOSS__TRY(clloss__enqueue_class_targets(l, p, NLL_TARGETS, &a));
   if (c->rows > 0)
     CLLOSS__TRY(clloss__rows_enqueue_kernel(l, p->kernels[kernel], &a,
@@ -51,8 +55,7 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
     CLLOSS__TRY(clloss__finish_sum(
         l, p, NLL_FINISH, c->rows ? partials : 0,
         c->reduction == CLLOSS_REDUCTION_MEAN ? 2 : 0, 0, 0, c->loss));
-  ctx->last_variant =
-      clloss__variant_name(kernel == NLL_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);
+  ctx->last_variant = clloss__variant_name(pl.variant);
   return CLLOSS_SUCCESS;
 }
 

@@ -7,7 +7,8 @@
 #include "rows.h"
 
 /* The family's choice for rows of `classes` elements, except that short
- * rows go one per work-item even where groups are the rule. */
+ * rows go to the lanes variant (GPUs) or one per work-item (CPUs) even
+ * where groups are the rule. */
 static clloss__variant pick_rows_variant(const clloss_context *ctx,
                                          size_t classes, int vw,
                                          size_t group_local) {
@@ -16,26 +17,53 @@ static clloss__variant pick_rows_variant(const clloss_context *ctx,
    * holds fewer than a few vectors per work-item (C = 10, say). */
   if (ctx->variant == CLLOSS__AUTO && v == CLLOSS__GROUP &&
       classes < 4 * (size_t)vw * group_local)
-    v = CLLOSS__ITEM;
+    v = (ctx->info.type & CL_DEVICE_TYPE_CPU) ? CLLOSS__ITEM : CLLOSS__LANES;
   return v;
 }
 
+/* Lanes per row: a power of two from 8 to 64, about one lane for every
+ * eight vectors of the row, so that each lane has a few vectors to read
+ * and the row's reduction stays a short tree. */
+static size_t lanes_for(size_t classes, int vw, size_t local) {
+  const size_t vectors = (classes + (size_t)vw - 1) / (size_t)vw;
+  size_t lanes = 8;
+  while (lanes < 64 && lanes * 8 < vectors)
+    lanes *= 2;
+  while (lanes > local)
+    lanes /= 2;
+  return lanes ? lanes : 1;
+}
+
 clloss__rows_plan clloss__plan_rows(const clloss_context *ctx, size_t rows,
-                                    size_t classes, int vw, size_t item_max,
-                                    size_t group_max) {
+                                    size_t classes, int vw,
+                                    const clloss__rows_kernel_max *max) {
   clloss__rows_plan pl;
-  const size_t group_local = clloss__group_local_size(ctx, group_max);
+  memset(&pl, 0, sizeof pl);
+  const size_t group_local = clloss__group_local_size(ctx, max->group);
   pl.variant = pick_rows_variant(ctx, classes, vw, group_local);
   if (pl.variant == CLLOSS__ITEM) {
-    pl.local = clloss__item_local_size(ctx, rows, item_max);
+    pl.local = clloss__item_local_size(ctx, rows, max->item);
     pl.groups = (rows + pl.local - 1) / pl.local;
     pl.partials = pl.groups;
+  } else if (pl.variant == CLLOSS__LANES) {
+    const size_t local = clloss__group_local_size(ctx, max->lanes);
+    pl.lanes = lanes_for(classes, vw, local);
+    pl.local = local / pl.lanes * pl.lanes;
+    const size_t per = pl.local / pl.lanes;
+    /* Enough groups for every row, but no more than fill the device a
+     * few times over: the groups walk the rest. */
+    const size_t most = 32 * (size_t)ctx->info.compute_units;
+    pl.groups = (rows + per - 1) / per;
+    pl.groups = pl.groups < most ? pl.groups : most;
+    pl.partials = rows;
   } else {
     pl.variant = CLLOSS__GROUP; /* the split variant is the caller's */
     pl.local = group_local;
     pl.groups = rows < 65536 ? rows : 65536;
     pl.partials = rows;
   }
+  if (pl.groups == 0)
+    pl.groups = 1;
   return pl;
 }
 
@@ -153,6 +181,7 @@ void clloss__rows_args_init(clloss_context *ctx, const clloss__rows_call *c,
   p->grad_scale = c->grad_scale;
   p->run = 1;
   p->segs = 1;
+  p->lanes = 1;
 }
 
 clloss_status clloss__rows_enqueue_kernel(clloss__launch *l, cl_kernel k,

@@ -24,16 +24,22 @@ typedef struct clloss__rows_call {
  * a partial per work-group) or the group kernel (one work-group per row, a
  * partial per row). */
 typedef struct clloss__rows_plan {
-  clloss__variant variant; /* ITEM or GROUP */
+  clloss__variant variant; /* ITEM, GROUP or LANES */
   size_t local, groups, partials;
+  size_t lanes; /* LANES: work-items per row */
 } clloss__rows_plan;
 
-/* The variant (the family's, but short rows go one per work-item) and its
- * work sizes; item_max and
- * group_max are the kernels' CL_KERNEL_WORK_GROUP_SIZE. */
+/* CL_KERNEL_WORK_GROUP_SIZE of a row loss's item, group and lanes
+ * kernels. */
+typedef struct clloss__rows_kernel_max {
+  size_t item, group, lanes;
+} clloss__rows_kernel_max;
+
+/* The variant (the family's, but short rows go to lanes on GPUs and one
+ * per work-item on CPUs) and its work sizes. */
 clloss__rows_plan clloss__plan_rows(const clloss_context *ctx, size_t rows,
-                                    size_t classes, int vw, size_t item_max,
-                                    size_t group_max);
+                                    size_t classes, int vw,
+                                    const clloss__rows_kernel_max *max);
 
 /* Elements an [N, C] operand with row stride ld spans. */
 size_t clloss__rows_extent(size_t rows, size_t classes, size_t ld);

@@ -248,17 +248,21 @@ CLLOSS_API clloss_status clloss_context_fail(clloss_context *ctx,
 /* Kernel variants. Each loss has several kernels for the same result:
  *   "item"   one work-item per row (cross_entropy on a CPU: per run of up
  *            to 16 rows; nll_loss) or per chunk of elements (element-wise),
- *            explicit vector loads: CPU devices;
+ *            explicit vector loads of the device's native width: CPUs;
  *   "group"  one work-group per row (cross_entropy: the row kept in local
- *            memory between its passes when it fits in 48 KiB), or
- *            work-items striding over elements with coalesced loads: GPUs;
+ *            memory between its passes when it fits in a third of the
+ *            local memory), or work-items striding over elements with
+ *            coalesced loads: GPUs, long rows;
+ *   "lanes"  8 to 64 work-items per row (chosen from C), several rows per
+ *            work-group, coalesced loads, the group's rows kept in local
+ *            memory when they fit: GPUs, short and medium rows (C = 10,
+ *            1000, up to a few thousand);
  *   "split"  a row split over several work-groups (cross_entropy with few,
  *            very long rows).
- * "auto" (the default) chooses per device and shape: the first context on
- * a device (per driver and clloss version) times "item" against "group" on
- * a small problem and keeps the faster in the cache folder of the program
- * binaries; CLLOSS_TUNE=off uses the heuristic instead (item on CPUs,
- * group elsewhere); split is chosen by shape. The environment variable
+ * "auto" (the default) chooses per device and shape: item on CPU devices,
+ * lanes or group (by row length) elsewhere, split for fewer rows than
+ * twice the compute units when C >= 8192; measurements can replace the
+ * heuristic (README, "Kernel variants"). The environment variable
  * CLLOSS_VARIANT, read when a context is created, forces a variant.
  * Results agree within rounding, whichever variant runs; each is
  * deterministic. Unknown name: CLLOSS_INVALID_ARGUMENT. */

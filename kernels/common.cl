@@ -263,31 +263,37 @@ FN real hmax(realv v) {
 #define HMAX(v) hmax(v)
 #endif
 
-/* Work-group tree reductions over `scratch[WG_SIZE]`; every work-item gets
- * the result. Deterministic: the order depends only on the group size. The
- * size need not be a power of two. The caller's scratch is free again when
- * they return. */
-#define DEFINE_GROUP_REDUCE(name, T, OP)                                      \
-  FN T name(T v, __local T *scratch) {                                        \
-    const uint lid = get_local_id(0), n = get_local_size(0);                  \
+/* Tree reductions over segments of a work-group: the work-items
+ * [base, base + width) with base = lid - lane each contribute v and all of
+ * them get the segment's result, for every segment at once (the segments
+ * tile the group; a whole group is one segment). scratch has WG_SIZE
+ * elements and is free again on return. Deterministic: the order depends
+ * only on the width, which need not be a power of two. Every work-item of
+ * the group must call it (barriers). */
+#define DEFINE_SEGMENT_REDUCE(name, T, OP)                                    \
+  FN T name(T v, __local T *scratch, uint lane, uint width) {                 \
+    const uint lid = get_local_id(0);                                         \
     scratch[lid] = v;                                                         \
     barrier(CLK_LOCAL_MEM_FENCE);                                             \
-    for (uint width = n; width > 1;) {                                        \
-      uint half_w = (width + 1) / 2;                                          \
-      if (lid + half_w < width)                                               \
+    for (uint w = width; w > 1;) {                                            \
+      const uint half_w = (w + 1) / 2;                                        \
+      if (lane + half_w < w)                                                  \
         scratch[lid] = OP(scratch[lid], scratch[lid + half_w]);               \
       barrier(CLK_LOCAL_MEM_FENCE);                                           \
-      width = half_w;                                                         \
+      w = half_w;                                                             \
     }                                                                         \
-    T r = scratch[0];                                                         \
+    T r = scratch[lid - lane];                                                \
     barrier(CLK_LOCAL_MEM_FENCE);                                             \
     return r;                                                                 \
   }
 #define ADD_(a, b) ((a) + (b))
-DEFINE_GROUP_REDUCE(group_sum, real, ADD_)
-DEFINE_GROUP_REDUCE(group_max, real, fmax)
+DEFINE_SEGMENT_REDUCE(segment_sum, real, ADD_)
+DEFINE_SEGMENT_REDUCE(segment_max, real, fmax)
 /* Four sums at once (one tree instead of four). */
-DEFINE_GROUP_REDUCE(group_sum4, REALN(4), ADD_)
+DEFINE_SEGMENT_REDUCE(segment_sum4, REALN(4), ADD_)
+/* The whole work-group as one segment. */
+#define group_sum(v, scratch)                                                 \
+  segment_sum((v), (scratch), get_local_id(0), get_local_size(0))
 
 /* Error word: [0] = 1 once a bad target was seen, [1] = lowest bad row
  * (saturated to 32 bits). */

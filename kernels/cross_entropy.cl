@@ -295,18 +295,20 @@ FN row_stats pass_online(const span *sp, const rows_params *p,
   return st;
 }
 
-/* The span's statistics over the work-group (pass_online, then a max and
- * one four-way sum); every work-item gets them. */
+/* The span's statistics over the work-items that share it, `lane` of
+ * `width` (a segment of the work-group: pass_online, then a max and one
+ * four-way sum); each of them gets them. Every work-item of the group
+ * calls it, with its own segment's span. */
 FN row_stats span_stats(const span *sp, const rows_params *p,
                         __local real *scratch, __local REALN(4) * scratch4,
-                        __local real *cache, int cached) {
-  const uint lid = get_local_id(0), size = get_local_size(0);
-  row_stats st = pass_online(sp, p, cache, cached, lid, size);
-  const real m = group_max(st.max, scratch);
+                        __local real *cache, int cached, uint lane,
+                        uint width) {
+  row_stats st = pass_online(sp, p, cache, cached, lane, width);
+  const real m = segment_max(st.max, scratch, lane, width);
   REALN(4)
   part = (REALN(4))(st.sumexp * exp(st.max - m), st.sa,
                     st.sad + st.sa * (m - st.max), st.xt);
-  REALN(4) sum = group_sum4(part, scratch4);
+  REALN(4) sum = segment_sum4(part, scratch4, lane, width);
   row_stats r = {m, sum.x, sum.y, sum.z, sum.w, 0};
   /* wt: read by everyone, the weights are never written */
   r.wt = sp->t < 0 || (ulong)sp->t >= sp->n ? (real)0
@@ -580,10 +582,52 @@ __kernel void ce_group(ROWS_KERNEL_ARGS) {
     int kind;
     const long ti = row_target(t, &p, row, &kind);
     span sp = row_span(x, y, w, grad, &p, row, ti);
-    row_stats st = span_stats(&sp, &p, red, red4, row_cache, p.cache_row);
+    row_stats st =
+        span_stats(&sp, &p, red, red4, row_cache, p.cache_row, lid, size);
     const real row_loss = finish_row(&sp, st, kind, &p, g, stats, row, 0,
                                      row_cache, p.cache_row, sp.g, lid, size);
     if (lid == 0) {
+      if (kind == ROW_BAD)
+        report_bad_row(err, row);
+      PUT_ROW_LOSS(row, row_loss);
+      if (p.loss_mode == 2)
+        partials[row] = row_loss;
+    }
+  }
+}
+
+/* Lanes variant, for short and medium rows on GPUs: P.lanes work-items
+ * per row (8 to 64) and get_local_size / P.lanes rows per work-group. A
+ * row's lanes read it with neighbouring vector loads (lane j takes vectors
+ * j, j + lanes, ...), reduce in their segment of local memory, and, with
+ * P.cache_row, keep the row there (P.cb reals per row of the group) for
+ * the gradient pass, so that it is read from global memory once. The
+ * group walks blocks of rows; rows past N in the last block take part in
+ * the barriers with empty spans. */
+__kernel void ce_lanes(ROWS_KERNEL_ARGS) {
+  __local real red[WG_SIZE];
+  __local REALN(4) red4[WG_SIZE];
+  const rows_params p = P;
+  const uint lid = get_local_id(0), lanes = (uint)p.lanes;
+  const uint lane = lid % lanes, slot = lid / lanes;
+  const ulong per = get_local_size(0) / lanes;
+  __local real *cache = row_cache + (p.cache_row ? slot * p.cb : 0);
+  for (ulong first = get_group_id(0) * per; first < p.rows;
+       first += get_num_groups(0) * per) {
+    const ulong row = first + slot;
+    const int live = row < p.rows;
+    int kind = ROW_IGNORED;
+    const long ti = live ? row_target(t, &p, row, &kind) : -1;
+    span sp = row_span(x, y, w, grad, &p, live ? row : 0, ti);
+    if (!live)
+      sp.n = 0;
+    row_stats st =
+        span_stats(&sp, &p, red, red4, cache, p.cache_row, lane, lanes);
+    if (!live)
+      continue; /* after the last barrier of this block */
+    const real row_loss = finish_row(&sp, st, kind, &p, g, stats, row, 0,
+                                     cache, p.cache_row, sp.g, lane, lanes);
+    if (lane == 0) {
       if (kind == ROW_BAD)
         report_bad_row(err, row);
       PUT_ROW_LOSS(row, row_loss);
@@ -621,7 +665,8 @@ __kernel void ce_split_stats(ROWS_KERNEL_ARGS) {
     int kind;
     const long ti = row_target(t, &p, row, &kind);
     span sp = segment_span(x, y, w, grad, &p, row, k, ti);
-    row_stats st = span_stats(&sp, &p, red, red4, row_cache, 0);
+    row_stats st = span_stats(&sp, &p, red, red4, row_cache, 0,
+                              get_local_id(0), get_local_size(0));
     if (get_local_id(0) == 0)
       store_stats(scratch + p.rec_off + job * REC_SIZE, st);
   }

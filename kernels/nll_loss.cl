@@ -2,7 +2,8 @@
  *   loss_i = -w[t_i] x_{i,t_i} for rows whose target is not ignore_index
  *   dx_ij  = -s_i w[t_i] [j = t_i]   (the rest of the row is zero)
  * nll_item: one work-item per row (CPUs); nll_group: one work-group per row,
- * its work-items zero the row together (GPUs). Both take ROWS_KERNEL_ARGS
+ * its work-items zero the row together (GPUs, long rows); nll_lanes: a few
+ * work-items per row (GPUs, short rows). All take ROWS_KERNEL_ARGS
  * (params.h).
  *
  * In place, the target's logit is read by the work-item that owns its
@@ -82,6 +83,27 @@ __kernel void nll_group(ROWS_KERNEL_ARGS) {
   for (ulong row = get_group_id(0); row < p.rows; row += get_num_groups(0)) {
     real row_loss;
     if (nll_row(x, t, w, g, stats, grad, err, &p, row, lid, size,
+                &row_loss)) {
+      if (p.loss_mode == 1)
+        loss[p.loss_off + row] = row_loss;
+      else if (p.loss_mode == 2)
+        partials[row] = row_loss;
+    }
+  }
+}
+
+/* Lanes variant (GPUs, short rows): P.lanes work-items per row, the
+ * group's rows side by side, so that a row's zeros are written by
+ * neighbouring work-items. No barrier: each row's owner of the target
+ * column writes its loss. */
+__kernel void nll_lanes(ROWS_KERNEL_ARGS) {
+  const rows_params p = P;
+  const ulong lanes = p.lanes;
+  const ulong lane = get_global_id(0) % lanes;
+  for (ulong row = get_global_id(0) / lanes; row < p.rows;
+       row += get_global_size(0) / lanes) {
+    real row_loss;
+    if (nll_row(x, t, w, g, stats, grad, err, &p, row, lane, lanes,
                 &row_loss)) {
       if (p.loss_mode == 1)
         loss[p.loss_off + row] = row_loss;

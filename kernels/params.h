@@ -46,6 +46,7 @@
   U64(segs)       /* split: segments per row */                                \
   U64(seg_len)    /* split: elements per segment (a multiple of VW) */         \
   U64(pad_rows)   /* zeros into grad's columns [C, ld) of rows below this */   \
+  U64(lanes)      /* lanes variant: work-items per row */                      \
   I64(ignore)     /* ignore_index */                                           \
   I32(has_w)      /* w is given */                                             \
   I32(g_mode)     /* upstream gradient: 0 none (1), 1 scalar, 2 per row */     \

@@ -7,7 +7,8 @@
 
 #include "devcheck.h"
 
-const char *const dc_variants[4] = {"item", "group", "split", "auto"};
+const char *const dc_variants[DC_VARIANTS] = {"item", "group", "split", "lanes",
+                                              "auto"};
 
 /* Byte patterns: elements before an input's offset are NaN (0xFF bytes in
  * every float type, -1 as an index) so that a wrong offset shows; elements
@@ -563,7 +564,7 @@ static size_t check(size_t dev, spec *s, const dc_opts *o) {
   const char *name = clloss_context_device_info(ctx)->name;
   size_t bad = 0;
   cl_command_queue q = dc_queue(ctx);
-  int nv = o->all_variants ? 4 : 1;
+  int nv = o->all_variants ? DC_VARIANTS : 1;
   for (int v = 0; v < nv; v++) {
     char how[160];
     if (o->all_variants) {
