@@ -41,10 +41,11 @@
  * not initialised (its rows give the all-reduce's count); the others then
  * wait, as for any collective call that one process skips. Shards that do not
  * add up to V classes give CLLOSS_INVALID_ARGUMENT on every process (checked
- * when V < 2^24). An MPI error is CLLOSS_COLLECTIVE_FAILURE with MPI's message
- * in the detail, if the communicator's error handler returns (MPI's default,
- * MPI_ERRORS_ARE_FATAL, aborts the job instead). The detail sentence of a
- * failure is clloss_context_error_detail(ctx), as for clloss's calls.
+ * when V < 2^24; 2^53 for float64). An MPI error is CLLOSS_COLLECTIVE_FAILURE
+ * with MPI's message in the detail, if the communicator's error handler returns
+ * (MPI's default, MPI_ERRORS_ARE_FATAL, aborts the job instead). The detail
+ * sentence of a failure is clloss_context_error_detail(ctx), as for clloss's
+ * calls.
  *
  * Unlike clloss's device-buffer calls, these wait on the host: for the
  * partial statistics (read to host memory), for the all-reduce, and for
