@@ -56,16 +56,26 @@ static double uniform(uint64_t *s, double lo, double hi) {
   return lo + (hi - lo) * (double)(next(s) >> 11) / 9007199254740992.0;
 }
 
+/* Element i of an array of any float storage type, as a double. */
 static void put(void *a, clloss_dtype t, size_t i, double v) {
   if (t == CLLOSS_FLOAT64)
     ((double *)a)[i] = v;
+  else if (t == CLLOSS_FLOAT16)
+    ((uint16_t *)a)[i] = clloss_float_to_half((float)v);
+  else if (t == CLLOSS_BFLOAT16)
+    ((uint16_t *)a)[i] = clloss_float_to_bfloat16((float)v);
   else
     ((float *)a)[i] = (float)v;
 }
 
 static double get(const void *a, clloss_dtype t, size_t i) {
-  return t == CLLOSS_FLOAT64 ? ((const double *)a)[i]
-                             : (double)((const float *)a)[i];
+  if (t == CLLOSS_FLOAT64)
+    return ((const double *)a)[i];
+  if (t == CLLOSS_FLOAT16)
+    return clloss_half_to_float(((const uint16_t *)a)[i]);
+  if (t == CLLOSS_BFLOAT16)
+    return clloss_bfloat16_to_float(((const uint16_t *)a)[i]);
+  return ((const float *)a)[i];
 }
 
 static int is_index(clloss_dtype t) {
@@ -204,33 +214,44 @@ void mc_check_same_everywhere(mc_state *st, const char *what, const void *p,
   free(first);
 }
 
-/* The distance in units in the last place, through the integers whose
- * order is that of the floats (-0 and +0 are 0 apart). */
-static int64_t ordered32(float f) {
-  int32_t i;
-  memcpy(&i, &f, sizeof i);
-  return i < 0 ? (int64_t)INT32_MIN - i : i;
-}
-
-static int64_t ordered64(double f) {
+/* The distance in units in the last place of storage type t, through the
+ * integers whose order is that of the values (-0 and +0 are 0 apart). */
+static int64_t ordered(double v, clloss_dtype t) {
   int64_t i;
-  memcpy(&i, &f, sizeof i);
-  return i < 0 ? INT64_MIN - i : i;
+  if (t == CLLOSS_FLOAT64) {
+    memcpy(&i, &v, sizeof i);
+    return i < 0 ? INT64_MIN - i : i;
+  }
+  int32_t j;
+  if (t == CLLOSS_FLOAT16 || t == CLLOSS_BFLOAT16) {
+    uint16_t h;
+    put(&h, t, 0, v);
+    j = h & 0x8000 ? -(int32_t)(h & 0x7fff) : (int32_t)h;
+    return j;
+  }
+  const float f = (float)v;
+  memcpy(&j, &f, sizeof j);
+  return j < 0 ? (int64_t)INT32_MIN - j : j;
 }
 
-static uint64_t ulps(double a, double b, int f64) {
+static uint64_t ulps(double a, double b, clloss_dtype t) {
   if (isnan(a) || isnan(b))
     return isnan(a) && isnan(b) ? 0 : UINT64_MAX;
-  const int64_t d = f64 ? ordered64(a) - ordered64(b)
-                        : ordered32((float)a) - ordered32((float)b);
+  const int64_t d = ordered(a, t) - ordered(b, t);
   return d < 0 ? (uint64_t)-d : (uint64_t)d;
 }
 
-/* One unit in the last place of |v| (a float or a double). */
-static double ulp_of(double v, int f64) {
+/* One unit in the last place of |v| in storage type t. */
+static double ulp_of(double v, clloss_dtype t) {
   v = fabs(v);
-  if (f64)
+  if (t == CLLOSS_FLOAT64)
     return nextafter(v, INFINITY) - v;
+  if (t == CLLOSS_FLOAT16 || t == CLLOSS_BFLOAT16) {
+    uint16_t h[2];
+    put(h, t, 0, v);
+    h[1] = (uint16_t)(h[0] + 1);
+    return get(h, t, 1) - get(h, t, 0);
+  }
   return (double)nextafterf((float)v, INFINITY) - (double)(float)v;
 }
 
@@ -294,16 +315,15 @@ void mc_check_block(mc_state *st, const char *what,
                     const clloss_shard *sh, size_t ld, const void *grad,
                     const void *want) {
   const size_t w = ld ? ld : sh->classes, v = d->classes;
-  const int f64 = d->input_type == CLLOSS_FLOAT64;
   uint64_t worst = 0, over = 0;
   double worst_row = 0;
   size_t at = 0;
   for (size_t i = 0; i < d->rows; i++) {
-    const double unit = ulp_of(row_terms(d, pb, want, i), f64);
+    const double unit = ulp_of(row_terms(d, pb, want, i), d->input_type);
     for (size_t j = 0; j < sh->classes; j++) {
       const double g = get(grad, d->input_type, i * w + j);
       const double e = get(want, d->input_type, i * v + sh->class_offset + j);
-      const uint64_t u = ulps(g, e, f64);
+      const uint64_t u = ulps(g, e, d->input_type);
       over += u > 4;
       worst = u > worst ? u : worst;
       const double r = u == 0                 ? 0

@@ -19,7 +19,9 @@ enum { N = 9, V = 53 };
 /* One configuration of options. */
 typedef struct mpi_case {
   const char *name;
-  int prob, weights, ignore, int32, f64, accumulate, padded;
+  int prob, weights, ignore, int32;
+  clloss_dtype dtype;
+  int accumulate, padded;
   float eps, z, cap, norm, scale;
   clloss_reduction reduction;
 } mpi_case;
@@ -38,10 +40,14 @@ static const mpi_case cases[] = {
      CLLOSS_REDUCTION_MEAN},
     {"accumulate padded rows", 0, 1, 1, 0, 0, 1, 1, 0.1f, 0, 0, 0, 0.5f,
      CLLOSS_REDUCTION_SUM},
-    {"float64 smoothing mean", 0, 1, 1, 0, 1, 0, 0, 0.1f, 1e-4f, 0, 0, 1,
-     CLLOSS_REDUCTION_MEAN},
-    {"float64 probabilities none", 1, 0, 0, 0, 1, 0, 0, 0, 0, 2.0f, 0, 1,
-     CLLOSS_REDUCTION_NONE},
+    {"float64 smoothing mean", 0, 1, 1, 0, CLLOSS_FLOAT64, 0, 0, 0.1f, 1e-4f, 0,
+     0, 1, CLLOSS_REDUCTION_MEAN},
+    {"float64 probabilities none", 1, 0, 0, 0, CLLOSS_FLOAT64, 0, 0, 0, 0, 2.0f,
+     0, 1, CLLOSS_REDUCTION_NONE},
+    {"float16 weights smoothing mean", 0, 1, 1, 0, CLLOSS_FLOAT16, 0, 0, 0.1f,
+     0, 0, 0, 1, CLLOSS_REDUCTION_MEAN},
+    {"bfloat16 z_loss sum", 0, 0, 1, 0, CLLOSS_BFLOAT16, 0, 0, 0, 1e-3f, 0, 0,
+     1, CLLOSS_REDUCTION_SUM},
 };
 
 /* How the classes are split over the processes. */
@@ -64,7 +70,7 @@ static clloss_cross_entropy_desc desc_of(const mpi_case *k) {
   clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
   d.rows = N;
   d.classes = V;
-  d.input_type = k->f64 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32;
+  d.input_type = k->dtype;
   d.target_type = k->prob    ? d.input_type
                   : k->int32 ? CLLOSS_INT32
                              : CLLOSS_INT64;
@@ -111,7 +117,9 @@ static void run_case(mc_state *st, clloss_context *ctx, const mpi_case *k,
            clloss_context_error_detail(ctx));
   if (s == CLLOSS_SUCCESS) {
     mc_check_loss(st, what, d.input_type, loss, want_loss, loss_n);
-    mc_check_same_everywhere(st, what, loss, loss_n * (k->f64 ? 8 : 4));
+    mc_check_same_everywhere(
+        st, what, loss,
+        loss_n * clloss_dtype_size(clloss_loss_dtype(k->dtype)));
     mc_check_block(st, what, &d, &pb, &sh, bd.row_stride, b.grad, want_grad);
     MC_CHECK(st, mc_padding_changed(&d, &sh, bd.row_stride, b.grad) == 0,
              "%s: the gradient's padding columns changed", what);
