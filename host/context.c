@@ -221,13 +221,13 @@ clloss_status clloss_check_device_errors(clloss_context *ctx,
     return CLLOSS_INVALID_ARGUMENT;
   if (!queue)
     queue = ctx->queue;
-  /* After the calls that write the word, whichever queue they are on. */
+  /* After the calls that write the word, whichever queue they are on
+   * (each was flushed as it ended: clloss__launch_end). */
   cl_event after = ctx->last_call;
-  cl_int err = after ? clloss__flush_if_elsewhere(after, queue) : CL_SUCCESS;
   cl_uint word[2];
-  if (err == CL_SUCCESS)
-    err = clEnqueueReadBuffer(queue, ctx->err, CL_TRUE, 0, sizeof word, word,
-                              after ? 1 : 0, after ? &after : NULL, NULL);
+  cl_int err =
+      clEnqueueReadBuffer(queue, ctx->err, CL_TRUE, 0, sizeof word, word,
+                          after ? 1 : 0, after ? &after : NULL, NULL);
   if (err != CL_SUCCESS)
     return clloss__fail(ctx, clloss__cl_status(err),
                         "reading the device error word failed: %s",

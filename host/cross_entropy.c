@@ -147,14 +147,7 @@ void clloss__ce_args_init(clloss_context *ctx,
 clloss_status clloss__ce_program(clloss_context *ctx,
                                  const clloss_cross_entropy_desc *d,
                                  clloss__program **out) {
-  const int prob = clloss__is_probability_target(d->target_type);
-  clloss__program_key key = {.source = "cross_entropy",
-                             .in_type = (int)d->input_type,
-                             .tgt_type =
-                                 prob ? CLLOSS_INT64 : (int)d->target_type,
-                             .prob_targets = prob,
-                             .vw = clloss__vector_width(ctx, d->input_type),
-                             .softcap = d->softcap > 0};
+  const clloss__program_key key = clloss__ce_program_key(ctx, d);
   return clloss__get_program(ctx, &key, ce_kernels, out);
 }
 

@@ -25,7 +25,6 @@ typedef struct clloss__program_key {
   int in_type, tgt_type, prob_targets, loss_id, vw, softcap;
 } clloss__program_key;
 
-#define CLLOSS__MAX_PROGRAMS 48
 #define CLLOSS__MAX_KERNELS 9
 
 typedef struct clloss__program {
@@ -57,8 +56,10 @@ struct clloss_context {
   size_t wg_size;                      /* WG_SIZE the programs are built with */
   cl_uint native_float, native_double; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_* */
 
-  clloss__program programs[CLLOSS__MAX_PROGRAMS];
-  size_t program_count;
+  /* One entry per configuration that calls on this device can request
+   * (clloss__program_configs), allocated with the context. */
+  clloss__program *programs;
+  size_t program_count, program_capacity;
   char *build_log;
   char detail[CLLOSS_DETAIL_SIZE];
 
@@ -99,12 +100,40 @@ clloss_status clloss__cl_status(cl_int err);
 clloss_status clloss__query_device(cl_platform_id platform, cl_device_id device,
                                    clloss_device_info *info);
 
-/* The program for `key`, built on first use (program.c). */
+/* The program for `key`, built on first use (program.c). The pointer is
+ * valid until the next clloss__get_program (the table may grow). */
 clloss_status clloss__get_program(clloss_context *ctx,
                                   const clloss__program_key *key,
                                   const char *const *kernel_names,
                                   clloss__program **out);
 void clloss__release_programs(clloss_context *ctx);
+/* The build options of `key` on ctx's device, as clBuildProgram gets them;
+ * returns what snprintf returns. */
+int clloss__build_options(const clloss_context *ctx,
+                          const clloss__program_key *key, char *out,
+                          size_t cap);
+/* The sources of `key`'s program, in the order they are compiled:
+ * texts[0..CLLOSS__PROGRAM_PARTS), malloc'd (free each). On failure every
+ * text is NULL and `*missing` (may be NULL) names the file not found. */
+#define CLLOSS__PROGRAM_PARTS 4
+int clloss__program_sources(const clloss__program_key *key,
+                            char *texts[CLLOSS__PROGRAM_PARTS],
+                            const char **missing);
+
+/* Program configurations (configs.c). The key a call with descriptor d
+ * builds, for the launchers and the enumeration alike. */
+clloss__program_key clloss__ce_program_key(const clloss_context *ctx,
+                                           const clloss_cross_entropy_desc *d);
+clloss__program_key clloss__nll_program_key(const clloss_context *ctx,
+                                            const clloss_nll_loss_desc *d);
+clloss__program_key clloss__pw_program_key(const clloss_context *ctx,
+                                           const clloss_pointwise_desc *d);
+int clloss__same_key(const clloss__program_key *a,
+                     const clloss__program_key *b);
+/* Every key that calls on ctx's device can request (ctx->info: device type
+ * and fp64): the first `cap` into keys (may be NULL); returns how many. */
+size_t clloss__program_configs(const clloss_context *ctx,
+                               clloss__program_key *keys, size_t cap);
 
 /* Launch helpers (launch.c). */
 typedef struct clloss__launch {
@@ -119,9 +148,6 @@ typedef struct clloss__launch {
 clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
                                    cl_command_queue queue, cl_uint num_events,
                                    const cl_event *wait_list);
-/* Flushes the queue of `event` when it is not `queue`: OpenCL 1.2 asks for
- * it before another queue waits for the event. */
-cl_int clloss__flush_if_elsewhere(cl_event event, cl_command_queue queue);
 /* Enqueues `k` after everything enqueued so far by this launch. */
 clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
                                     size_t global, size_t local);

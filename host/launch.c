@@ -31,15 +31,6 @@ clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
   return CLLOSS_SUCCESS;
 }
 
-cl_int clloss__flush_if_elsewhere(cl_event event, cl_command_queue queue) {
-  cl_command_queue q = NULL;
-  cl_int err =
-      clGetEventInfo(event, CL_EVENT_COMMAND_QUEUE, sizeof q, &q, NULL);
-  if (err != CL_SUCCESS)
-    return err;
-  return q && q != queue ? clFlush(q) : CL_SUCCESS;
-}
-
 /* The first kernel of a call waits for the caller's wait list and for the
  * previous call's last kernel (ctx->last_call). */
 static cl_int enqueue_first(clloss__launch *l, cl_kernel k, size_t global,
@@ -48,11 +39,8 @@ static cl_int enqueue_first(clloss__launch *l, cl_kernel k, size_t global,
   if (!prev)
     return clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local,
                                   l->num_events, l->wait_list, done);
-  /* OpenCL 1.2 (5.13): an event of another queue must be flushed there
-   * before this queue may wait for it, or some drivers wait forever. */
-  cl_int err = clloss__flush_if_elsewhere(prev, l->queue);
-  if (err != CL_SUCCESS)
-    return err;
+  /* prev's queue was flushed when its call ended (clloss__launch_end). */
+  cl_int err;
   cl_event few[16], *all = few;
   if (l->num_events + 1 > sizeof few / sizeof *few &&
       !(all = malloc((l->num_events + 1) * sizeof *all)))
@@ -90,7 +78,12 @@ clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
                                  cl_event *event) {
   /* A call that ran kernels (l->last is so far a kernel's) becomes the one
    * the next call waits for, even if a later step failed: its kernels may
-   * still be using the scratch. */
+   * still be using the scratch. OpenCL 1.2 (5.13) wants the queue of an
+   * event flushed before another queue waits for it, or some drivers wait
+   * forever: a call on the caller's queue is flushed now, while that queue
+   * surely exists, since the next call may be on another one. */
+  if (l->last && l->queue != l->ctx->queue)
+    clFlush(l->queue);
   if (l->last && clRetainEvent(l->last) == CL_SUCCESS) {
     if (l->ctx->last_call)
       clReleaseEvent(l->ctx->last_call);

@@ -25,13 +25,9 @@ static clloss__rows_call describe(const clloss_nll_loss_desc *d) {
 
 static clloss_status enqueue(clloss__launch *l, const void *desc,
                              const clloss__rows_call *c) {
-  (void)desc; /* everything nll_loss needs is in c */
   clloss_context *ctx = l->ctx;
   const int real_size = c->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  clloss__program_key key = {.source = "nll_loss",
-                             .in_type = (int)c->input_type,
-                             .tgt_type = (int)c->target_type,
-                             .vw = clloss__vector_width(ctx, c->input_type)};
+  const clloss__program_key key = clloss__nll_program_key(ctx, desc);
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
   const clloss__rows_plan pl = clloss__plan_rows(

@@ -154,12 +154,8 @@ static clloss_status set_args(clloss_context *ctx, cl_kernel k,
 static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
   clloss_context *ctx = l->ctx;
   const clloss_pointwise_desc *d = c->d;
-  const int vw = clloss__vector_width(ctx, d->input_type);
-  clloss__program_key key = {.source = "pointwise",
-                             .in_type = (int)d->input_type,
-                             .tgt_type = CLLOSS_INT64,
-                             .loss_id = (int)d->loss,
-                             .vw = vw};
+  const clloss__program_key key = clloss__pw_program_key(ctx, d);
+  const int vw = key.vw;
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, pw_kernels, &p));
   const pw_plan pl = plan(ctx, p, d->count, (size_t)vw);
