@@ -284,6 +284,16 @@ static void test_run_usage_errors(void) {
   expect_error("run mse_loss --input @x.npy --target @y.npy --cpu --device 0 "
                "--loss-out @l.npy",
                2, "exclude");
+  expect_error("run cross_entropy --input @x.npy --target @t.npy --cpu "
+               "--vocab-parallel --loss-out @l.npy",
+               2, "--cpu and --vocab-parallel exclude");
+#ifndef CLLOSS_CLI_HAVE_MPI
+  /* Built without MPI: the flag says so (with MPI: tests/mpi). */
+  expect_error("run cross_entropy --input @x.npy --target @t.npy "
+               "--vocab-parallel --loss-out @l.npy",
+               2, "built without MPI");
+  expect_error("bench cross_entropy --vocab-parallel", 2, "built without MPI");
+#endif
   expect_error("run mse_loss --input @x.npy --target @y.npy --loss-out", 2,
                "--loss-out needs a value");
   expect_error("run mse_loss --input @x.npy --target @y.npy --loss-out "

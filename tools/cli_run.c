@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cli_loss.h"
+#include "cli_run.h"
 #include "cli_softmax.h"
 #include "npy.h"
 
@@ -48,6 +49,12 @@ static const char *const run_help =
     "  --device I           device index or name substring (default: the\n"
     "                       CLLOSS_DEVICE variable, then the first GPU)\n"
     "  --cpu                use the CPU reference instead of a device\n"
+    "  --vocab-parallel     cross_entropy under mpirun: each process takes\n"
+    "                       its block of the classes (columns of --input,\n"
+    "                       of probability targets and of --weight) on its\n"
+    "                       device; one MPI_Allreduce of per-row statistics;\n"
+    "                       process 0 writes the loss and the gathered\n"
+    "                       gradient (needs clloss built with MPI)\n"
     "  --quiet              no summary line (loss, device, and the time of\n"
     "                       the call: copies and any first-use kernel build\n"
     "                       included)\n"
@@ -57,16 +64,6 @@ static const char *const run_help =
     "input), shape () for mean/sum, [N] or the input's shape for none; the\n"
     "gradient in the input's shape and dtype. Exit status: 0 ok, 1 bad data\n"
     "or a failed computation, 2 bad usage.\n";
-
-typedef struct run_args {
-  const char *loss_name;
-  const char *input, *target, *weight, *pos_weight;
-  const char *loss_out, *grad_out;
-  const char *out; /* softmax's output */
-  const char *device;
-  int cpu, quiet;
-  cli_options opt;
-} run_args;
 
 #define usage(...) cli_usage("run", __VA_ARGS__)
 
@@ -201,6 +198,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
       a->opt.given |= CLI_OPT_LOG_TARGET;
     } else if (cli_flag(arg, "--cpu")) {
       a->cpu = 1;
+    } else if (cli_flag(arg, "--vocab-parallel")) {
+      a->vocab_parallel = 1;
     } else if (cli_flag(arg, "--quiet") || strcmp(arg, "-q") == 0) {
       a->quiet = 1;
     } else {
@@ -216,7 +215,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
     if (!a->input || !a->out)
       return usage("%s", "softmax needs --input and --out");
     if (a->target || a->loss_out || a->grad_out || a->opt.given ||
-        a->opt.log_target)
+        a->opt.log_target || a->vocab_parallel)
       return usage("%s", "softmax takes --input, --out, --device, --cpu and "
                          "--quiet only");
     return CLI_OK;
@@ -232,6 +231,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
   if (a->loss_out && a->grad_out && strcmp(a->loss_out, a->grad_out) == 0)
     return usage("--loss-out and --grad-out are the same file '%s'",
                  a->loss_out);
+  if (a->cpu && a->vocab_parallel)
+    return usage("%s", "--cpu and --vocab-parallel exclude each other");
   return CLI_OK;
 }
 
@@ -255,9 +256,8 @@ static void free_data(run_data *d) {
   npy_free(&d->pos_weight);
 }
 
-/* Writes both outputs or neither. */
-static int write_outputs(const run_args *a, const cli_problem *p,
-                         const void *loss, const void *grad) {
+int cli_run_write_outputs(const run_args *a, const cli_problem *p,
+                          const void *loss, const void *grad) {
   char msg[512];
   npy_staged ls = {NULL, NULL}, gs = {NULL, NULL};
   const npy_array *x = p->input;
@@ -279,8 +279,8 @@ static int write_outputs(const run_args *a, const cli_problem *p,
   return CLI_OK;
 }
 
-static void summary(const cli_problem *p, const void *loss, const char *where,
-                    double ms) {
+void cli_run_summary(const cli_problem *p, const void *loss, const char *where,
+                     double ms) {
   char opts[256], value[96];
   double sum = 0.0;
   for (size_t i = 0; i < p->loss_count; i++)
@@ -331,9 +331,9 @@ static int compute(const run_args *a, const cli_problem *p) {
       if (s == CLLOSS_BUILD_FAILURE && ctx)
         fprintf(stderr, "build log:\n%s\n", clloss_context_build_log(ctx));
     } else {
-      rc = write_outputs(a, p, loss, grad);
+      rc = cli_run_write_outputs(a, p, loss, grad);
       if (rc == CLI_OK && !a->quiet)
-        summary(p, loss, where, ms);
+        cli_run_summary(p, loss, where, ms);
     }
   }
   free(loss);
@@ -355,6 +355,8 @@ int cli_run(int argc, char **argv) {
   char msg[512];
   if (cli_check_options(loss, &a.opt, msg, sizeof msg) != CLI_OK)
     return cli_error("run", CLI_USAGE, "%s", msg);
+  if (a.vocab_parallel)
+    return cli_run_vocab_parallel(&a, loss);
   run_data d;
   memset(&d, 0, sizeof d);
   if ((rc = load(a.input, &d.input)) == CLI_OK &&
