@@ -37,6 +37,10 @@ size_t bench_copy_bytes(const bench_copy *c);
 /* Releases every OpenCL object of c; NULL is a no-op. */
 void bench_copy_close(bench_copy *c);
 
+/* `clloss bench cross_entropy --vocab-parallel` under mpirun
+ * (cli_bench_vocab_parallel.c); without MPI a clear error. */
+int cli_bench_vocab_parallel(int argc, char **argv);
+
 /* Median and minimum of n values (sorts `v`). */
 void bench_stats(double *v, size_t n, double *median, double *min);
 

@@ -1,5 +1,6 @@
 /* cli_run.c - `clloss run LOSS --input X.npy --target T.npy ...`: one loss
- * and its gradient on a device or the CPU reference, written to .npy files.
+ * and its gradient on a device or the CPU reference, written to .npy files
+ * (and `clloss run softmax`, cli_softmax.c).
  */
 #include <math.h>
 #include <stddef.h>
@@ -9,11 +10,14 @@
 
 #include "cli.h"
 #include "cli_loss.h"
+#include "cli_run.h"
+#include "cli_softmax.h"
 #include "npy.h"
 
 static const char *const run_help =
     "usage: clloss run LOSS --input X.npy --target T.npy [options]\n"
     "                  [--loss-out L.npy] [--grad-out G.npy]\n"
+    "       clloss run softmax --input X.npy --out P.npy [--device I | --cpu]\n"
     "\n"
     "Computes one loss and its gradient d(loss)/d(input) (upstream gradient\n"
     "1) and writes them as .npy files; at least one output is required.\n"
@@ -25,6 +29,8 @@ static const char *const run_help =
     "  mse_loss, l1_loss, huber_loss, smooth_l1_loss,\n"
     "  binary_cross_entropy_with_logits, kl_div\n"
     "                  any shape; target of the same shape and dtype\n"
+    "  softmax         not a loss: the probabilities of X's rows (its last\n"
+    "                  axis), written to --out in X's shape and dtype\n"
     "\n"
     "Options (as PyTorch names them; '_' may replace '-'):\n"
     "  --reduction R        none, mean (default) or sum; kl_div: batchmean\n"
@@ -38,9 +44,17 @@ static const char *const run_help =
     "  --log-target         kl_div: the target is log p\n"
     "  --z-loss Z           cross_entropy: adds Z lse^2 per row (default 0)\n"
     "  --softcap S          cross_entropy: logits -> S tanh(x / S) (0 off)\n"
+    "  --grad-scale S       multiplies the gradient, any reduction (default\n"
+    "                       1; llm.c's 1/(B*T) with --reduction none)\n"
     "  --device I           device index or name substring (default: the\n"
     "                       CLLOSS_DEVICE variable, then the first GPU)\n"
     "  --cpu                use the CPU reference instead of a device\n"
+    "  --vocab-parallel     cross_entropy under mpirun: each process takes\n"
+    "                       its block of the classes (columns of --input,\n"
+    "                       of probability targets and of --weight) on its\n"
+    "                       device; one MPI_Allreduce of per-row statistics;\n"
+    "                       process 0 writes the loss and the gathered\n"
+    "                       gradient (needs clloss built with MPI)\n"
     "  --quiet              no summary line (loss, device, and the time of\n"
     "                       the call: copies and any first-use kernel build\n"
     "                       included)\n"
@@ -50,15 +64,6 @@ static const char *const run_help =
     "input), shape () for mean/sum, [N] or the input's shape for none; the\n"
     "gradient in the input's shape and dtype. Exit status: 0 ok, 1 bad data\n"
     "or a failed computation, 2 bad usage.\n";
-
-typedef struct run_args {
-  const char *loss_name;
-  const char *input, *target, *weight, *pos_weight;
-  const char *loss_out, *grad_out;
-  const char *device;
-  int cpu, quiet;
-  cli_options opt;
-} run_args;
 
 #define usage(...) cli_usage("run", __VA_ARGS__)
 
@@ -99,6 +104,7 @@ static int string_option(int argc, char **argv, int *i, run_args *a,
       {"--pos-weight", offsetof(run_args, pos_weight)},
       {"--loss-out", offsetof(run_args, loss_out)},
       {"--grad-out", offsetof(run_args, grad_out)},
+      {"--out", offsetof(run_args, out)},
       {"--device", offsetof(run_args, device)},
   };
   for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
@@ -133,6 +139,7 @@ static int number_option(int argc, char **argv, int *i, run_args *a,
       {"--beta", CLI_OPT_BETA, offsetof(cli_options, beta)},
       {"--z-loss", CLI_OPT_Z_LOSS, offsetof(cli_options, z_loss)},
       {"--softcap", CLI_OPT_SOFTCAP, offsetof(cli_options, softcap)},
+      {"--grad-scale", CLI_OPT_GRAD_SCALE, offsetof(cli_options, grad_scale)},
   };
   const char *v;
   *matched = 1;
@@ -191,6 +198,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
       a->opt.given |= CLI_OPT_LOG_TARGET;
     } else if (cli_flag(arg, "--cpu")) {
       a->cpu = 1;
+    } else if (cli_flag(arg, "--vocab-parallel")) {
+      a->vocab_parallel = 1;
     } else if (cli_flag(arg, "--quiet") || strcmp(arg, "-q") == 0) {
       a->quiet = 1;
     } else {
@@ -200,6 +209,20 @@ static int parse_args(int argc, char **argv, run_args *a) {
   }
   if (!a->loss_name)
     return usage("%s", "no LOSS given");
+  if (a->cpu && a->device)
+    return usage("%s", "--cpu and --device exclude each other");
+  if (strcmp(a->loss_name, "softmax") == 0) {
+    if (!a->input || !a->out)
+      return usage("%s", "softmax needs --input and --out");
+    if (a->target || a->loss_out || a->grad_out || a->opt.given ||
+        a->opt.log_target || a->vocab_parallel)
+      return usage("%s", "softmax takes --input, --out, --device, --cpu and "
+                         "--quiet only");
+    return CLI_OK;
+  }
+  if (a->out)
+    return usage("%s", "--out is softmax's; a loss writes --loss-out and "
+                       "--grad-out");
   if (!a->input || !a->target)
     return usage("%s", "--input and --target are required");
   if (!a->loss_out && !a->grad_out)
@@ -208,8 +231,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
   if (a->loss_out && a->grad_out && cli_same_file(a->loss_out, a->grad_out))
     return usage("--loss-out '%s' and --grad-out '%s' are the same file",
                  a->loss_out, a->grad_out);
-  if (a->cpu && a->device)
-    return usage("%s", "--cpu and --device exclude each other");
+  if (a->cpu && a->vocab_parallel)
+    return usage("%s", "--cpu and --vocab-parallel exclude each other");
   return CLI_OK;
 }
 
@@ -233,9 +256,8 @@ static void free_data(run_data *d) {
   npy_free(&d->pos_weight);
 }
 
-/* Writes both outputs or neither. */
-static int write_outputs(const run_args *a, const cli_problem *p,
-                         const void *loss, const void *grad) {
+int cli_run_write_outputs(const run_args *a, const cli_problem *p,
+                          const void *loss, const void *grad) {
   char msg[512];
   npy_staged ls = {0}, gs = {0};
   const npy_array *x = p->input;
@@ -257,8 +279,8 @@ static int write_outputs(const run_args *a, const cli_problem *p,
   return CLI_OK;
 }
 
-static void summary(const cli_problem *p, const void *loss, const char *where,
-                    double ms) {
+void cli_run_summary(const cli_problem *p, const void *loss, const char *where,
+                     double ms) {
   char opts[256], value[96];
   double sum = 0.0;
   for (size_t i = 0; i < p->loss_count; i++)
@@ -309,9 +331,9 @@ static int compute(const run_args *a, const cli_problem *p) {
       if (s == CLLOSS_BUILD_FAILURE && ctx)
         fprintf(stderr, "build log:\n%s\n", clloss_context_build_log(ctx));
     } else {
-      rc = write_outputs(a, p, loss, grad);
+      rc = cli_run_write_outputs(a, p, loss, grad);
       if (rc == CLI_OK && !a->quiet)
-        summary(p, loss, where, ms);
+        cli_run_summary(p, loss, where, ms);
     }
   }
   free(loss);
@@ -325,12 +347,16 @@ int cli_run(int argc, char **argv) {
   int rc = parse_args(argc, argv, &a);
   if (rc != CLI_OK)
     return rc < 0 ? CLI_OK : rc;
+  if (strcmp(a.loss_name, "softmax") == 0)
+    return cli_run_softmax(a.input, a.out, a.device, a.cpu, a.quiet);
   const cli_loss_info *loss = cli_find_loss(a.loss_name);
   if (!loss)
     return usage("unknown loss '%s'", a.loss_name);
   char msg[512];
   if (cli_check_options(loss, &a.opt, msg, sizeof msg) != CLI_OK)
     return cli_error("run", CLI_USAGE, "%s", msg);
+  if (a.vocab_parallel)
+    return cli_run_vocab_parallel(&a, loss);
   run_data d;
   memset(&d, 0, sizeof d);
   if ((rc = load(a.input, &d.input)) == CLI_OK &&
