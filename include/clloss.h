@@ -306,7 +306,10 @@ CLLOSS_API clloss_status clloss_context_fail(clloss_context *ctx,
  * written. The environment variable CLLOSS_VARIANT, read when a context is
  * created, forces a variant (element-wise losses run "group" for "split"
  * and "lanes", nll_loss "group" for "split"). Results agree within
- * rounding, whichever variant runs; each is deterministic. Unknown name:
+ * rounding, whichever variant runs; each is deterministic, so under "auto"
+ * identical calls give bit-identical results except across that one
+ * switch of a class (force a variant, or CLLOSS_TUNE=off, to exclude it).
+ * Unknown name:
  * CLLOSS_INVALID_ARGUMENT (from context creation for CLLOSS_VARIANT). */
 CLLOSS_API clloss_status clloss_context_set_variant(clloss_context *ctx,
                                                     const char *variant);
