@@ -146,19 +146,10 @@ probe=$("$clloss" bench mse_loss --numel 4096 --device "$device" --repeat 1 \
 echo "probe: $probe"
 note "device" "$(sed -n 's/.*"device":"\([^"]*\)".*/\1/p' <<<"$probe")"
 
-# ---- tests --------------------------------------------------------------
-if [[ $tests == ON ]]; then
-  say "test suite on $device"
-  # shellcheck disable=SC2016
-  step "tests" 150 bash -c 'CLLOSS_TEST_DEVICE="$1" "$2" >"$3" 2>&1' _ \
-    "$device" "$build/tests/clloss_tests" "$OUT/tests.log"
-  tail -n 4 "$OUT/tests.log"
-  grep -E 'Test: .*FAILED|^ *[0-9]+\. ' "$OUT/tests.log" | head -n 20 || true
-else
-  note "tests" "skipped: not built (CUnit missing, see build.log)"
-fi
-
-# ---- benchmarks ---------------------------------------------------------
+# ---- benchmarks, then the test suite -------------------------------------
+# Order by what a short lease must not lose: start-up, the N x C shapes
+# (issue 15's targets), the test suite on the GPU, then the dtype cases and
+# the sweep, each capped by what the budget still holds.
 if [[ -n $dry ]]; then
   big_rows=64 big_classes=4096 mid_rows=64 mid_classes=1000
   numel=$((1 << 20)) sweep_total=$((1 << 20)) repeat=3
@@ -166,6 +157,9 @@ else
   big_rows=16384 big_classes=131072 mid_rows=4096 mid_classes=32000
   numel=$((1 << 28)) sweep_total=$((1 << 27)) repeat=20
 fi
+
+torch_device=cuda
+[[ -n $dry ]] && torch_device=cpu
 
 # A small shape: the first call's time is then the program build's.
 say "start-up: first call, cold caches then warm"
@@ -186,6 +180,46 @@ for run in cold warm; do
 done
 rm -rf "$cache"
 
+# Every row length a GPU variant must serve, at few and many rows: the
+# fraction of the copy kernel's bandwidth per shape, the variant that ran,
+# and PyTorch's forward+backward on the same shape (targets: >= 0.7 of copy
+# at 16384 x 1000, >= 0.85 at 16384 x 131072, faster than PyTorch eager).
+# pytorch_cpu.py prints the table: variant, ms, GB/s, copy GB/s, ratio,
+# PyTorch ms, speedup.
+say "shapes: N x C, float32 forward+gradient, fraction of copy"
+if [[ -n $dry ]]; then shape_rows="4 64"; shape_classes="10 100 1000"; else
+  shape_rows="256 16384"; shape_classes="10 100 1000 4096 32000 131072"
+fi
+shape_cases=()
+for n in $shape_rows; do
+  for c in $shape_classes; do
+    shape_cases+=(--case "cross_entropy --rows $n --classes $c")
+  done
+done
+step "shapes+pytorch" 240 "$python" "$root/bench/pytorch_cpu.py" \
+  --clloss "$clloss" --bench-args "--device $device" --repeat "$repeat" \
+  --warmup 3 --torch-device "$torch_device" --suite shapes --out "$results" \
+  "${shape_cases[@]}"
+
+
+# ---- tests --------------------------------------------------------------
+if [[ $tests == ON ]]; then
+  say "test suite on $device: the portable suite first, then all"
+  # shellcheck disable=SC2016
+  step "tests portable" 90 bash -c 'CLLOSS_TEST_DEVICE="$1" "$2" portable >"$3" 2>&1' _ \
+    "$device" "$build/tests/clloss_tests" "$OUT/tests-portable.log"
+  tail -n 4 "$OUT/tests-portable.log"
+  grep -E 'Test: .*FAILED|^ *[0-9]+\. ' "$OUT/tests-portable.log" | head -n 20 || true
+  # shellcheck disable=SC2016
+  step "tests" 150 bash -c 'CLLOSS_TEST_DEVICE="$1" "$2" >"$3" 2>&1' _ \
+    "$device" "$build/tests/clloss_tests" "$OUT/tests.log"
+  tail -n 4 "$OUT/tests.log"
+  grep -E 'Test: .*FAILED|^ *[0-9]+\. ' "$OUT/tests.log" | head -n 20 || true
+else
+  note "tests" "skipped: not built (CUnit missing, see build.log)"
+fi
+
+
 say "clloss vs PyTorch CUDA, same shapes, same run"
 cases=(
   "cross_entropy --rows $big_rows --classes $big_classes"
@@ -198,8 +232,6 @@ cases=(
 )
 case_args=()
 for c in "${cases[@]}"; do case_args+=(--case "$c"); done
-torch_device=cuda
-[[ -n $dry ]] && torch_device=cpu
 step "benchmarks+pytorch" 240 "$python" "$root/bench/pytorch_cpu.py" \
   --clloss "$clloss" --bench-args "--device $device" --repeat "$repeat" \
   --warmup 3 --torch-device "$torch_device" --suite targets --out "$results" \
@@ -225,27 +257,6 @@ if ((sweep_ok)); then note "sweep" ok; else
   note "sweep" "FAILED (see gpu-check.log)"
   failures=$((failures + 1))
 fi
-# Every row length a GPU variant must serve, at few and many rows: the
-# fraction of the copy kernel's bandwidth per shape, the variant that ran,
-# and PyTorch's forward+backward on the same shape (targets: >= 0.7 of copy
-# at 16384 x 1000, >= 0.85 at 16384 x 131072, faster than PyTorch eager).
-# pytorch_cpu.py prints the table: variant, ms, GB/s, copy GB/s, ratio,
-# PyTorch ms, speedup.
-say "shapes: N x C, float32 forward+gradient, fraction of copy"
-if [[ -n $dry ]]; then shape_rows="4 64"; shape_classes="10 100 1000"; else
-  shape_rows="256 16384"; shape_classes="10 100 1000 4096 32000 131072"
-fi
-shape_cases=()
-for n in $shape_rows; do
-  for c in $shape_classes; do
-    shape_cases+=(--case "cross_entropy --rows $n --classes $c")
-  done
-done
-step "shapes+pytorch" 240 "$python" "$root/bench/pytorch_cpu.py" \
-  --clloss "$clloss" --bench-args "--device $device" --repeat "$repeat" \
-  --warmup 3 --torch-device "$torch_device" --suite shapes --out "$results" \
-  "${shape_cases[@]}"
-
 "$python" "$root/bench/plot.py" "$results" -o "$OUT/gpu-$stamp-sweep.png" \
   --title "clloss cross_entropy vs copy kernel (GPU)" ||
   echo "(no plot here: gnuplot and matplotlib missing; plot later with bench/plot.py)"
