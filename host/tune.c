@@ -1,13 +1,14 @@
 /* tune.c - which kernel variant a call runs: the heuristic, or a measured
  * choice that beat it clearly, per device, family and shape class.
  *
- * Shape classes: cross_entropy and nll_loss rows are "short" (fewer than
- * 4 x VW x L elements, L the work-group size: a work-group per row would
- * leave most of its work-items idle), "long", or for cross_entropy "few
+ * Shape classes: cross_entropy and nll_loss rows are "tiny" (fewer than
+ * 32 x VW elements), "short" (fewer than 4 x VW x L elements, L the
+ * work-group size: a work-group per row would leave most of its
+ * work-items idle), "long", or for cross_entropy "few
  * long" (fewer rows than twice the compute units, C >= 8192: the split
  * variant); element-wise losses have one class. The heuristic, which every
- * choice starts from: few long rows split; short rows item on CPU devices,
- * lanes elsewhere; others item on CPU devices and group elsewhere.
+ * choice starts from: few long rows split; tiny and short rows item on CPU
+ * devices, lanes elsewhere; others item on CPU devices and group elsewhere.
  *
  * Measurement is lazy: a class is measured at its MEASURE_AT-th call in the
  * process (earlier calls run the heuristic), so that creating a context or
@@ -44,15 +45,15 @@
 #include "binary_cache.h"
 #include "internal.h"
 
-enum { SHORT_ROWS, LONG_ROWS, FEW_LONG_ROWS, ELEMENTS, CLASSES };
+enum { TINY_ROWS, SHORT_ROWS, LONG_ROWS, FEW_LONG_ROWS, ELEMENTS, CLASSES };
 enum { MEASURE_AT = 3, ROUNDS = 5, MAX_AGE_DAYS = 14 };
 #define CLEAR_WIN 0.8
 #define BUDGET ((size_t)1 << 22) /* elements of the measured problem */
 
 static const char *const family_names[CLLOSS__FAMILIES] = {
     "cross_entropy", "nll_loss", "pointwise"};
-static const char *const class_names[CLASSES] = {"short_rows", "long_rows",
-                                                 "few_long_rows", "elements"};
+static const char *const class_names[CLASSES] = {
+    "tiny_rows", "short_rows", "long_rows", "few_long_rows", "elements"};
 
 enum { PENDING, MEASURING, DECIDED };
 typedef struct entry {
@@ -99,6 +100,12 @@ static int shape_class(const clloss_context *ctx, int family, size_t rows,
    * device's work-group size as clloss uses it (a kernel may allow less). */
   size_t vw = (size_t)clloss__vector_width(ctx, type);
   size_t local = clloss__group_local_size(ctx, ctx->wg_size);
+  /* Tiny rows (C < 32 x VW: C = 10 or 100) and short rows measure apart:
+   * on an H200 a work-item per row ties with lanes at C = 100 and is 2.8
+   * times slower at C = 1000, so one class would let the first shape
+   * measured decide for the other. */
+  if (classes < 32 * vw)
+    return TINY_ROWS;
   return classes < 4 * vw * local ? SHORT_ROWS : LONG_ROWS;
 }
 
@@ -111,7 +118,7 @@ static clloss__variant device_default(const clloss_context *ctx) {
 static clloss__variant heuristic(const clloss_context *ctx, int cls) {
   if (cls == FEW_LONG_ROWS)
     return CLLOSS__SPLIT;
-  if (cls == SHORT_ROWS)
+  if (cls == SHORT_ROWS || cls == TINY_ROWS)
     return device_default(ctx) == CLLOSS__ITEM ? CLLOSS__ITEM : CLLOSS__LANES;
   return device_default(ctx);
 }
@@ -119,7 +126,7 @@ static clloss__variant heuristic(const clloss_context *ctx, int cls) {
 static clloss__variant alternative(const clloss_context *ctx, int cls) {
   if (cls == FEW_LONG_ROWS)
     return device_default(ctx);
-  if (cls == SHORT_ROWS)
+  if (cls == SHORT_ROWS || cls == TINY_ROWS)
     return device_default(ctx) == CLLOSS__ITEM ? CLLOSS__GROUP : CLLOSS__ITEM;
   return heuristic(ctx, cls) == CLLOSS__ITEM ? CLLOSS__GROUP : CLLOSS__ITEM;
 }

@@ -284,7 +284,8 @@ CLLOSS_API clloss_status clloss_context_fail(clloss_context *ctx,
  *   "split"  a row split over several work-groups (cross_entropy with few,
  *            very long rows).
  * "auto" (the default) chooses per device, loss family (cross_entropy,
- * nll_loss, element-wise) and shape class: short rows (C < 4 x VW x 256, VW
+ * nll_loss, element-wise) and shape class: tiny rows (C < 32 x VW), short
+ * rows (C < 4 x VW x 256; tiny and short rows run alike), VW
  * the vector width of the loads: 4 floats or 2 doubles on GPUs, the native
  * width on CPU devices), long rows, few long rows (fewer than twice the
  * compute units, C >= 8192), elements. The heuristic first: split for few

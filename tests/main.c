@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* setenv */
 /* main.c - the CUnit runner: registers every suite, exits with the number of
  * failures. Usage: clloss_tests [suite-name-substring]. */
 #include <stdio.h>

@@ -192,7 +192,7 @@ static void test_tune_measured_at_third_call(void) {
   CU_ASSERT_STRING_EQUAL(call_ce(ctx, rows, 10), short_default(ctx));
   CU_ASSERT_FALSE(exists(path));
   const char *third = call_ce(ctx, rows, 10);
-  file_choice(ctx, "short_rows", v, &when);
+  file_choice(ctx, "tiny_rows", v, &when);
   CU_ASSERT_TRUE(strcmp(v, "item") == 0 || strcmp(v, "group") == 0 ||
                  strcmp(v, "lanes") == 0);
   CU_ASSERT_STRING_EQUAL(third, v);
