@@ -81,7 +81,14 @@ struct clloss_context {
 
   cl_mem pool[CLLOSS__POOL_COUNT];
   size_t pool_bytes[CLLOSS__POOL_COUNT];
+
+  /* linear_cross_entropy's workspace and pools (host/linear.h), NULL
+   * until its first call. */
+  struct clloss__linear *linear;
 };
+
+/* Frees what ctx->linear holds, and it (linear_cross_entropy.c). */
+void clloss__linear_release(struct clloss__linear *linear);
 
 /* Records a failure's sentence in ctx->detail and returns `status`. */
 clloss_status clloss__fail(clloss_context *ctx, clloss_status status,

@@ -1,0 +1,118 @@
+/* linear.h - what the files of linear_cross_entropy share: the context's
+ * workspace for it, the plan of a call (chunks, blocks, where each part of
+ * the workspace lies) and the steps (CLBlast GEMMs, small kernels) that
+ * the row-chunk and vocabulary-block loops are made of. */
+#ifndef CLLOSS_LINEAR_H
+#define CLLOSS_LINEAR_H
+#include "internal.h"
+
+/* Device buffers of linear_cross_entropy, owned by the context
+ * (ctx->linear), grown to the largest call and kept like its scratch. */
+enum {
+  LCE_WS,       /* the workspace of reals, laid out by lce_plan */
+  LCE_SMALL,    /* [0] D, [1] W of class_targets, [2] gradient scale */
+  LCE_SUMS,     /* loss sum of each row chunk */
+  LCE_ROWLOSS,  /* vocabulary blocks: the loss of each row of a chunk */
+  LCE_ERR_SAVE, /* the device error word, kept while chunks run */
+  LCE_HOST_W,   /* host-pointer calls: W, b, dW, db */
+  LCE_HOST_B,
+  LCE_HOST_DW,
+  LCE_HOST_DB,
+  LCE_BUFFERS
+};
+
+struct clloss__linear {
+  cl_mem mem[LCE_BUFFERS];
+  size_t bytes[LCE_BUFFERS];
+};
+
+/* How one call is cut and where its parts of the workspace lie (offsets
+ * and sizes in reals of LCE_WS). */
+typedef struct lce_plan {
+  int conv; /* 16-bit storage: computed in float32 */
+  int prob; /* probability targets */
+  int want_dx, want_dw, want_db;
+  size_t real;          /* bytes of a real: 4, or 8 for float64 */
+  size_t rows, chunks;  /* R rows per chunk, ceil(N / R) chunks */
+  size_t block, blocks; /* classes per block, blocks; 0 for row chunks */
+  size_t cols;          /* columns of the logits workspace: V or block */
+  size_t logits, xc, dxc, wf, dwf, dbf, tc, rec, rec2;
+  size_t ws;                      /* reals of LCE_WS */
+  size_t bytes[LCE_ERR_SAVE + 1]; /* of each workspace buffer */
+  size_t total;                   /* bytes of all of them */
+} lce_plan;
+
+/* The plan for desc and the gradients wanted; CLLOSS_INVALID_ARGUMENT
+ * when an explicit workspace_limit cannot hold one row. */
+clloss_status clloss__lce_plan(clloss_context *ctx,
+                               const clloss_linear_cross_entropy_desc *d,
+                               int want_dx, int want_dw, int want_db,
+                               lce_plan *pl);
+
+/* The call being enqueued: its buffers, plan and program. */
+typedef struct lce_call {
+  clloss__launch l; /* l.last: the latest command, the next one waits */
+  const clloss_linear_cross_entropy_desc *d;
+  lce_plan pl;
+  clloss__program *p; /* kernels/linear_cross_entropy.cl */
+  int in_order;       /* the queue runs commands in order */
+  struct clloss__linear *lin;
+  clloss_buffer x, w, b, t, cw, g, loss, dx, dw, db;
+} lce_call;
+
+/* A part of the workspace or of a buffer, `at` reals (elements) on. */
+clloss_buffer clloss__lce_ws(const lce_call *c, int which, size_t at);
+clloss_buffer clloss__lce_at(clloss_buffer b, size_t elements);
+
+/* C[m, n] = op(A) op(B) + beta C, row-major, op = transpose when t_* is
+ * set, with CLBlast's Sgemm (Dgemm for float64), after c->l.last. */
+clloss_status clloss__lce_gemm(lce_call *c, int t_a, int t_b, size_t m,
+                               size_t n, size_t k, clloss_buffer a, size_t lda,
+                               clloss_buffer b, size_t ldb, double beta,
+                               clloss_buffer out, size_t ldc);
+
+/* Makes `ev` (ours now) the command the next one waits for. */
+void clloss__lce_chain(lce_call *c, cl_event ev);
+
+/* z[i, j] += b[j] over a rows x cols block of logits (ldz apart). */
+clloss_status clloss__lce_add_bias(lce_call *c, clloss_buffer z, size_t rows,
+                                   size_t cols, size_t ldz, clloss_buffer b);
+/* acc[j] = (accumulate ? acc[j] : 0) + sum_i z[i, j]. */
+clloss_status clloss__lce_column_sum(lce_call *c, clloss_buffer z, size_t rows,
+                                     size_t cols, size_t ldz, clloss_buffer acc,
+                                     int accumulate);
+/* n elements between the storage type and real (16-bit storage). */
+clloss_status clloss__lce_convert(lce_call *c, int to_real, clloss_buffer src,
+                                  clloss_buffer dst, size_t n);
+
+/* Builds (or finds) the program of kernels/linear_cross_entropy.cl. */
+clloss_status clloss__lce_program(lce_call *c);
+/* class_targets over all N rows: D and W into LCE_SMALL, bad targets into
+ * LCE_ERR_SAVE (index targets). */
+clloss_status clloss__lce_weight_sum(lce_call *c);
+/* LCE_SMALL[2] = the gradient scale of sum and mean: g / divisor. */
+clloss_status clloss__lce_scale(lce_call *c);
+
+/* cross_entropy on rows [r0, r0 + rows) of the logits in the workspace
+ * (row chunks): loss rows or the chunk's loss sum into LCE_SUMS[k], the
+ * gradient in place when any is wanted. */
+clloss_status clloss__lce_chunk_ce(lce_call *c, size_t k, size_t r0,
+                                   size_t rows, clloss_buffer target);
+
+/* finish_sum of kernels/reduce.cl: out = sum of `count` reals of `from`
+ * (LCE_SUMS or LCE_ROWLOSS), divided as `mode` says (0: 1, 1: divisor,
+ * 2: D). */
+clloss_status clloss__lce_finish_sum(lce_call *c, int from, size_t count,
+                                     int mode, double divisor,
+                                     clloss_buffer out);
+
+/* The loss reduction's mode and divisor for finish_sum and lce_scale. */
+int clloss__lce_mean_mode(const lce_call *c, double *divisor);
+
+/* The vocabulary-block loop over rows [r0, r0 + rows), chunk k: xrows
+ * and wm are its X rows and W in real (linear_vocab.c). */
+clloss_status clloss__lce_vocab_chunk(lce_call *c, size_t k, size_t r0,
+                                      size_t rows, clloss_buffer xrows,
+                                      clloss_buffer wm);
+
+#endif

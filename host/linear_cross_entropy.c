@@ -1,0 +1,455 @@
+/* linear_cross_entropy.c - the fused linear layer and cross-entropy: checks,
+ * the plan of chunks and workspace, the row-chunk loop, and both call
+ * levels. The vocabulary-block loop is in linear_vocab.c, the steps
+ * (GEMMs, small kernels) in linear_steps.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ce_shard.h"
+#include "linear.h"
+
+void clloss__linear_release(struct clloss__linear *lin) {
+  if (!lin)
+    return;
+  for (int i = 0; i < LCE_BUFFERS; i++)
+    if (lin->mem[i])
+      clReleaseMemObject(lin->mem[i]);
+  free(lin);
+}
+
+static int sixteen_bit(clloss_dtype t) {
+  return t == CLLOSS_FLOAT16 || t == CLLOSS_BFLOAT16;
+}
+
+/* Offsets of the workspace's parts: each starts on 64 reals. */
+static size_t part(size_t *end, size_t reals) {
+  size_t at = *end;
+  *end = at + (reals + 63) / 64 * 64;
+  return at;
+}
+
+/* Rows per chunk when the caller chose none: the chunk's part of the
+ * workspace gets workspace_limit minus the fixed part, or by default the
+ * size of X in float32 (Liger's N H / V rows of logits), but at least 128
+ * rows, which keep CLBlast's GEMMs efficient. */
+static clloss_status auto_rows(clloss_context *ctx,
+                               const clloss_linear_cross_entropy_desc *d,
+                               size_t fixed, size_t per_row, size_t *rows) {
+  const size_t N = d->ce.rows;
+  size_t room;
+  if (d->workspace_limit) {
+    if (d->workspace_limit < fixed + per_row)
+      return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                          "workspace_limit %zu bytes is less than the %zu "
+                          "that a chunk of one row needs",
+                          d->workspace_limit, fixed + per_row);
+    room = d->workspace_limit - fixed;
+  } else {
+    room = N * d->hidden * sizeof(float);
+    if (room < 128 * per_row)
+      room = 128 * per_row;
+  }
+  size_t r = room / per_row;
+  *rows = r < N ? r : N;
+  return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss__lce_plan(clloss_context *ctx,
+                               const clloss_linear_cross_entropy_desc *d,
+                               int want_dx, int want_dw, int want_db,
+                               lce_plan *pl) {
+  const size_t N = d->ce.rows, V = d->ce.classes, H = d->hidden;
+  memset(pl, 0, sizeof *pl);
+  pl->conv = sixteen_bit(d->ce.input_type);
+  pl->prob = clloss__is_probability_target(d->ce.target_type);
+  pl->want_dx = want_dx;
+  pl->want_dw = want_dw;
+  pl->want_db = want_db;
+  pl->real = d->ce.input_type == CLLOSS_FLOAT64 ? 8 : 4;
+  pl->block = d->vocab_block < V ? d->vocab_block : V;
+  pl->blocks = pl->block ? (V + pl->block - 1) / pl->block : 0;
+  pl->cols = pl->block ? pl->block : V;
+  const size_t rec = CLLOSS__SHARD_RECORD;
+
+  /* Reals per row of a chunk and reals that do not depend on the chunk
+   * (rounding to 64 reals per part adds at most 64 each). */
+  size_t per_row = pl->cols + (pl->conv ? H * (1 + (size_t)want_dx) : 0) +
+                   (pl->conv && pl->prob && !pl->block ? V : 0) +
+                   (pl->block ? 2 * rec + 1 : 0) + 1;
+  size_t fixed =
+      (pl->conv ? V * H * (1 + (size_t)want_dw) + (want_db ? V : 0) : 0) +
+      10 * 64 + 4;
+  per_row *= pl->real;
+  fixed = fixed * pl->real + 2 * sizeof(cl_uint);
+  if (d->chunk_rows)
+    pl->rows = d->chunk_rows < N ? d->chunk_rows : N;
+  else
+    CLLOSS__TRY(auto_rows(ctx, d, fixed, per_row, &pl->rows));
+  pl->chunks = pl->rows ? (N + pl->rows - 1) / pl->rows : 0;
+
+  const size_t R = pl->rows;
+  size_t end = 0;
+  pl->logits = part(&end, R * pl->cols);
+  if (pl->conv) {
+    pl->xc = part(&end, R * H);
+    pl->dxc = part(&end, want_dx ? R * H : 0);
+    pl->wf = part(&end, V * H);
+    pl->dwf = part(&end, want_dw ? V * H : 0);
+    pl->dbf = part(&end, want_db ? V : 0);
+    pl->tc = part(&end, pl->prob && !pl->block ? R * V : 0);
+  }
+  if (pl->block) {
+    pl->rec = part(&end, R * rec);
+    pl->rec2 = part(&end, R * rec);
+  }
+  pl->ws = end;
+  pl->bytes[LCE_WS] = end * pl->real;
+  pl->bytes[LCE_SMALL] = 4 * pl->real;
+  pl->bytes[LCE_SUMS] = (pl->chunks ? pl->chunks : 1) * pl->real;
+  pl->bytes[LCE_ROWLOSS] = pl->block ? (R ? R : 1) * pl->real : 0;
+  pl->bytes[LCE_ERR_SAVE] = 2 * sizeof(cl_uint);
+  pl->total = 0;
+  for (int i = 0; i <= LCE_ERR_SAVE; i++)
+    pl->total += pl->bytes[i];
+  return CLLOSS_SUCCESS;
+}
+
+/* Descriptor checks beyond cross_entropy's. */
+static clloss_status check_desc(clloss_context *ctx,
+                                const clloss_linear_cross_entropy_desc *d) {
+  if (!d)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "desc is NULL");
+  CLLOSS__TRY(clloss__check_cross_entropy_desc(&d->ce, ctx->detail));
+  const size_t N = d->ce.rows, V = d->ce.classes, H = d->hidden;
+  if (d->ce.row_stride != 0 && d->ce.row_stride != V)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "row_stride must be 0: the logits are the call's own");
+  if (H == 0)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "hidden must be at least 1");
+  const size_t big = SIZE_MAX / 16;
+  if ((N && (H > big / N || V > big / N)) || V > big / H)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "N x H, V x H or N x V overflows");
+  if (d->ce.input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
+    return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
+                        "float64 needs a device with fp64; %s has none",
+                        ctx->info.name);
+#ifndef CLLOSS_HAVE_CLBLAST
+  return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
+                      "linear_cross_entropy needs CLBlast, and clloss was "
+                      "built without it");
+#else
+  return CLLOSS_SUCCESS;
+#endif
+}
+
+clloss_status clloss_linear_cross_entropy_workspace_size(
+    clloss_context *ctx, const clloss_linear_cross_entropy_desc *desc,
+    int want_grad_input, int want_grad_weight, int want_grad_bias,
+    size_t *bytes, size_t *chunk_rows) {
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  if (!bytes)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "bytes is NULL");
+  CLLOSS__TRY(check_desc(ctx, desc));
+  lce_plan pl;
+  CLLOSS__TRY(clloss__lce_plan(ctx, desc, want_grad_input != 0,
+                               want_grad_weight != 0, want_grad_bias != 0,
+                               &pl));
+  *bytes = pl.total;
+  if (chunk_rows)
+    *chunk_rows = pl.rows;
+  ctx->detail[0] = '\0';
+  return CLLOSS_SUCCESS;
+}
+
+/* Whether two buffers given with their element counts share bytes. */
+static int overlap(clloss_buffer a, size_t an, size_t as, clloss_buffer b,
+                   size_t bn, size_t bs) {
+  if (!a.mem || a.mem != b.mem || !an || !bn)
+    return 0;
+  size_t a0 = a.offset * as, b0 = b.offset * bs;
+  return a0 < b0 + bn * bs && b0 < a0 + an * as;
+}
+
+/* Buffer sizes, and outputs that overlap an input or each other. */
+static clloss_status check_buffers(lce_call *c) {
+  clloss_context *ctx = c->l.ctx;
+  const clloss_cross_entropy_desc *d = &c->d->ce;
+  const size_t N = d->rows, V = d->classes, H = c->d->hidden;
+  const size_t st = clloss_dtype_size(d->input_type), real = c->pl.real;
+  const size_t ts = clloss_dtype_size(d->target_type);
+  const size_t lc = clloss_cross_entropy_loss_count(d);
+  const size_t tn = c->pl.prob ? N * V : N;
+  if (!c->loss.mem && !c->dx.mem && !c->dw.mem && !c->db.mem)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "no output is given (loss, grad_input, "
+                        "grad_linear_weight, grad_linear_bias)");
+  CLLOSS__TRY(clloss__check_buffer(ctx, "input", c->x, N * H, st, 1));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "linear_weight", c->w, V * H, st, 1));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "linear_bias", c->b, V, st, 0));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "target", c->t, tn, ts, 1));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "weight", c->cw, V, real, 0));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "grad_output", c->g, lc, real, 0));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "loss", c->loss, lc, real, 0));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "grad_input", c->dx, N * H, st, 0));
+  CLLOSS__TRY(
+      clloss__check_buffer(ctx, "grad_linear_weight", c->dw, V * H, st, 0));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "grad_linear_bias", c->db, V, st, 0));
+  const struct {
+    clloss_buffer b;
+    size_t n, s;
+  } in[] = {{c->x, N * H, st}, {c->w, V * H, st}, {c->b, V, st},
+            {c->t, tn, ts},    {c->cw, V, real},  {c->g, lc, real}},
+    out[] = {{c->loss, lc, real},
+             {c->dx, N * H, st},
+             {c->dw, V * H, st},
+             {c->db, V, st}};
+  for (size_t o = 0; o < 4; o++) {
+    for (size_t i = 0; i < 6; i++)
+      if (overlap(out[o].b, out[o].n, out[o].s, in[i].b, in[i].n, in[i].s))
+        return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                            "an output overlaps an input");
+    for (size_t j = o + 1; j < 4; j++)
+      if (overlap(out[o].b, out[o].n, out[o].s, out[j].b, out[j].n, out[j].s))
+        return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                            "two outputs overlap");
+  }
+  return CLLOSS_SUCCESS;
+}
+
+/* Grows the context's buffers to the plan. */
+static clloss_status reserve(lce_call *c) {
+  clloss_context *ctx = c->l.ctx;
+  if (!ctx->linear && !(ctx->linear = calloc(1, sizeof *ctx->linear)))
+    return clloss__fail(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
+                        "no host memory for linear_cross_entropy");
+  c->lin = ctx->linear;
+  for (int i = 0; i <= LCE_ERR_SAVE; i++)
+    if (c->pl.bytes[i])
+      CLLOSS__TRY(clloss__reserve(ctx, &c->lin->mem[i], &c->lin->bytes[i],
+                                  c->pl.bytes[i], 1));
+  return CLLOSS_SUCCESS;
+}
+
+/* The first command: waits for the caller's wait list and for the previous
+ * call on the context (which may still use the workspace). */
+static clloss_status begin(lce_call *c) {
+  cl_event few[16], *all = few, prev = c->l.ctx->last_call;
+  cl_uint n = c->l.num_events;
+  if (n + 1 > sizeof few / sizeof *few &&
+      !(all = malloc((n + 1) * sizeof *all)))
+    return clloss__fail(c->l.ctx, CLLOSS_OUT_OF_HOST_MEMORY,
+                        "no host memory for the wait list");
+  if (n)
+    memcpy(all, c->l.wait_list, n * sizeof *all);
+  if (prev)
+    all[n++] = prev;
+  cl_event ev = NULL;
+  cl_int err = clEnqueueMarkerWithWaitList(c->l.queue, n, n ? all : NULL, &ev);
+  if (all != few)
+    free(all);
+  if (err != CL_SUCCESS)
+    return clloss__fail(c->l.ctx, clloss__cl_status(err),
+                        "enqueueing a marker failed");
+  clloss__lce_chain(c, ev);
+  cl_command_queue_properties props = 0;
+  err = clGetCommandQueueInfo(c->l.queue, CL_QUEUE_PROPERTIES, sizeof props,
+                              &props, NULL);
+  c->in_order =
+      err == CL_SUCCESS && !(props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE);
+  return CLLOSS_SUCCESS;
+}
+
+/* Copies `bytes` between buffers after the last command. */
+static clloss_status copy(lce_call *c, cl_mem from, cl_mem to, size_t bytes) {
+  cl_event ev = NULL;
+  cl_int err = clEnqueueCopyBuffer(c->l.queue, from, to, 0, 0, bytes, 1,
+                                   &c->l.last, &ev);
+  if (err != CL_SUCCESS)
+    return clloss__fail(c->l.ctx, clloss__cl_status(err),
+                        "copying the error word failed");
+  clloss__lce_chain(c, ev);
+  return CLLOSS_SUCCESS;
+}
+
+/* Zeros `count` elements of `size` bytes of b. */
+static clloss_status zero(lce_call *c, clloss_buffer b, size_t count,
+                          size_t size) {
+  const cl_uchar nothing = 0;
+  cl_event ev = NULL;
+  cl_int err =
+      clEnqueueFillBuffer(c->l.queue, b.mem, &nothing, 1, b.offset * size,
+                          count * size, 1, &c->l.last, &ev);
+  if (err != CL_SUCCESS)
+    return clloss__fail(c->l.ctx, clloss__cl_status(err),
+                        "zeroing a gradient failed");
+  clloss__lce_chain(c, ev);
+  return CLLOSS_SUCCESS;
+}
+
+/* One chunk of rows [r0, r0 + rows) with row chunks: logits, cross_entropy
+ * in place, then the gradients. */
+static clloss_status row_chunk(lce_call *c, size_t k, size_t r0, size_t rows,
+                               clloss_buffer xrows, clloss_buffer wm) {
+  const lce_plan *pl = &c->pl;
+  const size_t V = c->d->ce.classes, H = c->d->hidden;
+  clloss_buffer z = clloss__lce_ws(c, LCE_WS, pl->logits);
+  CLLOSS__TRY(
+      clloss__lce_gemm(c, 0, 1, rows, V, H, xrows, H, wm, H, 0.0, z, V));
+  if (c->b.mem)
+    CLLOSS__TRY(clloss__lce_add_bias(c, z, rows, V, V, c->b));
+  clloss_buffer target = clloss__lce_at(c->t, pl->prob ? r0 * V : r0);
+  if (pl->prob && pl->conv) {
+    clloss_buffer tc = clloss__lce_ws(c, LCE_WS, pl->tc);
+    CLLOSS__TRY(clloss__lce_convert(c, 1, target, tc, rows * V));
+    target = tc;
+  }
+  CLLOSS__TRY(clloss__lce_chunk_ce(c, k, r0, rows, target));
+  if (pl->want_dx) {
+    clloss_buffer dx = clloss__lce_at(c->dx, r0 * H);
+    clloss_buffer out = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dxc) : dx;
+    CLLOSS__TRY(
+        clloss__lce_gemm(c, 0, 0, rows, H, V, z, V, wm, H, 0.0, out, H));
+    if (pl->conv)
+      CLLOSS__TRY(clloss__lce_convert(c, 0, out, dx, rows * H));
+  }
+  if (pl->want_dw) {
+    clloss_buffer dw = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dwf) : c->dw;
+    double beta = k == 0 && !c->d->accumulate_grad_weight ? 0.0 : 1.0;
+    CLLOSS__TRY(
+        clloss__lce_gemm(c, 1, 0, V, H, rows, z, V, xrows, H, beta, dw, H));
+  }
+  if (pl->want_db) {
+    clloss_buffer db = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dbf) : c->db;
+    CLLOSS__TRY(clloss__lce_column_sum(c, z, rows, V, V, db,
+                                       k > 0 || c->d->accumulate_grad_bias));
+  }
+  return CLLOSS_SUCCESS;
+}
+
+/* 16-bit storage: W, and the gradients to accumulate into, in float32. */
+static clloss_status convert_in(lce_call *c) {
+  const lce_plan *pl = &c->pl;
+  const size_t V = c->d->ce.classes, H = c->d->hidden;
+  CLLOSS__TRY(clloss__lce_convert(c, 1, c->w, clloss__lce_ws(c, LCE_WS, pl->wf),
+                                  V * H));
+  if (pl->want_dw && c->d->accumulate_grad_weight)
+    CLLOSS__TRY(clloss__lce_convert(c, 1, c->dw,
+                                    clloss__lce_ws(c, LCE_WS, pl->dwf), V * H));
+  if (pl->want_db && c->d->accumulate_grad_bias)
+    CLLOSS__TRY(clloss__lce_convert(c, 1, c->db,
+                                    clloss__lce_ws(c, LCE_WS, pl->dbf), V));
+  return CLLOSS_SUCCESS;
+}
+
+static clloss_status convert_out(lce_call *c) {
+  const lce_plan *pl = &c->pl;
+  const size_t V = c->d->ce.classes, H = c->d->hidden;
+  if (pl->want_dw)
+    CLLOSS__TRY(clloss__lce_convert(c, 0, clloss__lce_ws(c, LCE_WS, pl->dwf),
+                                    c->dw, V * H));
+  if (pl->want_db)
+    CLLOSS__TRY(clloss__lce_convert(c, 0, clloss__lce_ws(c, LCE_WS, pl->dbf),
+                                    c->db, V));
+  return CLLOSS_SUCCESS;
+}
+
+/* No rows: the weight and bias gradients are 0 unless accumulated. */
+static clloss_status no_rows(lce_call *c) {
+  const size_t V = c->d->ce.classes, H = c->d->hidden;
+  const size_t st = clloss_dtype_size(c->d->ce.input_type);
+  if (c->pl.want_dw && !c->d->accumulate_grad_weight)
+    CLLOSS__TRY(zero(c, c->dw, V * H, st));
+  if (c->pl.want_db && !c->d->accumulate_grad_bias)
+    CLLOSS__TRY(zero(c, c->db, V, st));
+  return CLLOSS_SUCCESS;
+}
+
+static clloss_status enqueue(lce_call *c) {
+  const lce_plan *pl = &c->pl;
+  const clloss_cross_entropy_desc *d = &c->d->ce;
+  const size_t N = d->rows, H = c->d->hidden;
+  const int grad = pl->want_dx || pl->want_dw || pl->want_db;
+  clloss_context *ctx = c->l.ctx;
+  CLLOSS__TRY(begin(c));
+  /* Index targets: the weight sum D over all rows, and bad targets reported
+   * with their row in X. The chunks' cross_entropy calls report rows of
+   * their chunk, so the error word is kept aside while they run. */
+  if (!pl->prob) {
+    CLLOSS__TRY(
+        copy(c, ctx->err, c->lin->mem[LCE_ERR_SAVE], 2 * sizeof(cl_uint)));
+    CLLOSS__TRY(clloss__lce_weight_sum(c));
+  }
+  if (grad && d->reduction != CLLOSS_REDUCTION_NONE)
+    CLLOSS__TRY(clloss__lce_scale(c));
+  if (N == 0)
+    CLLOSS__TRY(no_rows(c));
+  else if (pl->conv)
+    CLLOSS__TRY(convert_in(c));
+  clloss_buffer wm = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->wf) : c->w;
+  for (size_t k = 0; k < pl->chunks; k++) {
+    const size_t r0 = k * pl->rows;
+    const size_t rows = N - r0 < pl->rows ? N - r0 : pl->rows;
+    clloss_buffer xrows = clloss__lce_at(c->x, r0 * H);
+    if (pl->conv) {
+      clloss_buffer xc = clloss__lce_ws(c, LCE_WS, pl->xc);
+      CLLOSS__TRY(clloss__lce_convert(c, 1, xrows, xc, rows * H));
+      xrows = xc;
+    }
+    if (pl->block)
+      CLLOSS__TRY(clloss__lce_vocab_chunk(c, k, r0, rows, xrows, wm));
+    else
+      CLLOSS__TRY(row_chunk(c, k, r0, rows, xrows, wm));
+  }
+  if (N > 0 && pl->conv)
+    CLLOSS__TRY(convert_out(c));
+  if (c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE) {
+    double divisor;
+    int mode = clloss__lce_mean_mode(c, &divisor);
+    CLLOSS__TRY(clloss__lce_finish_sum(c, LCE_SUMS, pl->chunks, mode, divisor,
+                                       c->loss));
+  }
+  if (!pl->prob)
+    CLLOSS__TRY(
+        copy(c, c->lin->mem[LCE_ERR_SAVE], ctx->err, 2 * sizeof(cl_uint)));
+  return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss_linear_cross_entropy(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_linear_cross_entropy_desc *desc, clloss_buffer input,
+    clloss_buffer linear_weight, clloss_buffer linear_bias,
+    clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
+    clloss_buffer loss, clloss_buffer grad_input,
+    clloss_buffer grad_linear_weight, clloss_buffer grad_linear_bias,
+    cl_uint num_events, const cl_event *wait_list, cl_event *event) {
+  if (event)
+    *event = NULL;
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  CLLOSS__TRY(check_desc(ctx, desc));
+  lce_call c;
+  memset(&c, 0, sizeof c);
+  c.d = desc;
+  c.l.ctx = ctx;
+  c.x = input;
+  c.w = linear_weight;
+  c.b = linear_bias;
+  c.t = target;
+  c.cw = weight;
+  c.g = grad_output;
+  c.loss = loss;
+  c.dx = grad_input;
+  c.dw = grad_linear_weight;
+  c.db = grad_linear_bias;
+  CLLOSS__TRY(clloss__lce_plan(ctx, desc, grad_input.mem != NULL,
+                               grad_linear_weight.mem != NULL,
+                               grad_linear_bias.mem != NULL, &c.pl));
+  CLLOSS__TRY(check_buffers(&c));
+  CLLOSS__TRY(reserve(&c));
+  CLLOSS__TRY(clloss__lce_program(&c));
+  CLLOSS__TRY(clloss__launch_begin(&c.l, ctx, queue, num_events, wait_list));
+  return clloss__launch_end(&c.l, enqueue(&c), event);
+}
