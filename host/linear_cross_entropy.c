@@ -29,9 +29,11 @@ static size_t part(size_t *end, size_t reals) {
 }
 
 /* Rows per chunk when the caller chose none: the chunk's part of the
- * workspace gets workspace_limit minus the fixed part, or by default the
- * size of X in float32 (Liger's N H / V rows of logits), but at least 128
- * rows, which keep CLBlast's GEMMs efficient. */
+ * workspace gets workspace_limit minus the fixed part; by default, with
+ * row chunks, the size of X in float32 (Liger's N H / V rows of logits)
+ * but at least 128 rows, which keep CLBlast's GEMMs efficient, and with
+ * vocabulary blocks all rows (the caller's block size bounds the
+ * workspace; every chunk reads all of W twice). */
 static clloss_status auto_rows(clloss_context *ctx,
                                const clloss_linear_cross_entropy_desc *d,
                                size_t fixed, size_t per_row, size_t *rows) {
@@ -44,6 +46,8 @@ static clloss_status auto_rows(clloss_context *ctx,
                           "that a chunk of one row needs",
                           d->workspace_limit, fixed + per_row);
     room = d->workspace_limit - fixed;
+  } else if (d->vocab_block) {
+    room = N * per_row;
   } else {
     room = N * d->hidden * sizeof(float);
     if (room < 128 * per_row)

@@ -424,10 +424,11 @@ CLLOSS_API clloss_status clloss_pointwise_host(
  *     each block's logits again and adds its gradient to dX, dW and db.
  *     Workspace about chunk_rows x vocab_block reals: no chunk x V tensor
  *     at all, for two forward GEMMs instead of one.
- * chunk_rows 0 chooses the chunk from workspace_limit (0: the size of X
- * in float32, N x H x 4 bytes, but at least 128 rows' worth, as Liger does
- * with N H / V rows); clloss_linear_cross_entropy_workspace_size says what
- * a call will allocate.
+ * chunk_rows 0 chooses the chunk from workspace_limit; without a limit,
+ * row chunks get N x H x 4 bytes of logits (N H / V rows, as Liger
+ * chooses) but at least 128 rows, and vocabulary blocks take all rows in
+ * one chunk. clloss_linear_cross_entropy_workspace_size says what a call
+ * will allocate.
  *
  * Storage (ce.input_type, of X, W, b, dX, dW, db and probability
  * targets): float32 and float64 (devices with fp64) compute in that type
