@@ -14,6 +14,7 @@ enum {
   LCE_SUMS,     /* loss sum of each row chunk */
   LCE_ROWLOSS,  /* vocabulary blocks: the loss of each row of a chunk */
   LCE_ERR_SAVE, /* the device error word, kept while chunks run */
+  LCE_TEMP,     /* CLBlast's copies of GEMM operands (its temp buffer) */
   LCE_HOST_W,   /* host-pointer calls: W, b, dW, db */
   LCE_HOST_B,
   LCE_HOST_DW,
@@ -37,13 +38,15 @@ typedef struct lce_plan {
   size_t block, blocks; /* classes per block, blocks; 0 for row chunks */
   size_t cols;          /* columns of the logits workspace: V or block */
   size_t logits, xc, dxc, wf, dwf, dbf, tc, rec, rec2;
-  size_t ws;                      /* reals of LCE_WS */
-  size_t bytes[LCE_ERR_SAVE + 1]; /* of each workspace buffer */
-  size_t total;                   /* bytes of all of them */
+  size_t ws;                  /* reals of LCE_WS */
+  size_t slice;               /* row chunks: classes per GEMM slice */
+  size_t bytes[LCE_TEMP + 1]; /* of each workspace buffer */
+  size_t total;               /* bytes of all of them */
 } lce_plan;
 
-/* The plan for desc and the gradients wanted; CLLOSS_INVALID_ARGUMENT
- * when an explicit workspace_limit cannot hold one row. */
+/* The plan for desc and the gradients wanted (bytes[LCE_TEMP] and total
+ * not yet including CLBlast's temp buffer); CLLOSS_INVALID_ARGUMENT when
+ * an explicit workspace_limit cannot hold one row. */
 clloss_status clloss__lce_plan(clloss_context *ctx,
                                const clloss_linear_cross_entropy_desc *d,
                                int want_dx, int want_dw, int want_db,
@@ -56,6 +59,8 @@ typedef struct lce_call {
   lce_plan pl;
   clloss__program *p; /* kernels/linear_cross_entropy.cl */
   int in_order;       /* the queue runs commands in order */
+  int sizing;         /* a pass that only measures CLBlast's temp buffer */
+  size_t temp_bytes;  /* its result */
   struct clloss__linear *lin;
   clloss_buffer x, w, b, t, cw, g, loss, dx, dw, db;
 } lce_call;

@@ -58,6 +58,20 @@ static clloss_status auto_rows(clloss_context *ctx,
   return CLLOSS_SUCCESS;
 }
 
+/* Classes per GEMM slice with row chunks. CLBlast copies the operands its
+ * kernel cannot take as they are (W transposed, a slice of the logits), so
+ * a GEMM over all V classes would need V (H + R) reals beside the chunk's
+ * R V: slices of about V R / (H + R) classes keep the copies near the
+ * chunk's logits. Equal slices, multiples of 64 classes. */
+static size_t gemm_slice(size_t V, size_t H, size_t R) {
+  if (R == 0)
+    return V;
+  size_t slices = (H + R + R - 1) / R;
+  size_t s = (V + slices - 1) / slices;
+  s = (s + 63) / 64 * 64;
+  return s < V ? s : V;
+}
+
 clloss_status clloss__lce_plan(clloss_context *ctx,
                                const clloss_linear_cross_entropy_desc *d,
                                int want_dx, int want_dw, int want_db,
@@ -76,13 +90,16 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
   const size_t rec = CLLOSS__SHARD_RECORD;
 
   /* Reals per row of a chunk and reals that do not depend on the chunk
-   * (rounding to 64 reals per part adds at most 64 each). */
-  size_t per_row = pl->cols + (pl->conv ? H * (1 + (size_t)want_dx) : 0) +
+   * (rounding to 64 reals per part adds at most 64 each). CLBlast's copies
+   * of GEMM operands come on top: with row chunks the GEMMs run on slices
+   * of the vocabulary that keep them near the chunk's logits (counted
+   * twice here), with blocks they copy about a block of W and of logits. */
+  size_t per_row = 2 * pl->cols + (pl->conv ? H * (1 + (size_t)want_dx) : 0) +
                    (pl->conv && pl->prob && !pl->block ? V : 0) +
                    (pl->block ? 2 * rec + 1 : 0) + 1;
   size_t fixed =
       (pl->conv ? V * H * (1 + (size_t)want_dw) + (want_db ? V : 0) : 0) +
-      10 * 64 + 4;
+      (pl->block ? pl->block * H : 0) + 10 * 64 + 4;
   per_row *= pl->real;
   fixed = fixed * pl->real + 2 * sizeof(cl_uint);
   if (d->chunk_rows)
@@ -92,6 +109,7 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
   pl->chunks = pl->rows ? (N + pl->rows - 1) / pl->rows : 0;
 
   const size_t R = pl->rows;
+  pl->slice = pl->block ? pl->block : gemm_slice(V, H, R);
   size_t end = 0;
   pl->logits = part(&end, R * pl->cols);
   if (pl->conv) {
@@ -112,8 +130,9 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
   pl->bytes[LCE_SUMS] = (pl->chunks ? pl->chunks : 1) * pl->real;
   pl->bytes[LCE_ROWLOSS] = pl->block ? (R ? R : 1) * pl->real : 0;
   pl->bytes[LCE_ERR_SAVE] = 2 * sizeof(cl_uint);
+  pl->bytes[LCE_TEMP] = 0; /* measured by the sizing pass */
   pl->total = 0;
-  for (int i = 0; i <= LCE_ERR_SAVE; i++)
+  for (int i = 0; i < LCE_TEMP; i++)
     pl->total += pl->bytes[i];
   return CLLOSS_SUCCESS;
 }
@@ -148,6 +167,28 @@ static clloss_status check_desc(clloss_context *ctx,
 #endif
 }
 
+static clloss_status enqueue(lce_call *c);
+
+/* The sizing pass: the call's loops without enqueueing anything, to learn
+ * the largest temporary buffer CLBlast needs; then it joins the plan. */
+static clloss_status size_temp(lce_call *c) {
+  /* Before the first call the context has no buffers: the pass reads
+   * none, but their handles (NULL) from an empty set. */
+  struct clloss__linear none;
+  struct clloss__linear *lin = c->lin;
+  memset(&none, 0, sizeof none);
+  if (!c->lin)
+    c->lin = &none;
+  c->sizing = 1;
+  c->temp_bytes = 0;
+  clloss_status s = enqueue(c);
+  c->sizing = 0;
+  c->lin = lin;
+  c->pl.bytes[LCE_TEMP] = c->temp_bytes;
+  c->pl.total += c->temp_bytes;
+  return s;
+}
+
 clloss_status clloss_linear_cross_entropy_workspace_size(
     clloss_context *ctx, const clloss_linear_cross_entropy_desc *desc,
     int want_grad_input, int want_grad_weight, int want_grad_bias,
@@ -157,13 +198,21 @@ clloss_status clloss_linear_cross_entropy_workspace_size(
   if (!bytes)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "bytes is NULL");
   CLLOSS__TRY(check_desc(ctx, desc));
-  lce_plan pl;
+  /* Buffers at offset 0: the offsets of a call's buffers can change what
+   * CLBlast copies. */
+  lce_call c;
+  memset(&c, 0, sizeof c);
+  c.d = desc;
+  c.l.ctx = ctx;
+  c.l.queue = ctx->queue;
+  c.lin = ctx->linear;
   CLLOSS__TRY(clloss__lce_plan(ctx, desc, want_grad_input != 0,
                                want_grad_weight != 0, want_grad_bias != 0,
-                               &pl));
-  *bytes = pl.total;
+                               &c.pl));
+  CLLOSS__TRY(size_temp(&c));
+  *bytes = c.pl.total;
   if (chunk_rows)
-    *chunk_rows = pl.rows;
+    *chunk_rows = c.pl.rows;
   ctx->detail[0] = '\0';
   return CLLOSS_SUCCESS;
 }
@@ -230,8 +279,8 @@ static clloss_status reserve(lce_call *c) {
     return clloss__fail(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
                         "no host memory for linear_cross_entropy");
   c->lin = ctx->linear;
-  for (int i = 0; i <= LCE_ERR_SAVE; i++)
-    if (c->pl.bytes[i])
+  for (int i = 0; i <= LCE_TEMP; i++)
+    if (c->pl.bytes[i] || i == LCE_TEMP) /* CLBlast always gets one */
       CLLOSS__TRY(clloss__reserve(ctx, &c->lin->mem[i], &c->lin->bytes[i],
                                   c->pl.bytes[i], 1));
   return CLLOSS_SUCCESS;
@@ -240,6 +289,8 @@ static clloss_status reserve(lce_call *c) {
 /* The first command: waits for the caller's wait list and for the previous
  * call on the context (which may still use the workspace). */
 static clloss_status begin(lce_call *c) {
+  if (c->sizing)
+    return CLLOSS_SUCCESS;
   cl_event few[16], *all = few, prev = c->l.ctx->last_call;
   cl_uint n = c->l.num_events;
   if (n + 1 > sizeof few / sizeof *few &&
@@ -266,13 +317,17 @@ static clloss_status begin(lce_call *c) {
   return CLLOSS_SUCCESS;
 }
 
-/* Copies `bytes` between buffers after the last command. */
-static clloss_status copy(lce_call *c, cl_mem from, cl_mem to, size_t bytes) {
+/* Copies the context's error word aside (restore 0) or back (1). */
+static clloss_status error_word(lce_call *c, int restore) {
+  if (c->sizing)
+    return CLLOSS_SUCCESS;
+  cl_mem err = c->l.ctx->err, saved = c->lin->mem[LCE_ERR_SAVE];
   cl_event ev = NULL;
-  cl_int err = clEnqueueCopyBuffer(c->l.queue, from, to, 0, 0, bytes, 1,
-                                   &c->l.last, &ev);
-  if (err != CL_SUCCESS)
-    return clloss__fail(c->l.ctx, clloss__cl_status(err),
+  cl_int e = clEnqueueCopyBuffer(c->l.queue, restore ? saved : err,
+                                 restore ? err : saved, 0, 0,
+                                 2 * sizeof(cl_uint), 1, &c->l.last, &ev);
+  if (e != CL_SUCCESS)
+    return clloss__fail(c->l.ctx, clloss__cl_status(e),
                         "copying the error word failed");
   clloss__lce_chain(c, ev);
   return CLLOSS_SUCCESS;
@@ -281,6 +336,8 @@ static clloss_status copy(lce_call *c, cl_mem from, cl_mem to, size_t bytes) {
 /* Zeros `count` elements of `size` bytes of b. */
 static clloss_status zero(lce_call *c, clloss_buffer b, size_t count,
                           size_t size) {
+  if (c->sizing)
+    return CLLOSS_SUCCESS;
   const cl_uchar nothing = 0;
   cl_event ev = NULL;
   cl_int err =
@@ -293,15 +350,20 @@ static clloss_status zero(lce_call *c, clloss_buffer b, size_t count,
   return CLLOSS_SUCCESS;
 }
 
-/* One chunk of rows [r0, r0 + rows) with row chunks: logits, cross_entropy
- * in place, then the gradients. */
+/* One chunk of rows [r0, r0 + rows) with row chunks: its logits, slice by
+ * slice of the vocabulary (gemm_slice), cross_entropy in place over whole
+ * rows, then dX (summed over the slices), dW and db of each slice. */
 static clloss_status row_chunk(lce_call *c, size_t k, size_t r0, size_t rows,
                                clloss_buffer xrows, clloss_buffer wm) {
   const lce_plan *pl = &c->pl;
   const size_t V = c->d->ce.classes, H = c->d->hidden;
   clloss_buffer z = clloss__lce_ws(c, LCE_WS, pl->logits);
-  CLLOSS__TRY(
-      clloss__lce_gemm(c, 0, 1, rows, V, H, xrows, H, wm, H, 0.0, z, V));
+  for (size_t s0 = 0; s0 < V; s0 += pl->slice) {
+    const size_t vs = V - s0 < pl->slice ? V - s0 : pl->slice;
+    CLLOSS__TRY(clloss__lce_gemm(c, 0, 1, rows, vs, H, xrows, H,
+                                 clloss__lce_at(wm, s0 * H), H, 0.0,
+                                 clloss__lce_at(z, s0), V));
+  }
   if (c->b.mem)
     CLLOSS__TRY(clloss__lce_add_bias(c, z, rows, V, V, c->b));
   clloss_buffer target = clloss__lce_at(c->t, pl->prob ? r0 * V : r0);
@@ -311,20 +373,24 @@ static clloss_status row_chunk(lce_call *c, size_t k, size_t r0, size_t rows,
     target = tc;
   }
   CLLOSS__TRY(clloss__lce_chunk_ce(c, k, r0, rows, target));
-  if (pl->want_dx) {
-    clloss_buffer dx = clloss__lce_at(c->dx, r0 * H);
-    clloss_buffer out = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dxc) : dx;
-    CLLOSS__TRY(
-        clloss__lce_gemm(c, 0, 0, rows, H, V, z, V, wm, H, 0.0, out, H));
-    if (pl->conv)
-      CLLOSS__TRY(clloss__lce_convert(c, 0, out, dx, rows * H));
+  const clloss_buffer dx = clloss__lce_at(c->dx, r0 * H);
+  const clloss_buffer dxr = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dxc) : dx;
+  const clloss_buffer dw =
+      pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dwf) : c->dw;
+  const double dw_beta = k == 0 && !c->d->accumulate_grad_weight ? 0.0 : 1.0;
+  for (size_t s0 = 0; s0 < V; s0 += pl->slice) {
+    const size_t vs = V - s0 < pl->slice ? V - s0 : pl->slice;
+    const clloss_buffer zs = clloss__lce_at(z, s0);
+    if (pl->want_dx)
+      CLLOSS__TRY(clloss__lce_gemm(c, 0, 0, rows, H, vs, zs, V,
+                                   clloss__lce_at(wm, s0 * H), H,
+                                   s0 == 0 ? 0.0 : 1.0, dxr, H));
+    if (pl->want_dw)
+      CLLOSS__TRY(clloss__lce_gemm(c, 1, 0, vs, H, rows, zs, V, xrows, H,
+                                   dw_beta, clloss__lce_at(dw, s0 * H), H));
   }
-  if (pl->want_dw) {
-    clloss_buffer dw = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dwf) : c->dw;
-    double beta = k == 0 && !c->d->accumulate_grad_weight ? 0.0 : 1.0;
-    CLLOSS__TRY(
-        clloss__lce_gemm(c, 1, 0, V, H, rows, z, V, xrows, H, beta, dw, H));
-  }
+  if (pl->want_dx && pl->conv)
+    CLLOSS__TRY(clloss__lce_convert(c, 0, dxr, dx, rows * H));
   if (pl->want_db) {
     clloss_buffer db = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dbf) : c->db;
     CLLOSS__TRY(clloss__lce_column_sum(c, z, rows, V, V, db,
@@ -376,14 +442,12 @@ static clloss_status enqueue(lce_call *c) {
   const clloss_cross_entropy_desc *d = &c->d->ce;
   const size_t N = d->rows, H = c->d->hidden;
   const int grad = pl->want_dx || pl->want_dw || pl->want_db;
-  clloss_context *ctx = c->l.ctx;
   CLLOSS__TRY(begin(c));
   /* Index targets: the weight sum D over all rows, and bad targets reported
    * with their row in X. The chunks' cross_entropy calls report rows of
    * their chunk, so the error word is kept aside while they run. */
   if (!pl->prob) {
-    CLLOSS__TRY(
-        copy(c, ctx->err, c->lin->mem[LCE_ERR_SAVE], 2 * sizeof(cl_uint)));
+    CLLOSS__TRY(error_word(c, 0));
     CLLOSS__TRY(clloss__lce_weight_sum(c));
   }
   if (grad && d->reduction != CLLOSS_REDUCTION_NONE)
@@ -416,8 +480,7 @@ static clloss_status enqueue(lce_call *c) {
                                        c->loss));
   }
   if (!pl->prob)
-    CLLOSS__TRY(
-        copy(c, c->lin->mem[LCE_ERR_SAVE], ctx->err, 2 * sizeof(cl_uint)));
+    CLLOSS__TRY(error_word(c, 1));
   return CLLOSS_SUCCESS;
 }
 
@@ -452,6 +515,8 @@ clloss_status clloss_linear_cross_entropy(
                                grad_linear_weight.mem != NULL,
                                grad_linear_bias.mem != NULL, &c.pl));
   CLLOSS__TRY(check_buffers(&c));
+  c.l.queue = queue;
+  CLLOSS__TRY(size_temp(&c));
   CLLOSS__TRY(reserve(&c));
   CLLOSS__TRY(clloss__lce_program(&c));
   CLLOSS__TRY(clloss__launch_begin(&c.l, ctx, queue, num_events, wait_list));

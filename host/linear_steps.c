@@ -52,6 +52,29 @@ static clloss_status blas_status(lce_call *c, int s, const char *what, size_t m,
 }
 #endif
 
+#ifdef CLLOSS_HAVE_CLBLAST
+/* Bytes of the temporary buffer CLBlast needs for one column-major GEMM
+ * (copies of the operands its kernel cannot take as they are), or an
+ * error. */
+static clloss_status temp_bytes(lce_call *c, CLBlastTranspose ta,
+                                CLBlastTranspose tb, size_t m, size_t n,
+                                size_t k, clloss_buffer a, size_t lda,
+                                clloss_buffer b, size_t ldb, clloss_buffer out,
+                                size_t ldc, size_t *bytes) {
+  cl_command_queue q = c->l.queue;
+  CLBlastStatusCode s =
+      c->pl.real == 8
+          ? CLBlastDGemmTempBufferSize(CLBlastLayoutColMajor, ta, tb, m, n, k,
+                                       a.offset, lda, b.offset, ldb, out.offset,
+                                       ldc, &q, bytes)
+          : CLBlastSGemmTempBufferSize(CLBlastLayoutColMajor, ta, tb, m, n, k,
+                                       a.offset, lda, b.offset, ldb, out.offset,
+                                       ldc, &q, bytes);
+  return s == CLBlastSuccess ? CLLOSS_SUCCESS
+                             : blas_status(c, s, "GemmTempBufferSize", m, n, k);
+}
+#endif
+
 clloss_status clloss__lce_gemm(lce_call *c, int t_a, int t_b, size_t m,
                                size_t n, size_t k, clloss_buffer a, size_t lda,
                                clloss_buffer b, size_t ldb, double beta,
@@ -59,6 +82,20 @@ clloss_status clloss__lce_gemm(lce_call *c, int t_a, int t_b, size_t m,
 #ifdef CLLOSS_HAVE_CLBLAST
   if (m == 0 || n == 0 || k == 0)
     return CLLOSS_SUCCESS; /* the plan never asks for these */
+  /* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T. In
+   * column-major CLBlast's GEMM kernel takes C as it is, and dW's GEMM
+   * needs no copy at all; in row-major it copies C every time. */
+  const CLBlastTranspose ta = t_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+  const CLBlastTranspose tb = t_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+  size_t bytes = 0;
+  CLLOSS__TRY(temp_bytes(c, ta, tb, n, m, k, b, ldb, a, lda, out, ldc, &bytes));
+  /* The sizing pass only measures the copies; the real one hands CLBlast
+   * LCE_TEMP, grown to the largest, instead of letting it allocate. */
+  if (c->sizing) {
+    if (bytes > c->temp_bytes)
+      c->temp_bytes = bytes;
+    return CLLOSS_SUCCESS;
+  }
   /* CLBlast takes no wait list: on an out-of-order queue a barrier makes
    * its kernels wait for our last command. */
   if (!c->in_order) {
@@ -67,19 +104,19 @@ clloss_status clloss__lce_gemm(lce_call *c, int t_a, int t_b, size_t m,
       return clloss__fail(c->l.ctx, clloss__cl_status(err),
                           "enqueueing a barrier failed");
   }
-  const CLBlastTranspose ta = t_a ? CLBlastTransposeYes : CLBlastTransposeNo;
-  const CLBlastTranspose tb = t_b ? CLBlastTransposeYes : CLBlastTransposeNo;
   cl_command_queue q = c->l.queue;
+  cl_mem temp = c->lin->mem[LCE_TEMP];
   cl_event ev = NULL;
   CLBlastStatusCode s;
   if (c->pl.real == sizeof(double))
-    s = CLBlastDgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, 1.0, a.mem,
-                     a.offset, lda, b.mem, b.offset, ldb, beta, out.mem,
-                     out.offset, ldc, &q, &ev);
+    s = CLBlastDgemmWithTempBuffer(
+        CLBlastLayoutColMajor, ta, tb, n, m, k, 1.0, b.mem, b.offset, ldb,
+        a.mem, a.offset, lda, beta, out.mem, out.offset, ldc, &q, &ev, temp);
   else
-    s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, 1.0f, a.mem,
-                     a.offset, lda, b.mem, b.offset, ldb, (float)beta, out.mem,
-                     out.offset, ldc, &q, &ev);
+    s = CLBlastSgemmWithTempBuffer(CLBlastLayoutColMajor, ta, tb, n, m, k, 1.0f,
+                                   b.mem, b.offset, ldb, a.mem, a.offset, lda,
+                                   (float)beta, out.mem, out.offset, ldc, &q,
+                                   &ev, temp);
   if (s != CLBlastSuccess)
     return blas_status(c, s, c->pl.real == 8 ? "Dgemm" : "Sgemm", m, n, k);
   clloss__lce_chain(c, ev);
@@ -94,6 +131,8 @@ clloss_status clloss__lce_gemm(lce_call *c, int t_a, int t_b, size_t m,
 
 /* Enqueues kernel `k` over `items` work-items (grid-stride loops inside). */
 static clloss_status run(lce_call *c, int k, clloss__args *a, size_t items) {
+  if (c->sizing)
+    return CLLOSS_SUCCESS;
   if (a->err != CL_SUCCESS)
     return clloss__fail(c->l.ctx, a->err, "setting %s arguments failed",
                         c->p->names[k]);
@@ -106,8 +145,12 @@ static clloss_status run(lce_call *c, int k, clloss__args *a, size_t items) {
   return clloss__launch_kernel(&c->l, c->p->kernels[k], groups * local, local);
 }
 
+/* Arguments of kernel k; in the sizing pass (no program yet) none are set
+ * and run() enqueues nothing. */
 static clloss__args args(const lce_call *c, int k) {
-  clloss__args a = {c->p->kernels[k], 0, CL_SUCCESS, c->pl.real == 8};
+  clloss__args a = {c->sizing ? NULL : c->p->kernels[k], 0,
+                    c->sizing ? CL_INVALID_KERNEL : CL_SUCCESS,
+                    c->pl.real == 8};
   return a;
 }
 
@@ -165,6 +208,8 @@ int clloss__lce_mean_mode(const lce_call *c, double *divisor) {
 }
 
 clloss_status clloss__lce_weight_sum(lce_call *c) {
+  if (c->sizing)
+    return CLLOSS_SUCCESS;
   const clloss_cross_entropy_desc *d = &c->d->ce;
   clloss__args a = args(c, K_TARGETS);
   clloss__arg_mem(&a, c->t.mem);
@@ -203,6 +248,8 @@ clloss_status clloss__lce_scale(lce_call *c) {
 clloss_status clloss__lce_finish_sum(lce_call *c, int from, size_t count,
                                      int mode, double divisor,
                                      clloss_buffer out) {
+  if (c->sizing)
+    return CLLOSS_SUCCESS;
   clloss__args a = args(c, K_FINISH);
   clloss__arg_mem(&a, c->lin->mem[from]);
   clloss__arg_ulong(&a, count);
@@ -221,6 +268,8 @@ clloss_status clloss__lce_finish_sum(lce_call *c, int from, size_t count,
 
 clloss_status clloss__lce_chunk_ce(lce_call *c, size_t k, size_t r0,
                                    size_t rows, clloss_buffer target) {
+  if (c->sizing)
+    return CLLOSS_SUCCESS;
   const clloss_cross_entropy_desc *d = &c->d->ce;
   const int none = d->reduction == CLLOSS_REDUCTION_NONE;
   const int grad = c->pl.want_dx || c->pl.want_dw || c->pl.want_db;

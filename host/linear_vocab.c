@@ -46,11 +46,13 @@ static clloss_status block_grad(lce_call *c, const clloss__shard *s, size_t k,
   const size_t c0 = s->c0;
   const int none = c->d->ce.reduction == CLLOSS_REDUCTION_NONE;
   clloss_buffer z = s->logits;
-  clloss_buffer scale =
-      none ? (c->g.mem ? clloss__lce_at(c->g, r0) : CLLOSS_BUFFER_NONE)
-           : clloss__lce_ws(c, LCE_SMALL, 2);
-  CLLOSS__TRY(clloss__shard_grad(&c->l, s, clloss__lce_ws(c, LCE_WS, pl->rec),
-                                 scale, none));
+  if (!c->sizing) {
+    clloss_buffer scale =
+        none ? (c->g.mem ? clloss__lce_at(c->g, r0) : CLLOSS_BUFFER_NONE)
+             : clloss__lce_ws(c, LCE_SMALL, 2);
+    CLLOSS__TRY(clloss__shard_grad(&c->l, s, clloss__lce_ws(c, LCE_WS, pl->rec),
+                                   scale, none));
+  }
   if (pl->want_dx) {
     clloss_buffer dx = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dxc)
                                 : clloss__lce_at(c->dx, r0 * H);
@@ -91,11 +93,13 @@ clloss_status clloss__lce_vocab_chunk(lce_call *c, size_t k, size_t r0,
     s.c0 = j * pl->block;
     s.cb = V - s.c0 < pl->block ? V - s.c0 : pl->block;
     CLLOSS__TRY(block_logits(c, rows, s.c0, s.cb, xrows, wm));
+    if (c->sizing)
+      continue;
     CLLOSS__TRY(clloss__shard_partial(&c->l, &s, j == 0 ? rec : rec2));
     if (j > 0)
       CLLOSS__TRY(clloss__shard_combine(&c->l, rt, rows, rec, rec2));
   }
-  if (c->loss.mem)
+  if (c->loss.mem && !c->sizing)
     CLLOSS__TRY(chunk_loss(c, &s, k, r0));
   if (!pl->want_dx && !pl->want_dw && !pl->want_db)
     return CLLOSS_SUCCESS;
