@@ -414,31 +414,39 @@ CLLOSS_API clloss_status clloss_pointwise_host(
  *   db   = sum_i dz_i      [V]     (added when accumulate_grad_bias is set)
  *
  * Method, chosen by vocab_block:
- *   0 (row chunks): for each chunk of `chunk_rows` rows a GEMM writes the
+ *   0 (row chunks): for each chunk of `chunk_rows` rows, GEMMs write the
  *     chunk's logits [rows, V] into workspace, cross_entropy turns them
  *     into dz in place, then GEMMs write dX of the chunk and add to dW,
- *     and a column sum adds to db. Workspace about chunk_rows x V reals.
+ *     and a column sum adds to db. The GEMMs run on slices of about
+ *     V rows / (H + rows) classes, so that the operand copies CLBlast
+ *     makes stay near the size of the chunk's logits.
  *   > 0 (vocabulary blocks of `vocab_block` classes): for each chunk of
  *     rows, a first pass over the blocks computes each row's softmax
  *     statistics block by block and merges them; a second pass computes
  *     each block's logits again and adds its gradient to dX, dW and db.
- *     Workspace about chunk_rows x vocab_block reals: no chunk x V tensor
- *     at all, for two forward GEMMs instead of one.
+ *     No chunk x V tensor at all, for two forward GEMMs instead of one.
+ *     For now the per-block statistics are computed on the host (the
+ *     blocks' logits are read back), so this method waits for the device
+ *     inside the call; device kernels will replace that.
  * chunk_rows 0 chooses the chunk from workspace_limit; without a limit,
  * row chunks get N x H x 4 bytes of logits (N H / V rows, as Liger
  * chooses) but at least 128 rows, and vocabulary blocks take all rows in
- * one chunk. clloss_linear_cross_entropy_workspace_size says what a call
- * will allocate.
+ * one chunk. The workspace (kept by the context, grown to the largest
+ * call) includes the temporary buffer CLBlast's GEMMs need, which clloss
+ * allocates for them: clloss_linear_cross_entropy_workspace_size gives
+ * the whole device memory a call allocates.
  *
  * Storage (ce.input_type, of X, W, b, dX, dW, db and probability
  * targets): float32 and float64 (devices with fp64) compute in that type
  * with CLBlast's Sgemm / Dgemm. float16 and bfloat16 are converted to
  * float32 on the device (W once per call, X chunk by chunk) and computed
- * in float32; dW and db are accumulated in float32 across chunks and
- * rounded once at the end, so 16-bit storage adds 2 V H float32 of
- * workspace. Targets: class indices (ce.target_type INT64/INT32) or
- * probabilities [N, V] of the storage type, as in cross_entropy. Class
- * weights, grad_output and loss are float32 (float64 for float64).
+ * with Sgemm, on every device: CLBlast's Hgemm needs cl_khr_fp16 and sums
+ * its products in half precision. dW and db are accumulated in float32
+ * across chunks and rounded once at the end, so 16-bit storage adds
+ * 2 V H float32 of workspace. Targets: class indices (ce.target_type
+ * INT64/INT32) or probabilities [N, V] of the storage type, as in
+ * cross_entropy. Class weights, grad_output and loss are float32 (float64
+ * for float64).
  *
  * Results equal cross_entropy on the full logits within float32 rounding
  * of the GEMMs (the mean's divisor is the weight sum over all N rows, not
@@ -465,18 +473,20 @@ typedef struct clloss_linear_cross_entropy_desc {
   { CLLOSS_CROSS_ENTROPY_DESC_INIT, 0, 0, 0, 0, 0, 0 }
 
 /* Bytes of device workspace (beyond the arguments) a call with `desc` and
- * these outputs (nonzero: wanted) allocates on ctx, with the chunk it
- * chooses in *chunk_rows (may be NULL). The context keeps the workspace
- * for later calls, as it keeps its other scratch. */
+ * these outputs (nonzero: wanted) allocates on ctx, CLBlast's temporary
+ * buffer included, for buffers at offset 0 (other offsets can make CLBlast
+ * copy more), with the chunk it chooses in *chunk_rows (may be NULL). The
+ * context keeps the workspace for later calls, as it keeps its scratch. */
 CLLOSS_API clloss_status clloss_linear_cross_entropy_workspace_size(
     clloss_context *ctx, const clloss_linear_cross_entropy_desc *desc,
     int want_grad_input, int want_grad_weight, int want_grad_bias,
     size_t *bytes, size_t *chunk_rows);
 
 /* Device buffers, on the caller's queue after wait_list, no host
- * synchronisation (CLBlast's kernels are enqueued on the same queue, in
- * order after ours; an out-of-order queue gets barriers); `*event`
- * completes with the last command. input X, linear_weight W and target
+ * synchronisation (except, for now, with vocabulary blocks: see above);
+ * CLBlast's kernels are enqueued on the same queue after ours, behind a
+ * barrier on an out-of-order queue; `*event` completes with the last
+ * command. input X, linear_weight W and target
  * are required; linear_bias, weight (class weights), grad_output and every
  * output may be CLLOSS_BUFFER_NONE: an output not given is not computed
  * (loss only: no backward GEMMs), but at least one must be given. Outputs
