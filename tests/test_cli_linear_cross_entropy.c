@@ -241,10 +241,71 @@ static void test_usage_and_data_errors(void) {
   remove_outputs();
 }
 
+/* A number field of a JSON line, or NaN when missing or null. */
+static double json_field(const char *json, const char *name) {
+  char key[64];
+  snprintf(key, sizeof key, "\"%s\":", name);
+  const char *p = strstr(json, key);
+  if (!p || strncmp(p + strlen(key), "null", 4) == 0)
+    return NAN;
+  return strtod(p + strlen(key), NULL);
+}
+
+/* `clloss bench linear_cross_entropy` on a tiny shape: the JSON line, the
+ * fused and unfused losses agreeing, the workspace smaller than the
+ * logits; and its usage errors. */
+static void test_bench(void) {
+#ifdef CLLOSS_CLI_HAVE_BENCH
+  if (tu_device_count() == 0) {
+    tu_skip_note(__func__);
+    return;
+  }
+  static const char *const cases[2] = {"--chunk-rows 7", "--vocab-block 30"};
+  for (int k = 0; k < 2; k++) {
+    args a;
+    memset(&a, 0, sizeof a);
+    char line[256];
+    snprintf(line, sizeof line,
+             "clloss bench linear_cross_entropy --rows 40 --hidden 8 "
+             "--classes 100 --repeat 2 --warmup 0 %s --device 0",
+             cases[k]);
+    add_words(&a, line);
+    CU_ASSERT_EQUAL_FATAL(run(&a), 0);
+    const char *json = strrchr(out_text, '{');
+    CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+    double fused = json_field(json, "loss_value");
+    double unfused = json_field(json, "unfused_loss_value");
+    CU_ASSERT(json_field(json, "median_ms") > 0);
+    CU_ASSERT(json_field(json, "unfused_ms") > 0);
+    CU_ASSERT(json_field(json, "peak_bytes") > 0);
+    CU_ASSERT(json_field(json, "peak_bytes") <
+              json_field(json, "unfused_peak_bytes"));
+    CU_ASSERT(json_field(json, "unfused_logits_bytes") == 40 * 100 * 4);
+    CU_ASSERT(fabs(fused - unfused) <= 1e-5 * fabs(unfused));
+    CU_ASSERT(strstr(json, k ? "\"vocab_blocks\"" : "\"row_chunks\"") != NULL);
+  }
+  /* With a bias the unfused path (which has none) is not run. */
+  args a;
+  memset(&a, 0, sizeof a);
+  add_words(&a, "clloss bench linear_cross_entropy --rows 40 --hidden 8 "
+                "--classes 100 --repeat 1 --warmup 0 --bias --json-only");
+  CU_ASSERT_EQUAL(run(&a), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out_text, "\"unfused_ms\":null"));
+  memset(&a, 0, sizeof a);
+  add_words(&a, "clloss bench linear_cross_entropy --rows 0");
+  CU_ASSERT_EQUAL(run(&a), 2);
+  memset(&a, 0, sizeof a);
+  add_words(&a, "clloss bench linear_cross_entropy --numel 5");
+  CU_ASSERT_EQUAL(run(&a), 2);
+#else
+  tu_skip_note("test_bench (clloss bench is not built)");
+#endif
+}
+
 int test_cli_linear_cross_entropy_register(void) {
   TU_SUITE("cli_linear_cross_entropy", setup, teardown,
            TU_TEST(test_fixtures_against_pytorch),
-           TU_TEST(test_usage_and_data_errors));
+           TU_TEST(test_usage_and_data_errors), TU_TEST(test_bench));
 }
 
 #else

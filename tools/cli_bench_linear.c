@@ -25,7 +25,7 @@ static const char *const help =
     "device buffers filled once, each run from enqueue to clFinish, and in\n"
     "the same run the unfused path: CLBlast's GEMM to the full logits\n"
     "[N, V], clloss_cross_entropy in place, GEMMs for dX and dW (float32 and\n"
-    "float64 only; no bias).\n"
+    "float64, without --bias; its fields are null otherwise).\n"
     "\n"
     "  --rows N, --hidden H, --classes V   shapes (default 2048, 512, 32000)\n"
     "  --chunk-rows K       rows per chunk (default: chosen)\n"
@@ -307,7 +307,7 @@ static int measure(lin_run *r, lin_result *res) {
         clloss_status_name(s), clloss_context_error_detail(r->ctx));
   res->loss = read_loss(r);
 #ifdef CLLOSS_CLI_HAVE_CLBLAST
-  if (a->no_unfused ||
+  if (a->no_unfused || a->bias ||
       (a->dtype != CLLOSS_FLOAT32 && a->dtype != CLLOSS_FLOAT64))
     return CLI_OK;
   const size_t rs = clloss_dtype_size(a->dtype);
