@@ -121,7 +121,19 @@ static int parse(int argc, char **argv, lin_args *a) {
 }
 
 /* The device buffers of both paths. */
-enum { M_X, M_W, M_B, M_T, M_LOSS, M_DX, M_DW, M_DB, M_LOGITS, M_COUNT };
+enum {
+  M_X,
+  M_W,
+  M_B,
+  M_T,
+  M_LOSS,
+  M_DX,
+  M_DW,
+  M_DB,
+  M_ULOSS,
+  M_LOGITS,
+  M_COUNT
+};
 
 typedef struct lin_run {
   const lin_args *a;
@@ -177,7 +189,7 @@ static clloss_status unfused(lin_run *r) {
     if (k == 1) { /* cross_entropy in place, between the GEMMs */
       clloss_status s = clloss_cross_entropy(
           r->ctx, r->q, &r->d.ce, buf(r, M_LOGITS), buf(r, M_T),
-          CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_LOSS),
+          CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_ULOSS),
           buf(r, M_LOGITS), 0, NULL, NULL);
       if (s != CLLOSS_SUCCESS)
         return s;
@@ -196,7 +208,7 @@ static clloss_status unfused(lin_run *r) {
   if (r->a->no_grad) { /* the loss alone */
     clloss_status s = clloss_cross_entropy(
         r->ctx, r->q, &r->d.ce, buf(r, M_LOGITS), buf(r, M_T),
-        CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_LOSS),
+        CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_ULOSS),
         CLLOSS_BUFFER_NONE, 0, NULL, NULL);
     if (s != CLLOSS_SUCCESS)
       return s;
@@ -226,28 +238,12 @@ static size_t unfused_temp(lin_run *r) {
 }
 #endif
 
-/* Median and minimum of `repeat` timed runs of f after `warmup` others. */
-static clloss_status timed(lin_run *r, clloss_status (*f)(lin_run *),
-                           double *times, double *median, double *min) {
-  clloss_status s = CLLOSS_SUCCESS;
-  for (int i = 0; i < r->a->warmup && s == CLLOSS_SUCCESS; i++)
-    s = f(r);
-  for (int i = 0; i < r->a->repeat && s == CLLOSS_SUCCESS; i++) {
-    double t0 = cli_now_ms();
-    s = f(r);
-    times[i] = cli_now_ms() - t0;
-  }
-  if (s == CLLOSS_SUCCESS)
-    bench_stats(times, (size_t)r->a->repeat, median, min);
-  return s;
-}
-
-static double read_loss(lin_run *r) {
+static double read_loss(lin_run *r, int which) {
   double v = NAN;
   float f;
   if (r->a->dtype == CLLOSS_FLOAT64)
-    clEnqueueReadBuffer(r->q, r->m[M_LOSS], CL_TRUE, 0, 8, &v, 0, NULL, NULL);
-  else if (clEnqueueReadBuffer(r->q, r->m[M_LOSS], CL_TRUE, 0, 4, &f, 0, NULL,
+    clEnqueueReadBuffer(r->q, r->m[which], CL_TRUE, 0, 8, &v, 0, NULL, NULL);
+  else if (clEnqueueReadBuffer(r->q, r->m[which], CL_TRUE, 0, 4, &f, 0, NULL,
                                NULL) == CL_SUCCESS)
     v = f;
   return v;
@@ -267,8 +263,8 @@ static int setup(lin_run *r, clloss_dtype st) {
   const size_t N = a->rows, H = a->hidden, V = a->classes;
   const size_t es = clloss_dtype_size(st);
   const size_t rs = clloss_dtype_size(clloss_loss_dtype(st));
-  const size_t bytes[M_LOGITS] = {N * H * es, V * H * es, V * es,     N * 8,
-                                  rs,         N * H * es, V * H * es, V * es};
+  const size_t bytes[M_LOGITS] = {N * H * es, V * H * es, V * es, N * 8, rs,
+                                  N * H * es, V * H * es, V * es, rs};
   for (int k = 0; k < M_LOGITS; k++) {
     cl_int err;
     r->m[k] = clCreateBuffer(clloss_context_cl_context(r->ctx),
@@ -286,32 +282,22 @@ static int setup(lin_run *r, clloss_dtype st) {
   return CLI_OK;
 }
 
-static int measure(lin_run *r, lin_result *res) {
+static clloss_status no_unfused(lin_run *r) {
+  (void)r;
+  return CLLOSS_SUCCESS;
+}
+
+/* The unfused path's logits, and the temporary buffer CLBlast allocates
+ * for it; `*path` becomes it, or stays no_unfused when there is none. */
+static int open_unfused(lin_run *r, lin_result *res,
+                        clloss_status (**path)(lin_run *)) {
   const lin_args *a = r->a;
-  size_t bytes, rows;
-  clloss_status s = clloss_linear_cross_entropy_workspace_size(
-      r->ctx, &r->d, !a->no_grad, !a->no_grad, !a->no_grad && a->bias, &bytes,
-      &rows);
-  if (s == CLLOSS_SUCCESS) {
-    res->peak = bytes;
-    res->chunk_rows = rows;
-    double t0 = cli_now_ms();
-    s = fused(r);
-    res->first_ms = cli_now_ms() - t0;
-  }
-  if (s == CLLOSS_SUCCESS)
-    s = timed(r, fused, res->times, &res->median, &res->min);
-  if (s != CLLOSS_SUCCESS)
-    return cli_error(
-        "bench", CLI_DATA_ERROR, "linear_cross_entropy failed: %s (%s)",
-        clloss_status_name(s), clloss_context_error_detail(r->ctx));
-  res->loss = read_loss(r);
+  *path = no_unfused;
 #ifdef CLLOSS_CLI_HAVE_CLBLAST
   if (a->no_unfused || a->bias ||
       (a->dtype != CLLOSS_FLOAT32 && a->dtype != CLLOSS_FLOAT64))
     return CLI_OK;
-  const size_t rs = clloss_dtype_size(a->dtype);
-  res->u_logits = a->rows * a->classes * rs;
+  res->u_logits = a->rows * a->classes * clloss_dtype_size(a->dtype);
   cl_int err;
   r->m[M_LOGITS] = clCreateBuffer(clloss_context_cl_context(r->ctx),
                                   CL_MEM_READ_WRITE, res->u_logits, NULL, &err);
@@ -321,14 +307,61 @@ static int measure(lin_run *r, lin_result *res) {
                      "(--no-unfused skips it)",
                      res->u_logits);
   res->u_temp = unfused_temp(r);
-  if ((s = unfused(r)) == CLLOSS_SUCCESS)
-    s = timed(r, unfused, res->u_times, &res->u_median, &res->u_min);
-  if (s != CLLOSS_SUCCESS)
-    return cli_error("bench", CLI_DATA_ERROR, "the unfused path failed: %s",
-                     clloss_status_name(s));
-  res->u_loss = read_loss(r);
   res->have_unfused = 1;
+  *path = unfused;
+#else
+  (void)res;
 #endif
+  return CLI_OK;
+}
+
+/* The first fused call (timed alone: it builds the programs), the unfused
+ * path's first, `warmup` untimed runs of each, then `repeat` timed runs of
+ * the fused call, each followed by one of the unfused path, so that both
+ * see the same machine load. */
+static int measure(lin_run *r, lin_result *res) {
+  const lin_args *a = r->a;
+  size_t bytes, rows;
+  clloss_status (*other)(lin_run *);
+  clloss_status s = clloss_linear_cross_entropy_workspace_size(
+      r->ctx, &r->d, !a->no_grad, !a->no_grad, !a->no_grad && a->bias, &bytes,
+      &rows);
+  res->peak = bytes;
+  res->chunk_rows = rows;
+  double t0 = cli_now_ms();
+  if (s == CLLOSS_SUCCESS)
+    s = fused(r);
+  res->first_ms = cli_now_ms() - t0;
+  if (s != CLLOSS_SUCCESS)
+    return cli_error(
+        "bench", CLI_DATA_ERROR, "linear_cross_entropy failed: %s (%s)",
+        clloss_status_name(s), clloss_context_error_detail(r->ctx));
+  int rc = open_unfused(r, res, &other);
+  clloss_status su = rc == CLI_OK ? other(r) : CLLOSS_SUCCESS;
+  for (int i = 0; rc == CLI_OK && i < a->warmup; i++)
+    if ((s = fused(r)) == CLLOSS_SUCCESS)
+      su = other(r);
+  for (int i = 0; rc == CLI_OK && i < a->repeat; i++) {
+    if (s != CLLOSS_SUCCESS || su != CLLOSS_SUCCESS)
+      break;
+    t0 = cli_now_ms();
+    s = fused(r);
+    res->times[i] = cli_now_ms() - t0;
+    t0 = cli_now_ms();
+    su = s == CLLOSS_SUCCESS ? other(r) : su;
+    res->u_times[i] = cli_now_ms() - t0;
+  }
+  if (rc != CLI_OK)
+    return rc;
+  if (s != CLLOSS_SUCCESS || su != CLLOSS_SUCCESS)
+    return cli_error("bench", CLI_DATA_ERROR, "%s failed: %s",
+                     s != CLLOSS_SUCCESS ? "linear_cross_entropy"
+                                         : "the unfused path",
+                     clloss_status_name(s != CLLOSS_SUCCESS ? s : su));
+  bench_stats(res->times, (size_t)a->repeat, &res->median, &res->min);
+  bench_stats(res->u_times, (size_t)a->repeat, &res->u_median, &res->u_min);
+  res->loss = read_loss(r, M_LOSS);
+  res->u_loss = read_loss(r, M_ULOSS);
   return CLI_OK;
 }
 
