@@ -225,6 +225,27 @@ if ((sweep_ok)); then note "sweep" ok; else
   note "sweep" "FAILED (see gpu-check.log)"
   failures=$((failures + 1))
 fi
+# Every row length a GPU variant must serve, at few and many rows: the
+# fraction of the copy kernel's bandwidth per shape, the variant that ran,
+# and PyTorch's forward+backward on the same shape (targets: >= 0.7 of copy
+# at 16384 x 1000, >= 0.85 at 16384 x 131072, faster than PyTorch eager).
+# pytorch_cpu.py prints the table: variant, ms, GB/s, copy GB/s, ratio,
+# PyTorch ms, speedup.
+say "shapes: N x C, float32 forward+gradient, fraction of copy"
+if [[ -n $dry ]]; then shape_rows="4 64"; shape_classes="10 100 1000"; else
+  shape_rows="256 16384"; shape_classes="10 100 1000 4096 32000 131072"
+fi
+shape_cases=()
+for n in $shape_rows; do
+  for c in $shape_classes; do
+    shape_cases+=(--case "cross_entropy --rows $n --classes $c")
+  done
+done
+step "shapes+pytorch" 240 "$python" "$root/bench/pytorch_cpu.py" \
+  --clloss "$clloss" --bench-args "--device $device" --repeat "$repeat" \
+  --warmup 3 --torch-device "$torch_device" --suite shapes --out "$results" \
+  "${shape_cases[@]}"
+
 "$python" "$root/bench/plot.py" "$results" -o "$OUT/gpu-$stamp-sweep.png" \
   --title "clloss cross_entropy vs copy kernel (GPU)" ||
   echo "(no plot here: gnuplot and matplotlib missing; plot later with bench/plot.py)"

@@ -54,21 +54,23 @@ static void pick_cl_std(clloss_context *ctx) {
   ctx->cl_std_minor = minor;
 }
 
+static const char *const variant_names[] = {"auto", "item", "group", "split",
+                                            "lanes"};
+#define VARIANTS (sizeof variant_names / sizeof *variant_names)
+
 static clloss__variant variant_from_name(const char *name, int *ok) {
-  static const char *const names[] = {"auto", "item", "group", "split"};
   *ok = 1;
   if (!name || !*name)
     return CLLOSS__AUTO;
-  for (int i = 0; i < 4; i++)
-    if (strcmp(name, names[i]) == 0)
+  for (size_t i = 0; i < VARIANTS; i++)
+    if (strcmp(name, variant_names[i]) == 0)
       return (clloss__variant)i;
   *ok = 0;
   return CLLOSS__AUTO;
 }
 
 const char *clloss__variant_name(clloss__variant v) {
-  static const char *const names[] = {"auto", "item", "group", "split"};
-  return names[v];
+  return variant_names[v];
 }
 
 clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
@@ -96,6 +98,14 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
   pick_cl_std(ctx);
   ctx->wg_size =
       ctx->info.max_work_group_size < 256 ? ctx->info.max_work_group_size : 256;
+  if (clGetDeviceInfo(device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT,
+                      sizeof ctx->native_float, &ctx->native_float,
+                      NULL) != CL_SUCCESS)
+    ctx->native_float = 0;
+  if (clGetDeviceInfo(device, CL_DEVICE_NATIVE_VECTOR_WIDTH_DOUBLE,
+                      sizeof ctx->native_double, &ctx->native_double,
+                      NULL) != CL_SUCCESS)
+    ctx->native_double = 0;
   int ok;
   ctx->variant = variant_from_name(getenv("CLLOSS_VARIANT"), &ok);
 
@@ -189,7 +199,8 @@ clloss_status clloss_context_set_variant(clloss_context *ctx,
   clloss__variant v = variant_from_name(variant, &ok);
   if (!ok)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "unknown variant \"%s\" (auto, item, group, split)",
+                        "unknown variant \"%s\" (auto, item, group, split, "
+                        "lanes)",
                         variant);
   ctx->variant = v;
   return CLLOSS_SUCCESS;
@@ -206,11 +217,17 @@ clloss_status clloss_check_device_errors(clloss_context *ctx,
     return CLLOSS_INVALID_ARGUMENT;
   if (!queue)
     queue = ctx->queue;
+  /* After the calls that write the word, whichever queue they are on
+   * (each was flushed as it ended: clloss__launch_end). */
+  cl_event after = ctx->last_call;
   cl_uint word[2];
-  cl_int err = clEnqueueReadBuffer(queue, ctx->err, CL_TRUE, 0, sizeof word,
-                                   word, 0, NULL, NULL);
+  cl_int err =
+      clEnqueueReadBuffer(queue, ctx->err, CL_TRUE, 0, sizeof word, word,
+                          after ? 1 : 0, after ? &after : NULL, NULL);
   if (err != CL_SUCCESS)
-    return clloss__cl_status(err);
+    return clloss__fail(ctx, clloss__cl_status(err),
+                        "reading the device error word failed: %s",
+                        clloss_status_name(err));
   if (!word[0])
     return CLLOSS_SUCCESS;
   if (bad_row)

@@ -1,19 +1,12 @@
 /* cross_entropy.c - launcher of the fused softmax cross-entropy kernels
  * (kernels/cross_entropy.cl), at both call levels. */
-#include "internal.h"
-#include "rows.h"
+#include "cross_entropy.h"
 
-enum {
-  CE_ITEM,
-  CE_GROUP,
-  CE_FINISH,
-  CE_TARGETS,
-  CE_SPLIT_STATS,
-  CE_SPLIT_GRAD
-};
-static const char *const ce_kernels[] = {
-    "ce_item",        "ce_group",      "finish_sum", "class_targets",
-    "ce_split_stats", "ce_split_grad", NULL};
+static const char *const ce_kernels[] = {"ce_item",          "ce_group",
+                                         "finish_sum",       "class_targets",
+                                         "ce_split_stats",   "ce_split_grad",
+                                         "ce_stats_combine", "ce_shard_targets",
+                                         "ce_lanes",         NULL};
 
 /* How the rows are cut into work. */
 typedef struct ce_plan {
@@ -23,6 +16,7 @@ typedef struct ce_plan {
   size_t exps;          /* item only: elements of ctx->exps used, or 0 */
   size_t on_chip;       /* group only: bytes of local memory for the row */
   size_t segs, seg_len; /* split only */
+  size_t lanes;         /* lanes only: work-items per row */
 } ce_plan;
 
 /* Split pays off when there are too few rows to fill the device and each
@@ -44,30 +38,31 @@ static size_t item_run(const clloss_context *ctx, size_t rows) {
   return run < 1 ? 1 : run > 16 ? 16 : run;
 }
 
-/* Group variant: the row's logits stay in local memory between its two
- * passes when C reals fit in ON_CHIP_MAX bytes (what GPUs give one
- * work-group at least, leaving room for others on the same compute unit)
- * and in the device's local memory beside the kernel's own arrays. */
-#define ON_CHIP_MAX ((size_t)48 << 10)
-static size_t on_chip_bytes(const clloss_context *ctx, size_t classes,
+/* Local memory for logits kept between the statistics and the gradient
+ * pass (group: the row; lanes: the group's rows): at most a third of the
+ * device's local memory less the kernels' own reduction arrays, so that
+ * three work-groups fit on a compute unit (a bandwidth-bound kernel needs
+ * the occupancy); 0 when `count` reals do not fit. */
+static size_t on_chip_bytes(const clloss_context *ctx, size_t count,
                             size_t real_size) {
-  const size_t reserve = 8 << 10; /* the kernels' __local arrays */
-  size_t limit = ON_CHIP_MAX;
-  if (ctx->info.local_mem_size < limit + reserve)
-    limit = ctx->info.local_mem_size > reserve
-                ? (size_t)ctx->info.local_mem_size - reserve
-                : 0;
-  return classes <= limit / real_size ? classes * real_size : 0;
+  const size_t own = ctx->wg_size * 5 * real_size; /* red and red4 */
+  const size_t third = (size_t)(ctx->info.local_mem_size / 3);
+  const size_t limit = third > own ? third - own : 0;
+  return count <= limit / real_size ? count * real_size : 0;
 }
 
 static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
                     size_t rows, size_t classes, int vw) {
-  const clloss__rows_plan rp = clloss__plan_rows(
-      ctx, rows, classes, vw, p->max_wg[CE_ITEM], p->max_wg[CE_GROUP]);
+  const clloss__rows_kernel_max max = {p->max_wg[CE_ITEM], p->max_wg[CE_GROUP],
+                                       p->max_wg[CE_LANES]};
+  const clloss__rows_plan rp = clloss__plan_rows(ctx, rows, classes, vw, &max);
+  const size_t real_size =
+      p->key.in_type == CLLOSS_FLOAT64 ? sizeof(double) : sizeof(float);
   ce_plan pl = {.variant = rp.variant,
                 .local = rp.local,
                 .groups = rp.groups,
                 .partials = rp.partials,
+                .lanes = rp.lanes,
                 .run = 1};
   if (pl.variant == CLLOSS__ITEM) {
     pl.run = item_run(ctx, rows);
@@ -77,12 +72,13 @@ static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
     pl.partials = pl.groups;
   }
   if (pl.variant == CLLOSS__GROUP)
-    pl.on_chip = on_chip_bytes(
-        ctx, classes,
-        p->key.in_type == CLLOSS_FLOAT64 ? sizeof(double) : sizeof(float));
+    pl.on_chip = on_chip_bytes(ctx, classes, real_size);
+  if (pl.variant == CLLOSS__LANES)
+    pl.on_chip = on_chip_bytes(ctx, pl.local / pl.lanes * classes, real_size);
   if (ctx->variant == CLLOSS__SPLIT ||
       (ctx->variant == CLLOSS__AUTO && split_pays(ctx, rows, classes))) {
     pl.variant = CLLOSS__SPLIT;
+    pl.on_chip = 0;
     const int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
     /* CPUs: one work-item per segment walks it contiguously. */
     size_t kmax = p->max_wg[CE_SPLIT_STATS] < p->max_wg[CE_SPLIT_GRAD]
@@ -118,10 +114,10 @@ static size_t exps_count(const ce_plan *pl, const clloss_cross_entropy_desc *d,
   return pl->items * c->classes;
 }
 
-static clloss__rows_call describe(const clloss_cross_entropy_desc *d) {
+clloss__rows_call clloss__ce_describe(const clloss_cross_entropy_desc *d) {
   clloss__rows_call c = {0};
   c.rows = d->rows;
-  c.classes = d->classes;
+  c.classes = c.cb = d->classes;
   c.ld = d->row_stride ? d->row_stride : d->classes;
   c.loss_count = clloss_cross_entropy_loss_count(d);
   c.input_type = d->input_type;
@@ -129,42 +125,50 @@ static clloss__rows_call describe(const clloss_cross_entropy_desc *d) {
   c.prob_targets = clloss__is_probability_target(d->target_type);
   c.reduction = d->reduction;
   c.ignore_index = d->ignore_index;
+  c.grad_scale = d->grad_scale;
+  c.accumulate = d->accumulate != 0;
+  c.padding = d->padding;
   return c;
 }
 
-static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
-                                  const clloss_cross_entropy_desc *d,
-                                  const clloss__rows_call *c, int loss_mode,
-                                  const ce_plan *pl) {
-  clloss__args a = {k, 0, CL_SUCCESS, d->input_type == CLLOSS_FLOAT64};
-  clloss__set_rows_args(ctx, &a, c, loss_mode);
-  clloss__arg_mem(&a, c->prob_targets ? c->target.mem : ctx->dummy);
-  clloss__arg_ulong(&a, c->prob_targets ? c->target.offset : 0);
-  clloss__arg_real(&a, d->label_smoothing);
-  clloss__arg_real(&a, d->z_loss);
-  clloss__arg_real(&a, d->softcap);
-  /* Probability targets: mean divides by N unless a normaliser is given. */
-  double norm = d->normalizer > 0 ? d->normalizer
-                : c->prob_targets ? (double)d->rows
-                                  : 0.0;
-  clloss__arg_real(&a, norm);
-  if (pl->variant == CLLOSS__GROUP) {
-    clloss__arg_local(&a, pl->on_chip ? pl->on_chip : 8);
-    clloss__arg_int(&a, pl->on_chip != 0);
-  }
-  if (pl->variant == CLLOSS__ITEM) {
-    clloss__arg_ulong(&a, pl->run);
-    clloss__arg_mem(&a, pl->exps ? ctx->exps : ctx->dummy);
-    clloss__arg_int(&a, pl->exps != 0);
-  }
-  if (pl->variant == CLLOSS__SPLIT) {
-    clloss__arg_mem(&a, ctx->segments);
-    clloss__arg_ulong(&a, pl->segs);
-    clloss__arg_ulong(&a, pl->seg_len);
-  }
-  if (a.err != CL_SUCCESS)
-    return clloss__fail(ctx, a.err, "setting cross_entropy arguments failed");
-  return CLLOSS_SUCCESS;
+void clloss__ce_args_init(clloss_context *ctx,
+                          const clloss_cross_entropy_desc *d,
+                          const clloss__rows_call *c, int loss_mode,
+                          clloss__rows_args *a) {
+  clloss__rows_args_init(ctx, c, loss_mode, a);
+  a->p.eps = d->label_smoothing;
+  a->p.z = d->z_loss;
+  a->p.cap = d->softcap;
+  a->p.norm = d->normalizer;
+  /* Probability targets: the mean divides by N. */
+  a->p.mean_count = c->prob_targets ? c->rows : 0;
+}
+
+clloss_status clloss__ce_program(clloss_context *ctx,
+                                 const clloss_cross_entropy_desc *d,
+                                 clloss__program **out) {
+  const clloss__program_key key = clloss__ce_program_key(ctx, d);
+  return clloss__get_program(ctx, &key, ce_kernels, out);
+}
+
+/* The kernels' arguments: the row losses' own, then cross_entropy's
+ * options and the plan's. */
+static void make_args(clloss_context *ctx, const clloss_cross_entropy_desc *d,
+                      const clloss__rows_call *c, int loss_mode,
+                      const ce_plan *pl, clloss__rows_args *a) {
+  clloss__ce_args_init(ctx, d, c, loss_mode, a);
+  a->p.run = pl->run;
+  a->p.use_exps = pl->exps != 0;
+  a->p.cache_row = pl->on_chip != 0;
+  a->p.segs = pl->segs ? pl->segs : 1;
+  a->p.softmax = c->softmax;
+  a->p.seg_len = pl->seg_len;
+  a->p.lanes = pl->lanes ? pl->lanes : 1;
+  a->local_bytes = pl->on_chip;
+  if (pl->variant == CLLOSS__ITEM && pl->exps)
+    a->mems[CLLOSS__ROWS_scratch] = ctx->exps;
+  if (pl->variant == CLLOSS__SPLIT)
+    a->mems[CLLOSS__ROWS_scratch] = ctx->segments;
 }
 
 static clloss_status enqueue(clloss__launch *l, const void *desc,
@@ -172,51 +176,43 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   const clloss_cross_entropy_desc *d = desc;
   clloss_context *ctx = l->ctx;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  clloss__program_key key = {.source = "cross_entropy",
-                             .in_type = (int)d->input_type,
-                             .tgt_type = c->prob_targets ? CLLOSS_INT64
-                                                         : (int)d->target_type,
-                             .prob_targets = c->prob_targets,
-                             .vw = clloss__vector_width(ctx, d->input_type),
-                             .softcap = d->softcap > 0};
   clloss__program *p;
-  CLLOSS__TRY(clloss__get_program(ctx, &key, ce_kernels, &p));
+  CLLOSS__TRY(clloss__ce_program(ctx, d, &p));
 
-  ce_plan pl = plan(ctx, p, c->rows, c->classes, key.vw);
+  ce_plan pl = plan(ctx, p, c->rows, c->classes, p->key.vw);
   pl.exps = exps_count(&pl, d, c);
   if (pl.exps)
     CLLOSS__TRY(clloss__reserve(ctx, &ctx->exps, &ctx->exps_bytes, pl.exps,
                                 sizeof(float)));
-  const size_t partials = pl.partials;
+  if (pl.variant == CLLOSS__SPLIT)
+    CLLOSS__TRY(clloss__reserve(ctx, &ctx->segments, &ctx->segments_bytes,
+                                c->rows * pl.segs * CLLOSS_STATS_RECORD,
+                                real_size));
   const int reduce = c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE;
   const int loss_mode = !c->loss.mem ? 0 : reduce ? 2 : 1;
-  CLLOSS__TRY(clloss__reserve_partials(ctx, partials, real_size));
+  CLLOSS__TRY(clloss__reserve_partials(ctx, pl.partials, real_size));
+  clloss__rows_args a;
+  make_args(ctx, d, c, loss_mode, &pl, &a);
 
-  if (!c->prob_targets)
-    CLLOSS__TRY(clloss__enqueue_class_targets(l, p, CE_TARGETS, c));
+  if (!c->prob_targets && !c->softmax)
+    CLLOSS__TRY(clloss__enqueue_class_targets(l, p, CE_TARGETS, &a));
   if (c->rows > 0 && pl.variant != CLLOSS__SPLIT) {
-    int k = pl.variant == CLLOSS__ITEM ? CE_ITEM : CE_GROUP;
-    CLLOSS__TRY(set_row_args(ctx, p->kernels[k], d, c, loss_mode, &pl));
-    CLLOSS__TRY(clloss__launch_kernel(l, p->kernels[k], pl.groups * pl.local,
-                                      pl.local));
+    int k = pl.variant == CLLOSS__ITEM    ? CE_ITEM
+            : pl.variant == CLLOSS__LANES ? CE_LANES
+                                          : CE_GROUP;
+    CLLOSS__TRY(clloss__rows_enqueue_kernel(l, p->kernels[k], &a,
+                                            pl.groups * pl.local, pl.local));
   } else if (c->rows > 0) {
-    CLLOSS__TRY(clloss__reserve(ctx, &ctx->segments, &ctx->segments_bytes,
-                                c->rows * pl.segs * 5, real_size));
-    for (int k = CE_SPLIT_STATS; k <= CE_SPLIT_GRAD; k++) {
-      CLLOSS__TRY(set_row_args(ctx, p->kernels[k], d, c, loss_mode, &pl));
-      CLLOSS__TRY(clloss__launch_kernel(l, p->kernels[k], pl.groups * pl.local,
-                                        pl.local));
-    }
+    for (int k = CE_SPLIT_STATS; k <= CE_SPLIT_GRAD; k++)
+      CLLOSS__TRY(clloss__rows_enqueue_kernel(l, p->kernels[k], &a,
+                                              pl.groups * pl.local, pl.local));
   }
   if (reduce) {
     int mode = 0;
-    double divisor = 1;
-    if (d->reduction == CLLOSS_REDUCTION_MEAN) {
+    if (d->reduction == CLLOSS_REDUCTION_MEAN)
       mode = d->normalizer > 0 || c->prob_targets ? 1 : 2;
-      divisor = d->normalizer > 0 ? d->normalizer : (double)d->rows;
-    }
-    CLLOSS__TRY(clloss__finish_sum(l, p, CE_FINISH, c->rows ? partials : 0,
-                                   mode, divisor, c->loss));
+    CLLOSS__TRY(clloss__finish_sum(l, p, CE_FINISH, c->rows ? pl.partials : 0,
+                                   mode, d->normalizer, d->rows, c->loss));
   }
   ctx->last_variant = clloss__variant_name(pl.variant);
   return CLLOSS_SUCCESS;
@@ -234,9 +230,10 @@ clloss_status clloss_cross_entropy(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, ctx->detail));
-  clloss__rows_call c = describe(desc);
-  return clloss__rows_call_device(ctx, queue, &c, enqueue, desc, input, target,
+  clloss_cross_entropy_desc d;
+  CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, &d, ctx->detail));
+  clloss__rows_call c = clloss__ce_describe(&d);
+  return clloss__rows_call_device(ctx, queue, &c, enqueue, &d, input, target,
                                   weight, grad_output, loss, grad_input,
                                   num_events, wait_list, event);
 }
@@ -249,12 +246,72 @@ clloss_status clloss_cross_entropy_host(clloss_context *ctx,
                                         void *grad_input) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, ctx->detail));
-  clloss__rows_call c = describe(desc);
+  clloss_cross_entropy_desc d;
+  CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, &d, ctx->detail));
+  clloss__rows_call c = clloss__ce_describe(&d);
   clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};
   CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
+  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
   clloss_status s =
-      clloss_cross_entropy(ctx, ctx->queue, desc, c.input, c.target, c.weight,
+      clloss_cross_entropy(ctx, ctx->queue, &d, c.input, c.target, c.weight,
                            c.grad_output, c.loss, c.grad_input, 0, NULL, NULL);
+  return clloss__rows_host_end(ctx, &c, &h, s);
+}
+
+/* softmax: cross_entropy's kernels with P.softmax: the gradient pass with
+ * A = 1 and no target terms writes p itself, and no loss. */
+static clloss__rows_call describe_softmax(const clloss_softmax_desc *d,
+                                          clloss_cross_entropy_desc *ce) {
+  const clloss_cross_entropy_desc defaults = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  *ce = defaults;
+  ce->rows = d->rows;
+  ce->classes = d->classes;
+  ce->row_stride = d->row_stride;
+  ce->input_type = d->input_type;
+  ce->reduction = CLLOSS_REDUCTION_NONE;
+  ce->padding = d->padding;
+  clloss__rows_call c = clloss__ce_describe(ce);
+  c.softmax = 1;
+  c.loss_count = 0;
+  return c;
+}
+
+clloss_status clloss_softmax(clloss_context *ctx, cl_command_queue queue,
+                             const clloss_softmax_desc *desc,
+                             clloss_buffer input, clloss_buffer output,
+                             cl_uint num_events, const cl_event *wait_list,
+                             cl_event *event) {
+  if (event)
+    *event = NULL;
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  clloss_softmax_desc d;
+  CLLOSS__TRY(clloss__check_softmax_desc(desc, &d, ctx->detail));
+  if (!output.mem)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "output is NULL");
+  clloss_cross_entropy_desc ce;
+  clloss__rows_call c = describe_softmax(&d, &ce);
+  return clloss__rows_call_device(ctx, queue, &c, enqueue, &ce, input,
+                                  CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                                  CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                                  output, num_events, wait_list, event);
+}
+
+clloss_status clloss_softmax_host(clloss_context *ctx,
+                                  const clloss_softmax_desc *desc,
+                                  const void *input, void *output) {
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  clloss_softmax_desc d;
+  CLLOSS__TRY(clloss__check_softmax_desc(desc, &d, ctx->detail));
+  if (!output)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "output is NULL");
+  clloss_cross_entropy_desc ce;
+  clloss__rows_call c = describe_softmax(&d, &ce);
+  clloss__rows_host h = {input, NULL, NULL, NULL, NULL, output};
+  CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
+  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
+  clloss_status s =
+      clloss_softmax(ctx, ctx->queue, &d, c.input, c.grad_input, 0, NULL, NULL);
   return clloss__rows_host_end(ctx, &c, &h, s);
 }

@@ -12,7 +12,8 @@ typedef enum clloss__variant {
   CLLOSS__AUTO = 0,
   CLLOSS__ITEM,
   CLLOSS__GROUP,
-  CLLOSS__SPLIT
+  CLLOSS__SPLIT,
+  CLLOSS__LANES
 } clloss__variant;
 
 /* Kernel families that share a variant choice. */
@@ -24,8 +25,7 @@ typedef struct clloss__program_key {
   int in_type, tgt_type, prob_targets, loss_id, vw, softcap;
 } clloss__program_key;
 
-#define CLLOSS__MAX_PROGRAMS 48
-#define CLLOSS__MAX_KERNELS 6
+#define CLLOSS__MAX_KERNELS 9
 
 typedef struct clloss__program {
   clloss__program_key key;
@@ -52,11 +52,14 @@ struct clloss_context {
   cl_device_id device;
   cl_command_queue queue; /* ours, in order */
   clloss_device_info info;
-  int cl_std_major, cl_std_minor; /* the -cl-std we build with */
-  size_t wg_size;                 /* WG_SIZE the programs are built with */
+  int cl_std_major, cl_std_minor;      /* the -cl-std we build with */
+  size_t wg_size;                      /* WG_SIZE the programs are built with */
+  cl_uint native_float, native_double; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_* */
 
-  clloss__program programs[CLLOSS__MAX_PROGRAMS];
-  size_t program_count;
+  /* One entry per configuration that calls on this device can request
+   * (clloss__program_configs), allocated with the context. */
+  clloss__program *programs;
+  size_t program_count, program_capacity;
   char *build_log;
   char detail[CLLOSS_DETAIL_SIZE];
 
@@ -104,12 +107,43 @@ clloss_status clloss__cl_status(cl_int err);
 clloss_status clloss__query_device(cl_platform_id platform, cl_device_id device,
                                    clloss_device_info *info);
 
-/* The program for `key`, built on first use (program.c). */
+/* The program for `key`, built on first use (program.c). The pointer is
+ * valid until the next clloss__get_program (the table may grow). */
 clloss_status clloss__get_program(clloss_context *ctx,
                                   const clloss__program_key *key,
                                   const char *const *kernel_names,
                                   clloss__program **out);
 void clloss__release_programs(clloss_context *ctx);
+/* The build options of `key` on ctx's device, as clBuildProgram gets them;
+ * returns what snprintf returns. */
+int clloss__build_options(const clloss_context *ctx,
+                          const clloss__program_key *key, char *out,
+                          size_t cap);
+/* The sources of `key`'s program, in the order they are compiled:
+ * texts[0..CLLOSS__PROGRAM_PARTS), malloc'd (free each). On failure every
+ * text is NULL and `*missing` (may be NULL) names the file not found. */
+#define CLLOSS__PROGRAM_PARTS 4
+int clloss__program_sources(const clloss__program_key *key,
+                            char *texts[CLLOSS__PROGRAM_PARTS],
+                            const char **missing);
+
+/* Program configurations (configs.c). The key a call with descriptor d
+ * builds, for the launchers and the enumeration alike. */
+clloss__program_key clloss__ce_program_key(const clloss_context *ctx,
+                                           const clloss_cross_entropy_desc *d);
+clloss__program_key clloss__nll_program_key(const clloss_context *ctx,
+                                            const clloss_nll_loss_desc *d);
+clloss__program_key clloss__pw_program_key(const clloss_context *ctx,
+                                           const clloss_pointwise_desc *d);
+clloss__program_key
+clloss__lce_program_key(const clloss_context *ctx,
+                        const clloss_linear_cross_entropy_desc *d);
+int clloss__same_key(const clloss__program_key *a,
+                     const clloss__program_key *b);
+/* Every key that calls on ctx's device can request (ctx->info: device type
+ * and fp64): the first `cap` into keys (may be NULL); returns how many. */
+size_t clloss__program_configs(const clloss_context *ctx,
+                               clloss__program_key *keys, size_t cap);
 
 /* Launch helpers (launch.c). */
 typedef struct clloss__launch {
@@ -131,21 +165,6 @@ clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
 clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
                                  cl_event *event);
 
-/* Sets kernel arguments in order: arg_mem, arg_ulong, arg_int, arg_real. */
-typedef struct clloss__args {
-  cl_kernel kernel;
-  cl_uint next;
-  cl_int err;
-  int real_is_double;
-} clloss__args;
-void clloss__arg_mem(clloss__args *a, cl_mem m);
-void clloss__arg_ulong(clloss__args *a, cl_ulong v);
-void clloss__arg_long(clloss__args *a, cl_long v);
-void clloss__arg_int(clloss__args *a, cl_int v);
-void clloss__arg_real(clloss__args *a, double v);
-/* A __local argument of `bytes` (> 0), its contents the kernel's. */
-void clloss__arg_local(clloss__args *a, size_t bytes);
-
 /* Checks that `buf` holds `offset + count` elements of `elem_size` bytes;
  * `name` goes into the detail. A NULL mem with count 0 is fine; a NULL mem
  * where `required` gives CLLOSS_INVALID_ARGUMENT. */
@@ -162,10 +181,12 @@ clloss_status clloss__reserve(clloss_context *ctx, cl_mem *mem, size_t *bytes,
 #define clloss__reserve_partials(ctx, count, elem_size)                        \
   clloss__reserve((ctx), &(ctx)->partials, &(ctx)->partials_bytes, (count),    \
                   (elem_size))
-/* Enqueues finish_sum of `program` over `count` partials into loss. */
+/* Enqueues finish_sum of `program` over `count` partials into loss: mode
+ * 0 the sum, 1 divided by fdiv when > 0 else by idiv, 2 divided by the
+ * target pass's weight sum. */
 clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
                                  int finish_index, size_t count, int mode,
-                                 double divisor, clloss_buffer loss);
+                                 float fdiv, size_t idiv, clloss_buffer loss);
 
 /* The variant to run for a family: the forced one, else the measured one
  * (tune.c), else the heuristic (item on CPU devices, group elsewhere). */

@@ -5,6 +5,7 @@
 
 typedef struct clloss__kernel_source {
   const char *name; /* file stem: "common", "cross_entropy", ... */
+  const char *file; /* its name in kernels/: "common.cl", "params.h" */
   const char *text;
   size_t length;
 } clloss__kernel_source;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "kernel_args.h"
 
 clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
                                    cl_command_queue queue, cl_uint num_events,
@@ -38,6 +39,8 @@ static cl_int enqueue_first(clloss__launch *l, cl_kernel k, size_t global,
   if (!prev)
     return clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local,
                                   l->num_events, l->wait_list, done);
+  /* prev's queue was flushed when its call ended (clloss__launch_end). */
+  cl_int err;
   cl_event few[16], *all = few;
   if (l->num_events + 1 > sizeof few / sizeof *few &&
       !(all = malloc((l->num_events + 1) * sizeof *all)))
@@ -45,8 +48,8 @@ static cl_int enqueue_first(clloss__launch *l, cl_kernel k, size_t global,
   if (l->num_events)
     memcpy(all, l->wait_list, l->num_events * sizeof *all);
   all[l->num_events] = prev;
-  cl_int err = clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local,
-                                      l->num_events + 1, all, done);
+  err = clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local,
+                               l->num_events + 1, all, done);
   if (all != few)
     free(all);
   return err;
@@ -75,7 +78,12 @@ clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
                                  cl_event *event) {
   /* A call that ran kernels (l->last is so far a kernel's) becomes the one
    * the next call waits for, even if a later step failed: its kernels may
-   * still be using the scratch. */
+   * still be using the scratch. OpenCL 1.2 (5.13) wants the queue of an
+   * event flushed before another queue waits for it, or some drivers wait
+   * forever: a call on the caller's queue is flushed now, while that queue
+   * surely exists, since the next call may be on another one. */
+  if (l->last && l->queue != l->ctx->queue)
+    clFlush(l->queue);
   if (l->last && clRetainEvent(l->last) == CL_SUCCESS) {
     if (l->ctx->last_call)
       clReleaseEvent(l->ctx->last_call);
@@ -100,42 +108,19 @@ clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
   return status;
 }
 
-void clloss__arg_mem(clloss__args *a, cl_mem m) {
-  if (a->err == CL_SUCCESS)
-    a->err = clSetKernelArg(a->kernel, a->next, sizeof m, &m);
-  a->next++;
-}
-void clloss__arg_ulong(clloss__args *a, cl_ulong v) {
-  if (a->err == CL_SUCCESS)
-    a->err = clSetKernelArg(a->kernel, a->next, sizeof v, &v);
-  a->next++;
-}
-void clloss__arg_long(clloss__args *a, cl_long v) {
-  if (a->err == CL_SUCCESS)
-    a->err = clSetKernelArg(a->kernel, a->next, sizeof v, &v);
-  a->next++;
-}
-void clloss__arg_int(clloss__args *a, cl_int v) {
-  if (a->err == CL_SUCCESS)
-    a->err = clSetKernelArg(a->kernel, a->next, sizeof v, &v);
-  a->next++;
-}
-void clloss__arg_local(clloss__args *a, size_t bytes) {
-  if (a->err == CL_SUCCESS)
-    a->err = clSetKernelArg(a->kernel, a->next, bytes, NULL);
-  a->next++;
-}
-void clloss__arg_real(clloss__args *a, double v) {
-  if (a->err == CL_SUCCESS) {
-    if (a->real_is_double) {
-      cl_double d = v;
-      a->err = clSetKernelArg(a->kernel, a->next, sizeof d, &d);
-    } else {
-      cl_float f = (cl_float)v;
-      a->err = clSetKernelArg(a->kernel, a->next, sizeof f, &f);
-    }
+cl_int clloss__set_kernel_args(cl_kernel k, const cl_mem *mems, cl_uint count,
+                               cl_mem dummy, const void *params, size_t size,
+                               size_t local_bytes) {
+  cl_int err = CL_SUCCESS;
+  for (cl_uint i = 0; i < count && err == CL_SUCCESS; i++) {
+    cl_mem m = mems[i] ? mems[i] : dummy;
+    err = clSetKernelArg(k, i, sizeof m, &m);
   }
-  a->next++;
+  if (err == CL_SUCCESS)
+    err = clSetKernelArg(k, count, size, params);
+  if (err == CL_SUCCESS && local_bytes)
+    err = clSetKernelArg(k, count + 1, local_bytes, NULL);
+  return err;
 }
 
 clloss_status clloss__check_buffer(clloss_context *ctx, const char *name,
@@ -172,21 +157,34 @@ clloss__variant clloss__pick_variant(const clloss_context *ctx, int family) {
   return (ctx->info.type & CL_DEVICE_TYPE_CPU) ? CLLOSS__ITEM : CLLOSS__GROUP;
 }
 
+/* GPUs: 16-byte loads (float4, double2), which coalesce. CPU devices:
+ * the device's native vector width (AVX2: 8 floats, AVX-512: 16), one
+ * register a vector. Wider vectors than the native width cost no speed
+ * there but change the calling convention of vector helpers, which
+ * clang-based drivers warn about at every build. */
 int clloss__vector_width(const clloss_context *ctx, clloss_dtype type) {
-  int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
-  if (type == CLLOSS_FLOAT64)
-    return cpu ? 8 : 2;
-  return cpu ? 16 : 4;
+  const int dbl = type == CLLOSS_FLOAT64;
+  if (!(ctx->info.type & CL_DEVICE_TYPE_CPU))
+    return dbl ? 2 : 4;
+  cl_uint native = dbl ? ctx->native_double : ctx->native_float;
+  int vw = dbl ? 2 : 4;
+  while (vw < 16 && (cl_uint)vw * 2 <= native)
+    vw *= 2;
+  return vw;
 }
 
 size_t clloss__item_local_size(const clloss_context *ctx, size_t items,
                                size_t kernel_max) {
-  /* Enough groups to keep every compute unit busy (4 per unit), at most
-   * 64 work-items each. */
-  size_t want = items / (4 * (size_t)ctx->info.compute_units);
+  /* CPUs: enough groups to keep every compute unit busy (4 per unit), at
+   * most 64 work-items each. GPUs schedule whole warps or wavefronts: a
+   * group smaller than 64 leaves lanes idle whatever the number of
+   * groups, so 64 (the kernel allowing). */
   size_t local = 64;
-  while (local > 1 && local > want)
-    local /= 2;
+  if (ctx->info.type & CL_DEVICE_TYPE_CPU) {
+    size_t want = items / (4 * (size_t)ctx->info.compute_units);
+    while (local > 1 && local > want)
+      local /= 2;
+  }
   return local < kernel_max ? local : kernel_max;
 }
 
@@ -197,19 +195,29 @@ size_t clloss__group_local_size(const clloss_context *ctx, size_t kernel_max) {
 
 clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
                                  int finish_index, size_t count, int mode,
-                                 double divisor, clloss_buffer loss) {
+                                 float fdiv, size_t idiv, clloss_buffer loss) {
   clloss_context *ctx = l->ctx;
-  clloss__args a = {p->kernels[finish_index], 0, CL_SUCCESS,
-                    p->key.in_type == CLLOSS_FLOAT64};
-  clloss__arg_mem(&a, ctx->partials);
-  clloss__arg_ulong(&a, count);
-  clloss__arg_mem(&a, ctx->stats);
-  clloss__arg_int(&a, mode);
-  clloss__arg_real(&a, divisor);
-  clloss__arg_mem(&a, loss.mem);
-  clloss__arg_ulong(&a, loss.offset);
-  if (a.err != CL_SUCCESS)
-    return clloss__fail(ctx, a.err, "setting finish_sum arguments failed");
+  cl_kernel k = p->kernels[finish_index];
+  const cl_mem mems[3] = {ctx->partials, ctx->stats, loss.mem};
+  const cl_ulong count64 = count, off64 = loss.offset, idiv64 = idiv;
+  const cl_int mode32 = mode;
+  cl_int err = CL_SUCCESS;
+  for (cl_uint i = 0; i < 3 && err == CL_SUCCESS; i++)
+    err = clSetKernelArg(k, i, sizeof mems[i], &mems[i]);
+  if (err == CL_SUCCESS)
+    err = clSetKernelArg(k, 3, sizeof count64, &count64);
+  if (err == CL_SUCCESS)
+    err = clSetKernelArg(k, 4, sizeof off64, &off64);
+  if (err == CL_SUCCESS)
+    err = clSetKernelArg(k, 5, sizeof mode32, &mode32);
+  if (err == CL_SUCCESS)
+    err = clSetKernelArg(k, 6, sizeof fdiv, &fdiv);
+  if (err == CL_SUCCESS)
+    err = clSetKernelArg(k, 7, sizeof idiv64, &idiv64);
+  if (err != CL_SUCCESS)
+    return clloss__fail(ctx, clloss__cl_status(err),
+                        "setting finish_sum arguments failed: %s",
+                        clloss_status_name(err));
   size_t local = clloss__group_local_size(ctx, p->max_wg[finish_index]);
-  return clloss__launch_kernel(l, p->kernels[finish_index], local, local);
+  return clloss__launch_kernel(l, k, local, local);
 }

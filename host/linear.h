@@ -10,9 +10,10 @@
  * (ctx->linear), grown to the largest call and kept like its scratch. */
 enum {
   LCE_WS,       /* the workspace of reals, laid out by lce_plan */
-  LCE_SMALL,    /* [0] D, [1] W of class_targets, [2] gradient scale */
-  LCE_SUMS,     /* loss sum of each row chunk */
-  LCE_ROWLOSS,  /* vocabulary blocks: the loss of each row of a chunk */
+  LCE_SMALL,    /* [0] D, the mean's weight sum; [1] the gradient scale */
+  LCE_SUMS,     /* the loss sum of each row chunk */
+  LCE_REC,      /* vocabulary blocks: merged statistics, one per row */
+  LCE_REC2,     /* and one block's */
   LCE_ERR_SAVE, /* the device error word, kept while chunks run */
   LCE_TEMP,     /* CLBlast's copies of GEMM operands (its temp buffer) */
   LCE_HOST_W,   /* host-pointer calls: W, b, dW, db */
@@ -27,6 +28,15 @@ struct clloss__linear {
   size_t bytes[LCE_BUFFERS];
 };
 
+/* The scalars of kernels/linear_cross_entropy.cl's kernels, laid out as
+ * there (8-byte fields first). */
+typedef struct lce_params {
+  cl_ulong a_off, b_off, rows, cols, lda, ldb, idiv;
+  cl_long ignore;
+  cl_float fdiv;
+  cl_int mode, flag, pad_;
+} lce_params;
+
 /* How one call is cut and where its parts of the workspace lie (offsets
  * and sizes in reals of LCE_WS). */
 typedef struct lce_plan {
@@ -37,9 +47,9 @@ typedef struct lce_plan {
   size_t rows, chunks;  /* R rows per chunk, ceil(N / R) chunks */
   size_t block, blocks; /* classes per block, blocks; 0 for row chunks */
   size_t cols;          /* columns of the logits workspace: V or block */
-  size_t logits, xc, dxc, wf, dwf, dbf, tc, rec, rec2;
+  size_t slice;         /* row chunks: classes per GEMM slice */
+  size_t logits, xc, dxc, wf, dwf, dbf, tc;
   size_t ws;                  /* reals of LCE_WS */
-  size_t slice;               /* row chunks: classes per GEMM slice */
   size_t bytes[LCE_TEMP + 1]; /* of each workspace buffer */
   size_t total;               /* bytes of all of them */
 } lce_plan;
@@ -52,20 +62,24 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
                                int want_dx, int want_dw, int want_db,
                                lce_plan *pl);
 
-/* The call being enqueued: its buffers, plan and program. */
+/* The call being enqueued: its descriptor (checked, defaults filled in),
+ * buffers and plan. */
 typedef struct lce_call {
   clloss__launch l; /* l.last: the latest command, the next one waits */
-  const clloss_linear_cross_entropy_desc *d;
+  clloss_linear_cross_entropy_desc dv;
+  const clloss_linear_cross_entropy_desc *d; /* &dv */
   lce_plan pl;
-  clloss__program *p; /* kernels/linear_cross_entropy.cl */
-  int in_order;       /* the queue runs commands in order */
-  int sizing;         /* a pass that only measures CLBlast's temp buffer */
-  size_t temp_bytes;  /* its result */
+  int in_order;      /* the queue runs commands in order */
+  int sizing;        /* a pass that only measures CLBlast's temp buffer */
+  size_t temp_bytes; /* its result */
   struct clloss__linear *lin;
   clloss_buffer x, w, b, t, cw, g, loss, dx, dw, db;
 } lce_call;
 
-/* A part of the workspace or of a buffer, `at` reals (elements) on. */
+/* Builds (or finds) the program of kernels/linear_cross_entropy.cl. */
+clloss_status clloss__lce_program(lce_call *c);
+
+/* A part of the workspace or of a buffer, `at` elements on. */
 clloss_buffer clloss__lce_ws(const lce_call *c, int which, size_t at);
 clloss_buffer clloss__lce_at(clloss_buffer b, size_t elements);
 
@@ -86,17 +100,21 @@ clloss_status clloss__lce_add_bias(lce_call *c, clloss_buffer z, size_t rows,
 clloss_status clloss__lce_column_sum(lce_call *c, clloss_buffer z, size_t rows,
                                      size_t cols, size_t ldz, clloss_buffer acc,
                                      int accumulate);
-/* n elements between the storage type and real (16-bit storage). */
-clloss_status clloss__lce_convert(lce_call *c, int to_real, clloss_buffer src,
-                                  clloss_buffer dst, size_t n);
+/* A rows x cols block between the storage type (st, ld_st apart) and real
+ * (r, ld_r apart): r = st (to_real) or st = r; a copy for float32. */
+clloss_status clloss__lce_convert(lce_call *c, int to_real, clloss_buffer st,
+                                  size_t ld_st, clloss_buffer r, size_t ld_r,
+                                  size_t rows, size_t cols);
 
-/* Builds (or finds) the program of kernels/linear_cross_entropy.cl. */
-clloss_status clloss__lce_program(lce_call *c);
-/* class_targets over all N rows: D and W into LCE_SMALL, bad targets into
- * LCE_ERR_SAVE (index targets). */
+/* The mean's weight sum D over all N rows into LCE_SMALL[0], bad targets
+ * into LCE_ERR_SAVE with their row (index targets). */
 clloss_status clloss__lce_weight_sum(lce_call *c);
-/* LCE_SMALL[2] = the gradient scale of sum and mean: g / divisor. */
+/* LCE_SMALL[1] = the gradient scale of sum and mean: g / divisor. */
 clloss_status clloss__lce_scale(lce_call *c);
+/* out = the sum of `count` reals of `in`, divided as the loss's reduction
+ * says (divide) or not. */
+clloss_status clloss__lce_sum(lce_call *c, clloss_buffer in, size_t count,
+                              int divide, clloss_buffer out);
 
 /* cross_entropy on rows [r0, r0 + rows) of the logits in the workspace
  * (row chunks): loss rows or the chunk's loss sum into LCE_SUMS[k], the
@@ -104,15 +122,11 @@ clloss_status clloss__lce_scale(lce_call *c);
 clloss_status clloss__lce_chunk_ce(lce_call *c, size_t k, size_t r0,
                                    size_t rows, clloss_buffer target);
 
-/* finish_sum of kernels/reduce.cl: out = sum of `count` reals of `from`
- * (LCE_SUMS or LCE_ROWLOSS), divided as `mode` says (0: 1, 1: divisor,
- * 2: D). */
-clloss_status clloss__lce_finish_sum(lce_call *c, int from, size_t count,
-                                     int mode, double divisor,
-                                     clloss_buffer out);
-
-/* The loss reduction's mode and divisor for finish_sum and lce_scale. */
-int clloss__lce_mean_mode(const lce_call *c, double *divisor);
+/* The descriptor of the cross_entropy calls on a chunk's logits: `rows`
+ * rows, the logits' type, sum (sum and mean, scaled by LCE_SMALL[1]) or
+ * none, never accumulating. */
+clloss_cross_entropy_desc clloss__lce_chunk_desc(const lce_call *c,
+                                                 size_t rows);
 
 /* The vocabulary-block loop over rows [r0, r0 + rows), chunk k: xrows
  * and wm are its X rows and W in real (linear_vocab.c). */

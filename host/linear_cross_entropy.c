@@ -2,10 +2,11 @@
  * the plan of chunks and workspace, the row-chunk loop, and both call
  * levels. The vocabulary-block loop is in linear_vocab.c, the steps
  * (GEMMs, small kernels) in linear_steps.c. */
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ce_shard.h"
 #include "linear.h"
 
 void clloss__linear_release(struct clloss__linear *lin) {
@@ -91,7 +92,6 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
   pl->block = d->vocab_block < V ? d->vocab_block : V;
   pl->blocks = pl->block ? (V + pl->block - 1) / pl->block : 0;
   pl->cols = pl->block ? pl->block : V;
-  const size_t rec = CLLOSS__SHARD_RECORD;
 
   /* Reals per row of a chunk and reals that do not depend on the chunk
    * (rounding to 64 reals per part adds at most 64 each). CLBlast's copies
@@ -100,7 +100,8 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
    * twice here), with blocks they copy about a block of W and of logits. */
   size_t per_row = 2 * pl->cols + (pl->conv ? H * (1 + (size_t)want_dx) : 0) +
                    (pl->conv && pl->prob && !pl->block ? V : 0) +
-                   (pl->block ? 2 * rec + 1 : 0) + 1;
+                   (pl->block ? 12 : 0) +
+                   (pl->block && pl->prob ? pl->cols : 0) + 1;
   size_t fixed =
       (pl->conv ? V * H * (1 + (size_t)want_dw) + (want_db ? V : 0) : 0) +
       (pl->block ? pl->block * H : 0) + 10 * 64 + 4;
@@ -122,17 +123,19 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
     pl->wf = part(&end, V * H);
     pl->dwf = part(&end, want_dw ? V * H : 0);
     pl->dbf = part(&end, want_db ? V : 0);
-    pl->tc = part(&end, pl->prob && !pl->block ? R * V : 0);
   }
-  if (pl->block) {
-    pl->rec = part(&end, R * rec);
-    pl->rec2 = part(&end, R * rec);
-  }
+  /* Probability targets in the logits' type: a chunk's rows (row chunks,
+   * 16-bit storage), or a block of them (vocabulary blocks: the shard
+   * calls take the block's targets contiguous). */
+  pl->tc = part(&end, pl->prob && pl->block  ? R * pl->block
+                      : pl->prob && pl->conv ? R * V
+                                             : 0);
   pl->ws = end;
   pl->bytes[LCE_WS] = end * pl->real;
-  pl->bytes[LCE_SMALL] = 4 * pl->real;
+  pl->bytes[LCE_SMALL] = 2 * pl->real;
   pl->bytes[LCE_SUMS] = (pl->chunks ? pl->chunks : 1) * pl->real;
-  pl->bytes[LCE_ROWLOSS] = pl->block ? (R ? R : 1) * pl->real : 0;
+  pl->bytes[LCE_REC] = pl->bytes[LCE_REC2] =
+      pl->block ? (R ? R : 1) * 6 * pl->real : 0;
   pl->bytes[LCE_ERR_SAVE] = 2 * sizeof(cl_uint);
   pl->bytes[LCE_TEMP] = 0; /* measured by the sizing pass */
   pl->total = 0;
@@ -141,24 +144,12 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
   return CLLOSS_SUCCESS;
 }
 
-/* Descriptor checks beyond cross_entropy's. */
+/* The caller's descriptor into *out, and what the device needs for it. */
 static clloss_status check_desc(clloss_context *ctx,
-                                const clloss_linear_cross_entropy_desc *d) {
-  if (!d)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "desc is NULL");
-  CLLOSS__TRY(clloss__check_cross_entropy_desc(&d->ce, ctx->detail));
-  const size_t N = d->ce.rows, V = d->ce.classes, H = d->hidden;
-  if (d->ce.row_stride != 0 && d->ce.row_stride != V)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "row_stride must be 0: the logits are the call's own");
-  if (H == 0)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "hidden must be at least 1");
-  const size_t big = SIZE_MAX / 16;
-  if ((N && (H > big / N || V > big / N)) || V > big / H)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "N x H, V x H or N x V overflows");
-  if (d->ce.input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
+                                const clloss_linear_cross_entropy_desc *desc,
+                                clloss_linear_cross_entropy_desc *out) {
+  CLLOSS__TRY(clloss__check_linear_desc(desc, out, ctx->detail));
+  if (out->ce.input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
     return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
                         "float64 needs a device with fp64; %s has none",
                         ctx->info.name);
@@ -201,16 +192,16 @@ clloss_status clloss_linear_cross_entropy_workspace_size(
     return CLLOSS_INVALID_ARGUMENT;
   if (!bytes)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "bytes is NULL");
-  CLLOSS__TRY(check_desc(ctx, desc));
   /* Buffers at offset 0: the offsets of a call's buffers can change what
    * CLBlast copies. */
   lce_call c;
   memset(&c, 0, sizeof c);
-  c.d = desc;
+  CLLOSS__TRY(check_desc(ctx, desc, &c.dv));
+  c.d = &c.dv;
   c.l.ctx = ctx;
   c.l.queue = ctx->queue;
   c.lin = ctx->linear;
-  CLLOSS__TRY(clloss__lce_plan(ctx, desc, want_grad_input != 0,
+  CLLOSS__TRY(clloss__lce_plan(ctx, c.d, want_grad_input != 0,
                                want_grad_weight != 0, want_grad_bias != 0,
                                &c.pl));
   CLLOSS__TRY(size_temp(&c));
@@ -373,12 +364,17 @@ static clloss_status row_chunk(lce_call *c, size_t k, size_t r0, size_t rows,
   clloss_buffer target = clloss__lce_at(c->t, pl->prob ? r0 * V : r0);
   if (pl->prob && pl->conv) {
     clloss_buffer tc = clloss__lce_ws(c, LCE_WS, pl->tc);
-    CLLOSS__TRY(clloss__lce_convert(c, 1, target, tc, rows * V));
+    CLLOSS__TRY(clloss__lce_convert(c, 1, target, V, tc, V, rows, V));
     target = tc;
   }
   CLLOSS__TRY(clloss__lce_chunk_ce(c, k, r0, rows, target));
+  /* dX of the chunk: summed over the slices, onto the caller's dX when
+   * accumulating (ce.accumulate); in float32 for 16-bit storage. */
+  const int dx_acc = c->d->ce.accumulate;
   const clloss_buffer dx = clloss__lce_at(c->dx, r0 * H);
   const clloss_buffer dxr = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dxc) : dx;
+  if (pl->want_dx && pl->conv && dx_acc)
+    CLLOSS__TRY(clloss__lce_convert(c, 1, dx, H, dxr, H, rows, H));
   const clloss_buffer dw =
       pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dwf) : c->dw;
   const double dw_beta = k == 0 && !c->d->accumulate_grad_weight ? 0.0 : 1.0;
@@ -388,13 +384,13 @@ static clloss_status row_chunk(lce_call *c, size_t k, size_t r0, size_t rows,
     if (pl->want_dx)
       CLLOSS__TRY(clloss__lce_gemm(c, 0, 0, rows, H, vs, zs, V,
                                    clloss__lce_at(wm, s0 * H), H,
-                                   s0 == 0 ? 0.0 : 1.0, dxr, H));
+                                   s0 == 0 && !dx_acc ? 0.0 : 1.0, dxr, H));
     if (pl->want_dw)
       CLLOSS__TRY(clloss__lce_gemm(c, 1, 0, vs, H, rows, zs, V, xrows, H,
                                    dw_beta, clloss__lce_at(dw, s0 * H), H));
   }
   if (pl->want_dx && pl->conv)
-    CLLOSS__TRY(clloss__lce_convert(c, 0, dxr, dx, rows * H));
+    CLLOSS__TRY(clloss__lce_convert(c, 0, dx, H, dxr, H, rows, H));
   if (pl->want_db) {
     clloss_buffer db = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dbf) : c->db;
     CLLOSS__TRY(clloss__lce_column_sum(c, z, rows, V, V, db,
@@ -403,30 +399,33 @@ static clloss_status row_chunk(lce_call *c, size_t k, size_t r0, size_t rows,
   return CLLOSS_SUCCESS;
 }
 
+/* n contiguous elements between the storage type and real. */
+static clloss_status convert(lce_call *c, int to_real, clloss_buffer st,
+                             size_t part, size_t n) {
+  return clloss__lce_convert(c, to_real, st, n, clloss__lce_ws(c, LCE_WS, part),
+                             n, 1, n);
+}
+
 /* 16-bit storage: W, and the gradients to accumulate into, in float32. */
 static clloss_status convert_in(lce_call *c) {
   const lce_plan *pl = &c->pl;
   const size_t V = c->d->ce.classes, H = c->d->hidden;
-  CLLOSS__TRY(clloss__lce_convert(c, 1, c->w, clloss__lce_ws(c, LCE_WS, pl->wf),
-                                  V * H));
+  CLLOSS__TRY(convert(c, 1, c->w, pl->wf, V * H));
   if (pl->want_dw && c->d->accumulate_grad_weight)
-    CLLOSS__TRY(clloss__lce_convert(c, 1, c->dw,
-                                    clloss__lce_ws(c, LCE_WS, pl->dwf), V * H));
+    CLLOSS__TRY(convert(c, 1, c->dw, pl->dwf, V * H));
   if (pl->want_db && c->d->accumulate_grad_bias)
-    CLLOSS__TRY(clloss__lce_convert(c, 1, c->db,
-                                    clloss__lce_ws(c, LCE_WS, pl->dbf), V));
+    CLLOSS__TRY(convert(c, 1, c->db, pl->dbf, V));
   return CLLOSS_SUCCESS;
 }
 
+/* ...and the accumulated gradients back, rounded once. */
 static clloss_status convert_out(lce_call *c) {
   const lce_plan *pl = &c->pl;
   const size_t V = c->d->ce.classes, H = c->d->hidden;
   if (pl->want_dw)
-    CLLOSS__TRY(clloss__lce_convert(c, 0, clloss__lce_ws(c, LCE_WS, pl->dwf),
-                                    c->dw, V * H));
+    CLLOSS__TRY(convert(c, 0, c->dw, pl->dwf, V * H));
   if (pl->want_db)
-    CLLOSS__TRY(clloss__lce_convert(c, 0, clloss__lce_ws(c, LCE_WS, pl->dbf),
-                                    c->db, V));
+    CLLOSS__TRY(convert(c, 0, c->db, pl->dbf, V));
   return CLLOSS_SUCCESS;
 }
 
@@ -467,7 +466,7 @@ static clloss_status enqueue(lce_call *c) {
     clloss_buffer xrows = clloss__lce_at(c->x, r0 * H);
     if (pl->conv) {
       clloss_buffer xc = clloss__lce_ws(c, LCE_WS, pl->xc);
-      CLLOSS__TRY(clloss__lce_convert(c, 1, xrows, xc, rows * H));
+      CLLOSS__TRY(clloss__lce_convert(c, 1, xrows, H, xc, H, rows, H));
       xrows = xc;
     }
     if (pl->block)
@@ -477,12 +476,9 @@ static clloss_status enqueue(lce_call *c) {
   }
   if (N > 0 && pl->conv)
     CLLOSS__TRY(convert_out(c));
-  if (c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE) {
-    double divisor;
-    int mode = clloss__lce_mean_mode(c, &divisor);
-    CLLOSS__TRY(clloss__lce_finish_sum(c, LCE_SUMS, pl->chunks, mode, divisor,
-                                       c->loss));
-  }
+  if (c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE)
+    CLLOSS__TRY(clloss__lce_sum(c, clloss__lce_ws(c, LCE_SUMS, 0), pl->chunks,
+                                1, c->loss));
   if (!pl->prob)
     CLLOSS__TRY(error_word(c, 1));
   return CLLOSS_SUCCESS;
@@ -500,10 +496,10 @@ clloss_status clloss_linear_cross_entropy(
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(check_desc(ctx, desc));
   lce_call c;
   memset(&c, 0, sizeof c);
-  c.d = desc;
+  CLLOSS__TRY(check_desc(ctx, desc, &c.dv));
+  c.d = &c.dv;
   c.l.ctx = ctx;
   c.x = input;
   c.w = linear_weight;
@@ -515,14 +511,13 @@ clloss_status clloss_linear_cross_entropy(
   c.dx = grad_input;
   c.dw = grad_linear_weight;
   c.db = grad_linear_bias;
-  CLLOSS__TRY(clloss__lce_plan(ctx, desc, grad_input.mem != NULL,
+  CLLOSS__TRY(clloss__lce_plan(ctx, c.d, grad_input.mem != NULL,
                                grad_linear_weight.mem != NULL,
                                grad_linear_bias.mem != NULL, &c.pl));
   CLLOSS__TRY(check_buffers(&c));
-  c.l.queue = queue;
+  CLLOSS__TRY(clloss__launch_begin(&c.l, ctx, queue, num_events, wait_list));
   CLLOSS__TRY(size_temp(&c));
   CLLOSS__TRY(reserve(&c));
   CLLOSS__TRY(clloss__lce_program(&c));
-  CLLOSS__TRY(clloss__launch_begin(&c.l, ctx, queue, num_events, wait_list));
   return clloss__launch_end(&c.l, enqueue(&c), event);
 }

@@ -68,7 +68,10 @@ static clloss_status stage(clloss_context *ctx,
   if (h->loss)
     CLLOSS__TRY(
         clloss__pool_get(ctx, CLLOSS__POOL_LOSS, lc * real, &v->loss.mem));
-  if (h->dx)
+  if (h->dx && ce->accumulate)
+    CLLOSS__TRY(
+        clloss__pool_upload(ctx, CLLOSS__POOL_GRAD, h->dx, N * H * st, &v->dx));
+  else if (h->dx)
     CLLOSS__TRY(
         clloss__pool_get(ctx, CLLOSS__POOL_GRAD, N * H * st, &v->dx.mem));
   if (h->dw) {
@@ -114,13 +117,16 @@ clloss_status clloss_linear_cross_entropy_host(
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "no output is given (loss, grad_input, "
                         "grad_linear_weight, grad_linear_bias)");
-  /* The descriptor is checked first, the targets before any output is
-   * touched; the workspace query checks both the descriptor and CLBlast. */
+  /* The descriptor is checked first (and taken as clloss.h's
+   * "Descriptors" says), the targets before any output is touched; the
+   * workspace query checks both the descriptor and CLBlast. */
+  clloss_linear_cross_entropy_desc d;
+  CLLOSS__TRY(clloss__check_linear_desc(desc, &d, ctx->detail));
   size_t bytes;
   CLLOSS__TRY(clloss_linear_cross_entropy_workspace_size(
-      ctx, desc, grad_input != NULL, grad_linear_weight != NULL,
+      ctx, &d, grad_input != NULL, grad_linear_weight != NULL,
       grad_linear_bias != NULL, &bytes, NULL));
-  const clloss_cross_entropy_desc *ce = &desc->ce;
+  const clloss_cross_entropy_desc *ce = &d.ce;
   if (!clloss__is_probability_target(ce->target_type))
     CLLOSS__TRY(clloss__check_targets(target, ce->target_type, ce->rows,
                                       ce->classes, ce->ignore_index, NULL,
@@ -139,13 +145,13 @@ clloss_status clloss_linear_cross_entropy_host(
                       grad_linear_weight,
                       grad_linear_bias};
   lce_dev v;
-  clloss_status s = stage(ctx, desc, &h, &v);
+  clloss_status s = stage(ctx, &d, &h, &v);
   if (s == CLLOSS_SUCCESS)
-    s = clloss_linear_cross_entropy(ctx, ctx->queue, desc, v.x, v.w, v.b, v.t,
+    s = clloss_linear_cross_entropy(ctx, ctx->queue, &d, v.x, v.w, v.b, v.t,
                                     v.cw, v.g, v.loss, v.dx, v.dw, v.db, 0,
                                     NULL, NULL);
   if (s == CLLOSS_SUCCESS)
-    s = download(ctx, &v, &h, desc);
+    s = download(ctx, &v, &h, &d);
   if (s != CLLOSS_SUCCESS)
     clFinish(ctx->queue); /* queued copies may still read host memory */
   return s;

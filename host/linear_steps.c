@@ -2,27 +2,30 @@
  * CLBlast GEMMs chained on the call's queue, the small kernels of
  * kernels/linear_cross_entropy.cl, cross_entropy on a chunk of logits and
  * the final sums. */
+#include "kernel_args.h"
 #include "linear.h"
 
 #ifdef CLLOSS_HAVE_CLBLAST
 #include <clblast_c.h>
 #endif
 
-enum { K_ADD_BIAS, K_COLUMN_SUM, K_CONVERT, K_SCALE, K_TARGETS, K_FINISH };
+enum { K_ADD_BIAS, K_COLUMN_SUM, K_CONVERT, K_WEIGHT_SUM, K_SCALE, K_SUM };
 static const char *const lce_kernels[] = {
-    "lce_add_bias",  "lce_column_sum", "lce_convert", "lce_scale",
-    "class_targets", "finish_sum",     NULL};
+    "lce_add_bias", "lce_column_sum", "lce_convert", "lce_weight_sum",
+    "lce_scale",    "lce_sum",        NULL};
 
-clloss_status clloss__lce_program(lce_call *c) {
-  const clloss_cross_entropy_desc *d = &c->d->ce;
-  clloss__program_key key = {.source = "linear_cross_entropy",
-                             .in_type = (int)d->input_type,
-                             .tgt_type = c->pl.prob ? CLLOSS_INT64
-                                                    : (int)d->target_type,
-                             .vw = 1};
-  return clloss__get_program(c->l.ctx, &key, lce_kernels, &c->p);
+/* The program of kernels/linear_cross_entropy.cl for this call. Fetched
+ * for each launch: the context's program table may move when a
+ * cross_entropy call in between builds one. */
+static clloss_status program(lce_call *c, clloss__program **p) {
+  clloss__program_key key = clloss__lce_program_key(c->l.ctx, c->d);
+  return clloss__get_program(c->l.ctx, &key, lce_kernels, p);
 }
 
+clloss_status clloss__lce_program(lce_call *c) {
+  clloss__program *p;
+  return program(c, &p);
+}
 clloss_buffer clloss__lce_ws(const lce_call *c, int which, size_t at) {
   clloss_buffer b = {c->lin->mem[which], at};
   return b;
@@ -129,162 +132,134 @@ clloss_status clloss__lce_gemm(lce_call *c, int t_a, int t_b, size_t m,
 #endif
 }
 
-/* Enqueues kernel `k` over `items` work-items (grid-stride loops inside). */
-static clloss_status run(lce_call *c, int k, clloss__args *a, size_t items) {
+/* Enqueues kernel k with buffers mems[0..n) and scalars p over `items`
+ * work-items (grid-stride loops inside), or one work-group (items 0). */
+static clloss_status run(lce_call *c, int k, const cl_mem *mems, cl_uint n,
+                         const lce_params *p, size_t items) {
   if (c->sizing)
     return CLLOSS_SUCCESS;
-  if (a->err != CL_SUCCESS)
-    return clloss__fail(c->l.ctx, a->err, "setting %s arguments failed",
-                        c->p->names[k]);
-  size_t local = clloss__group_local_size(c->l.ctx, c->p->max_wg[k]);
+  clloss__program *prog;
+  CLLOSS__TRY(program(c, &prog));
+  cl_int err = clloss__set_kernel_args(prog->kernels[k], mems, n,
+                                       c->l.ctx->dummy, p, sizeof *p, 0);
+  if (err != CL_SUCCESS)
+    return clloss__fail(c->l.ctx, err, "setting %s arguments failed",
+                        prog->names[k]);
+  size_t local = clloss__group_local_size(c->l.ctx, prog->max_wg[k]);
   size_t groups = (items + local - 1) / local;
   if (groups > 4096)
     groups = 4096;
   if (groups == 0)
     groups = 1;
-  return clloss__launch_kernel(&c->l, c->p->kernels[k], groups * local, local);
-}
-
-/* Arguments of kernel k; in the sizing pass (no program yet) none are set
- * and run() enqueues nothing. */
-static clloss__args args(const lce_call *c, int k) {
-  clloss__args a = {c->sizing ? NULL : c->p->kernels[k], 0,
-                    c->sizing ? CL_INVALID_KERNEL : CL_SUCCESS,
-                    c->pl.real == 8};
-  return a;
+  return clloss__launch_kernel(&c->l, prog->kernels[k], groups * local, local);
 }
 
 clloss_status clloss__lce_add_bias(lce_call *c, clloss_buffer z, size_t rows,
                                    size_t cols, size_t ldz, clloss_buffer b) {
-  clloss__args a = args(c, K_ADD_BIAS);
-  clloss__arg_mem(&a, z.mem);
-  clloss__arg_ulong(&a, z.offset);
-  clloss__arg_ulong(&a, rows);
-  clloss__arg_ulong(&a, cols);
-  clloss__arg_ulong(&a, ldz);
-  clloss__arg_mem(&a, b.mem);
-  clloss__arg_ulong(&a, b.offset);
-  return run(c, K_ADD_BIAS, &a, rows * cols);
+  const cl_mem mems[2] = {z.mem, b.mem};
+  const lce_params p = {.a_off = z.offset,
+                        .b_off = b.offset,
+                        .rows = rows,
+                        .cols = cols,
+                        .lda = ldz};
+  return run(c, K_ADD_BIAS, mems, 2, &p, rows * cols);
 }
 
 clloss_status clloss__lce_column_sum(lce_call *c, clloss_buffer z, size_t rows,
                                      size_t cols, size_t ldz, clloss_buffer acc,
                                      int accumulate) {
-  clloss__args a = args(c, K_COLUMN_SUM);
-  clloss__arg_mem(&a, z.mem);
-  clloss__arg_ulong(&a, z.offset);
-  clloss__arg_ulong(&a, rows);
-  clloss__arg_ulong(&a, cols);
-  clloss__arg_ulong(&a, ldz);
-  clloss__arg_mem(&a, acc.mem);
-  clloss__arg_ulong(&a, acc.offset);
-  clloss__arg_int(&a, accumulate);
-  return run(c, K_COLUMN_SUM, &a, cols);
+  const cl_mem mems[2] = {z.mem, acc.mem};
+  const lce_params p = {.a_off = z.offset,
+                        .b_off = acc.offset,
+                        .rows = rows,
+                        .cols = cols,
+                        .lda = ldz,
+                        .flag = accumulate};
+  return run(c, K_COLUMN_SUM, mems, 2, &p, cols);
 }
 
-clloss_status clloss__lce_convert(lce_call *c, int to_real, clloss_buffer src,
-                                  clloss_buffer dst, size_t n) {
-  clloss_buffer st = to_real ? src : dst, r = to_real ? dst : src;
-  clloss__args a = args(c, K_CONVERT);
-  clloss__arg_mem(&a, st.mem);
-  clloss__arg_ulong(&a, st.offset);
-  clloss__arg_mem(&a, r.mem);
-  clloss__arg_ulong(&a, r.offset);
-  clloss__arg_ulong(&a, n);
-  clloss__arg_int(&a, to_real);
-  return run(c, K_CONVERT, &a, n);
+clloss_status clloss__lce_convert(lce_call *c, int to_real, clloss_buffer st,
+                                  size_t ld_st, clloss_buffer r, size_t ld_r,
+                                  size_t rows, size_t cols) {
+  const cl_mem mems[2] = {st.mem, r.mem};
+  const lce_params p = {.a_off = st.offset,
+                        .b_off = r.offset,
+                        .rows = rows,
+                        .cols = cols,
+                        .lda = ld_st,
+                        .ldb = ld_r,
+                        .flag = to_real};
+  return run(c, K_CONVERT, mems, 2, &p, rows * cols);
 }
 
-int clloss__lce_mean_mode(const lce_call *c, double *divisor) {
+/* The divisor of the loss's reduction: mode and values for lce_params. */
+static void divisor(const lce_call *c, lce_params *p) {
   const clloss_cross_entropy_desc *d = &c->d->ce;
-  *divisor = 1.0;
+  p->mode = 0;
   if (d->reduction != CLLOSS_REDUCTION_MEAN)
-    return 0;
-  if (d->normalizer > 0.0f || c->pl.prob) {
-    *divisor = d->normalizer > 0.0f ? (double)d->normalizer : (double)d->rows;
-    return 1;
-  }
-  return 2;
+    return;
+  /* The normalizer when > 0, else N for probability targets, else D. */
+  p->mode = d->normalizer > 0.0f || c->pl.prob ? 1 : 2;
+  p->fdiv = d->normalizer;
+  p->idiv = d->rows;
 }
 
 clloss_status clloss__lce_weight_sum(lce_call *c) {
-  if (c->sizing)
-    return CLLOSS_SUCCESS;
   const clloss_cross_entropy_desc *d = &c->d->ce;
-  clloss__args a = args(c, K_TARGETS);
-  clloss__arg_mem(&a, c->t.mem);
-  clloss__arg_ulong(&a, c->t.offset);
-  clloss__arg_ulong(&a, d->rows);
-  clloss__arg_ulong(&a, d->classes);
-  clloss__arg_long(&a, d->ignore_index);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(c->l.ctx, c->cw));
-  clloss__arg_ulong(&a, c->cw.offset);
-  clloss__arg_int(&a, c->cw.mem != NULL);
-  clloss__arg_mem(&a, c->lin->mem[LCE_SMALL]);
-  clloss__arg_mem(&a, c->lin->mem[LCE_ERR_SAVE]);
-  if (a.err != CL_SUCCESS)
-    return clloss__fail(c->l.ctx, a.err,
-                        "setting class_targets arguments "
-                        "failed");
-  size_t local = clloss__group_local_size(c->l.ctx, c->p->max_wg[K_TARGETS]);
-  return clloss__launch_kernel(&c->l, c->p->kernels[K_TARGETS], local, local);
+  const cl_mem mems[4] = {c->t.mem, c->cw.mem, c->lin->mem[LCE_SMALL],
+                          c->lin->mem[LCE_ERR_SAVE]};
+  const lce_params p = {.a_off = c->t.offset,
+                        .b_off = c->cw.offset,
+                        .rows = d->rows,
+                        .cols = d->classes,
+                        .ignore = d->ignore_index,
+                        .flag = c->cw.mem != NULL};
+  return run(c, K_WEIGHT_SUM, mems, 4, &p, 0);
 }
 
 clloss_status clloss__lce_scale(lce_call *c) {
-  double divisor;
-  int mode = clloss__lce_mean_mode(c, &divisor);
-  clloss__args a = args(c, K_SCALE);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(c->l.ctx, c->g));
-  clloss__arg_ulong(&a, c->g.offset);
-  clloss__arg_int(&a, c->g.mem != NULL);
-  clloss__arg_mem(&a, c->lin->mem[LCE_SMALL]);
-  clloss__arg_int(&a, mode);
-  clloss__arg_real(&a, divisor);
-  clloss__arg_mem(&a, c->lin->mem[LCE_SMALL]);
-  clloss__arg_ulong(&a, 2);
-  return run(c, K_SCALE, &a, 1);
+  const cl_mem mems[3] = {c->g.mem, c->lin->mem[LCE_SMALL],
+                          c->lin->mem[LCE_SMALL]};
+  lce_params p = {.a_off = c->g.offset, .b_off = 1, .flag = c->g.mem != NULL};
+  divisor(c, &p);
+  return run(c, K_SCALE, mems, 3, &p, 1);
 }
 
-clloss_status clloss__lce_finish_sum(lce_call *c, int from, size_t count,
-                                     int mode, double divisor,
-                                     clloss_buffer out) {
-  if (c->sizing)
-    return CLLOSS_SUCCESS;
-  clloss__args a = args(c, K_FINISH);
-  clloss__arg_mem(&a, c->lin->mem[from]);
-  clloss__arg_ulong(&a, count);
-  clloss__arg_mem(&a, c->lin->mem[LCE_SMALL]);
-  clloss__arg_int(&a, mode);
-  clloss__arg_real(&a, divisor);
-  clloss__arg_mem(&a, out.mem);
-  clloss__arg_ulong(&a, out.offset);
-  if (a.err != CL_SUCCESS)
-    return clloss__fail(c->l.ctx, a.err,
-                        "setting finish_sum arguments "
-                        "failed");
-  size_t local = clloss__group_local_size(c->l.ctx, c->p->max_wg[K_FINISH]);
-  return clloss__launch_kernel(&c->l, c->p->kernels[K_FINISH], local, local);
+clloss_status clloss__lce_sum(lce_call *c, clloss_buffer in, size_t count,
+                              int divide, clloss_buffer out) {
+  const cl_mem mems[3] = {in.mem, c->lin->mem[LCE_SMALL], out.mem};
+  lce_params p = {.a_off = in.offset, .b_off = out.offset, .rows = count};
+  if (divide)
+    divisor(c, &p);
+  return run(c, K_SUM, mems, 3, &p, 0);
+}
+
+clloss_cross_entropy_desc clloss__lce_chunk_desc(const lce_call *c,
+                                                 size_t rows) {
+  clloss_cross_entropy_desc ce = c->d->ce;
+  ce.rows = rows;
+  ce.input_type = c->pl.real == 8 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32;
+  if (c->pl.prob)
+    ce.target_type = ce.input_type;
+  if (ce.reduction != CLLOSS_REDUCTION_NONE)
+    ce.reduction = CLLOSS_REDUCTION_SUM;
+  ce.normalizer = 0.0f;
+  ce.accumulate = 0; /* in place; dX accumulates in its GEMM */
+  return ce;
 }
 
 clloss_status clloss__lce_chunk_ce(lce_call *c, size_t k, size_t r0,
                                    size_t rows, clloss_buffer target) {
   if (c->sizing)
     return CLLOSS_SUCCESS;
-  const clloss_cross_entropy_desc *d = &c->d->ce;
-  const int none = d->reduction == CLLOSS_REDUCTION_NONE;
+  const int none = c->d->ce.reduction == CLLOSS_REDUCTION_NONE;
   const int grad = c->pl.want_dx || c->pl.want_dw || c->pl.want_db;
-  clloss_cross_entropy_desc ce = *d;
-  ce.rows = rows;
-  ce.input_type = c->pl.real == 8 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32;
-  if (c->pl.prob)
-    ce.target_type = ce.input_type;
-  ce.reduction = none ? CLLOSS_REDUCTION_NONE : CLLOSS_REDUCTION_SUM;
-  ce.normalizer = 0.0f;
+  const clloss_cross_entropy_desc ce = clloss__lce_chunk_desc(c, rows);
   clloss_buffer logits = clloss__lce_ws(c, LCE_WS, c->pl.logits);
   clloss_buffer g = CLLOSS_BUFFER_NONE, loss = CLLOSS_BUFFER_NONE;
   if (grad)
     g = none ? (c->g.mem ? clloss__lce_at(c->g, r0) : CLLOSS_BUFFER_NONE)
-             : clloss__lce_ws(c, LCE_SMALL, 2);
+             : clloss__lce_ws(c, LCE_SMALL, 1);
   if (c->loss.mem)
     loss = none ? clloss__lce_at(c->loss, r0) : clloss__lce_ws(c, LCE_SUMS, k);
   cl_event ev = NULL;

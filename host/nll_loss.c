@@ -3,65 +3,55 @@
 #include "internal.h"
 #include "rows.h"
 
-enum { NLL_ITEM, NLL_GROUP, NLL_FINISH, NLL_TARGETS };
-static const char *const nll_kernels[] = {"nll_item", "nll_group", "finish_sum",
-                                          "class_targets", NULL};
+enum { NLL_ITEM, NLL_GROUP, NLL_FINISH, NLL_TARGETS, NLL_LANES };
+static const char *const nll_kernels[] = {
+    "nll_item", "nll_group", "finish_sum", "class_targets", "nll_lanes", NULL};
 
 static clloss__rows_call describe(const clloss_nll_loss_desc *d) {
   clloss__rows_call c = {0};
   c.rows = d->rows;
-  c.classes = d->classes;
+  c.classes = c.cb = d->classes;
   c.ld = d->row_stride ? d->row_stride : d->classes;
   c.loss_count = clloss_nll_loss_loss_count(d);
   c.input_type = d->input_type;
   c.target_type = d->target_type;
   c.reduction = d->reduction;
   c.ignore_index = d->ignore_index;
+  c.grad_scale = d->grad_scale;
+  c.accumulate = d->accumulate != 0;
+  c.padding = d->padding;
   return c;
-}
-
-static clloss_status set_row_args(clloss_context *ctx, cl_kernel k,
-                                  const clloss__rows_call *c, int loss_mode) {
-  clloss__args a = {k, 0, CL_SUCCESS, c->input_type == CLLOSS_FLOAT64};
-  clloss__set_rows_args(ctx, &a, c, loss_mode);
-  if (a.err != CL_SUCCESS)
-    return clloss__fail(ctx, a.err, "setting nll_loss arguments failed");
-  return CLLOSS_SUCCESS;
 }
 
 static clloss_status enqueue(clloss__launch *l, const void *desc,
                              const clloss__rows_call *c) {
-  (void)desc; /* everything nll_loss needs is in c */
   clloss_context *ctx = l->ctx;
   const int real_size = c->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  clloss__program_key key = {.source = "nll_loss",
-                             .in_type = (int)c->input_type,
-                             .tgt_type = (int)c->target_type,
-                             .vw = clloss__vector_width(ctx, c->input_type)};
+  const clloss__program_key key = clloss__nll_program_key(ctx, desc);
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
-  const clloss__rows_plan pl =
-      clloss__plan_rows(ctx, c->rows, c->classes, key.vw, p->max_wg[NLL_ITEM],
-                        p->max_wg[NLL_GROUP]);
-  const int kernel = pl.variant == CLLOSS__ITEM ? NLL_ITEM : NLL_GROUP;
+  const clloss__rows_plan pl = clloss__plan_rows(
+      ctx, c->rows, c->classes, key.vw,
+      &(clloss__rows_kernel_max){p->max_wg[NLL_ITEM], p->max_wg[NLL_GROUP],
+                                 p->max_wg[NLL_LANES]});
+  const int kernel = pl.variant == CLLOSS__ITEM    ? NLL_ITEM
+                     : pl.variant == CLLOSS__LANES ? NLL_LANES
+                                                   : NLL_GROUP;
   const size_t local = pl.local, groups = pl.groups, partials = pl.partials;
   const int reduce = c->loss.mem && c->reduction != CLLOSS_REDUCTION_NONE;
   CLLOSS__TRY(clloss__reserve_partials(ctx, partials, real_size));
-  CLLOSS__TRY(clloss__enqueue_class_targets(l, p, NLL_TARGETS, c));
-  if (c->rows > 0) {
-    CLLOSS__TRY(set_row_args(ctx, p->kernels[kernel], c,
-                             !c->loss.mem ? 0
-                             : reduce     ? 2
-                                          : 1));
-    CLLOSS__TRY(
-        clloss__launch_kernel(l, p->kernels[kernel], groups * local, local));
-  }
+  clloss__rows_args a;
+  clloss__rows_args_init(ctx, c, !c->loss.mem ? 0 : reduce ? 2 : 1, &a);
+  a.p.lanes = pl.lanes ? pl.lanes : 1;
+  CLLOSS__TRY(clloss__enqueue_class_targets(l, p, NLL_TARGETS, &a));
+  if (c->rows > 0)
+    CLLOSS__TRY(clloss__rows_enqueue_kernel(l, p->kernels[kernel], &a,
+                                            groups * local, local));
   if (reduce)
     CLLOSS__TRY(clloss__finish_sum(
         l, p, NLL_FINISH, c->rows ? partials : 0,
-        c->reduction == CLLOSS_REDUCTION_MEAN ? 2 : 0, 1.0, c->loss));
-  ctx->last_variant =
-      clloss__variant_name(kernel == NLL_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);
+        c->reduction == CLLOSS_REDUCTION_MEAN ? 2 : 0, 0, 0, c->loss));
+  ctx->last_variant = clloss__variant_name(pl.variant);
   return CLLOSS_SUCCESS;
 }
 
@@ -76,9 +66,10 @@ clloss_status clloss_nll_loss(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(clloss__check_nll_loss_desc(desc, ctx->detail));
-  clloss__rows_call c = describe(desc);
-  return clloss__rows_call_device(ctx, queue, &c, enqueue, desc, input, target,
+  clloss_nll_loss_desc d;
+  CLLOSS__TRY(clloss__check_nll_loss_desc(desc, &d, ctx->detail));
+  clloss__rows_call c = describe(&d);
+  return clloss__rows_call_device(ctx, queue, &c, enqueue, &d, input, target,
                                   weight, grad_output, loss, grad_input,
                                   num_events, wait_list, event);
 }
@@ -90,12 +81,14 @@ clloss_status clloss_nll_loss_host(clloss_context *ctx,
                                    void *loss, void *grad_input) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(clloss__check_nll_loss_desc(desc, ctx->detail));
-  clloss__rows_call c = describe(desc);
+  clloss_nll_loss_desc d;
+  CLLOSS__TRY(clloss__check_nll_loss_desc(desc, &d, ctx->detail));
+  clloss__rows_call c = describe(&d);
   clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};
   CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
+  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
   clloss_status s =
-      clloss_nll_loss(ctx, ctx->queue, desc, c.input, c.target, c.weight,
+      clloss_nll_loss(ctx, ctx->queue, &d, c.input, c.target, c.weight,
                       c.grad_output, c.loss, c.grad_input, 0, NULL, NULL);
   return clloss__rows_host_end(ctx, &c, &h, s);
 }

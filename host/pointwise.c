@@ -1,17 +1,20 @@
 /* pointwise.c - launcher of the element-wise losses (kernels/pointwise.cl):
  * mse, l1, huber, smooth_l1, binary_cross_entropy_with_logits, kl_div. */
+#include <string.h>
+
 #include "internal.h"
+#include "kernel_args.h"
 
 enum { PW_ITEM, PW_GROUP, PW_FINISH };
 static const char *const pw_kernels[] = {"pw_item", "pw_group", "finish_sum",
                                          NULL};
 
 /* The divisor of mean / batchmean (0: none). */
-static double divisor(const clloss_pointwise_desc *d) {
+static size_t divisor(const clloss_pointwise_desc *d) {
   if (d->reduction == CLLOSS_REDUCTION_MEAN)
-    return (double)d->count;
+    return d->count;
   if (d->reduction == CLLOSS_REDUCTION_BATCHMEAN)
-    return (double)d->batch;
+    return d->batch;
   return 0;
 }
 
@@ -45,6 +48,11 @@ check_buffers(clloss_context *ctx, const clloss_pointwise_desc *d,
   CLLOSS__TRY(clloss__check_buffer(ctx, "loss", loss, nloss, real, 0));
   CLLOSS__TRY(
       clloss__check_buffer(ctx, "grad_input", grad_input, d->count, in, 0));
+  if (d->accumulate && grad_input.mem == input.mem &&
+      grad_input.offset == input.offset)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "accumulate adds to grad_input, which cannot be the "
+                        "input itself");
   if (grad_input.mem == input.mem && grad_input.offset != input.offset &&
       grad_input.offset < input.offset + d->count &&
       input.offset < grad_input.offset + d->count)
@@ -97,53 +105,57 @@ typedef struct pw_call {
       grad_input;
 } pw_call;
 
+/* Sets the kernel's arguments (kernels/params.h). */
 static clloss_status set_args(clloss_context *ctx, cl_kernel k,
                               const pw_call *c, const pw_plan *pl,
                               int loss_mode) {
   const clloss_pointwise_desc *d = c->d;
-  const double div = divisor(d);
-  clloss__args a = {k, 0, CL_SUCCESS, d->input_type == CLLOSS_FLOAT64};
-  clloss__arg_mem(&a, c->input.mem);
-  clloss__arg_ulong(&a, c->input.offset);
-  clloss__arg_mem(&a, c->target.mem);
-  clloss__arg_ulong(&a, c->target.offset);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->weight));
-  clloss__arg_ulong(&a, c->weight.offset);
-  clloss__arg_ulong(&a, c->weight.mem ? d->weight_count : 0);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->pos_weight));
-  clloss__arg_ulong(&a, c->pos_weight.offset);
-  clloss__arg_ulong(&a, c->pos_weight.mem ? d->pos_weight_count : 0);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_output));
-  clloss__arg_ulong(&a, c->grad_output.offset);
-  clloss__arg_int(&a, !c->grad_output.mem                     ? 0
-                      : d->reduction == CLLOSS_REDUCTION_NONE ? 2
-                                                              : 1);
-  clloss__arg_real(&a, div > 0 ? 1.0 / div : 1.0); /* gradient scale */
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->loss));
-  clloss__arg_ulong(&a, c->loss.offset);
-  clloss__arg_int(&a, loss_mode);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->grad_input));
-  clloss__arg_ulong(&a, c->grad_input.offset);
-  clloss__arg_int(&a, c->grad_input.mem != NULL);
-  clloss__arg_mem(&a, ctx->partials);
-  clloss__arg_ulong(&a, d->count);
-  clloss__arg_ulong(&a, pl->chunk);
-  clloss__arg_real(&a, d->loss == CLLOSS_HUBER_LOSS ? d->delta : d->beta);
-  clloss__arg_int(&a, d->log_target != 0);
-  if (a.err != CL_SUCCESS)
-    return clloss__fail(ctx, a.err, "setting pointwise arguments failed");
+  cl_mem m[CLLOSS__PW_BUFFER_COUNT] = {0};
+  m[CLLOSS__PW_x] = c->input.mem;
+  m[CLLOSS__PW_y] = c->target.mem;
+  m[CLLOSS__PW_w] = c->weight.mem;
+  m[CLLOSS__PW_pw] = c->pos_weight.mem;
+  m[CLLOSS__PW_g] = c->grad_output.mem;
+  m[CLLOSS__PW_loss] = c->loss.mem;
+  m[CLLOSS__PW_grad] = c->grad_input.mem;
+  m[CLLOSS__PW_partials] = ctx->partials;
+  clloss__pointwise_params p;
+  memset(&p, 0, sizeof p);
+  p.x_off = c->input.offset;
+  p.y_off = c->target.offset;
+  p.w_off = c->weight.offset;
+  p.wc = c->weight.mem ? d->weight_count : 0;
+  p.pw_off = c->pos_weight.offset;
+  p.pwc = c->pos_weight.mem ? d->pos_weight_count : 0;
+  p.g_off = c->grad_output.offset;
+  p.loss_off = c->loss.offset;
+  p.grad_off = c->grad_input.offset;
+  p.n = d->count;
+  p.chunk = pl->chunk;
+  p.divisor = divisor(d);
+  p.g_mode = !c->grad_output.mem                     ? 0
+             : d->reduction == CLLOSS_REDUCTION_NONE ? 2
+                                                     : 1;
+  p.loss_mode = loss_mode;
+  p.want_grad = c->grad_input.mem != NULL;
+  p.flag = d->log_target != 0;
+  p.p1 = d->loss == CLLOSS_HUBER_LOSS ? d->delta : d->beta;
+  p.grad_scale = d->grad_scale;
+  p.accumulate = d->accumulate != 0;
+  cl_int err = clloss__set_kernel_args(k, m, CLLOSS__PW_BUFFER_COUNT,
+                                       ctx->dummy, &p, sizeof p, 0);
+  if (err != CL_SUCCESS)
+    return clloss__fail(ctx, clloss__cl_status(err),
+                        "setting pointwise arguments failed: %s",
+                        clloss_status_name(err));
   return CLLOSS_SUCCESS;
 }
 
 static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
   clloss_context *ctx = l->ctx;
   const clloss_pointwise_desc *d = c->d;
-  const int vw = clloss__vector_width(ctx, d->input_type);
-  clloss__program_key key = {.source = "pointwise",
-                             .in_type = (int)d->input_type,
-                             .tgt_type = CLLOSS_INT64,
-                             .loss_id = (int)d->loss,
-                             .vw = vw};
+  const clloss__program_key key = clloss__pw_program_key(ctx, d);
+  const int vw = key.vw;
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, pw_kernels, &p));
   const pw_plan pl = plan(ctx, p, d->count, (size_t)vw);
@@ -162,14 +174,14 @@ static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
   if (reduce)
     CLLOSS__TRY(clloss__finish_sum(l, p, PW_FINISH, d->count ? pl.groups : 0,
                                    d->reduction == CLLOSS_REDUCTION_SUM ? 0 : 1,
-                                   divisor(d), c->loss));
+                                   0, divisor(d), c->loss));
   ctx->last_variant =
       clloss__variant_name(pl.kernel == PW_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);
   return CLLOSS_SUCCESS;
 }
 
 clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
-                               const clloss_pointwise_desc *d,
+                               const clloss_pointwise_desc *desc,
                                clloss_buffer input, clloss_buffer target,
                                clloss_buffer weight, clloss_buffer pos_weight,
                                clloss_buffer grad_output, clloss_buffer loss,
@@ -179,10 +191,11 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(clloss__check_pointwise_desc(d, ctx->detail));
-  CLLOSS__TRY(check_buffers(ctx, d, input, target, weight, pos_weight,
+  clloss_pointwise_desc d;
+  CLLOSS__TRY(clloss__check_pointwise_desc(desc, &d, ctx->detail));
+  CLLOSS__TRY(check_buffers(ctx, &d, input, target, weight, pos_weight,
                             grad_output, loss, grad_input));
-  const pw_call c = {d,          input,       target, weight,
+  const pw_call c = {&d,         input,       target, weight,
                      pos_weight, grad_output, loss,   grad_input};
   clloss__launch l;
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
@@ -190,20 +203,26 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
 }
 
 clloss_status clloss_pointwise_host(clloss_context *ctx,
-                                    const clloss_pointwise_desc *d,
+                                    const clloss_pointwise_desc *desc,
                                     const void *input, const void *target,
                                     const void *weight, const void *pos_weight,
                                     const void *grad_output, void *loss,
                                     void *grad_input) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS__TRY(clloss__check_pointwise_desc(d, ctx->detail));
+  clloss_pointwise_desc dd;
+  CLLOSS__TRY(clloss__check_pointwise_desc(desc, &dd, ctx->detail));
+  const clloss_pointwise_desc *d = &dd;
   if (!input || !target)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "input and target must not be NULL");
   if (!loss && !grad_input)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "neither loss nor grad_input is given");
+  if (d->accumulate && grad_input == input)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "accumulate adds to grad_input, which cannot be the "
+                        "input itself");
   const size_t in = clloss_dtype_size(d->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(d->input_type));
   const size_t nloss = clloss_pointwise_loss_count(d);
@@ -223,7 +242,10 @@ clloss_status clloss_pointwise_host(clloss_context *ctx,
                                nloss * real, &bg)) != CLLOSS_SUCCESS ||
       (loss && (s = clloss__pool_get(ctx, CLLOSS__POOL_LOSS, nloss * real,
                                      &bl.mem)) != CLLOSS_SUCCESS) ||
-      (grad_input &&
+      (grad_input && d->accumulate &&
+       (s = clloss__pool_upload(ctx, CLLOSS__POOL_GRAD, grad_input,
+                                d->count * in, &bd)) != CLLOSS_SUCCESS) ||
+      (grad_input && !d->accumulate &&
        (s = clloss__pool_get(ctx, CLLOSS__POOL_GRAD, d->count * in, &bd.mem)) !=
            CLLOSS_SUCCESS) ||
       (s = clloss_pointwise(ctx, ctx->queue, d, bi, bt, bw, bp, bg, bl, bd, 0,

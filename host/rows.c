@@ -1,11 +1,14 @@
 /* rows.c - what cross_entropy and nll_loss share: the [N, C] layout with a
  * row stride, the checks of their buffers, and the pass over class-index
  * targets (validation and weight sums). */
+#include <string.h>
+
 #include "internal.h"
 #include "rows.h"
 
 /* The family's choice for rows of `classes` elements, except that short
- * rows go one per work-item even where groups are the rule. */
+ * rows go to the lanes variant (GPUs) or one per work-item (CPUs) even
+ * where groups are the rule. */
 static clloss__variant pick_rows_variant(const clloss_context *ctx,
                                          size_t classes, int vw,
                                          size_t group_local) {
@@ -14,26 +17,53 @@ static clloss__variant pick_rows_variant(const clloss_context *ctx,
    * holds fewer than a few vectors per work-item (C = 10, say). */
   if (ctx->variant == CLLOSS__AUTO && v == CLLOSS__GROUP &&
       classes < 4 * (size_t)vw * group_local)
-    v = CLLOSS__ITEM;
+    v = (ctx->info.type & CL_DEVICE_TYPE_CPU) ? CLLOSS__ITEM : CLLOSS__LANES;
   return v;
 }
 
+/* Lanes per row: a power of two from 8 to 64, about one lane for every
+ * eight vectors of the row, so that each lane has a few vectors to read
+ * and the row's reduction stays a short tree. */
+static size_t lanes_for(size_t classes, int vw, size_t local) {
+  const size_t vectors = (classes + (size_t)vw - 1) / (size_t)vw;
+  size_t lanes = 8;
+  while (lanes < 64 && lanes * 8 < vectors)
+    lanes *= 2;
+  while (lanes > local)
+    lanes /= 2;
+  return lanes ? lanes : 1;
+}
+
 clloss__rows_plan clloss__plan_rows(const clloss_context *ctx, size_t rows,
-                                    size_t classes, int vw, size_t item_max,
-                                    size_t group_max) {
+                                    size_t classes, int vw,
+                                    const clloss__rows_kernel_max *max) {
   clloss__rows_plan pl;
-  const size_t group_local = clloss__group_local_size(ctx, group_max);
+  memset(&pl, 0, sizeof pl);
+  const size_t group_local = clloss__group_local_size(ctx, max->group);
   pl.variant = pick_rows_variant(ctx, classes, vw, group_local);
   if (pl.variant == CLLOSS__ITEM) {
-    pl.local = clloss__item_local_size(ctx, rows, item_max);
+    pl.local = clloss__item_local_size(ctx, rows, max->item);
     pl.groups = (rows + pl.local - 1) / pl.local;
     pl.partials = pl.groups;
+  } else if (pl.variant == CLLOSS__LANES) {
+    const size_t local = clloss__group_local_size(ctx, max->lanes);
+    pl.lanes = lanes_for(classes, vw, local);
+    pl.local = local / pl.lanes * pl.lanes;
+    const size_t per = pl.local / pl.lanes;
+    /* Enough groups for every row, but no more than fill the device a
+     * few times over: the groups walk the rest. */
+    const size_t most = 32 * (size_t)ctx->info.compute_units;
+    pl.groups = (rows + per - 1) / per;
+    pl.groups = pl.groups < most ? pl.groups : most;
+    pl.partials = rows;
   } else {
     pl.variant = CLLOSS__GROUP; /* the split variant is the caller's */
     pl.local = group_local;
     pl.groups = rows < 65536 ? rows : 65536;
     pl.partials = rows;
   }
+  if (pl.groups == 0)
+    pl.groups = 1;
   return pl;
 }
 
@@ -41,29 +71,61 @@ size_t clloss__rows_extent(size_t rows, size_t classes, size_t ld) {
   return rows ? (rows - 1) * ld + classes : 0;
 }
 
+/* The rows whose padding gets zeros: every row when `padding` asks for
+ * zeros, but with AUTO (in place) only those whose padding the buffer
+ * holds (the last row's padding lies past the N x C extent). */
+static clloss_status resolve_padding(clloss_context *ctx,
+                                     clloss__rows_call *c) {
+  c->pad_rows = 0;
+  const int in_place = c->grad_input.mem && c->grad_input.mem == c->input.mem &&
+                       c->grad_input.offset == c->input.offset;
+  if (!c->grad_input.mem || c->ld == c->cb || c->rows == 0 ||
+      !clloss__zero_padding(c->padding, in_place))
+    return CLLOSS_SUCCESS;
+  size_t size = 0;
+  cl_int err = clGetMemObjectInfo(c->grad_input.mem, CL_MEM_SIZE, sizeof size,
+                                  &size, NULL);
+  if (err != CL_SUCCESS)
+    return clloss__fail(ctx, err, "grad_input is not a valid buffer");
+  const size_t in = clloss_dtype_size(c->input_type);
+  const size_t holds =
+      size / in > c->grad_input.offset ? size / in - c->grad_input.offset : 0;
+  const int all = holds / c->ld >= c->rows;
+  if (!all && c->padding == CLLOSS_PADDING_ZERO)
+    return clloss__fail(ctx, CLLOSS_BUFFER_TOO_SMALL,
+                        "grad_input holds %zu elements from its offset; "
+                        "zeros in the padding of all %zu rows need %zu",
+                        holds, c->rows, c->rows * c->ld);
+  c->pad_rows = all ? c->rows : c->rows - 1;
+  return CLLOSS_SUCCESS;
+}
+
 clloss_status clloss__check_rows_buffers(clloss_context *ctx,
-                                         const clloss__rows_call *c) {
+                                         clloss__rows_call *c) {
   const size_t in = clloss_dtype_size(c->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(c->input_type));
-  const size_t extent = clloss__rows_extent(c->rows, c->classes, c->ld);
-  if (!c->loss.mem && !c->grad_input.mem)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "neither loss nor grad_input is given");
+  const size_t extent = clloss__rows_extent(c->rows, c->cb, c->ld);
   CLLOSS__TRY(clloss__check_buffer(ctx, "input", c->input, extent, in, 1));
-  if (c->prob_targets)
-    CLLOSS__TRY(clloss__check_buffer(ctx, "target", c->target,
-                                     c->rows * c->classes, in, 1));
+  if (c->softmax)
+    ; /* no targets */
+  else if (c->prob_targets)
+    CLLOSS__TRY(
+        clloss__check_buffer(ctx, "target", c->target, c->rows * c->cb, in, 1));
   else
     CLLOSS__TRY(clloss__check_buffer(ctx, "target", c->target, c->rows,
                                      clloss_dtype_size(c->target_type), 1));
-  CLLOSS__TRY(
-      clloss__check_buffer(ctx, "weight", c->weight, c->classes, real, 0));
+  CLLOSS__TRY(clloss__check_buffer(ctx, "weight", c->weight, c->cb, real, 0));
   CLLOSS__TRY(clloss__check_buffer(ctx, "grad_output", c->grad_output,
                                    c->loss_count, real, 0));
   CLLOSS__TRY(
       clloss__check_buffer(ctx, "loss", c->loss, c->loss_count, real, 0));
   CLLOSS__TRY(
       clloss__check_buffer(ctx, "grad_input", c->grad_input, extent, in, 0));
+  if (c->accumulate && c->grad_input.mem == c->input.mem &&
+      c->grad_input.offset == c->input.offset)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "accumulate adds to grad_input, which cannot be the "
+                        "input itself");
   /* In place means the very same elements; a partial overlap would race. */
   if (c->grad_input.mem == c->input.mem && extent &&
       c->grad_input.offset != c->input.offset &&
@@ -76,86 +138,100 @@ clloss_status clloss__check_rows_buffers(clloss_context *ctx,
     return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
                         "float64 needs a device with fp64; %s has none",
                         ctx->info.name);
-  return CLLOSS_SUCCESS;
+  return resolve_padding(ctx, c);
+}
+
+void clloss__rows_args_init(clloss_context *ctx, const clloss__rows_call *c,
+                            int loss_mode, clloss__rows_args *a) {
+  memset(a, 0, sizeof *a);
+  cl_mem *m = a->mems;
+  m[CLLOSS__ROWS_x] = c->input.mem;
+  m[CLLOSS__ROWS_t] = c->prob_targets ? NULL : c->target.mem;
+  m[CLLOSS__ROWS_y] = c->prob_targets ? c->target.mem : NULL;
+  m[CLLOSS__ROWS_w] = c->weight.mem;
+  m[CLLOSS__ROWS_g] = c->grad_output.mem;
+  m[CLLOSS__ROWS_stats] = ctx->stats;
+  m[CLLOSS__ROWS_loss] = c->loss.mem;
+  m[CLLOSS__ROWS_grad] = c->grad_input.mem;
+  m[CLLOSS__ROWS_partials] = ctx->partials;
+  m[CLLOSS__ROWS_err] = ctx->err;
+  clloss__rows_params *p = &a->p;
+  p->x_off = c->input.offset;
+  p->ld = c->ld;
+  p->rows = c->rows;
+  p->classes = c->classes;
+  p->c0 = c->c0;
+  p->cb = c->cb;
+  p->t_off = c->prob_targets ? 0 : c->target.offset;
+  p->y_off = c->prob_targets ? c->target.offset : 0;
+  p->w_off = c->weight.offset;
+  p->g_off = c->grad_output.offset;
+  p->loss_off = c->loss.offset;
+  p->grad_off = c->grad_input.offset;
+  p->ignore = c->ignore_index;
+  p->has_w = c->weight.mem != NULL;
+  p->g_mode = !c->grad_output.mem                     ? 0
+              : c->reduction == CLLOSS_REDUCTION_NONE ? 2
+                                                      : 1;
+  p->loss_mode = loss_mode;
+  p->want_grad = c->grad_input.mem != NULL;
+  p->reduction = (cl_int)c->reduction;
+  p->accumulate = c->accumulate;
+  p->pad_rows = c->pad_rows;
+  p->grad_scale = c->grad_scale;
+  p->run = 1;
+  p->segs = 1;
+  p->lanes = 1;
+}
+
+clloss_status clloss__rows_enqueue_kernel(clloss__launch *l, cl_kernel k,
+                                          const clloss__rows_args *a,
+                                          size_t global, size_t local) {
+  /* row_cache: at least one element, whatever the variant */
+  size_t local_bytes = a->local_bytes ? a->local_bytes : sizeof(cl_double);
+  cl_int err =
+      clloss__set_kernel_args(k, a->mems, CLLOSS__ROWS_BUFFER_COUNT,
+                              l->ctx->dummy, &a->p, sizeof a->p, local_bytes);
+  if (err != CL_SUCCESS)
+    return clloss__fail(l->ctx, clloss__cl_status(err),
+                        "setting a row kernel's arguments failed: %s",
+                        clloss_status_name(err));
+  return clloss__launch_kernel(l, k, global, local);
 }
 
 clloss_status clloss__enqueue_class_targets(clloss__launch *l,
                                             clloss__program *p, int kernel,
-                                            const clloss__rows_call *c) {
-  clloss_context *ctx = l->ctx;
-  clloss__args a = {p->kernels[kernel], 0, CL_SUCCESS,
-                    c->input_type == CLLOSS_FLOAT64};
-  clloss__arg_mem(&a, c->target.mem);
-  clloss__arg_ulong(&a, c->target.offset);
-  clloss__arg_ulong(&a, c->rows);
-  clloss__arg_ulong(&a, c->classes);
-  clloss__arg_long(&a, c->ignore_index);
-  clloss__arg_mem(&a, clloss__mem_or_dummy(ctx, c->weight));
-  clloss__arg_ulong(&a, c->weight.offset);
-  clloss__arg_int(&a, c->weight.mem != NULL);
-  clloss__arg_mem(&a, ctx->stats);
-  clloss__arg_mem(&a, ctx->err);
-  if (a.err != CL_SUCCESS)
-    return clloss__fail(ctx, a.err, "setting class_targets arguments failed");
-  size_t local = clloss__group_local_size(ctx, p->max_wg[kernel]);
-  return clloss__launch_kernel(l, p->kernels[kernel], local, local);
-}
-
-void clloss__set_rows_args(clloss_context *ctx, clloss__args *a,
-                           const clloss__rows_call *c, int loss_mode) {
-  clloss__arg_mem(a, c->input.mem);
-  clloss__arg_ulong(a, c->input.offset);
-  clloss__arg_ulong(a, c->ld);
-  clloss__arg_ulong(a, c->rows);
-  clloss__arg_ulong(a, c->classes);
-  clloss__arg_mem(a, c->prob_targets ? ctx->dummy : c->target.mem);
-  clloss__arg_ulong(a, c->prob_targets ? 0 : c->target.offset);
-  clloss__arg_mem(a, clloss__mem_or_dummy(ctx, c->weight));
-  clloss__arg_ulong(a, c->weight.offset);
-  clloss__arg_int(a, c->weight.mem != NULL);
-  clloss__arg_mem(a, clloss__mem_or_dummy(ctx, c->grad_output));
-  clloss__arg_ulong(a, c->grad_output.offset);
-  clloss__arg_int(a, clloss__grad_output_mode(c));
-  clloss__arg_mem(a, ctx->stats);
-  clloss__arg_mem(a, clloss__mem_or_dummy(ctx, c->loss));
-  clloss__arg_ulong(a, c->loss.offset);
-  clloss__arg_int(a, loss_mode);
-  clloss__arg_mem(a, clloss__mem_or_dummy(ctx, c->grad_input));
-  clloss__arg_ulong(a, c->grad_input.offset);
-  clloss__arg_int(a, c->grad_input.mem != NULL);
-  clloss__arg_mem(a, ctx->partials);
-  clloss__arg_long(a, c->ignore_index);
-  clloss__arg_int(a, (cl_int)c->reduction);
-  clloss__arg_mem(a, ctx->err);
-}
-
-int clloss__grad_output_mode(const clloss__rows_call *c) {
-  if (!c->grad_output.mem)
-    return 0;
-  return c->reduction == CLLOSS_REDUCTION_NONE ? 2 : 1;
+                                            const clloss__rows_args *a) {
+  size_t local = clloss__group_local_size(l->ctx, p->max_wg[kernel]);
+  return clloss__rows_enqueue_kernel(l, p->kernels[kernel], a, local, local);
 }
 
 clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,
                                       const clloss__rows_host *h) {
-  if (!h->input || !h->target)
+  if (!h->input || (!h->target && !c->softmax))
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "input and target must not be NULL");
   if (!h->loss && !h->grad_input)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "neither loss nor grad_input is given");
+  if (c->accumulate && h->grad_input == h->input)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "accumulate adds to grad_input, which cannot be the "
+                        "input itself");
   if (c->input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
     return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
                         "float64 needs a device with fp64; %s has none",
                         ctx->info.name);
   /* Bad targets are reported before any output is touched. */
-  if (!c->prob_targets)
+  if (!c->prob_targets && !c->softmax)
     CLLOSS__TRY(clloss__check_targets(h->target, c->target_type, c->rows,
                                       c->classes, c->ignore_index, NULL,
                                       ctx->detail));
   const size_t in = clloss_dtype_size(c->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(c->input_type));
   const size_t extent = clloss__rows_extent(c->rows, c->classes, c->ld);
-  const size_t tbytes = c->prob_targets
+  const size_t tbytes = c->softmax ? 0
+                        : c->prob_targets
                             ? c->rows * c->classes * in
                             : c->rows * clloss_dtype_size(c->target_type);
   clloss_status s;
@@ -172,7 +248,11 @@ clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,
       (h->loss &&
        (s = clloss__pool_get(ctx, CLLOSS__POOL_LOSS, c->loss_count * real,
                              &c->loss.mem)) != CLLOSS_SUCCESS) ||
-      (h->grad_input &&
+      (h->grad_input && c->accumulate &&
+       (s = clloss__pool_upload(ctx, CLLOSS__POOL_GRAD, h->grad_input,
+                                extent * in, &c->grad_input)) !=
+           CLLOSS_SUCCESS) ||
+      (h->grad_input && !c->accumulate &&
        (s = clloss__pool_get(ctx, CLLOSS__POOL_GRAD, extent * in,
                              &c->grad_input.mem)) != CLLOSS_SUCCESS)) {
     clFinish(ctx->queue); /* the queued copies still read host memory */
@@ -196,15 +276,19 @@ clloss_status clloss__rows_host_end(clloss_context *ctx,
   if (!h->grad_input || c->rows == 0)
     return CLLOSS_SUCCESS;
   /* Only the C elements of each row: the padding of a strided gradient
-   * belongs to the caller and stays as it is. */
+   * belongs to the caller and stays as it is, unless it asked for zeros
+   * (then the caller's array holds N rows of row_stride). */
   const size_t origin[3] = {0, 0, 0};
   const size_t region[3] = {c->classes * in, c->rows, 1};
   cl_int err = clEnqueueReadBufferRect(
       ctx->queue, c->grad_input.mem, CL_TRUE, origin, origin, region,
       c->ld * in, 0, c->ld * in, 0, h->grad_input, 0, NULL, NULL);
-  return err == CL_SUCCESS ? CLLOSS_SUCCESS
-                           : clloss__fail(ctx, clloss__cl_status(err),
-                                          "copying the gradient back failed");
+  if (err != CL_SUCCESS)
+    return clloss__fail(ctx, clloss__cl_status(err),
+                        "copying the gradient back failed");
+  if (c->padding == CLLOSS_PADDING_ZERO)
+    clloss__zero_host_padding(h->grad_input, c->rows, c->classes, c->ld, in);
+  return CLLOSS_SUCCESS;
 }
 
 clloss_status clloss__rows_call_device(
@@ -219,6 +303,9 @@ clloss_status clloss__rows_call_device(
   c->grad_output = grad_output;
   c->loss = loss;
   c->grad_input = grad_input;
+  if (!c->loss.mem && !c->grad_input.mem)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "neither loss nor grad_input is given");
   CLLOSS__TRY(clloss__check_rows_buffers(ctx, c));
   clloss__launch l;
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));

@@ -3,13 +3,20 @@
 #ifndef CLLOSS_ROWS_H
 #define CLLOSS_ROWS_H
 #include "internal.h"
+#include "kernel_args.h"
 
 typedef struct clloss__rows_call {
   size_t rows, classes, ld, loss_count;
+  size_t c0, cb; /* the columns of x: classes [c0, c0 + cb) (0, classes) */
   clloss_dtype input_type, target_type;
   int prob_targets;
+  int softmax; /* cross_entropy's kernels computing softmax: no target */
   clloss_reduction reduction;
   int64_t ignore_index;
+  float grad_scale;       /* multiplies the gradient */
+  int accumulate;         /* grad += the gradient */
+  clloss_padding padding; /* the gradient's columns [C, ld) */
+  size_t pad_rows;        /* rows whose padding gets zeros (resolved) */
   clloss_buffer input, target, weight, grad_output, loss, grad_input;
 } clloss__rows_call;
 
@@ -17,31 +24,47 @@ typedef struct clloss__rows_call {
  * a partial per work-group) or the group kernel (one work-group per row, a
  * partial per row). */
 typedef struct clloss__rows_plan {
-  clloss__variant variant; /* ITEM or GROUP */
+  clloss__variant variant; /* ITEM, GROUP or LANES */
   size_t local, groups, partials;
+  size_t lanes; /* LANES: work-items per row */
 } clloss__rows_plan;
 
-/* The variant (the family's, but short rows go one per work-item) and its
- * work sizes; item_max and
- * group_max are the kernels' CL_KERNEL_WORK_GROUP_SIZE. */
+/* CL_KERNEL_WORK_GROUP_SIZE of a row loss's item, group and lanes
+ * kernels. */
+typedef struct clloss__rows_kernel_max {
+  size_t item, group, lanes;
+} clloss__rows_kernel_max;
+
+/* The variant (the family's, but short rows go to lanes on GPUs and one
+ * per work-item on CPUs) and its work sizes. */
 clloss__rows_plan clloss__plan_rows(const clloss_context *ctx, size_t rows,
-                                    size_t classes, int vw, size_t item_max,
-                                    size_t group_max);
+                                    size_t classes, int vw,
+                                    const clloss__rows_kernel_max *max);
 
 /* Elements an [N, C] operand with row stride ld spans. */
 size_t clloss__rows_extent(size_t rows, size_t classes, size_t ld);
+/* Checks c's buffers and resolves c->pad_rows. */
 clloss_status clloss__check_rows_buffers(clloss_context *ctx,
-                                         const clloss__rows_call *c);
-/* Enqueues class_targets (stats and error word) as kernel `kernel` of p. */
+                                         clloss__rows_call *c);
+/* The arguments of every kernel of a row loss (kernels/params.h). */
+typedef struct clloss__rows_args {
+  cl_mem mems[CLLOSS__ROWS_BUFFER_COUNT]; /* NULL: not given */
+  clloss__rows_params p;
+  size_t local_bytes; /* row_cache: the group variant's row, else 0 */
+} clloss__rows_args;
+
+/* The buffers and scalars of call c; loss_mode as in params.h. The
+ * launcher adds its own (variant and loss options). */
+void clloss__rows_args_init(clloss_context *ctx, const clloss__rows_call *c,
+                            int loss_mode, clloss__rows_args *a);
+/* Enqueues kernel k with a (global, local work sizes). */
+clloss_status clloss__rows_enqueue_kernel(clloss__launch *l, cl_kernel k,
+                                          const clloss__rows_args *a,
+                                          size_t global, size_t local);
+/* Enqueues class_targets (stats and error word), kernel `kernel` of p. */
 clloss_status clloss__enqueue_class_targets(clloss__launch *l,
                                             clloss__program *p, int kernel,
-                                            const clloss__rows_call *c);
-/* Sets ROWS_ARGS (kernels/common.cl), the arguments every row-loss
- * kernel starts with; loss_mode as there. */
-void clloss__set_rows_args(clloss_context *ctx, clloss__args *a,
-                           const clloss__rows_call *c, int loss_mode);
-/* 0: no upstream gradient, 1: a scalar, 2: one per row. */
-int clloss__grad_output_mode(const clloss__rows_call *c);
+                                            const clloss__rows_args *a);
 
 /* Enqueues a row loss's kernels for call c (the launcher's own part). */
 typedef clloss_status (*clloss__rows_enqueue)(clloss__launch *l,
@@ -67,7 +90,10 @@ typedef struct clloss__rows_host {
  * and queues the copies to the device. */
 clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,
                                       const clloss__rows_host *h);
-/* After the device call returned `status`: copies the outputs back. */
+/* After the device call returned `status`: copies the outputs back. The
+ * device call ran with padding KEEP; CLLOSS_PADDING_ZERO in c zeros the
+ * caller's padding here (AUTO: host calls are never in place on the
+ * device, and keep it). */
 clloss_status clloss__rows_host_end(clloss_context *ctx,
                                     const clloss__rows_call *c,
                                     const clloss__rows_host *h,

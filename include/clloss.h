@@ -92,6 +92,9 @@ typedef enum clloss_status {
 #define CLLOSS_STATUS_ENUM_(name, code, msg) CLLOSS_##name = code,
   CLLOSS_STATUS_MAP(CLLOSS_STATUS_ENUM_)
 #undef CLLOSS_STATUS_ENUM_
+  /* Not a status: makes the type signed, so that `s < 0` (an OpenCL
+   * error) means what it says. */
+  CLLOSS__STATUS_SIGNED = -2147483647 - 1
 } clloss_status;
 
 /* "CLLOSS_INVALID_TARGET", "CL_OUT_OF_RESOURCES", ...; never NULL. */
@@ -133,8 +136,35 @@ typedef struct clloss_buffer {
 } clloss_buffer;
 
 /* An optional argument that is not given, and a whole buffer from 0. */
+#ifdef __cplusplus
+#define CLLOSS_BUFFER_NONE (clloss_buffer{NULL, 0})
+#define CLLOSS_BUFFER(mem) (clloss_buffer{(mem), 0})
+#else
 #define CLLOSS_BUFFER_NONE ((clloss_buffer){NULL, 0})
 #define CLLOSS_BUFFER(mem) ((clloss_buffer){(mem), 0})
+#endif
+
+/* Descriptors
+ * -----------
+ * Every call takes its shape and options in a descriptor struct whose
+ * first field, struct_size, is sizeof the struct as the caller's header
+ * declared it; initialise each with its *_DESC_INIT macro (C and C++),
+ * then set fields by name. New fields are only ever appended, so a binary
+ * built against an older header keeps working: fields past its
+ * struct_size take their defaults. A struct_size below the first
+ * release's is CLLOSS_INVALID_ARGUMENT; a larger one than this library
+ * knows is accepted when the fields it does not know are zero, else
+ * CLLOSS_UNSUPPORTED. */
+
+/* What a call writes into the gradient's (softmax: the output's) padding,
+ * the columns [C, row_stride) of each row. */
+typedef enum clloss_padding {
+  CLLOSS_PADDING_AUTO = 0, /* zeros when the output is the input (in
+                              place), where the padding would otherwise
+                              keep the input's values; else untouched */
+  CLLOSS_PADDING_ZERO = 1, /* zeros */
+  CLLOSS_PADDING_KEEP = 2  /* untouched */
+} clloss_padding;
 
 /* ---------------------------------------------------------------------------
  * Devices and contexts.
@@ -209,17 +239,21 @@ CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
 /* Kernel variants. Each loss has several kernels for the same result:
  *   "item"   one work-item per row (cross_entropy on a CPU: per run of up
  *            to 16 rows; nll_loss) or per chunk of elements (element-wise),
- *            explicit vector loads: CPU devices;
+ *            explicit vector loads of the device's native width: CPUs;
  *   "group"  one work-group per row (cross_entropy: the row kept in local
- *            memory between its passes when it fits in 48 KiB), or
- *            work-items striding over elements with coalesced loads: GPUs;
+ *            memory between its passes when it fits in a third of the
+ *            local memory), or work-items striding over elements with
+ *            coalesced loads: GPUs, long rows;
+ *   "lanes"  8 to 64 work-items per row (chosen from C), several rows per
+ *            work-group, coalesced loads, the group's rows kept in local
+ *            memory when they fit: GPUs, short and medium rows (C = 10,
+ *            1000, up to a few thousand);
  *   "split"  a row split over several work-groups (cross_entropy with few,
  *            very long rows).
- * "auto" (the default) chooses per device and shape: the first context on
- * a device (per driver and clloss version) times "item" against "group" on
- * a small problem and keeps the faster in the cache folder of the program
- * binaries; CLLOSS_TUNE=off uses the heuristic instead (item on CPUs,
- * group elsewhere); split is chosen by shape. The environment variable
+ * "auto" (the default) chooses per device and shape: item on CPU devices,
+ * lanes or group (by row length) elsewhere, split for fewer rows than
+ * twice the compute units when C >= 8192; measurements can replace the
+ * heuristic (README, "Kernel variants"). The environment variable
  * CLLOSS_VARIANT, read when a context is created, forces a variant.
  * Results agree within rounding, whichever variant runs; each is
  * deterministic. Unknown name: CLLOSS_INVALID_ARGUMENT. */
@@ -250,15 +284,40 @@ CLLOSS_API clloss_status clloss_check_device_errors(clloss_context *ctx,
  *            (+ z lse_i^2) for rows whose target is not ignore_index, else 0
  *   none: loss[N]; sum: sum_i loss_i; mean: sum_i loss_i / sum_valid w[t_i]
  *   dL/dx_ij = s_i [(1-e) w[t_i] (p_ij - [j=t_i]) + (e/C)(W p_ij - w_j)]
+ *   s_i = grad_scale * g (reduction sum), g / sum_valid w[t_i] (mean), or
+ *         g_i (none); g is grad_output, 1 when not given
  *
  * With probability targets y[N, C] (target_type a float type):
  *   loss_i = sum_c w_c y'_ic (lse_i - x_ic), y' = (1-e) y + e/C, mean / N.
  *
- * x is the input [N, C] with rows `row_stride` elements apart (the gradient
- * uses the same stride); NaN propagates as in PyTorch; a -inf logit is a
- * class of probability 0. All rows ignored with mean: loss NaN, gradient 0.
+ * Loss and gradient stay within a few float32 ulps of exact at any logit
+ * scale (|x| = 1e4 and beyond): the loss is formed as
+ * (max - x_t) + log sum exp(x - max), never as lse - x_t.
+ *
+ * Layout. x is the input [N, C] with rows `row_stride` elements apart; the
+ * gradient uses the same stride; NaN propagates as in PyTorch; a -inf logit
+ * is a class of probability 0. All rows ignored with mean: loss NaN,
+ * gradient 0.
+ *
+ * Padded vocabularies (llm.c): logits of shape (B, T, Vp) of which only
+ * the first V columns are classes are rows = B*T, classes = V,
+ * row_stride = Vp. classes = Vp would count the padding as classes, and
+ * row_stride = 0 would read rows V apart: both give wrong results without
+ * any error. The gradient's columns [V, Vp) follow `padding`: in place
+ * (the default for llm.c) they are zeroed, so that a GEMM over Vp columns
+ * reads zeros there, not logits.
+ *
+ * Two training-loop patterns (README, "Training loops"):
+ *   - fused: one call in the forward pass, grad_input = input (in place),
+ *     grad_scale = 1/(B*T) with reduction none; the logits become dlogits;
+ *   - split: a loss-only call (grad_input not given: one read of the
+ *     logits, nothing written but the loss) in the forward pass, the fused
+ *     call in the backward pass.
+ * With accumulate = 1, grad_input += the gradient (gradient accumulation
+ * over micro-batches; not in place).
  */
 typedef struct clloss_cross_entropy_desc {
+  size_t struct_size;         /* sizeof(clloss_cross_entropy_desc) */
   size_t rows;                /* N >= 0 */
   size_t classes;             /* C >= 1 */
   size_t row_stride;          /* elements between rows; 0 means C */
@@ -271,27 +330,141 @@ typedef struct clloss_cross_entropy_desc {
   float z_loss;               /* >= 0; adds z lse^2 per valid row (0) */
   float softcap;              /* > 0: x -> c tanh(x / c) first; 0 off (0) */
   float normalizer;           /* > 0: mean divides by this instead (0) */
+  float grad_scale;           /* multiplies the gradient, any reduction (1) */
+  int accumulate;             /* 1: grad_input += the gradient; never in
+                                 place (0) */
+  clloss_padding padding;     /* the gradient's columns [C, row_stride)
+                                 (AUTO: zeros in place) */
 } clloss_cross_entropy_desc;
 
 #define CLLOSS_CROSS_ENTROPY_DESC_INIT                                         \
   {                                                                            \
-    0, 0, 0, CLLOSS_FLOAT32, CLLOSS_INT64, CLLOSS_REDUCTION_MEAN, -100, 0.0f,  \
-        0.0f, 0.0f, 0.0f                                                       \
+    sizeof(clloss_cross_entropy_desc), 0, 0, 0, CLLOSS_FLOAT32, CLLOSS_INT64,  \
+        CLLOSS_REDUCTION_MEAN, -100, 0.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0,          \
+        CLLOSS_PADDING_AUTO                                                    \
   }
+
+/* ---------------------------------------------------------------------------
+ * cross_entropy over a split vocabulary: shard statistics
+ *
+ * When the classes are split into blocks (vocabulary-parallel training, one
+ * block per device or process; the fused linear layer's vocabulary blocks),
+ * each block computes per-row partial statistics, the records of all blocks
+ * are combined, and each block finishes its own gradient (and the rows'
+ * losses) from the combined records:
+ *
+ *   partial(block k) -> combine over k (any order, any grouping) -> finish
+ *
+ * For any split of the classes this gives clloss_cross_entropy's loss and
+ * gradient up to rounding, with every option of the descriptor: class-index
+ * (global indices) or probability targets, weights (each block passes its
+ * slice), ignore_index, label_smoothing, z_loss, softcap, every reduction,
+ * normalizer, grad_scale, accumulate. desc->classes is the whole V;
+ * desc->row_stride is that of the block's own input (0: the block's width).
+ *
+ * A record (one per row) holds, over the block's classes, with v the
+ * (capped) logits and a_c = w_c (label smoothing) or w_c y'_c (probability
+ * targets), else 0:
+ *   max            max v (-FLT_MAX, -DBL_MAX for float64, when empty)
+ *   sumexp         sum exp(v - max)
+ *   sum_a          sum a_c
+ *   sum_ad         sum a_c (max - v_c), >= 0 for nonnegative weights
+ *   target_logit   v at the row's target if it is in the block, else 0
+ *   target_weight  w at the row's target if it is in the block, else 0
+ * in the loss type: clloss_ce_stats (float32), clloss_ce_stats64 (float64
+ * input). On the device a record buffer's offset counts records.
+ */
+typedef struct clloss_ce_stats {
+  float max, sumexp, sum_a, sum_ad, target_logit, target_weight;
+} clloss_ce_stats;
+typedef struct clloss_ce_stats64 {
+  double max, sumexp, sum_a, sum_ad, target_logit, target_weight;
+} clloss_ce_stats64;
+
+/* The block [class_offset, class_offset + classes) of desc->classes. */
+typedef struct clloss_shard {
+  size_t class_offset;
+  size_t classes; /* >= 1 */
+} clloss_shard;
+
+/* The combine, on the host: inout[i] = combine(inout[i], in[i]) for
+ * `count` records. Commutative (bitwise), associative up to rounding; the
+ * online-softmax merge. Plain C, so it can serve as a user-defined
+ * reduction (MPI_Op_create). */
+CLLOSS_API void clloss_ce_stats_combine(clloss_ce_stats *inout,
+                                        const clloss_ce_stats *in,
+                                        size_t count);
+CLLOSS_API void clloss_ce_stats64_combine(clloss_ce_stats64 *inout,
+                                          const clloss_ce_stats64 *in,
+                                          size_t count);
+
+/* Partial statistics of one block: input [N, shard->classes] (rows
+ * desc->row_stride apart), target (class indices [N], global; or the
+ * block's probabilities [N, shard->classes]), weight (the block's
+ * [shard->classes], optional) -> stats [N records]. */
+CLLOSS_API clloss_status clloss_cross_entropy_partial(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
+    clloss_buffer input, clloss_buffer target, clloss_buffer weight,
+    clloss_buffer stats, cl_uint num_events, const cl_event *wait_list,
+    cl_event *event);
+
+/* The combine on the device: inout[i] = combine(inout[i], in[i]) for
+ * `rows` records of the loss type of `input_type`. */
+CLLOSS_API clloss_status clloss_cross_entropy_combine(
+    clloss_context *ctx, cl_command_queue queue, size_t rows,
+    clloss_dtype input_type, clloss_buffer inout, clloss_buffer in,
+    cl_uint num_events, const cl_event *wait_list, cl_event *event);
+
+/* The finish of one block from the combined records `stats` [N]: the
+ * rows' losses into `loss` (as clloss_cross_entropy: the same on every
+ * block) and the block's gradient into grad_input [N, shard->classes]
+ * (rows desc->row_stride apart; may be the input, in place). Either may
+ * be omitted, not both. A target outside [0, V) that is not ignore_index
+ * gives NaN and the device error word, as clloss_cross_entropy. */
+CLLOSS_API clloss_status clloss_cross_entropy_finish(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
+    clloss_buffer input, clloss_buffer target, clloss_buffer weight,
+    clloss_buffer grad_output, clloss_buffer stats, clloss_buffer loss,
+    clloss_buffer grad_input, cl_uint num_events, const cl_event *wait_list,
+    cl_event *event);
 
 /* nll_loss: input log-probabilities x[N, C];
  *   loss_i = -w[t_i] x_{i,t_i} for valid rows; mean / sum_valid w[t_i]
  *   dL/dx_ij = -s_i w[t_i] [j = t_i]                                       */
 typedef struct clloss_nll_loss_desc {
+  size_t struct_size; /* sizeof(clloss_nll_loss_desc) */
   size_t rows, classes, row_stride;
   clloss_dtype input_type;    /* input and gradient storage (float32) */
   clloss_dtype target_type;   /* INT64 or INT32 (INT64) */
   clloss_reduction reduction; /* MEAN */
   int64_t ignore_index;       /* -100 */
+  float grad_scale;           /* multiplies the gradient (1) */
+  int accumulate;             /* 1: grad_input += the gradient (0) */
+  clloss_padding padding;     /* as cross_entropy's (AUTO) */
 } clloss_nll_loss_desc;
 
 #define CLLOSS_NLL_LOSS_DESC_INIT                                              \
-  { 0, 0, 0, CLLOSS_FLOAT32, CLLOSS_INT64, CLLOSS_REDUCTION_MEAN, -100 }
+  {                                                                            \
+    sizeof(clloss_nll_loss_desc), 0, 0, 0, CLLOSS_FLOAT32, CLLOSS_INT64,       \
+        CLLOSS_REDUCTION_MEAN, -100, 1.0f, 0, CLLOSS_PADDING_AUTO              \
+  }
+
+/* softmax: p_ij = exp(x_ij - lse_i) over the C classes of each row (rows
+ * row_stride apart, the output with the same stride), for sampling and
+ * evaluation, with the kernels of cross_entropy (same variants, storage
+ * types and accuracy at any logit scale). The output may be the input (in
+ * place). */
+typedef struct clloss_softmax_desc {
+  size_t struct_size; /* sizeof(clloss_softmax_desc) */
+  size_t rows, classes, row_stride;
+  clloss_dtype input_type; /* input and output storage (float32) */
+  clloss_padding padding;  /* the output's columns [C, row_stride) (AUTO) */
+} clloss_softmax_desc;
+
+#define CLLOSS_SOFTMAX_DESC_INIT                                               \
+  { sizeof(clloss_softmax_desc), 0, 0, 0, CLLOSS_FLOAT32, CLLOSS_PADDING_AUTO }
 
 /* ---------------------------------------------------------------------------
  * Element-wise losses: input x and target y of the same shape, `count`
@@ -316,6 +489,7 @@ typedef enum clloss_pointwise_loss {
 } clloss_pointwise_loss;
 
 typedef struct clloss_pointwise_desc {
+  size_t struct_size; /* sizeof(clloss_pointwise_desc) */
   clloss_pointwise_loss loss;
   size_t count;               /* elements of input and target */
   clloss_dtype input_type;    /* input, target and gradient storage (f32) */
@@ -327,10 +501,16 @@ typedef struct clloss_pointwise_desc {
   size_t weight_count;        /* BCE weight elements, when given: the last
                                  dimension (broadcast) or count */
   size_t pos_weight_count;    /* BCE pos_weight elements, likewise */
+  float grad_scale;           /* multiplies the gradient (1) */
+  int accumulate;             /* 1: grad_input += the gradient; never in
+                                 place (0) */
 } clloss_pointwise_desc;
 
 #define CLLOSS_POINTWISE_DESC_INIT(which)                                      \
-  { (which), 0, CLLOSS_FLOAT32, CLLOSS_REDUCTION_MEAN, 1.0f, 1.0f, 0, 0, 0, 0 }
+  {                                                                            \
+    sizeof(clloss_pointwise_desc), (which), 0, CLLOSS_FLOAT32,                 \
+        CLLOSS_REDUCTION_MEAN, 1.0f, 1.0f, 0, 0, 0, 0, 1.0f, 0                 \
+  }
 
 /* Shapes and types of outputs, for callers sizing their buffers: the
  * number of loss values (1 for sum and mean), and the type of the loss,
@@ -380,6 +560,12 @@ CLLOSS_API clloss_status clloss_pointwise(
     clloss_buffer grad_output, clloss_buffer loss, clloss_buffer grad_input,
     cl_uint num_events, const cl_event *wait_list, cl_event *event);
 
+CLLOSS_API clloss_status
+clloss_softmax(clloss_context *ctx, cl_command_queue queue,
+               const clloss_softmax_desc *desc, clloss_buffer input,
+               clloss_buffer output, cl_uint num_events,
+               const cl_event *wait_list, cl_event *event);
+
 /* Host-pointer calls: the same losses on host arrays, through device
  * buffers that the context pools and reuses. They return when the results
  * are in host memory. Targets are checked first: a bad one gives
@@ -398,6 +584,10 @@ CLLOSS_API clloss_status clloss_pointwise_host(
     clloss_context *ctx, const clloss_pointwise_desc *desc, const void *input,
     const void *target, const void *weight, const void *pos_weight,
     const void *grad_output, void *loss, void *grad_input);
+
+CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
+                                             const clloss_softmax_desc *desc,
+                                             const void *input, void *output);
 
 /* ---------------------------------------------------------------------------
  * linear_cross_entropy: a classifier's last linear layer and its
@@ -425,16 +615,16 @@ CLLOSS_API clloss_status clloss_pointwise_host(
  *     statistics block by block and merges them; a second pass computes
  *     each block's logits again and adds its gradient to dX, dW and db.
  *     No chunk x V tensor at all, for two forward GEMMs instead of one.
- *     For now the per-block statistics are computed on the host (the
- *     blocks' logits are read back), so this method waits for the device
- *     inside the call; device kernels will replace that.
+ *     The statistics are the shard calls' below (partial, combine,
+ *     finish).
  * chunk_rows 0 chooses the chunk from workspace_limit; without a limit,
  * row chunks get N x H x 4 bytes of logits (N H / V rows, as Liger
  * chooses) but at least 256 rows (fewer make CLBlast's GEMMs slow), and
- * vocabulary blocks take all rows in one chunk. The workspace (kept by the context, grown to the largest
- * call) includes the temporary buffer CLBlast's GEMMs need, which clloss
- * allocates for them: clloss_linear_cross_entropy_workspace_size gives
- * the whole device memory a call allocates.
+ * vocabulary blocks take all rows in one chunk. The workspace (kept by the
+ * context, grown to the largest call) includes the temporary buffer CLBlast's
+ * GEMMs need, which clloss allocates for them:
+ * clloss_linear_cross_entropy_workspace_size gives the whole device memory a
+ * call allocates.
  *
  * Storage (ce.input_type, of X, W, b, dX, dW, db and probability
  * targets): float32 and float64 (devices with fp64) compute in that type
@@ -457,9 +647,7 @@ CLLOSS_API clloss_status clloss_pointwise_host(
  * to the cl_context, until CLBlastClearCache() is called.
  */
 typedef struct clloss_linear_cross_entropy_desc {
-  clloss_cross_entropy_desc ce; /* rows N, classes V, input_type (storage),
-                                   target_type and every option; row_stride
-                                   must be 0 */
+  size_t struct_size;           /* sizeof(clloss_linear_cross_entropy_desc) */
   size_t hidden;                /* H >= 1 */
   size_t chunk_rows;            /* rows per chunk; 0 chooses (0) */
   size_t vocab_block;           /* classes per block; 0: row chunks (0) */
@@ -467,10 +655,21 @@ typedef struct clloss_linear_cross_entropy_desc {
                                    chooses (0) */
   int accumulate_grad_weight;   /* 1: dW is added to grad_linear_weight (0) */
   int accumulate_grad_bias;     /* 1: db is added to grad_linear_bias (0) */
+  size_t reserved[4];           /* 0: room for fields before `ce` */
+  clloss_cross_entropy_desc ce; /* rows N, classes V, input_type (storage),
+                                   target_type and every option (grad_scale
+                                   multiplies dX, dW and db; accumulate: dX
+                                   is added to grad_input); row_stride must
+                                   be 0, so padding has no effect. Last, so
+                                   that it can grow at its end as
+                                   cross_entropy's does */
 } clloss_linear_cross_entropy_desc;
 
 #define CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT                                  \
-  { CLLOSS_CROSS_ENTROPY_DESC_INIT, 0, 0, 0, 0, 0, 0 }
+  {                                                                            \
+    sizeof(clloss_linear_cross_entropy_desc), 0, 0, 0, 0, 0, 0, {0, 0, 0, 0},  \
+        CLLOSS_CROSS_ENTROPY_DESC_INIT                                         \
+  }
 
 /* Bytes of device workspace (beyond the arguments) a call with `desc` and
  * these outputs (nonzero: wanted) allocates on ctx, CLBlast's temporary
@@ -483,10 +682,9 @@ CLLOSS_API clloss_status clloss_linear_cross_entropy_workspace_size(
     size_t *bytes, size_t *chunk_rows);
 
 /* Device buffers, on the caller's queue after wait_list, no host
- * synchronisation (except, for now, with vocabulary blocks: see above);
- * CLBlast's kernels are enqueued on the same queue after ours, behind a
- * barrier on an out-of-order queue; `*event` completes with the last
- * command. input X, linear_weight W and target
+ * synchronisation; CLBlast's kernels are enqueued on the same queue after
+ * ours, behind a barrier on an out-of-order queue; `*event` completes with
+ * the last command. input X, linear_weight W and target
  * are required; linear_bias, weight (class weights), grad_output and every
  * output may be CLLOSS_BUFFER_NONE: an output not given is not computed
  * (loss only: no backward GEMMs), but at least one must be given. Outputs
@@ -539,6 +737,10 @@ CLLOSS_API clloss_status clloss_reference_pointwise(
     const clloss_pointwise_desc *desc, const void *input, const void *target,
     const void *weight, const void *pos_weight, const void *grad_output,
     void *loss, void *grad_input);
+
+CLLOSS_API clloss_status
+clloss_reference_softmax(const clloss_softmax_desc *desc, const void *input,
+                         void *output);
 
 /* linear_cross_entropy in double: the logits one row at a time (chunk_rows,
  * vocab_block and workspace_limit of the descriptor are ignored). */

@@ -1,12 +1,28 @@
 /* common.cl - storage-type loads and stores, work-group reductions and the
- * arithmetic types shared by every loss. Prepended to each loss's source.
+ * arithmetic types shared by every loss. Prepended (after params.h) to each
+ * loss's source.
  *
  * Build-time parameters (each with a default, so every file compiles alone):
  *   IN_TYPE  storage of inputs and gradients: 0 float, 1 half, 2 bfloat16
- *            (ushort words), 3 double
+ *            (both as ushort words), 3 double
  *   VW       vector width of explicit loads: 1, 2, 4, 8 or 16
- *   WG_SIZE  the work-group size the kernels are launched with (the size of
- *            the local-memory reduction arrays)
+ *   WG_SIZE  the largest work-group size the kernels are launched with (the
+ *            size of the local-memory reduction arrays)
+ *
+ * Portability rules every kernel follows:
+ *   - helpers are `static inline` (FN): plain C99 `inline` is not an
+ *     external definition, and clang-based compilers leave such calls
+ *     undefined;
+ *   - loads and stores assume only the alignment of the element type, as
+ *     the spec grants vloadN/vstoreN. 16-bit data is loaded and stored as
+ *     ushort words and converted in integer arithmetic: some compilers
+ *     (PoCL 3.1 on x86) compile vload_halfN/vstore_halfN (N >= 4) as
+ *     vector-aligned accesses, which fault on rows at odd offsets. Vector
+ *     pointers are dereferenced only after an alignment check (STORE_VEC);
+ *   - no work-item reads global memory that another work-item of the same
+ *     launch may write, except where a barrier with CLK_GLOBAL_MEM_FENCE
+ *     orders the two within one work-group. In place, every element is read
+ *     and then written by the same work-item.
  */
 #ifndef IN_TYPE
 #define IN_TYPE 0
@@ -18,43 +34,46 @@
 #define WG_SIZE 64
 #endif
 
+/* Helpers: static, and marked unused because every program is the shared
+ * prelude plus one loss, which calls only some of them. */
+#if defined(__OPENCL_C_VERSION__) && __OPENCL_C_VERSION__ >= 120
+#define FN static inline __attribute__((unused))
+#else /* OpenCL C 1.0/1.1 have no static functions: never leave a call */
+#define FN inline __attribute__((always_inline, unused))
+#endif
+
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
+/* T with VW lanes: float16, ushort4, ... (T itself when VW is 1). */
+#if VW == 1
+#define VEC(T) T
+#else
+#define VEC(T) CAT(T, VW)
+#endif
 
 #if IN_TYPE == 3
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
-typedef double in_t;
-typedef double real;                  /* arithmetic and loss outputs */
-#if VW == 1
-#define realv double
-#else
-#define realv CAT(double, VW)
-#endif
-#define convert_realv CAT(convert_double, VW)
+#define IN_NAME double
+#define REAL_NAME double /* arithmetic and loss outputs */
 #define REAL_MAX DBL_MAX
 #else
-#if IN_TYPE == 1
-typedef half in_t;
-#elif IN_TYPE == 2
-typedef ushort in_t;
+#if IN_TYPE == 0
+#define IN_NAME float
 #else
-typedef float in_t;
+#define IN_NAME ushort /* float16 or bfloat16 bits */
 #endif
-typedef float real;
-#if VW == 1
-#define realv float
-#else
-#define realv CAT(float, VW)
-#endif
-#define convert_realv CAT(convert_float, VW)
+#define REAL_NAME float
 #define REAL_MAX FLT_MAX
 #endif
-
-#if VW == 1
-#define ushortv ushort
-#else
-#define ushortv CAT(ushort, VW)
-#endif
+typedef IN_NAME in_t;
+typedef REAL_NAME real;
+/* real with n lanes: float4, double2, ... */
+#define REALN(n) CAT(REAL_NAME, n)
+#define realv VEC(REAL_NAME)
+#define ushortv VEC(ushort)
+#define uintv VEC(uint)
+#define intv VEC(int)
+#define convert_realv CAT(convert_, realv)
 
 #ifndef TGT_TYPE
 #define TGT_TYPE 5
@@ -65,12 +84,33 @@ typedef int tgt_t; /* class-index targets */
 typedef long tgt_t;
 #endif
 
-/* Vector loads/stores of VW elements at p + i (any alignment of in_t). */
+/* The kernel arguments of params.h: the buffers as __global pointers in
+ * list order, then the scalars' struct. */
+#define K_IN(T, name) __global const T *name,
+#define K_OUT(T, name) __global T *name,
+#define K_FIELD_8(name) ulong name;
+#define K_FIELD_I8(name) long name;
+#define K_FIELD_I4(name) int name;
+#define K_FIELD_F4(name) float name;
+typedef struct rows_params {
+  CLLOSS_ROWS_PARAMS(K_FIELD_8, K_FIELD_I8, K_FIELD_I4, K_FIELD_F4)
+} rows_params;
+typedef struct pointwise_params {
+  CLLOSS_POINTWISE_PARAMS(K_FIELD_8, K_FIELD_I8, K_FIELD_I4, K_FIELD_F4)
+} pointwise_params;
+#define ROWS_KERNEL_ARGS                                                      \
+  CLLOSS_ROWS_BUFFERS(K_IN, K_OUT) const rows_params P,                       \
+      __local real *row_cache
+#define POINTWISE_KERNEL_ARGS                                                 \
+  CLLOSS_POINTWISE_BUFFERS(K_IN, K_OUT) const pointwise_params P
+
+/* Vector loads/stores of VW elements at p + i (any alignment of the
+ * element type). */
 #if VW == 1
-#define VLOAD_(T, i, p) ((p)[i])
+#define VLOAD_(i, p) ((p)[i])
 #define VSTORE_(v, i, p) ((p)[i] = (v))
 #else
-#define VLOAD_(T, i, p) CAT(vload, VW)(0, (p) + (i))
+#define VLOAD_(i, p) CAT(vload, VW)(0, (p) + (i))
 #define VSTORE_(v, i, p) CAT(vstore, VW)((v), 0, (p) + (i))
 #endif
 
@@ -90,162 +130,208 @@ typedef long tgt_t;
       VSTORE_((v), 0, (at));                                                  \
   } while (0)
 #endif
-/* A realv into an array of real (STOREV, where in_t is real). */
+/* A realv into an array of real. */
 #define STORE_REALV(v, p, i) STORE_VEC(realv, v, (p) + (i))
 
+/* IEEE half <-> float in integer arithmetic, for any lane count (T: uint
+ * or uintv; F: float or floatv; the comparisons give the mask select
+ * wants in both cases). Exact, subnormals and NaN included; the store
+ * rounds to nearest even. */
+#define DEFINE_HALF_CONVERSIONS(suffix, T, F, U16)                            \
+  FN F CAT(half_to_float, suffix)(U16 h) {                                    \
+    T u = CAT(convert_, T)(h);                                                \
+    T em = (u & 0x7fffu) << 13; /* exponent and mantissa, in place */         \
+    T e = em & 0x0f800000u;                                                   \
+    T o = em + ((T)(127 - 15) << 23);                                         \
+    o = select(o, o + ((T)(128 - 16) << 23), e == 0x0f800000u); /* inf */     \
+    F sub = CAT(as_, F)(o + (1u << 23)) - CAT(as_, F)((T)(113u << 23));       \
+    o = select(o, CAT(as_, T)(sub), e == 0u); /* subnormal */                 \
+    return CAT(as_, F)(o | ((u & 0x8000u) << 16));                            \
+  }                                                                           \
+  FN U16 CAT(float_to_half, suffix)(F x) {                                    \
+    T f = CAT(as_, T)(x), sign = f & 0x80000000u;                             \
+    f ^= sign;                                                                \
+    /* >= 2^16 (rounds to inf) or inf: inf; NaN: a quiet NaN */               \
+    T big = select((T)(0x7c00u), (T)(0x7e00u), f > 0x7f800000u);             \
+    /* below 2^-14: adding 0.5 rounds the mantissa into place */              \
+    T tiny = CAT(as_, T)(CAT(as_, F)(f) + (F)(0.5f)) - 0x3f000000u;           \
+    /* normal: rebias, round to nearest even, shift */                        \
+    T norm = (f + ((T)(15 - 127) << 23) + 0xfffu + ((f >> 13) & 1u)) >> 13;   \
+    T o = select(select(norm, tiny, f < 0x38800000u), big, f >= 0x47800000u); \
+    return CAT(convert_, U16)(o | (sign >> 16));                              \
+  }
 #if IN_TYPE == 1
-#define LOAD(p, i) vload_half((i), (p))
-#define STORE(v, p, i) vstore_half_rte((float)(v), (i), (p))
-#if VW == 1
-#define LOADV(p, i) vload_half((i), (p))
-#define STOREV(v, p, i) vstore_half_rte((v), (i), (p))
-#else
-#define LOADV(p, i) CAT(vload_half, VW)(0, (p) + (i))
-#define STOREV(v, p, i) CAT(CAT(vstore_half, VW), _rte)((v), 0, (p) + (i))
+DEFINE_HALF_CONVERSIONS(1, uint, float, ushort)
+#if VW > 1
+DEFINE_HALF_CONVERSIONS(v, uintv, VEC(float), ushortv)
 #endif
-#elif IN_TYPE == 2
-/* bfloat16: the upper 16 bits of a float; stores round to nearest even. */
-inline float bf16_load(ushort u) { return as_float((uint)u << 16); }
-inline ushort bf16_round(float f) {
-  uint u = as_uint(f);
-  if (isnan(f))
-    return (ushort)((u >> 16) | 0x40u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (ushort)(u >> 16);
-}
-#define LOAD(p, i) bf16_load((p)[i])
-#define STORE(v, p, i) ((p)[i] = bf16_round((float)(v)))
-#if VW == 1
-#define LOADV(p, i) bf16_load((p)[i])
-#define STOREV(v, p, i) ((p)[i] = bf16_round(v))
+#endif
+
+/* bfloat16: the upper 16 bits of a float; stores round to nearest even,
+ * NaN stays a (quiet) NaN. */
+#define DEFINE_BF16_CONVERSIONS(suffix, T, F, U16)                            \
+  FN F CAT(bf16_to_float, suffix)(U16 b) {                                    \
+    return CAT(as_, F)(CAT(convert_, T)(b) << 16);                            \
+  }                                                                           \
+  FN U16 CAT(float_to_bf16, suffix)(F x) {                                    \
+    T u = CAT(as_, T)(x);                                                     \
+    T rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;                       \
+    T quiet = (u >> 16) | 0x40u;                                              \
+    return CAT(convert_, U16)(select(rounded, quiet, isnan(x)));              \
+  }
+#if IN_TYPE == 2
+DEFINE_BF16_CONVERSIONS(1, uint, float, ushort)
+#if VW > 1
+DEFINE_BF16_CONVERSIONS(v, uintv, VEC(float), ushortv)
+#endif
+#endif
+
+/* LOAD/STORE: one element of in_t at p[i] as real; LOADV/STOREV: VW of
+ * them at p + i. */
+#if IN_TYPE == 1 || IN_TYPE == 2
+#if IN_TYPE == 1
+#define WORD_TO_REAL(u) half_to_float1(u)
+#define REAL_TO_WORD(f) float_to_half1(f)
+#define WORDV_TO_REALV(u) half_to_floatv(u)
+#define REALV_TO_WORDV(f) float_to_halfv(f)
 #else
-#define LOADV(p, i)                                                           \
-  as_realv(CAT(convert_uint, VW)(VLOAD_(ushort, i, p)) << 16)
-#define as_realv CAT(as_float, VW)
-#define uintv CAT(uint, VW)
-/* bf16_round on every lane, in vector arithmetic. */
-inline ushortv bf16_round_v(realv f) {
-  uintv u = CAT(as_uint, VW)(f);
-  uintv rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-  uintv quiet = (u >> 16) | 0x40u;
-  return CAT(convert_ushort, VW)(isnan(f) ? quiet : rounded);
-}
-#define STOREV(v, p, i) STORE_VEC(ushortv, bf16_round_v(v), (p) + (i))
+#define WORD_TO_REAL(u) bf16_to_float1(u)
+#define REAL_TO_WORD(f) float_to_bf161(f)
+#define WORDV_TO_REALV(u) bf16_to_floatv(u)
+#define REALV_TO_WORDV(f) float_to_bf16v(f)
+#endif
+#define LOAD(p, i) WORD_TO_REAL((p)[i])
+#define STORE(v, p, i) ((p)[i] = REAL_TO_WORD((real)(v)))
+#if VW == 1
+#define LOADV(p, i) LOAD(p, i)
+#define STOREV(v, p, i) STORE(v, p, i)
+#else
+#define LOADV(p, i) WORDV_TO_REALV(VLOAD_(i, p))
+#define STOREV(v, p, i) STORE_VEC(ushortv, REALV_TO_WORDV(v), (p) + (i))
 #endif
 #else
 #define LOAD(p, i) ((real)(p)[i])
 #define STORE(v, p, i) ((p)[i] = (in_t)(v))
-#define LOADV(p, i) VLOAD_(in_t, i, p)
+#define LOADV(p, i) VLOAD_(i, p)
 #define STOREV(v, p, i) STORE_REALV(v, p, i)
 #endif
 
-/* Horizontal sum and max of a realv, in a fixed order. */
+/* Horizontal sum and max of a realv: pairwise halves, a fixed order. */
 #if VW == 1
 #define HSUM(v) (v)
 #define HMAX(v) (v)
 #else
-inline real hsum(realv v) {
-  real *a = (real *)&v;
-  real s = 0;
-  for (int k = 0; k < VW; k++)
-    s += a[k];
-  return s;
+FN real hsum(realv v) {
+#if VW == 16
+  realv a = v;
+  REALN(8) b = a.lo + a.hi;
+#elif VW == 8
+  REALN(8) b = v;
+#endif
+#if VW >= 8
+  REALN(4) c = b.lo + b.hi;
+#elif VW == 4
+  REALN(4) c = v;
+#endif
+#if VW >= 4
+  REALN(2) d = c.lo + c.hi;
+#else
+  REALN(2) d = v;
+#endif
+  return d.x + d.y;
 }
-inline real hmax(realv v) {
-  real *a = (real *)&v;
-  real m = a[0];
-  for (int k = 1; k < VW; k++)
-    m = fmax(m, a[k]);
-  return m;
+FN real hmax(realv v) {
+#if VW == 16
+  realv a = v;
+  REALN(8) b = fmax(a.lo, a.hi);
+#elif VW == 8
+  REALN(8) b = v;
+#endif
+#if VW >= 8
+  REALN(4) c = fmax(b.lo, b.hi);
+#elif VW == 4
+  REALN(4) c = v;
+#endif
+#if VW >= 4
+  REALN(2) d = fmax(c.lo, c.hi);
+#else
+  REALN(2) d = v;
+#endif
+  return fmax(d.x, d.y);
 }
 #define HSUM(v) hsum(v)
 #define HMAX(v) hmax(v)
 #endif
 
-/* Work-group tree reductions over `scratch[WG_SIZE]`; every work-item gets
- * the result. Deterministic: the order depends only on the group size. The
- * size need not be a power of two. */
-inline real group_sum(real v, __local real *scratch) {
-  const uint lid = get_local_id(0), n = get_local_size(0);
-  scratch[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (uint width = n; width > 1;) {
-    uint half_w = (width + 1) / 2;
-    if (lid + half_w < width)
-      scratch[lid] += scratch[lid + half_w];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    width = half_w;
+/* Tree reductions over segments of a work-group: the work-items
+ * [base, base + width) with base = lid - lane each contribute v and all of
+ * them get the segment's result, for every segment at once (the segments
+ * tile the group; a whole group is one segment). scratch has WG_SIZE
+ * elements and is free again on return. Deterministic: the order depends
+ * only on the width, which need not be a power of two. Every work-item of
+ * the group must call it (barriers). */
+#define DEFINE_SEGMENT_REDUCE(name, T, OP)                                    \
+  FN T name(T v, __local T *scratch, uint lane, uint width) {                 \
+    const uint lid = get_local_id(0);                                         \
+    scratch[lid] = v;                                                         \
+    barrier(CLK_LOCAL_MEM_FENCE);                                             \
+    for (uint w = width; w > 1;) {                                            \
+      const uint half_w = (w + 1) / 2;                                        \
+      if (lane + half_w < w)                                                  \
+        scratch[lid] = OP(scratch[lid], scratch[lid + half_w]);               \
+      barrier(CLK_LOCAL_MEM_FENCE);                                           \
+      w = half_w;                                                             \
+    }                                                                         \
+    T r = scratch[lid - lane];                                                \
+    barrier(CLK_LOCAL_MEM_FENCE);                                             \
+    return r;                                                                 \
   }
-  real r = scratch[0];
-  barrier(CLK_LOCAL_MEM_FENCE);
-  return r;
-}
-
-inline real group_max(real v, __local real *scratch) {
-  const uint lid = get_local_id(0), n = get_local_size(0);
-  scratch[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (uint width = n; width > 1;) {
-    uint half_w = (width + 1) / 2;
-    if (lid + half_w < width)
-      scratch[lid] = fmax(scratch[lid], scratch[lid + half_w]);
-    barrier(CLK_LOCAL_MEM_FENCE);
-    width = half_w;
-  }
-  real r = scratch[0];
-  barrier(CLK_LOCAL_MEM_FENCE);
-  return r;
-}
+#define ADD_(a, b) ((a) + (b))
+DEFINE_SEGMENT_REDUCE(segment_sum, real, ADD_)
+DEFINE_SEGMENT_REDUCE(segment_max, real, fmax)
+/* Four sums at once (one tree instead of four). */
+DEFINE_SEGMENT_REDUCE(segment_sum4, REALN(4), ADD_)
+/* The whole work-group as one segment. */
+#define group_sum(v, scratch)                                                 \
+  segment_sum((v), (scratch), get_local_id(0), get_local_size(0))
 
 /* Error word: [0] = 1 once a bad target was seen, [1] = lowest bad row
- * (saturated to 32 bits), [2] = its high 32 bits are not tracked. */
-inline void report_bad_row(__global volatile uint *err, ulong row) {
-  atomic_or(&err[0], 1u);
-  atomic_min(&err[1], (uint)min(row, (ulong)0xffffffffu));
+ * (saturated to 32 bits). */
+FN void report_bad_row(__global uint *err, ulong row) {
+  __global volatile uint *e = err;
+  atomic_or(&e[0], 1u);
+  atomic_min(&e[1], (uint)min(row, (ulong)0xffffffffu));
 }
 
 /* Upstream gradient g: mode 0 = 1, 1 = one scalar, 2 = one per output. */
-inline real upstream(__global const real *g, ulong i, int mode) {
+FN real upstream(__global const real *g, ulong i, int mode) {
   return mode == 0 ? (real)1 : mode == 1 ? g[0] : g[i];
 }
 
-/* Fills elements [0, n) of row g with v, VW at a time: the work-items
- * first, first + step, ... take turns by vector. 16-bit types are written as
- * integer words: PoCL 3.1 miscompiles vstore_half16_rte of a loop-invariant
- * value into an aligned store that faults on odd element offsets. */
-inline void fill_row(__global in_t *g, ulong n, real v, ulong first,
-                     ulong step) {
+/* The elements [0, n) of a row that work-item `first` of `step` handles:
+ * vectors first, first + step, ... of VW elements, then the scalar tail
+ * [n / VW * VW, n) the same way. Every pass over a row uses this one
+ * assignment, so that in place each element is read and written by the
+ * same work-item. */
+FN int owns(ulong c, ulong n, ulong first, ulong step) {
+  const ulong full = n / VW * VW;
+  return c < full ? (c / VW) % step == first : (c - full) % step == first;
+}
+
+/* Fills elements [0, n) of row g with v, as owns() assigns them. 16-bit
+ * types are written as words (a loop-invariant conversion). */
+FN void fill_row(__global in_t *g, ulong n, real v, ulong first, ulong step) {
   const ulong full = n / VW * VW;
 #if IN_TYPE == 1 || IN_TYPE == 2
-#if IN_TYPE == 1
-  ushort bits;
-  vstore_half_rte(v, 0, (__private half *)&bits);
+  const VEC(IN_NAME) vv = (VEC(IN_NAME))(REAL_TO_WORD(v));
 #else
-  const ushort bits = bf16_round(v);
+  const VEC(IN_NAME) vv = (VEC(IN_NAME))(v);
 #endif
-  __global ushort *w = (__global ushort *)g;
   for (ulong c = first * VW; c < full; c += step * VW)
-    VSTORE_((ushortv)(bits), c, w);
-#else
-  for (ulong c = first * VW; c < full; c += step * VW)
-    VSTORE_((realv)(v), c, g);
-#endif
+    VSTORE_(vv, c, g);
   for (ulong c = full + first; c < n; c += step)
     STORE(v, g, c);
 }
-
-/* The arguments every row loss (cross_entropy, nll_loss) starts with, in
- * the order host/rows.c sets them. loss_mode: 0 no loss output, 1 one value
- * per row into `loss`, 2 partial sums into `partials` (finished by
- * finish_sum). g_mode: see upstream(). */
-#define ROWS_ARGS                                                             \
-  __global const in_t *x, ulong x_off, ulong ld, ulong rows, ulong classes,   \
-      __global const tgt_t *t, ulong t_off, __global const real *w,           \
-      ulong w_off, int has_w, __global const real *g, ulong g_off,            \
-      int g_mode, __global const real *stats, __global real *loss,           \
-      ulong loss_off, int loss_mode, __global in_t *grad, ulong grad_off,     \
-      int want_grad, __global real *partials, long ignore, int reduction,     \
-      __global volatile uint *err
 
 /* fma where the device says it is fast, else a multiply and an add: the
  * reduction and the polynomial are as accurate either way. */
@@ -263,7 +349,7 @@ inline void fill_row(__global in_t *g, ulong n, real v, ulong first,
  * NaN stays NaN; x > 88 is outside its domain. PoCL's built-in exp costs
  * about twice as much per element. Double storage keeps the built-in. */
 #define DEFINE_EXP_NONPOS(name, F, U)                                         \
-  inline F name(F x) {                                                        \
+  FN F name(F x) {                                                            \
     const F shifter = (F)(12582912.0f); /* 1.5 * 2^23: rounds to integer */   \
     F t = MULADD(x, (F)(1.44269504f), shifter);                               \
     F n = t - shifter;                                                        \
@@ -286,6 +372,10 @@ DEFINE_EXP_NONPOS(exp_nonpos1, float, uint)
 #if VW == 1
 #define exp_nonpos exp_nonpos1
 #else
-DEFINE_EXP_NONPOS(exp_nonpos, realv, CAT(uint, VW))
+DEFINE_EXP_NONPOS(exp_nonpos, realv, uintv)
 #endif
 #endif
+
+/* The gradient's scale and accumulation: out = v (+ the old value). */
+#define ACCUM1(acc, v, p, i) ((acc) ? (v) + LOAD(p, i) : (v))
+#define ACCUMV(acc, v, p, i) ((acc) ? (v) + LOADV(p, i) : (v))

@@ -2,86 +2,112 @@
  *   loss_i = -w[t_i] x_{i,t_i} for rows whose target is not ignore_index
  *   dx_ij  = -s_i w[t_i] [j = t_i]   (the rest of the row is zero)
  * nll_item: one work-item per row (CPUs); nll_group: one work-group per row,
- * its work-items zero the row together (GPUs). Both take ROWS_ARGS
- * (common.cl). */
+ * its work-items zero the row together (GPUs, long rows); nll_lanes: a few
+ * work-items per row (GPUs, short rows). All take ROWS_KERNEL_ARGS
+ * (params.h).
+ *
+ * In place, the target's logit is read by the work-item that owns its
+ * column (owns(), common.cl), which also writes its gradient entry and the
+ * row's loss: no other work-item reads what it overwrites, and no barrier
+ * is needed.
+ */
 
-#define NLL_ARGS ROWS_ARGS
-
-inline real nll_scale(__global const real *g, ulong row, int g_mode,
-                      int reduction, __global const real *stats) {
-  if (reduction == 2)
-    return upstream(g, row, g_mode);
-  real s = upstream(g, 0, g_mode);
-  return reduction == 0 ? s / stats[0] : s;
+FN real nll_scale(__global const real *g, __global const real *stats,
+                  const rows_params *p, ulong row) {
+  real s;
+  if (p->reduction == 2) {
+    s = upstream(g + p->g_off, row, p->g_mode);
+  } else {
+    s = upstream(g + p->g_off, 0, p->g_mode);
+    if (p->reduction == 0)
+      s /= stats[0];
+  }
+  return s * (real)p->grad_scale;
 }
 
-/* Row `row`: returns its loss; when want_grad, the work-items first..step
- * fill the row with zeros (NaN for a bad target). The caller writes the
- * target's entry afterwards (nll_target_entry), after a barrier in the
- * group kernel: no barrier sits in the item kernel's divergent code. */
-inline real nll_row(__global const in_t *xr, __global in_t *gr, long ti,
-                    ulong row, __global const real *w, int has_w, real s,
-                    ulong classes, int want_grad, long ignore,
-                    __global volatile uint *err, ulong first, ulong step,
-                    int leader) {
-  int bad = ti != ignore && (ti < 0 || (ulong)ti >= classes);
-  if (bad && leader)
+/* Row `row` for the work-items first..step: the row's gradient (zeros,
+ * NaN for a bad target; with accumulate, only the target's entry changes)
+ * and its padding; returns 1 when this work-item is the one that writes
+ * the row's loss, into *row_loss. */
+FN int nll_row(__global const in_t *x, __global const tgt_t *t,
+               __global const real *w, __global const real *g,
+               __global const real *stats, __global in_t *grad,
+               __global uint *err, const rows_params *p, ulong row,
+               ulong first, ulong step, real *row_loss) {
+  __global const in_t *xr = x + p->x_off + row * p->ld;
+  __global in_t *gr = grad + p->grad_off + row * p->ld;
+  const long ti = t[p->t_off + row];
+  const int ignored = ti == p->ignore;
+  const int bad = !ignored && (ti < 0 || (ulong)ti >= p->classes);
+  const int mine = ignored || bad ? first == 0
+                                  : owns((ulong)ti, p->classes, first, step);
+  /* The owner reads x_t before any of this row's stores. */
+  real x_t = mine && !ignored && !bad ? LOAD(xr, ti) : 0;
+  real wt = !ignored && !bad && p->has_w ? w[p->w_off + ti] : (real)1;
+  if (p->want_grad) {
+    if (bad || !p->accumulate)
+      fill_row(gr, p->classes, bad ? NAN : 0, first, step);
+    if (mine && !ignored && !bad) {
+      real d = -nll_scale(g, stats, p, row) * wt;
+      STORE(ACCUM1(p->accumulate, d, gr, ti), gr, ti);
+    }
+    if (row < p->pad_rows && p->ld > p->classes)
+      fill_row(gr + p->classes, p->ld - p->classes, 0, first, step);
+  }
+  if (bad && mine)
     report_bad_row(err, row);
-  real x_t = (ti == ignore || bad) ? 0 : LOAD(xr, ti);
-  if (want_grad)
-    fill_row(gr, classes, bad ? NAN : 0, first, step);
-  if (bad)
-    return NAN;
-  return ti == ignore ? 0 : -(has_w ? w[ti] : (real)1) * x_t;
+  *row_loss = bad ? NAN : ignored ? 0 : -wt * x_t;
+  return mine;
 }
 
-inline void nll_target_entry(__global in_t *gr, long ti, ulong classes,
-                             __global const real *w, int has_w, real s,
-                             long ignore) {
-  if (ti != ignore && ti >= 0 && (ulong)ti < classes)
-    STORE(-s * (has_w ? w[ti] : (real)1), gr, ti);
-}
-
-__kernel void nll_item(NLL_ARGS) {
-  __local real scratch[WG_SIZE];
+__kernel void nll_item(ROWS_KERNEL_ARGS) {
+  __local real red[WG_SIZE];
+  const rows_params p = P;
   const ulong row = get_global_id(0);
   real row_loss = 0;
-  if (row < rows) {
-    real s = want_grad ? nll_scale(g + g_off, row, g_mode, reduction, stats)
-                       : 0;
-    __global in_t *gr = grad + grad_off + row * ld;
-    const long ti = t[t_off + row];
-    row_loss = nll_row(x + x_off + row * ld, gr, ti, row, w + w_off, has_w, s,
-                       classes, want_grad, ignore, err, 0, 1, 1);
-    if (want_grad)
-      nll_target_entry(gr, ti, classes, w + w_off, has_w, s, ignore);
-    if (loss_mode == 1)
-      loss[loss_off + row] = row_loss;
+  if (row < p.rows) {
+    nll_row(x, t, w, g, stats, grad, err, &p, row, 0, 1, &row_loss);
+    if (p.loss_mode == 1)
+      loss[p.loss_off + row] = row_loss;
   }
-  if (loss_mode == 2) {
-    real total = group_sum(row_loss, scratch);
+  if (p.loss_mode == 2) {
+    real total = group_sum(row_loss, red);
     if (get_local_id(0) == 0)
       partials[get_group_id(0)] = total;
   }
 }
 
-__kernel void nll_group(NLL_ARGS) {
+__kernel void nll_group(ROWS_KERNEL_ARGS) {
+  const rows_params p = P;
   const uint lid = get_local_id(0), size = get_local_size(0);
-  for (ulong row = get_group_id(0); row < rows; row += get_num_groups(0)) {
-    real s = want_grad ? nll_scale(g + g_off, row, g_mode, reduction, stats)
-                       : 0;
-    __global in_t *gr = grad + grad_off + row * ld;
-    const long ti = t[t_off + row];
-    real row_loss = nll_row(x + x_off + row * ld, gr, ti, row, w + w_off,
-                            has_w, s, classes, want_grad, ignore, err, lid,
-                            size, lid == 0);
-    barrier(CLK_GLOBAL_MEM_FENCE);
-    if (lid == 0) {
-      if (want_grad)
-        nll_target_entry(gr, ti, classes, w + w_off, has_w, s, ignore);
-      if (loss_mode == 1)
-        loss[loss_off + row] = row_loss;
-      else if (loss_mode == 2)
+  for (ulong row = get_group_id(0); row < p.rows; row += get_num_groups(0)) {
+    real row_loss;
+    if (nll_row(x, t, w, g, stats, grad, err, &p, row, lid, size,
+                &row_loss)) {
+      if (p.loss_mode == 1)
+        loss[p.loss_off + row] = row_loss;
+      else if (p.loss_mode == 2)
+        partials[row] = row_loss;
+    }
+  }
+}
+
+/* Lanes variant (GPUs, short rows): P.lanes work-items per row, the
+ * group's rows side by side, so that a row's zeros are written by
+ * neighbouring work-items. No barrier: each row's owner of the target
+ * column writes its loss. */
+__kernel void nll_lanes(ROWS_KERNEL_ARGS) {
+  const rows_params p = P;
+  const ulong lanes = p.lanes;
+  const ulong lane = get_global_id(0) % lanes;
+  for (ulong row = get_global_id(0) / lanes; row < p.rows;
+       row += get_global_size(0) / lanes) {
+    real row_loss;
+    if (nll_row(x, t, w, g, stats, grad, err, &p, row, lane, lanes,
+                &row_loss)) {
+      if (p.loss_mode == 1)
+        loss[p.loss_off + row] = row_loss;
+      else if (p.loss_mode == 2)
         partials[row] = row_loss;
     }
   }

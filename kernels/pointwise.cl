@@ -79,96 +79,120 @@
   } while (0)
 #endif
 
-#define PW_ARGS                                                               \
-  __global const in_t *x, ulong x_off, __global const in_t *y, ulong y_off,   \
-      __global const real *w, ulong w_off, ulong wc,                          \
-      __global const real *pw, ulong pw_off, ulong pwc,                       \
-      __global const real *g, ulong g_off, int g_mode, real scale,            \
-      __global real *loss, ulong loss_off, int loss_mode,                     \
-      __global in_t *grad, ulong grad_off, int want_grad,                     \
-      __global real *partials, ulong n, ulong chunk, real p1, int flag
-
 /* BCE's weight and pos_weight: absent (count 0) means 1; a count below n
- * broadcasts over the last dimension (element i uses v[i % count]). */
-inline real bcast1(__global const real *v, ulong count, ulong i) {
-  return count == 0 ? (real)1 : v[i % count];
+ * broadcasts over the last dimension (element i uses v[i % count]). `r` is
+ * i % count, kept by the caller as i advances, so that the hot loop does
+ * no 64-bit division. */
+FN real bcast1(__global const real *v, ulong count, ulong r) {
+  return count == 0 ? (real)1 : v[r];
 }
-inline realv bcastv(__global const real *v, ulong count, ulong i, ulong n) {
-  if (count == 0)
-    return (realv)(1);
-  if (count == n)
-    return VLOAD_(real, i, v);
-  realv r;
-  for (int k = 0; k < VW; k++)
-    ((real *)&r)[k] = v[(i + k) % count];
-  return r;
+/* i advanced by `by` elements: its remainder modulo count. */
+FN ulong advance_rem(ulong r, ulong by_rem, ulong count) {
+  r += by_rem;
+  return r >= count ? r - count : r;
 }
 
-/* Elements [begin, end) with vectors of VW every `vstep` vectors, then the
- * remainder [tail_begin, end) element by element every `step`. Returns the
- * sum of the losses. */
-#define PW_PASS                                                               \
-  x, x_off, y, y_off, w, w_off, wc, pw, pw_off, pwc, g, g_off, g_mode, scale, \
-      loss, loss_off, loss_mode, grad, grad_off, want_grad, partials, n,      \
-      chunk, p1, flag
-
-inline real pw_span(PW_ARGS, ulong begin, ulong vend, ulong vstep,
-                    ulong tail_begin, ulong end, ulong step) {
-  x += x_off;
-  y += y_off;
-  w += w_off;
-  pw += pw_off;
-  grad += grad_off;
-  loss += loss_off;
+/* Elements i of [begin, vend) VW at a time every vstep vectors, then the
+ * remainder [tail_begin, end) element by element every `step`. Each
+ * element is read, then written, by one work-item. Returns the sum of the
+ * losses. */
+FN real pw_span(POINTWISE_KERNEL_ARGS, ulong begin, ulong vend, ulong vstep,
+                ulong tail_begin, ulong end, ulong step) {
+  const pointwise_params p = P;
+  x += p.x_off;
+  y += p.y_off;
+  grad += p.grad_off;
+  loss += p.loss_off;
+  g += p.g_off;
+#if LOSS_ID == 4
+  w += p.w_off;
+  pw += p.pw_off;
+  /* Remainders of i modulo the broadcast counts (1 when absent). */
+  const ulong wc = p.wc ? p.wc : 1, pwc = p.pwc ? p.pwc : 1;
+  ulong wr = begin % wc, pr = begin % pwc;
+  const ulong wby = (vstep * VW) % wc, pby = (vstep * VW) % pwc;
+#endif
+  const real scale = (real)p.grad_scale / (p.divisor ? (real)p.divisor : 1);
+  const real p1 = p.p1;
+  const int flag = p.flag;
+  (void)p1;
+  (void)flag;
   realv acc = (realv)(0);
+  real extra = 0; /* losses of vectors done element by element */
   for (ulong i = begin; i < vend; i += vstep * VW) {
     realv xv = LOADV(x, i), yv = LOADV(y, i), L, G;
 #if LOSS_ID == 4
-    realv wv = bcastv(w, wc, i, n), pv = bcastv(pw, pwc, i, n);
-#else
-    realv wv = (realv)(1), pv = (realv)(1);
-#endif
-    ELEM(realv, xv, yv, wv, pv, L, G);
-    if (want_grad) {
-      realv up = g_mode == 2 ? VLOAD_(real, i, g + g_off)
-                             : (realv)(upstream(g + g_off, 0, g_mode));
-      STOREV(G * up * scale, grad, i);
+    if ((p.wc && wr + VW > p.wc) || (p.pwc && pr + VW > p.pwc)) {
+      /* The vector crosses the end of a broadcast row: one by one. */
+      ulong wk = wr, pk = pr;
+      for (int k = 0; k < VW; k++) {
+        real xe = LOAD(x, i + k), ye = LOAD(y, i + k), Le, Ge;
+        real we = bcast1(w, p.wc, wk), pe = bcast1(pw, p.pwc, pk);
+        ELEM(real, xe, ye, we, pe, Le, Ge);
+        if (p.want_grad)
+          STORE(ACCUM1(p.accumulate, Ge * upstream(g, i + k, p.g_mode) * scale,
+                       grad, i + k),
+                grad, i + k);
+        if (p.loss_mode == 1)
+          loss[i + k] = Le;
+        extra += Le;
+        wk = wk + 1 == wc ? 0 : wk + 1;
+        pk = pk + 1 == pwc ? 0 : pk + 1;
+      }
+      wr = advance_rem(wr, wby, wc);
+      pr = advance_rem(pr, pby, pwc);
+      continue;
     }
-    if (loss_mode == 1)
+    realv wv = p.wc ? VLOAD_(wr, w) : (realv)(1);
+    realv pv = p.pwc ? VLOAD_(pr, pw) : (realv)(1);
+    wr = advance_rem(wr, wby, wc);
+    pr = advance_rem(pr, pby, pwc);
+    ELEM(realv, xv, yv, wv, pv, L, G);
+#else
+    ELEM(realv, xv, yv, 1, 1, L, G); /* no weights */
+#endif
+    if (p.want_grad) {
+      realv up = p.g_mode == 2 ? VLOAD_(i, g) : (realv)(upstream(g, 0, p.g_mode));
+      STOREV(ACCUMV(p.accumulate, G * up * scale, grad, i), grad, i);
+    }
+    if (p.loss_mode == 1)
       VSTORE_(L, i, loss);
     acc += L;
   }
-  real sum = HSUM(acc);
+  real sum = HSUM(acc) + extra;
   for (ulong i = tail_begin; i < end; i += step) {
     real xv = LOAD(x, i), yv = LOAD(y, i), L, G;
 #if LOSS_ID == 4
-    real wv = bcast1(w, wc, i), pv = bcast1(pw, pwc, i);
-#else
-    real wv = 1, pv = 1;
-#endif
+    real wv = bcast1(w, p.wc, i % wc), pv = bcast1(pw, p.pwc, i % pwc);
     ELEM(real, xv, yv, wv, pv, L, G);
-    if (want_grad)
-      STORE(G * upstream(g + g_off, i, g_mode) * scale, grad, i);
-    if (loss_mode == 1)
+#else
+    ELEM(real, xv, yv, 1, 1, L, G);
+#endif
+    if (p.want_grad)
+      STORE(ACCUM1(p.accumulate, G * upstream(g, i, p.g_mode) * scale, grad, i),
+            grad, i);
+    if (p.loss_mode == 1)
       loss[i] = L;
     sum += L;
   }
   return sum;
 }
 
-/* One work-item per contiguous chunk of `chunk` elements (a multiple of VW):
- * long unit-stride vector runs for CPUs. */
-__kernel void pw_item(PW_ARGS) {
-  __local real scratch[WG_SIZE];
-  const ulong begin = get_global_id(0) * chunk;
-  const ulong end = min(begin + chunk, n);
+#define PW_PASS x, y, w, pw, g, loss, grad, partials, P
+
+/* One work-item per contiguous chunk of P.chunk elements (a multiple of
+ * VW): long unit-stride vector runs for CPUs. */
+__kernel void pw_item(POINTWISE_KERNEL_ARGS) {
+  __local real red[WG_SIZE];
+  const ulong begin = get_global_id(0) * P.chunk;
+  const ulong end = min(begin + P.chunk, P.n);
   real sum = 0;
-  if (begin < n) {
+  if (begin < P.n) {
     const ulong vend = begin + (end - begin) / VW * VW;
     sum = pw_span(PW_PASS, begin, vend, 1, vend, end, 1);
   }
-  if (loss_mode == 2) {
-    real total = group_sum(sum, scratch);
+  if (P.loss_mode == 2) {
+    real total = group_sum(sum, red);
     if (get_local_id(0) == 0)
       partials[get_group_id(0)] = total;
   }
@@ -176,13 +200,13 @@ __kernel void pw_item(PW_ARGS) {
 
 /* Work-items stride over the whole array, VW elements at a time, so that
  * neighbouring work-items touch neighbouring memory: GPUs. */
-__kernel void pw_group(PW_ARGS) {
-  __local real scratch[WG_SIZE];
+__kernel void pw_group(POINTWISE_KERNEL_ARGS) {
+  __local real red[WG_SIZE];
   const ulong gid = get_global_id(0), gsz = get_global_size(0);
-  const ulong vend = n / VW * VW;
-  real sum = pw_span(PW_PASS, gid * VW, vend, gsz, vend + gid, n, gsz);
-  if (loss_mode == 2) {
-    real total = group_sum(sum, scratch);
+  const ulong vend = P.n / VW * VW;
+  real sum = pw_span(PW_PASS, gid * VW, vend, gsz, vend + gid, P.n, gsz);
+  if (P.loss_mode == 2) {
+    real total = group_sum(sum, red);
     if (get_local_id(0) == 0)
       partials[get_group_id(0)] = total;
   }

@@ -2,54 +2,46 @@
  * per-group partials) and the pass over class-index targets that checks them
  * and sums their weights. */
 
-/* out[out_off] = sum_i partials[i], divided by `divisor` (mode 1) or by
- * stats[0] (mode 2, the weight sum of the target pass). One work-group. */
-__kernel void finish_sum(__global const real *partials, ulong count,
-                         __global const real *stats, int mode, real divisor,
-                         __global real *out, ulong out_off) {
-  __local real scratch[WG_SIZE];
+/* out[out_off] = sum_i partials[i], divided (mode 1) by fdiv when it is
+ * > 0, else by idiv, or (mode 2) by stats[0], the weight sum of the target
+ * pass. One work-group. */
+__kernel void finish_sum(__global const real *partials,
+                         __global const real *stats, __global real *out,
+                         ulong count, ulong out_off, int mode, float fdiv,
+                         ulong idiv) {
+  __local real red[WG_SIZE];
   real acc = 0;
   for (ulong i = get_local_id(0); i < count; i += get_local_size(0))
     acc += partials[i];
-  real total = group_sum(acc, scratch);
+  real total = group_sum(acc, red);
   if (get_local_id(0) == 0) {
     if (mode == 1)
-      total /= divisor;
+      total /= fdiv > 0 ? (real)fdiv : (real)idiv;
     else if (mode == 2)
       total /= stats[0];
     out[out_off] = total;
   }
 }
 
-/* One work-group: stats[0] = D = sum of w[t_i] over rows whose target is not
- * ignore_index, stats[1] = W = sum_c w_c; a target outside [0, C) that is not
- * ignore_index is reported in the error word and adds nothing. */
-__kernel void class_targets(__global const tgt_t *t, ulong t_off, ulong n,
-                            ulong classes, long ignore, __global const real *w,
-                            ulong w_off, int has_w, __global real *stats,
-                            __global volatile uint *err) {
-  __local real scratch[WG_SIZE];
-  const uint lid = get_local_id(0), step = get_local_size(0);
-  t += t_off;
-  w += w_off;
-  real d = 0, wsum = 0;
-  for (ulong i = lid; i < n; i += step) {
-    long ti = t[i];
-    if (ti == ignore)
+/* One work-group, before a row loss's kernels: stats[0] = the sum of
+ * w[t_i] over rows whose target is not ignore_index (the mean's divisor);
+ * a target outside [0, C) that is not ignore_index is reported in the
+ * error word and adds nothing. */
+__kernel void class_targets(ROWS_KERNEL_ARGS) {
+  __local real red[WG_SIZE];
+  const rows_params p = P;
+  real d = 0;
+  for (ulong i = get_local_id(0); i < p.rows; i += get_local_size(0)) {
+    long ti = t[p.t_off + i];
+    if (ti == p.ignore)
       continue;
-    if (ti < 0 || (ulong)ti >= classes) {
+    if (ti < 0 || (ulong)ti >= p.classes) {
       report_bad_row(err, i);
       continue;
     }
-    d += has_w ? w[ti] : (real)1;
+    d += p.has_w ? w[p.w_off + ti] : (real)1;
   }
-  if (has_w)
-    for (ulong c = lid; c < classes; c += step)
-      wsum += w[c];
-  d = group_sum(d, scratch);
-  wsum = group_sum(wsum, scratch);
-  if (lid == 0) {
+  d = group_sum(d, red);
+  if (get_local_id(0) == 0)
     stats[0] = d;
-    stats[1] = has_w ? wsum : (real)classes;
-  }
 }

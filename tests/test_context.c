@@ -261,7 +261,7 @@ static void test_ctx_set_variant(void) {
                         CLLOSS_SUCCESS);
   /* Before any call, no variant has run. */
   CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx), "");
-  static const char *const good[] = {"item", "group", "split", "auto"};
+  static const char *const good[] = {"item", "group", "split", "lanes", "auto"};
   for (int k = 0; k < 4; k++)
     CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, good[k]), CLLOSS_SUCCESS);
   static const char *const bad[] = {"fast", "ITEMS", "items",

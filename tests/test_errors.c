@@ -35,6 +35,7 @@ static void test_build_failure(void) {
   TU_REQUIRE_DEVICE();
   char dir[] = "/tmp/clloss-kernels-XXXXXX";
   CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+  CU_ASSERT_TRUE(write_file(dir, "params.h", "/* empty */\n"));
   CU_ASSERT_TRUE(write_file(dir, "common.cl", "/* empty */\n"));
   CU_ASSERT_TRUE(write_file(dir, "reduce.cl", "/* empty */\n"));
   CU_ASSERT_TRUE(
@@ -69,6 +70,7 @@ static void test_build_failure(void) {
 
   tu_env_restore("CLLOSS_KERNEL_DIR", saved_dir);
   tu_env_restore("CLLOSS_CACHE", saved_cache);
+  remove_file(dir, "params.h");
   remove_file(dir, "common.cl");
   remove_file(dir, "reduce.cl");
   remove_file(dir, "pointwise.cl");

@@ -111,19 +111,22 @@ static void make(lcase *c, const clloss_linear_cross_entropy_desc *d,
   c->given[B_DX] = (outputs & W_DX) != 0;
   c->given[B_DW] = (outputs & W_DW) != 0;
   c->given[B_DB] = (outputs & W_DB) != 0;
+  if (d->ce.accumulate)
+    c->host[B_DX] = random_storage(&r, st, N * H, -1.0f, 1.0f);
   if (d->accumulate_grad_weight)
     c->host[B_DW] = random_storage(&r, st, V * H, -1.0f, 1.0f);
   if (d->accumulate_grad_bias)
     c->host[B_DB] = random_storage(&r, st, V, -1.0f, 1.0f);
   snprintf(c->label, sizeof c->label,
            "%s N=%zu H=%zu V=%zu %s%s%s%s%s chunk=%zu block=%zu e=%g z=%g "
-           "cap=%g norm=%g out=%d",
+           "cap=%g norm=%g scale=%g acc=%d%d%d out=%d",
            clloss_dtype_name(st), N, H, V,
            clloss_reduction_name(d->ce.reduction), g->bias ? " bias" : "",
            g->weights ? " weights" : "", g->grad_output ? " g" : "",
            g->prob ? " probs" : "", d->chunk_rows, d->vocab_block,
            d->ce.label_smoothing, d->ce.z_loss, d->ce.softcap, d->ce.normalizer,
-           outputs);
+           d->ce.grad_scale, d->ce.accumulate, d->accumulate_grad_weight,
+           d->accumulate_grad_bias, outputs);
 }
 
 static void case_free(lcase *c) {
@@ -432,7 +435,7 @@ static void test_each_output_alone(void) {
       }
 }
 
-/* ---- gradient accumulation into existing dW and db ---- */
+/* ---- gradient accumulation into existing dX (ce.accumulate), dW, db ---- */
 static void test_accumulate(void) {
   TU_REQUIRE_DEVICE();
   const clloss_dtype types[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16};
@@ -443,12 +446,34 @@ static void test_accumulate(void) {
       d.ce.input_type = types[t];
       d.chunk_rows = methods[m][0];
       d.vocab_block = methods[m][1];
-      d.accumulate_grad_weight = 1;
+      d.accumulate_grad_weight = m != 2;
       d.accumulate_grad_bias = m % 2;
+      d.ce.accumulate = m != 1;
       gen g = {30 + m, 1, 0, 0, 0, 0.1, 0};
       lcase c;
       make(&c, &d, &g);
       CU_ASSERT_EQUAL(check(&c, 0), 0);
+      case_free(&c);
+    }
+}
+
+/* ---- grad_scale multiplies every gradient, with every reduction ---- */
+static void test_grad_scale(void) {
+  TU_REQUIRE_DEVICE();
+  const float scales[] = {0.25f, 3.0f, 0.0f};
+  for (size_t m = 0; m < 4; m++)
+    for (int red = 0; red < 3; red++) {
+      clloss_linear_cross_entropy_desc d =
+          tl_desc(23, 12, 37, (clloss_reduction)red);
+      d.chunk_rows = methods[m][0];
+      d.vocab_block = methods[m][1];
+      d.ce.grad_scale = scales[(m + (size_t)red) % 3];
+      d.ce.label_smoothing = 0.1f;
+      d.ce.z_loss = red == 1 ? 0.01f : 0.0f;
+      gen g = {100 + 3 * m + (uint64_t)red, 1, 1, red != 0, 0, 0.2, 0};
+      lcase c;
+      make(&c, &d, &g);
+      CU_ASSERT_EQUAL(check(&c, m == 3), 0);
       case_free(&c);
     }
 }
@@ -821,9 +846,10 @@ static void test_device_bad_target(void) {
 int test_linear_cross_entropy_register(void) {
   TU_SUITE("linear_cross_entropy", NULL, NULL, TU_TEST(test_options_row_chunks),
            TU_TEST(test_options_vocab_blocks), TU_TEST(test_each_output_alone),
-           TU_TEST(test_accumulate), TU_TEST(test_storage_types),
-           TU_TEST(test_host_call), TU_TEST(test_small_shapes),
-           TU_TEST(test_ignored_and_empty), TU_TEST(test_deterministic),
-           TU_TEST(test_queue_and_wait_list), TU_TEST(test_workspace),
-           TU_TEST(test_errors), TU_TEST(test_device_bad_target));
+           TU_TEST(test_accumulate), TU_TEST(test_grad_scale),
+           TU_TEST(test_storage_types), TU_TEST(test_host_call),
+           TU_TEST(test_small_shapes), TU_TEST(test_ignored_and_empty),
+           TU_TEST(test_deterministic), TU_TEST(test_queue_and_wait_list),
+           TU_TEST(test_workspace), TU_TEST(test_errors),
+           TU_TEST(test_device_bad_target));
 }

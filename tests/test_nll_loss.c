@@ -275,7 +275,7 @@ static void test_nll_device_bad_target(void) {
     uint64_t bad_row = 999;
     CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, q, &bad_row),
                     CLLOSS_SUCCESS);
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < DC_VARIANTS; v++) {
       clloss_context_set_variant(ctx, dc_variants[v]);
       dc_result r = dc_run_nll(ctx, q, &data.c, NULL);
       CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);

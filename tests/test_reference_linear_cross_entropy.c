@@ -91,7 +91,8 @@ static const void *targets(const prob *p) {
   return p->y ? (const void *)p->y : (const void *)p->t;
 }
 
-/* J = sum_k g_k loss_k: the scalar whose gradients the reference returns. */
+/* J = grad_scale sum_k g_k loss_k: the scalar whose gradients the
+ * reference returns. */
 static double objective(const prob *p) {
   const size_t nl =
       p->d.ce.reduction == CLLOSS_REDUCTION_NONE ? p->d.ce.rows : 1;
@@ -103,7 +104,7 @@ static double objective(const prob *p) {
   double J = 0.0;
   for (size_t k = 0; k < nl; k++)
     J += (p->g ? p->g[k] : 1.0) * loss[k];
-  return J;
+  return p->d.ce.grad_scale * J;
 }
 
 /* Central differences of J over every element of v (n of them). */
@@ -171,6 +172,7 @@ static void test_fd_options(void) {
     d.ce.z_loss = cases[k].z;
     d.ce.softcap = cases[k].cap;
     d.ce.normalizer = cases[k].norm;
+    d.ce.grad_scale = k % 3 == 2 ? 0.375f : 1.0f;
     if (cases[k].probs)
       d.ce.target_type = CLLOSS_FLOAT64;
     prob p;
@@ -258,23 +260,29 @@ static void test_accumulate(void) {
   clloss_linear_cross_entropy_desc d = desc_of(4, 3, 5, CLLOSS_REDUCTION_SUM);
   prob p;
   prob_make(&p, &d, 9, 1, 0, 0);
-  double dw[15], db[5], aw[15], ab[5];
+  double dx[12], dw[15], db[5], ax[12], aw[15], ab[5];
   CU_ASSERT_EQUAL(clloss_reference_linear_cross_entropy(
-                      &d, p.x, p.w, p.b, p.t, NULL, NULL, NULL, NULL, dw, db),
+                      &d, p.x, p.w, p.b, p.t, NULL, NULL, NULL, dx, dw, db),
                   CLLOSS_SUCCESS);
+  for (size_t k = 0; k < 12; k++)
+    ax[k] = 0.25 * (double)k - 1.0;
   for (size_t k = 0; k < 15; k++)
     aw[k] = 0.5 * (double)k;
   for (size_t k = 0; k < 5; k++)
     ab[k] = -1.0 * (double)k;
-  d.accumulate_grad_weight = d.accumulate_grad_bias = 1;
+  d.accumulate_grad_weight = d.accumulate_grad_bias = d.ce.accumulate = 1;
   CU_ASSERT_EQUAL(clloss_reference_linear_cross_entropy(
-                      &d, p.x, p.w, p.b, p.t, NULL, NULL, NULL, NULL, aw, ab),
+                      &d, p.x, p.w, p.b, p.t, NULL, NULL, NULL, ax, aw, ab),
                   CLLOSS_SUCCESS);
-  double ew[15], eb[5];
+  double ex[12], ew[15], eb[5];
+  for (size_t k = 0; k < 12; k++)
+    ex[k] = 0.25 * (double)k - 1.0 + dx[k];
   for (size_t k = 0; k < 15; k++)
     ew[k] = 0.5 * (double)k + dw[k];
   for (size_t k = 0; k < 5; k++)
     eb[k] = -1.0 * (double)k + db[k];
+  CU_ASSERT_EQUAL(tu_compare("dX", ax, CLLOSS_FLOAT64, ex, 12, 1e-15, 1e-14),
+                  0);
   CU_ASSERT_EQUAL(tu_compare("dW", aw, CLLOSS_FLOAT64, ew, 15, 1e-15, 1e-14),
                   0);
   CU_ASSERT_EQUAL(tu_compare("db", ab, CLLOSS_FLOAT64, eb, 5, 1e-15, 1e-14), 0);

@@ -85,7 +85,8 @@ static double index_row(const ce_call *k, const double *x, const double *dcap,
                  (k->wsum * p - clloss__ref_weight(k->weight, k->wt, j)));
     if (k->z > 0.0)
       gj += s * (2.0 * k->z * lse * p);
-    clloss__ref_store(grad, k->d->input_type, i * k->ld + j, gj * dcap[j]);
+    clloss__ref_put(grad, k->d->input_type, i * k->ld + j, gj * dcap[j],
+                    k->d->accumulate);
   }
   return loss;
 }
@@ -110,7 +111,8 @@ static double prob_row(const ce_call *k, const double *x, const double *dcap,
     double gj = wy * p - clloss__ref_weight(k->weight, k->wt, j) * y[j];
     if (k->z > 0.0)
       gj += 2.0 * k->z * lse * p;
-    clloss__ref_store(grad, k->d->input_type, i * k->ld + j, s * gj * dcap[j]);
+    clloss__ref_put(grad, k->d->input_type, i * k->ld + j, s * gj * dcap[j],
+                    k->d->accumulate);
   }
   return loss;
 }
@@ -137,9 +139,13 @@ clloss_reference_cross_entropy(const clloss_cross_entropy_desc *desc,
                                const void *input, const void *target,
                                const void *weight, const void *grad_output,
                                void *loss, void *grad_input) {
-  clloss_status st = clloss__check_cross_entropy_desc(desc, NULL);
+  clloss_cross_entropy_desc dd;
+  clloss_status st = clloss__check_cross_entropy_desc(desc, &dd, NULL);
   if (st != CLLOSS_SUCCESS)
     return st;
+  desc = &dd;
+  if (desc->accumulate && grad_input && grad_input == input)
+    return CLLOSS_INVALID_ARGUMENT;
   if (!input || !target || (!loss && !grad_input))
     return CLLOSS_INVALID_ARGUMENT;
   ce_call k = {desc,
@@ -174,16 +180,18 @@ clloss_reference_cross_entropy(const clloss_cross_entropy_desc *desc,
                  : clloss__ref_grad_output(grad_output, k.wt, 0);
   double total = 0.0;
   for (size_t i = 0; i < N; i++) {
-    /* s_i: g_i (none), g (sum), g / divisor (mean). */
-    double s = red == CLLOSS_REDUCTION_NONE
-                   ? clloss__ref_grad_output(grad_output, k.wt, i)
-                   : g / div;
+    /* s_i: g_i (none), g (sum), g / divisor (mean); times grad_scale. */
+    double s = (red == CLLOSS_REDUCTION_NONE
+                    ? clloss__ref_grad_output(grad_output, k.wt, i)
+                    : g / div) *
+               desc->grad_scale;
     double li;
     if (!k.prob && clloss__ref_target(target, desc->target_type, i) ==
                        desc->ignore_index) {
       li = 0.0; /* ignored row: no loss, zero gradient */
       for (size_t j = 0; grad_input && j < C; j++)
-        clloss__ref_store(grad_input, desc->input_type, i * k.ld + j, 0.0);
+        clloss__ref_put(grad_input, desc->input_type, i * k.ld + j, 0.0,
+                        desc->accumulate);
     } else {
       load_row(&k, input, target, i, x, dcap, y);
       li = k.prob ? prob_row(&k, x, dcap, y, s, grad_input, i)
@@ -199,6 +207,9 @@ clloss_reference_cross_entropy(const clloss_cross_entropy_desc *desc,
   if (red != CLLOSS_REDUCTION_NONE && loss)
     clloss__ref_store(loss, k.wt, 0,
                       red == CLLOSS_REDUCTION_MEAN ? total / div : total);
+  if (grad_input && desc->padding == CLLOSS_PADDING_ZERO)
+    clloss__zero_host_padding(grad_input, N, C, k.ld,
+                              clloss_dtype_size(desc->input_type));
   free(buf);
   return CLLOSS_SUCCESS;
 }

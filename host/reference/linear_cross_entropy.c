@@ -85,12 +85,12 @@ clloss_status clloss_reference_linear_cross_entropy(
   if (!desc || !input || !linear_weight || !target ||
       (!loss && !grad_input && !grad_linear_weight && !grad_linear_bias))
     return CLLOSS_INVALID_ARGUMENT;
-  const clloss_cross_entropy_desc *d = &desc->ce;
-  clloss_status st = clloss__check_cross_entropy_desc(d, NULL);
+  clloss_linear_cross_entropy_desc dd;
+  clloss_status st = clloss__check_linear_desc(desc, &dd, NULL);
   if (st != CLLOSS_SUCCESS)
     return st;
-  if (desc->hidden == 0 || (d->row_stride != 0 && d->row_stride != d->classes))
-    return CLLOSS_INVALID_ARGUMENT;
+  desc = &dd;
+  const clloss_cross_entropy_desc *d = &dd.ce;
   const size_t N = d->rows, V = d->classes, H = desc->hidden;
   const clloss_dtype s = d->input_type, lt = clloss_loss_dtype(s);
   const int prob = clloss__is_probability_target(d->target_type);
@@ -121,6 +121,7 @@ clloss_status clloss_reference_linear_cross_entropy(
   row.reduction = red == CLLOSS_REDUCTION_NONE ? CLLOSS_REDUCTION_NONE
                                                : CLLOSS_REDUCTION_SUM;
   row.normalizer = 0.0f;
+  row.accumulate = 0; /* dX accumulates below (ce.accumulate) */
   double total = 0.0;
   for (size_t i = 0; i < N; i++) {
     row_logits(desc, input, i, linear_weight, linear_bias, r.z);
@@ -146,7 +147,10 @@ clloss_status clloss_reference_linear_cross_entropy(
       double acc = 0.0;
       for (size_t j = 0; j < V; j++)
         acc += r.dz[j] * clloss__ref_load(linear_weight, s, j * H + h);
-      clloss__ref_store(grad_input, s, i * H + h, acc);
+      clloss__ref_store(grad_input, s, i * H + h,
+                        acc + (d->accumulate
+                                   ? clloss__ref_load(grad_input, s, i * H + h)
+                                   : 0.0));
     }
     for (size_t j = 0; grad_linear_weight && j < V; j++)
       for (size_t h = 0; h < H; h++)

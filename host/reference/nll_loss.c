@@ -13,9 +13,13 @@ clloss_status clloss_reference_nll_loss(const clloss_nll_loss_desc *desc,
                                         const void *weight,
                                         const void *grad_output, void *loss,
                                         void *grad_input) {
-  clloss_status st = clloss__check_nll_loss_desc(desc, NULL);
+  clloss_nll_loss_desc dd;
+  clloss_status st = clloss__check_nll_loss_desc(desc, &dd, NULL);
   if (st != CLLOSS_SUCCESS)
     return st;
+  desc = &dd;
+  if (desc->accumulate && grad_input && grad_input == input)
+    return CLLOSS_INVALID_ARGUMENT;
   if (!input || !target || (!loss && !grad_input))
     return CLLOSS_INVALID_ARGUMENT;
   size_t N = desc->rows, C = desc->classes;
@@ -46,13 +50,15 @@ clloss_status clloss_reference_nll_loss(const clloss_nll_loss_desc *desc,
                                               i * ld + (size_t)t)
                       : 0.0;
     if (grad_input) {
-      double s = red == CLLOSS_REDUCTION_NONE
-                     ? clloss__ref_grad_output(grad_output, wt, i)
-                 : red == CLLOSS_REDUCTION_MEAN ? g / D
-                                                : g;
+      double s = (red == CLLOSS_REDUCTION_NONE
+                      ? clloss__ref_grad_output(grad_output, wt, i)
+                  : red == CLLOSS_REDUCTION_MEAN ? g / D
+                                                 : g) *
+                 desc->grad_scale;
       for (size_t j = 0; j < C; j++)
-        clloss__ref_store(grad_input, desc->input_type, i * ld + j,
-                          valid && j == (size_t)t ? -s * w : 0.0);
+        clloss__ref_put(grad_input, desc->input_type, i * ld + j,
+                        valid && j == (size_t)t ? -s * w : 0.0,
+                        desc->accumulate);
     }
     if (red == CLLOSS_REDUCTION_NONE && loss)
       clloss__ref_store(loss, wt, i, li);

@@ -84,11 +84,17 @@ clloss_status clloss_reference_pointwise(const clloss_pointwise_desc *desc,
                                          const void *pos_weight,
                                          const void *grad_output, void *loss,
                                          void *grad_input) {
-  clloss_status st = clloss__check_pointwise_desc(desc, NULL);
+  clloss_pointwise_desc dd;
+  clloss_status st = clloss__check_pointwise_desc(desc, &dd, NULL);
   if (st != CLLOSS_SUCCESS)
     return st;
+  desc = &dd;
   if (!input || !target || (!loss && !grad_input))
     return CLLOSS_INVALID_ARGUMENT;
+  if (desc->accumulate && grad_input && grad_input == input)
+    return CLLOSS_INVALID_ARGUMENT;
+  const double scale = desc->grad_scale;
+  const int acc = desc->accumulate != 0;
   int bce = desc->loss == CLLOSS_BCE_WITH_LOGITS;
   size_t wn = bce ? desc->weight_count : 0;
   size_t pn = bce ? desc->pos_weight_count : 0;
@@ -115,10 +121,12 @@ clloss_status clloss_reference_pointwise(const clloss_pointwise_desc *desc,
       if (loss)
         clloss__ref_store(loss, lt, i, li);
       if (grad_input)
-        clloss__ref_store(grad_input, it, i,
-                          dx * clloss__ref_grad_output(grad_output, lt, i));
+        clloss__ref_put(grad_input, it, i,
+                        dx * clloss__ref_grad_output(grad_output, lt, i) *
+                            scale,
+                        acc);
     } else if (grad_input) {
-      clloss__ref_store(grad_input, it, i, dx * (g / div));
+      clloss__ref_put(grad_input, it, i, dx * (g / div) * scale, acc);
     }
     total += li;
   }

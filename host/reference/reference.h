@@ -41,6 +41,12 @@ static inline void clloss__ref_store(void *p, clloss_dtype t, size_t i,
   }
 }
 
+/* Writes gradient element i: v, or v added to what is there (accumulate). */
+static inline void clloss__ref_put(void *p, clloss_dtype t, size_t i, double v,
+                                   int accumulate) {
+  clloss__ref_store(p, t, i, accumulate ? clloss__ref_load(p, t, i) + v : v);
+}
+
 /* The upstream gradient: 1 when not given, else element i of grad_output
  * (of the loss type: float64 for float64 input, float32 otherwise). */
 static inline double clloss__ref_grad_output(const void *grad_output,

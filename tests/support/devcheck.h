@@ -119,6 +119,7 @@ size_t dc_compare(const char *what, clloss_dtype type, const void *got,
 void *dc_alloc(size_t bytes);
 
 /* The variants every "all_variants" check runs. */
-extern const char *const dc_variants[4];
+#define DC_VARIANTS 5 /* forced ones, then auto */
+extern const char *const dc_variants[DC_VARIANTS];
 
 #endif

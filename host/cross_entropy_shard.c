@@ -1,0 +1,240 @@
+/* cross_entropy_shard.c - cross_entropy over a split vocabulary: the partial
+ * statistics of a block of classes, the combine of records (device and
+ * host) and the finish of a block, on cross_entropy's kernels
+ * (ce_split_stats and ce_split_grad with one segment per row,
+ * ce_stats_combine, ce_shard_targets). See clloss.h, "shard statistics". */
+#include <float.h>
+#include <math.h>
+
+#include "cross_entropy.h"
+
+/* The host combine: the kernels' combine() (cross_entropy.cl) in C. */
+#define DEFINE_COMBINE(name, T, EXP, MAXF)                                     \
+  void name(T *inout, const T *in, size_t count) {                             \
+    for (size_t i = 0; i < count; i++) {                                       \
+      const T a = inout[i], b = in[i];                                         \
+      T r;                                                                     \
+      r.max = MAXF(a.max, b.max);                                              \
+      r.sumexp =                                                               \
+          a.sumexp * EXP(a.max - r.max) + b.sumexp * EXP(b.max - r.max);       \
+      r.sum_ad = (a.sum_ad + a.sum_a * (r.max - a.max)) +                      \
+                 (b.sum_ad + b.sum_a * (r.max - b.max));                       \
+      r.sum_a = a.sum_a + b.sum_a;                                             \
+      r.target_logit = a.target_logit + b.target_logit;                        \
+      r.target_weight = a.target_weight + b.target_weight;                     \
+      inout[i] = r;                                                            \
+    }                                                                          \
+  }
+DEFINE_COMBINE(clloss_ce_stats_combine, clloss_ce_stats, expf, fmaxf)
+DEFINE_COMBINE(clloss_ce_stats64_combine, clloss_ce_stats64, exp, fmax)
+
+/* Bytes of one record of the loss type of `input_type`. */
+static size_t record_size(clloss_dtype input_type) {
+  return input_type == CLLOSS_FLOAT64 ? sizeof(clloss_ce_stats64)
+                                      : sizeof(clloss_ce_stats);
+}
+
+/* Checks the descriptor and the shard; the call's shape in *c. */
+static clloss_status describe(clloss_context *ctx,
+                              const clloss_cross_entropy_desc *desc,
+                              const clloss_shard *shard,
+                              clloss_cross_entropy_desc *d,
+                              clloss__rows_call *c) {
+  if (!shard)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "shard is NULL");
+  CLLOSS__TRY(clloss__check_cross_entropy_shard(desc, shard, d, ctx->detail));
+  *c = clloss__ce_describe(d);
+  c->c0 = shard->class_offset;
+  c->cb = shard->classes;
+  c->ld = d->row_stride ? d->row_stride : shard->classes;
+  return CLLOSS_SUCCESS;
+}
+
+/* One work-item per row on CPU devices (each walks its row), a work-group
+ * per row elsewhere; every group loops over rows. */
+static void shape(const clloss_context *ctx, const clloss__program *p,
+                  int kernel, size_t rows, size_t *local, size_t *global) {
+  const int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
+  *local = cpu ? 1 : clloss__group_local_size(ctx, p->max_wg[kernel]);
+  const size_t groups = rows < 65536 ? rows : 65536;
+  *global = (groups ? groups : 1) * *local;
+}
+
+/* The records as the kernels see them: scratch from rec_off. */
+static void use_records(clloss__rows_args *a, const clloss__rows_call *c,
+                        clloss_buffer stats) {
+  a->mems[CLLOSS__ROWS_scratch] = stats.mem;
+  a->p.rec_off = stats.offset * CLLOSS_STATS_RECORD;
+  a->p.segs = 1;
+  a->p.seg_len = c->cb;
+}
+
+static clloss_status check_records(clloss_context *ctx, const char *name,
+                                   clloss_buffer b, size_t rows,
+                                   clloss_dtype input_type) {
+  return clloss__check_buffer(ctx, name, b, rows, record_size(input_type), 1);
+}
+
+static clloss_status enqueue_partial(clloss__launch *l,
+                                     const clloss_cross_entropy_desc *d,
+                                     const clloss__rows_call *c,
+                                     clloss_buffer stats) {
+  clloss__program *p;
+  CLLOSS__TRY(clloss__ce_program(l->ctx, d, &p));
+  if (c->rows == 0)
+    return CLLOSS_SUCCESS;
+  clloss__rows_args a;
+  clloss__ce_args_init(l->ctx, d, c, 0, &a);
+  use_records(&a, c, stats);
+  size_t local, global;
+  shape(l->ctx, p, CE_SPLIT_STATS, c->rows, &local, &global);
+  return clloss__rows_enqueue_kernel(l, p->kernels[CE_SPLIT_STATS], &a, global,
+                                     local);
+}
+
+clloss_status
+clloss_cross_entropy_partial(clloss_context *ctx, cl_command_queue queue,
+                             const clloss_cross_entropy_desc *desc,
+                             const clloss_shard *shard, clloss_buffer input,
+                             clloss_buffer target, clloss_buffer weight,
+                             clloss_buffer stats, cl_uint num_events,
+                             const cl_event *wait_list, cl_event *event) {
+  if (event)
+    *event = NULL;
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  clloss_cross_entropy_desc d;
+  clloss__rows_call c;
+  CLLOSS__TRY(describe(ctx, desc, shard, &d, &c));
+  c.input = input;
+  c.target = target;
+  c.weight = weight;
+  CLLOSS__TRY(clloss__check_rows_buffers(ctx, &c));
+  CLLOSS__TRY(check_records(ctx, "stats", stats, c.rows, d.input_type));
+  clloss__launch l;
+  CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
+  return clloss__launch_end(&l, enqueue_partial(&l, &d, &c, stats), event);
+}
+
+static clloss_status enqueue_combine(clloss__launch *l, size_t rows,
+                                     clloss_dtype input_type,
+                                     clloss_buffer inout, clloss_buffer in) {
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.input_type = input_type;
+  d.rows = rows;
+  d.classes = 1;
+  clloss__program *p;
+  CLLOSS__TRY(clloss__ce_program(l->ctx, &d, &p));
+  if (rows == 0)
+    return CLLOSS_SUCCESS;
+  clloss__rows_call c = clloss__ce_describe(&d);
+  clloss__rows_args a;
+  clloss__rows_args_init(l->ctx, &c, 0, &a);
+  a.mems[CLLOSS__ROWS_scratch] = inout.mem;
+  a.mems[CLLOSS__ROWS_partials] = in.mem;
+  a.p.rec_off = inout.offset * CLLOSS_STATS_RECORD;
+  a.p.loss_off = in.offset * CLLOSS_STATS_RECORD;
+  const size_t local =
+      clloss__group_local_size(l->ctx, p->max_wg[CE_STATS_COMBINE]);
+  size_t groups = (rows + local - 1) / local;
+  if (groups > 4096)
+    groups = 4096;
+  return clloss__rows_enqueue_kernel(l, p->kernels[CE_STATS_COMBINE], &a,
+                                     groups * local, local);
+}
+
+clloss_status clloss_cross_entropy_combine(
+    clloss_context *ctx, cl_command_queue queue, size_t rows,
+    clloss_dtype input_type, clloss_buffer inout, clloss_buffer in,
+    cl_uint num_events, const cl_event *wait_list, cl_event *event) {
+  if (event)
+    *event = NULL;
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  if (!record_size(input_type) || input_type == CLLOSS_INT32 ||
+      input_type == CLLOSS_INT64)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "input_type must be a float type");
+  if (input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
+    return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
+                        "float64 needs a device with fp64; %s has none",
+                        ctx->info.name);
+  CLLOSS__TRY(check_records(ctx, "inout", inout, rows, input_type));
+  CLLOSS__TRY(check_records(ctx, "in", in, rows, input_type));
+  const size_t rec = record_size(input_type);
+  if (inout.mem == in.mem && inout.offset != in.offset &&
+      inout.offset < in.offset + rows && in.offset < inout.offset + rows)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "inout and in overlap without being the same "
+                        "records (%zu bytes each)",
+                        rec);
+  clloss__launch l;
+  CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
+  return clloss__launch_end(
+      &l, enqueue_combine(&l, rows, input_type, inout, in), event);
+}
+
+static clloss_status enqueue_finish(clloss__launch *l,
+                                    const clloss_cross_entropy_desc *d,
+                                    const clloss__rows_call *c,
+                                    clloss_buffer stats) {
+  clloss_context *ctx = l->ctx;
+  clloss__program *p;
+  CLLOSS__TRY(clloss__ce_program(ctx, d, &p));
+  const int reduce = c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE;
+  const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
+  CLLOSS__TRY(clloss__reserve_partials(ctx, c->rows, real_size));
+  clloss__rows_args a;
+  clloss__ce_args_init(ctx, d, c, !c->loss.mem ? 0 : reduce ? 2 : 1, &a);
+  use_records(&a, c, stats);
+  if (!c->prob_targets) { /* the mean's divisor, from the records */
+    size_t local = clloss__group_local_size(ctx, p->max_wg[CE_SHARD_TARGETS]);
+    CLLOSS__TRY(clloss__rows_enqueue_kernel(l, p->kernels[CE_SHARD_TARGETS], &a,
+                                            local, local));
+  }
+  if (c->rows > 0) {
+    size_t local, global;
+    shape(ctx, p, CE_SPLIT_GRAD, c->rows, &local, &global);
+    CLLOSS__TRY(clloss__rows_enqueue_kernel(l, p->kernels[CE_SPLIT_GRAD], &a,
+                                            global, local));
+  }
+  if (reduce) {
+    int mode = 0;
+    if (d->reduction == CLLOSS_REDUCTION_MEAN)
+      mode = d->normalizer > 0 || c->prob_targets ? 1 : 2;
+    CLLOSS__TRY(clloss__finish_sum(l, p, CE_FINISH, c->rows, mode,
+                                   d->normalizer, d->rows, c->loss));
+  }
+  ctx->last_variant = clloss__variant_name(CLLOSS__SPLIT);
+  return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss_cross_entropy_finish(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
+    clloss_buffer input, clloss_buffer target, clloss_buffer weight,
+    clloss_buffer grad_output, clloss_buffer stats, clloss_buffer loss,
+    clloss_buffer grad_input, cl_uint num_events, const cl_event *wait_list,
+    cl_event *event) {
+  if (event)
+    *event = NULL;
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  clloss_cross_entropy_desc d;
+  clloss__rows_call c;
+  CLLOSS__TRY(describe(ctx, desc, shard, &d, &c));
+  c.input = input;
+  c.target = target;
+  c.weight = weight;
+  c.grad_output = grad_output;
+  c.loss = loss;
+  c.grad_input = grad_input;
+  if (!c.loss.mem && !c.grad_input.mem)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "neither loss nor grad_input is given");
+  CLLOSS__TRY(clloss__check_rows_buffers(ctx, &c));
+  CLLOSS__TRY(check_records(ctx, "stats", stats, c.rows, d.input_type));
+  clloss__launch l;
+  CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
+  return clloss__launch_end(&l, enqueue_finish(&l, &d, &c, stats), event);
+}

@@ -1,0 +1,95 @@
+/* params.h - the arguments of every kernel, written once for both sides.
+ *
+ * This file is valid C and OpenCL C. The host includes it (host/params.h)
+ * to declare the same structs with cl_ types and to set the buffers by
+ * name; every program's source starts with it. A field or buffer added
+ * here therefore appears on both sides, in the same place, or the build
+ * fails: nothing is set positionally by hand.
+ *
+ * Scalars travel in one struct passed by value. Fields are listed 8-byte
+ * ones first (U64, I64), then 4-byte ones (I32, F32), so that C and OpenCL
+ * C lay the struct out identically, without padding between fields;
+ * tests/test_params.c compares every offset and the size with the
+ * device's. Real-valued parameters are float32 whatever the storage type
+ * (they come from float fields of the descriptors); divisors computed by
+ * the host travel as integers, so that float64 programs divide exactly.
+ *
+ * Buffers are kernel arguments of their own, in list order, before the
+ * struct: IN buffers are read-only to the kernels, OUT ones are written.
+ */
+#ifndef CLLOSS_KERNEL_PARAMS_H
+#define CLLOSS_KERNEL_PARAMS_H
+
+/* The row losses (cross_entropy, softmax, nll_loss) and their target pass:
+ * an [N, C] input with rows ld apart. */
+#define CLLOSS_ROWS_BUFFERS(IN, OUT)                                           \
+  IN(in_t, x)         /* input [N, ld] */                                      \
+  IN(tgt_t, t)        /* class indices [N] */                                  \
+  IN(in_t, y)         /* probability targets [N, C] */                         \
+  IN(real, w)         /* class weights [C] */                                  \
+  IN(real, g)         /* upstream gradient: 1 value or N */                    \
+  OUT(real, stats)    /* [0] sum of valid w[t] (the target pass) */            \
+  OUT(real, loss)     /* per-row losses, or the reduced loss */                \
+  OUT(in_t, grad)     /* gradient [N, ld]; may be x itself (in place) */       \
+  OUT(real, partials) /* per-group or per-row partial losses */                \
+  OUT(real, scratch)  /* item: kept exps rows; split: segment records */       \
+  OUT(uint, err)      /* device error word */
+
+#define CLLOSS_ROWS_PARAMS(U64, I64, I32, F32)                                 \
+  U64(x_off) U64(ld) U64(rows) U64(classes) U64(t_off) U64(y_off) U64(w_off)   \
+  U64(g_off) U64(loss_off) U64(grad_off)                                       \
+  U64(c0)         /* shards: the first class of this block of columns */      \
+  U64(cb)         /* the columns x holds per row: C, or a shard's width */    \
+  U64(rec_off)    /* shards: offset of the records in scratch (in reals) */   \
+  U64(mean_count) /* mean divides by this when > 0 (and no normalizer) */      \
+  U64(run)        /* item: rows per work-item */                               \
+  U64(segs)       /* split: segments per row */                                \
+  U64(seg_len)    /* split: elements per segment (a multiple of VW) */         \
+  U64(pad_rows)   /* zeros into grad's columns [C, ld) of rows below this */   \
+  U64(lanes)      /* lanes variant: work-items per row */                      \
+  I64(ignore)     /* ignore_index */                                           \
+  I32(has_w)      /* w is given */                                             \
+  I32(g_mode)     /* upstream gradient: 0 none (1), 1 scalar, 2 per row */     \
+  I32(loss_mode)  /* 0 no loss, 1 per row into loss, 2 into partials */        \
+  I32(want_grad)  /* write grad */                                             \
+  I32(reduction)  /* 0 mean, 1 sum, 2 none */                                  \
+  I32(use_exps)   /* item, 16-bit storage: exps kept in scratch rows */        \
+  I32(cache_row)  /* group: the row is kept in local memory */                 \
+  I32(accumulate) /* grad += the gradient (never in place) */                  \
+  I32(softmax)    /* cross_entropy program: grad = softmax(x), no loss */      \
+  F32(eps)        /* label_smoothing */                                        \
+  F32(z)          /* z_loss */                                                 \
+  F32(cap)        /* softcap (0: off) */                                       \
+  F32(norm)       /* normalizer (0: none) */                                   \
+  F32(grad_scale) /* multiplies every gradient entry */
+
+/* Reals in one record of row statistics (cross_entropy.cl's row_stats),
+ * as the split variant keeps them in `scratch`. */
+#define CLLOSS_STATS_RECORD 6
+
+/* The element-wise losses: count elements, d = x - y. */
+#define CLLOSS_POINTWISE_BUFFERS(IN, OUT)                                      \
+  IN(in_t, x)         /* input */                                              \
+  IN(in_t, y)         /* target */                                             \
+  IN(real, w)         /* BCE weight: wc values, broadcast */                   \
+  IN(real, pw)        /* BCE pos_weight: pwc values, broadcast */              \
+  IN(real, g)         /* upstream gradient: 1 value or n */                    \
+  OUT(real, loss)     /* per-element losses (reduction none) */                \
+  OUT(in_t, grad)     /* gradient; may be x itself (in place) */               \
+  OUT(real, partials) /* per-group partial sums */
+
+#define CLLOSS_POINTWISE_PARAMS(U64, I64, I32, F32)                            \
+  U64(x_off) U64(y_off) U64(w_off) U64(wc) U64(pw_off) U64(pwc) U64(g_off)     \
+  U64(loss_off) U64(grad_off)                                                  \
+  U64(n)          /* elements */                                               \
+  U64(chunk)      /* item: elements per work-item (a multiple of VW) */        \
+  U64(divisor)    /* the gradient is divided by this when > 0 (mean) */        \
+  I32(g_mode)     /* upstream gradient: 0 none (1), 1 scalar, 2 per element */ \
+  I32(loss_mode)  /* 0 no loss, 1 per element, 2 partial sums */               \
+  I32(want_grad)  /* write grad */                                             \
+  I32(flag)       /* kl_div: log_target */                                     \
+  I32(accumulate) /* grad += the gradient (never in place) */                  \
+  F32(p1)         /* huber: delta; smooth_l1: beta */                          \
+  F32(grad_scale) /* multiplies every gradient entry */
+
+#endif

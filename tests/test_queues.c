@@ -1,0 +1,113 @@
+/* test_queues.c - calls on several queues of one context: what reads the
+ * device error word waits for the calls that write it, and a host-pointer
+ * call after a device call on the caller's queue completes. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <threads.h>
+#include <time.h>
+
+#include "support/testutil.h"
+
+enum { N = 16, C = 40 };
+
+/* Opens a user event after a pause, from another thread: whatever waits
+ * for it in the meantime must really wait. */
+static int open_gate_later(void *gate) {
+  struct timespec pause = {0, 200 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  clSetUserEventStatus((cl_event)gate, CL_COMPLETE);
+  return 0;
+}
+
+static void fill(float *x, int64_t *t, int bad_row) {
+  for (int i = 0; i < N * C; i++)
+    x[i] = (float)((i * 7) % 13) * 0.125f;
+  for (int i = 0; i < N; i++)
+    t[i] = i == bad_row ? C + 5 : (i * 3) % C;
+}
+
+static void test_queues_error_word_waits(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = tu_context(0);
+  cl_context cl = clloss_context_cl_context(ctx);
+  cl_device_id dev = clloss_context_device(ctx);
+  cl_int err;
+  cl_command_queue qb = clCreateCommandQueue(cl, dev, 0, &err);
+  cl_event gate = clCreateUserEvent(cl, &err);
+  CU_ASSERT_TRUE_FATAL(qb && gate);
+  CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, NULL, NULL), CLLOSS_SUCCESS);
+  static float x[N * C];
+  int64_t t[N];
+  fill(x, t, 9);
+  cl_mem bx = tu_buffer(ctx, sizeof x, x), bt = tu_buffer(ctx, sizeof t, t);
+  cl_mem bl = tu_buffer(ctx, sizeof(float), NULL);
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = N, d.classes = C;
+  /* The call on qb cannot run before the gate opens; the check on the
+   * context's own queue must wait for it and see row 9. */
+  CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, qb, &d, CLLOSS_BUFFER(bx),
+                                       CLLOSS_BUFFER(bt), CLLOSS_BUFFER_NONE,
+                                       CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(bl),
+                                       CLLOSS_BUFFER_NONE, 1, &gate, NULL),
+                  CLLOSS_SUCCESS);
+  thrd_t opener;
+  CU_ASSERT_EQUAL_FATAL(thrd_create(&opener, open_gate_later, gate),
+                        thrd_success);
+  uint64_t bad = 0;
+  CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, NULL, &bad),
+                  CLLOSS_INVALID_TARGET);
+  CU_ASSERT_EQUAL(bad, 9);
+  thrd_join(opener, NULL);
+  clFinish(qb);
+  clReleaseMemObject(bx);
+  clReleaseMemObject(bt);
+  clReleaseMemObject(bl);
+  clReleaseEvent(gate);
+  clReleaseCommandQueue(qb);
+}
+
+static void test_queues_host_call_after_device_call(void) {
+  TU_REQUIRE_DEVICE();
+  /* A device call left unflushed on the caller's queue, then a
+   * host-pointer call (the context's queue), which waits for it: clloss
+   * must flush the caller's queue, or a driver that does not flush by
+   * itself waits forever. Both results must be right. */
+  clloss_context *ctx = tu_context(0);
+  cl_context cl = clloss_context_cl_context(ctx);
+  cl_device_id dev = clloss_context_device(ctx);
+  cl_int err;
+  cl_command_queue qb = clCreateCommandQueue(cl, dev, 0, &err);
+  CU_ASSERT_TRUE_FATAL(qb != NULL);
+  static float x[N * C];
+  int64_t t[N];
+  fill(x, t, -1);
+  cl_mem bx = tu_buffer(ctx, sizeof x, x), bt = tu_buffer(ctx, sizeof t, t);
+  cl_mem bl = tu_buffer(ctx, sizeof(float), NULL);
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = N, d.classes = C;
+  CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, qb, &d, CLLOSS_BUFFER(bx),
+                                       CLLOSS_BUFFER(bt), CLLOSS_BUFFER_NONE,
+                                       CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(bl),
+                                       CLLOSS_BUFFER_NONE, 0, NULL, NULL),
+                  CLLOSS_SUCCESS);
+  float host_loss = 0, dev_loss = 0, want = 0;
+  CU_ASSERT_EQUAL(
+      clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &host_loss, NULL),
+      CLLOSS_SUCCESS);
+  clEnqueueReadBuffer(qb, bl, CL_TRUE, 0, sizeof dev_loss, &dev_loss, 0, NULL,
+                      NULL);
+  CU_ASSERT_EQUAL(
+      clloss_reference_cross_entropy(&d, x, t, NULL, NULL, &want, NULL),
+      CLLOSS_SUCCESS);
+  CU_ASSERT_DOUBLE_EQUAL(host_loss, want, 1e-6 * fabs(want));
+  CU_ASSERT_EQUAL(host_loss, dev_loss);
+  clReleaseMemObject(bx);
+  clReleaseMemObject(bt);
+  clReleaseMemObject(bl);
+  clReleaseCommandQueue(qb);
+}
+
+int test_queues_register(void) {
+  TU_SUITE("queues", NULL, NULL, TU_TEST(test_queues_error_word_waits),
+           TU_TEST(test_queues_host_call_after_device_call));
+}

@@ -1,0 +1,111 @@
+/* kernel_configs.c - writes every program configuration that clloss can
+ * build, for CPU-class and GPU-class devices, as the exact source text and
+ * build options that program.c hands to clBuildProgram; tools/kernels-check.sh
+ * compiles each with clang for several targets (./run kernels-check).
+ *
+ * Usage: clloss_kernel_configs OUTDIR
+ * Writes OUTDIR/<id>.cl and one line per configuration to
+ * OUTDIR/configs.txt: "<id> <options>". Needs no OpenCL device: the device
+ * classes below stand in for what clloss reads from a real one. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct device_class {
+  const char *name;
+  cl_device_type type;
+} device_class;
+
+/* What the key and options depend on: the device type (vector widths),
+ * fp64 (float64 configurations), OpenCL C 1.2 (-cl-std) and the
+ * work-group size the programs are built for (min(device max, 256)). */
+static const device_class classes[] = {{"cpu", CL_DEVICE_TYPE_CPU},
+                                       {"gpu", CL_DEVICE_TYPE_GPU}};
+
+static int write_file(const char *path, char *const *texts) {
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    return 0;
+  int ok = 1;
+  for (int i = 0; i < CLLOSS__PROGRAM_PARTS; i++) {
+    size_t n = strlen(texts[i]);
+    ok &= fwrite(texts[i], 1, n, f) == n;
+  }
+  return fclose(f) == 0 && ok;
+}
+
+static int write_class(const char *dir, const device_class *dc, FILE *list) {
+  clloss_context ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.info.type = dc->type;
+  ctx.info.has_fp64 = 1;
+  ctx.info.max_work_group_size = 1024;
+  ctx.info.compute_units = 1;
+  ctx.cl_std_major = 1;
+  ctx.cl_std_minor = 2;
+  ctx.wg_size = 256;
+  size_t n = clloss__program_configs(&ctx, NULL, 0);
+  clloss__program_key *keys = calloc(n ? n : 1, sizeof *keys);
+  if (!keys)
+    return -1;
+  clloss__program_configs(&ctx, keys, n);
+  int written = 0;
+  for (size_t i = 0; i < n; i++) {
+    char id[128], path[4096], options[256];
+    char *texts[CLLOSS__PROGRAM_PARTS];
+    const char *missing = "";
+    snprintf(id, sizeof id, "%s-%s-%02zu", dc->name, keys[i].source, i);
+    snprintf(path, sizeof path, "%s/%s.cl", dir, id);
+    int len = clloss__build_options(&ctx, &keys[i], options, sizeof options);
+    if (len < 0 || (size_t)len >= sizeof options) {
+      fprintf(stderr, "kernel_configs: options of %s too long\n", id);
+      written = -1;
+      break;
+    }
+    if (!clloss__program_sources(&keys[i], texts, &missing)) {
+      fprintf(stderr, "kernel_configs: %s.cl not found\n", missing);
+      written = -1;
+      break;
+    }
+    int ok = write_file(path, texts);
+    for (int k = 0; k < CLLOSS__PROGRAM_PARTS; k++)
+      free(texts[k]);
+    if (!ok) {
+      fprintf(stderr, "kernel_configs: cannot write %s\n", path);
+      written = -1;
+      break;
+    }
+    fprintf(list, "%s %s\n", id, options);
+    written++;
+  }
+  free(keys);
+  return written;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2 || argv[1][0] == '-') {
+    fprintf(stderr, "usage: clloss_kernel_configs OUTDIR\n");
+    return 2;
+  }
+  char path[4096];
+  snprintf(path, sizeof path, "%s/configs.txt", argv[1]);
+  FILE *list = fopen(path, "w");
+  if (!list) {
+    fprintf(stderr, "kernel_configs: cannot write %s\n", path);
+    return 1;
+  }
+  int status = 0;
+  for (size_t c = 0; c < sizeof classes / sizeof *classes; c++) {
+    int n = write_class(argv[1], &classes[c], list);
+    if (n < 0) {
+      status = 1;
+      break;
+    }
+    printf("%s: %d configurations\n", classes[c].name, n);
+  }
+  if (fclose(list) != 0)
+    status = 1;
+  return status;
+}
