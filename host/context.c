@@ -191,6 +191,11 @@ const char *clloss_context_error_detail(const clloss_context *ctx) {
   return ctx ? ctx->detail : "";
 }
 
+clloss_status clloss_context_fail(clloss_context *ctx, clloss_status status,
+                                  const char *detail) {
+  return clloss__fail(ctx, status, "%s", detail ? detail : "");
+}
+
 clloss_status clloss_context_set_variant(clloss_context *ctx,
                                          const char *variant) {
   if (!ctx)

@@ -44,6 +44,10 @@ static clloss_status describe(clloss_context *ctx,
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "shard is NULL");
   CLLOSS__TRY(clloss__check_cross_entropy_shard(desc, shard, d, ctx->detail));
   *c = clloss__ce_describe(d);
+  /* Counted here: ce_describe's count checks d as a whole-row descriptor,
+   * which fails (count 0, the loss buffer unchecked) when the block's
+   * row_stride is narrower than the V classes. */
+  c->loss_count = d->reduction == CLLOSS_REDUCTION_NONE ? d->rows : 1;
   c->c0 = shard->class_offset;
   c->cb = shard->classes;
   c->ld = d->row_stride ? d->row_stride : shard->classes;

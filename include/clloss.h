@@ -86,7 +86,9 @@ extern "C" {
   X(OUT_OF_DEVICE_MEMORY, 1006, "out of device memory")                        \
   X(OUT_OF_HOST_MEMORY, 1007, "out of host memory")                            \
   X(NO_DEVICE, 1008, "no OpenCL device found")                                 \
-  X(DEVICE_NOT_FOUND, 1009, "no OpenCL device matches the selection")
+  X(DEVICE_NOT_FOUND, 1009, "no OpenCL device matches the selection")          \
+  X(COLLECTIVE_FAILURE, 1010,                                                  \
+    "a call across processes failed on another process or in transport")
 
 typedef enum clloss_status {
 #define CLLOSS_STATUS_ENUM_(name, code, msg) CLLOSS_##name = code,
@@ -235,6 +237,13 @@ clloss_context_device_info(const clloss_context *ctx);
 CLLOSS_API const char *clloss_context_build_log(const clloss_context *ctx);
 /* A sentence about the last failed call on ctx, "" after a success. */
 CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
+/* For layers built on clloss (clloss_mpi.h, a caller's own transport):
+ * records `detail` (NULL: "") as ctx's error detail, so that
+ * clloss_context_error_detail tells the layer's failure as it tells
+ * clloss's own, and returns `status`. NULL ctx: returns `status`. */
+CLLOSS_API clloss_status clloss_context_fail(clloss_context *ctx,
+                                             clloss_status status,
+                                             const char *detail);
 
 /* Kernel variants. Each loss has several kernels for the same result:
  *   "item"   one work-item per row (cross_entropy on a CPU: per run of up

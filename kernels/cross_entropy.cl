@@ -13,7 +13,7 @@
  *   probability targets (PROB_TARGETS), a_c = w_c y'_c, y' = (1-e) y + e/C:
  *     loss = SA log S + D + z lse^2, SA = sum a_c, D = sum a_c (m - v_c)
  *     dx_j = s [p_j (SA + 2 z lse) - a_j] dcap_j
- *   p_j = exp((v_j - m) - log S); dcap_j = 1 - tanh^2(x_j / cap) or 1.
+ *   p_j = exp(v_j - m) / S; dcap_j = 1 - tanh^2(x_j / cap) or 1.
  *   softmax (P.softmax): grad = p, no loss.
  *
  * The statistics of a span of a row (the whole row, or a segment of it)
@@ -184,7 +184,14 @@ FN real pass_max(__global const in_t *x, ulong n) {
  * so that fetching its cache lines for writing overlaps this pass's
  * arithmetic (float32's kept exps do that by themselves) instead of
  * stalling pass 3, which overwrites them. Each vector is read before it
- * is claimed, by this work-item alone. */
+ * is claimed, by this work-item alone.
+ *
+ * The exps are summed in blocks of SUM_BLOCK vectors, each added to the
+ * running sum: one running sum per lane over a long row lost up to 1e-5
+ * of S (12 ulps of the loss at C = 13001, logits of two values, as 16-bit
+ * storage makes them at +-1e4), each small exp rounded the same way into
+ * a much larger sum. */
+#define SUM_BLOCK 32
 FN row_stats pass_sumexp(const span *sp, real m, const rows_params *p,
                          __global real *kept, __global const in_t *next,
                          real *next_max, __global in_t *claim) {
@@ -193,10 +200,15 @@ FN row_stats pass_sumexp(const span *sp, real m, const rows_params *p,
   (void)eoc; /* probability targets only */
   const int want_a = WANT_A(eps);
   realv acc = (realv)(0), nm = (realv)(-REAL_MAX), sa = acc, sad = acc;
+  realv part = acc;
   for (ulong c = 0; c < full; c += VW) {
     realv v = capv(LOADV(sp->x, c), p->cap);
     realv e = exp_nonpos(v - m);
-    acc += e;
+    part += e;
+    if (c % (SUM_BLOCK * VW) == (SUM_BLOCK - 1) * VW) {
+      acc += part;
+      part = (realv)(0);
+    }
     if (want_a) {
       realv a = A_V(sp, c, eps, eoc, p->has_w);
       sa += a;
@@ -211,7 +223,7 @@ FN row_stats pass_sumexp(const span *sp, real m, const rows_params *p,
       *(__global ushortv *)(claim + c) = (ushortv)(0);
 #endif
   }
-  row_stats st = {m, HSUM(acc), HSUM(sa), HSUM(sad), 0, 0};
+  row_stats st = {m, HSUM(acc + part), HSUM(sa), HSUM(sad), 0, 0};
   real nm1 = HMAX(nm);
   for (ulong c = full; c < sp->n; c++) {
     real v = cap1(LOAD(sp->x, c), p->cap);
@@ -356,7 +368,7 @@ FN real row_scale(__global const real *g, __global const real *stats,
 
 /* What the gradient pass needs of a row, from its combined statistics. */
 typedef struct grad_coef {
-  real m, log_s, inv_s; /* max, log S, 1 / S */
+  real m, inv_s;        /* max, 1 / S */
   real s;               /* the row's scale */
   real coef;            /* A */
   real tcoef;           /* (1-e) w_t: the target's own term */
@@ -371,7 +383,6 @@ FN real row_finish(row_stats st, const rows_params *p, real s, grad_coef *k) {
   const real log_s = log(st.sumexp), lse = st.max + log_s;
   const real zl = z > 0 ? z * lse * lse : 0, dz = z > 0 ? 2 * z * lse : 0;
   k->m = st.max;
-  k->log_s = log_s;
   k->inv_s = 1 / st.sumexp;
   k->s = s;
   k->eps = eps;
@@ -403,7 +414,11 @@ FN real row_finish(row_stats st, const rows_params *p, real s, grad_coef *k) {
  * dx = s (p A - b) dcap (+ the old value with accumulate), p from `kept`
  * exps (item variant, else 0) or from the logits, read from local memory
  * when `cached`. Each element is read before it is written, by the same
- * work-item. */
+ * work-item. p = exp(v - m) / S either way: v - m is exact near the max,
+ * where p matters, so p is within a few ulps; exp((v - m) - log S) would
+ * add the rounding of that argument and of log S (12 ulps at p = 2e-4),
+ * and would differ from the kept exps' p, so that accumulating onto zeros
+ * would not give the gradient that is written without accumulate. */
 FN void pass_grad(const span *sp, const grad_coef *k, const rows_params *p,
                   __global const real *kept, __local const real *cache,
                   int cached, ulong first, ulong step) {
@@ -420,7 +435,7 @@ FN void pass_grad(const span *sp, const grad_coef *k, const rows_params *p,
         v = k->cap * th;
         dcap = 1 - th * th;
       }
-      pr = exp_nonpos((v - k->m) - k->log_s);
+      pr = exp_nonpos(v - k->m) * k->inv_s;
     }
 #if PROB_TARGETS
     realv b = A_V(sp, c, k->eps, k->eoc, k->has_w);
@@ -443,7 +458,7 @@ FN void pass_grad(const span *sp, const grad_coef *k, const rows_params *p,
         v = k->cap * th;
         dcap = 1 - th * th;
       }
-      pr = exp_nonpos1((v - k->m) - k->log_s);
+      pr = exp_nonpos1(v - k->m) * k->inv_s;
     }
 #if PROB_TARGETS
     real b = A_1(sp, c, k->eps, k->eoc, k->has_w);

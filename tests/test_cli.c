@@ -284,6 +284,16 @@ static void test_run_usage_errors(void) {
   expect_error("run mse_loss --input @x.npy --target @y.npy --cpu --device 0 "
                "--loss-out @l.npy",
                2, "exclude");
+  expect_error("run cross_entropy --input @x.npy --target @t.npy --cpu "
+               "--vocab-parallel --loss-out @l.npy",
+               2, "--cpu and --vocab-parallel exclude");
+#ifndef CLLOSS_CLI_HAVE_MPI
+  /* Built without MPI: the flag says so (with MPI: tests/mpi). */
+  expect_error("run cross_entropy --input @x.npy --target @t.npy "
+               "--vocab-parallel --loss-out @l.npy",
+               2, "built without MPI");
+  expect_error("bench cross_entropy --vocab-parallel", 2, "built without MPI");
+#endif
   expect_error("run mse_loss --input @x.npy --target @y.npy --loss-out", 2,
                "--loss-out needs a value");
   expect_error("run mse_loss --input @x.npy --target @y.npy --loss-out "
@@ -487,6 +497,96 @@ static void test_run_device_vs_reference(void) {
                  1, 20);
 }
 
+/* --grad-scale multiplies the gradient (by 0.25: exactly) and leaves the
+ * loss as it is, with every reduction, on the reference and the device. */
+static void test_run_grad_scale(void) {
+  static const char *const runs[] = {
+      "run cross_entropy --input @x.npy --target @t.npy --reduction none",
+      "run nll_loss --input @x.npy --target @t.npy",
+      "run mse_loss --input @x.npy --target @y.npy --reduction sum"};
+  for (int dev = 0; dev < 1 + (tu_device_count() > 0); dev++)
+    for (int k = 0; k < 3; k++) {
+      char a[512], b[512];
+      const char *where = dev ? "" : " --cpu";
+      snprintf(a, sizeof a, "%s --loss-out @l.npy --grad-out @g.npy%s", runs[k],
+               where);
+      snprintf(b, sizeof b,
+               "%s --grad-scale 0.25 --loss-out @l2.npy --grad-out "
+               "@g2.npy%s",
+               runs[k], where);
+      remove_outputs();
+      CU_ASSERT_EQUAL_FATAL(cli(a), 0);
+      CU_ASSERT_EQUAL_FATAL(cli(b), 0);
+      CU_ASSERT_PTR_NOT_NULL(strstr(out_text, "grad_scale=0.25"));
+      npy_array l, g, l2, g2;
+      CU_ASSERT_FATAL(read_out("l.npy", &l) && read_out("g.npy", &g) &&
+                      read_out("l2.npy", &l2) && read_out("g2.npy", &g2));
+      CU_ASSERT_EQUAL(memcmp(l.data, l2.data, l.count * 4), 0);
+      for (size_t i = 0; i < g.count; i++)
+        CU_ASSERT_EQUAL(((float *)g2.data)[i], 0.25f * ((float *)g.data)[i]);
+      npy_free(&l);
+      npy_free(&g);
+      npy_free(&l2);
+      npy_free(&g2);
+    }
+  remove_outputs();
+  expect_error("run cross_entropy --input @x.npy --target @t.npy "
+               "--grad-scale inf --loss-out @l.npy",
+               2, "not a number");
+}
+
+/* run softmax: the rows of X (its last axis) in X's shape and dtype, as
+ * the reference gives them (--cpu: bit for bit); bad uses. */
+static void test_run_softmax(void) {
+  static const struct {
+    const char *input;
+    size_t rows, classes;
+    clloss_dtype type;
+    const void *x;
+  } cases[] = {{"x.npy", 4, 5, CLLOSS_FLOAT32, X},
+               {"x1.npy", 6, 4, CLLOSS_FLOAT32, X3},
+               {"h.npy", 2, 3, CLLOSS_FLOAT16, H}};
+  for (int dev = 0; dev < 1 + (tu_device_count() > 0); dev++)
+    for (int k = 0; k < 3; k++) {
+      char args[256];
+      snprintf(args, sizeof args, "run softmax --input @%s --out @g.npy%s",
+               cases[k].input, dev ? "" : " --cpu");
+      remove_outputs();
+      CU_ASSERT_EQUAL_FATAL(cli(args), 0);
+      CU_ASSERT_PTR_NOT_NULL(strstr(out_text, "softmax("));
+      clloss_softmax_desc d = CLLOSS_SOFTMAX_DESC_INIT;
+      d.rows = cases[k].rows, d.classes = cases[k].classes;
+      d.input_type = cases[k].type;
+      float want[24];
+      CU_ASSERT_EQUAL(clloss_reference_softmax(&d, cases[k].x, want),
+                      CLLOSS_SUCCESS);
+      npy_array p, x;
+      CU_ASSERT_FATAL(read_out("g.npy", &p) && read_out(cases[k].input, &x));
+      CU_ASSERT_EQUAL(p.dtype, cases[k].type);
+      CU_ASSERT_EQUAL(p.ndim, x.ndim);
+      CU_ASSERT_EQUAL(memcmp(p.shape, x.shape, sizeof p.shape), 0);
+      const size_t n = d.rows * d.classes;
+      if (dev == 0)
+        CU_ASSERT_EQUAL(memcmp(p.data, want, n * npy_dtype_size(p.dtype)), 0);
+      for (size_t i = 0; dev && d.input_type == CLLOSS_FLOAT32 && i < n; i++)
+        CU_ASSERT_DOUBLE_EQUAL(((float *)p.data)[i], want[i], 2e-6 * want[i]);
+      npy_free(&p);
+      npy_free(&x);
+    }
+  remove_outputs();
+  expect_error("run softmax --input @x.npy --cpu", 2, "--input and --out");
+  expect_error("run softmax --input @x.npy --target @t.npy --out @g.npy", 2,
+               "softmax takes --input, --out");
+  expect_error("run softmax --input @x.npy --reduction none --out @g.npy", 2,
+               "softmax takes");
+  expect_error("run cross_entropy --input @x.npy --target @t.npy --out @g.npy",
+               2, "--out is softmax's");
+  expect_error("run softmax --input @t.npy --out @g.npy --cpu", 1,
+               "not a float");
+  expect_error("run softmax --input @empty.npy --out @g.npy --cpu", 1,
+               "at least one class");
+}
+
 static void test_run_bad_device(void) {
   expect_error("run mse_loss --input @x.npy --target @y.npy --loss-out "
                "@l.npy --device 99",
@@ -557,7 +657,8 @@ int test_cli_register(void) {
            TU_TEST(test_run_bad_data),
            TU_TEST(test_failed_run_keeps_old_output),
            TU_TEST(test_run_cross_entropy_cpu), TU_TEST(test_run_variants_cpu),
-           TU_TEST(test_run_device_vs_reference), TU_TEST(test_run_bad_device),
+           TU_TEST(test_run_device_vs_reference), TU_TEST(test_run_grad_scale),
+           TU_TEST(test_run_softmax), TU_TEST(test_run_bad_device),
            TU_TEST(test_selftest), TU_TEST(test_demo), TU_TEST(test_binary));
 }
 

@@ -251,7 +251,17 @@ static void test_ctx_build_log_and_detail(void) {
         clloss_pointwise_host(ctx, &d, &x, &y, NULL, NULL, NULL, &l, NULL),
         CLLOSS_SUCCESS);
     CU_ASSERT_STRING_EQUAL(clloss_context_error_detail(ctx), "");
+    /* A layer's own failure (clloss_context_fail) reads the same way. */
+    CU_ASSERT_EQUAL(
+        clloss_context_fail(ctx, CLLOSS_COLLECTIVE_FAILURE, "rank 1 failed"),
+        CLLOSS_COLLECTIVE_FAILURE);
+    CU_ASSERT_STRING_EQUAL(clloss_context_error_detail(ctx), "rank 1 failed");
+    CU_ASSERT_EQUAL(clloss_context_fail(ctx, CLLOSS_SUCCESS, NULL),
+                    CLLOSS_SUCCESS);
+    CU_ASSERT_STRING_EQUAL(clloss_context_error_detail(ctx), "");
   }
+  CU_ASSERT_EQUAL(clloss_context_fail(NULL, CLLOSS_INVALID_ARGUMENT, "x"),
+                  CLLOSS_INVALID_ARGUMENT);
 }
 
 static void test_ctx_set_variant(void) {

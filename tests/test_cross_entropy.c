@@ -49,13 +49,7 @@ static void ce_make(ce_data *d, const clloss_cross_entropy_desc *desc,
   }
   if (g->probability) {
     d->p = dc_alloc(n * c * sizeof *d->p);
-    for (size_t i = 0; i < n; i++) {
-      double s = 0.0;
-      for (size_t j = 0; j < c; j++)
-        s += d->p[i * c + j] = expf(tu_uniform(&r, -3.0f, 3.0f));
-      for (size_t j = 0; j < c; j++)
-        d->p[i * c + j] = (float)(d->p[i * c + j] / s);
-    }
+    dc_fill_probabilities(&r, d->p, n, c);
   }
   if (g->weights) {
     d->w = dc_alloc(c * sizeof *d->w);

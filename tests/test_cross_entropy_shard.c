@@ -285,6 +285,18 @@ static void test_shard_arguments(void) {
                       ctx, q, &d, &fine, CLLOSS_BUFFER(x), CLLOSS_BUFFER(t),
                       CLLOSS_BUFFER_NONE, (clloss_buffer){r, 1}, 0, NULL, NULL),
                   CLLOSS_BUFFER_TOO_SMALL);
+  /* A block whose rows are narrower than the V classes (row_stride 3 of
+   * 10) still has its loss buffer checked: 2 values for none. */
+  clloss_cross_entropy_desc nd = d;
+  nd.reduction = CLLOSS_REDUCTION_NONE;
+  nd.row_stride = 3;
+  cl_mem l = tu_buffer(ctx, sizeof(float), NULL);
+  CU_ASSERT_EQUAL(clloss_cross_entropy_finish(
+                      ctx, q, &nd, &fine, CLLOSS_BUFFER(x), CLLOSS_BUFFER(t),
+                      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(r),
+                      CLLOSS_BUFFER(l), CLLOSS_BUFFER_NONE, 0, NULL, NULL),
+                  CLLOSS_BUFFER_TOO_SMALL);
+  clReleaseMemObject(l);
   CU_ASSERT_EQUAL(clloss_cross_entropy_combine(ctx, q, 2, CLLOSS_INT64,
                                                CLLOSS_BUFFER(r),
                                                CLLOSS_BUFFER(r), 0, NULL, NULL),

@@ -777,6 +777,18 @@ static void test_errors(void) {
   CU_ASSERT_EQUAL(call_with(ctx, &d, x, dx, t, loss, dx, 0),
                   CLLOSS_INVALID_ARGUMENT);
   clloss_linear_cross_entropy_desc e = d;
+  e.struct_size = sizeof(size_t); /* before the first release */
+  CU_ASSERT_EQUAL(call_with(ctx, &e, x, w, t, loss, NULL, 0),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT(strstr(clloss_context_error_detail(ctx),
+                   "CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT") != NULL);
+  e = d;
+  e.ce.struct_size = 0; /* `ce` is taken by its own struct_size */
+  CU_ASSERT_EQUAL(call_with(ctx, &e, x, w, t, loss, NULL, 0),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT(strstr(clloss_context_error_detail(ctx),
+                   "CLLOSS_CROSS_ENTROPY_DESC_INIT") != NULL);
+  e = d;
   e.hidden = 0;
   CU_ASSERT_EQUAL(call_with(ctx, &e, x, w, t, loss, NULL, 0),
                   CLLOSS_INVALID_ARGUMENT);

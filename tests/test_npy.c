@@ -406,6 +406,16 @@ static void test_too_many_dimensions(void) {
 
 /* ---- files ---- */
 
+/* A file whose header promises 4 doubles and holds 1. */
+static void write_short_file(const char *path) {
+  size_t len;
+  unsigned char *b = make_npy(
+      1, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }",
+      "01234567", 8, &len);
+  write_bytes(path, b, len);
+  free(b);
+}
+
 static void test_read_errors(void) {
   char path[256], msg[512];
   npy_array a;
@@ -414,15 +424,68 @@ static void test_read_errors(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(msg, "missing.npy"));
   CU_ASSERT_EQUAL(npy_read(tmpdir, &a, msg, sizeof msg), NPY_ERR_IO);
   tmp_path(path, sizeof path, "short.npy");
-  size_t len;
-  unsigned char *b = make_npy(
-      1, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }",
-      "01234567", 8, &len);
-  write_bytes(path, b, len);
-  free(b);
+  write_short_file(path);
   CU_ASSERT_EQUAL(npy_read(path, &a, msg, sizeof msg), NPY_ERR_SHORT_DATA);
   CU_ASSERT_EQUAL(strncmp(msg, path, strlen(path)), 0);
   CU_ASSERT_PTR_NULL(a.data);
+  unlink(path);
+}
+
+/* The header alone, and a slice of the last dimension read from the file
+ * without the rest: the CLI's --vocab-parallel reads its processes' columns
+ * so. */
+static void test_read_columns(void) {
+  char path[256], msg[512];
+  tmp_path(path, sizeof path, "cols.npy");
+  float v[3 * 5];
+  for (int i = 0; i < 15; i++)
+    v[i] = (float)i;
+  size_t shape[2] = {3, 5};
+  CU_ASSERT_EQUAL_FATAL(
+      npy_write(path, CLLOSS_FLOAT32, 2, shape, v, msg, sizeof msg), NPY_OK);
+  npy_array a;
+  CU_ASSERT_EQUAL_FATAL(npy_read_header(path, &a, msg, sizeof msg), NPY_OK);
+  CU_ASSERT_EQUAL(a.ndim, 2);
+  CU_ASSERT_EQUAL(a.shape[1], 5);
+  CU_ASSERT_EQUAL(a.count, 15);
+  CU_ASSERT_PTR_NULL(a.data);
+  static const size_t slices[][2] = {{1, 3}, {0, 5}, {4, 1}, {5, 0}};
+  for (int k = 0; k < 4; k++) {
+    const size_t c0 = slices[k][0], cb = slices[k][1];
+    CU_ASSERT_EQUAL_FATAL(npy_read_columns(path, c0, cb, &a, msg, sizeof msg),
+                          NPY_OK);
+    CU_ASSERT_EQUAL(a.ndim, 2);
+    CU_ASSERT_EQUAL(a.shape[0], 3);
+    CU_ASSERT_EQUAL(a.shape[1], cb);
+    CU_ASSERT_EQUAL(a.count, 3 * cb);
+    for (size_t i = 0; i < 3; i++)
+      for (size_t j = 0; j < cb; j++)
+        CU_ASSERT_EQUAL(((float *)a.data)[i * cb + j], v[i * 5 + c0 + j]);
+    npy_free(&a);
+  }
+  CU_ASSERT_EQUAL(npy_read_columns(path, 4, 2, &a, msg, sizeof msg),
+                  NPY_ERR_ARGUMENT);
+  CU_ASSERT_PTR_NOT_NULL(strstr(msg, "[4, 6)"));
+  /* A 1-D file is one row; the header checks of npy_read apply. */
+  CU_ASSERT_EQUAL_FATAL(
+      npy_write(path, CLLOSS_FLOAT32, 1, shape + 1, v, msg, sizeof msg),
+      NPY_OK);
+  CU_ASSERT_EQUAL_FATAL(npy_read_columns(path, 2, 2, &a, msg, sizeof msg),
+                        NPY_OK);
+  CU_ASSERT_EQUAL(a.shape[0], 2);
+  CU_ASSERT_EQUAL(((float *)a.data)[1], 3.0f);
+  npy_free(&a);
+  write_short_file(path);
+  CU_ASSERT_EQUAL(npy_read_header(path, &a, msg, sizeof msg),
+                  NPY_ERR_SHORT_DATA);
+  CU_ASSERT_EQUAL(npy_read_columns(path, 0, 1, &a, msg, sizeof msg),
+                  NPY_ERR_SHORT_DATA);
+  write_bytes(path, "\x93NUMPY\x01\x00\xff\xff", 10);
+  CU_ASSERT_EQUAL(npy_read_header(path, &a, msg, sizeof msg),
+                  NPY_ERR_TRUNCATED);
+  tmp_path(path, sizeof path, "missing.npy");
+  CU_ASSERT_EQUAL(npy_read_header(path, &a, msg, sizeof msg), NPY_ERR_IO);
+  tmp_path(path, sizeof path, "cols.npy");
   unlink(path);
 }
 
@@ -477,8 +540,8 @@ int test_npy_register(void) {
            TU_TEST(test_overflowing_shape), TU_TEST(test_unsupported_dtypes),
            TU_TEST(test_big_endian), TU_TEST(test_fortran_order),
            TU_TEST(test_malformed_headers), TU_TEST(test_too_many_dimensions),
-           TU_TEST(test_read_errors), TU_TEST(test_write_is_atomic),
-           TU_TEST(test_write_errors));
+           TU_TEST(test_read_errors), TU_TEST(test_read_columns),
+           TU_TEST(test_write_is_atomic), TU_TEST(test_write_errors));
 }
 
 #else /* the tool, and with it tools/npy.c, is not built */

@@ -86,8 +86,10 @@ static void run_all(check_fn check, const void *c, const char *what,
   (*k)++;
 }
 
-static const char *const row_variants[] = {"item", "group", "split"};
-/* nll_loss and the element-wise losses have no split kernel. */
+static const char *const row_variants[] = {"item", "group", "split", "lanes"};
+/* nll_loss has no split kernel; the element-wise losses neither split
+ * nor lanes. */
+static const char *const nll_variants[] = {"item", "group", "lanes"};
 static const char *const two_variants[] = {"item", "group"};
 
 /* ---- data ---- */
@@ -198,7 +200,7 @@ static void test_cross_entropy(void) {
   for (size_t s = 0; s < NSTORAGE; s++) {
     size_t k = 0;
     for (size_t i = 0; i < NCE; i++)
-      ce_run(&ce_cases[i], storage[s], ce_classes[i], row_variants, 3, &k);
+      ce_run(&ce_cases[i], storage[s], ce_classes[i], row_variants, 4, &k);
   }
 }
 
@@ -209,7 +211,7 @@ static void test_cross_entropy_long_rows(void) {
   TU_REQUIRE_DEVICE();
   for (size_t s = 0; s < NSTORAGE; s++) {
     size_t k = 1;
-    ce_run(&ce_cases[4], storage[s], 2100, row_variants, 3, &k);
+    ce_run(&ce_cases[4], storage[s], 2100, row_variants, 4, &k);
   }
 }
 
@@ -239,7 +241,7 @@ static void test_nll_loss(void) {
       snprintf(what, sizeof what, "nll_loss C=%zu %s targets, %s", d.classes,
                clloss_dtype_name(d.target_type),
                clloss_reduction_name(d.reduction));
-      run_all(check_nll, &c, what, two_variants, 2, storage[s], &k, ROWS);
+      run_all(check_nll, &c, what, nll_variants, 3, storage[s], &k, ROWS);
       data_free(&v);
     }
   }

@@ -289,6 +289,48 @@ static void test_accumulate(void) {
   prob_free(&p);
 }
 
+/* ---- struct_size (clloss.h, "Descriptors"): one from before the first
+ * release is refused; a larger one is taken when its extra bytes are 0 and
+ * refused as UNSUPPORTED when they set a field this clloss does not know.
+ * ---- */
+static void test_struct_size(void) {
+  clloss_linear_cross_entropy_desc d = desc_of(4, 3, 5, CLLOSS_REDUCTION_SUM);
+  prob p;
+  prob_make(&p, &d, 11, 1, 0, 0);
+  double l0 = 0.0, l1 = 0.0;
+  CU_ASSERT_EQUAL(clloss_reference_linear_cross_entropy(&d, p.x, p.w, p.b, p.t,
+                                                        NULL, NULL, &l0, NULL,
+                                                        NULL, NULL),
+                  CLLOSS_SUCCESS);
+  struct {
+    clloss_linear_cross_entropy_desc d;
+    unsigned char more[16];
+  } big;
+  memset(&big, 0, sizeof big);
+  big.d = d;
+  big.d.struct_size = sizeof big;
+  CU_ASSERT_EQUAL(clloss_reference_linear_cross_entropy(&big.d, p.x, p.w, p.b,
+                                                        p.t, NULL, NULL, &l1,
+                                                        NULL, NULL, NULL),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(l1, l0);
+  big.more[3] = 1;
+  CU_ASSERT_EQUAL(clloss_reference_linear_cross_entropy(&big.d, p.x, p.w, p.b,
+                                                        p.t, NULL, NULL, &l1,
+                                                        NULL, NULL, NULL),
+                  CLLOSS_UNSUPPORTED);
+  const size_t old[] = {0, sizeof(size_t),
+                        offsetof(clloss_linear_cross_entropy_desc, ce)};
+  for (size_t k = 0; k < sizeof old / sizeof *old; k++) {
+    d.struct_size = old[k];
+    CU_ASSERT_EQUAL(clloss_reference_linear_cross_entropy(&d, p.x, p.w, p.b,
+                                                          p.t, NULL, NULL, &l1,
+                                                          NULL, NULL, NULL),
+                    CLLOSS_INVALID_ARGUMENT);
+  }
+  prob_free(&p);
+}
+
 /* ---- errors ---- */
 static void test_errors(void) {
   clloss_linear_cross_entropy_desc d = desc_of(2, 2, 3, CLLOSS_REDUCTION_MEAN);
@@ -324,5 +366,5 @@ int test_reference_linear_cross_entropy_register(void) {
   TU_SUITE("reference_linear_cross_entropy", NULL, NULL,
            TU_TEST(test_fd_options), TU_TEST(test_matches_cross_entropy),
            TU_TEST(test_hand_zero_weight), TU_TEST(test_accumulate),
-           TU_TEST(test_errors));
+           TU_TEST(test_struct_size), TU_TEST(test_errors));
 }

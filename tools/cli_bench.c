@@ -47,6 +47,9 @@ static const char *const bench_help =
     "  --seed S             seed of the pseudo-random data (default 1)\n"
     "  --no-copy            skip the copy kernel (copy_gbps is null)\n"
     "  --json-only          print only the JSON line\n"
+    "  --vocab-parallel     cross_entropy under mpirun, the classes split\n"
+    "                       over the processes (clloss bench --vocab-parallel\n"
+    "                       --help)\n"
     "\n"
     "Data (float values repeat every 8 MiB; targets do not): logits and\n"
     "inputs uniform in [-5, 5), class targets uniform in\n"
@@ -692,6 +695,9 @@ static int measure(bench_run *r, bench_result *res) {
 int cli_bench(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "linear_cross_entropy") == 0)
     return cli_bench_linear(argc, argv);
+  for (int i = 1; i < argc; i++)
+    if (cli_flag(argv[i], "--vocab-parallel"))
+      return cli_bench_vocab_parallel(argc, argv);
   for (int i = 1; i < argc; i++)
     if (cli_is_help(argv[i])) {
       fputs(bench_help, stdout);

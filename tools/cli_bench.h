@@ -46,6 +46,10 @@ void bench_json_number(FILE *out, double v, const char *fmt);
 /* `clloss bench linear_cross_entropy ...` (cli_bench_linear.c). */
 int cli_bench_linear(int argc, char **argv);
 
+/* `clloss bench cross_entropy --vocab-parallel` under mpirun
+ * (cli_bench_vocab_parallel.c); without MPI a clear error. */
+int cli_bench_vocab_parallel(int argc, char **argv);
+
 /* Median and minimum of n values (sorts `v`). */
 void bench_stats(double *v, size_t n, double *median, double *min);
 

@@ -97,6 +97,7 @@ static int check_options(lin_problem *p, const run_args *a) {
   ce_d->label_smoothing = o->label_smoothing;
   ce_d->z_loss = o->z_loss;
   ce_d->softcap = o->softcap;
+  ce_d->grad_scale = o->grad_scale;
   const npy_array *t = &p->in[A_T];
   if (!is_float(t->dtype) &&
       cli_check_targets(t, ce_d->classes, o->ignore_index, msg, sizeof msg) !=

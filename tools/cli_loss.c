@@ -8,22 +8,23 @@
 
 #define CE_OPTS                                                                \
   (CLI_OPT_REDUCTION | CLI_OPT_IGNORE_INDEX | CLI_OPT_LABEL_SMOOTHING |        \
-   CLI_OPT_WEIGHT | CLI_OPT_Z_LOSS | CLI_OPT_SOFTCAP)
+   CLI_OPT_WEIGHT | CLI_OPT_Z_LOSS | CLI_OPT_SOFTCAP | CLI_OPT_GRAD_SCALE)
+/* What every element-wise loss takes. */
+#define PW_OPTS (CLI_OPT_REDUCTION | CLI_OPT_GRAD_SCALE)
 
 static const cli_loss_info losses[] = {
     {"cross_entropy", CLI_CROSS_ENTROPY, CLLOSS_MSE_LOSS, CE_OPTS},
     {"nll_loss", CLI_NLL_LOSS, CLLOSS_MSE_LOSS,
-     CLI_OPT_REDUCTION | CLI_OPT_IGNORE_INDEX | CLI_OPT_WEIGHT},
-    {"mse_loss", CLI_POINTWISE, CLLOSS_MSE_LOSS, CLI_OPT_REDUCTION},
-    {"l1_loss", CLI_POINTWISE, CLLOSS_L1_LOSS, CLI_OPT_REDUCTION},
-    {"huber_loss", CLI_POINTWISE, CLLOSS_HUBER_LOSS,
-     CLI_OPT_REDUCTION | CLI_OPT_DELTA},
+     CLI_OPT_REDUCTION | CLI_OPT_IGNORE_INDEX | CLI_OPT_WEIGHT |
+         CLI_OPT_GRAD_SCALE},
+    {"mse_loss", CLI_POINTWISE, CLLOSS_MSE_LOSS, PW_OPTS},
+    {"l1_loss", CLI_POINTWISE, CLLOSS_L1_LOSS, PW_OPTS},
+    {"huber_loss", CLI_POINTWISE, CLLOSS_HUBER_LOSS, PW_OPTS | CLI_OPT_DELTA},
     {"smooth_l1_loss", CLI_POINTWISE, CLLOSS_SMOOTH_L1_LOSS,
-     CLI_OPT_REDUCTION | CLI_OPT_BETA},
+     PW_OPTS | CLI_OPT_BETA},
     {"binary_cross_entropy_with_logits", CLI_POINTWISE, CLLOSS_BCE_WITH_LOGITS,
-     CLI_OPT_REDUCTION | CLI_OPT_WEIGHT | CLI_OPT_POS_WEIGHT},
-    {"kl_div", CLI_POINTWISE, CLLOSS_KL_DIV,
-     CLI_OPT_REDUCTION | CLI_OPT_LOG_TARGET},
+     PW_OPTS | CLI_OPT_WEIGHT | CLI_OPT_POS_WEIGHT},
+    {"kl_div", CLI_POINTWISE, CLLOSS_KL_DIV, PW_OPTS | CLI_OPT_LOG_TARGET},
 };
 
 const cli_loss_info *cli_find_loss(const char *name) {
@@ -60,6 +61,8 @@ const char *cli_option_name(unsigned opt) {
     return "--z-loss";
   case CLI_OPT_SOFTCAP:
     return "--softcap";
+  case CLI_OPT_GRAD_SCALE:
+    return "--grad-scale";
   default:
     return "?";
   }
@@ -72,6 +75,7 @@ cli_options cli_default_options(void) {
   o.ignore_index = -100;
   o.delta = 1.0f;
   o.beta = 1.0f;
+  o.grad_scale = 1.0f;
   return o;
 }
 
@@ -145,5 +149,7 @@ void cli_describe_options(const cli_problem *p, char *buf, size_t len) {
     ADD_(" z=%g", o->z_loss);
   if (o->given & CLI_OPT_SOFTCAP)
     ADD_(" softcap=%g", o->softcap);
+  if (o->given & CLI_OPT_GRAD_SCALE)
+    ADD_(" grad_scale=%g", o->grad_scale);
 #undef ADD_
 }

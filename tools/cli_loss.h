@@ -27,7 +27,8 @@ enum {
   CLI_OPT_BETA = 1u << 6,
   CLI_OPT_LOG_TARGET = 1u << 7,
   CLI_OPT_Z_LOSS = 1u << 8,
-  CLI_OPT_SOFTCAP = 1u << 9
+  CLI_OPT_SOFTCAP = 1u << 9,
+  CLI_OPT_GRAD_SCALE = 1u << 10
 };
 
 typedef struct cli_loss_info {
@@ -49,6 +50,7 @@ typedef struct cli_options {
   clloss_reduction reduction;
   int64_t ignore_index;
   float label_smoothing, delta, beta, z_loss, softcap;
+  float grad_scale; /* multiplies the gradient (1) */
   int log_target;
 } cli_options;
 

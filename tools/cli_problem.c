@@ -166,6 +166,7 @@ static int init_class_loss(cli_problem *p, const npy_array *weight, char *msg,
     d.label_smoothing = p->opt.label_smoothing;
     d.z_loss = p->opt.z_loss;
     d.softcap = p->opt.softcap;
+    d.grad_scale = p->opt.grad_scale;
     p->ce = d;
   } else {
     clloss_nll_loss_desc d = CLLOSS_NLL_LOSS_DESC_INIT;
@@ -175,6 +176,7 @@ static int init_class_loss(cli_problem *p, const npy_array *weight, char *msg,
     d.target_type = target_type;
     d.reduction = p->opt.reduction;
     d.ignore_index = p->opt.ignore_index;
+    d.grad_scale = p->opt.grad_scale;
     p->nll = d;
   }
   /* none gives one loss per row: [N], or () for a single [C] row as in
@@ -238,6 +240,7 @@ static int init_pointwise(cli_problem *p, const npy_array *weight,
   d.beta = p->opt.beta;
   d.log_target = p->opt.log_target;
   d.batch = x->ndim ? x->shape[0] : 1;
+  d.grad_scale = p->opt.grad_scale;
   p->pw = d;
   if (p->opt.reduction == CLLOSS_REDUCTION_NONE) {
     p->loss_ndim = x->ndim;

@@ -1,5 +1,6 @@
 /* cli_run.c - `clloss run LOSS --input X.npy --target T.npy ...`: one loss
- * and its gradient on a device or the CPU reference, written to .npy files.
+ * and its gradient on a device or the CPU reference, written to .npy files
+ * (and `clloss run softmax`, cli_softmax.c).
  */
 #include <math.h>
 #include <stddef.h>
@@ -10,11 +11,13 @@
 #include "cli.h"
 #include "cli_loss.h"
 #include "cli_run.h"
+#include "cli_softmax.h"
 #include "npy.h"
 
 static const char *const run_help =
     "usage: clloss run LOSS --input X.npy --target T.npy [options]\n"
     "                  [--loss-out L.npy] [--grad-out G.npy]\n"
+    "       clloss run softmax --input X.npy --out P.npy [--device I | --cpu]\n"
     "\n"
     "Computes one loss and its gradient d(loss)/d(input) (upstream gradient\n"
     "1) and writes them as .npy files; at least one output is required.\n"
@@ -32,6 +35,8 @@ static const char *const run_help =
     "                  target as cross_entropy's with C = V; outputs\n"
     "                  --grad-out dX, --grad-weight-out dW, --grad-bias-out\n"
     "                  db (any of them, or --loss-out alone)\n"
+    "  softmax         not a loss: the probabilities of X's rows (its last\n"
+    "                  axis), written to --out in X's shape and dtype\n"
     "\n"
     "Options (as PyTorch names them; '_' may replace '-'):\n"
     "  --reduction R        none, mean (default) or sum; kl_div: batchmean\n"
@@ -45,6 +50,8 @@ static const char *const run_help =
     "  --log-target         kl_div: the target is log p\n"
     "  --z-loss Z           cross_entropy: adds Z lse^2 per row (default 0)\n"
     "  --softcap S          cross_entropy: logits -> S tanh(x / S) (0 off)\n"
+    "  --grad-scale S       multiplies the gradient, any reduction (default\n"
+    "                       1; llm.c's 1/(B*T) with --reduction none)\n"
     "  --linear-weight W.npy, --linear-bias B.npy\n"
     "                       linear_cross_entropy's W [V, H] and b [V]\n"
     "  --grad-weight-out F, --grad-bias-out F\n"
@@ -55,6 +62,12 @@ static const char *const run_help =
     "  --device I           device index or name substring (default: the\n"
     "                       CLLOSS_DEVICE variable, then the first GPU)\n"
     "  --cpu                use the CPU reference instead of a device\n"
+    "  --vocab-parallel     cross_entropy under mpirun: each process takes\n"
+    "                       its block of the classes (columns of --input,\n"
+    "                       of probability targets and of --weight) on its\n"
+    "                       device; one MPI_Allreduce of per-row statistics;\n"
+    "                       process 0 writes the loss and the gathered\n"
+    "                       gradient (needs clloss built with MPI)\n"
     "  --quiet              no summary line (loss, device, and the time of\n"
     "                       the call: copies and any first-use kernel build\n"
     "                       included)\n"
@@ -104,6 +117,7 @@ static int string_option(int argc, char **argv, int *i, run_args *a,
       {"--pos-weight", offsetof(run_args, pos_weight)},
       {"--loss-out", offsetof(run_args, loss_out)},
       {"--grad-out", offsetof(run_args, grad_out)},
+      {"--out", offsetof(run_args, out)},
       {"--device", offsetof(run_args, device)},
       {"--linear-weight", offsetof(run_args, linear_weight)},
       {"--linear-bias", offsetof(run_args, linear_bias)},
@@ -142,6 +156,7 @@ static int number_option(int argc, char **argv, int *i, run_args *a,
       {"--beta", CLI_OPT_BETA, offsetof(cli_options, beta)},
       {"--z-loss", CLI_OPT_Z_LOSS, offsetof(cli_options, z_loss)},
       {"--softcap", CLI_OPT_SOFTCAP, offsetof(cli_options, softcap)},
+      {"--grad-scale", CLI_OPT_GRAD_SCALE, offsetof(cli_options, grad_scale)},
   };
   const char *v;
   *matched = 1;
@@ -210,6 +225,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
       a->opt.given |= CLI_OPT_LOG_TARGET;
     } else if (cli_flag(arg, "--cpu")) {
       a->cpu = 1;
+    } else if (cli_flag(arg, "--vocab-parallel")) {
+      a->vocab_parallel = 1;
     } else if (cli_flag(arg, "--quiet") || strcmp(arg, "-q") == 0) {
       a->quiet = 1;
     } else {
@@ -219,6 +236,20 @@ static int parse_args(int argc, char **argv, run_args *a) {
   }
   if (!a->loss_name)
     return usage("%s", "no LOSS given");
+  if (a->cpu && a->device)
+    return usage("%s", "--cpu and --device exclude each other");
+  if (strcmp(a->loss_name, "softmax") == 0) {
+    if (!a->input || !a->out)
+      return usage("%s", "softmax needs --input and --out");
+    if (a->target || a->loss_out || a->grad_out || a->opt.given ||
+        a->opt.log_target || a->vocab_parallel)
+      return usage("%s", "softmax takes --input, --out, --device, --cpu and "
+                         "--quiet only");
+    return CLI_OK;
+  }
+  if (a->out)
+    return usage("%s", "--out is softmax's; a loss writes --loss-out and "
+                       "--grad-out");
   if (!a->input || !a->target)
     return usage("%s", "--input and --target are required");
   const int linear = strcmp(a->loss_name, "linear_cross_entropy") == 0;
@@ -238,8 +269,12 @@ static int parse_args(int argc, char **argv, run_args *a) {
     for (int j = k + 1; j < 4; j++)
       if (outs[k] && outs[j] && strcmp(outs[k], outs[j]) == 0)
         return usage("two outputs are the same file '%s'", outs[k]);
-  if (a->cpu && a->device)
-    return usage("%s", "--cpu and --device exclude each other");
+  if (a->cpu && a->vocab_parallel)
+    return usage("%s", "--cpu and --vocab-parallel exclude each other");
+  if (linear && a->vocab_parallel)
+    return usage("%s", "--vocab-parallel is cross_entropy's; "
+                       "linear_cross_entropy splits its vocabulary with "
+                       "--vocab-block");
   return CLI_OK;
 }
 
@@ -263,9 +298,8 @@ static void free_data(run_data *d) {
   npy_free(&d->pos_weight);
 }
 
-/* Writes both outputs or neither. */
-static int write_outputs(const run_args *a, const cli_problem *p,
-                         const void *loss, const void *grad) {
+int cli_run_write_outputs(const run_args *a, const cli_problem *p,
+                          const void *loss, const void *grad) {
   char msg[512];
   npy_staged ls = {NULL, NULL}, gs = {NULL, NULL};
   const npy_array *x = p->input;
@@ -287,8 +321,8 @@ static int write_outputs(const run_args *a, const cli_problem *p,
   return CLI_OK;
 }
 
-static void summary(const cli_problem *p, const void *loss, const char *where,
-                    double ms) {
+void cli_run_summary(const cli_problem *p, const void *loss, const char *where,
+                     double ms) {
   char opts[256], value[96];
   double sum = 0.0;
   for (size_t i = 0; i < p->loss_count; i++)
@@ -346,9 +380,9 @@ static int compute(const run_args *a, const cli_problem *p) {
       if (s == CLLOSS_BUILD_FAILURE && ctx)
         fprintf(stderr, "build log:\n%s\n", clloss_context_build_log(ctx));
     } else {
-      rc = write_outputs(a, p, loss, grad);
+      rc = cli_run_write_outputs(a, p, loss, grad);
       if (rc == CLI_OK && !a->quiet)
-        summary(p, loss, where, ms);
+        cli_run_summary(p, loss, where, ms);
     }
   }
   free(loss);
@@ -364,12 +398,16 @@ int cli_run(int argc, char **argv) {
     return rc < 0 ? CLI_OK : rc;
   if (strcmp(a.loss_name, "linear_cross_entropy") == 0)
     return cli_run_linear(&a);
+  if (strcmp(a.loss_name, "softmax") == 0)
+    return cli_run_softmax(a.input, a.out, a.device, a.cpu, a.quiet);
   const cli_loss_info *loss = cli_find_loss(a.loss_name);
   if (!loss)
     return usage("unknown loss '%s'", a.loss_name);
   char msg[512];
   if (cli_check_options(loss, &a.opt, msg, sizeof msg) != CLI_OK)
     return cli_error("run", CLI_USAGE, "%s", msg);
+  if (a.vocab_parallel)
+    return cli_run_vocab_parallel(&a, loss);
   run_data d;
   memset(&d, 0, sizeof d);
   if ((rc = load(a.input, &d.input)) == CLI_OK &&

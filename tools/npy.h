@@ -54,6 +54,18 @@ npy_status npy_parse(const void *buf, size_t len, npy_array *out, char *msg,
 /* Reads the file at `path` into *out; messages start with the path. */
 npy_status npy_read(const char *path, npy_array *out, char *msg, size_t msglen);
 
+/* The header of the file at `path`: *out has everything but the data
+ * (NULL), which is checked to be there, as long as the header says. */
+npy_status npy_read_header(const char *path, npy_array *out, char *msg,
+                           size_t msglen);
+
+/* Columns [c0, c0 + cb) of the last dimension of the file at `path`,
+ * reading only those: *out has the file's shape with cb as its last
+ * dimension. Columns beyond the last dimension (or a scalar file) are
+ * NPY_ERR_ARGUMENT. */
+npy_status npy_read_columns(const char *path, size_t c0, size_t cb,
+                            npy_array *out, char *msg, size_t msglen);
+
 /* Frees a's data and zeroes it; NULL and a zeroed array are fine. */
 void npy_free(npy_array *a);
 

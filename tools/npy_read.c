@@ -469,6 +469,103 @@ npy_status npy_read(const char *path, npy_array *out, char *msg,
   return NPY_OK;
 }
 
+/* Opens `path` and reads its preamble and header: *f is left open for the
+ * data, which starts at *data_at and is checked to be as long as the
+ * header says. Messages start with the path. */
+static npy_status open_header(const char *path, FILE **f, npy_array *out,
+                              size_t *data_at, char *msg, size_t msglen) {
+  memset(out, 0, sizeof *out);
+  *f = fopen(path, "rb");
+  if (!*f)
+    return fail(NPY_ERR_IO, msg, msglen, "%s: %s", path, strerror(errno));
+  /* The preamble (12 bytes at most), then the whole header, which a
+   * corrupt length cannot make longer than the file. */
+  long end = -1;
+  if (fseek(*f, 0, SEEK_END) == 0)
+    end = ftell(*f);
+  rewind(*f);
+  unsigned char pre[12];
+  size_t got = fread(pre, 1, sizeof pre, *f);
+  size_t len = got, file_len = end > 0 ? (size_t)end : 0;
+  if (got >= 10 && memcmp(pre, npy_magic, sizeof npy_magic) == 0 &&
+      pre[6] >= 1 && pre[6] <= 3)
+    len = (pre[6] == 1 ? 10 + read_le(pre + 8, 2) : 12 + read_le(pre + 8, 4));
+  if (len > file_len)
+    len = file_len > got ? file_len : got;
+  unsigned char *b = malloc(len ? len : 1);
+  npy_status st = b ? NPY_OK : NPY_ERR_NOMEM;
+  if (st == NPY_OK && len) {
+    memcpy(b, pre, got < len ? got : len);
+    if (len > got)
+      len = got + fread(b + got, 1, len - got, *f);
+  }
+  char why[384] = "";
+  if (st == NPY_OK && end < 0)
+    st = NPY_ERR_IO;
+  if (st == NPY_OK)
+    st = parse_header(b, len, out, data_at, why, sizeof why);
+  free(b);
+  if (st == NPY_OK)
+    st = check_data_size(out, file_len - *data_at, why, sizeof why);
+  if (st != NPY_OK) {
+    fclose(*f);
+    *f = NULL;
+    memset(out, 0, sizeof *out);
+    return fail(st, msg, msglen, "%s: %s", path,
+                *why                  ? why
+                : st == NPY_ERR_NOMEM ? "out of memory"
+                                      : "read error");
+  }
+  return NPY_OK;
+}
+
+npy_status npy_read_header(const char *path, npy_array *out, char *msg,
+                           size_t msglen) {
+  FILE *f;
+  size_t at;
+  npy_status st = open_header(path, &f, out, &at, msg, msglen);
+  if (st == NPY_OK)
+    fclose(f);
+  return st;
+}
+
+npy_status npy_read_columns(const char *path, size_t c0, size_t cb,
+                            npy_array *out, char *msg, size_t msglen) {
+  FILE *f;
+  size_t at;
+  npy_status st = open_header(path, &f, out, &at, msg, msglen);
+  if (st != NPY_OK)
+    return st;
+  const size_t cols = out->ndim ? out->shape[out->ndim - 1] : 0;
+  if (out->ndim == 0 || c0 > cols || cb > cols - c0) {
+    fclose(f);
+    memset(out, 0, sizeof *out);
+    return fail(NPY_ERR_ARGUMENT, msg, msglen,
+                "%s: columns [%zu, %zu) are not within the last dimension "
+                "(%zu)",
+                path, c0, c0 + cb, cols);
+  }
+  const size_t es = npy_dtype_size(out->dtype);
+  const size_t rows = cols ? out->count / cols : 0;
+  out->shape[out->ndim - 1] = cb;
+  out->count = rows * cb;
+  out->data = malloc(out->count ? out->count * es : 1);
+  if (!out->data)
+    st = fail(NPY_ERR_NOMEM, msg, msglen, "%s: out of memory", path);
+  /* One read per row of the slice, or one for them all. */
+  const size_t runs = cb == cols ? 1 : rows, run = cb == cols ? rows * cb : cb;
+  for (size_t r = 0; st == NPY_OK && run && r < runs; r++) {
+    const long where = (long)(at + (r * cols + c0) * es);
+    if (fseek(f, where, SEEK_SET) != 0 ||
+        fread((char *)out->data + r * run * es, es, run, f) != run)
+      st = fail(NPY_ERR_IO, msg, msglen, "%s: read error", path);
+  }
+  fclose(f);
+  if (st != NPY_OK)
+    npy_free(out);
+  return st;
+}
+
 void npy_free(npy_array *a) {
   if (!a)
     return;

@@ -7,7 +7,8 @@
  * D = sum over valid rows of w[t_i] (all ignored: 0/0 = NaN, as PyTorch).
  * dL/dx_ij = -s_i w[t_i] [j = t_i], s_i = g_i (none), g (sum), g/D (mean);
  * ignored rows get a zero gradient row. Only the C columns of each row are
- * written: the padding up to row_stride is left as it is. */
+ * written, and the padding up to row_stride is left as it is, but with
+ * CLLOSS_PADDING_ZERO (zeros in all N rows, as the host-pointer call). */
 clloss_status clloss_reference_nll_loss(const clloss_nll_loss_desc *desc,
                                         const void *input, const void *target,
                                         const void *weight,
@@ -67,5 +68,8 @@ clloss_status clloss_reference_nll_loss(const clloss_nll_loss_desc *desc,
   if (red != CLLOSS_REDUCTION_NONE && loss)
     clloss__ref_store(loss, wt, 0,
                       red == CLLOSS_REDUCTION_MEAN ? total / D : total);
+  if (grad_input && desc->padding == CLLOSS_PADDING_ZERO)
+    clloss__zero_host_padding(grad_input, N, C, ld,
+                              clloss_dtype_size(desc->input_type));
   return CLLOSS_SUCCESS;
 }

@@ -16,8 +16,9 @@ PyTorch's F.linear + F.cross_entropy in float64.
                              that do not divide N and V).
 
 Needs Debian's python3-torch: /usr/bin/python3 tests/data/linear_cross_entropy.py
-z_loss and softcap are not in PyTorch; they are composed from torch ops as
-docs/LOSSES.md defines them (softcap first, z lse^2 added on valid rows).
+z_loss, softcap and grad_scale are not in PyTorch; they are composed from
+torch ops as docs/LOSSES.md defines them (softcap first, z lse^2 added on
+valid rows; grad_scale the upstream gradient of backward).
 """
 import argparse
 import os
@@ -79,7 +80,8 @@ def reference(x, w, b, t, cw, opts):
             loss = per.sum() / wt[tt[valid]].sum()
     if one_row and red == "none":
         loss = loss.squeeze(0)
-    loss.backward(torch.ones_like(loss))
+    # grad_scale (not in PyTorch) multiplies every gradient.
+    loss.backward(torch.full_like(loss, f32(opts.get("grad_scale", 1.0))))
     return (loss.detach().numpy(), x.grad.numpy(), w.grad.numpy(),
             b.grad.numpy() if b is not None else None)
 
@@ -106,6 +108,9 @@ CASES = [
     ("half_none", 6, 8, 10, "float16", "--reduction none --chunk-rows 4",
      dict(bias=1)),
     ("one_row", None, 5, 7, "float32", "--vocab-block 2", dict(bias=0)),
+    ("sum_grad_scale", 9, 5, 14, "float32",
+     "--reduction sum --grad-scale 0.25 --vocab-block 5 --chunk-rows 4",
+     dict(bias=1, weights=1, ignore=(2,))),
 ]
 
 

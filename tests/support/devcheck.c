@@ -25,6 +25,16 @@ void *dc_alloc(size_t bytes) {
   return p;
 }
 
+void dc_fill_probabilities(tu_rng *r, float *p, size_t rows, size_t classes) {
+  for (size_t i = 0; i < rows; i++) {
+    double s = 0.0;
+    for (size_t j = 0; j < classes; j++)
+      s += p[i * classes + j] = expf(tu_uniform(r, -3.0f, 3.0f));
+    for (size_t j = 0; j < classes; j++)
+      p[i * classes + j] = (float)(p[i * classes + j] / s);
+  }
+}
+
 dc_tol dc_default_tol(clloss_dtype input_type) {
   dc_tol t = {1e-5, 1e-5, 2e-6, 1e-4};
   if (input_type == CLLOSS_FLOAT16) {

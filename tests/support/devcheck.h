@@ -115,6 +115,10 @@ double dc_get(clloss_dtype type, const void *src, size_t i);
 size_t dc_compare(const char *what, clloss_dtype type, const void *got,
                   const double *expect, size_t n, double atol, double rtol);
 
+/* Probability targets: `rows` rows of `classes` values, each row the
+ * softmax of values uniform in [-3, 3]. */
+void dc_fill_probabilities(tu_rng *r, float *p, size_t rows, size_t classes);
+
 /* Allocation that fails the test instead of returning NULL. */
 void *dc_alloc(size_t bytes);
 

@@ -1,0 +1,124 @@
+/* clloss_mpi.h - the MPI layer of clloss: cross_entropy over a vocabulary
+ * split across processes (vocabulary parallelism), in one MPI_Allreduce.
+ *
+ * A second public header, only for the MPI layer: the library clloss_mpi
+ * (CMake target clloss::clloss_mpi, built when CMake finds MPI) on top of
+ * clloss. The core library and clloss.h stay free of MPI; users of another
+ * transport (NCCL, their own) call clloss.h's shard statistics
+ * (clloss_cross_entropy_partial, clloss_ce_stats_combine,
+ * clloss_cross_entropy_finish) directly, as this layer does.
+ *
+ * The vocabulary-parallel layout
+ * ------------------------------
+ * P processes of a communicator each hold a block of the V classes, the
+ * shard [class_offset, class_offset + classes), of every row: logits
+ * [N, classes], its slice of the class weights, its slice of probability
+ * targets; class-index targets [N] are global indices, the same on every
+ * process. The shards of the processes tile [0, V): every class in exactly
+ * one (any order of ranks; a shard may be empty, classes = 0). Each
+ * process computes its block's per-row statistics (clloss.h, "shard
+ * statistics"), ONE MPI_Allreduce of N + 1 records (24 bytes each; 48 for
+ * float64 input) with a user-defined, commutative operator combines them,
+ * and each process finishes its own block's gradient and the loss from
+ * the combined records.
+ *
+ * The loss is that of clloss_cross_entropy on the whole [N, V] problem, up
+ * to rounding, and the same on every process (bit for bit where the
+ * processes run the same kind of device and driver: the combined records
+ * are identical everywhere, the operator being commutative bit for bit);
+ * each process's gradient is its block's columns of the whole gradient.
+ * Every option of the descriptor applies, as for the shard statistics.
+ *
+ * Collective calls
+ * ----------------
+ * Every process of `comm` makes the call, with the same descriptor (rows,
+ * classes, options) and the same class-index targets. A process whose own
+ * arguments fail (a bad buffer, a bad descriptor) still joins the
+ * all-reduce, so that no process waits forever: every process then returns
+ * a failure, that process its own status and the others
+ * CLLOSS_COLLECTIVE_FAILURE. Only a process that cannot join returns at
+ * once: no context, MPI not initialized, comm MPI_COMM_NULL, desc NULL or
+ * not initialised (its rows give the all-reduce's count); the others then
+ * wait, as for any collective call that one process skips. Shards that do not
+ * add up to V classes give CLLOSS_INVALID_ARGUMENT on every process (checked
+ * when V < 2^24; 2^53 for float64). An MPI error is CLLOSS_COLLECTIVE_FAILURE
+ * with MPI's message in the detail, if the communicator's error handler returns
+ * (MPI's default, MPI_ERRORS_ARE_FATAL, aborts the job instead). The detail
+ * sentence of a failure is clloss_context_error_detail(ctx), as for clloss's
+ * calls.
+ *
+ * Unlike clloss's device-buffer calls, these wait on the host: for the
+ * partial statistics (read to host memory), for the all-reduce, and for
+ * the combined records' copy back to the device; then the finish is
+ * enqueued and the call returns without waiting for it.
+ *
+ * Threads: as clloss.h for the context; MPI's own rules for the
+ * communicator (one collective at a time on a communicator, in the same
+ * order on every process).
+ */
+#ifndef CLLOSS_MPI_H
+#define CLLOSS_MPI_H
+
+#include <mpi.h>
+
+#include "clloss.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CLLOSS_MPI_API __attribute__((visibility("default")))
+#else
+#define CLLOSS_MPI_API
+#endif
+
+/* The even split of `classes` over `size` processes: process `rank` gets
+ * classes / size classes, one more for the first classes % size ranks,
+ * blocks in rank order. Some are empty when size > classes. */
+CLLOSS_MPI_API clloss_shard clloss_mpi_even_shard(size_t classes, int rank,
+                                                  int size);
+
+/* The MPI datatype of one statistics record (6 floats: clloss_ce_stats;
+ * 6 doubles: clloss_ce_stats64 for float64 input) and the commutative
+ * reduction operator over it (clloss_ce_stats_combine), for callers that
+ * run their own collective (MPI_Iallreduce overlapping other work, say).
+ * The caller frees both (MPI_Type_free, MPI_Op_free). A non-float
+ * input_type is CLLOSS_INVALID_ARGUMENT; a failed MPI call
+ * CLLOSS_COLLECTIVE_FAILURE. */
+CLLOSS_MPI_API clloss_status clloss_mpi_ce_stats_type(clloss_dtype input_type,
+                                                      MPI_Datatype *type,
+                                                      MPI_Op *op);
+
+/* cross_entropy of the whole [N, V] problem, this process holding `shard`
+ * (classes = 0: none): on device buffers of ctx, as
+ * clloss_cross_entropy_partial / _finish take them: input [N, shard
+ * classes] (rows desc->row_stride apart; 0: the block's width), target
+ * (global class indices [N], or the block's probabilities [N, shard
+ * classes]), weight (the block's [shard classes], optional), grad_output
+ * (as clloss_cross_entropy), loss (the whole problem's: 1 value, or N for
+ * reduction none), grad_input (the block's gradient, may be the input).
+ * Either output may be omitted, not both; a process with an empty shard
+ * writes only the loss. `*event` (may be NULL) completes with the finish;
+ * the caller releases it. */
+CLLOSS_MPI_API clloss_status clloss_mpi_cross_entropy(
+    clloss_context *ctx, MPI_Comm comm, cl_command_queue queue,
+    const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
+    clloss_buffer input, clloss_buffer target, clloss_buffer weight,
+    clloss_buffer grad_output, clloss_buffer loss, clloss_buffer grad_input,
+    cl_uint num_events, const cl_event *wait_list, cl_event *event);
+
+/* The same on host arrays (through device buffers made for the call, on
+ * the context's own queue); returns when the results are in host memory.
+ * Class-index targets outside [0, V) that are not ignore_index give
+ * CLLOSS_INVALID_TARGET on every process before any output is touched. */
+CLLOSS_MPI_API clloss_status clloss_mpi_cross_entropy_host(
+    clloss_context *ctx, MPI_Comm comm, const clloss_cross_entropy_desc *desc,
+    const clloss_shard *shard, const void *input, const void *target,
+    const void *weight, const void *grad_output, void *loss, void *grad_input);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

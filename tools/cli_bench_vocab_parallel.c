@@ -1,0 +1,386 @@
+/* cli_bench_vocab_parallel.c - `clloss bench cross_entropy --vocab-parallel`
+ * under mpirun: times the MPI layer's call (each process its block of the
+ * classes) against the single-device call on the whole problem on process
+ * 0's device, and the all-reduce of the records alone; prints readable
+ * lines and one JSON object (process 0). Without MPI, a clear error. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "cli_bench.h"
+#include "cli_loss.h"
+
+static const char *const vp_help =
+    "usage: mpirun -np P clloss bench cross_entropy --vocab-parallel\n"
+    "           [--rows N] [--classes V] [--dtype T] [--device I]\n"
+    "           [--repeat R] [--warmup W] [--json-only]\n"
+    "\n"
+    "Times cross_entropy (loss and gradient, reduction mean) with the\n"
+    "classes split evenly over the P processes of the job, through the MPI\n"
+    "layer (clloss_mpi_cross_entropy on device buffers: partial statistics,\n"
+    "one MPI_Allreduce of N + 1 records, finish); each run from a barrier\n"
+    "until every process has its gradient (the slowest process's time).\n"
+    "Then the same all-reduce alone, and the single-device call\n"
+    "(clloss_cross_entropy) on the whole [N, V] problem on process 0's device\n"
+    "while the others wait (asleep, not spinning in MPI). Medians of R runs\n"
+    "after W untimed ones. Processes that share one device (a CPU device)\n"
+    "contend for it: OMPI_MCA_mpi_yield_when_idle=1 keeps Open MPI's waits\n"
+    "inside the call from spinning on its cores.\n"
+    "\n"
+    "  --rows N, --classes V  the whole problem (default 4096 x 32000)\n"
+    "  --dtype T            float32 (default), float16, bfloat16, float64\n"
+    "  --device I           every process's device (default: CLLOSS_DEVICE,\n"
+    "                       then the first GPU)\n"
+    "  --repeat R, --warmup W  (default 10 and 2)\n"
+    "  --json-only          print only the JSON line\n"
+    "\n"
+    "bytes_per_process: what each process contributes to the all-reduce,\n"
+    "(N + 1) records of 24 bytes (48 for float64); what crosses the wire\n"
+    "depends on MPI's algorithm (a ring sends 2 (P-1)/P of it).\n";
+
+#ifndef CLLOSS_CLI_HAVE_MPI
+
+int cli_bench_vocab_parallel(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (cli_is_help(argv[i])) {
+      fputs(vp_help, stdout);
+      return CLI_OK;
+    }
+  return cli_error("bench", CLI_USAGE,
+                   "--vocab-parallel needs the MPI layer, and this clloss was "
+                   "built without MPI (install libopenmpi-dev and rebuild)");
+}
+
+#else
+
+#include "clloss_mpi.h"
+
+typedef struct vp_args {
+  size_t rows, classes;
+  clloss_dtype dtype;
+  const char *device;
+  int repeat, warmup, json_only;
+} vp_args;
+
+#define usage(...) cli_usage("bench", __VA_ARGS__)
+
+static int parse_size(const char *name, const char *v, size_t lo, size_t hi,
+                      size_t *out) {
+  if (!v || !cli_parse_size(v, out) || *out < lo || *out > hi)
+    return usage("%s must be a whole number in [%zu, %zu]", name, lo, hi);
+  return CLI_OK;
+}
+
+static int parse_args(int argc, char **argv, vp_args *a) {
+  int have_loss = 0;
+  for (int i = 1; i < argc;) {
+    const char *v;
+    size_t n;
+    int rc = CLI_OK;
+    if (cli_option(argc, argv, &i, "--rows", &v)) {
+      rc = parse_size("--rows", v, 1, (size_t)1 << 30, &a->rows);
+    } else if (cli_option(argc, argv, &i, "--classes", &v)) {
+      rc = parse_size("--classes", v, 1, (size_t)1 << 30, &a->classes);
+    } else if (cli_option(argc, argv, &i, "--repeat", &v)) {
+      rc = parse_size("--repeat", v, 1, 100000, &n);
+      a->repeat = (int)n;
+    } else if (cli_option(argc, argv, &i, "--warmup", &v)) {
+      rc = parse_size("--warmup", v, 0, 100000, &n);
+      a->warmup = (int)n;
+    } else if (cli_option(argc, argv, &i, "--device", &v)) {
+      if (!v || !*v)
+        return usage("--device needs a value");
+      a->device = v;
+    } else if (cli_option(argc, argv, &i, "--dtype", &v)) {
+      static const clloss_dtype all[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
+                                         CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
+      rc = CLI_USAGE;
+      for (size_t k = 0; k < 4 && v; k++)
+        if (strcmp(v, clloss_dtype_name(all[k])) == 0)
+          a->dtype = all[k], rc = CLI_OK;
+      if (rc != CLI_OK)
+        return usage("unknown --dtype '%s'", v ? v : "");
+    } else if (cli_flag(argv[i], "--vocab-parallel")) {
+      i++;
+    } else if (cli_flag(argv[i], "--json-only")) {
+      a->json_only = 1;
+      i++;
+    } else if (strcmp(argv[i], "cross_entropy") == 0 && !have_loss) {
+      have_loss = 1;
+      i++;
+    } else {
+      return usage("'%s': --vocab-parallel takes cross_entropy and the "
+                   "options of `clloss bench --vocab-parallel --help`",
+                   argv[i]);
+    }
+    if (rc != CLI_OK)
+      return rc;
+  }
+  if (!have_loss)
+    return usage("--vocab-parallel: missing LOSS (cross_entropy)");
+  if (a->classes > ((size_t)1 << 46) / a->rows)
+    return usage("--rows x --classes is too large");
+  return CLI_OK;
+}
+
+/* Device buffers of one problem: logits and gradient [rows, cols],
+ * targets [rows], the loss. */
+typedef struct vp_bufs {
+  cl_mem x, t, loss, grad;
+} vp_bufs;
+
+static void release(vp_bufs *b) {
+  cl_mem *all[] = {&b->x, &b->t, &b->loss, &b->grad};
+  for (int i = 0; i < 4; i++)
+    if (*all[i])
+      clReleaseMemObject(*all[i]);
+}
+
+/* Logits uniform in [-5, 5) (per process's seed), targets uniform in
+ * [0, classes) with one seed everywhere, so that all processes agree. */
+static cl_int make(clloss_context *ctx, const vp_args *a, size_t cols,
+                   uint64_t seed, vp_bufs *b) {
+  cl_context cl = clloss_context_cl_context(ctx);
+  cl_command_queue q = clloss_context_queue(ctx);
+  const size_t n = a->rows * (cols ? cols : 1),
+               es = clloss_dtype_size(a->dtype);
+  cl_int err = CL_SUCCESS, e2 = CL_SUCCESS, e3 = CL_SUCCESS, e4 = CL_SUCCESS;
+  b->x = clCreateBuffer(cl, CL_MEM_READ_WRITE, n * es, NULL, &err);
+  b->grad = clCreateBuffer(cl, CL_MEM_READ_WRITE, n * es, NULL, &e2);
+  b->t = clCreateBuffer(cl, CL_MEM_READ_WRITE, a->rows * 8, NULL, &e3);
+  b->loss = clCreateBuffer(cl, CL_MEM_READ_WRITE, 8, NULL, &e4);
+  if (err == CL_SUCCESS)
+    err = e2 != CL_SUCCESS ? e2 : e3 != CL_SUCCESS ? e3 : e4;
+  if (err == CL_SUCCESS)
+    err = bench_fill(q, b->x, a->dtype, n, -5, 5, seed);
+  if (err == CL_SUCCESS)
+    err = bench_fill(q, b->t, CLLOSS_INT64, a->rows, 0, (double)a->classes, 7);
+  return err;
+}
+
+typedef struct vp_result {
+  double vp_ms, allreduce_ms, single_ms;
+  size_t record_bytes;
+} vp_result;
+
+/* Whether any process is `bad`, on every process: the collective steps
+ * that follow must be run by all or by none. */
+static int anyone(int bad) {
+  int any = bad;
+  MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return any;
+}
+
+/* Waits for a nonblocking collective while sleeping, not spinning as
+ * MPI's blocking calls do: processes that share one device (a CPU
+ * device, here) must not take its cores while another times a call. */
+static void wait_asleep(MPI_Request *req) {
+  int done = 0;
+  const struct timespec nap = {0, 200000};
+  while (MPI_Test(req, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done)
+    nanosleep(&nap, NULL);
+}
+
+/* R timed runs of fn after W untimed ones: the slowest process's time of
+ * each, from a barrier; the median into *median. */
+typedef clloss_status (*vp_fn)(void *state);
+
+static int timed(const vp_args *a, vp_fn fn, void *state, int everyone,
+                 double *median) {
+  double *t = calloc((size_t)a->repeat, sizeof *t), min;
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  const int me = everyone || rank == 0;
+  clloss_status s = CLLOSS_SUCCESS;
+  if (anyone(!t)) {
+    free(t);
+    return CLI_DATA_ERROR;
+  }
+  for (int k = 0; k < a->warmup + a->repeat; k++) {
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    wait_asleep(&req);
+    const double t0 = cli_now_ms();
+    if (me && s == CLLOSS_SUCCESS)
+      s = fn(state);
+    double dt = cli_now_ms() - t0, worst = dt;
+    MPI_Iallreduce(&dt, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &req);
+    wait_asleep(&req);
+    if (k >= a->warmup)
+      t[k - a->warmup] = worst;
+  }
+  const int any = anyone(s != CLLOSS_SUCCESS || !t);
+  if (!any)
+    bench_stats(t, (size_t)a->repeat, median, &min);
+  free(t);
+  return any ? CLI_DATA_ERROR : CLI_OK;
+}
+
+/* What the timed functions need. */
+typedef struct vp_state {
+  clloss_context *ctx;
+  clloss_cross_entropy_desc desc;
+  clloss_shard shard;
+  vp_bufs *b;
+  void *records;
+  MPI_Datatype type;
+  MPI_Op op;
+} vp_state;
+
+static clloss_status finish_queue(vp_state *st, clloss_status s) {
+  if (s != CLLOSS_SUCCESS)
+    return s;
+  cl_int err = clFinish(clloss_context_queue(st->ctx));
+  return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
+}
+
+static clloss_status run_vp(void *p) {
+  vp_state *st = p;
+  const clloss_buffer none = {NULL, 0};
+  return finish_queue(st,
+                      clloss_mpi_cross_entropy(
+                          st->ctx, MPI_COMM_WORLD, NULL, &st->desc, &st->shard,
+                          CLLOSS_BUFFER(st->b->x), CLLOSS_BUFFER(st->b->t),
+                          none, none, CLLOSS_BUFFER(st->b->loss),
+                          st->shard.classes ? CLLOSS_BUFFER(st->b->grad) : none,
+                          0, NULL, NULL));
+}
+
+static clloss_status run_allreduce(void *p) {
+  vp_state *st = p;
+  return MPI_Allreduce(MPI_IN_PLACE, st->records, (int)st->desc.rows + 1,
+                       st->type, st->op, MPI_COMM_WORLD) == MPI_SUCCESS
+             ? CLLOSS_SUCCESS
+             : CLLOSS_COLLECTIVE_FAILURE;
+}
+
+static clloss_status run_single(void *p) {
+  vp_state *st = p;
+  const clloss_buffer none = {NULL, 0};
+  return finish_queue(st, clloss_cross_entropy(
+                              st->ctx, clloss_context_queue(st->ctx), &st->desc,
+                              CLLOSS_BUFFER(st->b->x), CLLOSS_BUFFER(st->b->t),
+                              none, none, CLLOSS_BUFFER(st->b->loss),
+                              CLLOSS_BUFFER(st->b->grad), 0, NULL, NULL));
+}
+
+static void report(const vp_args *a, const vp_result *r, int size,
+                   const char *device) {
+  char load[64] = "";
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (!fgets(load, sizeof load, f))
+      load[0] = '\0';
+    fclose(f);
+    load[strcspn(load, " ")] = '\0';
+  }
+  const double bytes = (double)(a->rows + 1) * (double)r->record_bytes;
+  if (!a->json_only) {
+    printf("cross_entropy %zux%zu %s, %d processes on %s\n", a->rows,
+           a->classes, clloss_dtype_name(a->dtype), size, device);
+    printf("  vocabulary-parallel call: %.3f ms (median of %d)\n", r->vp_ms,
+           a->repeat);
+    printf("  its all-reduce alone:     %.3f ms, %.0f bytes from each "
+           "process\n",
+           r->allreduce_ms, bytes);
+    printf("  single-device call:       %.3f ms (process 0, the others "
+           "idle)\n",
+           r->single_ms);
+  }
+  printf("{\"loss\": \"cross_entropy\", \"vocab_parallel\": true, "
+         "\"processes\": %d, \"rows\": %zu, \"classes\": %zu, \"dtype\": "
+         "\"%s\", \"device\": \"%s\", \"repeat\": %d, \"warmup\": %d, "
+         "\"vp_median_ms\": %.4f, \"allreduce_median_ms\": %.4f, "
+         "\"single_median_ms\": %.4f, \"bytes_per_process\": %.0f, "
+         "\"loadavg\": %s, \"clloss_version\": \"%s\"}\n",
+         size, a->rows, a->classes, clloss_dtype_name(a->dtype), device,
+         a->repeat, a->warmup, r->vp_ms, r->allreduce_ms, r->single_ms, bytes,
+         *load ? load : "null", CLLOSS_VERSION_STRING);
+  fflush(stdout);
+}
+
+/* Everything once the context exists. */
+static int measure(const vp_args *a, clloss_context *ctx, int rank, int size,
+                   vp_result *r) {
+  vp_state st;
+  memset(&st, 0, sizeof st);
+  st.ctx = ctx;
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = a->rows;
+  d.classes = a->classes;
+  d.input_type = a->dtype;
+  st.desc = d;
+  st.shard = clloss_mpi_even_shard(a->classes, rank, size);
+  vp_bufs block = {0}, whole = {0};
+  r->record_bytes = a->dtype == CLLOSS_FLOAT64 ? sizeof(clloss_ce_stats64)
+                                               : sizeof(clloss_ce_stats);
+  st.records = calloc(a->rows + 1, r->record_bytes);
+  int rc = CLI_DATA_ERROR;
+  if (!anyone(!st.records ||
+              make(ctx, a, st.shard.classes, 100 + (uint64_t)rank, &block) !=
+                  CL_SUCCESS)) {
+    st.b = &block;
+    rc = timed(a, run_vp, &st, 1, &r->vp_ms);
+  }
+  if (rc == CLI_OK &&
+      !anyone(clloss_mpi_ce_stats_type(a->dtype, &st.type, &st.op) !=
+              CLLOSS_SUCCESS)) {
+    rc = timed(a, run_allreduce, &st, 1, &r->allreduce_ms);
+    MPI_Op_free(&st.op);
+    MPI_Type_free(&st.type);
+  }
+  free(st.records);
+  release(&block);
+  /* The whole problem on process 0 only. */
+  if (rc == CLI_OK &&
+      anyone(rank == 0 && make(ctx, a, a->classes, 100, &whole) != CL_SUCCESS))
+    rc = cli_error("bench", CLI_DATA_ERROR,
+                   "process 0 has no room for the whole problem");
+  st.b = &whole;
+  if (rc == CLI_OK)
+    rc = timed(a, run_single, &st, 0, &r->single_ms);
+  release(&whole);
+  return rc;
+}
+
+int cli_bench_vocab_parallel(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (cli_is_help(argv[i])) {
+      fputs(vp_help, stdout);
+      return CLI_OK;
+    }
+  vp_args a = {4096, 32000, CLLOSS_FLOAT32, NULL, 10, 2, 0};
+  int rc = parse_args(argc, argv, &a);
+  if (rc != CLI_OK)
+    return rc;
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized && MPI_Init(NULL, NULL) != MPI_SUCCESS)
+    return cli_error("bench", CLI_DATA_ERROR, "MPI_Init failed");
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  clloss_context *ctx = NULL;
+  size_t index = 0;
+  rc = cli_open_device("bench", a.device, &ctx, &index);
+  vp_result r;
+  memset(&r, 0, sizeof r);
+  if (!anyone(rc != CLI_OK))
+    rc = measure(&a, ctx, rank, size, &r);
+  else
+    rc = CLI_DATA_ERROR;
+  if (rc == CLI_OK && rank == 0)
+    report(&a, &r, size, clloss_context_device_info(ctx)->name);
+  else if (rc != CLI_OK && rank == 0)
+    cli_error("bench", rc, "the vocabulary-parallel benchmark failed%s%s",
+              ctx ? ": " : "", ctx ? clloss_context_error_detail(ctx) : "");
+  clloss_context_release(ctx);
+  if (!initialized)
+    MPI_Finalize();
+  return rc;
+}
+
+#endif
