@@ -76,7 +76,7 @@ for run in cold warm; do
     --warmup 0 --no-copy --json-only "${dev_args[@]}" |
     record "startup-$run" |
     show --arg run "$run" \
-      '"\($run): first call \(.first_call_ms) ms, context \(.context_ms) ms"'
+      '"\($run): OpenCL start \(.opencl_init_ms) ms, context \(.context_ms) ms, first call \(.first_call_ms) ms"'
 done
 
 say "targets: loss vs copy kernel vs PyTorch CPU ($threads threads)"

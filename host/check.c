@@ -31,6 +31,12 @@ clloss_dtype clloss_loss_dtype(clloss_dtype input_type) {
   return input_type == CLLOSS_FLOAT64 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32;
 }
 
+/* 1 when n elements of `type` are more bytes than size_t holds. */
+static int too_many_bytes(size_t n, clloss_dtype type) {
+  size_t size = clloss_dtype_size(type);
+  return size && n > SIZE_MAX / size;
+}
+
 /* The first release's size of each descriptor: a struct_size below it
  * cannot be from any header. */
 #define FIRST_SIZE(type, last)                                                 \
@@ -98,6 +104,20 @@ static clloss_status check_rows(size_t rows, size_t classes, size_t row_stride,
   return CLLOSS_SUCCESS;
 }
 
+/* The bytes of the input (and gradient): rows - 1 strides and a row. */
+static clloss_status check_rows_bytes(size_t rows, size_t classes,
+                                      size_t row_stride, clloss_dtype type,
+                                      char *detail) {
+  size_t ld = row_stride ? row_stride : classes;
+  size_t extent = rows ? (rows - 1) * ld + classes : 0;
+  if (too_many_bytes(extent, type))
+    FAIL(CLLOSS_INVALID_ARGUMENT,
+         "the input of %zu rows, row_stride %zu, in %s is %zu elements, "
+         "more bytes than size_t can count",
+         rows, ld, clloss_dtype_name(type), extent);
+  return CLLOSS_SUCCESS;
+}
+
 clloss_status
 clloss__check_cross_entropy_desc(const clloss_cross_entropy_desc *desc,
                                  clloss_cross_entropy_desc *d, char *detail) {
@@ -135,6 +155,16 @@ clloss__check_cross_entropy_shard(const clloss_cross_entropy_desc *desc,
   if (!is_index_type(d->target_type) && d->target_type != d->input_type)
     FAIL(CLLOSS_INVALID_ARGUMENT,
          "target_type must be int32, int64 or the input_type (probabilities)");
+  s = check_rows_bytes(d->rows, d->classes, d->row_stride, d->input_type,
+                       detail);
+  if (s != CLLOSS_SUCCESS)
+    return s;
+  if (is_float_type(d->target_type) &&
+      too_many_bytes(d->rows * d->classes, d->target_type))
+    FAIL(CLLOSS_INVALID_ARGUMENT,
+         "the probability targets of %zu x %zu %s elements are more bytes "
+         "than size_t can count",
+         d->rows, d->classes, clloss_dtype_name(d->target_type));
   if (d->reduction != CLLOSS_REDUCTION_MEAN &&
       d->reduction != CLLOSS_REDUCTION_SUM &&
       d->reduction != CLLOSS_REDUCTION_NONE)
@@ -202,6 +232,10 @@ clloss_status clloss__check_nll_loss_desc(const clloss_nll_loss_desc *desc,
     FAIL(CLLOSS_INVALID_ARGUMENT, "input_type must be a float type");
   if (!is_index_type(d->target_type))
     FAIL(CLLOSS_INVALID_ARGUMENT, "target_type must be int32 or int64");
+  s = check_rows_bytes(d->rows, d->classes, d->row_stride, d->input_type,
+                       detail);
+  if (s != CLLOSS_SUCCESS)
+    return s;
   if (d->reduction != CLLOSS_REDUCTION_MEAN &&
       d->reduction != CLLOSS_REDUCTION_SUM &&
       d->reduction != CLLOSS_REDUCTION_NONE)
@@ -242,6 +276,11 @@ clloss_status clloss__check_pointwise_desc(const clloss_pointwise_desc *desc,
     FAIL(CLLOSS_INVALID_ARGUMENT, "smooth_l1_loss needs beta >= 0");
   if (d->loss == CLLOSS_BCE_WITH_LOGITS) {
     size_t w[2] = {d->weight_count, d->pos_weight_count};
+    for (int k = 0; k < 2; k++)
+      if (too_many_bytes(w[k], clloss_loss_dtype(d->input_type)))
+        FAIL(CLLOSS_INVALID_ARGUMENT,
+             "%s of %zu elements is more bytes than size_t can count",
+             k ? "pos_weight" : "weight", w[k]);
     for (int k = 0; k < 2; k++)
       if (w[k] != 0 && w[k] != d->count && (d->count % w[k]) != 0)
         FAIL(CLLOSS_INVALID_ARGUMENT,

@@ -56,7 +56,8 @@ int clloss__same_key(const clloss__program_key *a,
                      const clloss__program_key *b) {
   return strcmp(a->source, b->source) == 0 && a->in_type == b->in_type &&
          a->tgt_type == b->tgt_type && a->prob_targets == b->prob_targets &&
-         a->loss_id == b->loss_id && a->vw == b->vw && a->softcap == b->softcap;
+         a->loss_id == b->loss_id && a->vw == b->vw &&
+         a->softcap == b->softcap && a->variant == b->variant;
 }
 
 /* Every value of the descriptor fields that the key functions read; the
@@ -74,17 +75,35 @@ static int buildable(const clloss_context *ctx, clloss_dtype input_type) {
 }
 
 /* Appends k to all[0..*n) unless it is there already. */
-static void add(clloss__program_key *all, size_t *n,
-                const clloss__program_key k) {
+static void add_one(clloss__program_key *all, size_t *n,
+                    const clloss__program_key k) {
   for (size_t i = 0; i < *n; i++)
     if (clloss__same_key(&all[i], &k))
       return;
   all[(*n)++] = k;
 }
 
-/* At most one key per descriptor visited below. */
+/* k with each variant that its loss has kernels for (a program holds one
+ * variant's kernels: program.c): cross_entropy item, group, lanes and
+ * split; nll_loss item, group and lanes; element-wise item and group. */
+static void add(clloss__program_key *all, size_t *n, clloss__program_key k) {
+  static const clloss__variant variants[] = {CLLOSS__ITEM, CLLOSS__GROUP,
+                                             CLLOSS__LANES, CLLOSS__SPLIT};
+  const int count = strcmp(k.source, "cross_entropy") == 0 ? 4
+                    : strcmp(k.source, "nll_loss") == 0    ? 3
+                                                           : 2;
+  for (int i = 0; i < count; i++) {
+    k.variant = variants[i];
+    add_one(all, n, k);
+  }
+}
+
+/* At most four keys (variants) per descriptor visited below; one for
+ * linear_cross_entropy's (its kernels belong to no variant). */
 #define CANDIDATES                                                             \
-  (NTYPES * NTYPES * 3 + NTYPES * NTYPES + (CLLOSS_KL_DIV + 1) * NTYPES)
+  (4 * (NTYPES * NTYPES * 2 + NTYPES * NTYPES +                                \
+        (CLLOSS_KL_DIV + 1) * NTYPES) +                                        \
+   NTYPES * NTYPES)
 
 size_t clloss__program_configs(const clloss_context *ctx,
                                clloss__program_key *keys, size_t cap) {
@@ -134,7 +153,7 @@ size_t clloss__program_configs(const clloss_context *ctx,
       if (clloss__check_cross_entropy_desc(&d.ce, &ok, NULL) ==
               CLLOSS_SUCCESS &&
           buildable(ctx, d.ce.input_type))
-        add(all, &n, clloss__lce_program_key(ctx, &d));
+        add_one(all, &n, clloss__lce_program_key(ctx, &d));
     }
   for (size_t i = 0; keys && i < n && i < cap; i++)
     keys[i] = all[i];

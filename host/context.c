@@ -6,6 +6,11 @@
 
 #include "internal.h"
 
+void clloss__enter(clloss_context *ctx) {
+  if (ctx)
+    ctx->detail[0] = '\0';
+}
+
 clloss_status clloss__fail(clloss_context *ctx, clloss_status status,
                            const char *fmt, ...) {
   if (ctx) {
@@ -80,6 +85,12 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
   *out = NULL;
   if (!cl_ctx || !device)
     return CLLOSS_INVALID_ARGUMENT;
+  /* The same rule as clloss_context_set_variant: a misspelt variant is an
+   * error, not "auto". */
+  int ok;
+  variant_from_name(getenv("CLLOSS_VARIANT"), &ok);
+  if (!ok)
+    return CLLOSS_INVALID_ARGUMENT;
   clloss_context *ctx = calloc(1, sizeof *ctx);
   if (!ctx)
     return CLLOSS_OUT_OF_HOST_MEMORY;
@@ -106,8 +117,9 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
                       sizeof ctx->native_double, &ctx->native_double,
                       NULL) != CL_SUCCESS)
     ctx->native_double = 0;
-  int ok;
   ctx->variant = variant_from_name(getenv("CLLOSS_VARIANT"), &ok);
+  const char *tune = getenv("CLLOSS_TUNE");
+  ctx->tune = !(tune && (strcmp(tune, "off") == 0 || strcmp(tune, "0") == 0));
 
   cl_int err;
   ctx->queue = clCreateCommandQueue(cl_ctx, device, 0, &err);
@@ -123,7 +135,6 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
     clloss_context_release(ctx);
     return s;
   }
-  clloss__tune(ctx);
   *out = ctx;
   return CLLOSS_SUCCESS;
 }
@@ -200,6 +211,7 @@ clloss_status clloss_context_set_variant(clloss_context *ctx,
                                          const char *variant) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   int ok;
   clloss__variant v = variant_from_name(variant, &ok);
   if (!ok)
@@ -220,6 +232,7 @@ clloss_status clloss_check_device_errors(clloss_context *ctx,
                                          uint64_t *bad_row) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   if (!queue)
     queue = ctx->queue;
   /* After the calls that write the word, whichever queue they are on
@@ -290,7 +303,10 @@ clloss_status clloss__pool_upload(clloss_context *ctx, int role,
   CLLOSS__TRY(clloss__pool_get(ctx, role, bytes, &out->mem));
   if (bytes == 0)
     return CLLOSS_SUCCESS;
-  cl_int err = clEnqueueWriteBuffer(ctx->queue, out->mem, CL_FALSE, 0, bytes,
+  /* Blocking: a host-pointer call must not return while the device may
+   * still read the caller's memory, and some paths (no rows, nothing to
+   * copy back) would otherwise return before the copy ran. */
+  cl_int err = clEnqueueWriteBuffer(ctx->queue, out->mem, CL_TRUE, 0, bytes,
                                     src, 0, NULL, NULL);
   return err == CL_SUCCESS
              ? CLLOSS_SUCCESS

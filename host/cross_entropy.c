@@ -19,13 +19,6 @@ typedef struct ce_plan {
   size_t lanes;         /* lanes only: work-items per row */
 } ce_plan;
 
-/* Split pays off when there are too few rows to fill the device and each
- * is long: every compute unit should get a few segments. */
-static int split_pays(const clloss_context *ctx, size_t rows, size_t classes) {
-  size_t cu = ctx->info.compute_units;
-  return rows > 0 && rows < 2 * cu && classes >= 8192;
-}
-
 /* Item variant on a CPU: runs of consecutive rows per work-item, so that
  * ce_item takes the next row's max while it computes the current row's
  * exps (memory reads overlapped with arithmetic), as long as every compute
@@ -55,7 +48,8 @@ static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
                     size_t rows, size_t classes, int vw) {
   const clloss__rows_kernel_max max = {p->max_wg[CE_ITEM], p->max_wg[CE_GROUP],
                                        p->max_wg[CE_LANES]};
-  const clloss__rows_plan rp = clloss__plan_rows(ctx, rows, classes, vw, &max);
+  const clloss__rows_plan rp =
+      clloss__plan_rows(ctx, p->key.variant, rows, classes, vw, &max);
   const size_t real_size =
       p->key.in_type == CLLOSS_FLOAT64 ? sizeof(double) : sizeof(float);
   ce_plan pl = {.variant = rp.variant,
@@ -75,8 +69,7 @@ static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
     pl.on_chip = on_chip_bytes(ctx, classes, real_size);
   if (pl.variant == CLLOSS__LANES)
     pl.on_chip = on_chip_bytes(ctx, pl.local / pl.lanes * classes, real_size);
-  if (ctx->variant == CLLOSS__SPLIT ||
-      (ctx->variant == CLLOSS__AUTO && split_pays(ctx, rows, classes))) {
+  if (p->key.variant == CLLOSS__SPLIT) {
     pl.variant = CLLOSS__SPLIT;
     pl.on_chip = 0;
     const int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
@@ -146,8 +139,10 @@ void clloss__ce_args_init(clloss_context *ctx,
 
 clloss_status clloss__ce_program(clloss_context *ctx,
                                  const clloss_cross_entropy_desc *d,
+                                 clloss__variant variant,
                                  clloss__program **out) {
-  const clloss__program_key key = clloss__ce_program_key(ctx, d);
+  clloss__program_key key = clloss__ce_program_key(ctx, d);
+  key.variant = variant;
   return clloss__get_program(ctx, &key, ce_kernels, out);
 }
 
@@ -177,7 +172,11 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   clloss_context *ctx = l->ctx;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
   clloss__program *p;
-  CLLOSS__TRY(clloss__ce_program(ctx, d, &p));
+  CLLOSS__TRY(clloss__ce_program(
+      ctx, d,
+      clloss__pick_variant(ctx, CLLOSS__FAMILY_CROSS_ENTROPY, c->rows,
+                           c->classes, d->input_type),
+      &p));
 
   ce_plan pl = plan(ctx, p, c->rows, c->classes, p->key.vw);
   pl.exps = exps_count(&pl, d, c);
@@ -230,6 +229,7 @@ clloss_status clloss_cross_entropy(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   clloss_cross_entropy_desc d;
   CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, &d, ctx->detail));
   clloss__rows_call c = clloss__ce_describe(&d);
@@ -246,6 +246,7 @@ clloss_status clloss_cross_entropy_host(clloss_context *ctx,
                                         void *grad_input) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   clloss_cross_entropy_desc d;
   CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, &d, ctx->detail));
   clloss__rows_call c = clloss__ce_describe(&d);
@@ -285,6 +286,7 @@ clloss_status clloss_softmax(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   clloss_softmax_desc d;
   CLLOSS__TRY(clloss__check_softmax_desc(desc, &d, ctx->detail));
   if (!output.mem)
@@ -302,6 +304,7 @@ clloss_status clloss_softmax_host(clloss_context *ctx,
                                   const void *input, void *output) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   clloss_softmax_desc d;
   CLLOSS__TRY(clloss__check_softmax_desc(desc, &d, ctx->detail));
   if (!output)

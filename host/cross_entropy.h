@@ -19,9 +19,11 @@ enum {
   CE_LANES
 };
 
-/* The program for desc's storage, target and softcap, built on first use. */
+/* The program for desc's storage, target and softcap with `variant`'s
+ * kernels (the shard calls': SPLIT), built on first use. */
 clloss_status clloss__ce_program(clloss_context *ctx,
                                  const clloss_cross_entropy_desc *d,
+                                 clloss__variant variant,
                                  clloss__program **out);
 /* The call's shape and buffers, from a (checked) descriptor. */
 clloss__rows_call clloss__ce_describe(const clloss_cross_entropy_desc *d);

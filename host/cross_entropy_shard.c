@@ -84,7 +84,7 @@ static clloss_status enqueue_partial(clloss__launch *l,
                                      const clloss__rows_call *c,
                                      clloss_buffer stats) {
   clloss__program *p;
-  CLLOSS__TRY(clloss__ce_program(l->ctx, d, &p));
+  CLLOSS__TRY(clloss__ce_program(l->ctx, d, CLLOSS__SPLIT, &p));
   if (c->rows == 0)
     return CLLOSS_SUCCESS;
   clloss__rows_args a;
@@ -107,6 +107,7 @@ clloss_cross_entropy_partial(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   clloss_cross_entropy_desc d;
   clloss__rows_call c;
   CLLOSS__TRY(describe(ctx, desc, shard, &d, &c));
@@ -128,7 +129,7 @@ static clloss_status enqueue_combine(clloss__launch *l, size_t rows,
   d.rows = rows;
   d.classes = 1;
   clloss__program *p;
-  CLLOSS__TRY(clloss__ce_program(l->ctx, &d, &p));
+  CLLOSS__TRY(clloss__ce_program(l->ctx, &d, CLLOSS__SPLIT, &p));
   if (rows == 0)
     return CLLOSS_SUCCESS;
   clloss__rows_call c = clloss__ce_describe(&d);
@@ -155,6 +156,7 @@ clloss_status clloss_cross_entropy_combine(
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   if (!record_size(input_type) || input_type == CLLOSS_INT32 ||
       input_type == CLLOSS_INT64)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
@@ -184,7 +186,7 @@ static clloss_status enqueue_finish(clloss__launch *l,
                                     clloss_buffer stats) {
   clloss_context *ctx = l->ctx;
   clloss__program *p;
-  CLLOSS__TRY(clloss__ce_program(ctx, d, &p));
+  CLLOSS__TRY(clloss__ce_program(ctx, d, CLLOSS__SPLIT, &p));
   const int reduce = c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
   CLLOSS__TRY(clloss__reserve_partials(ctx, c->rows, real_size));
@@ -224,6 +226,7 @@ clloss_status clloss_cross_entropy_finish(
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   clloss_cross_entropy_desc d;
   clloss__rows_call c;
   CLLOSS__TRY(describe(ctx, desc, shard, &d, &c));

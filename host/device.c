@@ -1,7 +1,14 @@
 /* device.c - enumerating OpenCL devices, querying their capabilities, and
  * choosing the default one (CLLOSS_DEVICE, else the first GPU, else the
- * first device). */
+ * first device).
+ *
+ * Enumeration and device queries run under one process-wide lock: drivers
+ * initialise themselves on the process's first OpenCL calls, and not all do
+ * that safely from several threads at once (PoCL 3.1 crashes in
+ * clGetDeviceInfo, or reports no device, when four threads create their
+ * first contexts together). */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +49,10 @@ static int has_extension(cl_device_id d, const char *name) {
   return found;
 }
 
-clloss_status clloss__query_device(cl_platform_id platform, cl_device_id device,
-                                   clloss_device_info *info) {
+static pthread_mutex_t enumeration = PTHREAD_MUTEX_INITIALIZER;
+
+static clloss_status query_device(cl_platform_id platform, cl_device_id device,
+                                  clloss_device_info *info) {
   memset(info, 0, sizeof *info);
   info->platform = platform;
   info->device = device;
@@ -96,11 +105,16 @@ clloss_status clloss__query_device(cl_platform_id platform, cl_device_id device,
   return CLLOSS_SUCCESS;
 }
 
-clloss_status clloss_list_devices(clloss_device_info *infos, size_t capacity,
+clloss_status clloss__query_device(cl_platform_id platform, cl_device_id device,
+                                   clloss_device_info *info) {
+  pthread_mutex_lock(&enumeration);
+  clloss_status s = query_device(platform, device, info);
+  pthread_mutex_unlock(&enumeration);
+  return s;
+}
+
+static clloss_status list_devices(clloss_device_info *infos, size_t capacity,
                                   size_t *count) {
-  if (!count || (capacity && !infos))
-    return CLLOSS_INVALID_ARGUMENT;
-  *count = 0;
   cl_platform_id platforms[MAX_PLATFORMS];
   cl_uint np = 0;
   cl_int err = clGetPlatformIDs(MAX_PLATFORMS, platforms, &np);
@@ -120,13 +134,23 @@ clloss_status clloss_list_devices(clloss_device_info *infos, size_t capacity,
     if (nd > MAX_DEVICES)
       nd = MAX_DEVICES;
     for (cl_uint d = 0; d < nd; d++, total++)
-      if (total < capacity &&
-          clloss__query_device(platforms[p], devices[d], &infos[total]) !=
-              CLLOSS_SUCCESS)
+      if (total < capacity && query_device(platforms[p], devices[d],
+                                           &infos[total]) != CLLOSS_SUCCESS)
         return CL_INVALID_DEVICE;
   }
   *count = total;
   return total ? CLLOSS_SUCCESS : CLLOSS_NO_DEVICE;
+}
+
+clloss_status clloss_list_devices(clloss_device_info *infos, size_t capacity,
+                                  size_t *count) {
+  if (!count || (capacity && !infos))
+    return CLLOSS_INVALID_ARGUMENT;
+  *count = 0;
+  pthread_mutex_lock(&enumeration);
+  clloss_status s = list_devices(infos, capacity, count);
+  pthread_mutex_unlock(&enumeration);
+  return s;
 }
 
 static int contains_nocase(const char *hay, const char *needle) {

@@ -16,13 +16,24 @@ typedef enum clloss__variant {
   CLLOSS__LANES
 } clloss__variant;
 
-/* Kernel families that share a variant choice. */
-enum { CLLOSS__FAMILY_ROWS, CLLOSS__FAMILY_POINTWISE, CLLOSS__FAMILIES };
+/* Kernel families: each chooses its variant per shape class (tune.c). */
+enum {
+  CLLOSS__FAMILY_CROSS_ENTROPY,
+  CLLOSS__FAMILY_NLL_LOSS,
+  CLLOSS__FAMILY_POINTWISE,
+  CLLOSS__FAMILIES
+};
 
-/* A program built for one source and one set of build-time parameters. */
+/* A program built for one source and one set of build-time parameters.
+ * With a variant, the program holds only that variant's kernels: those
+ * whose name contains "_item", "_group", "_lanes" or "_split" ("_shard" and
+ * "_combine" go with split: the shard calls use its statistics), plus the
+ * kernels that name no variant (finish_sum, class_targets); AUTO holds them
+ * all. */
 typedef struct clloss__program_key {
   const char *source; /* kernel file stem: "cross_entropy", ... */
   int in_type, tgt_type, prob_targets, loss_id, vw, softcap;
+  clloss__variant variant;
 } clloss__program_key;
 
 #define CLLOSS__MAX_KERNELS 9
@@ -32,7 +43,11 @@ typedef struct clloss__program {
   cl_program program;
   cl_kernel kernels[CLLOSS__MAX_KERNELS];
   const char *names[CLLOSS__MAX_KERNELS];
-  size_t max_wg[CLLOSS__MAX_KERNELS]; /* CL_KERNEL_WORK_GROUP_SIZE */
+  size_t max_wg[CLLOSS__MAX_KERNELS]; /* CL_KERNEL_WORK_GROUP_SIZE, or 1
+                                         for a kernel not in the program */
+  unsigned char cache_key[32];        /* its name in the cache folder */
+  int from_source;  /* compiled here: written to the cache at release */
+  int measure_only; /* built only to measure variants: not written */
 } clloss__program;
 
 /* Pooled device buffers of the host-pointer calls, one per role. */
@@ -63,8 +78,9 @@ struct clloss_context {
   char *build_log;
   char detail[CLLOSS_DETAIL_SIZE];
 
-  clloss__variant variant;                 /* forced, or AUTO */
-  clloss__variant tuned[CLLOSS__FAMILIES]; /* measured, or AUTO */
+  clloss__variant variant; /* forced, or AUTO */
+  int tune;                /* CLLOSS_TUNE is not off */
+  int measuring;           /* inside tune.c's measurement */
   const char *last_variant;
 
   /* Reduction scratch, owned and grown by the context, never per call. */
@@ -100,6 +116,9 @@ clloss_status clloss__fail(clloss_context *ctx, clloss_status status,
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* Every entry point that takes a context calls this first: the detail of
+ * an earlier failure is cleared, so that it is "" after a success. */
+void clloss__enter(clloss_context *ctx);
 /* Maps an OpenCL error of an allocation or enqueue to a status. */
 clloss_status clloss__cl_status(cl_int err);
 
@@ -188,12 +207,15 @@ clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
                                  int finish_index, size_t count, int mode,
                                  float fdiv, size_t idiv, clloss_buffer loss);
 
-/* The variant to run for a family: the forced one, else the measured one
- * (tune.c), else the heuristic (item on CPU devices, group elsewhere). */
-clloss__variant clloss__pick_variant(const clloss_context *ctx, int family);
-/* Measures each family's variants once per device (or reads the result
- * from the cache folder); failures leave the heuristic in charge. */
-void clloss__tune(clloss_context *ctx);
+/* The variant a call of `family` on rows x classes (element-wise: count x
+ * 1) elements of `in_type` runs: the forced one, else the choice for its
+ * shape class (tune.c: the heuristic, or a measured choice that beat it
+ * clearly). The launcher puts it into its program key, once per call. */
+clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
+                                     size_t rows, size_t classes,
+                                     clloss_dtype in_type);
+/* Forgets the process's variant choices (tests). */
+void clloss__tune_forget(void);
 const char *clloss__variant_name(clloss__variant v);
 /* Vector width of explicit loads for a storage type on this device. */
 int clloss__vector_width(const clloss_context *ctx, clloss_dtype type);
@@ -206,8 +228,9 @@ size_t clloss__group_local_size(const clloss_context *ctx, size_t kernel_max);
 clloss_status clloss__pool_get(clloss_context *ctx, int role, size_t bytes,
                                cl_mem *out);
 
-/* Copies `bytes` from host `src` into the pooled buffer of `role` (queued,
- * not waited for); a NULL src gives a buffer with a NULL mem. */
+/* Copies `bytes` from host `src` into the pooled buffer of `role`
+ * (blocking: src may be reused when it returns); a NULL src gives a buffer
+ * with a NULL mem. */
 clloss_status clloss__pool_upload(clloss_context *ctx, int role,
                                   const void *src, size_t bytes,
                                   clloss_buffer *out);

@@ -24,6 +24,14 @@ clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
   if (qctx != ctx->cl)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "queue belongs to another cl_context");
+  /* The programs are built for the context's device only. */
+  cl_device_id qdev = NULL;
+  err = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof qdev, &qdev, NULL);
+  if (err != CL_SUCCESS)
+    return clloss__fail(ctx, err, "queue is not a valid command queue");
+  if (qdev != ctx->device)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "queue belongs to another device than the context's");
   l->ctx = ctx;
   l->queue = queue;
   l->num_events = num_events;
@@ -103,8 +111,6 @@ clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
   if (l->last && (!event || status != CLLOSS_SUCCESS))
     clReleaseEvent(l->last);
   l->last = NULL;
-  if (status == CLLOSS_SUCCESS && l->ctx)
-    l->ctx->detail[0] = '\0';
   return status;
 }
 
@@ -132,10 +138,19 @@ clloss_status clloss__check_buffer(clloss_context *ctx, const char *name,
     return CLLOSS_SUCCESS;
   }
   size_t size = 0;
+  cl_context owner = NULL;
   cl_int err =
       clGetMemObjectInfo(buf.mem, CL_MEM_SIZE, sizeof size, &size, NULL);
+  if (err == CL_SUCCESS)
+    err =
+        clGetMemObjectInfo(buf.mem, CL_MEM_CONTEXT, sizeof owner, &owner, NULL);
   if (err != CL_SUCCESS)
     return clloss__fail(ctx, err, "%s is not a valid buffer", name);
+  /* A buffer of another cl_context is not ours to read or write, even where
+   * a driver would take it. */
+  if (owner != ctx->cl)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "%s belongs to another cl_context", name);
   size_t cap = size / elem_size;
   if (buf.offset > cap || count > cap - buf.offset)
     return clloss__fail(ctx, CLLOSS_BUFFER_TOO_SMALL,
@@ -147,14 +162,6 @@ clloss_status clloss__check_buffer(clloss_context *ctx, const char *name,
 
 cl_mem clloss__mem_or_dummy(const clloss_context *ctx, clloss_buffer b) {
   return b.mem ? b.mem : ctx->dummy;
-}
-
-clloss__variant clloss__pick_variant(const clloss_context *ctx, int family) {
-  if (ctx->variant != CLLOSS__AUTO)
-    return ctx->variant;
-  if (ctx->tuned[family] != CLLOSS__AUTO)
-    return ctx->tuned[family];
-  return (ctx->info.type & CL_DEVICE_TYPE_CPU) ? CLLOSS__ITEM : CLLOSS__GROUP;
 }
 
 /* GPUs: 16-byte loads (float4, double2), which coalesce. CPU devices:

@@ -27,11 +27,13 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
                              const clloss__rows_call *c) {
   clloss_context *ctx = l->ctx;
   const int real_size = c->input_type == CLLOSS_FLOAT64 ? 8 : 4;
-  const clloss__program_key key = clloss__nll_program_key(ctx, desc);
+  clloss__program_key key = clloss__nll_program_key(ctx, desc);
+  key.variant = clloss__pick_variant(ctx, CLLOSS__FAMILY_NLL_LOSS, c->rows,
+                                     c->classes, c->input_type);
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
   const clloss__rows_plan pl = clloss__plan_rows(
-      ctx, c->rows, c->classes, key.vw,
+      ctx, p->key.variant, c->rows, c->classes, key.vw,
       &(clloss__rows_kernel_max){p->max_wg[NLL_ITEM], p->max_wg[NLL_GROUP],
                                  p->max_wg[NLL_LANES]});
   const int kernel = pl.variant == CLLOSS__ITEM    ? NLL_ITEM
@@ -66,6 +68,7 @@ clloss_status clloss_nll_loss(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   clloss_nll_loss_desc d;
   CLLOSS__TRY(clloss__check_nll_loss_desc(desc, &d, ctx->detail));
   clloss__rows_call c = describe(&d);
@@ -81,6 +84,7 @@ clloss_status clloss_nll_loss_host(clloss_context *ctx,
                                    void *loss, void *grad_input) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   clloss_nll_loss_desc d;
   CLLOSS__TRY(clloss__check_nll_loss_desc(desc, &d, ctx->detail));
   clloss__rows_call c = describe(&d);

@@ -76,7 +76,7 @@ static pw_plan plan(const clloss_context *ctx, const clloss__program *p,
                     size_t n, size_t vw) {
   const size_t cu = ctx->info.compute_units;
   pw_plan pl = {PW_GROUP, 0, 0, 0};
-  if (clloss__pick_variant(ctx, CLLOSS__FAMILY_POINTWISE) == CLLOSS__ITEM) {
+  if (p->key.variant == CLLOSS__ITEM) {
     /* Contiguous chunks, a multiple of VW, about 32 per compute unit. */
     size_t per = (n + 32 * cu - 1) / (32 * cu);
     pl.kernel = PW_ITEM;
@@ -154,7 +154,9 @@ static clloss_status set_args(clloss_context *ctx, cl_kernel k,
 static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
   clloss_context *ctx = l->ctx;
   const clloss_pointwise_desc *d = c->d;
-  const clloss__program_key key = clloss__pw_program_key(ctx, d);
+  clloss__program_key key = clloss__pw_program_key(ctx, d);
+  key.variant = clloss__pick_variant(ctx, CLLOSS__FAMILY_POINTWISE, d->count, 1,
+                                     d->input_type);
   const int vw = key.vw;
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, pw_kernels, &p));
@@ -191,6 +193,7 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   clloss_pointwise_desc d;
   CLLOSS__TRY(clloss__check_pointwise_desc(desc, &d, ctx->detail));
   CLLOSS__TRY(check_buffers(ctx, &d, input, target, weight, pos_weight,
@@ -210,6 +213,7 @@ clloss_status clloss_pointwise_host(clloss_context *ctx,
                                     void *grad_input) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
   clloss_pointwise_desc dd;
   CLLOSS__TRY(clloss__check_pointwise_desc(desc, &dd, ctx->detail));
   const clloss_pointwise_desc *d = &dd;

@@ -1,6 +1,8 @@
 /* program.c - building the kernel programs, once per context and set of
- * build-time parameters, from the embedded sources (or from the directory
- * CLLOSS_KERNEL_DIR names, for kernel development without rebuilding). */
+ * build-time parameters, when a call first needs them: from the cache
+ * folder when a verified binary is there, else from the embedded sources
+ * (or from the directory CLLOSS_KERNEL_DIR names, for kernel development
+ * without rebuilding). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,10 +87,45 @@ int clloss__program_sources(const clloss__program_key *key,
   return 1;
 }
 
+/* Which variant's program a kernel belongs in, by its name (internal.h);
+ * AUTO: every program. */
+static clloss__variant kernel_variant(const char *name) {
+  static const char *const marks[] = {"_item",  "_group", "_lanes",
+                                      "_split", "_shard", "_combine"};
+  static const clloss__variant of[] = {CLLOSS__ITEM,  CLLOSS__GROUP,
+                                       CLLOSS__LANES, CLLOSS__SPLIT,
+                                       CLLOSS__SPLIT, CLLOSS__SPLIT};
+  for (int i = 0; i < 6; i++)
+    if (strstr(name, marks[i]))
+      return of[i];
+  return CLLOSS__AUTO;
+}
+
+/* Whether kernel `name` belongs in the program of `key`. */
+static int wanted(const clloss__program_key *key, const char *name) {
+  clloss__variant v = kernel_variant(name);
+  return key->variant == CLLOSS__AUTO || v == CLLOSS__AUTO || v == key->variant;
+}
+
+/* Never -cl-fast-relaxed-math: -inf logits and NaN must stay IEEE. -w: the
+ * compiler's warnings would stay in the build log, but clang-based drivers
+ * (PoCL) also print their count ("N warnings generated.") on the process's
+ * stderr, which belongs to the user. A variant's program defines
+ * CLLOSS_ONLY_KERNELS and CLLOSS_VARIANT_<ITEM|GROUP|LANES|SPLIT>; the .cl
+ * files compile the other variants' __kernels out (without those #if
+ * lines they are all built, and only time is lost). */
 int clloss__build_options(const clloss_context *ctx,
                           const clloss__program_key *key, char *out,
                           size_t cap) {
-  /* Never -cl-fast-relaxed-math: -inf logits and NaN must stay IEEE. */
+  static const char *const only[] = {"",
+                                     " -DCLLOSS_ONLY_KERNELS "
+                                     "-DCLLOSS_VARIANT_ITEM",
+                                     " -DCLLOSS_ONLY_KERNELS "
+                                     "-DCLLOSS_VARIANT_GROUP",
+                                     " -DCLLOSS_ONLY_KERNELS "
+                                     "-DCLLOSS_VARIANT_SPLIT",
+                                     " -DCLLOSS_ONLY_KERNELS "
+                                     "-DCLLOSS_VARIANT_LANES"};
   int n = 0;
   if (ctx->cl_std_major > 1 || ctx->cl_std_minor >= 1)
     n = snprintf(out, cap, "-cl-std=CL%d.%d ", ctx->cl_std_major,
@@ -96,15 +133,18 @@ int clloss__build_options(const clloss_context *ctx,
   if (n < 0 || (size_t)n >= cap)
     return n;
   return n + snprintf(out + n, cap - (size_t)n,
-                      "-DIN_TYPE=%d -DTGT_TYPE=%d -DPROB_TARGETS=%d "
-                      "-DLOSS_ID=%d -DVW=%d -DSOFTCAP=%d -DWG_SIZE=%zu",
+                      "-w -DIN_TYPE=%d -DTGT_TYPE=%d -DPROB_TARGETS=%d "
+                      "-DLOSS_ID=%d -DVW=%d -DSOFTCAP=%d -DWG_SIZE=%zu%s",
                       key->in_type, key->tgt_type, key->prob_targets,
-                      key->loss_id, key->vw, key->softcap, ctx->wg_size);
+                      key->loss_id, key->vw, key->softcap, ctx->wg_size,
+                      only[key->variant]);
 }
 
 /* Compiles params.h + common.cl + reduce.cl + <source>.cl with the key's
- * parameters. */
+ * parameters, or takes the binary from the cache; *from_source says
+ * which. */
 static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
+                           unsigned char cache_key[32], int *from_source,
                            cl_program *out) {
   char *texts[CLLOSS__PROGRAM_PARTS];
   const char *missing = "";
@@ -112,17 +152,22 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
   if (!clloss__program_sources(key, texts, &missing))
     status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
                           "kernel source %s not found", missing);
-  char options[256];
-  clloss__build_options(ctx, key, options, sizeof options);
+  char options[512];
+  int len = clloss__build_options(ctx, key, options, sizeof options);
+  if (status == CLLOSS_SUCCESS && (len < 0 || (size_t)len >= sizeof options))
+    status =
+        clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
+                     "the build options of %s.cl are too long", key->source);
 
   cl_program program = NULL;
-  uint64_t cache_key = 0;
   if (status == CLLOSS_SUCCESS) {
-    cache_key = clloss__cache_key(ctx, options, (const char *const *)texts,
-                                  CLLOSS__PROGRAM_PARTS);
-    program = clloss__cache_load(ctx, cache_key, options);
+    clloss__cache_key(ctx, options, (const char *const *)texts,
+                      CLLOSS__PROGRAM_PARTS, cache_key);
+    if (!*from_source)
+      program = clloss__cache_load(ctx, cache_key, options);
   }
   if (status == CLLOSS_SUCCESS && !program) {
+    *from_source = 1;
     cl_int err;
     program = clCreateProgramWithSource(ctx->cl, CLLOSS__PROGRAM_PARTS,
                                         (const char **)texts, NULL, &err);
@@ -137,8 +182,6 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
                             "building %s.cl (%s) failed with %s; see the "
                             "build log",
                             key->source, options, clloss_status_name(err));
-    } else {
-      clloss__cache_store(ctx, cache_key, program);
     }
   }
   for (int i = 0; i < CLLOSS__PROGRAM_PARTS; i++)
@@ -146,6 +189,42 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
   if (status != CLLOSS_SUCCESS)
     return status;
   *out = program;
+  return CLLOSS_SUCCESS;
+}
+
+static void release_kernels(clloss__program *p) {
+  for (int i = 0; i < CLLOSS__MAX_KERNELS; i++)
+    if (p->kernels[i])
+      clReleaseKernel(p->kernels[i]);
+  memset(p->kernels, 0, sizeof p->kernels);
+}
+
+/* Creates the key's kernels of p->program. A missing one is
+ * CLLOSS_BUILD_FAILURE (with a detail when `report`), with p's kernels
+ * released. */
+static clloss_status make_kernels(clloss_context *ctx, clloss__program *p,
+                                  const char *const *kernel_names, int report) {
+  for (int i = 0; kernel_names[i] && i < CLLOSS__MAX_KERNELS; i++) {
+    cl_int err;
+    p->names[i] = kernel_names[i];
+    p->max_wg[i] = 1;
+    if (!wanted(&p->key, kernel_names[i]))
+      continue;
+    p->kernels[i] = clCreateKernel(p->program, kernel_names[i], &err);
+    if (!p->kernels[i]) {
+      release_kernels(p);
+      return clloss__fail(report ? ctx : NULL, CLLOSS_BUILD_FAILURE,
+                          "kernel %s missing from %s.cl: %s", kernel_names[i],
+                          p->key.source, clloss_status_name(err));
+    }
+    err = clGetKernelWorkGroupInfo(p->kernels[i], ctx->device,
+                                   CL_KERNEL_WORK_GROUP_SIZE,
+                                   sizeof p->max_wg[i], &p->max_wg[i], NULL);
+    if (err != CL_SUCCESS || p->max_wg[i] == 0)
+      p->max_wg[i] = 1;
+    if (p->max_wg[i] > ctx->wg_size)
+      p->max_wg[i] = ctx->wg_size;
+  }
   return CLLOSS_SUCCESS;
 }
 
@@ -174,6 +253,7 @@ clloss_status clloss__get_program(clloss_context *ctx,
                                   clloss__program **out) {
   for (size_t i = 0; i < ctx->program_count; i++)
     if (clloss__same_key(&ctx->programs[i].key, key)) {
+      ctx->programs[i].measure_only &= ctx->measuring;
       *out = &ctx->programs[i];
       return CLLOSS_SUCCESS;
     }
@@ -181,30 +261,20 @@ clloss_status clloss__get_program(clloss_context *ctx,
   clloss__program p;
   memset(&p, 0, sizeof p);
   p.key = *key;
-  CLLOSS__TRY(build(ctx, key, &p.program));
-  clloss_status status = CLLOSS_SUCCESS;
-  for (int i = 0; kernel_names[i] && i < CLLOSS__MAX_KERNELS; i++) {
-    cl_int err;
-    p.names[i] = kernel_names[i];
-    p.kernels[i] = clCreateKernel(p.program, kernel_names[i], &err);
-    if (!p.kernels[i]) {
-      status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
-                            "kernel %s missing from %s.cl: %s", kernel_names[i],
-                            key->source, clloss_status_name(err));
-      break;
-    }
-    err = clGetKernelWorkGroupInfo(p.kernels[i], ctx->device,
-                                   CL_KERNEL_WORK_GROUP_SIZE,
-                                   sizeof p.max_wg[i], &p.max_wg[i], NULL);
-    if (err != CL_SUCCESS || p.max_wg[i] == 0)
-      p.max_wg[i] = 1;
-    if (p.max_wg[i] > ctx->wg_size)
-      p.max_wg[i] = ctx->wg_size;
+  p.measure_only = ctx->measuring;
+  CLLOSS__TRY(build(ctx, key, p.cache_key, &p.from_source, &p.program));
+  /* A cached binary that lacks a kernel is not a failure of the call. */
+  clloss_status status = make_kernels(ctx, &p, kernel_names, p.from_source);
+  if (status != CLLOSS_SUCCESS && !p.from_source) {
+    /* The driver took the cached binary, but it is not this program's:
+     * drop the file and build from source. */
+    clReleaseProgram(p.program);
+    clloss__cache_remove(p.cache_key);
+    p.from_source = 1;
+    CLLOSS__TRY(build(ctx, key, p.cache_key, &p.from_source, &p.program));
+    status = make_kernels(ctx, &p, kernel_names, 1);
   }
   if (status != CLLOSS_SUCCESS) {
-    for (int i = 0; i < CLLOSS__MAX_KERNELS; i++)
-      if (p.kernels[i])
-        clReleaseKernel(p.kernels[i]);
     clReleaseProgram(p.program);
     return status;
   }
@@ -215,10 +285,14 @@ clloss_status clloss__get_program(clloss_context *ctx,
 
 void clloss__release_programs(clloss_context *ctx) {
   for (size_t i = 0; i < ctx->program_count; i++) {
-    for (int k = 0; k < CLLOSS__MAX_KERNELS; k++)
-      if (ctx->programs[i].kernels[k])
-        clReleaseKernel(ctx->programs[i].kernels[k]);
-    clReleaseProgram(ctx->programs[i].program);
+    clloss__program *p = &ctx->programs[i];
+    /* Written now rather than when built: a driver may compile every
+     * kernel again to produce the binary (PoCL: seconds per program), and
+     * the call that built the program should not wait for that. */
+    if (p->from_source && !p->measure_only)
+      clloss__cache_store(p->cache_key, p->program);
+    release_kernels(p);
+    clReleaseProgram(p->program);
   }
   ctx->program_count = 0;
   free(ctx->programs);

@@ -6,21 +6,6 @@
 #include "internal.h"
 #include "rows.h"
 
-/* The family's choice for rows of `classes` elements, except that short
- * rows go to the lanes variant (GPUs) or one per work-item (CPUs) even
- * where groups are the rule. */
-static clloss__variant pick_rows_variant(const clloss_context *ctx,
-                                         size_t classes, int vw,
-                                         size_t group_local) {
-  clloss__variant v = clloss__pick_variant(ctx, CLLOSS__FAMILY_ROWS);
-  /* A work-group per row leaves most of its work-items idle when the row
-   * holds fewer than a few vectors per work-item (C = 10, say). */
-  if (ctx->variant == CLLOSS__AUTO && v == CLLOSS__GROUP &&
-      classes < 4 * (size_t)vw * group_local)
-    v = (ctx->info.type & CL_DEVICE_TYPE_CPU) ? CLLOSS__ITEM : CLLOSS__LANES;
-  return v;
-}
-
 /* Lanes per row: a power of two from 8 to 64, about one lane for every
  * eight vectors of the row, so that each lane has a few vectors to read
  * and the row's reduction stays a short tree. */
@@ -34,13 +19,14 @@ static size_t lanes_for(size_t classes, int vw, size_t local) {
   return lanes ? lanes : 1;
 }
 
-clloss__rows_plan clloss__plan_rows(const clloss_context *ctx, size_t rows,
+clloss__rows_plan clloss__plan_rows(const clloss_context *ctx,
+                                    clloss__variant variant, size_t rows,
                                     size_t classes, int vw,
                                     const clloss__rows_kernel_max *max) {
   clloss__rows_plan pl;
   memset(&pl, 0, sizeof pl);
   const size_t group_local = clloss__group_local_size(ctx, max->group);
-  pl.variant = pick_rows_variant(ctx, classes, vw, group_local);
+  pl.variant = variant;
   if (pl.variant == CLLOSS__ITEM) {
     pl.local = clloss__item_local_size(ctx, rows, max->item);
     pl.groups = (rows + pl.local - 1) / pl.local;

@@ -35,9 +35,10 @@ typedef struct clloss__rows_kernel_max {
   size_t item, group, lanes;
 } clloss__rows_kernel_max;
 
-/* The variant (the family's, but short rows go to lanes on GPUs and one
- * per work-item on CPUs) and its work sizes. */
-clloss__rows_plan clloss__plan_rows(const clloss_context *ctx, size_t rows,
+/* The work sizes of `variant` (clloss__pick_variant's: ITEM, LANES, or
+ * anything else plans GROUP) for rows of `classes` elements. */
+clloss__rows_plan clloss__plan_rows(const clloss_context *ctx,
+                                    clloss__variant variant, size_t rows,
                                     size_t classes, int vw,
                                     const clloss__rows_kernel_max *max);
 

@@ -1,185 +1,477 @@
-/* tune.c - choosing the kernel variant per device by measurement.
+/* tune.c - which kernel variant a call runs: the heuristic, or a measured
+ * choice that beat it clearly, per device, family and shape class.
  *
- * When a context is created on a device for the first time (per device,
- * driver and clloss version), each family of kernels (the row losses
- * cross_entropy and nll_loss; the element-wise losses) runs its "item" and
- * "group" variants a few times on a small synthetic problem on the
- * context's own queue, and the faster one becomes the family's "auto"
- * choice. The result is kept in the cache folder of the program binaries
- * (tune-<hash>.txt, one "family variant item_ms group_ms" line per family),
- * so later contexts and processes read it instead of measuring again.
+ * Shape classes: cross_entropy and nll_loss rows are "short" (fewer than
+ * 4 x VW x L elements, L the work-group size: a work-group per row would
+ * leave most of its work-items idle), "long", or for cross_entropy "few
+ * long" (fewer rows than twice the compute units, C >= 8192: the split
+ * variant); element-wise losses have one class. The heuristic, which every
+ * choice starts from: few long rows split; short rows item on CPU devices,
+ * lanes elsewhere; others item on CPU devices and group elsewhere.
  *
- * CLLOSS_TUNE=off, CLLOSS_CACHE=off without a file, an unreadable file or
- * any failure while measuring: the heuristic (item on CPU devices, group
- * elsewhere) stays in charge. A variant forced by CLLOSS_VARIANT skips
- * tuning. The split variant is chosen by shape, not by tuning. */
+ * Measurement is lazy: a class is measured at its MEASURE_AT-th call in the
+ * process (earlier calls run the heuristic), so that creating a context or
+ * calling once measures nothing, or at the first later call that finds the
+ * context's previous call complete (the timed runs, on a queue of their
+ * own, must not wait for work of the caller's). It times the heuristic's
+ * variant against the alternative on a problem of the caller's shape and input
+ * type (capped at 2^22 elements), interleaved, ROUNDS times each after a
+ * warm-up (fewer when the alternative is over twice as slow), and keeps the
+ * minimum of each; the alternative wins only if its minimum is below CLEAR_WIN
+ * times the heuristic's. Choices live in one table per process, under a lock
+ * and keyed by device (name, vendor, platform, driver, clloss version), so that
+ * every context of the process on a device runs the same variant for a class; a
+ * context that needs a class being measured waits for the result.
+ *
+ * Choices are written to tune-<device>.txt in the cache folder, one line
+ * per class: "family class variant heuristic_ms alternative_ms unix_time".
+ * The next process reads them instead of measuring. A line older than
+ * MAX_AGE_DAYS (or dated in the future, or malformed) is ignored, so its
+ * class is measured again and the line rewritten: a choice made under
+ * unusual load cannot stay forever.
+ *
+ * CLLOSS_TUNE=off (or 0), read when a context is created: the heuristic
+ * alone, nothing measured, read or written. A variant forced with
+ * CLLOSS_VARIANT or clloss_context_set_variant is never measured. A failed
+ * measurement leaves the heuristic for the rest of the process and writes
+ * nothing. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "binary_cache.h"
 #include "internal.h"
 
-static const char *const family_names[CLLOSS__FAMILIES] = {"rows", "pointwise"};
+enum { SHORT_ROWS, LONG_ROWS, FEW_LONG_ROWS, ELEMENTS, CLASSES };
+enum { MEASURE_AT = 3, ROUNDS = 5, MAX_AGE_DAYS = 14 };
+#define CLEAR_WIN 0.8
+#define BUDGET ((size_t)1 << 22) /* elements of the measured problem */
+
+static const char *const family_names[CLLOSS__FAMILIES] = {
+    "cross_entropy", "nll_loss", "pointwise"};
+static const char *const class_names[CLASSES] = {"short_rows", "long_rows",
+                                                 "few_long_rows", "elements"};
+
+enum { PENDING, MEASURING, DECIDED };
+typedef struct entry {
+  int state;
+  unsigned calls; /* picks while pending */
+  clloss__variant choice;
+  double ms[2];   /* minimum of the heuristic's and the alternative's */
+  long long when; /* unix time of the measurement; 0: not written */
+} entry;
+
+/* One device's choices; never freed, so that contexts may keep a pointer. */
+typedef struct device_table {
+  unsigned char digest[CLLOSS__SHA256_SIZE];
+  int loaded; /* the file was read */
+  entry e[CLLOSS__FAMILIES][CLASSES];
+  struct device_table *next;
+} device_table;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t decided = PTHREAD_COND_INITIALIZER;
+static device_table *tables;
+
+/* ---------------------------------------------------------------------------
+ * Classes and the heuristic.
+ */
+
+/* Split pays off when there are too few rows to fill the device and each
+ * is long: every compute unit should get a few segments. */
+static int few_long_rows(const clloss_context *ctx, size_t rows,
+                         size_t classes) {
+  size_t cu = ctx->info.compute_units;
+  return rows > 0 && rows < 2 * cu && classes >= 8192;
+}
+
+static int shape_class(const clloss_context *ctx, int family, size_t rows,
+                       size_t classes, clloss_dtype type) {
+  if (family == CLLOSS__FAMILY_POINTWISE)
+    return ELEMENTS;
+  if (family == CLLOSS__FAMILY_CROSS_ENTROPY &&
+      few_long_rows(ctx, rows, classes))
+    return FEW_LONG_ROWS;
+  /* A work-group per row leaves most of its work-items idle when the row
+   * holds fewer than a few vectors per work-item (C = 10, say). L is the
+   * device's work-group size as clloss uses it (a kernel may allow less). */
+  size_t vw = (size_t)clloss__vector_width(ctx, type);
+  size_t local = clloss__group_local_size(ctx, ctx->wg_size);
+  return classes < 4 * vw * local ? SHORT_ROWS : LONG_ROWS;
+}
+
+static clloss__variant device_default(const clloss_context *ctx) {
+  return (ctx->info.type & CL_DEVICE_TYPE_CPU) ? CLLOSS__ITEM : CLLOSS__GROUP;
+}
+
+/* Short rows: one per work-item on CPUs, lanes (several work-items per
+ * row, several rows per group) elsewhere. */
+static clloss__variant heuristic(const clloss_context *ctx, int cls) {
+  if (cls == FEW_LONG_ROWS)
+    return CLLOSS__SPLIT;
+  if (cls == SHORT_ROWS)
+    return device_default(ctx) == CLLOSS__ITEM ? CLLOSS__ITEM : CLLOSS__LANES;
+  return device_default(ctx);
+}
+
+static clloss__variant alternative(const clloss_context *ctx, int cls) {
+  if (cls == FEW_LONG_ROWS)
+    return device_default(ctx);
+  if (cls == SHORT_ROWS)
+    return device_default(ctx) == CLLOSS__ITEM ? CLLOSS__GROUP : CLLOSS__ITEM;
+  return heuristic(ctx, cls) == CLLOSS__ITEM ? CLLOSS__GROUP : CLLOSS__ITEM;
+}
+
+/* ---------------------------------------------------------------------------
+ * Measurement: the caller's input type, class-index targets (int64) or
+ * mse_loss, mean, loss and gradient, on the context's own queue.
+ */
 
 static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
 
-/* The tuning problems: cross_entropy 512 x 2048 and mse_loss on 2^20
- * float32 elements, both with loss (mean) and gradient. */
-enum { TUNE_ROWS = 512, TUNE_CLASSES = 2048, TUNE_COUNT = 1 << 20 };
-
-typedef struct tune_buffers {
+typedef struct problem {
+  int family;
+  clloss_dtype type;    /* the caller's input type */
+  size_t rows, classes; /* element-wise: count x 1 */
+  cl_command_queue queue;
   cl_mem x, y, t, loss, grad;
-} tune_buffers;
+} problem;
 
-static void release_buffers(tune_buffers *b) {
-  cl_mem all[] = {b->x, b->y, b->t, b->loss, b->grad};
+/* The caller's shape, cut down to BUDGET elements within its class. */
+static void size_problem(const clloss_context *ctx, problem *p, int cls,
+                         size_t rows, size_t classes) {
+  const size_t cu = ctx->info.compute_units;
+  if (cls == ELEMENTS) {
+    p->rows = rows < ((size_t)1 << 16) ? (size_t)1 << 16
+              : rows > BUDGET          ? BUDGET
+                                       : rows;
+    p->classes = 1;
+  } else if (cls == FEW_LONG_ROWS) {
+    p->rows = rows;
+    p->classes = classes < BUDGET / rows ? classes : BUDGET / rows;
+    if (p->classes < 8192)
+      p->classes = 8192;
+  } else {
+    p->classes = classes < BUDGET / (2 * cu) ? classes : BUDGET / (2 * cu);
+    if (p->classes == 0)
+      p->classes = 1;
+    p->rows = BUDGET / p->classes;
+    if (p->rows < 2 * cu)
+      p->rows = 2 * cu;
+  }
+}
+
+static void release_problem(problem *p) {
+  if (p->queue) {
+    clFinish(p->queue);
+    clReleaseCommandQueue(p->queue);
+  }
+  cl_mem all[] = {p->x, p->y, p->t, p->loss, p->grad};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     if (all[i])
       clReleaseMemObject(all[i]);
 }
 
-static int make_buffers(clloss_context *ctx, tune_buffers *b) {
-  memset(b, 0, sizeof *b);
-  cl_int err;
-  const size_t bytes = (size_t)TUNE_COUNT * sizeof(float);
-  const float half = 0.5f;
+/* 0.5 in each storage type, as a fill pattern. */
+static size_t half_pattern(clloss_dtype type, unsigned char out[8]) {
+  const float f = 0.5f;
+  const double d = 0.5;
+  const uint16_t h = 0x3800, b = 0x3f00; /* float16, bfloat16 */
+  const void *src = type == CLLOSS_FLOAT16    ? (const void *)&h
+                    : type == CLLOSS_BFLOAT16 ? (const void *)&b
+                    : type == CLLOSS_FLOAT64  ? (const void *)&d
+                                              : (const void *)&f;
+  size_t size = clloss_dtype_size(type);
+  memcpy(out, src, size);
+  return size;
+}
+
+static int make_problem(clloss_context *ctx, problem *p) {
+  const size_t n = p->rows * p->classes;
+  unsigned char half[8];
+  const size_t in = half_pattern(p->type, half);
+  const size_t real = clloss_dtype_size(clloss_loss_dtype(p->type));
   const cl_long zero = 0;
-  b->x = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
-  b->y = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
-  b->grad = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
-  b->t = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, TUNE_ROWS * sizeof(cl_long),
-                        NULL, &err);
-  b->loss =
-      clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, sizeof(float), NULL, &err);
-  if (!b->x || !b->y || !b->grad || !b->t || !b->loss)
-    return 0;
-  return clEnqueueFillBuffer(ctx->queue, b->x, &half, sizeof half, 0, bytes, 0,
-                             NULL, NULL) == CL_SUCCESS &&
-         clEnqueueFillBuffer(ctx->queue, b->y, &half, sizeof half, 0, bytes, 0,
-                             NULL, NULL) == CL_SUCCESS &&
-         clEnqueueFillBuffer(ctx->queue, b->t, &zero, sizeof zero, 0,
-                             TUNE_ROWS * sizeof(cl_long), 0, NULL,
+  cl_int err;
+  cl_mem *mems[] = {&p->x, &p->y, &p->grad, &p->t, &p->loss};
+  const size_t bytes[] = {n * in, n * in, n * in, p->rows * sizeof(cl_long),
+                          real};
+  for (int i = 0; i < 5; i++)
+    if (!(*mems[i] =
+              clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes[i], NULL, &err)))
+      return 0;
+  return clEnqueueFillBuffer(p->queue, p->x, half, in, 0, bytes[0], 0, NULL,
                              NULL) == CL_SUCCESS &&
-         clFinish(ctx->queue) == CL_SUCCESS;
+         clEnqueueFillBuffer(p->queue, p->y, half, in, 0, bytes[1], 0, NULL,
+                             NULL) == CL_SUCCESS &&
+         clEnqueueFillBuffer(p->queue, p->t, &zero, sizeof zero, 0, bytes[3], 0,
+                             NULL, NULL) == CL_SUCCESS &&
+         clFinish(p->queue) == CL_SUCCESS;
 }
 
-static clloss_status run_family(clloss_context *ctx, int family,
-                                const tune_buffers *b) {
-  if (family == CLLOSS__FAMILY_ROWS) {
-    clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
-    d.rows = TUNE_ROWS;
-    d.classes = TUNE_CLASSES;
-    return clloss_cross_entropy(ctx, ctx->queue, &d, CLLOSS_BUFFER(b->x),
-                                CLLOSS_BUFFER(b->t), CLLOSS_BUFFER_NONE,
-                                CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(b->loss),
-                                CLLOSS_BUFFER(b->grad), 0, NULL, NULL);
+static clloss_status run_problem(clloss_context *ctx, const problem *p) {
+  const clloss_buffer x = CLLOSS_BUFFER(p->x), t = CLLOSS_BUFFER(p->t),
+                      loss = CLLOSS_BUFFER(p->loss),
+                      grad = CLLOSS_BUFFER(p->grad), none = CLLOSS_BUFFER_NONE;
+  if (p->family == CLLOSS__FAMILY_POINTWISE) {
+    clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_MSE_LOSS);
+    d.count = p->rows;
+    d.input_type = p->type;
+    return clloss_pointwise(ctx, p->queue, &d, x, CLLOSS_BUFFER(p->y), none,
+                            none, none, loss, grad, 0, NULL, NULL);
   }
-  clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_MSE_LOSS);
-  d.count = TUNE_COUNT;
-  return clloss_pointwise(
-      ctx, ctx->queue, &d, CLLOSS_BUFFER(b->x), CLLOSS_BUFFER(b->y),
-      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
-      CLLOSS_BUFFER(b->loss), CLLOSS_BUFFER(b->grad), 0, NULL, NULL);
+  if (p->family == CLLOSS__FAMILY_NLL_LOSS) {
+    clloss_nll_loss_desc d = CLLOSS_NLL_LOSS_DESC_INIT;
+    d.rows = p->rows;
+    d.classes = p->classes;
+    d.input_type = p->type;
+    return clloss_nll_loss(ctx, p->queue, &d, x, t, none, none, loss, grad, 0,
+                           NULL, NULL);
+  }
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = p->rows;
+  d.classes = p->classes;
+  d.input_type = p->type;
+  return clloss_cross_entropy(ctx, p->queue, &d, x, t, none, none, loss, grad,
+                              0, NULL, NULL);
 }
 
-/* Best of three timed runs after a warm-up; a negative value on failure. */
-static double time_variant(clloss_context *ctx, int family, clloss__variant v,
-                           const tune_buffers *b) {
+/* One run of variant v, from enqueue to clFinish; negative on failure. */
+static double time_run(clloss_context *ctx, const problem *p,
+                       clloss__variant v) {
   ctx->variant = v;
-  double best = -1;
-  for (int r = 0; r < 4; r++) {
-    double t0 = now_ms();
-    if (run_family(ctx, family, b) != CLLOSS_SUCCESS ||
-        clFinish(ctx->queue) != CL_SUCCESS) {
-      best = -1;
-      break;
+  double t0 = now_ms();
+  if (run_problem(ctx, p) != CLLOSS_SUCCESS || clFinish(p->queue) != CL_SUCCESS)
+    return -1;
+  return now_ms() - t0;
+}
+
+/* Times v[0] against v[1]: a warm-up each (which builds the programs),
+ * then ROUNDS rounds in alternating order; ms[] gets each minimum. Returns
+ * 0 on any failure. The caller's state of ctx is kept. */
+static int measure(clloss_context *ctx, problem *p, const clloss__variant v[2],
+                   double ms[2]) {
+  char detail[sizeof ctx->detail];
+  memcpy(detail, ctx->detail, sizeof detail);
+  const char *last = ctx->last_variant;
+  char *log = ctx->build_log;
+  const clloss__variant forced = ctx->variant;
+  ctx->measuring = 1;
+  ctx->build_log = NULL;
+  /* A queue of its own: the caller may have work waiting on the context's
+   * queue, which the timed runs must neither wait for nor time. */
+  cl_int err;
+  p->queue = clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
+  int ok = p->queue && make_problem(ctx, p);
+  for (int k = 0; ok && k < 2; k++)
+    ok = time_run(ctx, p, v[k]) >= 0;
+  ms[0] = ms[1] = -1;
+  for (int r = 0; ok && r < ROUNDS; r++) {
+    for (int i = 0; ok && i < 2; i++) {
+      int k = (r & 1) ? 1 - i : i;
+      double dt = time_run(ctx, p, v[k]);
+      ok = dt >= 0;
+      if (ok && (ms[k] < 0 || dt < ms[k]))
+        ms[k] = dt;
     }
-    double dt = now_ms() - t0;
-    if (r > 0 && (best < 0 || dt < best))
-      best = dt;
+    /* An alternative twice as slow as the heuristic will not win: no need
+     * to spend more runs on it. */
+    if (ok && ms[1] > 2 * ms[0])
+      break;
   }
-  ctx->variant = CLLOSS__AUTO;
-  return best;
+  release_problem(p);
+  ctx->measuring = 0;
+  ctx->variant = forced;
+  ctx->last_variant = last;
+  memcpy(ctx->detail, detail, sizeof detail);
+  free(ctx->build_log); /* a build that failed here is not the caller's */
+  ctx->build_log = log;
+  return ok;
 }
 
-static int tune_file(const clloss_context *ctx, char *path, size_t cap) {
-  char name[48];
-  snprintf(name, sizeof name, "tune-%016llx.txt",
-           (unsigned long long)clloss__device_key(ctx));
-  return clloss__cache_file(name, path, cap);
+/* ---------------------------------------------------------------------------
+ * The file.
+ */
+
+static int tune_file_name(const device_table *t, char *name, size_t cap) {
+  char hex[33];
+  clloss__hex(t->digest, 16, hex);
+  return snprintf(name, cap, "tune-%s.txt", hex) < (int)cap;
 }
 
-/* Reads the choices; returns 1 when every family has one. */
-static int read_choices(clloss_context *ctx, const char *path) {
+static int index_of(const char *const *names, int count, const char *name) {
+  for (int i = 0; i < count; i++)
+    if (strcmp(names[i], name) == 0)
+      return i;
+  return -1;
+}
+
+static clloss__variant variant_of(const char *name) {
+  static const char *const names[] = {"item", "group", "split", "lanes"};
+  int i = index_of(names, 4, name);
+  return i < 0 ? CLLOSS__AUTO : (clloss__variant)(i + 1);
+}
+
+/* Reads the file's fresh, well-formed lines into out[][] (state DECIDED);
+ * other entries are left as they are. */
+static void read_file(const device_table *t,
+                      entry out[CLLOSS__FAMILIES][CLASSES]) {
+  char name[64], path[1100];
+  if (!tune_file_name(t, name, sizeof name) ||
+      !clloss__cache_file(name, path, sizeof path))
+    return;
   FILE *f = fopen(path, "r");
   if (!f)
-    return 0;
-  clloss__variant got[CLLOSS__FAMILIES] = {CLLOSS__AUTO, CLLOSS__AUTO};
-  char family[32], variant[32];
-  double a, b;
-  while (fscanf(f, "%31s %31s %lf %lf", family, variant, &a, &b) == 4)
-    for (int k = 0; k < CLLOSS__FAMILIES; k++)
-      if (strcmp(family, family_names[k]) == 0)
-        got[k] = strcmp(variant, "item") == 0    ? CLLOSS__ITEM
-                 : strcmp(variant, "group") == 0 ? CLLOSS__GROUP
-                                                 : CLLOSS__AUTO;
+    return;
+  const long long now = (long long)time(NULL);
+  char line[256];
+  while (fgets(line, sizeof line, f)) {
+    char fam[32], cls[32], var[32];
+    double a, b;
+    long long when;
+    if (sscanf(line, "%31s %31s %31s %lf %lf %lld", fam, cls, var, &a, &b,
+               &when) != 6)
+      continue;
+    int fi = index_of(family_names, CLLOSS__FAMILIES, fam);
+    int ci = index_of(class_names, CLASSES, cls);
+    clloss__variant v = variant_of(var);
+    if (fi < 0 || ci < 0 || v == CLLOSS__AUTO ||
+        (v == CLLOSS__SPLIT && fi != CLLOSS__FAMILY_CROSS_ENTROPY) ||
+        (v == CLLOSS__LANES && fi == CLLOSS__FAMILY_POINTWISE) ||
+        when > now + 86400 || when < now - MAX_AGE_DAYS * 86400LL)
+      continue;
+    entry *e = &out[fi][ci];
+    e->state = DECIDED;
+    e->choice = v;
+    e->ms[0] = a;
+    e->ms[1] = b;
+    e->when = when;
+  }
   fclose(f);
-  for (int k = 0; k < CLLOSS__FAMILIES; k++)
-    if (got[k] == CLLOSS__AUTO)
-      return 0;
-  memcpy(ctx->tuned, got, sizeof got);
-  return 1;
 }
 
-static void write_choices(const clloss_context *ctx, const char *path,
-                          const double ms[][2]) {
-  char tmp[1200];
-  snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-  FILE *f = fopen(tmp, "w");
-  if (!f)
-    return;
-  int ok = 1;
-  for (int k = 0; k < CLLOSS__FAMILIES; k++)
-    ok &= fprintf(f, "%s %s %.4f %.4f\n", family_names[k],
-                  clloss__variant_name(ctx->tuned[k]), ms[k][0], ms[k][1]) > 0;
-  if (fclose(f) != 0 || !ok || rename(tmp, path) != 0)
-    remove(tmp);
+/* Writes the table's measured choices, keeping the file's lines for classes
+ * that this process has not measured (another process may have). */
+static void write_file(const device_table *t) {
+  entry all[CLLOSS__FAMILIES][CLASSES];
+  memset(all, 0, sizeof all);
+  read_file(t, all);
+  char text[CLLOSS__FAMILIES * CLASSES * 128];
+  size_t n = 0;
+  for (int f = 0; f < CLLOSS__FAMILIES; f++)
+    for (int c = 0; c < CLASSES; c++) {
+      const entry *e = t->e[f][c].when ? &t->e[f][c] : &all[f][c];
+      if (e->state != DECIDED || !e->when)
+        continue;
+      int w = snprintf(text + n, sizeof text - n, "%s %s %s %.4f %.4f %lld\n",
+                       family_names[f], class_names[c],
+                       clloss__variant_name(e->choice), e->ms[0], e->ms[1],
+                       e->when);
+      if (w > 0 && (size_t)w < sizeof text - n)
+        n += (size_t)w;
+    }
+  char name[64];
+  if (tune_file_name(t, name, sizeof name))
+    clloss__cache_write(name, text, n);
 }
 
-void clloss__tune(clloss_context *ctx) {
-  const char *env = getenv("CLLOSS_TUNE");
-  if ((env && (strcmp(env, "off") == 0 || strcmp(env, "0") == 0)) ||
-      ctx->variant != CLLOSS__AUTO)
-    return;
-  char path[1100];
-  int have_path = tune_file(ctx, path, sizeof path);
-  if (have_path && read_choices(ctx, path))
-    return;
-  tune_buffers b;
-  double ms[CLLOSS__FAMILIES][2];
-  int ok = make_buffers(ctx, &b);
-  for (int k = 0; ok && k < CLLOSS__FAMILIES; k++) {
-    ms[k][0] = time_variant(ctx, k, CLLOSS__ITEM, &b);
-    ms[k][1] = time_variant(ctx, k, CLLOSS__GROUP, &b);
-    ok = ms[k][0] >= 0 && ms[k][1] >= 0;
-    if (ok)
-      ctx->tuned[k] = ms[k][0] <= ms[k][1] ? CLLOSS__ITEM : CLLOSS__GROUP;
+/* ---------------------------------------------------------------------------
+ * The table.
+ */
+
+static int previous_call_done(const clloss_context *ctx) {
+  cl_int state = CL_COMPLETE;
+  return !ctx->last_call ||
+         (clGetEventInfo(ctx->last_call, CL_EVENT_COMMAND_EXECUTION_STATUS,
+                         sizeof state, &state, NULL) == CL_SUCCESS &&
+          state == CL_COMPLETE);
+}
+
+/* ctx's device table, created (and its file read) on first use; called
+ * with the lock held. NULL when out of memory. */
+static device_table *table_of(const clloss_context *ctx) {
+  unsigned char digest[CLLOSS__SHA256_SIZE];
+  clloss__device_digest(&ctx->info, digest);
+  device_table *t = tables;
+  while (t && memcmp(t->digest, digest, sizeof digest) != 0)
+    t = t->next;
+  if (!t) {
+    if (!(t = calloc(1, sizeof *t)))
+      return NULL;
+    memcpy(t->digest, digest, sizeof digest);
+    t->next = tables;
+    tables = t;
   }
-  release_buffers(&b);
-  ctx->detail[0] = '\0'; /* the measuring calls are not the caller's */
-  ctx->last_variant = "";
-  if (!ok) { /* the heuristic decides */
-    for (int k = 0; k < CLLOSS__FAMILIES; k++)
-      ctx->tuned[k] = CLLOSS__AUTO;
-    return;
+  if (!t->loaded) {
+    t->loaded = 1;
+    read_file(t, t->e);
   }
-  if (have_path)
-    write_choices(ctx, path, ms);
+  return t;
+}
+
+clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
+                                     size_t rows, size_t classes,
+                                     clloss_dtype in_type) {
+  /* Forced: a family without that variant's kernels runs group. */
+  if (ctx->variant != CLLOSS__AUTO)
+    return (ctx->variant == CLLOSS__SPLIT &&
+            family != CLLOSS__FAMILY_CROSS_ENTROPY) ||
+                   (ctx->variant == CLLOSS__LANES &&
+                    family == CLLOSS__FAMILY_POINTWISE)
+               ? CLLOSS__GROUP
+               : ctx->variant;
+  const int cls = shape_class(ctx, family, rows, classes, in_type);
+  const clloss__variant h = heuristic(ctx, cls);
+  if (!ctx->tune)
+    return h;
+  pthread_mutex_lock(&lock);
+  device_table *t = table_of(ctx);
+  entry *e = t ? &t->e[family][cls] : NULL;
+  while (e && e->state == MEASURING)
+    pthread_cond_wait(&decided, &lock);
+  /* Measured from the MEASURE_AT-th call on, by the first call that finds
+   * the context's previous call complete: the timed runs share its scratch
+   * and would wait for it, and it may wait for the caller's events. */
+  if (!e || e->state == DECIDED || ++e->calls < MEASURE_AT ||
+      !previous_call_done(ctx)) {
+    clloss__variant v = e && e->state == DECIDED ? e->choice : h;
+    pthread_mutex_unlock(&lock);
+    return v;
+  }
+  e->state = MEASURING;
+  pthread_mutex_unlock(&lock);
+
+  problem p = {.family = family, .type = in_type};
+  size_problem(ctx, &p, cls, rows, classes);
+  const clloss__variant v[2] = {h, alternative(ctx, cls)};
+  double ms[2];
+  int ok = measure(ctx, &p, v, ms);
+
+  pthread_mutex_lock(&lock);
+  e->state = DECIDED;
+  e->choice = ok && ms[1] < CLEAR_WIN * ms[0] ? v[1] : h;
+  e->ms[0] = ok ? ms[0] : 0;
+  e->ms[1] = ok ? ms[1] : 0;
+  e->when = ok ? (long long)time(NULL) : 0;
+  if (ok)
+    write_file(t);
+  clloss__variant chosen = e->choice;
+  pthread_cond_broadcast(&decided);
+  pthread_mutex_unlock(&lock);
+  return chosen;
+}
+
+void clloss__tune_forget(void) {
+  pthread_mutex_lock(&lock);
+  for (device_table *t = tables; t; t = t->next) {
+    memset(t->e, 0, sizeof t->e);
+    t->loaded = 0;
+  }
+  pthread_mutex_unlock(&lock);
 }

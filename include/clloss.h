@@ -23,8 +23,25 @@
  *
  * Threads
  * -------
- * A clloss_context may be used by one thread at a time. Different contexts
- * are independent. The CPU reference functions are reentrant.
+ * - One context per thread: contexts used by different threads at the same
+ *   time are independent, also on one device and on one cl_context.
+ * - One context shared by several threads: allowed when the caller's own
+ *   lock makes the calls on it one at a time. That includes reading its
+ *   strings (clloss_context_error_detail, _build_log, _last_variant),
+ *   which belong to the context and change with its next call, and
+ *   clloss_context_release, which must come after every other call.
+ * - What clloss locks itself, so that any thread may call at any time:
+ *   clloss_list_devices, clloss_select_device and context creation
+ *   (drivers' first OpenCL calls are not all safe from several threads:
+ *   PoCL 3.1 crashes when four threads create their first contexts at
+ *   once), the process's table of variant choices (see
+ *   clloss_context_set_variant), and the cache folder (files are written
+ *   to a private temporary and renamed, so processes may share it).
+ * - Functions without a context (the CPU reference, status and dtype
+ *   names, the loss counts) are reentrant.
+ * - The environment variables are read when a context is created: do not
+ *   change them (setenv) while another thread creates one.
+ * `./run tsan` runs a test of each of these under ThreadSanitizer.
  * Calls on one context run one after the other on the device, whichever
  * queues they are given: each call's first kernel also waits for the
  * previous call's last kernel, since they share the context's scratch. (A
@@ -207,12 +224,16 @@ CLLOSS_API clloss_status clloss_select_device(const char *selector,
 typedef struct clloss_context clloss_context;
 
 /* Creates a context on the caller's OpenCL context and device. Both are
- * retained (never owned). Kernels are built on the first call that needs
- * them (per loss and storage type) and kept for the context's lifetime;
- * compiled binaries are also cached on disk (see README, "Program cache"),
- * so a second process starts without recompiling. A build failure is
- * reported by that first call as CLLOSS_BUILD_FAILURE, with the log in
- * clloss_context_build_log. */
+ * retained (never owned). Creating one builds, runs and measures nothing.
+ * Kernels are built on the first call that needs them (per loss, storage
+ * type and variant: only the kernels of the variant that runs) and kept
+ * for the context's lifetime. Compiled binaries are cached on disk (see
+ * README, "Program cache"), so a second process starts without
+ * recompiling: each file is checked (size, key, SHA-256) before the driver
+ * sees it, and one that fails is rebuilt. A build failure is reported by
+ * that first call as CLLOSS_BUILD_FAILURE, with the log in
+ * clloss_context_build_log. An unknown CLLOSS_VARIANT is
+ * CLLOSS_INVALID_ARGUMENT. */
 CLLOSS_API clloss_status clloss_context_create(cl_context cl_ctx,
                                                cl_device_id device,
                                                clloss_context **out);
@@ -223,7 +244,10 @@ CLLOSS_API clloss_status clloss_context_create_default(const char *selector,
                                                        clloss_context **out);
 
 /* Frees everything the context made and releases what it retained. NULL is a
- * harmless no-op. */
+ * harmless no-op. Binaries that the context compiled are written to the
+ * cache folder first, here rather than in the call that built them: some
+ * drivers compile the program again to produce a binary (PoCL: about 2 s
+ * per program on a 2-core machine), which no call should wait for. */
 CLLOSS_API void clloss_context_release(clloss_context *ctx);
 
 CLLOSS_API cl_context clloss_context_cl_context(const clloss_context *ctx);
@@ -259,13 +283,34 @@ CLLOSS_API clloss_status clloss_context_fail(clloss_context *ctx,
  *            1000, up to a few thousand);
  *   "split"  a row split over several work-groups (cross_entropy with few,
  *            very long rows).
- * "auto" (the default) chooses per device and shape: item on CPU devices,
- * lanes or group (by row length) elsewhere, split for fewer rows than
- * twice the compute units when C >= 8192; measurements can replace the
- * heuristic (README, "Kernel variants"). The environment variable
- * CLLOSS_VARIANT, read when a context is created, forces a variant.
- * Results agree within rounding, whichever variant runs; each is
- * deterministic. Unknown name: CLLOSS_INVALID_ARGUMENT. */
+ * "auto" (the default) chooses per device, loss family (cross_entropy,
+ * nll_loss, element-wise) and shape class: short rows (C < 4 x VW x 256, VW
+ * the vector width of the loads: 4 floats or 2 doubles on GPUs, the native
+ * width on CPU devices), long rows, few long rows (fewer than twice the
+ * compute units, C >= 8192), elements. The heuristic first: split for few
+ * long rows; short rows item on CPU devices and lanes elsewhere; other rows
+ * and elements item on CPU devices and group elsewhere. A class's third call
+ * in the process (or the first after it that finds the context's previous
+ * call finished: measuring never waits for the caller's work) measures the
+ * heuristic's variant against one alternative (short rows: group on CPU
+ * devices, item elsewhere; few long rows: the device's default; else the
+ * other of item and group) on a problem of its shape and input type (at most
+ * 2^22 elements, on a queue of its own; a warm-up and up to five
+ * interleaved rounds, the minimum of each) and keeps the alternative only
+ * if it is 20% faster; that call waits for those runs and for the
+ * alternative's program to build. Every context of the process on the
+ * device then runs that choice (one table, under a lock), and the next
+ * process reads it from tune-<device>.txt in the cache folder; a choice
+ * older than 14 days is measured again. CLLOSS_TUNE=off (read when a
+ * context is created): the heuristic alone, nothing measured, read or
+ * written. The environment variable CLLOSS_VARIANT, read when a context is
+ * created, forces a variant (element-wise losses run "group" for "split"
+ * and "lanes", nll_loss "group" for "split"). Results agree within
+ * rounding, whichever variant runs; each is deterministic, so under "auto"
+ * identical calls give bit-identical results except across that one
+ * switch of a class (force a variant, or CLLOSS_TUNE=off, to exclude it).
+ * Unknown name:
+ * CLLOSS_INVALID_ARGUMENT (from context creation for CLLOSS_VARIANT). */
 CLLOSS_API clloss_status clloss_context_set_variant(clloss_context *ctx,
                                                     const char *variant);
 /* The variant the last successful call on ctx ran ("item", ...); "" before
@@ -544,10 +589,14 @@ CLLOSS_API clloss_dtype clloss_loss_dtype(clloss_dtype input_type);
  */
 
 /* Device-buffer calls: enqueue on `queue` (of the context's cl_context and
- * device) after `wait_list`, never wait for the device, and return in
- * `*event` (when not NULL) an event that completes with the last kernel; the
- * caller releases it. The same call twice gives bit-identical results.
- * Input and gradient may be the same buffer and offset (in place). */
+ * device; another device's queue is CLLOSS_INVALID_ARGUMENT, like a cl_mem
+ * of another cl_context) after `wait_list`, and return in `*event` (when
+ * not NULL) an event that completes with the last kernel; the caller
+ * releases it. They do not wait for the device, except a call that builds
+ * a program (the first of its kind) or that measures its shape class's
+ * variants (clloss_context_set_variant). The same call twice gives
+ * bit-identical results. Input and gradient may be the same buffer and
+ * offset (in place). */
 CLLOSS_API clloss_status clloss_cross_entropy(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_cross_entropy_desc *desc, clloss_buffer input,
@@ -577,7 +626,8 @@ clloss_softmax(clloss_context *ctx, cl_command_queue queue,
 
 /* Host-pointer calls: the same losses on host arrays, through device
  * buffers that the context pools and reuses. They return when the results
- * are in host memory. Targets are checked first: a bad one gives
+ * are in host memory and the device no longer reads the caller's arrays
+ * (whatever the outcome). Targets are checked first: a bad one gives
  * CLLOSS_INVALID_TARGET before any output is touched. */
 CLLOSS_API clloss_status clloss_cross_entropy_host(
     clloss_context *ctx, const clloss_cross_entropy_desc *desc,

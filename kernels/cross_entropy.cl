@@ -537,6 +537,7 @@ FN span row_span(__global const in_t *x, __global const in_t *y,
  * next, which then skips pass 1. `scratch` (16-bit storage, when
  * P.use_exps) has a row of C reals for each work-item, where pass 2 keeps
  * its exps for pass 3. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_VARIANT_ITEM)
 __kernel void ce_item(ROWS_KERNEL_ARGS) {
   __local real red[WG_SIZE];
   const rows_params p = P;
@@ -583,11 +584,13 @@ __kernel void ce_item(ROWS_KERNEL_ARGS) {
       partials[get_group_id(0)] = total;
   }
 }
+#endif
 
 /* Group variant: one work-group per row. With P.cache_row, row_cache
  * (local memory, C reals) holds the row's logits from the statistics pass
  * to the gradient pass, which then reads nothing from global memory but
  * the gradient it writes. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_VARIANT_GROUP)
 __kernel void ce_group(ROWS_KERNEL_ARGS) {
   __local real red[WG_SIZE];
   __local REALN(4) red4[WG_SIZE];
@@ -610,6 +613,7 @@ __kernel void ce_group(ROWS_KERNEL_ARGS) {
     }
   }
 }
+#endif
 
 /* Lanes variant, for short and medium rows on GPUs: P.lanes work-items
  * per row (8 to 64) and get_local_size / P.lanes rows per work-group. A
@@ -619,6 +623,7 @@ __kernel void ce_group(ROWS_KERNEL_ARGS) {
  * the gradient pass, so that it is read from global memory once. The
  * group walks blocks of rows; rows past N in the last block take part in
  * the barriers with empty spans. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_VARIANT_LANES)
 __kernel void ce_lanes(ROWS_KERNEL_ARGS) {
   __local real red[WG_SIZE];
   __local REALN(4) red4[WG_SIZE];
@@ -651,6 +656,7 @@ __kernel void ce_lanes(ROWS_KERNEL_ARGS) {
     }
   }
 }
+#endif
 
 /* Split variant, for a few very long rows: each row is cut into P.segs
  * segments of P.seg_len elements (a multiple of VW), one work-group each.
@@ -670,6 +676,7 @@ FN span segment_span(__global const in_t *x, __global const in_t *y,
 }
 
 /* Writes every segment's record into scratch[job * REC_SIZE]. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_VARIANT_SPLIT)
 __kernel void ce_split_stats(ROWS_KERNEL_ARGS) {
   __local real red[WG_SIZE];
   __local REALN(4) red4[WG_SIZE];
@@ -686,10 +693,12 @@ __kernel void ce_split_stats(ROWS_KERNEL_ARGS) {
       store_stats(scratch + p.rec_off + job * REC_SIZE, st);
   }
 }
+#endif
 
 /* Combines a row's records in segment order (every work-group of the row
  * the same way), then writes its own segment's gradient; segment 0 owns
  * the row's loss, the last segment the row's padding. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_VARIANT_SPLIT)
 __kernel void ce_split_grad(ROWS_KERNEL_ARGS) {
   const rows_params p = P;
   const uint lid = get_local_id(0), size = get_local_size(0);
@@ -715,6 +724,7 @@ __kernel void ce_split_grad(ROWS_KERNEL_ARGS) {
     }
   }
 }
+#endif
 
 /* ---- shards: a block of classes [c0, c0 + cb) of a V-class problem ---
  * The partial statistics of a block are ce_split_stats with one segment
@@ -725,6 +735,7 @@ __kernel void ce_split_grad(ROWS_KERNEL_ARGS) {
 /* acc[i] = combine(acc[i], other[i]) for P.rows records: acc is scratch
  * from rec_off, other is partials (a second records buffer) from
  * loss_off. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_VARIANT_SPLIT)
 __kernel void ce_stats_combine(ROWS_KERNEL_ARGS) {
   const rows_params p = P;
   for (ulong i = get_global_id(0); i < p.rows; i += get_global_size(0)) {
@@ -734,10 +745,12 @@ __kernel void ce_stats_combine(ROWS_KERNEL_ARGS) {
     store_stats(a, r);
   }
 }
+#endif
 
 /* One work-group, before ce_split_grad over combined records: stats[0] =
  * D, the sum of w_t (from the records) over rows whose target is valid;
  * a target outside [0, V) that is not ignore_index is reported. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_VARIANT_SPLIT)
 __kernel void ce_shard_targets(ROWS_KERNEL_ARGS) {
   __local real red[WG_SIZE];
   const rows_params p = P;
@@ -754,3 +767,4 @@ __kernel void ce_shard_targets(ROWS_KERNEL_ARGS) {
   if (get_local_id(0) == 0)
     stats[0] = d;
 }
+#endif

@@ -60,6 +60,7 @@ FN int nll_row(__global const in_t *x, __global const tgt_t *t,
   return mine;
 }
 
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_VARIANT_ITEM)
 __kernel void nll_item(ROWS_KERNEL_ARGS) {
   __local real red[WG_SIZE];
   const rows_params p = P;
@@ -76,7 +77,9 @@ __kernel void nll_item(ROWS_KERNEL_ARGS) {
       partials[get_group_id(0)] = total;
   }
 }
+#endif
 
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_VARIANT_GROUP)
 __kernel void nll_group(ROWS_KERNEL_ARGS) {
   const rows_params p = P;
   const uint lid = get_local_id(0), size = get_local_size(0);
@@ -91,11 +94,13 @@ __kernel void nll_group(ROWS_KERNEL_ARGS) {
     }
   }
 }
+#endif
 
 /* Lanes variant (GPUs, short rows): P.lanes work-items per row, the
  * group's rows side by side, so that a row's zeros are written by
  * neighbouring work-items. No barrier: each row's owner of the target
  * column writes its loss. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_VARIANT_LANES)
 __kernel void nll_lanes(ROWS_KERNEL_ARGS) {
   const rows_params p = P;
   const ulong lanes = p.lanes;
@@ -112,3 +117,4 @@ __kernel void nll_lanes(ROWS_KERNEL_ARGS) {
     }
   }
 }
+#endif

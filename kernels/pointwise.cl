@@ -182,6 +182,7 @@ FN real pw_span(POINTWISE_KERNEL_ARGS, ulong begin, ulong vend, ulong vstep,
 
 /* One work-item per contiguous chunk of P.chunk elements (a multiple of
  * VW): long unit-stride vector runs for CPUs. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_VARIANT_ITEM)
 __kernel void pw_item(POINTWISE_KERNEL_ARGS) {
   __local real red[WG_SIZE];
   const ulong begin = get_global_id(0) * P.chunk;
@@ -197,9 +198,11 @@ __kernel void pw_item(POINTWISE_KERNEL_ARGS) {
       partials[get_group_id(0)] = total;
   }
 }
+#endif
 
 /* Work-items stride over the whole array, VW elements at a time, so that
  * neighbouring work-items touch neighbouring memory: GPUs. */
+#if !defined(CLLOSS_ONLY_KERNELS) || defined(CLLOSS_VARIANT_GROUP)
 __kernel void pw_group(POINTWISE_KERNEL_ARGS) {
   __local real red[WG_SIZE];
   const ulong gid = get_global_id(0), gsz = get_global_size(0);
@@ -211,3 +214,4 @@ __kernel void pw_group(POINTWISE_KERNEL_ARGS) {
       partials[get_group_id(0)] = total;
   }
 }
+#endif

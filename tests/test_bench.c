@@ -208,8 +208,9 @@ static int str_is(const json_doc *doc, const char *name, const char *want) {
 }
 
 static const char *const required[] = {
-    "loss",   "device", "dtype", "shape",     "repeat",  "median_ms",
-    "min_ms", "bytes",  "gbps",  "copy_gbps", "variant", "first_call_ms"};
+    "loss",      "device",        "dtype",          "shape",     "repeat",
+    "median_ms", "min_ms",        "bytes",          "gbps",      "copy_gbps",
+    "variant",   "first_call_ms", "opencl_init_ms", "context_ms"};
 
 static int run_ok(const char *args) {
   int rc = bench(args);
@@ -242,6 +243,7 @@ static void test_cross_entropy_json(void) {
   CU_ASSERT(fabs(gbps - num(&doc, "bytes") / med / 1e6) <= 0.01 * gbps + 1e-3);
   CU_ASSERT(num(&doc, "copy_gbps") > 0);
   CU_ASSERT(num(&doc, "first_call_ms") > 0);
+  CU_ASSERT(num(&doc, "opencl_init_ms") >= 0 && num(&doc, "context_ms") > 0);
   const char *variant = get(&doc, "variant");
   CU_ASSERT(variant && (strncmp(variant, "\"item\"", 6) == 0 ||
                         strncmp(variant, "\"group\"", 7) == 0 ||

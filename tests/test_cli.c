@@ -7,7 +7,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -361,6 +363,89 @@ static void test_failed_run_keeps_old_output(void) {
   CU_ASSERT_EQUAL(stray_files(), 0);
 }
 
+/* ---- where outputs go ---- */
+
+/* A FIFO (like a device) is written in place, not replaced by a regular
+ * file: a reader sees the .npy, and the FIFO is still there. */
+static void test_run_output_fifo(void) {
+  remove_outputs();
+  unlink(path("out.fifo"));
+  CU_ASSERT_EQUAL_FATAL(mkfifo(path("out.fifo"), 0600), 0);
+  int fd = open(path("out.fifo"), O_RDONLY | O_NONBLOCK);
+  CU_ASSERT_TRUE_FATAL(fd >= 0);
+  CU_ASSERT_EQUAL(cli("run mse_loss --input @y.npy --target @y.npy "
+                      "--loss-out @out.fifo --cpu --quiet"),
+                  0);
+  char head[16] = "";
+  CU_ASSERT_EQUAL(read(fd, head, 6), 6);
+  CU_ASSERT_EQUAL(memcmp(head, "\x93NUMPY", 6), 0);
+  close(fd);
+  struct stat st;
+  CU_ASSERT_EQUAL(lstat(path("out.fifo"), &st), 0);
+  CU_ASSERT_TRUE(S_ISFIFO(st.st_mode));
+  unlink(path("out.fifo"));
+  CU_ASSERT_EQUAL(stray_files(), 0);
+}
+
+/* A link is followed: its target gets the output, the link stays a link;
+ * a link to nothing is refused. */
+static void test_run_output_symlink(void) {
+  remove_outputs();
+  CU_ASSERT_EQUAL(put_bytes("target.npy", "old", 3), 0);
+  CU_ASSERT_EQUAL(symlink("target.npy", path("link.npy")), 0);
+  CU_ASSERT_EQUAL(cli("run mse_loss --input @y.npy --target @y.npy "
+                      "--loss-out @link.npy --cpu --quiet"),
+                  0);
+  struct stat st;
+  CU_ASSERT_EQUAL(lstat(path("link.npy"), &st), 0);
+  CU_ASSERT_TRUE(S_ISLNK(st.st_mode));
+  npy_array l;
+  CU_ASSERT_TRUE(read_out("target.npy", &l));
+  npy_free(&l);
+  unlink(path("link.npy"));
+  unlink(path("target.npy"));
+  CU_ASSERT_EQUAL(symlink("missing.npy", path("dangling.npy")), 0);
+  CU_ASSERT_EQUAL(cli("run mse_loss --input @y.npy --target @y.npy "
+                      "--loss-out @dangling.npy --cpu --quiet"),
+                  1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err_text, "symbolic link to nothing"));
+  CU_ASSERT_FALSE(exists("missing.npy"));
+  unlink(path("dangling.npy"));
+  CU_ASSERT_EQUAL(stray_files(), 0);
+}
+
+/* Two outputs naming one file, however spelt, are refused before anything
+ * runs. */
+static void test_run_same_output_twice(void) {
+  static const char *const base = "run mse_loss --input @x.npy --target "
+                                  "@y.npy --cpu ";
+  char args[256];
+  snprintf(args, sizeof args, "%s--loss-out @l.npy --grad-out @./l.npy", base);
+  expect_error(args, 2, "are the same file");
+  snprintf(args, sizeof args, "%s--loss-out @l.npy --grad-out @../%s/l.npy",
+           base, strrchr(dir, '/') + 1);
+  expect_error(args, 2, "are the same file");
+  /* Existing: the same inode under another name. */
+  CU_ASSERT_EQUAL(put_bytes("keep2.npy", "keep", 4), 0);
+  CU_ASSERT_EQUAL(link(path("keep2.npy"), path("hard.npy")), 0);
+  snprintf(args, sizeof args, "%s--loss-out @keep2.npy --grad-out @hard.npy",
+           base);
+  remove_outputs();
+  CU_ASSERT_EQUAL(cli(args), 2);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err_text, "are the same file"));
+  char buf[16];
+  tu_slurp(path("keep2.npy"), buf, sizeof buf);
+  CU_ASSERT_STRING_EQUAL(buf, "keep");
+  unlink(path("hard.npy"));
+  unlink(path("keep2.npy"));
+  /* Different files are fine. */
+  remove_outputs();
+  snprintf(args, sizeof args, "%s--loss-out @l.npy --grad-out @./g.npy", base);
+  CU_ASSERT_EQUAL(cli(args), 0);
+  CU_ASSERT_TRUE(exists("l.npy") && exists("g.npy"));
+  remove_outputs();
+}
+
 /* ---- results against the reference ---- */
 
 static void test_run_cross_entropy_cpu(void) {
@@ -656,6 +741,8 @@ int test_cli_register(void) {
            TU_TEST(test_run_usage_errors), TU_TEST(test_run_bad_files),
            TU_TEST(test_run_bad_data),
            TU_TEST(test_failed_run_keeps_old_output),
+           TU_TEST(test_run_output_fifo), TU_TEST(test_run_output_symlink),
+           TU_TEST(test_run_same_output_twice),
            TU_TEST(test_run_cross_entropy_cpu), TU_TEST(test_run_variants_cpu),
            TU_TEST(test_run_device_vs_reference), TU_TEST(test_run_grad_scale),
            TU_TEST(test_run_softmax), TU_TEST(test_run_bad_device),

@@ -8,8 +8,10 @@
 #include <time.h>
 
 #include <math.h>
+#include <stdatomic.h>
 #include <threads.h>
 
+#include "internal.h" /* white box: the context's program table */
 #include "support/testutil.h"
 
 static void test_ctx_release_null(void) {
@@ -478,6 +480,332 @@ static void test_ctx_threads(void) {
   }
 }
 
+/* Creating a context builds nothing; a call builds the one program it
+ * needs, with the kernels of its variant only. */
+static void test_ctx_lazy_build(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = NULL;
+  CU_ASSERT_EQUAL_FATAL(clloss_context_create_default("0", &ctx),
+                        CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(ctx->program_count, 0);
+  CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "item"), CLLOSS_SUCCESS);
+  float x[6] = {1, 2, 3, 4, 5, 6}, l = 0;
+  int32_t t[2] = {0, 2};
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = 2, d.classes = 3, d.target_type = CLLOSS_INT32;
+  CU_ASSERT_EQUAL(
+      clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &l, NULL),
+      CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL_FATAL(ctx->program_count, 1);
+  const clloss__program *p = &ctx->programs[0];
+  CU_ASSERT_STRING_EQUAL(p->key.source, "cross_entropy");
+  CU_ASSERT_EQUAL(p->key.tgt_type, CLLOSS_INT32);
+  CU_ASSERT_EQUAL(p->key.variant, CLLOSS__ITEM);
+  char names[512] = "";
+  CU_ASSERT_EQUAL(clGetProgramInfo(p->program, CL_PROGRAM_KERNEL_NAMES,
+                                   sizeof names, names, NULL),
+                  CL_SUCCESS);
+  CU_ASSERT_PTR_NOT_NULL(strstr(names, "ce_item"));
+  CU_ASSERT_PTR_NULL(strstr(names, "ce_group"));
+  CU_ASSERT_PTR_NULL(strstr(names, "ce_split"));
+  /* The same call again builds nothing more; another loss, one more. */
+  CU_ASSERT_EQUAL(
+      clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &l, NULL),
+      CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(ctx->program_count, 1);
+  CU_ASSERT_EQUAL(
+      clloss_mse_loss_host(ctx, 6, CLLOSS_REDUCTION_SUM, x, x, &l, NULL),
+      CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(ctx->program_count, 2);
+  clloss_context_release(ctx);
+}
+
+/* CLLOSS_VARIANT follows clloss_context_set_variant's rule. */
+static void test_ctx_env_variant_unknown(void) {
+  TU_REQUIRE_DEVICE();
+  char *saved = tu_env_save("CLLOSS_VARIANT");
+  setenv("CLLOSS_VARIANT", "bogus", 1);
+  clloss_context *ctx = (clloss_context *)1;
+  CU_ASSERT_EQUAL(clloss_context_create_default("0", &ctx),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_PTR_NULL(ctx);
+  clloss_context *shared = tu_context(0);
+  CU_ASSERT_EQUAL(clloss_context_create(clloss_context_cl_context(shared),
+                                        clloss_context_device(shared), &ctx),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_PTR_NULL(ctx);
+  setenv("CLLOSS_VARIANT", "split", 1);
+  CU_ASSERT_EQUAL(clloss_context_create_default("0", &ctx), CLLOSS_SUCCESS);
+  clloss_context_release(ctx);
+  tu_env_restore("CLLOSS_VARIANT", saved);
+}
+
+/* Every entry point that takes a context leaves "" after a success, even
+ * after a failure on that context. */
+static void fail_once(clloss_context *ctx) {
+  CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "bogus"),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_TRUE(clloss_context_error_detail(ctx)[0] != '\0');
+}
+
+static void test_ctx_detail_cleared(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = tu_context(0);
+  cl_command_queue q = clloss_context_queue(ctx);
+  float x[6] = {1, 2, 3, 4, 5, 6}, l = 0;
+  int64_t t[2] = {0, 2};
+  cl_mem bx = tu_buffer(ctx, sizeof x, x), bt = tu_buffer(ctx, sizeof t, t);
+  cl_mem bl = tu_buffer(ctx, sizeof l, NULL);
+  clloss_cross_entropy_desc ce = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  ce.rows = 2, ce.classes = 3;
+  clloss_nll_loss_desc nll = CLLOSS_NLL_LOSS_DESC_INIT;
+  nll.rows = 2, nll.classes = 3;
+  clloss_pointwise_desc pw = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_HUBER_LOSS);
+  pw.count = 6;
+  clloss_softmax_desc sm = CLLOSS_SOFTMAX_DESC_INIT;
+  sm.rows = 2, sm.classes = 3;
+  float p[6];
+  cl_mem bp = tu_buffer(ctx, sizeof p, NULL);
+  const clloss_shard shard = {0, 3};
+  cl_mem bs = tu_buffer(ctx, 2 * sizeof(clloss_ce_stats), NULL);
+  cl_mem bs2 = tu_buffer(ctx, 2 * sizeof(clloss_ce_stats), NULL);
+  CU_ASSERT_EQUAL(clloss_cross_entropy_partial(
+                      ctx, q, &ce, &shard, CLLOSS_BUFFER(bx), CLLOSS_BUFFER(bt),
+                      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(bs2), 0, NULL, NULL),
+                  CLLOSS_SUCCESS);
+  uint64_t row;
+  for (int k = 0; k < 15; k++) {
+    fail_once(ctx);
+    clloss_status s = CLLOSS_SUCCESS;
+    switch (k) {
+    case 0:
+      s = clloss_context_set_variant(ctx, NULL);
+      break;
+    case 1:
+      s = clloss_check_device_errors(ctx, q, &row);
+      break;
+    case 2:
+      s = clloss_cross_entropy(ctx, q, &ce, CLLOSS_BUFFER(bx),
+                               CLLOSS_BUFFER(bt), CLLOSS_BUFFER_NONE,
+                               CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(bl),
+                               CLLOSS_BUFFER_NONE, 0, NULL, NULL);
+      break;
+    case 3:
+      s = clloss_cross_entropy_host(ctx, &ce, x, t, NULL, NULL, &l, NULL);
+      break;
+    case 4:
+      s = clloss_nll_loss(ctx, q, &nll, CLLOSS_BUFFER(bx), CLLOSS_BUFFER(bt),
+                          CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                          CLLOSS_BUFFER(bl), CLLOSS_BUFFER_NONE, 0, NULL, NULL);
+      break;
+    case 5:
+      s = clloss_nll_loss_host(ctx, &nll, x, t, NULL, NULL, &l, NULL);
+      break;
+    case 6:
+      s = clloss_pointwise(ctx, q, &pw, CLLOSS_BUFFER(bx), CLLOSS_BUFFER(bx),
+                           CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                           CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(bl),
+                           CLLOSS_BUFFER_NONE, 0, NULL, NULL);
+      break;
+    case 7:
+      s = clloss_pointwise_host(ctx, &pw, x, x, NULL, NULL, NULL, &l, NULL);
+      break;
+    case 8:
+      s = clloss_mse_loss_host(ctx, 6, CLLOSS_REDUCTION_SUM, x, x, &l, NULL);
+      break;
+    case 9:
+      s = clloss_l1_loss_host(ctx, 6, CLLOSS_REDUCTION_SUM, x, x, &l, NULL);
+      break;
+    case 10:
+      s = clloss_softmax(ctx, q, &sm, CLLOSS_BUFFER(bx), CLLOSS_BUFFER(bp), 0,
+                         NULL, NULL);
+      break;
+    case 11:
+      s = clloss_softmax_host(ctx, &sm, x, p);
+      break;
+    case 12:
+      s = clloss_cross_entropy_partial(ctx, q, &ce, &shard, CLLOSS_BUFFER(bx),
+                                       CLLOSS_BUFFER(bt), CLLOSS_BUFFER_NONE,
+                                       CLLOSS_BUFFER(bs), 0, NULL, NULL);
+      break;
+    case 13:
+      s = clloss_cross_entropy_combine(ctx, q, 2, CLLOSS_FLOAT32,
+                                       CLLOSS_BUFFER(bs), CLLOSS_BUFFER(bs2), 0,
+                                       NULL, NULL);
+      break;
+    default:
+      s = clloss_cross_entropy_finish(
+          ctx, q, &ce, &shard, CLLOSS_BUFFER(bx), CLLOSS_BUFFER(bt),
+          CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(bs),
+          CLLOSS_BUFFER(bl), CLLOSS_BUFFER_NONE, 0, NULL, NULL);
+      break;
+    }
+    CU_ASSERT_EQUAL(s, CLLOSS_SUCCESS);
+    if (clloss_context_error_detail(ctx)[0] != '\0')
+      printf("\n  entry point %d left \"%s\"", k,
+             clloss_context_error_detail(ctx));
+    CU_ASSERT_STRING_EQUAL(clloss_context_error_detail(ctx), "");
+  }
+  clFinish(q);
+  clReleaseMemObject(bx);
+  clReleaseMemObject(bt);
+  clReleaseMemObject(bl);
+  clReleaseMemObject(bp);
+  clReleaseMemObject(bs);
+  clReleaseMemObject(bs2);
+}
+
+/* A cl_mem of another cl_context is refused, for inputs and outputs, and
+ * nothing is written. */
+static void test_ctx_foreign_buffer(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = tu_context(0);
+  cl_device_id dev = clloss_context_device(ctx);
+  cl_int err;
+  cl_context other = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+  float x[6] = {1, 2, 3, 4, 5, 6}, l = -7;
+  int64_t t[2] = {0, 2};
+  cl_mem mine_x = tu_buffer(ctx, sizeof x, x),
+         mine_t = tu_buffer(ctx, sizeof t, t);
+  cl_mem mine_l = tu_buffer(ctx, sizeof l, &l);
+  cl_mem theirs = clCreateBuffer(
+      other, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof x, x, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(theirs);
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = 2, d.classes = 3;
+  cl_command_queue q = clloss_context_queue(ctx);
+  CU_ASSERT_EQUAL(clloss_cross_entropy(
+                      ctx, q, &d, CLLOSS_BUFFER(theirs), CLLOSS_BUFFER(mine_t),
+                      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                      CLLOSS_BUFFER(mine_l), CLLOSS_BUFFER_NONE, 0, NULL, NULL),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_PTR_NOT_NULL(
+      strstr(clloss_context_error_detail(ctx), "another cl_context"));
+  CU_ASSERT_EQUAL(clloss_cross_entropy(
+                      ctx, q, &d, CLLOSS_BUFFER(mine_x), CLLOSS_BUFFER(mine_t),
+                      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(theirs), 0, NULL, NULL),
+                  CLLOSS_INVALID_ARGUMENT);
+  clloss_pointwise_desc pw = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_MSE_LOSS);
+  pw.count = 6;
+  CU_ASSERT_EQUAL(clloss_pointwise(ctx, q, &pw, CLLOSS_BUFFER(mine_x),
+                                   CLLOSS_BUFFER(mine_x), CLLOSS_BUFFER_NONE,
+                                   CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                                   CLLOSS_BUFFER(mine_l), CLLOSS_BUFFER(theirs),
+                                   0, NULL, NULL),
+                  CLLOSS_INVALID_ARGUMENT);
+  float back[6] = {0}, lb = 0;
+  clEnqueueReadBuffer(clloss_context_queue(ctx), mine_l, CL_TRUE, 0, sizeof lb,
+                      &lb, 0, NULL, NULL);
+  CU_ASSERT_EQUAL(lb, -7.0f);
+  cl_command_queue oq = clCreateCommandQueue(other, dev, 0, &err);
+  clEnqueueReadBuffer(oq, theirs, CL_TRUE, 0, sizeof back, back, 0, NULL, NULL);
+  CU_ASSERT_EQUAL(memcmp(back, x, sizeof x), 0);
+  clReleaseCommandQueue(oq);
+  cl_mem all[] = {mine_x, mine_t, mine_l, theirs};
+  for (int i = 0; i < 4; i++)
+    clReleaseMemObject(all[i]);
+  clReleaseContext(other);
+}
+
+/* A queue of the context's cl_context but of another device (here two
+ * sub-devices of one device, where the driver can partition it). */
+static void test_ctx_queue_other_device(void) {
+  TU_REQUIRE_DEVICE();
+  cl_device_id root = clloss_context_device(tu_context(0)), subs[2];
+  cl_uint n = 0;
+  const cl_device_partition_property props[] = {CL_DEVICE_PARTITION_EQUALLY, 1,
+                                                0};
+  if (clCreateSubDevices(root, props, 2, subs, &n) != CL_SUCCESS || n < 2) {
+    printf("\n  SKIPPED %s: the device cannot be partitioned", __func__);
+    return;
+  }
+  cl_int err;
+  cl_context cl = clCreateContext(NULL, 2, subs, NULL, NULL, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
+  clloss_context *ctx = NULL;
+  CU_ASSERT_EQUAL_FATAL(clloss_context_create(cl, subs[0], &ctx),
+                        CLLOSS_SUCCESS);
+  cl_command_queue q = clCreateCommandQueue(cl, subs[1], 0, &err);
+  float x[4] = {1, 2, 3, 4}, l = -7;
+  cl_mem bx = tu_buffer(ctx, sizeof x, x), bl = tu_buffer(ctx, sizeof l, &l);
+  clloss_pointwise_desc pw = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_MSE_LOSS);
+  pw.count = 4;
+  CU_ASSERT_EQUAL(clloss_pointwise(ctx, q, &pw, CLLOSS_BUFFER(bx),
+                                   CLLOSS_BUFFER(bx), CLLOSS_BUFFER_NONE,
+                                   CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                                   CLLOSS_BUFFER(bl), CLLOSS_BUFFER_NONE, 0,
+                                   NULL, NULL),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_PTR_NOT_NULL(
+      strstr(clloss_context_error_detail(ctx), "another device"));
+  clReleaseMemObject(bx);
+  clReleaseMemObject(bl);
+  clReleaseCommandQueue(q);
+  clloss_context_release(ctx);
+  clReleaseContext(cl);
+  clReleaseDevice(subs[0]);
+  clReleaseDevice(subs[1]);
+}
+
+/* Host-pointer calls return only when the device is done with the
+ * caller's arrays, also on paths that copy nothing back (no rows, no
+ * elements, reduction none): the context's queue is held behind a user
+ * event that a thread completes 150 ms later, after setting a flag; the
+ * call must not return before the flag is set. */
+typedef struct opener {
+  cl_event gate;
+  atomic_int opened;
+} opener;
+
+static int open_later(void *arg) {
+  opener *o = arg;
+  struct timespec pause = {0, 150 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  atomic_store(&o->opened, 1);
+  clSetUserEventStatus(o->gate, CL_COMPLETE);
+  return 0;
+}
+
+static void hold_queue(clloss_context *ctx, opener *o, thrd_t *th) {
+  cl_int err;
+  o->gate = clCreateUserEvent(clloss_context_cl_context(ctx), &err);
+  atomic_store(&o->opened, 0);
+  CU_ASSERT_EQUAL(clEnqueueBarrierWithWaitList(clloss_context_queue(ctx), 1,
+                                               &o->gate, NULL),
+                  CL_SUCCESS);
+  CU_ASSERT_EQUAL(thrd_create(th, open_later, o), thrd_success);
+}
+
+static void test_ctx_host_calls_wait(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = NULL;
+  CU_ASSERT_EQUAL_FATAL(clloss_context_create_default("0", &ctx),
+                        CLLOSS_SUCCESS);
+  opener o;
+  thrd_t th;
+  float w[3] = {1, 2, 3}, x[1] = {0}, l[1] = {-1};
+  int64_t t[1] = {0};
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = 0, d.classes = 3, d.reduction = CLLOSS_REDUCTION_NONE;
+  hold_queue(ctx, &o, &th);
+  CU_ASSERT_EQUAL(clloss_cross_entropy_host(ctx, &d, x, t, w, NULL, l, NULL),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(atomic_load(&o.opened), 1);
+  thrd_join(th, NULL);
+  clReleaseEvent(o.gate);
+  clloss_pointwise_desc pw = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_BCE_WITH_LOGITS);
+  pw.count = 0, pw.weight_count = 3, pw.reduction = CLLOSS_REDUCTION_NONE;
+  hold_queue(ctx, &o, &th);
+  CU_ASSERT_EQUAL(clloss_pointwise_host(ctx, &pw, x, x, w, NULL, NULL, l, NULL),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(atomic_load(&o.opened), 1);
+  thrd_join(th, NULL);
+  clReleaseEvent(o.gate);
+  clloss_context_release(ctx);
+}
+
 int test_context_register(void) {
   TU_SUITE(
       "context", NULL, NULL, TU_TEST(test_ctx_release_null),
@@ -489,5 +817,8 @@ int test_context_register(void) {
       TU_TEST(test_ctx_build_log_and_detail), TU_TEST(test_ctx_set_variant),
       TU_TEST(test_ctx_env_variant), TU_TEST(test_ctx_two_contexts),
       TU_TEST(test_ctx_check_errors_invalid),
-      TU_TEST(test_ctx_calls_ordered_across_queues), TU_TEST(test_ctx_threads));
+      TU_TEST(test_ctx_calls_ordered_across_queues), TU_TEST(test_ctx_threads),
+      TU_TEST(test_ctx_lazy_build), TU_TEST(test_ctx_env_variant_unknown),
+      TU_TEST(test_ctx_detail_cleared), TU_TEST(test_ctx_foreign_buffer),
+      TU_TEST(test_ctx_queue_other_device), TU_TEST(test_ctx_host_calls_wait));
 }

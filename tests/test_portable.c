@@ -321,12 +321,13 @@ static void test_every_configuration(void) {
       size_t found = 0;
       for (size_t j = 0; j < ctx->program_count; j++)
         found += clloss__same_key(&keys[i], &ctx->programs[j].key);
-      if (found != 1 && missing++ < 5)
+      if (found != 1 && missing++ < 12)
         printf("\n  %s: %s in_type %d tgt_type %d prob %d loss %d vw %d "
-               "softcap %d built %zu times",
+               "softcap %d variant %d built %zu times",
                clloss_context_device_info(ctx)->name, keys[i].source,
                keys[i].in_type, keys[i].tgt_type, keys[i].prob_targets,
-               keys[i].loss_id, keys[i].vw, keys[i].softcap, found);
+               keys[i].loss_id, keys[i].vw, keys[i].softcap, (int)keys[i].variant,
+               found);
     }
     for (size_t j = 0; j < ctx->program_count; j++) {
       size_t found = 0;

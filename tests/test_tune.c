@@ -1,34 +1,23 @@
-/* test_tune.c - the per-device variant choice by measurement: measured and
- * written to the cache folder on the first context, read back by the next,
- * followed by "auto" calls, re-measured when the file is damaged, and off
- * with CLLOSS_TUNE=off. */
+/* test_tune.c - the variant choice per device, family and shape class:
+ * nothing measured before a class's third call, measured then and written
+ * to the cache folder, read back by the next process (here: after the
+ * process table is forgotten), expired lines measured again, one choice
+ * for every context of the process, CLLOSS_TUNE=off the pure heuristic. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "internal.h" /* white box: set the measured choice */
+#include "binary_cache.h" /* white box: the tune file's name */
+#include "internal.h"
 #include "support/testutil.h"
 
 static char g_dir[256];
-static char *g_saved_dir, *g_saved_tune;
-
-/* The tune-*.txt file of the cache folder into path; 0 if there is none. */
-static int find_tune_file(char *path, size_t cap) {
-  DIR *d = opendir(g_dir);
-  struct dirent *e;
-  int found = 0;
-  while (d && (e = readdir(d)) != NULL)
-    if (strncmp(e->d_name, "tune-", 5) == 0 && !found) {
-      snprintf(path, cap, "%s/%s", g_dir, e->d_name);
-      found = 1;
-    }
-  if (d)
-    closedir(d);
-  return found;
-}
+static char *g_saved_dir, *g_saved_tune, *g_saved_variant;
 
 static int init(void) {
   snprintf(g_dir, sizeof g_dir, "/tmp/clloss-tune-test-XXXXXX");
@@ -36,8 +25,10 @@ static int init(void) {
     return -1;
   g_saved_dir = tu_env_save("CLLOSS_CACHE_DIR");
   g_saved_tune = tu_env_save("CLLOSS_TUNE");
+  g_saved_variant = tu_env_save("CLLOSS_VARIANT");
   setenv("CLLOSS_CACHE_DIR", g_dir, 1);
   unsetenv("CLLOSS_TUNE");
+  unsetenv("CLLOSS_VARIANT"); /* "auto" is what this suite is about */
   return 0;
 }
 
@@ -46,143 +37,496 @@ static int clean(void) {
   rmdir(g_dir);
   tu_env_restore("CLLOSS_CACHE_DIR", g_saved_dir);
   tu_env_restore("CLLOSS_TUNE", g_saved_tune);
-  g_saved_dir = g_saved_tune = NULL;
+  tu_env_restore("CLLOSS_VARIANT", g_saved_variant);
+  g_saved_dir = g_saved_tune = g_saved_variant = NULL;
+  clloss__tune_forget(); /* choices made with this folder stay here */
   return 0;
 }
 
-/* The variant a fresh context's "auto" cross_entropy and mse_loss run. */
-static void auto_variants(char *rows, char *pointwise) {
+/* A fresh start: no tune file, no choice in the process (the program
+ * binaries stay: building them again would only cost time). */
+static void fresh(void) {
+  DIR *d = opendir(g_dir);
+  struct dirent *e;
+  char path[600];
+  while (d && (e = readdir(d)) != NULL)
+    if (strncmp(e->d_name, "tune-", 5) == 0) {
+      snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
+      unlink(path);
+    }
+  if (d)
+    closedir(d);
+  clloss__tune_forget();
+}
+
+static clloss_context *make_context(void) {
   clloss_context *ctx = NULL;
-  CU_ASSERT_EQUAL_FATAL(clloss_context_create_default("0", &ctx),
-                        CLLOSS_SUCCESS);
-  CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "auto"), CLLOSS_SUCCESS);
-  const float x[6] = {1, 2, 3, 4, 5, 6}, y[6] = {0};
-  const int64_t t[2] = {0, 2};
-  float loss;
+  CU_ASSERT_EQUAL(clloss_context_create_default("0", &ctx), CLLOSS_SUCCESS);
+  return ctx;
+}
+
+/* The path of the device's tune file (which may not exist). */
+static void tune_path(clloss_context *ctx, char *path, size_t cap) {
+  unsigned char digest[CLLOSS__SHA256_SIZE];
+  char hex[33];
+  clloss__device_digest(clloss_context_device_info(ctx), digest);
+  clloss__hex(digest, 16, hex);
+  snprintf(path, cap, "%s/tune-%s.txt", g_dir, hex);
+}
+
+static int exists(const char *path) {
+  return access(path, F_OK) == 0;
+}
+
+/* Rows enough never to be "few long rows" on this device. */
+static size_t many_rows(clloss_context *ctx) {
+  return 2 * (size_t)clloss_context_device_info(ctx)->compute_units + 1;
+}
+
+/* One cross_entropy host call of rows x classes (zeros); returns the
+ * variant it ran ("" on failure). */
+static const char *call_ce(clloss_context *ctx, size_t rows, size_t classes) {
+  float *x = calloc(rows * classes, sizeof *x), loss = 0;
+  int64_t *t = calloc(rows, sizeof *t);
   clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
-  d.rows = 2;
-  d.classes = 3;
-  CU_ASSERT_EQUAL(
-      clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &loss, NULL),
-      CLLOSS_SUCCESS);
-  snprintf(rows, 16, "%s", clloss_context_last_variant(ctx));
-  CU_ASSERT_EQUAL(
-      clloss_mse_loss_host(ctx, 6, CLLOSS_REDUCTION_MEAN, x, y, &loss, NULL),
-      CLLOSS_SUCCESS);
-  snprintf(pointwise, 16, "%s", clloss_context_last_variant(ctx));
+  d.rows = rows;
+  d.classes = classes;
+  clloss_status s =
+      x && t ? clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &loss, NULL)
+             : CLLOSS_OUT_OF_HOST_MEMORY;
+  CU_ASSERT_EQUAL(s, CLLOSS_SUCCESS);
+  free(x);
+  free(t);
+  return s == CLLOSS_SUCCESS ? clloss_context_last_variant(ctx) : "";
+}
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* Plants "cross_entropy <cls> <variant>" dated `age` seconds ago. */
+static void plant(clloss_context *ctx, const char *cls, const char *variant,
+                  long long age) {
+  char path[600], line[200];
+  tune_path(ctx, path, sizeof path);
+  snprintf(line, sizeof line, "cross_entropy %s %s 1.0 1.0 %lld\n", cls,
+           variant, (long long)time(NULL) - age);
+  write_text(path, line);
+}
+
+/* The variant of the file's cross_entropy line for class `cls` and its
+ * date; "" when there is none. */
+static void file_choice(clloss_context *ctx, const char *cls, char *variant,
+                        long long *when) {
+  char path[600], fam[32], c[32], v[16];
+  double a, b;
+  long long w;
+  variant[0] = '\0';
+  *when = 0;
+  tune_path(ctx, path, sizeof path);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return;
+  while (fscanf(f, "%31s %31s %15s %lf %lf %lld", fam, c, v, &a, &b, &w) == 6)
+    if (strcmp(fam, "cross_entropy") == 0 && strcmp(c, cls) == 0) {
+      CU_ASSERT_TRUE(a > 0 && b > 0);
+      snprintf(variant, 16, "%s", v);
+      *when = w;
+    }
+  fclose(f);
+}
+
+/* The heuristic's variant for long rows on this device. */
+static const char *long_default(clloss_context *ctx) {
+  return (clloss_context_device_info(ctx)->type & CL_DEVICE_TYPE_CPU) ? "item"
+                                                                      : "group";
+}
+/* The heuristic's variant for short rows: item on CPU devices, lanes
+ * elsewhere. */
+static const char *short_default(clloss_context *ctx) {
+  return (clloss_context_device_info(ctx)->type & CL_DEVICE_TYPE_CPU) ? "item"
+                                                                      : "lanes";
+}
+static const char *other(const char *v) {
+  return strcmp(v, "item") == 0 ? "group" : "item";
+}
+
+/* Five long-row calls run `want`, and the tune file stays as it is. */
+static void calls_leave_file(clloss_context *ctx, const char *want) {
+  char path[600], before[512], after[512];
+  tune_path(ctx, path, sizeof path);
+  tu_slurp(path, before, sizeof before);
+  for (int i = 0; i < 5; i++)
+    CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 32768), want);
+  tu_slurp(path, after, sizeof after);
+  CU_ASSERT_STRING_EQUAL(before, after);
+}
+
+static void test_tune_nothing_at_creation(void) {
+  TU_REQUIRE_DEVICE();
+  tu_dir_entries(g_dir, 1);
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  /* A context builds and measures nothing, and writes nothing. */
+  CU_ASSERT_EQUAL(ctx->program_count, 0);
+  CU_ASSERT_EQUAL(tu_dir_entries(g_dir, 0), 0);
+  clloss_context_release(ctx);
+  CU_ASSERT_EQUAL(tu_dir_entries(g_dir, 0), 0);
+}
+
+static void test_tune_measured_at_third_call(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  char path[600], v[16];
+  long long when;
+  tune_path(ctx, path, sizeof path);
+  const size_t rows = many_rows(ctx);
+  /* Short rows: the heuristic first. */
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, rows, 10), short_default(ctx));
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, rows, 10), short_default(ctx));
+  CU_ASSERT_FALSE(exists(path));
+  const char *third = call_ce(ctx, rows, 10);
+  file_choice(ctx, "short_rows", v, &when);
+  CU_ASSERT_TRUE(strcmp(v, "item") == 0 || strcmp(v, "group") == 0 ||
+                 strcmp(v, "lanes") == 0);
+  CU_ASSERT_STRING_EQUAL(third, v);
+  CU_ASSERT_TRUE(when > (long long)time(NULL) - 600);
+  /* Measuring built the alternative's program only to time it: it is not
+   * written to the cache when the context is released. */
   clloss_context_release(ctx);
 }
 
-static void read_file_choices(const char *path, char *rows, char *pw) {
-  FILE *f = fopen(path, "r");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-  char fam[32], var[16];
-  double a, b;
-  rows[0] = pw[0] = '\0';
-  while (fscanf(f, "%31s %15s %lf %lf", fam, var, &a, &b) == 4) {
-    CU_ASSERT_TRUE(a > 0 && b > 0);
-    if (strcmp(fam, "rows") == 0)
-      snprintf(rows, 16, "%s", var);
-    else if (strcmp(fam, "pointwise") == 0)
-      snprintf(pw, 16, "%s", var);
-  }
-  fclose(f);
+/* The measurement runs in the caller's input type: the third call of a
+ * bfloat16 class builds the alternative's bfloat16 program and nothing
+ * else, and a program built only to be timed is not written to the cache
+ * folder when the context is released. */
+static void test_tune_measures_in_callers_type(void) {
+  TU_REQUIRE_DEVICE();
+  tu_dir_entries(g_dir, 1);
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  const size_t rows = many_rows(ctx), classes = 16;
+  uint16_t *x = calloc(rows * classes, sizeof *x);
+  int64_t *t = calloc(rows, sizeof *t);
+  float loss;
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = rows, d.classes = classes, d.input_type = CLLOSS_BFLOAT16;
+  for (int i = 0; i < 3; i++)
+    CU_ASSERT_EQUAL(
+        clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &loss, NULL),
+        CLLOSS_SUCCESS);
+  const int switched =
+      strcmp(clloss_context_last_variant(ctx), short_default(ctx)) != 0;
+  CU_ASSERT_EQUAL(ctx->program_count, 2);
+  for (size_t i = 0; i < ctx->program_count; i++)
+    CU_ASSERT_EQUAL(ctx->programs[i].key.in_type, CLLOSS_BFLOAT16);
+  clloss_context_release(ctx);
+  DIR *dir = opendir(g_dir);
+  struct dirent *e;
+  int bins = 0;
+  while (dir && (e = readdir(dir)) != NULL)
+    bins += strstr(e->d_name, ".bin") != NULL;
+  if (dir)
+    closedir(dir);
+  CU_ASSERT_EQUAL(bins, switched ? 2 : 1);
+  free(x);
+  free(t);
 }
 
-static void test_tune_measured_then_read(void) {
-  TU_REQUIRE_DEVICE();
-  if (getenv("CLLOSS_VARIANT")) {
-    printf("\n  SKIPPED %s: CLLOSS_VARIANT is set", __func__);
-    return;
+/* Measuring never waits for the caller's work: with the previous call
+ * held behind a user event, the class's third call runs the heuristic and
+ * returns; the next call, once that one is done, measures. A watchdog
+ * opens the event after 10 s, so that a hang fails the test instead. */
+typedef struct watchdog {
+  cl_event gate;
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int done, fired;
+} watchdog;
+
+static void *watch(void *arg) {
+  watchdog *w = arg;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 10;
+  pthread_mutex_lock(&w->m);
+  while (!w->done && pthread_cond_timedwait(&w->c, &w->m, &until) == 0)
+    ;
+  if (!w->done) {
+    w->fired = 1;
+    clSetUserEventStatus(w->gate, CL_COMPLETE);
   }
-  tu_dir_entries(g_dir, 1);
-  char rows[16], pw[16], frows[16], fpw[16], path[600];
-  auto_variants(rows, pw);
-  CU_ASSERT_TRUE_FATAL(find_tune_file(path, sizeof path));
-  read_file_choices(path, frows, fpw);
-  CU_ASSERT_TRUE(strcmp(frows, "item") == 0 || strcmp(frows, "group") == 0);
-  CU_ASSERT_TRUE(strcmp(fpw, "item") == 0 || strcmp(fpw, "group") == 0);
-  /* With two rows of three classes the split variant is never chosen, so
-   * "auto" runs exactly what was measured. */
-  CU_ASSERT_STRING_EQUAL(rows, frows);
-  CU_ASSERT_STRING_EQUAL(pw, fpw);
-  /* A second context reads the file: same choice, file untouched. */
-  FILE *f = fopen(path, "a");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-  fputs("# read, not rewritten\n", f);
-  fclose(f);
-  char rows2[16], pw2[16];
-  auto_variants(rows2, pw2);
-  CU_ASSERT_STRING_EQUAL(rows2, frows);
-  CU_ASSERT_STRING_EQUAL(pw2, fpw);
-  f = fopen(path, "r");
-  char buf[512] = "";
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  buf[n] = '\0';
-  fclose(f);
-  CU_ASSERT_PTR_NOT_NULL(strstr(buf, "# read, not rewritten"));
+  pthread_mutex_unlock(&w->m);
+  return NULL;
 }
 
-static void test_tune_damaged_file_measured_again(void) {
+static void test_tune_never_waits_for_caller(void) {
   TU_REQUIRE_DEVICE();
-  if (getenv("CLLOSS_VARIANT"))
-    return;
-  tu_dir_entries(g_dir, 1);
-  char rows[16], pw[16], path[600];
-  auto_variants(rows, pw);
-  CU_ASSERT_TRUE_FATAL(find_tune_file(path, sizeof path));
-  FILE *f = fopen(path, "w");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-  fputs("rows sideways 1 2\n", f);
-  fclose(f);
-  auto_variants(rows, pw);
-  char frows[16], fpw[16];
-  read_file_choices(path, frows, fpw);
-  CU_ASSERT_TRUE(strcmp(frows, "item") == 0 || strcmp(frows, "group") == 0);
-  CU_ASSERT_TRUE(strcmp(fpw, "item") == 0 || strcmp(fpw, "group") == 0);
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  const size_t rows = many_rows(ctx), classes = 40;
+  float *x = calloc(rows * classes, sizeof *x);
+  int64_t *t = calloc(rows, sizeof *t);
+  cl_mem bx = tu_buffer(ctx, rows * classes * sizeof *x, x);
+  cl_mem bt = tu_buffer(ctx, rows * sizeof *t, t);
+  cl_mem bl = tu_buffer(ctx, sizeof(float), NULL);
+  cl_int err;
+  watchdog w = {.gate =
+                    clCreateUserEvent(clloss_context_cl_context(ctx), &err)};
+  pthread_mutex_init(&w.m, NULL);
+  pthread_cond_init(&w.c, NULL);
+  pthread_t th;
+  CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, watch, &w), 0);
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = rows, d.classes = classes;
+  cl_command_queue q = clloss_context_queue(ctx);
+  const clloss_buffer none = CLLOSS_BUFFER_NONE;
+  CU_ASSERT_EQUAL(call_ce(ctx, rows, classes)[0] != '\0', 1);
+  CU_ASSERT_EQUAL(clloss_cross_entropy(
+                      ctx, q, &d, CLLOSS_BUFFER(bx), CLLOSS_BUFFER(bt), none,
+                      none, CLLOSS_BUFFER(bl), none, 1, &w.gate, NULL),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(clloss_cross_entropy(ctx, q, &d, CLLOSS_BUFFER(bx),
+                                       CLLOSS_BUFFER(bt), none, none,
+                                       CLLOSS_BUFFER(bl), none, 0, NULL, NULL),
+                  CLLOSS_SUCCESS);
+  char path[600];
+  tune_path(ctx, path, sizeof path);
+  CU_ASSERT_FALSE(exists(path)); /* not measured yet */
+  pthread_mutex_lock(&w.m);
+  w.done = 1;
+  CU_ASSERT_FALSE(w.fired);
+  if (!w.fired)
+    clSetUserEventStatus(w.gate, CL_COMPLETE);
+  pthread_cond_signal(&w.c);
+  pthread_mutex_unlock(&w.m);
+  pthread_join(th, NULL);
+  clFinish(q);
+  call_ce(ctx, rows, classes);
+  CU_ASSERT_TRUE(exists(path));
+  clReleaseEvent(w.gate);
+  clReleaseMemObject(bx);
+  clReleaseMemObject(bt);
+  clReleaseMemObject(bl);
+  pthread_cond_destroy(&w.c);
+  pthread_mutex_destroy(&w.m);
+  free(x);
+  free(t);
+  clloss_context_release(ctx);
+}
+
+static void test_tune_file_read(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  /* A fresh line that contradicts the heuristic is taken from the first
+   * call on, and never measured again (the file stays as it is). */
+  const char *want = other(long_default(ctx));
+  plant(ctx, "long_rows", want, 60);
+  calls_leave_file(ctx, want);
+  clloss_context_release(ctx);
+}
+
+static void test_tune_expired_line_measured_again(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  const char *heur = long_default(ctx);
+  plant(ctx, "long_rows", other(heur), 30LL * 86400);
+  /* Too old: ignored, the heuristic runs, the third call measures. */
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 32768), heur);
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 32768), heur);
+  call_ce(ctx, many_rows(ctx), 32768);
+  char v[16];
+  long long when;
+  file_choice(ctx, "long_rows", v, &when);
+  CU_ASSERT_TRUE(when > (long long)time(NULL) - 600);
+  clloss_context_release(ctx);
+  /* A line dated in the future is ignored too. */
+  fresh();
+  ctx = make_context();
+  plant(ctx, "long_rows", other(heur), -10LL * 86400);
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 32768), heur);
+  clloss_context_release(ctx);
+}
+
+static void test_tune_damaged_file(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  char path[600];
+  tune_path(ctx, path, sizeof path);
+  write_text(path, "cross_entropy long_rows sideways 1 2 3\n"
+                   "nll_loss long_rows split 1 1 99999999999\n"
+                   "\x01\x02 garbage\n");
+  for (int i = 0; i < 3; i++)
+    call_ce(ctx, many_rows(ctx), 32768);
+  char v[16];
+  long long when;
+  file_choice(ctx, "long_rows", v, &when);
+  CU_ASSERT_TRUE(strcmp(v, "item") == 0 || strcmp(v, "group") == 0);
+  CU_ASSERT_TRUE(when > 0);
+  clloss_context_release(ctx);
 }
 
 static void test_tune_off(void) {
   TU_REQUIRE_DEVICE();
-  tu_dir_entries(g_dir, 1);
+  fresh();
   setenv("CLLOSS_TUNE", "off", 1);
-  char rows[16], pw[16], path[600];
-  auto_variants(rows, pw);
-  CU_ASSERT_FALSE(find_tune_file(path, sizeof path));
+  clloss_context *ctx = make_context();
   unsetenv("CLLOSS_TUNE");
-}
-
-/* Where groups are the measured choice, short rows (fewer than a few
- * vectors per work-item of a group) still go one per work-item. */
-static void test_tune_short_rows_item(void) {
-  TU_REQUIRE_DEVICE();
-  clloss_context *ctx = NULL;
-  CU_ASSERT_EQUAL_FATAL(clloss_context_create_default("0", &ctx),
-                        CLLOSS_SUCCESS);
-  CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "auto"), CLLOSS_SUCCESS);
-  ctx->tuned[CLLOSS__FAMILY_ROWS] = CLLOSS__GROUP;
-  enum { N = 64, LONG = 32768 };
-  float *x = calloc((size_t)N * LONG, sizeof *x), loss = 0;
-  int64_t t[N] = {0};
-  CU_ASSERT_PTR_NOT_NULL_FATAL(x);
-  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
-  d.rows = N;
-  d.classes = 10;
-  CU_ASSERT_EQUAL(
-      clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &loss, NULL),
-      CLLOSS_SUCCESS);
-  CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx), "item");
-  d.classes = LONG;
-  CU_ASSERT_EQUAL(
-      clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &loss, NULL),
-      CLLOSS_SUCCESS);
-  CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx), "group");
-  free(x);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  const char *heur = long_default(ctx);
+  /* Off: the file is not read (the planted choice is not taken), nothing
+   * is measured or written. */
+  plant(ctx, "long_rows", other(heur), 60);
+  calls_leave_file(ctx, heur);
+  char path[600];
+  tune_path(ctx, path, sizeof path);
+  unlink(path);
+  for (int i = 0; i < 5; i++)
+    CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 10),
+                           short_default(ctx));
+  CU_ASSERT_FALSE(exists(path));
   clloss_context_release(ctx);
 }
 
+static void test_tune_one_choice_per_process(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  clloss_context *a = make_context(), *b = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+  const char *want = other(long_default(a));
+  plant(a, "long_rows", want, 60);
+  CU_ASSERT_STRING_EQUAL(call_ce(a, many_rows(a), 32768), want);
+  /* Another process wrote otherwise: this process keeps its choice, for
+   * every context on the device. */
+  plant(a, "long_rows", long_default(a), 60);
+  CU_ASSERT_STRING_EQUAL(call_ce(b, many_rows(b), 32768), want);
+  clloss_context *c = make_context();
+  CU_ASSERT_STRING_EQUAL(call_ce(c, many_rows(c), 32768), want);
+  clloss_context_release(a);
+  clloss_context_release(b);
+  clloss_context_release(c);
+}
+
+/* Short rows keep their own variant (item on CPU devices, lanes
+ * elsewhere) wherever groups are the long rows' choice. */
+static void test_tune_short_rows_item(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  plant(ctx, "long_rows", "group", 60);
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 10), short_default(ctx));
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 32768), "group");
+  clloss_context_release(ctx);
+}
+
+/* Few long rows: split, whatever the long rows' choice. */
+static void test_tune_few_long_rows_split(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  plant(ctx, "long_rows", "group", 60);
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, 1, 8192), "split");
+  clloss_context_release(ctx);
+}
+
+typedef struct racer {
+  pthread_cond_t *go;
+  pthread_mutex_t *m;
+  int *started;
+  char variant[4][16];
+  clloss_status status;
+} racer;
+
+static void *race(void *arg) {
+  racer *r = arg;
+  pthread_mutex_lock(r->m);
+  (*r->started)++;
+  pthread_cond_broadcast(r->go);
+  while (*r->started < 4)
+    pthread_cond_wait(r->go, r->m);
+  pthread_mutex_unlock(r->m);
+  clloss_context *ctx = NULL;
+  r->status = clloss_context_create_default("0", &ctx);
+  if (r->status != CLLOSS_SUCCESS)
+    return 0;
+  const size_t rows = 2 * clloss_context_device_info(ctx)->compute_units + 1;
+  float *x = calloc(rows * 32768, sizeof *x), loss;
+  int64_t *t = calloc(rows, sizeof *t);
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = rows;
+  d.classes = 32768;
+  for (int i = 0; i < 4 && r->status == CLLOSS_SUCCESS; i++) {
+    r->status =
+        clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &loss, NULL);
+    snprintf(r->variant[i], 16, "%s", clloss_context_last_variant(ctx));
+  }
+  free(x);
+  free(t);
+  clloss_context_release(ctx);
+  return 0;
+}
+
+/* Four threads, a context each, one class measured at once: once measured,
+ * every context runs the same variant, and the file has one line. */
+static void test_tune_threads(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  pthread_mutex_t m;
+  pthread_cond_t go;
+  int started = 0;
+  pthread_mutex_init(&m, NULL);
+  pthread_cond_init(&go, NULL);
+  racer r[4];
+  pthread_t th[4];
+  for (int k = 0; k < 4; k++) {
+    memset(&r[k], 0, sizeof r[k]);
+    r[k].go = &go;
+    r[k].m = &m;
+    r[k].started = &started;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th[k], NULL, race, &r[k]), 0);
+  }
+  for (int k = 0; k < 4; k++)
+    pthread_join(th[k], NULL);
+  for (int k = 0; k < 4; k++) {
+    CU_ASSERT_EQUAL(r[k].status, CLLOSS_SUCCESS);
+    CU_ASSERT_STRING_EQUAL(r[k].variant[3], r[0].variant[3]);
+  }
+  clloss_context *ctx = make_context();
+  char v[16];
+  long long when;
+  file_choice(ctx, "long_rows", v, &when);
+  CU_ASSERT_STRING_EQUAL(v, r[0].variant[3]);
+  clloss_context_release(ctx);
+  pthread_cond_destroy(&go);
+  pthread_mutex_destroy(&m);
+}
+
 int test_tune_register(void) {
-  TU_SUITE("tune", init, clean, TU_TEST(test_tune_measured_then_read),
-           TU_TEST(test_tune_damaged_file_measured_again),
-           TU_TEST(test_tune_off), TU_TEST(test_tune_short_rows_item));
+  TU_SUITE("tune", init, clean, TU_TEST(test_tune_nothing_at_creation),
+           TU_TEST(test_tune_measured_at_third_call),
+           TU_TEST(test_tune_measures_in_callers_type),
+           TU_TEST(test_tune_never_waits_for_caller),
+           TU_TEST(test_tune_file_read),
+           TU_TEST(test_tune_expired_line_measured_again),
+           TU_TEST(test_tune_damaged_file), TU_TEST(test_tune_off),
+           TU_TEST(test_tune_one_choice_per_process),
+           TU_TEST(test_tune_short_rows_item),
+           TU_TEST(test_tune_few_long_rows_split), TU_TEST(test_tune_threads));
 }

@@ -60,6 +60,12 @@ int cli_parse_double(const char *s, double *out);
 int cli_parse_int64(const char *s, long long *out);
 int cli_parse_size(const char *s, size_t *out);
 
+/* 1 if paths a and b name the same file, where one output would overwrite
+ * the other: the same device and inode when both exist (a character
+ * device such as /dev/null excepted), else the same path once their
+ * folders are resolved (./a.npy and a.npy). */
+int cli_same_file(const char *a, const char *b);
+
 /* Monotonic wall clock in milliseconds. */
 double cli_now_ms(void);
 

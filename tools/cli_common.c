@@ -1,12 +1,13 @@
 /* cli_common.c - helpers shared by the subcommands: error lines, option and
  * number parsing, the clock, and opening a device. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -100,6 +101,50 @@ int cli_parse_size(const char *s, size_t *out) {
     return 0;
   *out = (size_t)v;
   return 1;
+}
+
+/* `path` with its folder resolved (links, "." and ".."), malloc'd; NULL
+ * when the folder does not resolve. */
+static char *resolve_folder(const char *path) {
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  char *folder;
+  if (!slash)
+    folder = realpath(".", NULL);
+  else if (slash == path)
+    folder = realpath("/", NULL);
+  else {
+    char *copy = malloc((size_t)(slash - path) + 1);
+    if (!copy)
+      return NULL;
+    memcpy(copy, path, (size_t)(slash - path));
+    copy[slash - path] = '\0';
+    folder = realpath(copy, NULL);
+    free(copy);
+  }
+  if (!folder)
+    return NULL;
+  size_t n = strlen(folder) + strlen(base) + 2;
+  char *out = malloc(n);
+  if (out)
+    snprintf(out, n, "%s/%s", folder, base);
+  free(folder);
+  return out;
+}
+
+int cli_same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+  if (ea && eb)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
+           !S_ISCHR(sa.st_mode);
+  if (ea || eb)
+    return 0;
+  char *ra = resolve_folder(a), *rb = resolve_folder(b);
+  int same = ra && rb ? strcmp(ra, rb) == 0 : strcmp(a, b) == 0;
+  free(ra);
+  free(rb);
+  return same;
 }
 
 double cli_now_ms(void) {

@@ -265,10 +265,13 @@ static int parse_args(int argc, char **argv, run_args *a) {
                        "--grad-out");
   const char *outs[4] = {a->loss_out, a->grad_out, a->grad_weight_out,
                          a->grad_bias_out};
+  static const char *const out_names[4] = {
+      "--loss-out", "--grad-out", "--grad-weight-out", "--grad-bias-out"};
   for (int k = 0; k < 4; k++)
     for (int j = k + 1; j < 4; j++)
-      if (outs[k] && outs[j] && strcmp(outs[k], outs[j]) == 0)
-        return usage("two outputs are the same file '%s'", outs[k]);
+      if (outs[k] && outs[j] && cli_same_file(outs[k], outs[j]))
+        return usage("%s '%s' and %s '%s' are the same file", out_names[k],
+                     outs[k], out_names[j], outs[j]);
   if (a->cpu && a->vocab_parallel)
     return usage("%s", "--cpu and --vocab-parallel exclude each other");
   if (linear && a->vocab_parallel)
@@ -301,7 +304,7 @@ static void free_data(run_data *d) {
 int cli_run_write_outputs(const run_args *a, const cli_problem *p,
                           const void *loss, const void *grad) {
   char msg[512];
-  npy_staged ls = {NULL, NULL}, gs = {NULL, NULL};
+  npy_staged ls = {0}, gs = {0};
   const npy_array *x = p->input;
   if (a->loss_out &&
       npy_stage(a->loss_out, p->loss_type, p->loss_ndim, p->loss_shape, loss,

@@ -36,6 +36,30 @@ static int write_file(const char *path, char *const *texts) {
   return fclose(f) == 0 && ok;
 }
 
+/* A program holds one variant's kernels (program.c): the rest of its .cl
+ * file is compiled out. Checking every configuration of every variant
+ * would compile the same helpers again and again (about 2000 compilations,
+ * over 15 minutes on two cores), so keys[0..n) becomes every
+ * configuration with all its variants' kernels in one program, plus each
+ * variant's own program for float32 storage with plain class-index targets
+ * (which checks that each variant's #if selection compiles alone). The
+ * test suite builds every one of the library's programs on PoCL. Returns
+ * the new count. */
+static size_t whole_programs(clloss__program_key *keys, size_t n) {
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    clloss__program_key k = keys[i];
+    if (!(k.in_type == CLLOSS_FLOAT32 && !k.prob_targets && !k.softcap))
+      k.variant = CLLOSS__AUTO;
+    size_t j = 0;
+    while (j < m && !clloss__same_key(&keys[j], &k))
+      j++;
+    if (j == m)
+      keys[m++] = k;
+  }
+  return m;
+}
+
 static int write_class(const char *dir, const device_class *dc, FILE *list) {
   clloss_context ctx;
   memset(&ctx, 0, sizeof ctx);
@@ -51,6 +75,7 @@ static int write_class(const char *dir, const device_class *dc, FILE *list) {
   if (!keys)
     return -1;
   clloss__program_configs(&ctx, keys, n);
+  n = whole_programs(keys, n);
   int written = 0;
   for (size_t i = 0; i < n; i++) {
     char id[128], path[4096], options[256];

@@ -77,10 +77,18 @@ npy_status npy_encode(clloss_dtype dtype, int ndim, const size_t *shape,
 
 /* Writing is two steps so that several outputs appear together or not at
  * all: npy_stage writes a temporary file next to `path`, npy_commit renames
- * it over `path`, npy_discard removes it. A failed stage leaves nothing. */
+ * it over `path`, npy_discard removes it. A failed stage leaves nothing.
+ *
+ * Only regular files are replaced that way. A symbolic link is followed:
+ * its target is replaced (the link stays), and a link to nothing is
+ * refused. Other files (a device such as /dev/null, a FIFO) are written in
+ * place by npy_commit, opened without O_CREAT, as a shell redirection
+ * would; a directory is refused. */
 typedef struct npy_staged {
   char *path; /* malloc'd copies; NULL when nothing is staged */
   char *tmp_path;
+  unsigned char *direct; /* written in place: the whole file's bytes */
+  size_t direct_len;
 } npy_staged;
 
 npy_status npy_stage(const char *path, clloss_dtype dtype, int ndim,

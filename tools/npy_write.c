@@ -1,8 +1,11 @@
 /* npy_write.c - the .npy writer: version 1.0 headers with 64-byte aligned
  * data, written to a temporary file and renamed into place, so that a
- * failure never leaves a half-written output. */
-#define _POSIX_C_SOURCE 200809L
+ * failure never leaves a half-written output; links are followed, and
+ * files that are not regular (devices, FIFOs) are written in place, never
+ * replaced. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -136,16 +139,67 @@ static char *dup_string(const char *s) {
   return d;
 }
 
+/* What `path` is: a regular file or nothing (replaced by rename), or
+ * another kind of file (written in place); *target gets the file to act
+ * on (malloc'd): path itself, or where its links lead. */
+enum { TARGET_REPLACE, TARGET_IN_PLACE };
+static npy_status classify(const char *path, char **target, int *kind,
+                           char *msg, size_t msglen) {
+  struct stat st;
+  *target = NULL;
+  if (lstat(path, &st) != 0) {
+    if (errno != ENOENT)
+      return fail(NPY_ERR_IO, msg, msglen, "%s: %s", path, strerror(errno));
+    *kind = TARGET_REPLACE; /* a new file */
+  } else if (S_ISLNK(st.st_mode)) {
+    char *resolved = realpath(path, NULL);
+    if (!resolved)
+      return fail(NPY_ERR_IO, msg, msglen,
+                  "%s: a symbolic link to nothing (%s); not writing through "
+                  "it",
+                  path, strerror(errno));
+    npy_status s = classify(resolved, target, kind, msg, msglen);
+    free(resolved);
+    return s;
+  } else if (S_ISDIR(st.st_mode)) {
+    return fail(NPY_ERR_IO, msg, msglen, "%s: is a directory", path);
+  } else {
+    *kind = S_ISREG(st.st_mode) ? TARGET_REPLACE : TARGET_IN_PLACE;
+  }
+  if (!(*target = dup_string(path)))
+    return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
+  return NPY_OK;
+}
+
 npy_status npy_stage(const char *path, clloss_dtype dtype, int ndim,
                      const size_t *shape, const void *data, npy_staged *out,
                      char *msg, size_t msglen) {
   out->path = out->tmp_path = NULL;
+  out->direct = NULL;
+  out->direct_len = 0;
   size_t bytes;
   npy_status st = check_array(dtype, ndim, shape, data, &bytes, msg, msglen);
   if (st != NPY_OK)
     return st;
   if (!path || !*path)
     return fail(NPY_ERR_ARGUMENT, msg, msglen, "empty output path");
+  char *target;
+  int kind;
+  if ((st = classify(path, &target, &kind, msg, msglen)) != NPY_OK)
+    return st;
+  if (kind == TARGET_IN_PLACE) {
+    void *buf;
+    st = npy_encode(dtype, ndim, shape, data, &buf, &out->direct_len, msg,
+                    msglen);
+    if (st != NPY_OK) {
+      free(target);
+      return st;
+    }
+    out->direct = buf;
+    out->path = target;
+    return NPY_OK;
+  }
+  path = target;
   char head[NPY_HEADER_CAP];
   size_t hl = format_header(dtype, ndim, shape, head, sizeof head);
   /* The temporary file sits next to the target so that rename(2) is atomic
@@ -157,6 +211,7 @@ npy_status npy_stage(const char *path, clloss_dtype dtype, int ndim,
   if (!tmp || !final) {
     free(tmp);
     free(final);
+    free(target);
     return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
   }
   memcpy(tmp, path, plen);
@@ -166,8 +221,10 @@ npy_status npy_stage(const char *path, clloss_dtype dtype, int ndim,
     int err = errno;
     free(tmp);
     free(final);
-    return fail(NPY_ERR_IO, msg, msglen, "%s: cannot create: %s", path,
-                strerror(err));
+    st = fail(NPY_ERR_IO, msg, msglen, "%s: cannot create: %s", path,
+              strerror(err));
+    free(target);
+    return st;
   }
   int bad = fchmod(fd, file_mode()) != 0 || write_all(fd, head, hl) != 0 ||
             (bytes && write_all(fd, data, bytes) != 0);
@@ -180,15 +237,37 @@ npy_status npy_stage(const char *path, clloss_dtype dtype, int ndim,
     unlink(tmp);
     free(tmp);
     free(final);
-    return fail(NPY_ERR_IO, msg, msglen, "%s: cannot write: %s", path,
-                strerror(err));
+    st = fail(NPY_ERR_IO, msg, msglen, "%s: cannot write: %s", path,
+              strerror(err));
+    free(target);
+    return st;
   }
+  free(target);
   out->path = final;
   out->tmp_path = tmp;
   return NPY_OK;
 }
 
+/* A device, a FIFO, ...: opened as it is (never created or replaced) and
+ * written. */
+static npy_status write_in_place(npy_staged *s, char *msg, size_t msglen) {
+  int fd = open(s->path, O_WRONLY | O_NOCTTY);
+  int bad = fd < 0 || write_all(fd, s->direct, s->direct_len) != 0;
+  int err = errno;
+  if (fd >= 0 && close(fd) != 0 && !bad) {
+    bad = 1;
+    err = errno;
+  }
+  npy_status st = bad ? fail(NPY_ERR_IO, msg, msglen, "%s: cannot write: %s",
+                             s->path, strerror(err))
+                      : NPY_OK;
+  npy_discard(s);
+  return st;
+}
+
 npy_status npy_commit(npy_staged *s, char *msg, size_t msglen) {
+  if (s->direct)
+    return write_in_place(s, msg, msglen);
   if (!s->tmp_path)
     return fail(NPY_ERR_ARGUMENT, msg, msglen, "nothing staged");
   if (rename(s->tmp_path, s->path) != 0) {
@@ -211,7 +290,10 @@ void npy_discard(npy_staged *s) {
     unlink(s->tmp_path);
   free(s->tmp_path);
   free(s->path);
+  free(s->direct);
   s->tmp_path = s->path = NULL;
+  s->direct = NULL;
+  s->direct_len = 0;
 }
 
 npy_status npy_write(const char *path, clloss_dtype dtype, int ndim,
