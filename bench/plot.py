@@ -1,8 +1,12 @@
 #!/usr/bin/python3
 """plot.py - PNG of cross_entropy GB/s against C, with the copy kernel's line,
-from `clloss bench` JSON lines (bench/run-pocl.sh's "sweep" suite).
+from `clloss bench` JSON lines (bench/run-pocl.sh's "sweep" suite); with
+--linear, linear_cross_entropy's time and peak device memory against the
+chunk size (row chunks; vocabulary blocks as their own points), the
+unfused path as horizontal lines.
 
   bench/plot.py RESULTS.json [-o OUT.png] [--suite sweep] [--title TEXT]
+  bench/plot.py --linear RESULTS.json [-o OUT.png] [--title TEXT]
 
 Uses gnuplot (Debian: apt-get install -y gnuplot-nox) when it is on PATH,
 else matplotlib (python3-matplotlib). Not part of CI. Lines of one device
@@ -106,6 +110,79 @@ def with_matplotlib(series, out, title):
     fig.savefig(out, dpi=100)
 
 
+def load_linear(path):
+    """Row-chunk and vocabulary-block lines of linear_cross_entropy, and the
+    unfused path's median ms and peak bytes (the last line that has them)."""
+    rows, blocks, unfused = [], [], None
+    with open(path) as f:
+        for line in f:
+            if not line.startswith("{"):
+                continue
+            r = json.loads(line)
+            if r.get("loss") != "linear_cross_entropy":
+                continue
+            if r.get("unfused_ms"):
+                unfused = (r["unfused_ms"], r["unfused_peak_bytes"])
+            point = (r["vocab_block"] or r["chunk_rows"], r["median_ms"],
+                     r["peak_bytes"] / 2**20)
+            (blocks if r["vocab_block"] else rows).append(point)
+    return sorted(rows), sorted(blocks), unfused
+
+
+def plot_linear(path, out, title):
+    rows, blocks, unfused = load_linear(path)
+    if not rows and not blocks:
+        print("plot.py: no linear_cross_entropy lines in %s" % path,
+              file=sys.stderr)
+        return 1
+    if not shutil.which("gnuplot"):
+        print("plot.py: --linear needs gnuplot (apt-get install -y "
+              "gnuplot-nox)", file=sys.stderr)
+        return 1
+    tmp = tempfile.mkdtemp(prefix="clloss-plot-")
+    plots = []
+    for name, pts in (("row chunks", rows), ("vocabulary blocks", blocks)):
+        if not pts:
+            continue
+        dat = os.path.join(tmp, name.split()[0] + ".dat")
+        with open(dat, "w") as f:
+            for k, ms, mib in pts:
+                f.write("%d %.3f %.3f\n" % (k, ms / 1e3, mib))
+        plots.append("'%s' using 1:2 axes x1y1 with linespoints lw 2 pt 7 "
+                     "title 'time, %s (s)'" % (dat, name))
+        plots.append("'%s' using 1:3 axes x1y2 with linespoints dt 2 lw 2 "
+                     "pt 6 title 'peak memory, %s (MiB)'" % (dat, name))
+    if unfused:
+        plots.append("%.3f axes x1y1 lw 1 lc rgb 'black' title 'time, "
+                     "unfused (s)'" % (unfused[0] / 1e3))
+        plots.append("%.3f axes x1y2 dt 3 lw 1 lc rgb 'black' title 'peak "
+                     "memory, unfused (MiB)'" % (unfused[1] / 2**20))
+    script = "\n".join([
+        "set terminal pngcairo noenhanced size 900,560 font 'Sans,10'",
+        "set output '%s'" % out,
+        "set title '%s'" % title.replace("'", ""),
+        "set logscale x 2",
+        "set logscale y2",
+        "set xlabel 'rows per chunk (row chunks) or classes per block "
+        "(vocabulary blocks)'",
+        "set ylabel 'median time of loss + gradients, s'",
+        "set y2label 'peak device memory beyond the arguments, MiB'",
+        "set ytics nomirror",
+        "set y2tics",
+        "set yrange [0:*]",
+        "set grid",
+        "set key outside bottom center horizontal maxrows 3",
+        "plot " + ", \\\n  ".join(plots),
+    ])
+    gp = os.path.join(tmp, "plot.gp")
+    with open(gp, "w") as f:
+        f.write(script + "\n")
+    subprocess.run(["gnuplot", gp], check=True)
+    shutil.rmtree(tmp)
+    print("plot: %s" % out)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", help="JSON lines from clloss bench")
@@ -113,8 +190,17 @@ def main():
     ap.add_argument("--suite", default="sweep",
                     help="only lines of this suite ('' for all; lines "
                          "without a suite are always taken)")
-    ap.add_argument("--title", default="clloss cross_entropy vs copy kernel")
+    ap.add_argument("--title", default=None)
+    ap.add_argument("--linear", action="store_true",
+                    help="linear_cross_entropy: time and memory against "
+                         "the chunk size")
     args = ap.parse_args()
+    if args.linear:
+        return plot_linear(
+            args.results,
+            args.out or os.path.splitext(args.results)[0] + "-linear.png",
+            args.title or "clloss linear_cross_entropy, fused vs unfused")
+    args.title = args.title or "clloss cross_entropy vs copy kernel"
     out = args.out or os.path.splitext(args.results)[0] + "-sweep.png"
     series = load(args.results, args.suite)
     if not series:

@@ -18,6 +18,11 @@ freed after each case so that the next clloss run has the whole card.
   python3 bench/pytorch_cpu.py --clloss build-bench/tools/clloss \
       [--repeat 10] [--warmup 2] [--threads 2] [--out results.json] \
       [--case 'cross_entropy --rows 4096 --classes 32000'] ...
+
+linear_cross_entropy cases ('linear_cross_entropy --rows 2048 --hidden 512
+--classes 32000 [--chunk-rows K | --vocab-block B] [--bias]') time PyTorch's
+F.linear + F.cross_entropy forward and the gradients of X and W (and b),
+and print the fused and unfused clloss times and peak device memory.
 """
 import argparse
 import json
@@ -41,16 +46,16 @@ def parse_case(case):
     words = shlex.split(case)
     opts = {"loss": words[0], "dtype": "float32", "rows": None,
             "classes": None, "numel": None, "reduction": "mean",
-            "no_grad": False}
+            "no_grad": False, "hidden": None, "bias": False}
     i = 1
     while i < len(words):
         w = words[i]
         key = w.lstrip("-").replace("-", "_")
-        if w == "--no-grad":
-            opts["no_grad"] = True
+        if w in ("--no-grad", "--bias"):
+            opts[key] = True
             i += 1
         elif i + 1 < len(words) and not words[i + 1].startswith("--"):
-            if key in ("rows", "classes", "numel"):
+            if key in ("rows", "classes", "numel", "hidden"):
                 opts[key] = int(words[i + 1])
             elif key in ("dtype", "reduction"):
                 opts[key] = words[i + 1]
@@ -93,7 +98,9 @@ def torch_timed(torch, opts, repeat, warmup, device):
     dev = {"device": device}
     loss = opts["loss"]
     red = opts["reduction"]
-    if loss in ("cross_entropy", "nll_loss"):
+    if loss == "linear_cross_entropy":
+        x = torch.zeros(1, **dev)  # the inputs are linear_case's
+    elif loss in ("cross_entropy", "nll_loss"):
         n, c = opts["rows"] or 4096, opts["classes"] or 32000
         x = (torch.rand(n, c, **dev) * 10 - 5).to(dt)
         t = torch.randint(0, c, (n,), **dev)
@@ -114,8 +121,14 @@ def torch_timed(torch, opts, repeat, warmup, device):
         f = getattr(F, loss)
         fn = lambda x: f(x, y, reduction=red)
     x.requires_grad_(not opts["no_grad"])
+    params = [x]
+    if loss == "linear_cross_entropy":
+        fn, params = linear_case(torch, opts, dt, dev)
 
     def step():
+        if loss == "linear_cross_entropy":
+            out = fn(None)
+            return out if opts["no_grad"] else torch.autograd.grad(out, params)
         out = fn(x)
         if opts["no_grad"]:
             return out
@@ -136,6 +149,38 @@ def torch_timed(torch, opts, repeat, warmup, device):
         sync()
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times), min(times), None
+
+
+def linear_case(torch, opts, dt, dev):
+    """F.linear + F.cross_entropy, clloss bench's data: X in [-1, 1), W and
+    b in [-0.2, 0.2); gradients of X, W (and b)."""
+    F = torch.nn.functional
+    n, h, c = opts["rows"] or 2048, opts["hidden"] or 512, \
+        opts["classes"] or 32000
+    x = (torch.rand(n, h, **dev) * 2 - 1).to(dt)
+    w = ((torch.rand(c, h, **dev) * 2 - 1) * 0.2).to(dt)
+    b = ((torch.rand(c, **dev) * 2 - 1) * 0.2).to(dt) if opts["bias"] \
+        else None
+    t = torch.randint(0, c, (n,), **dev)
+    params = [p for p in (x, w, b) if p is not None]
+    for p in params:
+        p.requires_grad_(not opts["no_grad"])
+    red = opts["reduction"]
+    return (lambda _: F.cross_entropy(F.linear(x, w, b), t, reduction=red)
+            .sum()), params
+
+
+def linear_row(res, tms, note):
+    """A table row of `clloss bench linear_cross_entropy`."""
+    mb = lambda v: "n/a" if v is None else "%.1f" % (v / 2**20)
+    method = ("block %d" % res["vocab_block"] if res["vocab_block"]
+              else "chunk %d" % res["chunk_rows"])
+    return "| %s | %s | %s | %s | %s | %s MiB | %s | %s MiB | %s | %s |" % (
+        res["loss"], "x".join(str(s) for s in res["shape"]), res["dtype"],
+        method, fmt(res["median_ms"]), mb(res["peak_bytes"]),
+        fmt(res["unfused_ms"]), mb(res["unfused_peak_bytes"]),
+        fmt(tms) if not note else "n/a (%s)" % note,
+        fmt(res["speedup"], "%.1fx"))
 
 
 def fmt(v, f="%.2f"):
@@ -178,6 +223,9 @@ def main():
     cases = args.case or DEFAULT_CASES
     header = ("| loss | shape | dtype | variant | median ms | GB/s | copy GB/s"
               " | ratio | PyTorch ms | speedup |")
+    if cases and all(c.startswith("linear_cross_entropy") for c in cases):
+        header = ("| loss | N x H x V | dtype | method | median ms | peak |"
+                  " unfused ms | unfused peak | PyTorch ms | speedup |")
     print(header)
     print("|" + "---|" * 10)
     failed = 0
@@ -202,12 +250,10 @@ def main():
         res["speedup"] = tms / res["median_ms"] if tms else None
         if note:
             res["torch_note"] = note
-        shape = "x".join(str(s) for s in res["shape"])
-        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            res["loss"], shape, res["dtype"], res["variant"],
-            fmt(res["median_ms"]), fmt(res["gbps"]), fmt(res["copy_gbps"]),
-            fmt(res["ratio"]), fmt(tms) if not note else "n/a (%s)" % note,
-            fmt(res["speedup"], "%.1fx")), flush=True)
+        if res["loss"] == "linear_cross_entropy":
+            print(linear_row(res, tms, note), flush=True)
+        else:
+            print_row(res, tms, note)
         if args.out:
             with open(args.out, "a") as f:
                 f.write(json.dumps(res, separators=(",", ":")) + "\n")
@@ -217,6 +263,16 @@ def main():
         print("PyTorch %s on %s; speedup = PyTorch ms / clloss ms"
               % (torch.__version__, where))
     return 1 if failed else 0
+
+
+def print_row(res, tms, note):
+    """A table row of the other losses' `clloss bench`."""
+    shape = "x".join(str(s) for s in res["shape"])
+    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        res["loss"], shape, res["dtype"], res["variant"],
+        fmt(res["median_ms"]), fmt(res["gbps"]), fmt(res["copy_gbps"]),
+        fmt(res["ratio"]), fmt(tms) if not note else "n/a (%s)" % note,
+        fmt(res["speedup"], "%.1fx")), flush=True)
 
 
 if __name__ == "__main__":

@@ -180,6 +180,40 @@ clloss__check_cross_entropy_shard(const clloss_cross_entropy_desc *desc,
   return CLLOSS_SUCCESS;
 }
 
+clloss_status
+clloss__check_linear_desc(const clloss_linear_cross_entropy_desc *desc,
+                          clloss_linear_cross_entropy_desc *out, char *detail) {
+  typedef clloss_linear_cross_entropy_desc lce_desc;
+  const lce_desc defaults = CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT;
+  lce_desc given = defaults;
+  /* struct_size first, `ce` last with its own (clloss.h, "Descriptors"):
+   * the first release's size ends with the first release's `ce`. */
+  clloss_status s = take_desc(
+      desc, &given, sizeof given,
+      offsetof(lce_desc, ce) + FIRST_SIZE(clloss_cross_entropy_desc, padding),
+      "CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT", detail);
+  if (s != CLLOSS_SUCCESS)
+    return s;
+  *out = given;
+  s = clloss__check_cross_entropy_desc(&given.ce, &out->ce, detail);
+  if (s != CLLOSS_SUCCESS)
+    return s;
+  const lce_desc *d = out;
+  for (int i = 0; i < 4; i++)
+    if (d->reserved[i])
+      FAIL(CLLOSS_INVALID_ARGUMENT, "reserved fields must be 0");
+  const size_t N = d->ce.rows, V = d->ce.classes, H = d->hidden;
+  if (d->ce.row_stride != 0 && d->ce.row_stride != V)
+    FAIL(CLLOSS_INVALID_ARGUMENT,
+         "row_stride must be 0: the logits are the call's own");
+  if (H == 0)
+    FAIL(CLLOSS_INVALID_ARGUMENT, "hidden must be at least 1");
+  const size_t big = SIZE_MAX / 16;
+  if ((N && (H > big / N || V > big / N)) || V > big / H)
+    FAIL(CLLOSS_INVALID_ARGUMENT, "N x H, V x H or N x V overflows");
+  return CLLOSS_SUCCESS;
+}
+
 clloss_status clloss__check_nll_loss_desc(const clloss_nll_loss_desc *desc,
                                           clloss_nll_loss_desc *d,
                                           char *detail) {

@@ -21,6 +21,11 @@ clloss_status
 clloss__check_cross_entropy_shard(const clloss_cross_entropy_desc *desc,
                                   const clloss_shard *shard,
                                   clloss_cross_entropy_desc *out, char *detail);
+/* linear_cross_entropy's descriptor: its own fields and `ce`, not the
+ * device's capabilities. */
+clloss_status
+clloss__check_linear_desc(const clloss_linear_cross_entropy_desc *desc,
+                          clloss_linear_cross_entropy_desc *out, char *detail);
 clloss_status clloss__check_nll_loss_desc(const clloss_nll_loss_desc *desc,
                                           clloss_nll_loss_desc *out,
                                           char *detail);

@@ -39,6 +39,19 @@ clloss__program_key clloss__pw_program_key(const clloss_context *ctx,
   return key;
 }
 
+clloss__program_key
+clloss__lce_program_key(const clloss_context *ctx,
+                        const clloss_linear_cross_entropy_desc *d) {
+  (void)ctx;
+  const int prob = clloss__is_probability_target(d->ce.target_type);
+  clloss__program_key key = {.source = "linear_cross_entropy",
+                             .in_type = (int)d->ce.input_type,
+                             .tgt_type =
+                                 prob ? CLLOSS_INT64 : (int)d->ce.target_type,
+                             .vw = 1};
+  return key;
+}
+
 int clloss__same_key(const clloss__program_key *a,
                      const clloss__program_key *b) {
   return strcmp(a->source, b->source) == 0 && a->in_type == b->in_type &&
@@ -85,9 +98,12 @@ static void add(clloss__program_key *all, size_t *n, clloss__program_key k) {
   }
 }
 
-/* At most four keys (variants) per descriptor visited below. */
+/* At most four keys (variants) per descriptor visited below; one for
+ * linear_cross_entropy's (its kernels belong to no variant). */
 #define CANDIDATES                                                             \
-  (4 * (NTYPES * NTYPES * 2 + NTYPES * NTYPES + (CLLOSS_KL_DIV + 1) * NTYPES))
+  (4 * (NTYPES * NTYPES * 2 + NTYPES * NTYPES +                                \
+        (CLLOSS_KL_DIV + 1) * NTYPES) +                                        \
+   NTYPES * NTYPES)
 
 size_t clloss__program_configs(const clloss_context *ctx,
                                clloss__program_key *keys, size_t cap) {
@@ -124,6 +140,20 @@ size_t clloss__program_configs(const clloss_context *ctx,
       if (clloss__check_pointwise_desc(&d, &ok, NULL) == CLLOSS_SUCCESS &&
           buildable(ctx, d.input_type))
         add(all, &n, clloss__pw_program_key(ctx, &d));
+    }
+  /* linear_cross_entropy: cross_entropy's descriptors, its own program. */
+  for (size_t i = 0; i < NTYPES; i++)
+    for (size_t t = 0; t < NTYPES; t++) {
+      clloss_linear_cross_entropy_desc d =
+          CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT;
+      clloss_cross_entropy_desc ok;
+      d.ce.classes = 1;
+      d.ce.input_type = all_types[i];
+      d.ce.target_type = all_types[t];
+      if (clloss__check_cross_entropy_desc(&d.ce, &ok, NULL) ==
+              CLLOSS_SUCCESS &&
+          buildable(ctx, d.ce.input_type))
+        add_one(all, &n, clloss__lce_program_key(ctx, &d));
     }
   for (size_t i = 0; keys && i < n && i < cap; i++)
     keys[i] = all[i];

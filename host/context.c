@@ -163,6 +163,7 @@ void clloss_context_release(clloss_context *ctx) {
   if (ctx->queue)
     clFinish(ctx->queue);
   clloss__release_programs(ctx);
+  clloss__linear_release(ctx->linear);
   if (ctx->last_call)
     clReleaseEvent(ctx->last_call);
   cl_mem mems[] = {ctx->partials, ctx->segments, ctx->exps,

@@ -100,7 +100,14 @@ struct clloss_context {
 
   cl_mem pool[CLLOSS__POOL_COUNT];
   size_t pool_bytes[CLLOSS__POOL_COUNT];
+
+  /* linear_cross_entropy's workspace and pools (host/linear.h), NULL
+   * until its first call. */
+  struct clloss__linear *linear;
 };
+
+/* Frees what ctx->linear holds, and it (linear_cross_entropy.c). */
+void clloss__linear_release(struct clloss__linear *linear);
 
 /* Records a failure's sentence in ctx->detail and returns `status`. */
 clloss_status clloss__fail(clloss_context *ctx, clloss_status status,
@@ -147,6 +154,9 @@ clloss__program_key clloss__nll_program_key(const clloss_context *ctx,
                                             const clloss_nll_loss_desc *d);
 clloss__program_key clloss__pw_program_key(const clloss_context *ctx,
                                            const clloss_pointwise_desc *d);
+clloss__program_key
+clloss__lce_program_key(const clloss_context *ctx,
+                        const clloss_linear_cross_entropy_desc *d);
 int clloss__same_key(const clloss__program_key *a,
                      const clloss__program_key *b);
 /* Every key that calls on ctx's device can request (ctx->info: device type

@@ -649,6 +649,125 @@ CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
                                              const clloss_softmax_desc *desc,
                                              const void *input, void *output);
 
+/* ---------------------------------------------------------------------------
+ * linear_cross_entropy: a classifier's last linear layer and its
+ * cross-entropy in one call, never holding the N x V logits
+ * (torch.nn.functional.linear_cross_entropy; Liger-Kernel's fused linear
+ * cross-entropy, Cut Cross-Entropy's vocabulary blocks).
+ *
+ *   z    = X W^T + b       X [N, H], W [V, H] (torch.nn.Linear's layout), b [V]
+ *   loss = cross_entropy(z, target)   with every option of `ce` (see above)
+ *   dz   = d loss / dz                (upstream gradient as cross_entropy's)
+ *   dX   = dz W            [N, H]
+ *   dW   = dz^T X          [V, H]  (added to grad_linear_weight when
+ *                                   accumulate_grad_weight is set)
+ *   db   = sum_i dz_i      [V]     (added when accumulate_grad_bias is set)
+ *
+ * Method, chosen by vocab_block:
+ *   0 (row chunks): for each chunk of `chunk_rows` rows, GEMMs write the
+ *     chunk's logits [rows, V] into workspace, cross_entropy turns them
+ *     into dz in place, then GEMMs write dX of the chunk and add to dW,
+ *     and a column sum adds to db. The GEMMs run on slices of about
+ *     V rows / (H + rows) classes, so that the operand copies CLBlast
+ *     makes stay near the size of the chunk's logits.
+ *   > 0 (vocabulary blocks of `vocab_block` classes): for each chunk of
+ *     rows, a first pass over the blocks computes each row's softmax
+ *     statistics block by block and merges them; a second pass computes
+ *     each block's logits again and adds its gradient to dX, dW and db.
+ *     No chunk x V tensor at all, for two forward GEMMs instead of one.
+ *     The statistics are the shard calls' above (partial, combine,
+ *     finish).
+ * chunk_rows 0 chooses the chunk from workspace_limit; without a limit,
+ * row chunks get N x H x 4 bytes of logits (N H / V rows, as Liger
+ * chooses) but at least 256 rows (fewer make CLBlast's GEMMs slow), and
+ * vocabulary blocks take all rows in one chunk. The workspace (kept by the
+ * context, grown to the largest call) includes the temporary buffer CLBlast's
+ * GEMMs need, which clloss allocates for them:
+ * clloss_linear_cross_entropy_workspace_size gives the whole device memory a
+ * call allocates.
+ *
+ * Storage (ce.input_type, of X, W, b, dX, dW, db and probability
+ * targets): float32 and float64 (devices with fp64) compute in that type
+ * with CLBlast's Sgemm / Dgemm. float16 and bfloat16 are converted to
+ * float32 on the device (W once per call, X chunk by chunk) and computed
+ * with Sgemm, on every device: CLBlast's Hgemm needs cl_khr_fp16 and sums
+ * its products in half precision. dW and db are accumulated in float32
+ * across chunks and rounded once at the end, so 16-bit storage adds
+ * 2 V H float32 of workspace. Targets: class indices (ce.target_type
+ * INT64/INT32) or probabilities [N, V] of the storage type, as in
+ * cross_entropy. Class weights, grad_output and loss are float32 (float64
+ * for float64).
+ *
+ * Results equal cross_entropy on the full logits within float32 rounding
+ * of the GEMMs (the mean's divisor is the weight sum over all N rows, not
+ * a chunk's); the same call twice gives bit-identical results.
+ *
+ * Needs CLBlast: when clloss was built without it, both calls return
+ * CLLOSS_UNSUPPORTED. CLBlast keeps its compiled programs, and a reference
+ * to the cl_context, until CLBlastClearCache() is called.
+ */
+typedef struct clloss_linear_cross_entropy_desc {
+  size_t struct_size;           /* sizeof(clloss_linear_cross_entropy_desc) */
+  size_t hidden;                /* H >= 1 */
+  size_t chunk_rows;            /* rows per chunk; 0 chooses (0) */
+  size_t vocab_block;           /* classes per block; 0: row chunks (0) */
+  size_t workspace_limit;       /* bytes the automatic chunk aims at; 0
+                                   chooses (0) */
+  int accumulate_grad_weight;   /* 1: dW is added to grad_linear_weight (0) */
+  int accumulate_grad_bias;     /* 1: db is added to grad_linear_bias (0) */
+  size_t reserved[4];           /* 0: room for fields before `ce` */
+  clloss_cross_entropy_desc ce; /* rows N, classes V, input_type (storage),
+                                   target_type and every option (grad_scale
+                                   multiplies dX, dW and db; accumulate: dX
+                                   is added to grad_input); row_stride must
+                                   be 0, so padding has no effect. Last, so
+                                   that it can grow at its end as
+                                   cross_entropy's does */
+} clloss_linear_cross_entropy_desc;
+
+#define CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT                                  \
+  {                                                                            \
+    sizeof(clloss_linear_cross_entropy_desc), 0, 0, 0, 0, 0, 0, {0, 0, 0, 0},  \
+        CLLOSS_CROSS_ENTROPY_DESC_INIT                                         \
+  }
+
+/* Bytes of device workspace (beyond the arguments) a call with `desc` and
+ * these outputs (nonzero: wanted) allocates on ctx, CLBlast's temporary
+ * buffer included, for buffers at offset 0 (other offsets can make CLBlast
+ * copy more), with the chunk it chooses in *chunk_rows (may be NULL). The
+ * context keeps the workspace for later calls, as it keeps its scratch. */
+CLLOSS_API clloss_status clloss_linear_cross_entropy_workspace_size(
+    clloss_context *ctx, const clloss_linear_cross_entropy_desc *desc,
+    int want_grad_input, int want_grad_weight, int want_grad_bias,
+    size_t *bytes, size_t *chunk_rows);
+
+/* Device buffers, on the caller's queue after wait_list, no host
+ * synchronisation; CLBlast's kernels are enqueued on the same queue after
+ * ours, behind a barrier on an out-of-order queue; `*event` completes with
+ * the last command. input X, linear_weight W and target
+ * are required; linear_bias, weight (class weights), grad_output and every
+ * output may be CLLOSS_BUFFER_NONE: an output not given is not computed
+ * (loss only: no backward GEMMs), but at least one must be given. Outputs
+ * must not overlap inputs. Bad targets: as cross_entropy (NaN rows, the
+ * error word with the row's index in X). */
+CLLOSS_API clloss_status clloss_linear_cross_entropy(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_linear_cross_entropy_desc *desc, clloss_buffer input,
+    clloss_buffer linear_weight, clloss_buffer linear_bias,
+    clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
+    clloss_buffer loss, clloss_buffer grad_input,
+    clloss_buffer grad_linear_weight, clloss_buffer grad_linear_bias,
+    cl_uint num_events, const cl_event *wait_list, cl_event *event);
+
+/* Host arrays, through buffers the context pools; returns when the results
+ * are in host memory. NULL outputs are not computed; bad targets give
+ * CLLOSS_INVALID_TARGET before any output is touched. */
+CLLOSS_API clloss_status clloss_linear_cross_entropy_host(
+    clloss_context *ctx, const clloss_linear_cross_entropy_desc *desc,
+    const void *input, const void *linear_weight, const void *linear_bias,
+    const void *target, const void *weight, const void *grad_output, void *loss,
+    void *grad_input, void *grad_linear_weight, void *grad_linear_bias);
+
 /* Convenience wrappers for the two most common element-wise losses. */
 CLLOSS_API clloss_status clloss_mse_loss_host(clloss_context *ctx, size_t count,
                                               clloss_reduction reduction,
@@ -682,6 +801,14 @@ CLLOSS_API clloss_status clloss_reference_pointwise(
 CLLOSS_API clloss_status
 clloss_reference_softmax(const clloss_softmax_desc *desc, const void *input,
                          void *output);
+
+/* linear_cross_entropy in double: the logits one row at a time (chunk_rows,
+ * vocab_block and workspace_limit of the descriptor are ignored). */
+CLLOSS_API clloss_status clloss_reference_linear_cross_entropy(
+    const clloss_linear_cross_entropy_desc *desc, const void *input,
+    const void *linear_weight, const void *linear_bias, const void *target,
+    const void *weight, const void *grad_output, void *loss, void *grad_input,
+    void *grad_linear_weight, void *grad_linear_bias);
 
 /* Conversions between the 16-bit storage types and float. */
 CLLOSS_API float clloss_half_to_float(uint16_t h);

@@ -473,7 +473,7 @@ static double first_loss(bench_run *r) {
 
 /* ---- output ---- */
 
-static void json_string(FILE *out, const char *s) {
+void bench_json_string(FILE *out, const char *s) {
   fputc('"', out);
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
@@ -487,7 +487,7 @@ static void json_string(FILE *out, const char *s) {
   fputc('"', out);
 }
 
-static void json_number(FILE *out, double v, const char *fmt) {
+void bench_json_number(FILE *out, double v, const char *fmt) {
   if (isfinite(v))
     fprintf(out, fmt, v);
   else
@@ -561,11 +561,11 @@ static void print_json(const bench_args *a, const bench_run *r,
   const clloss_device_info *info = clloss_context_device_info(r->ctx);
   FILE *o = stdout;
   fputs("{\"loss\":", o);
-  json_string(o, a->loss->name);
+  bench_json_string(o, a->loss->name);
   fputs(",\"device\":", o);
-  json_string(o, info->name);
+  bench_json_string(o, info->name);
   fprintf(o, ",\"device_index\":%zu,\"platform\":", res->device_index);
-  json_string(o, info->platform_name);
+  bench_json_string(o, info->platform_name);
   fprintf(o,
           ",\"dtype\":\"%s\",\"target_dtype\":", clloss_dtype_name(a->dtype));
   if (a->loss->family != CLI_POINTWISE)
@@ -579,43 +579,43 @@ static void print_json(const bench_args *a, const bench_run *r,
           res->variant);
   fprintf(o, ",\"repeat\":%d,\"warmup\":%d", a->repeat, a->warmup);
   fputs(",\"median_ms\":", o);
-  json_number(o, res->median_ms, "%.4f");
+  bench_json_number(o, res->median_ms, "%.4f");
   fputs(",\"min_ms\":", o);
-  json_number(o, res->min_ms, "%.4f");
+  bench_json_number(o, res->min_ms, "%.4f");
   fputs(",\"max_ms\":", o);
-  json_number(o, res->max_ms, "%.4f");
+  bench_json_number(o, res->max_ms, "%.4f");
   fputs(",\"times_ms\":[", o);
   for (int i = 0; i < a->repeat; i++) {
     if (i)
       fputc(',', o);
-    json_number(o, res->times[i], "%.4f");
+    bench_json_number(o, res->times[i], "%.4f");
   }
   fprintf(o, "],\"bytes\":%llu,\"gbps\":", res->bytes);
-  json_number(o, res->gbps, "%.4g");
+  bench_json_number(o, res->gbps, "%.4g");
   fputs(",\"copy_gbps\":", o);
   if (res->have_copy) {
-    json_number(o, res->copy_gbps, "%.4g");
+    bench_json_number(o, res->copy_gbps, "%.4g");
     fputs(",\"copy_kernel\":", o);
-    json_string(o, res->copy_kernel);
+    bench_json_string(o, res->copy_kernel);
     fputs(",\"copy_median_ms\":", o);
-    json_number(o, res->copy_median_ms, "%.4f");
+    bench_json_number(o, res->copy_median_ms, "%.4f");
     fputs(",\"copy_min_ms\":", o);
-    json_number(o, res->copy_min_ms, "%.4f");
+    bench_json_number(o, res->copy_min_ms, "%.4f");
     fprintf(o, ",\"copy_bytes\":%zu,\"ratio\":", res->copy_bytes);
-    json_number(o, res->gbps / res->copy_gbps, "%.4f");
+    bench_json_number(o, res->gbps / res->copy_gbps, "%.4f");
   } else {
     fputs("null,\"copy_kernel\":null,\"copy_median_ms\":null,"
           "\"copy_min_ms\":null,\"copy_bytes\":null,\"ratio\":null",
           o);
   }
   fputs(",\"first_call_ms\":", o);
-  json_number(o, res->first_call_ms, "%.3f");
+  bench_json_number(o, res->first_call_ms, "%.3f");
   fputs(",\"opencl_init_ms\":", o);
-  json_number(o, res->opencl_init_ms, "%.3f");
+  bench_json_number(o, res->opencl_init_ms, "%.3f");
   fputs(",\"context_ms\":", o);
-  json_number(o, res->context_ms, "%.3f");
+  bench_json_number(o, res->context_ms, "%.3f");
   fputs(",\"loss_value\":", o);
-  json_number(o, res->loss_value, "%.9g");
+  bench_json_number(o, res->loss_value, "%.9g");
   fputs(",\"loadavg\":", o);
   if (res->have_load)
     fprintf(o, "[%.2f,%.2f,%.2f]", res->load[0], res->load[1], res->load[2]);
@@ -698,6 +698,8 @@ static int measure(bench_run *r, bench_result *res) {
 }
 
 int cli_bench(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "linear_cross_entropy") == 0)
+    return cli_bench_linear(argc, argv);
   for (int i = 1; i < argc; i++)
     if (cli_flag(argv[i], "--vocab-parallel"))
       return cli_bench_vocab_parallel(argc, argv);

@@ -4,6 +4,7 @@
 #ifndef CLLOSS_CLI_BENCH_H
 #define CLLOSS_CLI_BENCH_H
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "clloss.h"
@@ -36,6 +37,14 @@ const char *bench_copy_kernel(const bench_copy *c);
 size_t bench_copy_bytes(const bench_copy *c);
 /* Releases every OpenCL object of c; NULL is a no-op. */
 void bench_copy_close(bench_copy *c);
+
+/* JSON output: a quoted, escaped string; a number in `fmt`, or null when
+ * it is not finite. */
+void bench_json_string(FILE *out, const char *s);
+void bench_json_number(FILE *out, double v, const char *fmt);
+
+/* `clloss bench linear_cross_entropy ...` (cli_bench_linear.c). */
+int cli_bench_linear(int argc, char **argv);
 
 /* `clloss bench cross_entropy --vocab-parallel` under mpirun
  * (cli_bench_vocab_parallel.c); without MPI a clear error. */

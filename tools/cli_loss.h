@@ -94,6 +94,16 @@ void cli_problem_free(cli_problem *p);
 clloss_status cli_problem_run(const cli_problem *p, clloss_context *ctx,
                               void *loss, void *grad);
 
+/* Copies a float array into the loss type (float32 or float64), which is
+ * what the library takes for weights whatever the input's storage; *out
+ * is malloc'd. CLI_OK or CLI_DATA_ERROR with a sentence naming `what`. */
+int cli_convert_weight(const char *what, const npy_array *w, clloss_dtype to,
+                       void **out, char *msg, size_t msglen);
+/* Class indices must lie in [0, C) or equal ignore_index (PyTorch raises):
+ * CLI_OK or CLI_DATA_ERROR naming the first bad one. */
+int cli_check_targets(const npy_array *t, size_t classes, int64_t ignore,
+                      char *msg, size_t msglen);
+
 /* "reduction=mean weight ignore_index=3": the options as given. */
 void cli_describe_options(const cli_problem *p, char *buf, size_t len);
 

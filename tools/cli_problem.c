@@ -66,10 +66,8 @@ int cli_check_options(const cli_loss_info *loss, const cli_options *o,
   return CLI_OK;
 }
 
-/* Copies a float array into the loss type (float32 or float64), which is
- * what the library takes for weights whatever the input's storage. */
-static int convert_weight(const char *what, const npy_array *w, clloss_dtype to,
-                          void **out, char *msg, size_t msglen) {
+int cli_convert_weight(const char *what, const npy_array *w, clloss_dtype to,
+                       void **out, char *msg, size_t msglen) {
   if (!is_float(w->dtype))
     return say(CLI_DATA_ERROR, msg, msglen, "%s: dtype %s is not a float", what,
                clloss_dtype_name(w->dtype));
@@ -87,9 +85,8 @@ static int convert_weight(const char *what, const npy_array *w, clloss_dtype to,
   return CLI_OK;
 }
 
-/* Class indices must lie in [0, C) or equal ignore_index (PyTorch raises). */
-static int check_targets(const npy_array *t, size_t classes, int64_t ignore,
-                         char *msg, size_t msglen) {
+int cli_check_targets(const npy_array *t, size_t classes, int64_t ignore,
+                      char *msg, size_t msglen) {
   for (size_t i = 0; i < t->count; i++) {
     int64_t v = t->dtype == CLLOSS_INT32 ? ((const int32_t *)t->data)[i]
                                          : ((const int64_t *)t->data)[i];
@@ -142,7 +139,7 @@ static int init_class_loss(cli_problem *p, const npy_array *weight, char *msg,
                  "shape %s",
                  shape_text(t, s2, sizeof s2), shape_text(x, s1, sizeof s1),
                  one_row ? "()" : "[N]");
-    int rc = check_targets(t, classes, p->opt.ignore_index, msg, msglen);
+    int rc = cli_check_targets(t, classes, p->opt.ignore_index, msg, msglen);
     if (rc != CLI_OK)
       return rc;
   }
@@ -151,8 +148,8 @@ static int init_class_loss(cli_problem *p, const npy_array *weight, char *msg,
       return say(CLI_DATA_ERROR, msg, msglen,
                  "weight %s must have shape (%zu,), one per class",
                  shape_text(weight, s1, sizeof s1), classes);
-    int rc =
-        convert_weight("weight", weight, p->loss_type, &p->weight, msg, msglen);
+    int rc = cli_convert_weight("weight", weight, p->loss_type, &p->weight, msg,
+                                msglen);
     if (rc != CLI_OK)
       return rc;
   }
@@ -230,7 +227,8 @@ static int init_pointwise(cli_problem *p, const npy_array *weight,
                  "%s %s must match input %s or its last dimension", names[k],
                  shape_text(ws[k], s2, sizeof s2),
                  shape_text(x, s1, sizeof s1));
-    int rc = convert_weight(names[k], ws[k], p->loss_type, dst[k], msg, msglen);
+    int rc =
+        cli_convert_weight(names[k], ws[k], p->loss_type, dst[k], msg, msglen);
     if (rc != CLI_OK)
       return rc;
     *counts[k] = ws[k]->count;

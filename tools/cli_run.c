@@ -29,6 +29,12 @@ static const char *const run_help =
     "  mse_loss, l1_loss, huber_loss, smooth_l1_loss,\n"
     "  binary_cross_entropy_with_logits, kl_div\n"
     "                  any shape; target of the same shape and dtype\n"
+    "  linear_cross_entropy\n"
+    "                  cross_entropy(input W^T + b, target): input [N, H] or\n"
+    "                  [H], --linear-weight W [V, H], --linear-bias b [V],\n"
+    "                  target as cross_entropy's with C = V; outputs\n"
+    "                  --grad-out dX, --grad-weight-out dW, --grad-bias-out\n"
+    "                  db (any of them, or --loss-out alone)\n"
     "  softmax         not a loss: the probabilities of X's rows (its last\n"
     "                  axis), written to --out in X's shape and dtype\n"
     "\n"
@@ -46,6 +52,13 @@ static const char *const run_help =
     "  --softcap S          cross_entropy: logits -> S tanh(x / S) (0 off)\n"
     "  --grad-scale S       multiplies the gradient, any reduction (default\n"
     "                       1; llm.c's 1/(B*T) with --reduction none)\n"
+    "  --linear-weight W.npy, --linear-bias B.npy\n"
+    "                       linear_cross_entropy's W [V, H] and b [V]\n"
+    "  --grad-weight-out F, --grad-bias-out F\n"
+    "                       linear_cross_entropy: write dW, db\n"
+    "  --chunk-rows K       linear_cross_entropy: rows per chunk (0: chosen)\n"
+    "  --vocab-block B      linear_cross_entropy: vocabulary blocks of B\n"
+    "                       classes instead of row chunks\n"
     "  --device I           device index or name substring (default: the\n"
     "                       CLLOSS_DEVICE variable, then the first GPU)\n"
     "  --cpu                use the CPU reference instead of a device\n"
@@ -106,6 +119,10 @@ static int string_option(int argc, char **argv, int *i, run_args *a,
       {"--grad-out", offsetof(run_args, grad_out)},
       {"--out", offsetof(run_args, out)},
       {"--device", offsetof(run_args, device)},
+      {"--linear-weight", offsetof(run_args, linear_weight)},
+      {"--linear-bias", offsetof(run_args, linear_bias)},
+      {"--grad-weight-out", offsetof(run_args, grad_weight_out)},
+      {"--grad-bias-out", offsetof(run_args, grad_bias_out)},
   };
   for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
     const char *v;
@@ -153,6 +170,16 @@ static int number_option(int argc, char **argv, int *i, run_args *a,
     a->opt.given |= CLI_OPT_REDUCTION;
     return parse_reduction(v, &a->opt.reduction);
   }
+  const char *sizes[2] = {"--chunk-rows", "--vocab-block"};
+  size_t *dst[2] = {&a->chunk_rows, &a->vocab_block};
+  for (int k = 0; k < 2; k++)
+    if (cli_option(argc, argv, i, sizes[k], &v)) {
+      if (!v)
+        return usage("%s needs a value", sizes[k]);
+      if (!cli_parse_size(v, dst[k]))
+        return usage("not a count: '%s'", v);
+      return CLI_OK;
+    }
   if (cli_option(argc, argv, i, "--ignore-index", &v)) {
     long long n;
     a->opt.given |= CLI_OPT_IGNORE_INDEX;
@@ -225,14 +252,32 @@ static int parse_args(int argc, char **argv, run_args *a) {
                        "--grad-out");
   if (!a->input || !a->target)
     return usage("%s", "--input and --target are required");
-  if (!a->loss_out && !a->grad_out)
+  const int linear = strcmp(a->loss_name, "linear_cross_entropy") == 0;
+  if (!linear && (a->linear_weight || a->linear_bias || a->grad_weight_out ||
+                  a->grad_bias_out || a->chunk_rows || a->vocab_block))
+    return usage("%s", "--linear-*, --grad-weight-out, --grad-bias-out, "
+                       "--chunk-rows and --vocab-block apply to "
+                       "linear_cross_entropy only");
+  if (linear && !a->linear_weight)
+    return usage("%s", "linear_cross_entropy needs --linear-weight");
+  if (!a->loss_out && !a->grad_out && !a->grad_weight_out && !a->grad_bias_out)
     return usage("%s", "no output asked for: give --loss-out and/or "
                        "--grad-out");
-  if (a->loss_out && a->grad_out && cli_same_file(a->loss_out, a->grad_out))
-    return usage("--loss-out '%s' and --grad-out '%s' are the same file",
-                 a->loss_out, a->grad_out);
+  const char *outs[4] = {a->loss_out, a->grad_out, a->grad_weight_out,
+                         a->grad_bias_out};
+  static const char *const out_names[4] = {
+      "--loss-out", "--grad-out", "--grad-weight-out", "--grad-bias-out"};
+  for (int k = 0; k < 4; k++)
+    for (int j = k + 1; j < 4; j++)
+      if (outs[k] && outs[j] && cli_same_file(outs[k], outs[j]))
+        return usage("%s '%s' and %s '%s' are the same file", out_names[k],
+                     outs[k], out_names[j], outs[j]);
   if (a->cpu && a->vocab_parallel)
     return usage("%s", "--cpu and --vocab-parallel exclude each other");
+  if (linear && a->vocab_parallel)
+    return usage("%s", "--vocab-parallel is cross_entropy's; "
+                       "linear_cross_entropy splits its vocabulary with "
+                       "--vocab-block");
   return CLI_OK;
 }
 
@@ -296,25 +341,32 @@ void cli_run_summary(const cli_problem *p, const void *loss, const char *where,
          clloss_dtype_name(p->input->dtype), value, where, ms);
 }
 
+int cli_run_open(const run_args *a, clloss_context **ctx, char *where,
+                 size_t len) {
+  size_t index = 0;
+  *ctx = NULL;
+  if (a->cpu) {
+    snprintf(where, len, "the CPU reference");
+    return CLI_OK;
+  }
+  int rc = cli_open_device("run", a->device, ctx, &index);
+  if (rc == CLI_OK)
+    snprintf(where, len, "device %zu (%s)", index,
+             clloss_context_device_info(*ctx)->name);
+  return rc;
+}
+
 /* Runs the checked problem and writes the outputs. */
 static int compute(const run_args *a, const cli_problem *p) {
-  clloss_context *ctx = NULL;
-  size_t index = 0;
+  clloss_context *ctx;
   char where[320];
-  if (!a->cpu) {
-    int rc = cli_open_device("run", a->device, &ctx, &index);
-    if (rc != CLI_OK)
-      return rc;
-    snprintf(where, sizeof where, "device %zu (%s)", index,
-             clloss_context_device_info(ctx)->name);
-  } else {
-    snprintf(where, sizeof where, "the CPU reference");
-  }
+  int rc = cli_run_open(a, &ctx, where, sizeof where);
+  if (rc != CLI_OK)
+    return rc;
   size_t lbytes = p->loss_count * (p->loss_type == CLLOSS_FLOAT64 ? 8 : 4);
   size_t gbytes = p->input->count * npy_dtype_size(p->input->dtype);
   void *loss = malloc(lbytes ? lbytes : 1);
   void *grad = malloc(gbytes ? gbytes : 1);
-  int rc = CLI_OK;
   if (!loss || !grad) {
     rc = cli_error("run", CLI_DATA_ERROR, "out of memory");
   } else {
@@ -347,6 +399,8 @@ int cli_run(int argc, char **argv) {
   int rc = parse_args(argc, argv, &a);
   if (rc != CLI_OK)
     return rc < 0 ? CLI_OK : rc;
+  if (strcmp(a.loss_name, "linear_cross_entropy") == 0)
+    return cli_run_linear(&a);
   if (strcmp(a.loss_name, "softmax") == 0)
     return cli_run_softmax(a.input, a.out, a.device, a.cpu, a.quiet);
   const cli_loss_info *loss = cli_find_loss(a.loss_name);

@@ -1,5 +1,6 @@
 /* cli_run.h - `clloss run`'s arguments and output steps, shared with its
- * vocabulary-parallel form (cli_vocab_parallel.c). */
+ * vocabulary-parallel form (cli_vocab_parallel.c) and the
+ * linear_cross_entropy runner (cli_linear.c). */
 #ifndef CLLOSS_CLI_RUN_H
 #define CLLOSS_CLI_RUN_H
 
@@ -13,6 +14,10 @@ typedef struct run_args {
   const char *device;
   int cpu, quiet, vocab_parallel;
   cli_options opt;
+  /* linear_cross_entropy only */
+  const char *linear_weight, *linear_bias;
+  const char *grad_weight_out, *grad_bias_out;
+  size_t chunk_rows, vocab_block; /* 0: not given */
 } run_args;
 
 /* Writes both outputs that `a` asks for, or neither: the loss in p's loss
@@ -27,5 +32,13 @@ void cli_run_summary(const cli_problem *p, const void *loss, const char *where,
 /* `clloss run LOSS --vocab-parallel ...` under mpirun (tools/
  * cli_vocab_parallel.c); without MPI a clear error. */
 int cli_run_vocab_parallel(const run_args *a, const cli_loss_info *loss);
+
+/* The device (a new context in *ctx) or, with --cpu, none (*ctx NULL), and
+ * a phrase naming it in `where`; prints the reason on failure. */
+int cli_run_open(const run_args *a, clloss_context **ctx, char *where,
+                 size_t len);
+
+/* `clloss run linear_cross_entropy ...` with parsed arguments. */
+int cli_run_linear(const run_args *a);
 
 #endif

@@ -1,0 +1,500 @@
+/* cli_bench_linear.c - `clloss bench linear_cross_entropy`: times the fused
+ * linear layer + cross-entropy (forward and backward) on data already on
+ * the device, next to the unfused path in the same run (a GEMM to the full
+ * N x V logits, cross_entropy in place, two GEMMs), and reports the device
+ * memory each allocates beyond its inputs and outputs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_bench.h"
+
+#ifdef CLLOSS_CLI_HAVE_CLBLAST
+#include <clblast_c.h>
+#endif
+
+static const char *const help =
+    "usage: clloss bench linear_cross_entropy --rows N --hidden H --classes V\n"
+    "           [--chunk-rows K | --vocab-block B] [--workspace-limit BYTES]\n"
+    "           [--dtype T] [--bias] [--no-grad] [--no-unfused] [--device I]\n"
+    "           [--repeat R] [--warmup W] [--seed S] [--json-only]\n"
+    "\n"
+    "Times clloss_linear_cross_entropy (loss, dX, dW, and db with --bias) on\n"
+    "device buffers filled once, each run from enqueue to clFinish, and in\n"
+    "the same run the unfused path: CLBlast's GEMM to the full logits\n"
+    "[N, V], clloss_cross_entropy in place, GEMMs for dX and dW (float32 and\n"
+    "float64, without --bias; its fields are null otherwise).\n"
+    "\n"
+    "  --rows N, --hidden H, --classes V   shapes (default 2048, 512, 32000)\n"
+    "  --chunk-rows K       rows per chunk (default: chosen)\n"
+    "  --vocab-block B      vocabulary blocks of B classes instead\n"
+    "  --workspace-limit BYTES  the automatic chunk's budget\n"
+    "  --dtype T            float32 (default), float16, bfloat16, float64\n"
+    "  --bias               with a bias (and its gradient)\n"
+    "  --no-grad            the loss only\n"
+    "  --no-unfused         skip the unfused path\n"
+    "  --repeat R, --warmup W  timed and untimed runs (default 5, 1)\n"
+    "\n"
+    "Data: X uniform in [-1, 1), W and b in [-0.2, 0.2), targets uniform in\n"
+    "[0, V), mean reduction. Memory: peak_bytes is what the fused call\n"
+    "allocates beyond its arguments (clloss_linear_cross_entropy_workspace_\n"
+    "size: its workspace and CLBlast's temporary buffer); unfused_peak_bytes\n"
+    "is the logits (N V elements) plus the largest temporary buffer CLBlast\n"
+    "allocates for one of the three GEMMs (CLBlastSGemmTempBufferSize).\n"
+    "cross_entropy's own scratch (a few bytes per row) is in neither.\n"
+    "\n"
+    "Output: readable lines, then ONE JSON object as the last line: loss,\n"
+    "device, device_index, dtype, shape [N, H, V], method, chunk_rows,\n"
+    "vocab_block, bias, grad, repeat, warmup, median_ms, min_ms, times_ms,\n"
+    "peak_bytes, unfused_ms, unfused_min_ms, unfused_peak_bytes,\n"
+    "unfused_logits_bytes, unfused_blas_temp_bytes, loss_value,\n"
+    "unfused_loss_value, first_call_ms, loadavg, clloss_version.\n";
+
+typedef struct lin_args {
+  size_t rows, hidden, classes, chunk_rows, vocab_block, limit;
+  clloss_dtype dtype;
+  int bias, no_grad, no_unfused, json_only, repeat, warmup;
+  unsigned long long seed;
+  const char *device;
+} lin_args;
+
+#define usage(...) cli_usage("bench", __VA_ARGS__)
+
+static int parse(int argc, char **argv, lin_args *a) {
+  static const struct {
+    const char *name;
+    size_t offset;
+  } sizes[] = {{"--rows", offsetof(lin_args, rows)},
+               {"--hidden", offsetof(lin_args, hidden)},
+               {"--classes", offsetof(lin_args, classes)},
+               {"--chunk-rows", offsetof(lin_args, chunk_rows)},
+               {"--vocab-block", offsetof(lin_args, vocab_block)},
+               {"--workspace-limit", offsetof(lin_args, limit)},
+               {"--seed", offsetof(lin_args, seed)}};
+  for (int i = 2; i < argc;) {
+    const char *v;
+    int matched = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes && !matched; k++)
+      if (cli_option(argc, argv, &i, sizes[k].name, &v)) {
+        matched = 1;
+        if (!v || !cli_parse_size(v, (size_t *)((char *)a + sizes[k].offset)))
+          return usage("%s needs a whole number", sizes[k].name);
+      }
+    if (matched)
+      continue;
+    size_t n;
+    int rep = cli_option(argc, argv, &i, "--repeat", &v);
+    if (rep || cli_option(argc, argv, &i, "--warmup", &v)) {
+      if (!v || !cli_parse_size(v, &n) || n > 100000 || (rep && n == 0))
+        return usage("--repeat and --warmup need a count (repeat >= 1)");
+      *(rep ? &a->repeat : &a->warmup) = (int)n;
+    } else if (cli_option(argc, argv, &i, "--device", &v)) {
+      if (!v || !*v)
+        return usage("--device needs a value");
+      a->device = v;
+    } else if (cli_option(argc, argv, &i, "--dtype", &v)) {
+      static const clloss_dtype all[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
+                                         CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
+      int ok = 0;
+      for (size_t k = 0; v && k < 4; k++)
+        if (strcmp(v, clloss_dtype_name(all[k])) == 0)
+          a->dtype = all[k], ok = 1;
+      if (!ok)
+        return usage("--dtype: float32, float16, bfloat16 or float64");
+    } else {
+      int *flag = cli_flag(argv[i], "--bias")         ? &a->bias
+                  : cli_flag(argv[i], "--no-grad")    ? &a->no_grad
+                  : cli_flag(argv[i], "--no-unfused") ? &a->no_unfused
+                  : cli_flag(argv[i], "--json-only")  ? &a->json_only
+                                                      : NULL;
+      if (!flag)
+        return usage("unknown option '%s'", argv[i]);
+      *flag = 1;
+      i++;
+    }
+  }
+  if (!a->rows || !a->hidden || !a->classes)
+    return usage("--rows, --hidden and --classes must be at least 1");
+  return CLI_OK;
+}
+
+/* The device buffers of both paths. */
+enum {
+  M_X,
+  M_W,
+  M_B,
+  M_T,
+  M_LOSS,
+  M_DX,
+  M_DW,
+  M_DB,
+  M_ULOSS,
+  M_LOGITS,
+  M_COUNT
+};
+
+typedef struct lin_run {
+  const lin_args *a;
+  clloss_context *ctx;
+  cl_command_queue q;
+  cl_mem m[M_COUNT];
+  clloss_linear_cross_entropy_desc d;
+} lin_run;
+
+static clloss_buffer buf(const lin_run *r, int k) {
+  clloss_buffer b = {r->m[k], 0};
+  return b;
+}
+
+static clloss_status fused(lin_run *r) {
+  const int g = !r->a->no_grad;
+  clloss_status s = clloss_linear_cross_entropy(
+      r->ctx, r->q, &r->d, buf(r, M_X), buf(r, M_W),
+      r->a->bias ? buf(r, M_B) : CLLOSS_BUFFER_NONE, buf(r, M_T),
+      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_LOSS),
+      g ? buf(r, M_DX) : CLLOSS_BUFFER_NONE,
+      g ? buf(r, M_DW) : CLLOSS_BUFFER_NONE,
+      g && r->a->bias ? buf(r, M_DB) : CLLOSS_BUFFER_NONE, 0, NULL, NULL);
+  cl_int err = s == CLLOSS_SUCCESS ? clFinish(r->q) : CL_SUCCESS;
+  return s != CLLOSS_SUCCESS ? s : (clloss_status)err;
+}
+
+#ifdef CLLOSS_CLI_HAVE_CLBLAST
+/* The three GEMMs of the unfused path, row-major as a caller writes them:
+ * z = X W^T, dX = dz W, dW = dz^T X. */
+typedef struct gemm_shape {
+  CLBlastTranspose ta, tb;
+  size_t m, n, k, lda, ldb, ldc;
+  int a, b, c;
+} gemm_shape;
+
+static void unfused_gemms(const lin_args *a, gemm_shape g[3]) {
+  const size_t N = a->rows, H = a->hidden, V = a->classes;
+  const gemm_shape all[3] = {{CLBlastTransposeNo, CLBlastTransposeYes, N, V, H,
+                              H, H, V, M_X, M_W, M_LOGITS},
+                             {CLBlastTransposeNo, CLBlastTransposeNo, N, H, V,
+                              V, H, H, M_LOGITS, M_W, M_DX},
+                             {CLBlastTransposeYes, CLBlastTransposeNo, V, H, N,
+                              V, H, H, M_LOGITS, M_X, M_DW}};
+  memcpy(g, all, sizeof all);
+}
+
+static clloss_status unfused(lin_run *r) {
+  gemm_shape g[3];
+  unfused_gemms(r->a, g);
+  const int d = r->a->dtype == CLLOSS_FLOAT64;
+  for (int k = 0; k < (r->a->no_grad ? 1 : 3); k++) {
+    if (k == 1) { /* cross_entropy in place, between the GEMMs */
+      clloss_status s = clloss_cross_entropy(
+          r->ctx, r->q, &r->d.ce, buf(r, M_LOGITS), buf(r, M_T),
+          CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_ULOSS),
+          buf(r, M_LOGITS), 0, NULL, NULL);
+      if (s != CLLOSS_SUCCESS)
+        return s;
+    }
+    const gemm_shape *s = &g[k];
+    CLBlastStatusCode st =
+        d ? CLBlastDgemm(CLBlastLayoutRowMajor, s->ta, s->tb, s->m, s->n, s->k,
+                         1.0, r->m[s->a], 0, s->lda, r->m[s->b], 0, s->ldb, 0.0,
+                         r->m[s->c], 0, s->ldc, &r->q, NULL)
+          : CLBlastSgemm(CLBlastLayoutRowMajor, s->ta, s->tb, s->m, s->n, s->k,
+                         1.0f, r->m[s->a], 0, s->lda, r->m[s->b], 0, s->ldb,
+                         0.0f, r->m[s->c], 0, s->ldc, &r->q, NULL);
+    if (st != CLBlastSuccess)
+      return CLLOSS_UNSUPPORTED;
+  }
+  if (r->a->no_grad) { /* the loss alone */
+    clloss_status s = clloss_cross_entropy(
+        r->ctx, r->q, &r->d.ce, buf(r, M_LOGITS), buf(r, M_T),
+        CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_ULOSS),
+        CLLOSS_BUFFER_NONE, 0, NULL, NULL);
+    if (s != CLLOSS_SUCCESS)
+      return s;
+  }
+  return (clloss_status)clFinish(r->q);
+}
+
+/* The largest temporary buffer CLBlast allocates for one of the GEMMs. */
+static size_t unfused_temp(lin_run *r) {
+  gemm_shape g[3];
+  unfused_gemms(r->a, g);
+  size_t most = 0;
+  for (int k = 0; k < (r->a->no_grad ? 1 : 3); k++) {
+    size_t bytes = 0;
+    const gemm_shape *s = &g[k];
+    if (r->a->dtype == CLLOSS_FLOAT64)
+      CLBlastDGemmTempBufferSize(CLBlastLayoutRowMajor, s->ta, s->tb, s->m,
+                                 s->n, s->k, 0, s->lda, 0, s->ldb, 0, s->ldc,
+                                 &r->q, &bytes);
+    else
+      CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, s->ta, s->tb, s->m,
+                                 s->n, s->k, 0, s->lda, 0, s->ldb, 0, s->ldc,
+                                 &r->q, &bytes);
+    most = bytes > most ? bytes : most;
+  }
+  return most;
+}
+#endif
+
+static double read_loss(lin_run *r, int which) {
+  double v = NAN;
+  float f;
+  if (r->a->dtype == CLLOSS_FLOAT64)
+    clEnqueueReadBuffer(r->q, r->m[which], CL_TRUE, 0, 8, &v, 0, NULL, NULL);
+  else if (clEnqueueReadBuffer(r->q, r->m[which], CL_TRUE, 0, 4, &f, 0, NULL,
+                               NULL) == CL_SUCCESS)
+    v = f;
+  return v;
+}
+
+typedef struct lin_result {
+  size_t device_index, peak, chunk_rows, u_logits, u_temp;
+  double first_ms, median, min, u_median, u_min, loss, u_loss;
+  double *times, *u_times;
+  int have_unfused;
+} lin_result;
+
+/* Buffers, filled once. The logits buffer exists only for the unfused
+ * path, and only while it runs (after the fused runs). */
+static int setup(lin_run *r, clloss_dtype st) {
+  const lin_args *a = r->a;
+  const size_t N = a->rows, H = a->hidden, V = a->classes;
+  const size_t es = clloss_dtype_size(st);
+  const size_t rs = clloss_dtype_size(clloss_loss_dtype(st));
+  const size_t bytes[M_LOGITS] = {N * H * es, V * H * es, V * es, N * 8, rs,
+                                  N * H * es, V * H * es, V * es, rs};
+  for (int k = 0; k < M_LOGITS; k++) {
+    cl_int err;
+    r->m[k] = clCreateBuffer(clloss_context_cl_context(r->ctx),
+                             CL_MEM_READ_WRITE, bytes[k], NULL, &err);
+    if (!r->m[k])
+      return cli_error("bench", CLI_DATA_ERROR,
+                       "cannot allocate %zu bytes on the device", bytes[k]);
+  }
+  const double lo[4] = {-1, -0.2, -0.2, 0}, hi[4] = {1, 0.2, 0.2, (double)V};
+  for (int k = 0; k < 4; k++)
+    if (bench_fill(r->q, r->m[k], k == M_T ? CLLOSS_INT64 : st,
+                   bytes[k] / (k == M_T ? 8 : es), lo[k], hi[k],
+                   a->seed + (unsigned long long)k) != CL_SUCCESS)
+      return cli_error("bench", CLI_DATA_ERROR, "filling the inputs failed");
+  return CLI_OK;
+}
+
+static clloss_status no_unfused(lin_run *r) {
+  (void)r;
+  return CLLOSS_SUCCESS;
+}
+
+/* The unfused path's logits, and the temporary buffer CLBlast allocates
+ * for it; `*path` becomes it, or stays no_unfused when there is none. */
+static int open_unfused(lin_run *r, lin_result *res,
+                        clloss_status (**path)(lin_run *)) {
+  const lin_args *a = r->a;
+  *path = no_unfused;
+#ifdef CLLOSS_CLI_HAVE_CLBLAST
+  if (a->no_unfused || a->bias ||
+      (a->dtype != CLLOSS_FLOAT32 && a->dtype != CLLOSS_FLOAT64))
+    return CLI_OK;
+  res->u_logits = a->rows * a->classes * clloss_dtype_size(a->dtype);
+  cl_int err;
+  r->m[M_LOGITS] = clCreateBuffer(clloss_context_cl_context(r->ctx),
+                                  CL_MEM_READ_WRITE, res->u_logits, NULL, &err);
+  if (!r->m[M_LOGITS])
+    return cli_error("bench", CLI_DATA_ERROR,
+                     "cannot allocate the unfused path's %zu bytes of logits "
+                     "(--no-unfused skips it)",
+                     res->u_logits);
+  res->u_temp = unfused_temp(r);
+  res->have_unfused = 1;
+  *path = unfused;
+#else
+  (void)res;
+#endif
+  return CLI_OK;
+}
+
+/* The first fused call (timed alone: it builds the programs), the unfused
+ * path's first, `warmup` untimed runs of each, then `repeat` timed runs of
+ * the fused call, each followed by one of the unfused path, so that both
+ * see the same machine load. */
+static int measure(lin_run *r, lin_result *res) {
+  const lin_args *a = r->a;
+  size_t bytes, rows;
+  clloss_status (*other)(lin_run *);
+  clloss_status s = clloss_linear_cross_entropy_workspace_size(
+      r->ctx, &r->d, !a->no_grad, !a->no_grad, !a->no_grad && a->bias, &bytes,
+      &rows);
+  res->peak = bytes;
+  res->chunk_rows = rows;
+  double t0 = cli_now_ms();
+  if (s == CLLOSS_SUCCESS)
+    s = fused(r);
+  res->first_ms = cli_now_ms() - t0;
+  if (s != CLLOSS_SUCCESS)
+    return cli_error(
+        "bench", CLI_DATA_ERROR, "linear_cross_entropy failed: %s (%s)",
+        clloss_status_name(s), clloss_context_error_detail(r->ctx));
+  int rc = open_unfused(r, res, &other);
+  clloss_status su = rc == CLI_OK ? other(r) : CLLOSS_SUCCESS;
+  for (int i = 0; rc == CLI_OK && i < a->warmup; i++)
+    if ((s = fused(r)) == CLLOSS_SUCCESS)
+      su = other(r);
+  for (int i = 0; rc == CLI_OK && i < a->repeat; i++) {
+    if (s != CLLOSS_SUCCESS || su != CLLOSS_SUCCESS)
+      break;
+    t0 = cli_now_ms();
+    s = fused(r);
+    res->times[i] = cli_now_ms() - t0;
+    t0 = cli_now_ms();
+    su = s == CLLOSS_SUCCESS ? other(r) : su;
+    res->u_times[i] = cli_now_ms() - t0;
+  }
+  if (rc != CLI_OK)
+    return rc;
+  if (s != CLLOSS_SUCCESS || su != CLLOSS_SUCCESS)
+    return cli_error("bench", CLI_DATA_ERROR, "%s failed: %s",
+                     s != CLLOSS_SUCCESS ? "linear_cross_entropy"
+                                         : "the unfused path",
+                     clloss_status_name(s != CLLOSS_SUCCESS ? s : su));
+  bench_stats(res->times, (size_t)a->repeat, &res->median, &res->min);
+  bench_stats(res->u_times, (size_t)a->repeat, &res->u_median, &res->u_min);
+  res->loss = read_loss(r, M_LOSS);
+  res->u_loss = read_loss(r, M_ULOSS);
+  return CLI_OK;
+}
+
+static void json_times(FILE *o, const char *name, const double *t, int n) {
+  fprintf(o, ",\"%s\":[", name);
+  for (int i = 0; i < n; i++) {
+    if (i)
+      fputc(',', o);
+    bench_json_number(o, t[i], "%.3f");
+  }
+  fputc(']', o);
+}
+
+static void print_json(const lin_run *r, const lin_result *res) {
+  const lin_args *a = r->a;
+  const clloss_device_info *info = clloss_context_device_info(r->ctx);
+  FILE *o = stdout;
+  fputs("{\"loss\":\"linear_cross_entropy\",\"device\":", o);
+  bench_json_string(o, info->name);
+  fprintf(o,
+          ",\"device_index\":%zu,\"dtype\":\"%s\",\"shape\":[%zu,%zu,%zu],"
+          "\"method\":\"%s\",\"chunk_rows\":%zu,\"vocab_block\":%zu,"
+          "\"bias\":%s,\"grad\":%s,\"repeat\":%d,\"warmup\":%d,"
+          "\"median_ms\":",
+          res->device_index, clloss_dtype_name(a->dtype), a->rows, a->hidden,
+          a->classes, a->vocab_block ? "vocab_blocks" : "row_chunks",
+          res->chunk_rows, a->vocab_block, a->bias ? "true" : "false",
+          a->no_grad ? "false" : "true", a->repeat, a->warmup);
+  bench_json_number(o, res->median, "%.3f");
+  fputs(",\"min_ms\":", o);
+  bench_json_number(o, res->min, "%.3f");
+  json_times(o, "times_ms", res->times, a->repeat);
+  fprintf(o, ",\"peak_bytes\":%zu,\"unfused_ms\":", res->peak);
+  if (res->have_unfused) {
+    bench_json_number(o, res->u_median, "%.3f");
+    fputs(",\"unfused_min_ms\":", o);
+    bench_json_number(o, res->u_min, "%.3f");
+    json_times(o, "unfused_times_ms", res->u_times, a->repeat);
+    fprintf(o,
+            ",\"unfused_peak_bytes\":%zu,\"unfused_logits_bytes\":%zu,"
+            "\"unfused_blas_temp_bytes\":%zu",
+            res->u_logits + res->u_temp, res->u_logits, res->u_temp);
+  } else {
+    fputs("null,\"unfused_min_ms\":null,\"unfused_peak_bytes\":null,"
+          "\"unfused_logits_bytes\":null,\"unfused_blas_temp_bytes\":null",
+          o);
+  }
+  fputs(",\"loss_value\":", o);
+  bench_json_number(o, res->loss, "%.9g");
+  fputs(",\"unfused_loss_value\":", o);
+  bench_json_number(o, res->have_unfused ? res->u_loss : NAN, "%.9g");
+  fputs(",\"first_call_ms\":", o);
+  bench_json_number(o, res->first_ms, "%.3f");
+  double load[3];
+  FILE *f = fopen("/proc/loadavg", "r");
+  int have = f && fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) == 3;
+  if (f)
+    fclose(f);
+  if (have)
+    fprintf(o, ",\"loadavg\":[%.2f,%.2f,%.2f]", load[0], load[1], load[2]);
+  else
+    fputs(",\"loadavg\":null", o);
+  fprintf(o, ",\"clloss_version\":\"%s\"}\n", CLLOSS_VERSION_STRING);
+}
+
+static void print_text(const lin_run *r, const lin_result *res) {
+  const lin_args *a = r->a;
+  char pk[32], up[32];
+  cli_format_bytes(res->peak, pk, sizeof pk);
+  printf("linear_cross_entropy %zu x %zu x %zu %s, %s (chunk %zu rows%s)\n",
+         a->rows, a->hidden, a->classes, clloss_dtype_name(a->dtype),
+         a->vocab_block ? "vocabulary blocks" : "row chunks", res->chunk_rows,
+         a->vocab_block ? ", blocks given" : "");
+  printf("  fused:   median %.1f ms (min %.1f), peak %s, loss %.7g\n",
+         res->median, res->min, pk, res->loss);
+  if (res->have_unfused) {
+    cli_format_bytes(res->u_logits + res->u_temp, up, sizeof up);
+    printf("  unfused: median %.1f ms (min %.1f), peak %s, loss %.7g\n",
+           res->u_median, res->u_min, up, res->u_loss);
+    printf("  time %.2fx unfused, peak 1/%.1f of unfused\n",
+           res->median / res->u_median,
+           (double)(res->u_logits + res->u_temp) / (double)res->peak);
+  }
+}
+
+int cli_bench_linear(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (cli_is_help(argv[i])) {
+      fputs(help, stdout);
+      return CLI_OK;
+    }
+  lin_args a = {2048, 512, 32000, 0, 0, 0,   CLLOSS_FLOAT32, 0, 0,
+                0,    0,   5,     1, 1, NULL};
+  int rc = parse(argc, argv, &a);
+  if (rc != CLI_OK)
+    return rc;
+  lin_run r;
+  memset(&r, 0, sizeof r);
+  r.a = &a;
+  lin_result res;
+  memset(&res, 0, sizeof res);
+  res.times = calloc((size_t)a.repeat, sizeof *res.times);
+  res.u_times = calloc((size_t)a.repeat, sizeof *res.u_times);
+  clloss_linear_cross_entropy_desc d = CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT;
+  d.ce.rows = a.rows;
+  d.ce.classes = a.classes;
+  d.ce.input_type = a.dtype;
+  d.hidden = a.hidden;
+  d.chunk_rows = a.chunk_rows;
+  d.vocab_block = a.vocab_block;
+  d.workspace_limit = a.limit;
+  r.d = d;
+  if (!res.times || !res.u_times)
+    rc = cli_error("bench", CLI_DATA_ERROR, "out of host memory");
+  if (rc == CLI_OK)
+    rc = cli_open_device("bench", a.device, &r.ctx, &res.device_index);
+  if (rc == CLI_OK) {
+    r.q = clloss_context_queue(r.ctx);
+    rc = setup(&r, a.dtype);
+  }
+  if (rc == CLI_OK)
+    rc = measure(&r, &res);
+  if (rc == CLI_OK) {
+    if (!a.json_only)
+      print_text(&r, &res);
+    print_json(&r, &res);
+    fflush(stdout);
+  }
+  for (int k = 0; k < M_COUNT; k++)
+    if (r.m[k])
+      clReleaseMemObject(r.m[k]);
+  clloss_context_release(r.ctx);
+  free(res.times);
+  free(res.u_times);
+  return rc;
+}
