@@ -173,8 +173,7 @@ static int parse_option(int argc, char **argv, int *i, bench_args *a,
       return usage("--variant needs a value");
     if (strcmp(v, "auto") && strcmp(v, "item") && strcmp(v, "group") &&
         strcmp(v, "split") && strcmp(v, "lanes"))
-      return usage("unknown variant '%s' (auto, item, group, split, lanes)",
-                   v);
+      return usage("unknown variant '%s' (auto, item, group, split, lanes)", v);
     a->variant = v;
   } else if (cli_option(argc, argv, i, "--repeat", &v)) {
     rc = parse_count("--repeat", v, 1, 100000, &n);
@@ -693,8 +692,12 @@ static int measure(bench_run *r, bench_result *res) {
 }
 
 int cli_bench(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "linear_cross_entropy") == 0)
+  if (argc > 1 && strcmp(argv[1], "linear_cross_entropy") == 0) {
+    for (int i = 2; i < argc; i++)
+      if (cli_flag(argv[i], "--vocab-parallel"))
+        return cli_bench_linear_vocab_parallel(argc, argv);
     return cli_bench_linear(argc, argv);
+  }
   for (int i = 1; i < argc; i++)
     if (cli_flag(argv[i], "--vocab-parallel"))
       return cli_bench_vocab_parallel(argc, argv);
