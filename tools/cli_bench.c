@@ -173,7 +173,8 @@ static int parse_option(int argc, char **argv, int *i, bench_args *a,
       return usage("--variant needs a value");
     if (strcmp(v, "auto") && strcmp(v, "item") && strcmp(v, "group") &&
         strcmp(v, "split") && strcmp(v, "lanes"))
-      return usage("unknown variant '%s' (auto, item, group, split, lanes)", v);
+      return usage("unknown variant '%s' (auto, item, group, split, lanes)",
+                   v);
     a->variant = v;
   } else if (cli_option(argc, argv, i, "--repeat", &v)) {
     rc = parse_count("--repeat", v, 1, 100000, &n);
