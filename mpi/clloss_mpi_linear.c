@@ -239,7 +239,11 @@ clloss_status clloss__mpi_linear_cross_entropy(
                              "desc is NULL or not initialised with "
                              "CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT");
   /* From here on every failure joins the collectives. */
-  clloss_linear_cross_entropy_desc d = *desc;
+  /* A copy with the fields of an older, smaller descriptor at their
+   * defaults, as the core reads it. */
+  clloss_linear_cross_entropy_desc d = CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT;
+  memcpy(&d, desc, desc->struct_size < sizeof d ? desc->struct_size : sizeof d);
+  d.struct_size = sizeof d;
   lin_call c;
   memset(&c, 0, sizeof c);
   c.ctx = ctx;

@@ -55,8 +55,10 @@ clloss_status clloss_mpi_linear_cross_entropy_host(
   clloss_status own = CLLOSS_SUCCESS;
   /* What fails here fails in the collective call, which checks desc and
    * shard first. */
-  if (ctx && desc && shard &&
-      desc->struct_size >= sizeof(clloss_linear_cross_entropy_desc)) {
+  const size_t first = offsetof(clloss_linear_cross_entropy_desc, ce) +
+                       offsetof(clloss_cross_entropy_desc, padding) +
+                       sizeof(clloss_padding);
+  if (ctx && desc && shard && desc->struct_size >= first) {
     sizes(desc, shard->classes, bytes);
     /* Outputs are copied in only where the call adds to them. */
     const int keep[L_COUNT] = {1,

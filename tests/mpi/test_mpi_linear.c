@@ -129,7 +129,8 @@ static double ulp_of(clloss_dtype t, double v) {
   return ldexp(1.0, e - 1 - bits);
 }
 
-static double worst_ulps[3]; /* dX, dW, db over all cases (MC_STATS) */
+/* d_hidden, dW, db (ulps) and the loss (relative) over all cases. */
+static double worst_ulps[4];
 
 /* rows x cols of got against want (rows ld_w apart from column c0):
  * errors in ulps of the largest |want| of each row. */
@@ -238,6 +239,11 @@ static void run_lin(mc_state *st, clloss_context *ctx, const lin_case *k,
            clloss_context_error_detail(ctx));
   if (s == CLLOSS_SUCCESS) {
     mc_check_loss(st, what, t, loss, want_loss, lc);
+    for (size_t i = 0; i < lc; i++) {
+      const double got = get(lt, loss, i), want = get(lt, want_loss, i);
+      if (want != 0)
+        worst_ulps[3] = fmax(worst_ulps[3], fabs(got - want) / fabs(want));
+    }
     mc_check_same_everywhere(st, what, loss, lc * ls);
     /* ulps of the storage type; 16-bit d_hidden is summed from parts
      * rounded to it (clloss_mpi.h), so more there. */
@@ -449,11 +455,11 @@ void mc_test_linear(mc_state *st, clloss_context *ctx) {
       run_lin(st, ctx, &lcases[c], (lsplit)split, 1000 + 10 * c + split);
   lin_failures(st, ctx);
   lin_cli(st);
-  MPI_Allreduce(MPI_IN_PLACE, worst_ulps, 3, MPI_DOUBLE, MPI_MAX,
+  MPI_Allreduce(MPI_IN_PLACE, worst_ulps, 4, MPI_DOUBLE, MPI_MAX,
                 MPI_COMM_WORLD);
   if (st->rank == 0)
-    printf("mpi tests: linear_cross_entropy, worst errors over the cases "
-           "(ulps of each row's largest value): d_hidden %.2f, dW %.2f, "
-           "db %.2f\n",
-           worst_ulps[0], worst_ulps[1], worst_ulps[2]);
+    printf("mpi tests: linear_cross_entropy, worst errors over the cases: "
+           "loss %.2g relative; in ulps of each row's largest value: "
+           "d_hidden %.2f, dW %.2f, db %.2f\n",
+           worst_ulps[3], worst_ulps[0], worst_ulps[1], worst_ulps[2]);
 }
