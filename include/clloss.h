@@ -624,7 +624,7 @@ CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
  *     statistics block by block and merges them; a second pass computes
  *     each block's logits again and adds its gradient to dX, dW and db.
  *     No chunk x V tensor at all, for two forward GEMMs instead of one.
- *     The statistics are the shard calls' below (partial, combine,
+ *     The statistics are the shard calls' above (partial, combine,
  *     finish).
  * chunk_rows 0 chooses the chunk from workspace_limit; without a limit,
  * row chunks get N x H x 4 bytes of logits (N H / V rows, as Liger
