@@ -46,7 +46,9 @@ typedef struct lce_plan {
   size_t real;          /* bytes of a real: 4, or 8 for float64 */
   size_t rows, chunks;  /* R rows per chunk, ceil(N / R) chunks */
   size_t block, blocks; /* classes per block, blocks; 0 for row chunks */
-  size_t cols;          /* columns of the logits workspace: V or block */
+  int stats;            /* the vocabulary-block loop (blocks, or a shard) */
+  size_t cols;          /* columns of the logits workspace: V or block (1
+                           for an empty shard's stand-in) */
   size_t slice;         /* row chunks: classes per GEMM slice */
   size_t logits, xc, dxc, wf, dwf, dbf, tc;
   size_t ws;                  /* reals of LCE_WS */
@@ -56,11 +58,13 @@ typedef struct lce_plan {
 
 /* The plan for desc and the gradients wanted (bytes[LCE_TEMP] and total
  * not yet including CLBlast's temp buffer); CLLOSS_INVALID_ARGUMENT when
- * an explicit workspace_limit cannot hold one row. */
+ * an explicit workspace_limit cannot hold one row. `sharded`: desc is a
+ * shard's (ce.classes its own), which always takes the vocabulary-block
+ * loop. */
 clloss_status clloss__lce_plan(clloss_context *ctx,
                                const clloss_linear_cross_entropy_desc *d,
                                int want_dx, int want_dw, int want_db,
-                               lce_plan *pl);
+                               int sharded, lce_plan *pl);
 
 /* The call being enqueued: its descriptor (checked, defaults filled in),
  * buffers and plan. */
@@ -74,7 +78,19 @@ typedef struct lce_call {
   size_t temp_bytes; /* its result */
   struct clloss__linear *lin;
   clloss_buffer x, w, b, t, cw, g, loss, dx, dw, db;
+  /* A shard (clloss_linear_cross_entropy_shard): d->ce.classes is the
+   * shard's, `classes` the whole V, `offset` the shard's first class; ex
+   * NULL for a whole call (offset 0, classes V). */
+  const clloss_linear_exchange *ex;
+  size_t offset, classes;
 } lce_call;
+
+/* A shard's exchange (clloss.h) of `count` values of `kind` held in
+ * `buf`: read to the host after the last command (or, `empty`, records
+ * that are the combine's identity), exchanged, written back. Nothing in
+ * the sizing pass. */
+clloss_status clloss__lce_exchange(lce_call *c, int kind, clloss_buffer buf,
+                                   size_t count, int empty);
 
 /* Builds (or finds) the program of kernels/linear_cross_entropy.cl. */
 clloss_status clloss__lce_program(lce_call *c);

@@ -80,7 +80,7 @@ static size_t gemm_slice(size_t V, size_t H, size_t R) {
 clloss_status clloss__lce_plan(clloss_context *ctx,
                                const clloss_linear_cross_entropy_desc *d,
                                int want_dx, int want_dw, int want_db,
-                               lce_plan *pl) {
+                               int sharded, lce_plan *pl) {
   const size_t N = d->ce.rows, V = d->ce.classes, H = d->hidden;
   memset(pl, 0, sizeof *pl);
   pl->conv = sixteen_bit(d->ce.input_type);
@@ -91,7 +91,8 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
   pl->real = d->ce.input_type == CLLOSS_FLOAT64 ? 8 : 4;
   pl->block = d->vocab_block < V ? d->vocab_block : V;
   pl->blocks = pl->block ? (V + pl->block - 1) / pl->block : 0;
-  pl->cols = pl->block ? pl->block : V;
+  pl->stats = pl->block > 0 || sharded;
+  pl->cols = pl->block ? pl->block : pl->stats ? 1 : V;
 
   /* Reals per row of a chunk and reals that do not depend on the chunk
    * (rounding to 64 reals per part adds at most 64 each). CLBlast's copies
@@ -99,9 +100,9 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
    * of the vocabulary that keep them near the chunk's logits (counted
    * twice here), with blocks they copy about a block of W and of logits. */
   size_t per_row = 2 * pl->cols + (pl->conv ? H * (1 + (size_t)want_dx) : 0) +
-                   (pl->conv && pl->prob && !pl->block ? V : 0) +
-                   (pl->block ? 12 : 0) +
-                   (pl->block && pl->prob ? pl->cols : 0) + 1;
+                   (pl->conv && pl->prob && !pl->stats ? V : 0) +
+                   (pl->stats ? 12 : 0) +
+                   (pl->stats && pl->prob ? pl->cols : 0) + 1;
   size_t fixed =
       (pl->conv ? V * H * (1 + (size_t)want_dw) + (want_db ? V : 0) : 0) +
       (pl->block ? pl->block * H : 0) + 10 * 64 + 4;
@@ -127,7 +128,7 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
   /* Probability targets in the logits' type: a chunk's rows (row chunks,
    * 16-bit storage), or a block of them (vocabulary blocks: the shard
    * calls take the block's targets contiguous). */
-  pl->tc = part(&end, pl->prob && pl->block  ? R * pl->block
+  pl->tc = part(&end, pl->prob && pl->stats  ? R * pl->cols
                       : pl->prob && pl->conv ? R * V
                                              : 0);
   pl->ws = end;
@@ -135,7 +136,7 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
   pl->bytes[LCE_SMALL] = 2 * pl->real;
   pl->bytes[LCE_SUMS] = (pl->chunks ? pl->chunks : 1) * pl->real;
   pl->bytes[LCE_REC] = pl->bytes[LCE_REC2] =
-      pl->block ? (R ? R : 1) * 6 * pl->real : 0;
+      pl->stats ? (R ? R : 1) * 6 * pl->real : 0;
   pl->bytes[LCE_ERR_SAVE] = 2 * sizeof(cl_uint);
   pl->bytes[LCE_TEMP] = 0; /* measured by the sizing pass */
   pl->total = 0;
@@ -201,8 +202,9 @@ clloss_status clloss_linear_cross_entropy_workspace_size(
   c.l.ctx = ctx;
   c.l.queue = ctx->queue;
   c.lin = ctx->linear;
+  c.classes = c.dv.ce.classes;
   CLLOSS__TRY(clloss__lce_plan(ctx, c.d, want_grad_input != 0,
-                               want_grad_weight != 0, want_grad_bias != 0,
+                               want_grad_weight != 0, want_grad_bias != 0, 0,
                                &c.pl));
   CLLOSS__TRY(size_temp(&c));
   *bytes = c.pl.total;
@@ -228,16 +230,19 @@ static clloss_status check_buffers(lce_call *c) {
   const size_t N = d->rows, V = d->classes, H = c->d->hidden;
   const size_t st = clloss_dtype_size(d->input_type), real = c->pl.real;
   const size_t ts = clloss_dtype_size(d->target_type);
-  const size_t lc = clloss_cross_entropy_loss_count(d);
+  const size_t lc = d->reduction == CLLOSS_REDUCTION_NONE ? N : 1;
   const size_t tn = c->pl.prob ? N * V : N;
   if (!c->loss.mem && !c->dx.mem && !c->dw.mem && !c->db.mem)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "no output is given (loss, grad_input, "
                         "grad_linear_weight, grad_linear_bias)");
   CLLOSS__TRY(clloss__check_buffer(ctx, "input", c->x, N * H, st, 1));
-  CLLOSS__TRY(clloss__check_buffer(ctx, "linear_weight", c->w, V * H, st, 1));
+  CLLOSS__TRY(
+      clloss__check_buffer(ctx, "linear_weight", c->w, V * H, st, V > 0));
   CLLOSS__TRY(clloss__check_buffer(ctx, "linear_bias", c->b, V, st, 0));
-  CLLOSS__TRY(clloss__check_buffer(ctx, "target", c->t, tn, ts, 1));
+  /* An empty shard has no probabilities of its own. */
+  CLLOSS__TRY(clloss__check_buffer(ctx, "target", c->t, tn, ts,
+                                   !(c->pl.prob && V == 0)));
   CLLOSS__TRY(clloss__check_buffer(ctx, "weight", c->cw, V, real, 0));
   CLLOSS__TRY(clloss__check_buffer(ctx, "grad_output", c->g, lc, real, 0));
   CLLOSS__TRY(clloss__check_buffer(ctx, "loss", c->loss, lc, real, 0));
@@ -453,11 +458,17 @@ static clloss_status enqueue(lce_call *c) {
     CLLOSS__TRY(error_word(c, 0));
     CLLOSS__TRY(clloss__lce_weight_sum(c));
   }
+  /* A shard: the weight sums of all shards, always exchanged first. */
+  CLLOSS__TRY(clloss__lce_exchange(
+      c, CLLOSS_EXCHANGE_SUM, clloss__lce_ws(c, LCE_SMALL, 0), 1, pl->prob));
   if (grad && d->reduction != CLLOSS_REDUCTION_NONE)
     CLLOSS__TRY(clloss__lce_scale(c));
+  const int empty = pl->stats && !pl->blocks; /* an empty shard */
+  if (empty && N && pl->want_dx && !d->accumulate)
+    CLLOSS__TRY(zero(c, c->dx, N * H, clloss_dtype_size(d->input_type)));
   if (N == 0)
     CLLOSS__TRY(no_rows(c));
-  else if (pl->conv)
+  else if (pl->conv && !empty)
     CLLOSS__TRY(convert_in(c));
   clloss_buffer wm = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->wf) : c->w;
   for (size_t k = 0; k < pl->chunks; k++) {
@@ -469,12 +480,12 @@ static clloss_status enqueue(lce_call *c) {
       CLLOSS__TRY(clloss__lce_convert(c, 1, xrows, H, xc, H, rows, H));
       xrows = xc;
     }
-    if (pl->block)
+    if (pl->stats)
       CLLOSS__TRY(clloss__lce_vocab_chunk(c, k, r0, rows, xrows, wm));
     else
       CLLOSS__TRY(row_chunk(c, k, r0, rows, xrows, wm));
   }
-  if (N > 0 && pl->conv)
+  if (N > 0 && pl->conv && !empty)
     CLLOSS__TRY(convert_out(c));
   if (c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE)
     CLLOSS__TRY(clloss__lce_sum(c, clloss__lce_ws(c, LCE_SUMS, 0), pl->chunks,
@@ -482,6 +493,41 @@ static clloss_status enqueue(lce_call *c) {
   if (!pl->prob)
     CLLOSS__TRY(error_word(c, 1));
   return CLLOSS_SUCCESS;
+}
+
+/* A call's start: no event yet, the descriptor checked into c (a whole
+ * call: classes V). */
+static clloss_status open_call(clloss_context *ctx,
+                               const clloss_linear_cross_entropy_desc *desc,
+                               lce_call *c, cl_event *event) {
+  if (event)
+    *event = NULL;
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  memset(c, 0, sizeof *c);
+  CLLOSS__TRY(check_desc(ctx, desc, &c->dv));
+  c->l.ctx = ctx;
+  c->classes = c->dv.ce.classes;
+  return CLLOSS_SUCCESS;
+}
+
+/* The call of *c (descriptor checked, shard set) on these buffers. */
+static clloss_status run_call(lce_call *c, cl_command_queue queue,
+                              const clloss_buffer bufs[10], cl_uint num_events,
+                              const cl_event *wait_list, cl_event *event) {
+  clloss_context *ctx = c->l.ctx;
+  c->d = &c->dv;
+  c->x = bufs[0], c->w = bufs[1], c->b = bufs[2], c->t = bufs[3];
+  c->cw = bufs[4], c->g = bufs[5], c->loss = bufs[6], c->dx = bufs[7];
+  c->dw = bufs[8], c->db = bufs[9];
+  CLLOSS__TRY(clloss__lce_plan(ctx, c->d, c->dx.mem != NULL, c->dw.mem != NULL,
+                               c->db.mem != NULL, c->ex != NULL, &c->pl));
+  CLLOSS__TRY(check_buffers(c));
+  CLLOSS__TRY(clloss__launch_begin(&c->l, ctx, queue, num_events, wait_list));
+  CLLOSS__TRY(size_temp(c));
+  CLLOSS__TRY(reserve(c));
+  CLLOSS__TRY(clloss__lce_program(c));
+  return clloss__launch_end(&c->l, enqueue(c), event);
 }
 
 clloss_status clloss_linear_cross_entropy(
@@ -492,32 +538,76 @@ clloss_status clloss_linear_cross_entropy(
     clloss_buffer loss, clloss_buffer grad_input,
     clloss_buffer grad_linear_weight, clloss_buffer grad_linear_bias,
     cl_uint num_events, const cl_event *wait_list, cl_event *event) {
-  if (event)
-    *event = NULL;
-  if (!ctx)
-    return CLLOSS_INVALID_ARGUMENT;
   lce_call c;
-  memset(&c, 0, sizeof c);
-  CLLOSS__TRY(check_desc(ctx, desc, &c.dv));
-  c.d = &c.dv;
-  c.l.ctx = ctx;
-  c.x = input;
-  c.w = linear_weight;
-  c.b = linear_bias;
-  c.t = target;
-  c.cw = weight;
-  c.g = grad_output;
-  c.loss = loss;
-  c.dx = grad_input;
-  c.dw = grad_linear_weight;
-  c.db = grad_linear_bias;
-  CLLOSS__TRY(clloss__lce_plan(ctx, c.d, grad_input.mem != NULL,
-                               grad_linear_weight.mem != NULL,
-                               grad_linear_bias.mem != NULL, &c.pl));
-  CLLOSS__TRY(check_buffers(&c));
-  CLLOSS__TRY(clloss__launch_begin(&c.l, ctx, queue, num_events, wait_list));
-  CLLOSS__TRY(size_temp(&c));
-  CLLOSS__TRY(reserve(&c));
-  CLLOSS__TRY(clloss__lce_program(&c));
-  return clloss__launch_end(&c.l, enqueue(&c), event);
+  CLLOSS__TRY(open_call(ctx, desc, &c, event));
+  const clloss_buffer bufs[10] = {input,
+                                  linear_weight,
+                                  linear_bias,
+                                  target,
+                                  weight,
+                                  grad_output,
+                                  loss,
+                                  grad_input,
+                                  grad_linear_weight,
+                                  grad_linear_bias};
+  return run_call(&c, queue, bufs, num_events, wait_list, event);
+}
+
+/* A shard's descriptor: the whole problem's checked, then its own classes,
+ * blocks and chunks (those of the whole problem, so that every shard makes
+ * the same exchanges). */
+static clloss_status shard_desc(clloss_context *ctx, const clloss_shard *shard,
+                                const clloss_linear_exchange *ex, lce_call *c) {
+  clloss_linear_cross_entropy_desc *d = &c->dv;
+  const size_t V = d->ce.classes;
+  if (!shard || !ex || !ex->exchange)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "shard, exchange and exchange->exchange are "
+                        "required");
+  if (shard->class_offset > V || shard->classes > V - shard->class_offset)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "the shard [%zu, %zu + %zu) is not within the %zu "
+                        "classes",
+                        shard->class_offset, shard->class_offset,
+                        shard->classes, V);
+  if (!d->chunk_rows && d->ce.rows) {
+    lce_plan whole;
+    CLLOSS__TRY(clloss__lce_plan(ctx, d, 1, 1, 1, 0, &whole));
+    d->chunk_rows = whole.rows;
+  }
+  const size_t own = shard->classes;
+  d->vocab_block =
+      d->vocab_block && d->vocab_block < own ? d->vocab_block : own;
+  d->ce.classes = own;
+  c->ex = ex;
+  c->offset = shard->class_offset;
+  c->classes = V;
+  return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss_linear_cross_entropy_shard(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_linear_cross_entropy_desc *desc, const clloss_shard *shard,
+    const clloss_linear_exchange *exchange, clloss_buffer input,
+    clloss_buffer linear_weight, clloss_buffer linear_bias,
+    clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
+    clloss_buffer loss, clloss_buffer grad_input,
+    clloss_buffer grad_linear_weight, clloss_buffer grad_linear_bias,
+    cl_uint num_events, const cl_event *wait_list, cl_event *event) {
+  lce_call c;
+  CLLOSS__TRY(open_call(ctx, desc, &c, event));
+  CLLOSS__TRY(shard_desc(ctx, shard, exchange, &c));
+  /* An empty shard has no weight rows, so no weight or bias gradient. */
+  const int own = shard->classes > 0;
+  const clloss_buffer bufs[10] = {input,
+                                  linear_weight,
+                                  linear_bias,
+                                  target,
+                                  weight,
+                                  grad_output,
+                                  loss,
+                                  grad_input,
+                                  own ? grad_linear_weight : CLLOSS_BUFFER_NONE,
+                                  own ? grad_linear_bias : CLLOSS_BUFFER_NONE};
+  return run_call(&c, queue, bufs, num_events, wait_list, event);
 }

@@ -2,6 +2,10 @@
  * CLBlast GEMMs chained on the call's queue, the small kernels of
  * kernels/linear_cross_entropy.cl, cross_entropy on a chunk of logits and
  * the final sums. */
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "kernel_args.h"
 #include "linear.h"
 
@@ -208,10 +212,13 @@ clloss_status clloss__lce_weight_sum(lce_call *c) {
   const clloss_cross_entropy_desc *d = &c->d->ce;
   const cl_mem mems[4] = {c->t.mem, c->cw.mem, c->lin->mem[LCE_SMALL],
                           c->lin->mem[LCE_ERR_SAVE]};
+  /* A shard sums over the rows whose target is one of its classes. */
   const lce_params p = {.a_off = c->t.offset,
                         .b_off = c->cw.offset,
                         .rows = d->rows,
-                        .cols = d->classes,
+                        .cols = c->classes,
+                        .lda = c->offset,
+                        .ldb = d->classes,
                         .ignore = d->ignore_index,
                         .flag = c->cw.mem != NULL};
   return run(c, K_WEIGHT_SUM, mems, 4, &p, 0);
@@ -238,6 +245,7 @@ clloss_cross_entropy_desc clloss__lce_chunk_desc(const lce_call *c,
                                                  size_t rows) {
   clloss_cross_entropy_desc ce = c->d->ce;
   ce.rows = rows;
+  ce.classes = c->classes; /* the whole V, for a shard too */
   ce.input_type = c->pl.real == 8 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32;
   if (c->pl.prob)
     ce.target_type = ce.input_type;
@@ -270,4 +278,47 @@ clloss_status clloss__lce_chunk_ce(lce_call *c, size_t k, size_t r0,
     return s;
   clloss__lce_chain(c, ev);
   return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss__lce_exchange(lce_call *c, int kind, clloss_buffer buf,
+                                   size_t count, int empty) {
+  if (c->sizing || !c->ex)
+    return CLLOSS_SUCCESS;
+  const size_t real = c->pl.real;
+  const size_t bytes = count * real * (kind == CLLOSS_EXCHANGE_RECORDS ? 6 : 1);
+  unsigned char *host = malloc(bytes ? bytes : 1);
+  if (!host)
+    return clloss__fail(c->l.ctx, CLLOSS_OUT_OF_HOST_MEMORY,
+                        "no host memory for %zu bytes to exchange", bytes);
+  cl_int err = CL_SUCCESS;
+  if (empty && kind == CLLOSS_EXCHANGE_SUM) {
+    memset(host, 0, bytes);
+  } else if (empty) {
+    for (size_t i = 0; i < count; i++) {
+      const clloss_ce_stats s = {-FLT_MAX, 0, 0, 0, 0, 0};
+      const clloss_ce_stats64 s64 = {-DBL_MAX, 0, 0, 0, 0, 0};
+      if (real == 8)
+        memcpy(host + i * sizeof s64, &s64, sizeof s64);
+      else
+        memcpy(host + i * sizeof s, &s, sizeof s);
+    }
+  } else if (bytes) {
+    err = clEnqueueReadBuffer(c->l.queue, buf.mem, CL_TRUE, buf.offset * real,
+                              bytes, host, 1, &c->l.last, NULL);
+  }
+  clloss_status s = CLLOSS_SUCCESS;
+  if (err != CL_SUCCESS)
+    s = clloss__fail(c->l.ctx, clloss__cl_status(err),
+                     "reading the values to exchange failed");
+  else if ((s = c->ex->exchange(c->ex->user, kind, host, count)) !=
+           CLLOSS_SUCCESS)
+    ; /* the exchange's own status and detail stand */
+  /* Written before the next command is enqueued: it waits for nothing. */
+  else if (bytes && (err = clEnqueueWriteBuffer(c->l.queue, buf.mem, CL_TRUE,
+                                                buf.offset * real, bytes, host,
+                                                0, NULL, NULL)) != CL_SUCCESS)
+    s = clloss__fail(c->l.ctx, clloss__cl_status(err),
+                     "writing the exchanged values failed");
+  free(host);
+  return s;
 }

@@ -4,7 +4,9 @@
  * (clloss_cross_entropy_partial) and merges them (_combine); the loss rows
  * follow (_finish); a second pass computes each block's logits again,
  * turns them into the block's gradient (_finish) and adds its share to dX,
- * dW and db. No chunk x V tensor exists at any time. */
+ * dW and db. No chunk x V tensor exists at any time. A shard of the
+ * vocabulary (clloss_linear_cross_entropy_shard) exchanges the merged
+ * records with the other shards between the passes. */
 #include "linear.h"
 
 /* Logits of block [c0, c0 + cb) of the chunk's rows, plus the bias. */
@@ -34,11 +36,12 @@ typedef struct lce_block {
 static clloss_status block_at(lce_call *c, lce_block *b, size_t j,
                               clloss_buffer xrows, clloss_buffer wm) {
   const size_t V = c->d->ce.classes, rows = b->ce.rows;
-  b->shard.class_offset = j * c->pl.block;
-  b->shard.classes = V - b->shard.class_offset < c->pl.block
-                         ? V - b->shard.class_offset
-                         : c->pl.block;
-  const size_t c0 = b->shard.class_offset, cb = b->shard.classes;
+  /* c0 counts the call's own classes; the shard calls take the whole V's
+   * (a shard's blocks start at its offset). */
+  const size_t c0 = j * c->pl.block;
+  const size_t cb = V - c0 < c->pl.block ? V - c0 : c->pl.block;
+  b->shard.class_offset = c->offset + c0;
+  b->shard.classes = cb;
   b->w = c->cw.mem ? clloss__lce_at(c->cw, c0) : CLLOSS_BUFFER_NONE;
   CLLOSS__TRY(block_logits(c, rows, c0, cb, xrows, wm));
   if (!c->pl.prob) {
@@ -104,7 +107,7 @@ static clloss_status block_grads(lce_call *c, const lce_block *b, size_t k,
                                  clloss_buffer wm) {
   const lce_plan *pl = &c->pl;
   const size_t H = c->d->hidden, ld = pl->cols, rows = b->ce.rows;
-  const size_t c0 = b->shard.class_offset, cb = b->shard.classes;
+  const size_t c0 = b->shard.class_offset - c->offset, cb = b->shard.classes;
   if (pl->want_dx) {
     clloss_buffer dx = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dxc)
                                 : clloss__lce_at(c->dx, b->r0 * H);
@@ -138,20 +141,33 @@ clloss_status clloss__lce_vocab_chunk(lce_call *c, size_t k, size_t r0,
   b.ce.row_stride = pl->cols; /* the block's logits, cols apart */
   b.r0 = r0;
   b.z = clloss__lce_ws(c, LCE_WS, pl->logits);
+  /* An empty shard's stand-in for the loss's finish, which reads only the
+   * records: one column of the workspace. */
+  b.shard.class_offset = 0;
+  b.shard.classes = 1;
+  b.w = CLLOSS_BUFFER_NONE;
+  b.t = pl->prob ? clloss__lce_ws(c, LCE_WS, pl->tc) : clloss__lce_at(c->t, r0);
   for (size_t j = 0; j < pl->blocks; j++) {
     CLLOSS__TRY(block_at(c, &b, j, xrows, wm));
     CLLOSS__TRY(partial(c, &b, j == 0 ? LCE_REC : LCE_REC2));
   }
+  /* A shard: the records of all shards. */
+  CLLOSS__TRY(clloss__lce_exchange(c, CLLOSS_EXCHANGE_RECORDS,
+                                   clloss__lce_ws(c, LCE_REC, 0), rows,
+                                   pl->blocks == 0));
   if (c->loss.mem)
     CLLOSS__TRY(finish(c, &b, k, 0)); /* the last block's arguments */
-  if (!pl->want_dx && !pl->want_dw && !pl->want_db)
+  if (pl->blocks == 0 || (!pl->want_dx && !pl->want_dw && !pl->want_db))
     return CLLOSS_SUCCESS;
   const clloss_buffer dx = clloss__lce_at(c->dx, r0 * H);
   const clloss_buffer dxc = clloss__lce_ws(c, LCE_WS, pl->dxc);
   if (pl->want_dx && pl->conv && c->d->ce.accumulate)
     CLLOSS__TRY(clloss__lce_convert(c, 1, dx, H, dxc, H, rows, H));
   for (size_t j = 0; j < pl->blocks; j++) {
-    CLLOSS__TRY(block_at(c, &b, j, xrows, wm));
+    /* One block's logits (and targets) are still in the workspace: the
+     * loss's finish only reads them. */
+    if (pl->blocks > 1)
+      CLLOSS__TRY(block_at(c, &b, j, xrows, wm));
     CLLOSS__TRY(finish(c, &b, k, 1));
     CLLOSS__TRY(block_grads(c, &b, k, j, xrows, wm));
   }

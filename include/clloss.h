@@ -768,6 +768,60 @@ CLLOSS_API clloss_status clloss_linear_cross_entropy_host(
     const void *target, const void *weight, const void *grad_output, void *loss,
     void *grad_input, void *grad_linear_weight, void *grad_linear_bias);
 
+/* linear_cross_entropy over a split vocabulary (vocabulary parallelism):
+ * this device or process holds the rows [shard->class_offset,
+ * + shard->classes) of W, of b and of the class weights (classes 0: none),
+ * and the shards of all participants tile the V = desc->ce.classes
+ * classes. Each computes its logits block by block (vocab_block; 0: its
+ * whole shard as one block, computed once), the per-row shard statistics
+ * of each chunk of rows (see "shard statistics" above), and hands them to
+ * `exchange`, which combines them with the other shards' (an all-reduce
+ * with clloss_ce_stats_combine); from the combined records each finishes
+ * its own block's gradient. Results:
+ *   loss                the whole problem's (the same on every shard of
+ *                       the same kind of device: the combined records are)
+ *   grad_input          THIS shard's part of dX, dz_r W_r [N, H]: the sum
+ *                       over the shards is dX (added to grad_input with
+ *                       ce.accumulate)
+ *   grad_linear_weight  its rows of dW [shard classes, H]; grad_linear_bias
+ *                       its entries of db
+ * Inputs: input X [N, H] whole; linear_weight [shard classes, H];
+ * linear_bias and weight its entries; target: class indices [N] (global,
+ * the same everywhere) or the shard's probabilities [N, shard classes].
+ *
+ * exchange->exchange(user, kind, data, count) runs on the host, with the
+ * device idle for this call, in a sequence that depends only on the
+ * descriptor (N, V, chunk_rows), the same on every shard: first kind
+ * CLLOSS_EXCHANGE_SUM, count 1: the shard's part of the mean's weight sum
+ * (a real: float, double for float64), to be replaced by the sum over the
+ * shards; then for each chunk of rows kind CLLOSS_EXCHANGE_RECORDS, count
+ * = the chunk's rows: records (clloss_ce_stats, clloss_ce_stats64 for
+ * float64) to be replaced by their combine over the shards. Anything but
+ * CLLOSS_SUCCESS ends the call with that status (the exchange sets the
+ * detail sentence, clloss_context_fail). chunk_rows 0 chooses the
+ * chunk from the whole problem (as clloss_linear_cross_entropy would with
+ * every gradient wanted), so that every shard makes the same exchanges.
+ * Each call waits on the host for the exchanges; the commands after the
+ * last are enqueued without waiting. An empty shard (classes 0) joins the
+ * exchanges with empty records, computes the loss, zeroes grad_input (its
+ * part of dX) and has no weight or bias gradient. */
+typedef struct clloss_linear_exchange {
+  clloss_status (*exchange)(void *user, int kind, void *data, size_t count);
+  void *user;
+} clloss_linear_exchange;
+
+enum { CLLOSS_EXCHANGE_SUM = 0, CLLOSS_EXCHANGE_RECORDS = 1 };
+
+CLLOSS_API clloss_status clloss_linear_cross_entropy_shard(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_linear_cross_entropy_desc *desc, const clloss_shard *shard,
+    const clloss_linear_exchange *exchange, clloss_buffer input,
+    clloss_buffer linear_weight, clloss_buffer linear_bias,
+    clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
+    clloss_buffer loss, clloss_buffer grad_input,
+    clloss_buffer grad_linear_weight, clloss_buffer grad_linear_bias,
+    cl_uint num_events, const cl_event *wait_list, cl_event *event);
+
 /* Convenience wrappers for the two most common element-wise losses. */
 CLLOSS_API clloss_status clloss_mse_loss_host(clloss_context *ctx, size_t count,
                                               clloss_reduction reduction,
@@ -798,9 +852,8 @@ CLLOSS_API clloss_status clloss_reference_pointwise(
     const void *weight, const void *pos_weight, const void *grad_output,
     void *loss, void *grad_input);
 
-CLLOSS_API clloss_status
-clloss_reference_softmax(const clloss_softmax_desc *desc, const void *input,
-                         void *output);
+CLLOSS_API clloss_status clloss_reference_softmax(
+    const clloss_softmax_desc *desc, const void *input, void *output);
 
 /* linear_cross_entropy in double: the logits one row at a time (chunk_rows,
  * vocab_block and workspace_limit of the descriptor are ignored). */

@@ -1,5 +1,7 @@
 /* clloss_mpi.h - the MPI layer of clloss: cross_entropy over a vocabulary
- * split across processes (vocabulary parallelism), in one MPI_Allreduce.
+ * split across processes (vocabulary parallelism), in one MPI_Allreduce;
+ * linear_cross_entropy with W's rows split, one per chunk of rows and one
+ * for d_hidden.
  *
  * A second public header, only for the MPI layer: the library clloss_mpi
  * (CMake target clloss::clloss_mpi, built when CMake finds MPI) on top of
@@ -116,6 +118,50 @@ CLLOSS_MPI_API clloss_status clloss_mpi_cross_entropy_host(
     clloss_context *ctx, MPI_Comm comm, const clloss_cross_entropy_desc *desc,
     const clloss_shard *shard, const void *input, const void *target,
     const void *weight, const void *grad_output, void *loss, void *grad_input);
+
+/* linear_cross_entropy of the whole problem (X [N, H], W [V, H]), this
+ * process holding `shard` of W's rows (classes 0: none), through
+ * clloss.h's clloss_linear_cross_entropy_shard: device buffers of ctx,
+ * input X [N, H] (whole, the same on every process), linear_weight its
+ * rows [shard classes, H], linear_bias and weight (class weights) its
+ * entries, target class indices [N] (global, the same everywhere) or its
+ * probabilities [N, shard classes], grad_output as linear_cross_entropy.
+ * Outputs (any may be omitted, the same ones on every process): loss (the
+ * whole problem's, the same on every process), grad_input (d_hidden, the
+ * whole [N, H] on every process: the shards' parts summed by an
+ * MPI_Allreduce of N H reals; ce.accumulate adds it to grad_input's
+ * values), grad_linear_weight and grad_linear_bias (its rows and entries;
+ * the accumulate flags apply). Every option of the descriptor, as
+ * clloss_linear_cross_entropy; chunk_rows 0 chooses from the whole problem.
+ *
+ * Collectives, in order: an MPI_Allreduce of 3 doubles (the mean's weight
+ * sum, the failed processes, the shards' classes), one of each chunk's
+ * records (R + 1 records, 24 bytes each, 48 for float64: R = chunk_rows),
+ * one of d_hidden (N H + 1 reals, float32 for 16-bit storage; 1 when
+ * grad_input is omitted). A process that fails joins the next collective
+ * as failed, and every process returns after it (as
+ * clloss_mpi_cross_entropy). The call waits on the host for each
+ * collective: it returns with the loss and gradients computed or enqueued
+ * (`*event`, may be NULL, completes with them). d_hidden of 16-bit storage
+ * is summed from the shards' parts rounded to the storage type. */
+CLLOSS_MPI_API clloss_status clloss_mpi_linear_cross_entropy(
+    clloss_context *ctx, MPI_Comm comm, cl_command_queue queue,
+    const clloss_linear_cross_entropy_desc *desc, const clloss_shard *shard,
+    clloss_buffer input, clloss_buffer linear_weight, clloss_buffer linear_bias,
+    clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
+    clloss_buffer loss, clloss_buffer grad_input,
+    clloss_buffer grad_linear_weight, clloss_buffer grad_linear_bias,
+    cl_uint num_events, const cl_event *wait_list, cl_event *event);
+
+/* The same on host arrays; returns when the results are in host memory.
+ * Class-index targets outside [0, V) that are not ignore_index give
+ * CLLOSS_INVALID_TARGET on every process before any output is touched. */
+CLLOSS_MPI_API clloss_status clloss_mpi_linear_cross_entropy_host(
+    clloss_context *ctx, MPI_Comm comm,
+    const clloss_linear_cross_entropy_desc *desc, const clloss_shard *shard,
+    const void *input, const void *linear_weight, const void *linear_bias,
+    const void *target, const void *weight, const void *grad_output, void *loss,
+    void *grad_input, void *grad_linear_weight, void *grad_linear_bias);
 
 #ifdef __cplusplus
 }

@@ -72,7 +72,9 @@ __kernel void lce_convert(__global in_t *st, __global real *r, lce_params P) {
 /* One work-group: stats[0] = D = the sum of w[t_i] over the rows whose
  * target is not ignore_index (w = 1 without weights, flag 0), the mean's
  * divisor over all N rows; a target outside [0, cols) that is not
- * ignore_index is reported in err with its row and adds nothing. */
+ * ignore_index is reported in err with its row and adds nothing. A shard
+ * of the classes [lda, lda + ldb) (w its entries) sums over its targets
+ * only; a whole call has lda 0, ldb cols. */
 __kernel void lce_weight_sum(__global const tgt_t *t, __global const real *w,
                              __global real *stats, __global uint *err,
                              lce_params P) {
@@ -86,7 +88,10 @@ __kernel void lce_weight_sum(__global const tgt_t *t, __global const real *w,
       report_bad_row(err, i);
       continue;
     }
-    d += P.flag ? w[P.b_off + ti] : (real)1;
+    const ulong j = (ulong)ti - P.lda; /* in the shard [lda, lda + ldb) */
+    if (j >= P.ldb)
+      continue;
+    d += P.flag ? w[P.b_off + j] : (real)1;
   }
   d = group_sum(d, red);
   if (get_local_id(0) == 0)

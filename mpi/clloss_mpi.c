@@ -34,9 +34,8 @@ clloss_status clloss__mpi_failf(clloss_context *ctx, clloss_status status,
   return clloss_context_fail(ctx, status, detail);
 }
 
-/* MPI's error code as a status, its message in the detail. */
-static clloss_status mpi_failure(clloss_context *ctx, const char *call,
-                                 int code) {
+clloss_status clloss__mpi_error(clloss_context *ctx, const char *call,
+                                int code) {
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
   if (MPI_Error_string(code, text, &len) != MPI_SUCCESS)
@@ -154,12 +153,17 @@ static clloss_status cl_failure(clloss_context *ctx, const char *what,
                            "%s failed (OpenCL error %d)", what, (int)err);
 }
 
-static clloss_status create(vp_call *c, size_t bytes, cl_mem *out) {
+clloss_status clloss__mpi_buffer(clloss_context *ctx, size_t bytes,
+                                 cl_mem *out) {
   cl_int err;
-  *out = clCreateBuffer(clloss_context_cl_context(c->ctx), CL_MEM_READ_WRITE,
+  *out = clCreateBuffer(clloss_context_cl_context(ctx), CL_MEM_READ_WRITE,
                         bytes ? bytes : 1, NULL, &err);
   return err == CL_SUCCESS ? CLLOSS_SUCCESS
-                           : cl_failure(c->ctx, "clCreateBuffer", err);
+                           : cl_failure(ctx, "clCreateBuffer", err);
+}
+
+static clloss_status create(vp_call *c, size_t bytes, cl_mem *out) {
+  return clloss__mpi_buffer(c->ctx, bytes, out);
 }
 
 /* An empty shard runs the core's calls on a stand-in block of one column
@@ -269,28 +273,63 @@ static clloss_status local_partial(vp_call *c, clloss_buffer input,
 /* The one collective: every process's records and its control record
  * {lowest, 0, 1, 0, shard classes, failed}, whose sums count the
  * processes, the classes of all shards and the processes that failed. */
-static clloss_status all_reduce(vp_call *c, MPI_Comm comm, int failed,
-                                int *failures, double *classes) {
-  const double lowest = c->rec.f64 ? -DBL_MAX : -FLT_MAX;
-  put_record(&c->rec, c->rec.rows, lowest, 1, (double)c->shard.classes, failed);
+static clloss_status reduce_records(clloss_context *ctx, MPI_Comm comm,
+                                    records *r, size_t own_classes, int failed,
+                                    int *failures, double *classes) {
+  const double lowest = r->f64 ? -DBL_MAX : -FLT_MAX;
+  put_record(r, r->rows, lowest, 1, (double)own_classes, failed);
   MPI_Datatype type;
   MPI_Op op;
-  int rc = make_type(c->rec.f64, &type, &op);
+  int rc = make_type(r->f64, &type, &op);
   if (rc != MPI_SUCCESS)
-    return mpi_failure(c->ctx, "creating the records' MPI datatype", rc);
-  if (c->rec.rows + 1 > (size_t)INT_MAX)
+    return clloss__mpi_error(ctx, "creating the records' MPI datatype", rc);
+  if (r->rows + 1 > (size_t)INT_MAX)
     rc = MPI_ERR_COUNT;
   else
-    rc = MPI_Allreduce(MPI_IN_PLACE, c->rec.data, (int)(c->rec.rows + 1), type,
-                       op, comm);
+    rc = MPI_Allreduce(MPI_IN_PLACE, r->data, (int)(r->rows + 1), type, op,
+                       comm);
   MPI_Op_free(&op);
   MPI_Type_free(&type);
   if (rc != MPI_SUCCESS)
-    return mpi_failure(c->ctx, "MPI_Allreduce", rc);
+    return clloss__mpi_error(ctx, "MPI_Allreduce", rc);
   double procs, fails;
-  get_control(&c->rec, &procs, classes, &fails);
+  get_control(r, &procs, classes, &fails);
   *failures = (int)fails;
   return CLLOSS_SUCCESS;
+}
+
+static clloss_status all_reduce(vp_call *c, MPI_Comm comm, int failed,
+                                int *failures, double *classes) {
+  return reduce_records(c->ctx, comm, &c->rec, c->shard.classes, failed,
+                        failures, classes);
+}
+
+clloss_status clloss__mpi_records_allreduce(clloss_context *ctx, MPI_Comm comm,
+                                            int f64, void *data, size_t rows,
+                                            int failed) {
+  const size_t rs = record_size(f64);
+  records r = {f64, rows, NULL};
+  if (rows > (SIZE_MAX - 2 * rs) / rs || !(r.data = malloc((rows + 1) * rs)))
+    return clloss__mpi_failf(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
+                             "no host memory for %zu records", rows + 1);
+  if (data)
+    memcpy(r.data, data, rows * rs);
+  else
+    empty_records(&r);
+  int failures = 0;
+  double classes = 0;
+  clloss_status s =
+      reduce_records(ctx, comm, &r, 0, failed, &failures, &classes);
+  if (s == CLLOSS_SUCCESS && data)
+    memcpy(data, r.data, rows * rs);
+  free(r.data);
+  if (s == CLLOSS_SUCCESS && failures > 0)
+    s = failed ? CLLOSS_COLLECTIVE_FAILURE
+               : clloss__mpi_failf(ctx, CLLOSS_COLLECTIVE_FAILURE,
+                                   "%d processes failed during the call "
+                                   "(this one did not): see their status",
+                                   failures);
+  return s;
 }
 
 /* What the control record says of the call as a whole. */
@@ -356,6 +395,17 @@ static clloss_status finish(vp_call *c, clloss_buffer input,
                                      grad_input, num_events, wait_list, event);
 }
 
+clloss_status clloss__mpi_check_comm(clloss_context *ctx, MPI_Comm comm) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized)
+    return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT,
+                             "MPI is not initialized: call MPI_Init first");
+  if (comm == MPI_COMM_NULL)
+    return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT, "comm is null");
+  return CLLOSS_SUCCESS;
+}
+
 clloss_status clloss__mpi_cross_entropy(
     clloss_context *ctx, MPI_Comm comm, cl_command_queue queue,
     const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
@@ -367,13 +417,7 @@ clloss_status clloss__mpi_cross_entropy(
     *event = NULL;
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  if (!initialized)
-    return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT,
-                             "MPI is not initialized: call MPI_Init first");
-  if (comm == MPI_COMM_NULL)
-    return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT, "comm is null");
+  CLLOSS_MPI_TRY(clloss__mpi_check_comm(ctx, comm));
   /* From here on every failure joins the all-reduce: the rows give its
    * count, so without a descriptor this process cannot join. */
   if (!desc ||

@@ -36,10 +36,9 @@ static void sizes(const clloss_cross_entropy_desc *d, const clloss_shard *sh,
   bytes[B_GRAD] = block;
 }
 
-/* A class index outside [0, V) that is not ignore_index. */
-static clloss_status check_targets(clloss_context *ctx,
-                                   const clloss_cross_entropy_desc *d,
-                                   const void *target) {
+clloss_status clloss__mpi_check_targets(clloss_context *ctx,
+                                        const clloss_cross_entropy_desc *d,
+                                        const void *target) {
   if (d->target_type != CLLOSS_INT32 && d->target_type != CLLOSS_INT64)
     return CLLOSS_SUCCESS;
   for (size_t i = 0; i < d->rows; i++) {
@@ -116,7 +115,7 @@ clloss_status clloss_mpi_cross_entropy_host(
     const int padded = desc->row_stride > shard->classes;
     own = upload(&h, host, desc->accumulate || padded);
     if (own == CLLOSS_SUCCESS && target)
-      own = check_targets(ctx, desc, target);
+      own = clloss__mpi_check_targets(ctx, desc, target);
   }
   cl_event done = NULL;
   clloss_status s = clloss__mpi_cross_entropy(

@@ -698,8 +698,12 @@ static int measure(bench_run *r, bench_result *res) {
 }
 
 int cli_bench(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "linear_cross_entropy") == 0)
+  if (argc > 1 && strcmp(argv[1], "linear_cross_entropy") == 0) {
+    for (int i = 2; i < argc; i++)
+      if (cli_flag(argv[i], "--vocab-parallel"))
+        return cli_bench_linear_vocab_parallel(argc, argv);
     return cli_bench_linear(argc, argv);
+  }
   for (int i = 1; i < argc; i++)
     if (cli_flag(argv[i], "--vocab-parallel"))
       return cli_bench_vocab_parallel(argc, argv);

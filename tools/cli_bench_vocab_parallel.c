@@ -166,9 +166,7 @@ typedef struct vp_result {
   size_t record_bytes;
 } vp_result;
 
-/* Whether any process is `bad`, on every process: the collective steps
- * that follow must be run by all or by none. */
-static int anyone(int bad) {
+int vp_anyone(int bad) {
   int any = bad;
   MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   return any;
@@ -184,22 +182,18 @@ static void wait_asleep(MPI_Request *req) {
     nanosleep(&nap, NULL);
 }
 
-/* R timed runs of fn after W untimed ones: the slowest process's time of
- * each, from a barrier; the median into *median. */
-typedef clloss_status (*vp_fn)(void *state);
-
-static int timed(const vp_args *a, vp_fn fn, void *state, int everyone,
-                 double *median) {
-  double *t = calloc((size_t)a->repeat, sizeof *t), min;
+int vp_timed(int repeat, int warmup, vp_fn fn, void *state, int everyone,
+             double *median) {
+  double *t = calloc((size_t)repeat, sizeof *t), min;
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   const int me = everyone || rank == 0;
   clloss_status s = CLLOSS_SUCCESS;
-  if (anyone(!t)) {
+  if (vp_anyone(!t)) {
     free(t);
     return CLI_DATA_ERROR;
   }
-  for (int k = 0; k < a->warmup + a->repeat; k++) {
+  for (int k = 0; k < warmup + repeat; k++) {
     MPI_Request req;
     MPI_Ibarrier(MPI_COMM_WORLD, &req);
     wait_asleep(&req);
@@ -209,12 +203,12 @@ static int timed(const vp_args *a, vp_fn fn, void *state, int everyone,
     double dt = cli_now_ms() - t0, worst = dt;
     MPI_Iallreduce(&dt, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &req);
     wait_asleep(&req);
-    if (k >= a->warmup)
-      t[k - a->warmup] = worst;
+    if (k >= warmup)
+      t[k - warmup] = worst;
   }
-  const int any = anyone(s != CLLOSS_SUCCESS || !t);
+  const int any = vp_anyone(s != CLLOSS_SUCCESS || !t);
   if (!any)
-    bench_stats(t, (size_t)a->repeat, median, &min);
+    bench_stats(t, (size_t)repeat, median, &min);
   free(t);
   return any ? CLI_DATA_ERROR : CLI_OK;
 }
@@ -319,29 +313,30 @@ static int measure(const vp_args *a, clloss_context *ctx, int rank, int size,
                                                : sizeof(clloss_ce_stats);
   st.records = calloc(a->rows + 1, r->record_bytes);
   int rc = CLI_DATA_ERROR;
-  if (!anyone(!st.records ||
-              make(ctx, a, st.shard.classes, 100 + (uint64_t)rank, &block) !=
-                  CL_SUCCESS)) {
+  if (!vp_anyone(!st.records ||
+                 make(ctx, a, st.shard.classes, 100 + (uint64_t)rank, &block) !=
+                     CL_SUCCESS)) {
     st.b = &block;
-    rc = timed(a, run_vp, &st, 1, &r->vp_ms);
+    rc = vp_timed(a->repeat, a->warmup, run_vp, &st, 1, &r->vp_ms);
   }
   if (rc == CLI_OK &&
-      !anyone(clloss_mpi_ce_stats_type(a->dtype, &st.type, &st.op) !=
-              CLLOSS_SUCCESS)) {
-    rc = timed(a, run_allreduce, &st, 1, &r->allreduce_ms);
+      !vp_anyone(clloss_mpi_ce_stats_type(a->dtype, &st.type, &st.op) !=
+                 CLLOSS_SUCCESS)) {
+    rc =
+        vp_timed(a->repeat, a->warmup, run_allreduce, &st, 1, &r->allreduce_ms);
     MPI_Op_free(&st.op);
     MPI_Type_free(&st.type);
   }
   free(st.records);
   release(&block);
   /* The whole problem on process 0 only. */
-  if (rc == CLI_OK &&
-      anyone(rank == 0 && make(ctx, a, a->classes, 100, &whole) != CL_SUCCESS))
+  if (rc == CLI_OK && vp_anyone(rank == 0 && make(ctx, a, a->classes, 100,
+                                                  &whole) != CL_SUCCESS))
     rc = cli_error("bench", CLI_DATA_ERROR,
                    "process 0 has no room for the whole problem");
   st.b = &whole;
   if (rc == CLI_OK)
-    rc = timed(a, run_single, &st, 0, &r->single_ms);
+    rc = vp_timed(a->repeat, a->warmup, run_single, &st, 0, &r->single_ms);
   release(&whole);
   return rc;
 }
@@ -368,7 +363,7 @@ int cli_bench_vocab_parallel(int argc, char **argv) {
   rc = cli_open_device("bench", a.device, &ctx, &index);
   vp_result r;
   memset(&r, 0, sizeof r);
-  if (!anyone(rc != CLI_OK))
+  if (!vp_anyone(rc != CLI_OK))
     rc = measure(&a, ctx, rank, size, &r);
   else
     rc = CLI_DATA_ERROR;

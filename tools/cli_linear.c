@@ -199,21 +199,28 @@ static int compute(const run_args *a, lin_problem *p) {
   if (rc == CLI_OK) {
     const void *b = a->linear_bias ? p->in[A_B].data : NULL;
     double t0 = cli_now_ms();
-    clloss_status s = ctx ? clloss_linear_cross_entropy_host(
-                                ctx, &p->d, p->in[A_X].data, p->in[A_W].data, b,
-                                p->in[A_T].data, p->class_weight, NULL,
-                                o.data[0], o.data[1], o.data[2], o.data[3])
-                          : clloss_reference_linear_cross_entropy(
-                                &p->d, p->in[A_X].data, p->in[A_W].data, b,
-                                p->in[A_T].data, p->class_weight, NULL,
-                                o.data[0], o.data[1], o.data[2], o.data[3]);
+    int writer = 1; /* --vocab-parallel: process 0 only */
+    const cli_linear_call vp = {
+        ctx,       &p->d,           p->in[A_X].data, p->in[A_W].data,
+        b,         p->in[A_T].data, p->class_weight, o.data[0],
+        o.data[1], o.data[2],       o.data[3]};
+    clloss_status s = a->vocab_parallel
+                          ? cli_linear_vocab_parallel(&vp, &writer)
+                      : ctx ? clloss_linear_cross_entropy_host(
+                                  ctx, &p->d, p->in[A_X].data, p->in[A_W].data,
+                                  b, p->in[A_T].data, p->class_weight, NULL,
+                                  o.data[0], o.data[1], o.data[2], o.data[3])
+                            : clloss_reference_linear_cross_entropy(
+                                  &p->d, p->in[A_X].data, p->in[A_W].data, b,
+                                  p->in[A_T].data, p->class_weight, NULL,
+                                  o.data[0], o.data[1], o.data[2], o.data[3]);
     double ms = cli_now_ms() - t0;
     if (s != CLLOSS_SUCCESS) {
       const char *detail = ctx ? clloss_context_error_detail(ctx) : "";
       rc = run_error("linear_cross_entropy on %s failed: %s (%s)%s%s", where,
                      clloss_status_string(s), clloss_status_name(s),
                      *detail ? ": " : "", detail);
-    } else if ((rc = outputs_write(&o)) == CLI_OK && !a->quiet) {
+    } else if (writer && (rc = outputs_write(&o)) == CLI_OK && !a->quiet) {
       double sum = 0.0;
       for (size_t i = 0; i < o.count[0]; i++)
         sum += cli_load(o.data[0], o.type[0], i);

@@ -67,7 +67,12 @@ static const char *const run_help =
     "                       of probability targets and of --weight) on its\n"
     "                       device; one MPI_Allreduce of per-row statistics;\n"
     "                       process 0 writes the loss and the gathered\n"
-    "                       gradient (needs clloss built with MPI)\n"
+    "                       gradient (needs clloss built with MPI);\n"
+    "                       linear_cross_entropy: each process takes its\n"
+    "                       rows of --linear-weight (and of --linear-bias,\n"
+    "                       --weight); process 0 writes the loss, d_hidden\n"
+    "                       (summed over the processes) and the gathered\n"
+    "                       dW and db\n"
     "  --quiet              no summary line (loss, device, and the time of\n"
     "                       the call: copies and any first-use kernel build\n"
     "                       included)\n"
@@ -274,10 +279,6 @@ static int parse_args(int argc, char **argv, run_args *a) {
                      outs[k], out_names[j], outs[j]);
   if (a->cpu && a->vocab_parallel)
     return usage("%s", "--cpu and --vocab-parallel exclude each other");
-  if (linear && a->vocab_parallel)
-    return usage("%s", "--vocab-parallel is cross_entropy's; "
-                       "linear_cross_entropy splits its vocabulary with "
-                       "--vocab-block");
   return CLI_OK;
 }
 
@@ -400,7 +401,8 @@ int cli_run(int argc, char **argv) {
   if (rc != CLI_OK)
     return rc < 0 ? CLI_OK : rc;
   if (strcmp(a.loss_name, "linear_cross_entropy") == 0)
-    return cli_run_linear(&a);
+    return a.vocab_parallel ? cli_run_linear_vocab_parallel(&a)
+                            : cli_run_linear(&a);
   if (strcmp(a.loss_name, "softmax") == 0)
     return cli_run_softmax(a.input, a.out, a.device, a.cpu, a.quiet);
   const cli_loss_info *loss = cli_find_loss(a.loss_name);

@@ -41,4 +41,17 @@ int cli_run_open(const run_args *a, clloss_context **ctx, char *where,
 /* `clloss run linear_cross_entropy ...` with parsed arguments. */
 int cli_run_linear(const run_args *a);
 
+/* linear_cross_entropy with --vocab-parallel (tools/
+ * cli_linear_vocab_parallel.c): cli_run_linear between MPI_Init and
+ * MPI_Finalize (without MPI a clear error), and the call on this process's
+ * rows of W; *writer: this process writes the outputs (process 0). */
+int cli_run_linear_vocab_parallel(const run_args *a);
+typedef struct cli_linear_call {
+  clloss_context *ctx;
+  const clloss_linear_cross_entropy_desc *desc;
+  const void *x, *w, *b, *target, *cw; /* the whole problem's */
+  void *loss, *dx, *dw, *db;           /* the whole outputs, or NULL */
+} cli_linear_call;
+clloss_status cli_linear_vocab_parallel(const cli_linear_call *c, int *writer);
+
 #endif

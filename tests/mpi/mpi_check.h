@@ -81,4 +81,12 @@ void mc_read(clloss_context *ctx, cl_mem mem, size_t bytes, void *out);
  * run (tests/mpi/mpi_cli.c). */
 void mc_test_cli(mc_state *st, clloss_context *ctx);
 
+/* Vocabulary-parallel linear_cross_entropy against the single-device call
+ * (tests/mpi/test_mpi_linear.c). */
+void mc_test_linear(mc_state *st, clloss_context *ctx);
+
+/* Vocabulary-parallel linear_cross_entropy against the single-device call
+ * (tests/mpi/test_mpi_linear.c). */
+void mc_test_linear(mc_state *st, clloss_context *ctx);
+
 #endif

@@ -300,7 +300,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "[%d] no device: %s\n", st.rank, clloss_status_name(s));
     MPI_Abort(MPI_COMM_WORLD, 3);
   }
-  const int only = argc > 1 ? atoi(argv[1]) : -1; /* one case, to debug */
+  /* `linear`: only linear_cross_entropy's tests; a number: one case of
+   * cross_entropy's (to debug). */
+  if (argc > 1 && strcmp(argv[1], "linear") == 0) {
+    mc_test_linear(&st, ctx);
+    clloss_context_release(ctx);
+    const int failures = mc_finish(&st);
+    MPI_Finalize();
+    return failures ? 1 : 0;
+  }
+  const int only = argc > 1 ? atoi(argv[1]) : -1;
   test_op_and_split(&st);
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     if (only >= 0 && (size_t)only != c)
@@ -310,6 +319,7 @@ int main(int argc, char **argv) {
   }
   test_device_in_place(&st, ctx);
   test_failures(&st, ctx);
+  mc_test_linear(&st, ctx);
   mc_test_cli(&st, ctx);
   clloss_context_release(ctx);
   const int failures = mc_finish(&st);

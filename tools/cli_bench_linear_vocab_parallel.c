@@ -1,0 +1,262 @@
+/* cli_bench_linear_vocab_parallel.c - `clloss bench linear_cross_entropy
+ * --vocab-parallel` under mpirun: times the MPI layer's linear call (each
+ * process its rows of W) against the single-device call on the whole
+ * problem on process 0's device; prints readable lines and one JSON object
+ * (process 0). Without MPI, a clear error. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_bench.h"
+
+static const char *const lvp_help =
+    "usage: mpirun -np P clloss bench linear_cross_entropy --vocab-parallel\n"
+    "           [--rows N] [--hidden H] [--classes V] [--chunk-rows K]\n"
+    "           [--device I] [--repeat R] [--warmup W] [--json-only]\n"
+    "\n"
+    "Times linear_cross_entropy (float32, reduction mean, bias; loss, dX,\n"
+    "dW and db) with W's rows split evenly over the P processes, through\n"
+    "the MPI layer (clloss_mpi_linear_cross_entropy on device buffers: per\n"
+    "chunk of rows its logits, one MPI_Allreduce of the chunk's records,\n"
+    "its gradients; then one MPI_Allreduce of d_hidden); each run from a\n"
+    "barrier until every process has its results (the slowest process's\n"
+    "time). Then the single-device call on the whole problem on process 0's\n"
+    "device while the others wait asleep. Medians of R runs after W untimed\n"
+    "ones. Processes that share one device (a CPU device) contend for it.\n"
+    "\n"
+    "  --rows N, --hidden H, --classes V  the whole problem (default\n"
+    "                       2048 x 512 x 32000)\n"
+    "  --chunk-rows K       rows per chunk (default: chosen as the\n"
+    "                       single-device call chooses)\n"
+    "  --device I           every process's device\n"
+    "  --repeat R, --warmup W  (default 5 and 1)\n"
+    "  --json-only          print only the JSON line\n"
+    "\n"
+    "bytes_per_process: what each process contributes to the all-reduces:\n"
+    "3 doubles, (rows + chunks) records of 24 bytes, (N H + 1) floats of\n"
+    "d_hidden.\n";
+
+#ifndef CLLOSS_CLI_HAVE_MPI
+
+int cli_bench_linear_vocab_parallel(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (cli_is_help(argv[i])) {
+      fputs(lvp_help, stdout);
+      return CLI_OK;
+    }
+  return cli_error("bench", CLI_USAGE,
+                   "--vocab-parallel needs the MPI layer, and this clloss was "
+                   "built without MPI (install libopenmpi-dev and rebuild)");
+}
+
+#else
+
+#include "clloss_mpi.h"
+
+typedef struct lvp_args {
+  size_t rows, hidden, classes, chunk;
+  const char *device;
+  size_t repeat, warmup;
+  int json_only;
+} lvp_args;
+
+#define usage(...) cli_usage("bench", __VA_ARGS__)
+
+static int parse_args(int argc, char **argv, lvp_args *a) {
+  static const struct {
+    const char *name;
+    size_t lo, hi, off;
+  } sizes[] = {{"--rows", 1, (size_t)1 << 24, offsetof(lvp_args, rows)},
+               {"--hidden", 1, (size_t)1 << 20, offsetof(lvp_args, hidden)},
+               {"--classes", 1, (size_t)1 << 30, offsetof(lvp_args, classes)},
+               {"--chunk-rows", 0, (size_t)1 << 24, offsetof(lvp_args, chunk)},
+               {"--repeat", 1, 100000, offsetof(lvp_args, repeat)},
+               {"--warmup", 0, 100000, offsetof(lvp_args, warmup)}};
+  for (int i = 2; i < argc;) {
+    const char *v;
+    int known = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes && !known; k++)
+      if (cli_option(argc, argv, &i, sizes[k].name, &v)) {
+        size_t *dst = (size_t *)((char *)a + sizes[k].off);
+        if (!v || !cli_parse_size(v, dst) || *dst < sizes[k].lo ||
+            *dst > sizes[k].hi)
+          return usage("%s must be a whole number in [%zu, %zu]", sizes[k].name,
+                       sizes[k].lo, sizes[k].hi);
+        known = 1;
+      }
+    if (known)
+      continue;
+    if (cli_option(argc, argv, &i, "--device", &v)) {
+      if (!v || !*v)
+        return usage("--device needs a value");
+      a->device = v;
+    } else if (cli_flag(argv[i], "--vocab-parallel")) {
+      i++;
+    } else if (cli_flag(argv[i], "--json-only")) {
+      a->json_only = 1;
+      i++;
+    } else {
+      return usage("'%s': see `clloss bench linear_cross_entropy "
+                   "--vocab-parallel --help`",
+                   argv[i]);
+    }
+  }
+  if (a->hidden > ((size_t)1 << 40) / a->classes ||
+      a->hidden > ((size_t)1 << 40) / a->rows)
+    return usage("the problem is too large");
+  return CLI_OK;
+}
+
+/* Device buffers: X, W (rows `classes`), b, targets, loss, dX, dW, db. */
+enum { B_X, B_W, B_B, B_T, B_L, B_DX, B_DW, B_DB, B_N };
+typedef struct lvp_state {
+  clloss_context *ctx;
+  clloss_linear_cross_entropy_desc desc;
+  clloss_shard shard;
+  cl_mem m[B_N];
+} lvp_state;
+
+static void release(lvp_state *st) {
+  for (int i = 0; i < B_N; i++)
+    if (st->m[i])
+      clReleaseMemObject(st->m[i]);
+  memset(st->m, 0, sizeof st->m);
+}
+
+/* X uniform in [-1, 1), W and b in [-0.1, 0.1) (each process its own
+ * rows), targets in [0, V) with one seed everywhere. */
+static cl_int make(lvp_state *st, const lvp_args *a, size_t classes,
+                   uint64_t seed) {
+  cl_context cl = clloss_context_cl_context(st->ctx);
+  cl_command_queue q = clloss_context_queue(st->ctx);
+  const size_t N = a->rows, H = a->hidden, V = classes ? classes : 1;
+  const size_t n[B_N] = {N * H, V * H, V, N, 1, N * H, V * H, V};
+  cl_int err = CL_SUCCESS;
+  for (int i = 0; i < B_N && err == CL_SUCCESS; i++)
+    st->m[i] = clCreateBuffer(cl, CL_MEM_READ_WRITE, n[i] * (i == B_T ? 8 : 4),
+                              NULL, &err);
+  if (err == CL_SUCCESS)
+    err = bench_fill(q, st->m[B_X], CLLOSS_FLOAT32, n[B_X], -1, 1, 5);
+  if (err == CL_SUCCESS)
+    err = bench_fill(q, st->m[B_W], CLLOSS_FLOAT32, n[B_W], -0.1, 0.1, seed);
+  if (err == CL_SUCCESS)
+    err = bench_fill(q, st->m[B_B], CLLOSS_FLOAT32, n[B_B], -0.1, 0.1, seed);
+  if (err == CL_SUCCESS)
+    err = bench_fill(q, st->m[B_T], CLLOSS_INT64, N, 0, (double)a->classes, 7);
+  return err;
+}
+
+static clloss_status finish_queue(lvp_state *st, clloss_status s) {
+  if (s != CLLOSS_SUCCESS)
+    return s;
+  cl_int err = clFinish(clloss_context_queue(st->ctx));
+  return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
+}
+
+static clloss_status run_vp(void *p) {
+  lvp_state *st = p;
+  const clloss_buffer none = {NULL, 0};
+  const int own = st->shard.classes > 0;
+#define B(i) CLLOSS_BUFFER(st->m[i])
+  return finish_queue(st, clloss_mpi_linear_cross_entropy(
+                              st->ctx, MPI_COMM_WORLD, NULL, &st->desc,
+                              &st->shard, B(B_X), own ? B(B_W) : none,
+                              own ? B(B_B) : none, B(B_T), none, none, B(B_L),
+                              B(B_DX), own ? B(B_DW) : none,
+                              own ? B(B_DB) : none, 0, NULL, NULL));
+}
+
+static clloss_status run_single(void *p) {
+  lvp_state *st = p;
+  const clloss_buffer none = {NULL, 0};
+  return finish_queue(
+      st, clloss_linear_cross_entropy(st->ctx, clloss_context_queue(st->ctx),
+                                      &st->desc, B(B_X), B(B_W), B(B_B), B(B_T),
+                                      none, none, B(B_L), B(B_DX), B(B_DW),
+                                      B(B_DB), 0, NULL, NULL));
+#undef B
+}
+
+int cli_bench_linear_vocab_parallel(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (cli_is_help(argv[i])) {
+      fputs(lvp_help, stdout);
+      return CLI_OK;
+    }
+  lvp_args a = {2048, 512, 32000, 0, NULL, 5, 1, 0};
+  int rc = parse_args(argc, argv, &a);
+  if (rc != CLI_OK)
+    return rc;
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized && MPI_Init(NULL, NULL) != MPI_SUCCESS)
+    return cli_error("bench", CLI_DATA_ERROR, "MPI_Init failed");
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  lvp_state st;
+  memset(&st, 0, sizeof st);
+  size_t index = 0;
+  rc = cli_open_device("bench", a.device, &st.ctx, &index);
+  clloss_linear_cross_entropy_desc d = CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT;
+  d.hidden = a.hidden;
+  d.chunk_rows = a.chunk;
+  d.ce.rows = a.rows;
+  d.ce.classes = a.classes;
+  st.desc = d;
+  st.shard = clloss_mpi_even_shard(a.classes, rank, size);
+  /* The chunks the call uses, for the bytes it sends. */
+  size_t chunk = a.chunk, bytes = 0;
+  rc = vp_anyone(rc != CLI_OK) ? CLI_DATA_ERROR : CLI_OK;
+  if (rc == CLI_OK && !a.chunk)
+    clloss_linear_cross_entropy_workspace_size(st.ctx, &d, 1, 1, 1, &bytes,
+                                               &chunk);
+  double vp_ms = 0, single_ms = 0;
+  if (rc == CLI_OK && vp_anyone(make(&st, &a, st.shard.classes,
+                                     100 + (uint64_t)rank) != CL_SUCCESS))
+    rc = CLI_DATA_ERROR;
+  if (rc == CLI_OK)
+    rc = vp_timed((int)a.repeat, (int)a.warmup, run_vp, &st, 1, &vp_ms);
+  release(&st);
+  if (rc == CLI_OK &&
+      vp_anyone(rank == 0 && make(&st, &a, a.classes, 100) != CL_SUCCESS))
+    rc = CLI_DATA_ERROR;
+  if (rc == CLI_OK)
+    rc = vp_timed((int)a.repeat, (int)a.warmup, run_single, &st, 0, &single_ms);
+  release(&st);
+  const size_t chunks = chunk ? (a.rows + chunk - 1) / chunk : 0;
+  const double sent = 3.0 * 8 + (double)(a.rows + chunks) * 24 +
+                      ((double)a.rows * (double)a.hidden + 1) * 4;
+  if (rc == CLI_OK && rank == 0) {
+    const char *dev = clloss_context_device_info(st.ctx)->name;
+    if (!a.json_only)
+      printf("linear_cross_entropy %zux%zux%zu float32, %d processes on %s\n"
+             "  vocabulary-parallel call: %.3f ms (median of %zu; %zu chunks "
+             "of %zu rows)\n"
+             "  single-device call:       %.3f ms (process 0, the others "
+             "idle)\n"
+             "  sent by each process:     %.0f bytes in %zu all-reduces\n",
+             a.rows, a.hidden, a.classes, size, dev, vp_ms, a.repeat, chunks,
+             chunk, single_ms, sent, chunks + 2);
+    printf("{\"loss\": \"linear_cross_entropy\", \"vocab_parallel\": true, "
+           "\"processes\": %d, \"rows\": %zu, \"hidden\": %zu, \"classes\": "
+           "%zu, \"chunk_rows\": %zu, \"device\": \"%s\", \"repeat\": %zu, "
+           "\"warmup\": %zu, \"vp_median_ms\": %.4f, \"single_median_ms\": "
+           "%.4f, \"bytes_per_process\": %.0f, \"allreduces\": %zu, "
+           "\"clloss_version\": \"%s\"}\n",
+           size, a.rows, a.hidden, a.classes, chunk, dev, a.repeat, a.warmup,
+           vp_ms, single_ms, sent, chunks + 2, CLLOSS_VERSION_STRING);
+    fflush(stdout);
+  } else if (rc != CLI_OK && rank == 0) {
+    cli_error("bench", rc, "the vocabulary-parallel benchmark failed%s%s",
+              st.ctx ? ": " : "",
+              st.ctx ? clloss_context_error_detail(st.ctx) : "");
+  }
+  clloss_context_release(st.ctx);
+  if (!initialized)
+    MPI_Finalize();
+  return rc;
+}
+
+#endif

@@ -1,0 +1,112 @@
+/* cli_linear_vocab_parallel.c - `clloss run linear_cross_entropy
+ * --vocab-parallel` under mpirun: every process reads the whole files and
+ * computes with its rows of W (an even split) through the MPI layer
+ * (clloss_mpi_linear_cross_entropy_host); process 0 gathers dW and db and
+ * writes the outputs (d_hidden and the loss are the whole problem's on
+ * every process), so that they compare with a single-device run's. Without
+ * MPI, a clear error. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_run.h"
+
+#ifndef CLLOSS_CLI_HAVE_MPI
+
+int cli_run_linear_vocab_parallel(const run_args *a) {
+  (void)a;
+  return cli_error("run", CLI_USAGE,
+                   "--vocab-parallel needs the MPI layer, and this clloss was "
+                   "built without MPI (install libopenmpi-dev and rebuild)");
+}
+
+clloss_status cli_linear_vocab_parallel(const cli_linear_call *c, int *writer) {
+  (void)c;
+  *writer = 1;
+  return CLLOSS_UNSUPPORTED;
+}
+
+#else
+
+#include "clloss_mpi.h"
+
+int cli_run_linear_vocab_parallel(const run_args *a) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized && MPI_Init(NULL, NULL) != MPI_SUCCESS)
+    return cli_error("run", CLI_DATA_ERROR, "MPI_Init failed");
+  const int rc = cli_run_linear(a);
+  if (!initialized)
+    MPI_Finalize();
+  return rc;
+}
+
+/* Process 0 receives each process's `per` bytes per class of its shard
+ * into `full` (class order); the others send theirs. */
+static int gather_rows(const void *mine, void *full, size_t per, size_t V,
+                       int rank, int size) {
+  int *counts = malloc(2 * (size_t)size * sizeof *counts);
+  if (!counts)
+    return MPI_ERR_NO_MEM;
+  int *displs = counts + size;
+  if (V * per > (size_t)INT_MAX) {
+    free(counts);
+    return MPI_ERR_COUNT;
+  }
+  for (int r = 0; r < size; r++) {
+    const clloss_shard s = clloss_mpi_even_shard(V, r, size);
+    counts[r] = (int)(s.classes * per);
+    displs[r] = (int)(s.class_offset * per);
+  }
+  const int rc = MPI_Gatherv(mine, counts[rank], MPI_BYTE, full, counts, displs,
+                             MPI_BYTE, 0, MPI_COMM_WORLD);
+  free(counts);
+  return rc;
+}
+
+clloss_status cli_linear_vocab_parallel(const cli_linear_call *c, int *writer) {
+  const clloss_linear_cross_entropy_desc *d = c->desc;
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  *writer = rank == 0;
+  const size_t N = d->ce.rows, H = d->hidden, V = d->ce.classes;
+  const size_t es = clloss_dtype_size(d->ce.input_type);
+  const size_t ls = clloss_dtype_size(clloss_loss_dtype(d->ce.input_type));
+  const clloss_shard sh = clloss_mpi_even_shard(V, rank, size);
+  const size_t c0 = sh.class_offset, cb = sh.classes;
+  const int probs =
+      d->ce.target_type != CLLOSS_INT32 && d->ce.target_type != CLLOSS_INT64;
+  unsigned char *tp = probs ? malloc(N * cb * es + 1) : NULL;
+  unsigned char *dw = c->dw ? malloc(cb * H * es + 1) : NULL;
+  unsigned char *db = c->db ? malloc(cb * es + 1) : NULL;
+  clloss_status s = CLLOSS_SUCCESS;
+  if ((probs && !tp) || (c->dw && !dw) || (c->db && !db))
+    s = clloss_context_fail(c->ctx, CLLOSS_OUT_OF_HOST_MEMORY,
+                            "no host memory for this process's shard");
+  for (size_t i = 0; tp && i < N; i++)
+    memcpy(tp + i * cb * es,
+           (const unsigned char *)c->target + (i * V + c0) * es, cb * es);
+  const unsigned char *w = c->w, *b = c->b, *cw = c->cw;
+  /* A failure here is this process's own: the call still joins the
+   * collectives (it fails on every process) when given NULL arguments. */
+  const clloss_status call = clloss_mpi_linear_cross_entropy_host(
+      c->ctx, MPI_COMM_WORLD, d, s == CLLOSS_SUCCESS ? &sh : NULL, c->x,
+      w + c0 * H * es, b ? b + c0 * es : NULL, probs ? tp : c->target,
+      cw ? cw + c0 * ls : NULL, NULL, c->loss, c->dx, dw, db);
+  if (s == CLLOSS_SUCCESS)
+    s = call;
+  if (s == CLLOSS_SUCCESS &&
+      ((dw && gather_rows(dw, c->dw, H * es, V, rank, size) != MPI_SUCCESS) ||
+       (db && gather_rows(db, c->db, es, V, rank, size) != MPI_SUCCESS)))
+    s = clloss_context_fail(c->ctx, CLLOSS_COLLECTIVE_FAILURE,
+                            "gathering dW or db to process 0 failed");
+  free(tp);
+  free(dw);
+  free(db);
+  return s;
+}
+
+#endif
