@@ -679,7 +679,8 @@ CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
  *     finish).
  * chunk_rows 0 chooses the chunk from workspace_limit; without a limit,
  * row chunks get N x H x 4 bytes of logits (N H / V rows, as Liger
- * chooses) but at least 256 rows (fewer make CLBlast's GEMMs slow), and
+ * chooses) but at least 256 rows on CPU devices and 1024 elsewhere (fewer
+ * make CLBlast's GEMMs slow), and
  * vocabulary blocks take all rows in one chunk. The workspace (kept by the
  * context, grown to the largest call) includes the temporary buffer CLBlast's
  * GEMMs need, which clloss allocates for them:
