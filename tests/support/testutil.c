@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -112,6 +113,16 @@ static size_t g_count;
 static clloss_device_info g_infos[TU_MAX_DEVICES];
 static clloss_context *g_ctx[TU_MAX_DEVICES];
 
+/* Whether `hay` contains `needle`, ignoring ASCII case (as the CLI's
+ * --device does). */
+static int contains_nocase(const char *hay, const char *needle) {
+  size_t n = strlen(needle);
+  for (; *hay; hay++)
+    if (strncasecmp(hay, needle, n) == 0)
+      return 1;
+  return n == 0;
+}
+
 static int selected(const clloss_device_info *info, size_t index) {
   const char *want = getenv("CLLOSS_TEST_DEVICE");
   if (!want || !*want)
@@ -120,7 +131,8 @@ static int selected(const clloss_device_info *info, size_t index) {
   unsigned long v = strtoul(want, &end, 10);
   if (*end == '\0')
     return v == index;
-  return strstr(info->name, want) || strstr(info->platform_name, want);
+  return contains_nocase(info->name, want) ||
+         contains_nocase(info->platform_name, want);
 }
 
 static void list_devices(void) {
@@ -187,7 +199,12 @@ void tu_print_banner(void) {
   printf("clloss %s tests, seed %llu\n", CLLOSS_VERSION_STRING,
          (unsigned long long)tu_seed());
   size_t n = tu_device_count();
-  if (n == 0)
+  const char *want = getenv("CLLOSS_TEST_DEVICE");
+  if (n == 0 && want && *want)
+    printf("CLLOSS_TEST_DEVICE=%s matches no device: device suites are "
+           "skipped, and the run fails\n",
+           want);
+  else if (n == 0)
     printf("no OpenCL device: device suites are skipped\n");
   for (size_t i = 0; i < n; i++)
     printf("device %zu: %s (%s)\n", i, g_infos[i].name,
