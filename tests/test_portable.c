@@ -306,6 +306,10 @@ static void test_pointwise(void) {
 }
 
 /* ---- the program table (issue 11): every configuration in one context ---- */
+static int is_linear(const clloss__program_key *k) {
+  return strcmp(k->source, "linear_cross_entropy") == 0;
+}
+
 static void test_every_configuration(void) {
   TU_REQUIRE_DEVICE();
   for (size_t dev = 0; dev < tu_device_count(); dev++) {
@@ -314,11 +318,20 @@ static void test_every_configuration(void) {
     size_t n = clloss__program_configs(ctx, NULL, 0);
     clloss__program_key *keys = dc_alloc(n * sizeof *keys);
     CU_ASSERT_EQUAL(clloss__program_configs(ctx, keys, n), n);
-    /* The tests above made a call in every configuration: the table holds
-     * each listed key once, and nothing else. */
-    size_t missing = 0, extra = 0;
+    /* The tests above made a call in every configuration of the losses:
+     * the table holds each listed key once, and nothing else.
+     * linear_cross_entropy's programs are the linear suite's to build (its
+     * GEMMs are CLBlast's, which cannot run under Oclgrind, where this
+     * suite runs too): listed, but not required here. */
+    size_t missing = 0, extra = 0, linear = 0, linear_built = 0;
+    for (size_t j = 0; j < ctx->program_count; j++)
+      linear_built += is_linear(&ctx->programs[j].key);
     for (size_t i = 0; i < n; i++) {
       size_t found = 0;
+      if (is_linear(&keys[i])) {
+        linear += 1;
+        continue;
+      }
       for (size_t j = 0; j < ctx->program_count; j++)
         found += clloss__same_key(&keys[i], &ctx->programs[j].key);
       if (found != 1 && missing++ < 12)
@@ -326,8 +339,8 @@ static void test_every_configuration(void) {
                "softcap %d variant %d built %zu times",
                clloss_context_device_info(ctx)->name, keys[i].source,
                keys[i].in_type, keys[i].tgt_type, keys[i].prob_targets,
-               keys[i].loss_id, keys[i].vw, keys[i].softcap, (int)keys[i].variant,
-               found);
+               keys[i].loss_id, keys[i].vw, keys[i].softcap,
+               (int)keys[i].variant, found);
     }
     for (size_t j = 0; j < ctx->program_count; j++) {
       size_t found = 0;
@@ -341,7 +354,7 @@ static void test_every_configuration(void) {
     }
     CU_ASSERT_EQUAL(missing, 0);
     CU_ASSERT_EQUAL(extra, 0);
-    CU_ASSERT_EQUAL(ctx->program_count, n);
+    CU_ASSERT_EQUAL(ctx->program_count - linear_built, n - linear);
     /* More than the 48 programs the table used to hold. */
     CU_ASSERT(n > 48 || !clloss_context_device_info(ctx)->has_fp64);
     free(keys);
