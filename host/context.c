@@ -11,6 +11,15 @@ void clloss__enter(clloss_context *ctx) {
     ctx->detail[0] = '\0';
 }
 
+clloss_status clloss__enter_call(clloss_context *ctx, cl_event *event) {
+  if (event)
+    *event = NULL;
+  if (!ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  clloss__enter(ctx);
+  return CLLOSS_SUCCESS;
+}
+
 clloss_status clloss__fail(clloss_context *ctx, clloss_status status,
                            const char *fmt, ...) {
   if (ctx) {

@@ -225,11 +225,7 @@ clloss_status clloss_cross_entropy(clloss_context *ctx, cl_command_queue queue,
                                    clloss_buffer loss, clloss_buffer grad_input,
                                    cl_uint num_events,
                                    const cl_event *wait_list, cl_event *event) {
-  if (event)
-    *event = NULL;
-  if (!ctx)
-    return CLLOSS_INVALID_ARGUMENT;
-  clloss__enter(ctx);
+  CLLOSS__TRY(clloss__enter_call(ctx, event));
   clloss_cross_entropy_desc d;
   CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, &d, ctx->detail));
   clloss__rows_call c = clloss__ce_describe(&d);
@@ -282,11 +278,7 @@ clloss_status clloss_softmax(clloss_context *ctx, cl_command_queue queue,
                              clloss_buffer input, clloss_buffer output,
                              cl_uint num_events, const cl_event *wait_list,
                              cl_event *event) {
-  if (event)
-    *event = NULL;
-  if (!ctx)
-    return CLLOSS_INVALID_ARGUMENT;
-  clloss__enter(ctx);
+  CLLOSS__TRY(clloss__enter_call(ctx, event));
   clloss_softmax_desc d;
   CLLOSS__TRY(clloss__check_softmax_desc(desc, &d, ctx->detail));
   if (!output.mem)

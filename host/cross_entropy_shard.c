@@ -103,11 +103,7 @@ clloss_cross_entropy_partial(clloss_context *ctx, cl_command_queue queue,
                              clloss_buffer target, clloss_buffer weight,
                              clloss_buffer stats, cl_uint num_events,
                              const cl_event *wait_list, cl_event *event) {
-  if (event)
-    *event = NULL;
-  if (!ctx)
-    return CLLOSS_INVALID_ARGUMENT;
-  clloss__enter(ctx);
+  CLLOSS__TRY(clloss__enter_call(ctx, event));
   clloss_cross_entropy_desc d;
   clloss__rows_call c;
   CLLOSS__TRY(describe(ctx, desc, shard, &d, &c));
@@ -152,11 +148,7 @@ clloss_status clloss_cross_entropy_combine(
     clloss_context *ctx, cl_command_queue queue, size_t rows,
     clloss_dtype input_type, clloss_buffer inout, clloss_buffer in,
     cl_uint num_events, const cl_event *wait_list, cl_event *event) {
-  if (event)
-    *event = NULL;
-  if (!ctx)
-    return CLLOSS_INVALID_ARGUMENT;
-  clloss__enter(ctx);
+  CLLOSS__TRY(clloss__enter_call(ctx, event));
   if (!record_size(input_type) || input_type == CLLOSS_INT32 ||
       input_type == CLLOSS_INT64)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
@@ -222,11 +214,7 @@ clloss_status clloss_cross_entropy_finish(
     clloss_buffer grad_output, clloss_buffer stats, clloss_buffer loss,
     clloss_buffer grad_input, cl_uint num_events, const cl_event *wait_list,
     cl_event *event) {
-  if (event)
-    *event = NULL;
-  if (!ctx)
-    return CLLOSS_INVALID_ARGUMENT;
-  clloss__enter(ctx);
+  CLLOSS__TRY(clloss__enter_call(ctx, event));
   clloss_cross_entropy_desc d;
   clloss__rows_call c;
   CLLOSS__TRY(describe(ctx, desc, shard, &d, &c));

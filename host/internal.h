@@ -119,6 +119,9 @@ clloss_status clloss__fail(clloss_context *ctx, clloss_status status,
 /* Every entry point that takes a context calls this first: the detail of
  * an earlier failure is cleared, so that it is "" after a success. */
 void clloss__enter(clloss_context *ctx);
+/* The start of an entry point that returns an event: *event NULL (when
+ * given), ctx required (else CLLOSS_INVALID_ARGUMENT), the detail cleared. */
+clloss_status clloss__enter_call(clloss_context *ctx, cl_event *event);
 /* Maps an OpenCL error of an allocation or enqueue to a status. */
 clloss_status clloss__cl_status(cl_int err);
 

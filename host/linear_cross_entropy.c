@@ -504,10 +504,7 @@ static clloss_status enqueue(lce_call *c) {
 static clloss_status open_call(clloss_context *ctx,
                                const clloss_linear_cross_entropy_desc *desc,
                                lce_call *c, cl_event *event) {
-  if (event)
-    *event = NULL;
-  if (!ctx)
-    return CLLOSS_INVALID_ARGUMENT;
+  CLLOSS__TRY(clloss__enter_call(ctx, event));
   memset(c, 0, sizeof *c);
   CLLOSS__TRY(check_desc(ctx, desc, &c->dv));
   c->l.ctx = ctx;

@@ -64,11 +64,7 @@ clloss_status clloss_nll_loss(clloss_context *ctx, cl_command_queue queue,
                               clloss_buffer loss, clloss_buffer grad_input,
                               cl_uint num_events, const cl_event *wait_list,
                               cl_event *event) {
-  if (event)
-    *event = NULL;
-  if (!ctx)
-    return CLLOSS_INVALID_ARGUMENT;
-  clloss__enter(ctx);
+  CLLOSS__TRY(clloss__enter_call(ctx, event));
   clloss_nll_loss_desc d;
   CLLOSS__TRY(clloss__check_nll_loss_desc(desc, &d, ctx->detail));
   clloss__rows_call c = describe(&d);

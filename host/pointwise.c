@@ -189,11 +189,7 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
                                clloss_buffer grad_output, clloss_buffer loss,
                                clloss_buffer grad_input, cl_uint num_events,
                                const cl_event *wait_list, cl_event *event) {
-  if (event)
-    *event = NULL;
-  if (!ctx)
-    return CLLOSS_INVALID_ARGUMENT;
-  clloss__enter(ctx);
+  CLLOSS__TRY(clloss__enter_call(ctx, event));
   clloss_pointwise_desc d;
   CLLOSS__TRY(clloss__check_pointwise_desc(desc, &d, ctx->detail));
   CLLOSS__TRY(check_buffers(ctx, &d, input, target, weight, pos_weight,
