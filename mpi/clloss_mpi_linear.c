@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clloss_mpi_internal.h"
+#include "reference.h" /* element loads and stores (header only) */
 
 /* The collectives of one call, in order: the weight sum (position 0), one
  * per chunk of rows (1..chunks), the d_hidden sum (chunks + 1). Each
@@ -140,36 +141,6 @@ static void join_failed(lin_call *c) {
     dx_collective(c, NULL, 1);
 }
 
-/* Element i of a storage-type array as a real, and back. */
-static double load(clloss_dtype t, const void *p, size_t i) {
-  switch (t) {
-  case CLLOSS_FLOAT64:
-    return ((const double *)p)[i];
-  case CLLOSS_FLOAT16:
-    return clloss_half_to_float(((const uint16_t *)p)[i]);
-  case CLLOSS_BFLOAT16:
-    return clloss_bfloat16_to_float(((const uint16_t *)p)[i]);
-  default:
-    return ((const float *)p)[i];
-  }
-}
-
-static void store(clloss_dtype t, void *p, size_t i, double v) {
-  switch (t) {
-  case CLLOSS_FLOAT64:
-    ((double *)p)[i] = v;
-    break;
-  case CLLOSS_FLOAT16:
-    ((uint16_t *)p)[i] = clloss_float_to_half((float)v);
-    break;
-  case CLLOSS_BFLOAT16:
-    ((uint16_t *)p)[i] = clloss_float_to_bfloat16((float)v);
-    break;
-  default:
-    ((float *)p)[i] = (float)v;
-  }
-}
-
 /* d_hidden: this shard's part (in `part`, after `done`) summed over the
  * processes, plus grad_input's own values when accumulating, into
  * grad_input. */
@@ -199,7 +170,8 @@ static clloss_status sum_dx(lin_call *c, cl_command_queue q, clloss_dtype t,
     return s;
   }
   for (size_t i = 0; i < n; i++)
-    store(c->f64 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32, sum, i, load(t, st, i));
+    clloss__ref_store(sum, c->f64 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32, i,
+                      clloss__ref_load(st, t, i));
   s = dx_collective(c, sum, 0);
   cl_int err = CL_SUCCESS;
   if (s == CLLOSS_SUCCESS && n && accumulate)
@@ -208,7 +180,9 @@ static clloss_status sum_dx(lin_call *c, cl_command_queue q, clloss_dtype t,
   if (s == CLLOSS_SUCCESS && n && err == CL_SUCCESS) {
     const clloss_dtype rt = c->f64 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32;
     for (size_t i = 0; i < n; i++)
-      store(t, st, i, load(rt, sum, i) + (accumulate ? load(t, st, i) : 0.0));
+      clloss__ref_store(st, t, i,
+                        clloss__ref_load(sum, rt, i) +
+                            (accumulate ? clloss__ref_load(st, t, i) : 0.0));
     err = clEnqueueWriteBuffer(q, dx.mem, CL_TRUE, dx.offset * es, n * es, st,
                                0, NULL, NULL);
   }

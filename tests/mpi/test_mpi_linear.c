@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "mpi_check.h"
 #include "npy.h"
+#include "reference.h" /* element loads and stores (header only) */
 
 enum { LN = 37, LH = 24, LV = 53 };
 
@@ -81,40 +82,11 @@ static double urand(void) { /* [0, 1) */
   return (double)(lcg >> 11) / 9007199254740992.0;
 }
 
-static double get(clloss_dtype t, const void *p, size_t i) {
-  switch (t) {
-  case CLLOSS_FLOAT64:
-    return ((const double *)p)[i];
-  case CLLOSS_FLOAT16:
-    return clloss_half_to_float(((const uint16_t *)p)[i]);
-  case CLLOSS_BFLOAT16:
-    return clloss_bfloat16_to_float(((const uint16_t *)p)[i]);
-  default:
-    return ((const float *)p)[i];
-  }
-}
-
-static void put(clloss_dtype t, void *p, size_t i, double v) {
-  switch (t) {
-  case CLLOSS_FLOAT64:
-    ((double *)p)[i] = v;
-    break;
-  case CLLOSS_FLOAT16:
-    ((uint16_t *)p)[i] = clloss_float_to_half((float)v);
-    break;
-  case CLLOSS_BFLOAT16:
-    ((uint16_t *)p)[i] = clloss_float_to_bfloat16((float)v);
-    break;
-  default:
-    ((float *)p)[i] = (float)v;
-  }
-}
-
 /* n values uniform in [lo, hi) of type t. */
 static void *fill(clloss_dtype t, size_t n, double lo, double hi) {
   void *p = malloc(n * clloss_dtype_size(t) + 8);
   for (size_t i = 0; i < n; i++)
-    put(t, p, i, lo + (hi - lo) * urand());
+    clloss__ref_store(p, t, i, lo + (hi - lo) * urand());
   return p;
 }
 
@@ -140,11 +112,12 @@ static double row_ulps(clloss_dtype t, const void *got, const void *want,
   for (size_t i = 0; i < rows; i++) {
     double big = 0;
     for (size_t j = 0; j < cols; j++)
-      big = fmax(big, fabs(get(t, want, i * ld_w + c0 + j)));
+      big = fmax(big, fabs(clloss__ref_load(want, t, i * ld_w + c0 + j)));
     const double u = ulp_of(t, big);
     for (size_t j = 0; j < cols; j++) {
-      const double e =
-          fabs(get(t, got, i * cols + j) - get(t, want, i * ld_w + c0 + j)) / u;
+      const double e = fabs(clloss__ref_load(got, t, i * cols + j) -
+                            clloss__ref_load(want, t, i * ld_w + c0 + j)) /
+                       u;
       worst = isnan(e) ? INFINITY : fmax(worst, e);
     }
   }
@@ -188,9 +161,10 @@ static void run_lin(mc_state *st, clloss_context *ctx, const lin_case *k,
     for (size_t i = 0; i < LN; i++) { /* rows summing to about 1 */
       double s = 0;
       for (size_t j = 0; j < LV; j++)
-        s += get(t, target, i * LV + j);
+        s += clloss__ref_load(target, t, i * LV + j);
       for (size_t j = 0; j < LV; j++)
-        put(t, target, i * LV + j, get(t, target, i * LV + j) / s);
+        clloss__ref_store(target, t, i * LV + j,
+                          clloss__ref_load(target, t, i * LV + j) / s);
     }
   } else {
     target = malloc(LN * 8);
@@ -240,7 +214,8 @@ static void run_lin(mc_state *st, clloss_context *ctx, const lin_case *k,
   if (s == CLLOSS_SUCCESS) {
     mc_check_loss(st, what, t, loss, want_loss, lc);
     for (size_t i = 0; i < lc; i++) {
-      const double got = get(lt, loss, i), want = get(lt, want_loss, i);
+      const double got = clloss__ref_load(loss, lt, i),
+                   want = clloss__ref_load(want_loss, lt, i);
       if (want != 0)
         worst_ulps[3] = fmax(worst_ulps[3], fabs(got - want) / fabs(want));
     }
