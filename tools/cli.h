@@ -34,6 +34,10 @@ int cli_error(const char *cmd, int code, const char *fmt, ...)
 #endif
     ;
 
+/* `--vocab-parallel` given to a clloss built without the MPI layer: the
+ * usage error of subcommand `cmd`, which says how to get it. */
+int cli_no_mpi(const char *cmd);
+
 /* A usage error of subcommand `cmd`: one line "clloss CMD: message (see
  * clloss CMD --help)" on stderr; returns CLI_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...)

@@ -49,9 +49,7 @@ int cli_bench_vocab_parallel(int argc, char **argv) {
       fputs(vp_help, stdout);
       return CLI_OK;
     }
-  return cli_error("bench", CLI_USAGE,
-                   "--vocab-parallel needs the MPI layer, and this clloss was "
-                   "built without MPI (install libopenmpi-dev and rebuild)");
+  return cli_no_mpi("bench");
 }
 
 #else

@@ -23,6 +23,12 @@ int cli_error(const char *cmd, int code, const char *fmt, ...) {
   return code;
 }
 
+int cli_no_mpi(const char *cmd) {
+  return cli_error(cmd, CLI_USAGE,
+                   "--vocab-parallel needs the MPI layer, and this clloss was "
+                   "built without MPI (install libopenmpi-dev and rebuild)");
+}
+
 int cli_usage(const char *cmd, const char *fmt, ...) {
   char line[512];
   va_list ap;

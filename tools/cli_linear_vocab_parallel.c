@@ -17,9 +17,7 @@
 
 int cli_run_linear_vocab_parallel(const run_args *a) {
   (void)a;
-  return cli_error("run", CLI_USAGE,
-                   "--vocab-parallel needs the MPI layer, and this clloss was "
-                   "built without MPI (install libopenmpi-dev and rebuild)");
+  return cli_no_mpi("run");
 }
 
 clloss_status cli_linear_vocab_parallel(const cli_linear_call *c, int *writer) {

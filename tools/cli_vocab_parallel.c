@@ -18,9 +18,7 @@
 int cli_run_vocab_parallel(const run_args *a, const cli_loss_info *loss) {
   (void)a;
   (void)loss;
-  return cli_error("run", CLI_USAGE,
-                   "--vocab-parallel needs the MPI layer, and this clloss was "
-                   "built without MPI (install libopenmpi-dev and rebuild)");
+  return cli_no_mpi("run");
 }
 
 #else
