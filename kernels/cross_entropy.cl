@@ -523,13 +523,6 @@ FN span row_span(__global const in_t *x, __global const in_t *y,
   return sp;
 }
 
-/* The loss of a row into loss[] (reduction none) or its caller's sum. */
-#define PUT_ROW_LOSS(row, value)                                              \
-  do {                                                                        \
-    if (P.loss_mode == 1)                                                     \
-      loss[P.loss_off + (row)] = (value);                                     \
-  } while (0)
-
 /* ---- the kernels --------------------------------------------------- */
 
 /* Item variant: work-item i takes rows [i run, (i + 1) run), one after the
@@ -575,7 +568,8 @@ __kernel void ce_item(ROWS_KERNEL_ARGS) {
                                      0, 0, sp.g, 0, 1);
     if (kind == ROW_BAD)
       report_bad_row(err, row);
-    PUT_ROW_LOSS(row, row_loss);
+    if (p.loss_mode == 1)
+      loss[p.loss_off + row] = row_loss;
     total += row_loss;
   }
   if (p.loss_mode == 2) {
@@ -607,9 +601,7 @@ __kernel void ce_group(ROWS_KERNEL_ARGS) {
     if (lid == 0) {
       if (kind == ROW_BAD)
         report_bad_row(err, row);
-      PUT_ROW_LOSS(row, row_loss);
-      if (p.loss_mode == 2)
-        partials[row] = row_loss;
+      put_row_loss(loss, partials, &p, row, row_loss);
     }
   }
 }
@@ -650,9 +642,7 @@ __kernel void ce_lanes(ROWS_KERNEL_ARGS) {
     if (lane == 0) {
       if (kind == ROW_BAD)
         report_bad_row(err, row);
-      PUT_ROW_LOSS(row, row_loss);
-      if (p.loss_mode == 2)
-        partials[row] = row_loss;
+      put_row_loss(loss, partials, &p, row, row_loss);
     }
   }
 }
@@ -718,9 +708,7 @@ __kernel void ce_split_grad(ROWS_KERNEL_ARGS) {
     if (lid == 0 && k == 0) {
       if (kind == ROW_BAD)
         report_bad_row(err, row);
-      PUT_ROW_LOSS(row, row_loss);
-      if (p.loss_mode == 2)
-        partials[row] = row_loss;
+      put_row_loss(loss, partials, &p, row, row_loss);
     }
   }
 }

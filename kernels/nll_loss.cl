@@ -87,10 +87,7 @@ __kernel void nll_group(ROWS_KERNEL_ARGS) {
     real row_loss;
     if (nll_row(x, t, w, g, stats, grad, err, &p, row, lid, size,
                 &row_loss)) {
-      if (p.loss_mode == 1)
-        loss[p.loss_off + row] = row_loss;
-      else if (p.loss_mode == 2)
-        partials[row] = row_loss;
+      put_row_loss(loss, partials, &p, row, row_loss);
     }
   }
 }
@@ -110,10 +107,7 @@ __kernel void nll_lanes(ROWS_KERNEL_ARGS) {
     real row_loss;
     if (nll_row(x, t, w, g, stats, grad, err, &p, row, lane, lanes,
                 &row_loss)) {
-      if (p.loss_mode == 1)
-        loss[p.loss_off + row] = row_loss;
-      else if (p.loss_mode == 2)
-        partials[row] = row_loss;
+      put_row_loss(loss, partials, &p, row, row_loss);
     }
   }
 }
