@@ -8,9 +8,14 @@
  *
  * Scalars travel in one struct passed by value. Fields are listed 8-byte
  * ones first (U64, I64), then 4-byte ones (I32, F32), so that C and OpenCL
- * C lay the struct out identically, without padding between fields;
+ * C lay the struct out identically, without padding between fields, and
+ * the 4-byte fields are even in number, so that there is no padding after
+ * the last one either: implementations size a by-value argument
+ * differently when the struct has tail padding (Mesa's Rusticl takes only
+ * the size of the fields, 124 where sizeof says 128, and answers
+ * CL_INVALID_ARG_SIZE to the other; PoCL takes any size).
  * tests/test_params.c compares every offset and the size with the
- * device's. Real-valued parameters are float32 whatever the storage type
+ * device's, and fails on any padding. Real-valued parameters are float32 whatever the storage type
  * (they come from float fields of the descriptors); divisors computed by
  * the host travel as integers, so that float64 programs divide exactly.
  *
@@ -89,6 +94,7 @@
   I32(want_grad)  /* write grad */                                             \
   I32(flag)       /* kl_div: log_target */                                     \
   I32(accumulate) /* grad += the gradient (never in place) */                  \
+  I32(unused)     /* 0: keeps the size a multiple of 8 (no tail padding) */    \
   F32(p1)         /* huber: delta; smooth_l1: beta */                          \
   F32(grad_scale) /* multiplies every gradient entry */
 
