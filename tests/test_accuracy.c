@@ -154,7 +154,7 @@ static void test_accuracy_matrix(void) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
       printf("\n  %-22s", cases[i].name);
       for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
-        if (types[k] == CLLOSS_FLOAT64 && !info->has_fp64) {
+        if (!tu_runs_type(ctx, types[k])) {
           printf(" %-19s", "(no fp64)");
           continue;
         }

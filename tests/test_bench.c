@@ -355,7 +355,7 @@ int test_bench_register(void) {
 #else /* the tool is not built (CLLOSS_BUILD_TOOLS=OFF) */
 
 static void test_bench_not_built(void) {
-  tu_skip_note("test_bench (the clloss tool is not built)");
+  tu_skip("the clloss tool is not built");
 }
 
 int test_bench_register(void) {

@@ -257,7 +257,7 @@ static double json_field(const char *json, const char *name) {
 static void test_bench(void) {
 #ifdef CLLOSS_CLI_HAVE_BENCH
   if (tu_device_count() == 0) {
-    tu_skip_note(__func__);
+    tu_skip("no OpenCL device");
     return;
   }
   static const char *const cases[2] = {"--chunk-rows 7", "--vocab-block 30"};
@@ -298,7 +298,7 @@ static void test_bench(void) {
   add_words(&a, "clloss bench linear_cross_entropy --numel 5");
   CU_ASSERT_EQUAL(run(&a), 2);
 #else
-  tu_skip_note("test_bench (clloss bench is not built)");
+  tu_skip("clloss bench is not built");
 #endif
 }
 
@@ -311,7 +311,7 @@ int test_cli_linear_cross_entropy_register(void) {
 #else
 
 static void test_cli_not_built(void) {
-  tu_skip_note("test_cli_linear_cross_entropy (the clloss tool is not built)");
+  tu_skip("the clloss tool is not built");
 }
 
 int test_cli_linear_cross_entropy_register(void) {

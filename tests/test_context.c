@@ -25,7 +25,7 @@ static void test_ctx_list_devices(void) {
   if (s == CLLOSS_NO_DEVICE) {
     CU_ASSERT_EQUAL(count, 0);
     CU_ASSERT_EQUAL(tu_device_count(), 0);
-    tu_skip_note(__func__);
+    tu_skip("no OpenCL device");
     return;
   }
   CU_ASSERT_EQUAL_FATAL(s, CLLOSS_SUCCESS);
@@ -717,8 +717,8 @@ static int can_partition_equally(cl_device_id dev) {
   cl_device_partition_property types[8] = {0};
   size_t size = 0;
   cl_uint max_subs = 0;
-  if (clGetDeviceInfo(dev, CL_DEVICE_PARTITION_MAX_SUB_DEVICES,
-                      sizeof max_subs, &max_subs, NULL) != CL_SUCCESS ||
+  if (clGetDeviceInfo(dev, CL_DEVICE_PARTITION_MAX_SUB_DEVICES, sizeof max_subs,
+                      &max_subs, NULL) != CL_SUCCESS ||
       max_subs < 2 ||
       clGetDeviceInfo(dev, CL_DEVICE_PARTITION_PROPERTIES, sizeof types, types,
                       &size) != CL_SUCCESS)
@@ -740,7 +740,7 @@ static void test_ctx_queue_other_device(void) {
    * Mesa 22.3: the ICD loader then calls a NULL pointer). */
   if (!can_partition_equally(root) ||
       clCreateSubDevices(root, props, 2, subs, &n) != CL_SUCCESS || n < 2) {
-    printf("\n  SKIPPED %s: the device cannot be partitioned", __func__);
+    tu_skip("the device cannot be partitioned into two sub-devices");
     return;
   }
   cl_int err;

@@ -787,8 +787,8 @@ static void test_ce_float64(void) {
     ce_data data;
     ce_make(&data, &d, &g);
     if (!info->has_fp64) {
-      printf("\n  NOTE %s has no fp64: expecting CLLOSS_UNSUPPORTED",
-             info->name);
+      tu_skip_part("float64 on %s: no fp64 (CLLOSS_UNSUPPORTED checked)",
+                   info->name);
       cl_command_queue q = dc_queue(ctx);
       dc_result r = dc_run_ce(ctx, q, &data.c, NULL);
       CU_ASSERT_EQUAL(r.status, CLLOSS_UNSUPPORTED);
@@ -1298,8 +1298,8 @@ static void test_ce_out_of_order_queue(void) {
         clloss_context_cl_context(ctx), clloss_context_device(ctx),
         CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &err);
     if (!ooo) {
-      printf("\n  SKIPPED on %s: no out-of-order queues (%d)",
-             clloss_context_device_info(ctx)->name, err);
+      tu_skip_part("out-of-order queues on %s (error %d)",
+                   clloss_context_device_info(ctx)->name, err);
       continue;
     }
     cl_command_queue q = dc_queue(ctx);

@@ -317,8 +317,7 @@ static void test_ds_header_as_cxx(void) {
     printf("\n  %s: exit status %d", CLLOSS_HEADER_CXX,
            rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
 #else
-  printf("\n  SKIPPED %s: no C++ compiler when CMake configured the build\n",
-         __func__);
+  tu_skip("no C++ compiler when CMake configured the build");
 #endif
 }
 

@@ -158,7 +158,7 @@ static void test_no_device(void) {
   char tool[512], cmd[1400];
   snprintf(tool, sizeof tool, "%s/tools/clloss", CLLOSS_BINARY_DIR);
   if (access(tool, X_OK) != 0) {
-    printf("\n  SKIPPED %s: %s not built", __func__, tool);
+    tu_skip("%s is not built", tool);
     return;
   }
   char dir[] = "/tmp/clloss-no-icd-XXXXXX";

@@ -264,9 +264,7 @@ static void ex_run(const char *name, const ex_case *c, unsigned flags) {
     cl_command_queue q = dc_queue(ctx);
     for (int ti = 0; ti < 4; ti++) {
       clloss_dtype type = ex_types[ti];
-      if ((type == CLLOSS_FLOAT64 &&
-           !clloss_context_device_info(ctx)->has_fp64) ||
-          (type == CLLOSS_FLOAT16 && c->no_float16))
+      if ((type == CLLOSS_FLOAT16 && c->no_float16) || !tu_runs_type(ctx, type))
         continue;
       clloss_cross_entropy_desc d = c->desc;
       d.input_type = type;

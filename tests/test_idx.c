@@ -12,8 +12,7 @@
 
 #ifndef CLLOSS_HAVE_MNIST_CORE
 static void test_idx_not_built(void) {
-  printf("\n  skipped: fashion_mnist_core not built (CLBlast or zlib "
-         "missing)\n");
+  tu_skip("fashion_mnist_core is not built (CLBlast or zlib missing)");
 }
 int test_idx_register(void) {
   TU_SUITE("idx", NULL, NULL, TU_TEST(test_idx_not_built));
@@ -278,7 +277,7 @@ static void test_idx_installed_dataset(void) {
   int s =
       fm_dataset_load(FM_DEFAULT_DATA_DIR, "t10k", 0, &ds, g_err, sizeof g_err);
   if (s == FM_IDX_ERR_OPEN) {
-    printf("\n  skipped: %s\n", g_err);
+    tu_skip("%s", g_err);
     return;
   }
   CU_ASSERT_EQUAL_FATAL(s, FM_IDX_OK);

@@ -301,8 +301,7 @@ static size_t check(const lcase *c, int host_too) {
   size_t bad = 0;
   for (size_t dev = 0; dev < tu_device_count(); dev++) {
     clloss_context *ctx = tu_context(dev);
-    if (c->d.ce.input_type == CLLOSS_FLOAT64 &&
-        !clloss_context_device_info(ctx)->has_fp64)
+    if (!tu_runs_type(ctx, c->d.ce.input_type))
       continue;
     cl_command_queue q = dc_queue(ctx);
     lresult r = run_device(ctx, q, c, 3);
@@ -625,7 +624,7 @@ static void test_queue_and_wait_list(void) {
     result_free(&r);
     clReleaseCommandQueue(ooo);
   } else {
-    printf("\n  out-of-order queues not supported: that part skipped");
+    tu_skip_part("out-of-order queues are not supported");
   }
   /* The user event gates the whole call. */
   cl_command_queue q = dc_queue(ctx);

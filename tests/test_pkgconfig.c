@@ -30,7 +30,7 @@ static int shell(const char *command) {
 static void test_pkgconfig_build_tree(void) {
   if (shell("command -v pkg-config >/dev/null 2>&1 && "
             "command -v cc >/dev/null 2>&1") != 0) {
-    printf("\n  SKIPPED %s: pkg-config or cc is not installed", __func__);
+    tu_skip("pkg-config or cc is not installed");
     return;
   }
   char dir[] = "/tmp/clloss-pc-XXXXXX";

@@ -350,8 +350,8 @@ static void test_pw_float64(void) {
       pw_make(&p, &d, 2400 + (uint64_t)l, 1);
       if (!info->has_fp64) {
         if (l == 0)
-          printf("\n  NOTE %s has no fp64: expecting CLLOSS_UNSUPPORTED",
-                 info->name);
+          tu_skip_part("float64 on %s: no fp64 (CLLOSS_UNSUPPORTED checked)",
+                       info->name);
         cl_command_queue q = dc_queue(tu_context(i));
         dc_result r = dc_run_pw(tu_context(i), q, &p.c, NULL);
         CU_ASSERT_EQUAL(r.status, CLLOSS_UNSUPPORTED);
@@ -685,9 +685,7 @@ static void test_pw_more_than_2g_elements(void) {
   TU_REQUIRE_DEVICE();
   const char *env = getenv("CLLOSS_TEST_LARGE");
   if (!env || strcmp(env, "1") != 0) {
-    printf("\n  SKIPPED %s: set CLLOSS_TEST_LARGE=1 (needs 8.6 GB of device "
-           "memory)\n",
-           __func__);
+    tu_skip("set CLLOSS_TEST_LARGE=1 (needs 8.6 GB of device memory)");
     return;
   }
   const size_t n = ((size_t)1 << 31) + 17, bytes = n * 2;
@@ -695,8 +693,8 @@ static void test_pw_more_than_2g_elements(void) {
     clloss_context *ctx = tu_context(i);
     const clloss_device_info *info = clloss_context_device_info(ctx);
     if (info->max_alloc_size < bytes || info->global_mem_size < 2 * bytes) {
-      printf("\n  SKIPPED on %s: max_alloc_size %llu < %zu", info->name,
-             (unsigned long long)info->max_alloc_size, bytes);
+      tu_skip_part("%s: max_alloc_size %llu < %zu", info->name,
+                   (unsigned long long)info->max_alloc_size, bytes);
       continue;
     }
     cl_int err;
@@ -706,8 +704,7 @@ static void test_pw_more_than_2g_elements(void) {
     cl_mem y = clCreateBuffer(cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
     cl_mem l = tu_buffer(ctx, 8 + 4 * TU_CANARY, NULL);
     if (!x || !y) {
-      printf("\n  SKIPPED on %s: could not allocate 2 x %zu bytes", info->name,
-             bytes);
+      tu_skip_part("%s: could not allocate 2 x %zu bytes", info->name, bytes);
     } else {
       const uint16_t zero = 0, one = clloss_float_to_half(1.0f);
       uint16_t two[17];

@@ -22,7 +22,7 @@ enum { ROWS = 4, ALIGN = 16 };
 
 /* Whether ctx can run `type` (float64 needs fp64). */
 static int runs(clloss_context *ctx, clloss_dtype type) {
-  return type != CLLOSS_FLOAT64 || clloss_context_device_info(ctx)->has_fp64;
+  return tu_runs_type(ctx, type);
 }
 
 /* Rows of `classes` elements with a stride of 1 mod ALIGN: consecutive rows

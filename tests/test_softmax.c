@@ -16,7 +16,7 @@ static const clloss_dtype sm_types[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
                                         CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
 
 static int sm_has(clloss_context *ctx, clloss_dtype type) {
-  return type != CLLOSS_FLOAT64 || clloss_context_device_info(ctx)->has_fp64;
+  return tu_runs_type(ctx, type);
 }
 
 /* Rows of float values (rows x ld, padding 5): row kind i % 4 uniform in

@@ -13,8 +13,7 @@
 
 #ifndef CLLOSS_HAVE_MNIST_CORE
 static void test_train_not_built(void) {
-  printf("\n  skipped: fashion_mnist_core not built (CLBlast or zlib "
-         "missing)\n");
+  tu_skip("fashion_mnist_core is not built (CLBlast or zlib missing)");
 }
 int test_train_register(void) {
   TU_SUITE("train", NULL, NULL, TU_TEST(test_train_not_built));
@@ -57,11 +56,11 @@ static int suite_clean(void) {
 static fm_trainer *make(const fm_config *cfg, cl_command_queue *queue) {
   *queue = NULL;
   if (tu_device_count() == 0) {
-    printf("\n  skipped: no OpenCL device");
+    tu_skip("no OpenCL device");
     return NULL;
   }
   if (!g_have_data) {
-    printf("\n  skipped: %s", g_why);
+    tu_skip("%s", g_why);
     return NULL;
   }
   clloss_context *ctx = tu_context(0);

@@ -182,7 +182,7 @@ static void test_tl_llmc_example(void) {
   }
   clloss_context_set_variant(ctx, "auto");
 #else
-  printf("\n  SKIPPED %s: examples/llmc_loss not built\n", __func__);
+  tu_skip("examples/llmc_loss is not built");
 #endif
 }
 
@@ -529,7 +529,7 @@ static void test_tl_accumulate_rows(void) {
     for (int ti = 0; ti < 4; ti++) {
       if (tl_types[ti] == CLLOSS_FLOAT64 &&
           (tu_device_count() == 0 ||
-           !clloss_context_device_info(tu_context(0))->has_fp64))
+           !tu_runs_type(tu_context(0), tl_types[ti])))
         continue;
       rc_problem p = rc_default(nll ? RC_NLL : RC_CE, 7, 45, 48);
       p.input_type = tl_types[ti];
@@ -692,8 +692,7 @@ static void test_tl_padding_types(void) {
   for (int nll = 0; nll < 2; nll++)
     for (int ti = 1; ti < 4; ti++) {
       clloss_context *ctx = tu_context(0);
-      if (tl_types[ti] == CLLOSS_FLOAT64 &&
-          !clloss_context_device_info(ctx)->has_fp64)
+      if (!tu_runs_type(ctx, tl_types[ti]))
         continue;
       rc_problem p = rc_default(nll ? RC_NLL : RC_CE, 5, 37, 48);
       p.input_type = tl_types[ti];

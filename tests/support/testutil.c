@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,8 +175,94 @@ clloss_context *tu_context(size_t i) {
   return g_ctx[i];
 }
 
-void tu_skip_note(const char *test) {
-  printf("\n  SKIPPED %s: no OpenCL device found\n", test);
+/* Every skip of the run, in order: the test (NULL outside one), whole or
+ * a part, and why. */
+enum { TU_MAX_SKIPS = 1024, TU_REASON = 160 };
+static struct {
+  CU_pTest test;
+  int whole;
+  char reason[TU_REASON];
+} g_skips[TU_MAX_SKIPS];
+static size_t g_nskips;
+
+static void skip_record(int whole, const char *fmt, va_list ap) {
+  char reason[TU_REASON];
+  vsnprintf(reason, sizeof reason, fmt, ap);
+  CU_pTest t = CU_get_current_test();
+  printf("\n  SKIPPED%s %s: %s\n", whole ? "" : " part of",
+         t ? t->pName : "(no test)", reason);
+  if (g_nskips == TU_MAX_SKIPS)
+    return;
+  g_skips[g_nskips].test = t;
+  g_skips[g_nskips].whole = whole;
+  memcpy(g_skips[g_nskips].reason, reason, sizeof reason);
+  g_nskips++;
+}
+
+void tu_skip(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  skip_record(1, fmt, ap);
+  va_end(ap);
+}
+
+void tu_skip_part(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  skip_record(0, fmt, ap);
+  va_end(ap);
+}
+
+int tu_runs_type(clloss_context *ctx, clloss_dtype type) {
+  const clloss_device_info *info = clloss_context_device_info(ctx);
+  if (type != CLLOSS_FLOAT64 || info->has_fp64)
+    return 1;
+  tu_skip_part("float64 on %s: the device has no fp64", info->name);
+  return 0;
+}
+
+static int test_failed(CU_pTest t) {
+  for (CU_pFailureRecord f = CU_get_failure_list(); f; f = f->pNext)
+    if (f->pTest == t)
+      return 1;
+  return 0;
+}
+
+/* Whether skip i is the first of its test (whole ones first) and of its
+ * reason, for counting each once. */
+static int first_of_test(size_t i, int whole) {
+  for (size_t j = 0; j < g_nskips; j++)
+    if (j != i && g_skips[j].test == g_skips[i].test &&
+        (g_skips[j].whole > whole || (g_skips[j].whole == whole && j < i)))
+      return 0;
+  return 1;
+}
+
+tu_skip_counts tu_skip_summary(FILE *out) {
+  tu_skip_counts c = {0, 0};
+  for (size_t i = 0; i < g_nskips; i++) {
+    const int whole = g_skips[i].whole;
+    if (!first_of_test(i, whole) || test_failed(g_skips[i].test))
+      continue;
+    if (whole)
+      c.whole++;
+    else
+      c.parts++;
+  }
+  for (size_t i = 0; out && i < g_nskips; i++) {
+    size_t same = 0, first = 1;
+    for (size_t j = 0; j < g_nskips; j++)
+      if (strcmp(g_skips[j].reason, g_skips[i].reason) == 0 &&
+          g_skips[j].whole == g_skips[i].whole) {
+        first = first && j >= i;
+        same++;
+      }
+    if (first)
+      fprintf(out, "skipped%s: %s (%zu time%s)\n",
+              g_skips[i].whole ? "" : " parts", g_skips[i].reason, same,
+              same == 1 ? "" : "s");
+  }
+  return c;
 }
 
 cl_mem tu_buffer(clloss_context *ctx, size_t bytes, const void *init) {

@@ -3,6 +3,7 @@
 #ifndef CLLOSS_TESTUTIL_H
 #define CLLOSS_TESTUTIL_H
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <CUnit/CUnit.h>
@@ -53,15 +54,31 @@ int tu_canary_intact(const void *after_end, size_t elem_size);
  * substring). tu_context(i) is created once per run and released at exit. */
 size_t tu_device_count(void);
 clloss_context *tu_context(size_t i);
-/* Skips the calling test with a printed reason when there is no device. */
+/* Skips: tu_skip marks the running test as skipped, with a printed reason
+ * (a skipped test is never counted as passed); tu_skip_part notes a part of
+ * the test that did not run here (float64 on a device without fp64), the
+ * rest of the test still counting. Both are summed up at the end of the run,
+ * per reason. */
+void tu_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void tu_skip_part(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Skips the calling test when there is no device. */
 #define TU_REQUIRE_DEVICE()                                                    \
   do {                                                                         \
     if (tu_device_count() == 0) {                                              \
-      tu_skip_note(__func__);                                                  \
+      tu_skip("no OpenCL device");                                             \
       return;                                                                  \
     }                                                                          \
   } while (0)
-void tu_skip_note(const char *test);
+/* Whether ctx's device runs storage type `type` (float64 needs fp64); when
+ * not, that part of the calling test is noted as skipped. */
+int tu_runs_type(clloss_context *ctx, clloss_dtype type);
+/* The run's skips: tests skipped whole (those of them that failed no
+ * assertion), tests with a part skipped, and a line per distinct reason
+ * printed to `out`. */
+typedef struct tu_skip_counts {
+  unsigned whole, parts;
+} tu_skip_counts;
+tu_skip_counts tu_skip_summary(FILE *out);
 
 /* Device buffer helpers on a context's cl_context. */
 cl_mem tu_buffer(clloss_context *ctx, size_t bytes, const void *init);
