@@ -85,22 +85,34 @@ targets=(spir64 amdgcn nvptx64)
 opts=(-O0 -O2)
 rm -rf "$dir/out"
 mkdir -p "$dir/out"
-configs=$(wc -l <"$list")
 start=$SECONDS
-# One job per configuration, target and optimisation level (the options
-# hold no spaces within an option).
+# Each distinct program once: configurations of the CPU and GPU paths that
+# have the same source and options (most of them) are one program.
+declare -A seen=()
+distinct="$dir/distinct.txt"
+: >"$distinct"
+while read -r id options; do
+  key="$(sha256sum <"$dir/$id.cl" | cut -c1-16) $options"
+  [ -n "${seen[$key]:-}" ] && continue
+  seen[$key]=1
+  echo "$id $options" >>"$distinct"
+done <"$list"
+all=$(wc -l <"$list")
+configs=$(wc -l <"$distinct")
+# One job per program, target and optimisation level (the options hold no
+# spaces within an option).
 while read -r id options; do
   for t in "${targets[@]}"; do
     for o in "${opts[@]}"; do
       echo "$id $t $o $options"
     done
   done
-done <"$list" |
+done <"$distinct" |
   xargs -P "${JOBS:-$(nproc)}" -L 1 "$0" --one "$dir"
 jobs=$((configs * ${#targets[@]} * ${#opts[@]}))
 shopt -s nullglob
 fails=("$dir"/out/*.fail)
-echo "kernels-check: $configs configurations x ${#targets[@]} targets (${targets[*]}) x ${#opts[@]} levels (${opts[*]}) = $jobs compilations in $((SECONDS - start)) s, $CLANG, warnings: $KERNELS_CHECK_WARN"
+echo "kernels-check: $configs distinct programs (of $all configurations) x ${#targets[@]} targets (${targets[*]}) x ${#opts[@]} levels (${opts[*]}) = $jobs compilations in $((SECONDS - start)) s, $CLANG, warnings: $KERNELS_CHECK_WARN"
 if [ ${#fails[@]} -eq 0 ]; then
   echo "kernels-check: all clean"
   exit 0
