@@ -20,6 +20,15 @@ typedef struct clloss__pointwise_params {
                           CLLOSS__H_F32)
 } clloss__pointwise_params;
 
+typedef struct clloss__lce_params {
+  CLLOSS_LCE_PARAMS(CLLOSS__H_U64, CLLOSS__H_I64, CLLOSS__H_I32, CLLOSS__H_F32)
+} clloss__lce_params;
+
+typedef struct clloss__finish_params {
+  CLLOSS_FINISH_PARAMS(CLLOSS__H_U64, CLLOSS__H_I64, CLLOSS__H_I32,
+                       CLLOSS__H_F32)
+} clloss__finish_params;
+
 /* CLLOSS__ROWS_x, CLLOSS__PW_x: the index of buffer x among the kernels'
  * arguments. */
 #define CLLOSS__ROWS_INDEX(type, name) CLLOSS__ROWS_##name,

@@ -206,21 +206,13 @@ clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
   clloss_context *ctx = l->ctx;
   cl_kernel k = p->kernels[finish_index];
   const cl_mem mems[3] = {ctx->partials, ctx->stats, loss.mem};
-  const cl_ulong count64 = count, off64 = loss.offset, idiv64 = idiv;
-  const cl_int mode32 = mode;
-  cl_int err = CL_SUCCESS;
-  for (cl_uint i = 0; i < 3 && err == CL_SUCCESS; i++)
-    err = clSetKernelArg(k, i, sizeof mems[i], &mems[i]);
-  if (err == CL_SUCCESS)
-    err = clSetKernelArg(k, 3, sizeof count64, &count64);
-  if (err == CL_SUCCESS)
-    err = clSetKernelArg(k, 4, sizeof off64, &off64);
-  if (err == CL_SUCCESS)
-    err = clSetKernelArg(k, 5, sizeof mode32, &mode32);
-  if (err == CL_SUCCESS)
-    err = clSetKernelArg(k, 6, sizeof fdiv, &fdiv);
-  if (err == CL_SUCCESS)
-    err = clSetKernelArg(k, 7, sizeof idiv64, &idiv64);
+  const clloss__finish_params fp = {.count = count,
+                                    .out_off = loss.offset,
+                                    .idiv = idiv,
+                                    .mode = mode,
+                                    .fdiv = fdiv};
+  cl_int err =
+      clloss__set_kernel_args(k, mems, 3, ctx->dummy, &fp, sizeof fp, 0);
   if (err != CL_SUCCESS)
     return clloss__fail(ctx, clloss__cl_status(err),
                         "setting finish_sum arguments failed: %s",

@@ -5,6 +5,7 @@
 #ifndef CLLOSS_LINEAR_H
 #define CLLOSS_LINEAR_H
 #include "internal.h"
+#include "kernel_args.h"
 
 /* Device buffers of linear_cross_entropy, owned by the context
  * (ctx->linear), grown to the largest call and kept like its scratch. */
@@ -28,14 +29,9 @@ struct clloss__linear {
   size_t bytes[LCE_BUFFERS];
 };
 
-/* The scalars of kernels/linear_cross_entropy.cl's kernels, laid out as
- * there (8-byte fields first). */
-typedef struct lce_params {
-  cl_ulong a_off, b_off, rows, cols, lda, ldb, idiv;
-  cl_long ignore;
-  cl_float fdiv;
-  cl_int mode, flag, pad_;
-} lce_params;
+/* The scalars of kernels/linear_cross_entropy.cl's kernels
+ * (kernels/params.h). */
+typedef clloss__lce_params lce_params;
 
 /* How one call is cut and where its parts of the workspace lie (offsets
  * and sizes in reals of LCE_WS). */

@@ -98,6 +98,12 @@ typedef struct rows_params {
 typedef struct pointwise_params {
   CLLOSS_POINTWISE_PARAMS(K_FIELD_8, K_FIELD_I8, K_FIELD_I4, K_FIELD_F4)
 } pointwise_params;
+typedef struct lce_params {
+  CLLOSS_LCE_PARAMS(K_FIELD_8, K_FIELD_I8, K_FIELD_I4, K_FIELD_F4)
+} lce_params;
+typedef struct finish_params {
+  CLLOSS_FINISH_PARAMS(K_FIELD_8, K_FIELD_I8, K_FIELD_I4, K_FIELD_F4)
+} finish_params;
 #define ROWS_KERNEL_ARGS                                                      \
   CLLOSS_ROWS_BUFFERS(K_IN, K_OUT) const rows_params P,                       \
       __local real *row_cache

@@ -6,22 +6,9 @@
  * is the storage type of X, W, b and their gradients; real is float32
  * (float64 for float64 storage), the type of the logits and workspace.
  *
- * Each kernel takes its buffers, then one struct of scalars (as the other
- * kernels do, kernels/params.h): 8-byte fields first, then 4-byte ones, so
- * that host/linear.h's lce_params has the same layout. Offsets count
- * elements of each buffer's own type. */
-
-typedef struct lce_params {
-  ulong a_off, b_off; /* the first and second buffer's offsets */
-  ulong rows, cols;   /* a rows x cols block (or rows values) */
-  ulong lda, ldb;     /* elements between rows of the two buffers */
-  ulong idiv;         /* an integer divisor (N) */
-  long ignore;        /* ignore_index */
-  float fdiv;         /* a float divisor (the normalizer) when > 0 */
-  int mode;           /* divisor: 0 none, 1 fdiv or idiv, 2 stats[0] */
-  int flag;           /* kernel's own: accumulate, to_real, has_w, has_g */
-  int pad_;
-} lce_params;
+ * Each kernel takes its buffers, then lce_params (kernels/params.h), the
+ * struct of scalars the host fills. Offsets count elements of each
+ * buffer's own type. */
 
 FN real lce_divide(real v, const lce_params *p, __global const real *stats) {
   if (p->mode == 1)

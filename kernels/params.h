@@ -15,12 +15,15 @@
  * the size of the fields, 124 where sizeof says 128, and answers
  * CL_INVALID_ARG_SIZE to the other; PoCL takes any size).
  * tests/test_params.c compares every offset and the size with the
- * device's, and fails on any padding. Real-valued parameters are float32 whatever the storage type
- * (they come from float fields of the descriptors); divisors computed by
- * the host travel as integers, so that float64 programs divide exactly.
+ * device's, and fails on any padding. Real-valued parameters are float32
+ * whatever the storage type (they come from float fields of the
+ * descriptors); divisors computed by the host travel as integers, so that
+ * float64 programs divide exactly.
  *
  * Buffers are kernel arguments of their own, in list order, before the
  * struct: IN buffers are read-only to the kernels, OUT ones are written.
+ * Every kernel's scalars come in one of the structs below (rows, pointwise,
+ * linear_cross_entropy's small kernels, finish_sum), none positionally.
  */
 #ifndef CLLOSS_KERNEL_PARAMS_H
 #define CLLOSS_KERNEL_PARAMS_H
@@ -97,5 +100,24 @@
   I32(unused)     /* 0: keeps the size a multiple of 8 (no tail padding) */    \
   F32(p1)         /* huber: delta; smooth_l1: beta */                          \
   F32(grad_scale) /* multiplies every gradient entry */
+
+/* The small kernels around linear_cross_entropy's GEMMs
+ * (linear_cross_entropy.cl), each with its own buffers. */
+#define CLLOSS_LCE_PARAMS(U64, I64, I32, F32)                                  \
+  U64(a_off) U64(b_off) /* the first and second buffer's offsets */            \
+  U64(rows) U64(cols)   /* a rows x cols block (or rows values) */             \
+  U64(lda) U64(ldb)     /* elements between rows of the two buffers */         \
+  U64(idiv)             /* an integer divisor (N) */                           \
+  I64(ignore)           /* ignore_index */                                     \
+  I32(mode)             /* divisor: 0 none, 1 fdiv or idiv, 2 stats[0] */      \
+  I32(flag)             /* kernel's own: accumulate, to_real, has_w, has_g */  \
+  I32(unused)           /* 0: keeps the size a multiple of 8 */                \
+  F32(fdiv)             /* a float divisor (the normalizer) when > 0 */
+
+/* finish_sum (reduce.cl): the sum of `count` partial losses into
+ * out[out_off], divided as `mode` says (0 none, 1 fdiv when > 0 else idiv,
+ * 2 stats[0]). */
+#define CLLOSS_FINISH_PARAMS(U64, I64, I32, F32)                               \
+  U64(count) U64(out_off) U64(idiv) I32(mode) F32(fdiv)
 
 #endif

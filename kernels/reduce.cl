@@ -7,19 +7,19 @@
  * pass. One work-group. */
 __kernel void finish_sum(__global const real *partials,
                          __global const real *stats, __global real *out,
-                         ulong count, ulong out_off, int mode, float fdiv,
-                         ulong idiv) {
+                         const finish_params P) {
   __local real red[WG_SIZE];
+  const finish_params p = P;
   real acc = 0;
-  for (ulong i = get_local_id(0); i < count; i += get_local_size(0))
+  for (ulong i = get_local_id(0); i < p.count; i += get_local_size(0))
     acc += partials[i];
   real total = group_sum(acc, red);
   if (get_local_id(0) == 0) {
-    if (mode == 1)
-      total /= fdiv > 0 ? (real)fdiv : (real)idiv;
-    else if (mode == 2)
+    if (p.mode == 1)
+      total /= p.fdiv > 0 ? (real)p.fdiv : (real)p.idiv;
+    else if (p.mode == 2)
       total /= stats[0];
-    out[out_off] = total;
+    out[p.out_off] = total;
   }
 }
 

@@ -21,7 +21,9 @@ static const char probe_source[] =
     "const S P) { S q = P; int i = 0; out[i++] = sizeof(S); "
     "LIST(OFF, OFF, OFF, OFF) LIST(V64, V64, V32, VF) }\n"
     "PROBE(rows_params, CLLOSS_ROWS_PARAMS)\n"
-    "PROBE(pointwise_params, CLLOSS_POINTWISE_PARAMS)\n";
+    "PROBE(pointwise_params, CLLOSS_POINTWISE_PARAMS)\n"
+    "PROBE(lce_params, CLLOSS_LCE_PARAMS)\n"
+    "PROBE(finish_params, CLLOSS_FINISH_PARAMS)\n";
 
 static const char *embedded(const char *name) {
   for (const clloss__kernel_source *k = clloss__kernel_sources; k->name; k++)
@@ -53,30 +55,28 @@ static cl_ulong bits(float f) {
   return u;
 }
 
-static void fill_rows(clloss__rows_params *s, layout *l) {
-  size_t n = 0;
-#define R_OFF(f) l->offsets[n++] = offsetof(clloss__rows_params, f);
-  CLLOSS_ROWS_PARAMS(R_OFF, R_OFF, R_OFF, R_OFF)
-#undef R_OFF
-  l->count = n;
-  l->size = sizeof *s;
-  n = 0;
-#define R_U64(f) (s->f = value64(n), l->values[n] = value64(n), n++);
-#define R_I32(f) (s->f = (cl_int)value32(n), l->values[n] = value32(n), n++);
-#define R_F32(f) (s->f = valuef(n), l->values[n] = bits(valuef(n)), n++);
-  CLLOSS_ROWS_PARAMS(R_U64, R_U64, R_I32, R_F32)
-}
-
-static void fill_pointwise(clloss__pointwise_params *s, layout *l) {
-  size_t n = 0;
-#define P_OFF(f) l->offsets[n++] = offsetof(clloss__pointwise_params, f);
-  CLLOSS_POINTWISE_PARAMS(P_OFF, P_OFF, P_OFF, P_OFF)
-#undef P_OFF
-  l->count = n;
-  l->size = sizeof *s;
-  n = 0;
-  CLLOSS_POINTWISE_PARAMS(R_U64, R_U64, R_I32, R_F32)
-}
+/* The offsets of every field of struct S (list LIST) and distinct values
+ * in each: 64-bit fields 0x0101... * (k + 1), 32-bit ones 0x1000 + k,
+ * floats k + 0.5. */
+#define F_OFF(f) l->offsets[n++] = offsetof(S_, f);
+#define F_U64(f) (s->f = value64(n), l->values[n] = value64(n), n++);
+#define F_I32(f) (s->f = (cl_int)value32(n), l->values[n] = value32(n), n++);
+#define F_F32(f) (s->f = valuef(n), l->values[n] = bits(valuef(n)), n++);
+#define DEFINE_FILL(name, S, LIST)                                             \
+  static void name(S *s, layout *l) {                                          \
+    typedef S S_;                                                              \
+    size_t n = 0;                                                              \
+    memset(s, 0, sizeof *s);                                                   \
+    LIST(F_OFF, F_OFF, F_OFF, F_OFF)                                           \
+    l->count = n;                                                              \
+    l->size = sizeof *s;                                                       \
+    n = 0;                                                                     \
+    LIST(F_U64, F_U64, F_I32, F_F32)                                           \
+  }
+DEFINE_FILL(fill_rows, clloss__rows_params, CLLOSS_ROWS_PARAMS)
+DEFINE_FILL(fill_pointwise, clloss__pointwise_params, CLLOSS_POINTWISE_PARAMS)
+DEFINE_FILL(fill_lce, clloss__lce_params, CLLOSS_LCE_PARAMS)
+DEFINE_FILL(fill_finish, clloss__finish_params, CLLOSS_FINISH_PARAMS)
 
 /* Runs probe_<name> with `params` and compares with the host's layout. */
 static void check_probe(cl_program prog, clloss_context *ctx, const char *name,
@@ -128,15 +128,18 @@ static void test_params_layout_and_values(void) {
     err = clBuildProgram(prog, 1, &dev, "", NULL, NULL);
     CU_ASSERT_EQUAL_FATAL(err, CL_SUCCESS);
     clloss__rows_params rp;
-    layout rl;
-    memset(&rp, 0, sizeof rp);
-    fill_rows(&rp, &rl);
-    check_probe(prog, ctx, "rows_params", &rp, &rl);
     clloss__pointwise_params pp;
-    layout pl;
-    memset(&pp, 0, sizeof pp);
-    fill_pointwise(&pp, &pl);
-    check_probe(prog, ctx, "pointwise_params", &pp, &pl);
+    clloss__lce_params lp;
+    clloss__finish_params fp;
+    layout l;
+    fill_rows(&rp, &l);
+    check_probe(prog, ctx, "rows_params", &rp, &l);
+    fill_pointwise(&pp, &l);
+    check_probe(prog, ctx, "pointwise_params", &pp, &l);
+    fill_lce(&lp, &l);
+    check_probe(prog, ctx, "lce_params", &lp, &l);
+    fill_finish(&fp, &l);
+    check_probe(prog, ctx, "finish_params", &fp, &l);
     clReleaseProgram(prog);
   }
 }
@@ -150,13 +153,16 @@ static void test_params_no_padding(void) {
   size_t sum = 0;
 #define S8(f) sum += 8;
 #define S4(f) sum += 4;
-  CLLOSS_ROWS_PARAMS(S8, S8, S4, S4)
-  CU_ASSERT_EQUAL(sizeof(clloss__rows_params), sum);
+#define NO_PADDING(S, LIST)                                                    \
+  sum = 0;                                                                     \
+  LIST(S8, S8, S4, S4)                                                         \
+  CU_ASSERT_EQUAL(sizeof(S), sum);                                             \
   CU_ASSERT_EQUAL(sum % 8, 0);
-  sum = 0;
-  CLLOSS_POINTWISE_PARAMS(S8, S8, S4, S4)
-  CU_ASSERT_EQUAL(sizeof(clloss__pointwise_params), sum);
-  CU_ASSERT_EQUAL(sum % 8, 0);
+  NO_PADDING(clloss__rows_params, CLLOSS_ROWS_PARAMS)
+  NO_PADDING(clloss__pointwise_params, CLLOSS_POINTWISE_PARAMS)
+  NO_PADDING(clloss__lce_params, CLLOSS_LCE_PARAMS)
+  NO_PADDING(clloss__finish_params, CLLOSS_FINISH_PARAMS)
+#undef NO_PADDING
 #undef S8
 #undef S4
 }
