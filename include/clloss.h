@@ -228,7 +228,7 @@ typedef struct clloss_context clloss_context;
  * Kernels are built on the first call that needs them (per loss, storage
  * type and variant: only the kernels of the variant that runs) and kept
  * for the context's lifetime. Compiled binaries are cached on disk (see
- * README, "Program cache"), so a second process starts without
+ * README, "Program and tuning cache"), so a second process starts without
  * recompiling: each file is checked (size, key, SHA-256) before the driver
  * sees it, and one that fails is rebuilt. A build failure is reported by
  * that first call as CLLOSS_BUILD_FAILURE, with the log in
