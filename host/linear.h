@@ -88,6 +88,13 @@ typedef struct lce_call {
 clloss_status clloss__lce_exchange(lce_call *c, int kind, clloss_buffer buf,
                                    size_t count, int empty);
 
+/* The loops' next start after `at` (steps of `step` up to n): in the
+ * sizing pass only the iterations whose GEMMs can differ, the first
+ * (offsets 0), the second (offsets > 0) and the last (a shorter rest),
+ * as CLBlast's copies depend only on the shapes and on whether an offset
+ * is 0; so the pass is O(1) in the chunks and slices. */
+size_t clloss__lce_step(const lce_call *c, size_t at, size_t step, size_t n);
+
 /* Builds (or finds) the program of kernels/linear_cross_entropy.cl. */
 clloss_status clloss__lce_program(lce_call *c);
 

@@ -22,10 +22,26 @@ static int sixteen_bit(clloss_dtype t) {
   return t == CLLOSS_FLOAT16 || t == CLLOSS_BFLOAT16;
 }
 
+/* Sizes that may pass SIZE_MAX: the operations set *over instead of
+ * wrapping around (and give SIZE_MAX). */
+static size_t mul(int *over, size_t a, size_t b) {
+  size_t r;
+  if (__builtin_mul_overflow(a, b, &r))
+    return *over = 1, SIZE_MAX;
+  return r;
+}
+
+static size_t add(int *over, size_t a, size_t b) {
+  size_t r;
+  if (__builtin_add_overflow(a, b, &r))
+    return *over = 1, SIZE_MAX;
+  return r;
+}
+
 /* Offsets of the workspace's parts: each starts on 64 reals. */
-static size_t part(size_t *end, size_t reals) {
+static size_t part(int *over, size_t *end, size_t reals) {
   size_t at = *end;
-  *end = at + (reals + 63) / 64 * 64;
+  *end = add(over, at, mul(over, add(over, reals, 63) / 64, 64));
   return at;
 }
 
@@ -48,19 +64,21 @@ static clloss_status auto_rows(clloss_context *ctx,
                                size_t fixed, size_t per_row, size_t *rows) {
   const size_t N = d->ce.rows;
   size_t room;
+  int over = 0; /* room beyond SIZE_MAX: SIZE_MAX is as good */
   if (d->workspace_limit) {
-    if (d->workspace_limit < fixed + per_row)
+    if (d->workspace_limit < add(&over, fixed, per_row))
       return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                           "workspace_limit %zu bytes is less than the %zu "
                           "that a chunk of one row needs",
                           d->workspace_limit, fixed + per_row);
     room = d->workspace_limit - fixed;
   } else if (d->vocab_block) {
-    room = N * per_row;
+    room = mul(&over, N, per_row);
   } else {
-    room = N * d->hidden * sizeof(float);
-    if (room < min_rows(ctx) * per_row)
-      room = min_rows(ctx) * per_row;
+    room = mul(&over, mul(&over, N, d->hidden), sizeof(float));
+    const size_t least = mul(&over, min_rows(ctx), per_row);
+    if (room < least)
+      room = least;
   }
   size_t r = room / per_row;
   *rows = r < N ? r : N;
@@ -79,6 +97,12 @@ static size_t gemm_slice(size_t V, size_t H, size_t R) {
   size_t s = (V + slices - 1) / slices;
   s = (s + 63) / 64 * 64;
   return s < V ? s : V;
+}
+
+static clloss_status workspace_overflow(clloss_context *ctx) {
+  return clloss__fail(ctx, CLLOSS_OUT_OF_DEVICE_MEMORY,
+                      "the workspace of this call would exceed SIZE_MAX "
+                      "bytes: give a smaller chunk_rows or vocab_block");
 }
 
 clloss_status clloss__lce_plan(clloss_context *ctx,
@@ -103,15 +127,23 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
    * of GEMM operands come on top: with row chunks the GEMMs run on slices
    * of the vocabulary that keep them near the chunk's logits (counted
    * twice here), with blocks they copy about a block of W and of logits. */
-  size_t per_row = 2 * pl->cols + (pl->conv ? H * (1 + (size_t)want_dx) : 0) +
-                   (pl->conv && pl->prob && !pl->stats ? V : 0) +
-                   (pl->stats ? 12 : 0) +
-                   (pl->stats && pl->prob ? pl->cols : 0) + 1;
-  size_t fixed =
-      (pl->conv ? V * H * (1 + (size_t)want_dw) + (want_db ? V : 0) : 0) +
-      (pl->block ? pl->block * H : 0) + 10 * 64 + 4;
-  per_row *= pl->real;
-  fixed = fixed * pl->real + 2 * sizeof(cl_uint);
+  int over = 0;
+  size_t per_row = add(&over,
+                       add(&over, 2 * pl->cols,
+                           pl->conv ? mul(&over, H, 1 + (size_t)want_dx) : 0),
+                       (pl->conv && pl->prob && !pl->stats ? V : 0) +
+                           (pl->stats ? 12 : 0) +
+                           (pl->stats && pl->prob ? pl->cols : 0) + 1);
+  size_t fixed = add(
+      &over,
+      pl->conv ? add(&over, mul(&over, mul(&over, V, H), 1 + (size_t)want_dw),
+                     want_db ? V : 0)
+               : 0,
+      add(&over, pl->block ? mul(&over, pl->block, H) : 0, 10 * 64 + 4));
+  per_row = mul(&over, per_row, pl->real);
+  fixed = add(&over, mul(&over, fixed, pl->real), 2 * sizeof(cl_uint));
+  if (over)
+    return workspace_overflow(ctx);
   if (d->chunk_rows)
     pl->rows = d->chunk_rows < N ? d->chunk_rows : N;
   else
@@ -121,32 +153,33 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
   const size_t R = pl->rows;
   pl->slice = pl->block ? pl->block : gemm_slice(V, H, R);
   size_t end = 0;
-  pl->logits = part(&end, R * pl->cols);
+  pl->logits = part(&over, &end, mul(&over, R, pl->cols));
   if (pl->conv) {
-    pl->xc = part(&end, R * H);
-    pl->dxc = part(&end, want_dx ? R * H : 0);
-    pl->wf = part(&end, V * H);
-    pl->dwf = part(&end, want_dw ? V * H : 0);
-    pl->dbf = part(&end, want_db ? V : 0);
+    pl->xc = part(&over, &end, mul(&over, R, H));
+    pl->dxc = part(&over, &end, want_dx ? mul(&over, R, H) : 0);
+    pl->wf = part(&over, &end, mul(&over, V, H));
+    pl->dwf = part(&over, &end, want_dw ? mul(&over, V, H) : 0);
+    pl->dbf = part(&over, &end, want_db ? V : 0);
   }
   /* Probability targets in the logits' type: a chunk's rows (row chunks,
    * 16-bit storage), or a block of them (vocabulary blocks: the shard
    * calls take the block's targets contiguous). */
-  pl->tc = part(&end, pl->prob && pl->stats  ? R * pl->cols
-                      : pl->prob && pl->conv ? R * V
-                                             : 0);
+  pl->tc = part(&over, &end,
+                pl->prob && pl->stats  ? mul(&over, R, pl->cols)
+                : pl->prob && pl->conv ? mul(&over, R, V)
+                                       : 0);
   pl->ws = end;
-  pl->bytes[LCE_WS] = end * pl->real;
+  pl->bytes[LCE_WS] = mul(&over, end, pl->real);
   pl->bytes[LCE_SMALL] = 2 * pl->real;
-  pl->bytes[LCE_SUMS] = (pl->chunks ? pl->chunks : 1) * pl->real;
+  pl->bytes[LCE_SUMS] = mul(&over, pl->chunks ? pl->chunks : 1, pl->real);
   pl->bytes[LCE_REC] = pl->bytes[LCE_REC2] =
-      pl->stats ? (R ? R : 1) * 6 * pl->real : 0;
+      pl->stats ? mul(&over, R ? R : 1, 6 * pl->real) : 0;
   pl->bytes[LCE_ERR_SAVE] = 2 * sizeof(cl_uint);
   pl->bytes[LCE_TEMP] = 0; /* measured by the sizing pass */
   pl->total = 0;
   for (int i = 0; i < LCE_TEMP; i++)
-    pl->total += pl->bytes[i];
-  return CLLOSS_SUCCESS;
+    pl->total = add(&over, pl->total, pl->bytes[i]);
+  return over ? workspace_overflow(ctx) : CLLOSS_SUCCESS;
 }
 
 /* The caller's descriptor into *out, and what the device needs for it. */
@@ -169,6 +202,13 @@ static clloss_status check_desc(clloss_context *ctx,
 
 static clloss_status enqueue(lce_call *c);
 
+size_t clloss__lce_step(const lce_call *c, size_t at, size_t step, size_t n) {
+  const size_t last = (n - 1) / step * step;
+  if (c->sizing && at == step && last > 2 * step)
+    return last;
+  return at + step;
+}
+
 /* The sizing pass: the call's loops without enqueueing anything, to learn
  * the largest temporary buffer CLBlast needs; then it joins the plan. */
 static clloss_status size_temp(lce_call *c) {
@@ -185,6 +225,8 @@ static clloss_status size_temp(lce_call *c) {
   c->sizing = 0;
   c->lin = lin;
   c->pl.bytes[LCE_TEMP] = c->temp_bytes;
+  if (s == CLLOSS_SUCCESS && c->pl.total > SIZE_MAX - c->temp_bytes)
+    return workspace_overflow(c->l.ctx);
   c->pl.total += c->temp_bytes;
   return s;
 }
@@ -195,8 +237,9 @@ clloss_status clloss_linear_cross_entropy_workspace_size(
     size_t *bytes, size_t *chunk_rows) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  if (!bytes)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "bytes is NULL");
+  if (!bytes && !chunk_rows)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "bytes and chunk_rows are NULL");
   /* Buffers at offset 0: the offsets of a call's buffers can change what
    * CLBlast copies. */
   lce_call c;
@@ -210,8 +253,11 @@ clloss_status clloss_linear_cross_entropy_workspace_size(
   CLLOSS__TRY(clloss__lce_plan(ctx, c.d, want_grad_input != 0,
                                want_grad_weight != 0, want_grad_bias != 0, 0,
                                &c.pl));
-  CLLOSS__TRY(size_temp(&c));
-  *bytes = c.pl.total;
+  /* Only the chunk: no sizing pass through CLBlast. */
+  if (bytes) {
+    CLLOSS__TRY(size_temp(&c));
+    *bytes = c.pl.total;
+  }
   if (chunk_rows)
     *chunk_rows = c.pl.rows;
   ctx->detail[0] = '\0';
@@ -362,7 +408,7 @@ static clloss_status row_chunk(lce_call *c, size_t k, size_t r0, size_t rows,
   const lce_plan *pl = &c->pl;
   const size_t V = c->d->ce.classes, H = c->d->hidden;
   clloss_buffer z = clloss__lce_ws(c, LCE_WS, pl->logits);
-  for (size_t s0 = 0; s0 < V; s0 += pl->slice) {
+  for (size_t s0 = 0; s0 < V; s0 = clloss__lce_step(c, s0, pl->slice, V)) {
     const size_t vs = V - s0 < pl->slice ? V - s0 : pl->slice;
     CLLOSS__TRY(clloss__lce_gemm(c, 0, 1, rows, vs, H, xrows, H,
                                  clloss__lce_at(wm, s0 * H), H, 0.0,
@@ -387,7 +433,7 @@ static clloss_status row_chunk(lce_call *c, size_t k, size_t r0, size_t rows,
   const clloss_buffer dw =
       pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dwf) : c->dw;
   const double dw_beta = k == 0 && !c->d->accumulate_grad_weight ? 0.0 : 1.0;
-  for (size_t s0 = 0; s0 < V; s0 += pl->slice) {
+  for (size_t s0 = 0; s0 < V; s0 = clloss__lce_step(c, s0, pl->slice, V)) {
     const size_t vs = V - s0 < pl->slice ? V - s0 : pl->slice;
     const clloss_buffer zs = clloss__lce_at(z, s0);
     if (pl->want_dx)
@@ -475,7 +521,8 @@ static clloss_status enqueue(lce_call *c) {
   else if (pl->conv && !empty)
     CLLOSS__TRY(convert_in(c));
   clloss_buffer wm = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->wf) : c->w;
-  for (size_t k = 0; k < pl->chunks; k++) {
+  for (size_t k = 0; k < pl->chunks;
+       k = clloss__lce_step(c, k, 1, pl->chunks)) {
     const size_t r0 = k * pl->rows;
     const size_t rows = N - r0 < pl->rows ? N - r0 : pl->rows;
     clloss_buffer xrows = clloss__lce_at(c->x, r0 * H);

@@ -147,7 +147,8 @@ clloss_status clloss__lce_vocab_chunk(lce_call *c, size_t k, size_t r0,
   b.shard.classes = 1;
   b.w = CLLOSS_BUFFER_NONE;
   b.t = pl->prob ? clloss__lce_ws(c, LCE_WS, pl->tc) : clloss__lce_at(c->t, r0);
-  for (size_t j = 0; j < pl->blocks; j++) {
+  for (size_t j = 0; j < pl->blocks;
+       j = clloss__lce_step(c, j, 1, pl->blocks)) {
     CLLOSS__TRY(block_at(c, &b, j, xrows, wm));
     CLLOSS__TRY(partial(c, &b, j == 0 ? LCE_REC : LCE_REC2));
   }
@@ -163,7 +164,8 @@ clloss_status clloss__lce_vocab_chunk(lce_call *c, size_t k, size_t r0,
   const clloss_buffer dxc = clloss__lce_ws(c, LCE_WS, pl->dxc);
   if (pl->want_dx && pl->conv && c->d->ce.accumulate)
     CLLOSS__TRY(clloss__lce_convert(c, 1, dx, H, dxc, H, rows, H));
-  for (size_t j = 0; j < pl->blocks; j++) {
+  for (size_t j = 0; j < pl->blocks;
+       j = clloss__lce_step(c, j, 1, pl->blocks)) {
     /* One block's logits (and targets) are still in the workspace: the
      * loss's finish only reads them. */
     if (pl->blocks > 1)

@@ -736,7 +736,12 @@ typedef struct clloss_linear_cross_entropy_desc {
  * these outputs (nonzero: wanted) allocates on ctx, CLBlast's temporary
  * buffer included, for buffers at offset 0 (other offsets can make CLBlast
  * copy more), with the chunk it chooses in *chunk_rows (may be NULL). The
- * context keeps the workspace for later calls, as it keeps its scratch. */
+ * context keeps the workspace for later calls, as it keeps its scratch.
+ * Either pointer may be NULL, not both; with bytes NULL only the chunk is
+ * computed (no query of CLBlast). The cost does not grow with the number
+ * of chunks, slices or blocks (CLBlast is asked about the first, second
+ * and last of each). A workspace of more than SIZE_MAX bytes is
+ * CLLOSS_OUT_OF_DEVICE_MEMORY (nothing written), never a wrapped size. */
 CLLOSS_API clloss_status clloss_linear_cross_entropy_workspace_size(
     clloss_context *ctx, const clloss_linear_cross_entropy_desc *desc,
     int want_grad_input, int want_grad_weight, int want_grad_bias,

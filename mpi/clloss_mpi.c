@@ -332,9 +332,10 @@ clloss_status clloss__mpi_records_allreduce(clloss_context *ctx, MPI_Comm comm,
   return s;
 }
 
-/* What the control record says of the call as a whole. */
+/* What the control record says of the call as a whole (the shards were
+ * checked by the agreement). */
 static clloss_status judge(vp_call *c, MPI_Comm comm, clloss_status own,
-                           int failures, double classes) {
+                           int failures) {
   int size = 0;
   MPI_Comm_size(comm, &size);
   if (own != CLLOSS_SUCCESS)
@@ -345,14 +346,6 @@ static clloss_status judge(vp_call *c, MPI_Comm comm, clloss_status own,
                              "all-reduce (this one did not): see their "
                              "status",
                              failures, size);
-  const double exact = c->rec.f64 ? 9007199254740992.0 : 16777216.0;
-  const double v = (double)c->desc->classes;
-  if (v < exact && classes != v)
-    return clloss__mpi_failf(c->ctx, CLLOSS_INVALID_ARGUMENT,
-                             "the shards of the %d processes hold %.0f "
-                             "classes in all, but desc->classes is %.0f: "
-                             "each class must be in exactly one shard",
-                             size, classes, v);
   return CLLOSS_SUCCESS;
 }
 
@@ -406,6 +399,35 @@ clloss_status clloss__mpi_check_comm(clloss_context *ctx, MPI_Comm comm) {
   return CLLOSS_SUCCESS;
 }
 
+/* This process's own failures before the agreement: its arguments, the
+ * host memory for the records, the targets' checksum (into t). */
+static clloss_status prepare(vp_call *c, const clloss_cross_entropy_desc *desc,
+                             const clloss_shard *shard, cl_uint num_events,
+                             const cl_event *wait_list, clloss__mpi_terms *t) {
+  if (!c->ctx)
+    return CLLOSS_INVALID_ARGUMENT;
+  if (!desc ||
+      desc->struct_size <
+          offsetof(clloss_cross_entropy_desc, padding) + sizeof desc->padding)
+    return clloss__mpi_failf(c->ctx, CLLOSS_INVALID_ARGUMENT,
+                             "desc is NULL or not initialised with "
+                             "CLLOSS_CROSS_ENTROPY_DESC_INIT");
+  if (!shard)
+    return clloss__mpi_failf(c->ctx, CLLOSS_INVALID_ARGUMENT,
+                             "shard is NULL");
+  const size_t rec = record_size(c->rec.f64);
+  if (desc->rows > (SIZE_MAX - 2 * rec) / rec)
+    return clloss__mpi_failf(c->ctx, CLLOSS_INVALID_ARGUMENT,
+                             "%zu rows of records overflow", desc->rows);
+  c->rec.data = malloc((desc->rows + 1) * rec);
+  if (!c->rec.data)
+    return clloss__mpi_failf(c->ctx, CLLOSS_OUT_OF_HOST_MEMORY,
+                             "no host memory for %zu records", desc->rows + 1);
+  return clloss__mpi_target_checksum(c->ctx, c->queue, desc->target_type,
+                                     c->target, desc->rows, num_events,
+                                     wait_list, &t->v[AG_TARGETS]);
+}
+
 clloss_status clloss__mpi_cross_entropy(
     clloss_context *ctx, MPI_Comm comm, cl_command_queue queue,
     const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
@@ -415,53 +437,50 @@ clloss_status clloss__mpi_cross_entropy(
     clloss_status own) {
   if (event)
     *event = NULL;
-  if (!ctx)
-    return CLLOSS_INVALID_ARGUMENT;
+  /* Without MPI or a communicator this process cannot join; every other
+   * failure joins the agreement, whose size is fixed. */
   CLLOSS_MPI_TRY(clloss__mpi_check_comm(ctx, comm));
-  /* From here on every failure joins the all-reduce: the rows give its
-   * count, so without a descriptor this process cannot join. */
-  if (!desc ||
-      desc->struct_size <
-          offsetof(clloss_cross_entropy_desc, padding) + sizeof desc->padding)
-    return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT,
-                             "desc is NULL or not initialised with "
-                             "CLLOSS_CROSS_ENTROPY_DESC_INIT");
+  const int desc_ok =
+      desc && desc->struct_size >= offsetof(clloss_cross_entropy_desc,
+                                            padding) +
+                                       sizeof desc->padding;
   vp_call c;
   memset(&c, 0, sizeof c);
   c.ctx = ctx;
-  c.queue = queue ? queue : clloss_context_queue(ctx);
+  c.queue = queue ? queue : ctx ? clloss_context_queue(ctx) : NULL;
   c.desc = desc;
   c.target = target;
-  c.rec.rows = desc->rows;
-  c.rec.f64 = desc->input_type == CLLOSS_FLOAT64;
-  c.probs = is_float_type(desc->target_type);
-  const size_t rec = record_size(c.rec.f64);
-  if (own == CLLOSS_SUCCESS && !shard)
-    own = clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT, "shard is NULL");
+  if (desc_ok) {
+    c.rec.rows = desc->rows;
+    c.rec.f64 = desc->input_type == CLLOSS_FLOAT64;
+    c.probs = is_float_type(desc->target_type);
+  }
   if (shard)
     c.shard = *shard;
-  if (desc->rows > (SIZE_MAX - 2 * rec) / rec)
-    return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT,
-                             "%zu rows of records overflow", desc->rows);
-  c.rec.data = malloc((desc->rows + 1) * rec);
-  if (!c.rec.data)
-    return clloss__mpi_failf(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
-                             "no host memory for %zu records", desc->rows + 1);
+  clloss__mpi_terms t;
+  clloss__mpi_terms_ce(&t, AG_CROSS_ENTROPY, desc_ok ? desc : NULL);
+  t.shard_offset = c.shard.class_offset;
+  t.shard_classes = c.shard.classes;
   if (own == CLLOSS_SUCCESS)
+    own = prepare(&c, desc, shard, num_events, wait_list, &t);
+  clloss_status s = clloss__mpi_agree(ctx, comm, &t, own);
+  if (s == CLLOSS_SUCCESS) {
+    /* Every process passed the agreement: the rows, hence the records'
+     * count, are the same everywhere. */
     own = local_partial(&c, input, weight, num_events, wait_list);
-  if (own == CLLOSS_SUCCESS)
-    own = check_outputs(&c, grad_output, loss, grad_input);
-  if (own != CLLOSS_SUCCESS)
-    empty_records(&c.rec);
-  int failures = 0;
-  double classes = 0;
-  clloss_status s =
-      all_reduce(&c, comm, own != CLLOSS_SUCCESS, &failures, &classes);
-  if (s == CLLOSS_SUCCESS)
-    s = judge(&c, comm, own, failures, classes);
-  if (s == CLLOSS_SUCCESS)
-    s = finish(&c, input, weight, grad_output, loss, grad_input, num_events,
-               wait_list, event);
+    if (own == CLLOSS_SUCCESS)
+      own = check_outputs(&c, grad_output, loss, grad_input);
+    if (own != CLLOSS_SUCCESS)
+      empty_records(&c.rec);
+    int failures = 0;
+    double classes = 0;
+    s = all_reduce(&c, comm, own != CLLOSS_SUCCESS, &failures, &classes);
+    if (s == CLLOSS_SUCCESS)
+      s = judge(&c, comm, own, failures);
+    if (s == CLLOSS_SUCCESS)
+      s = finish(&c, input, weight, grad_output, loss, grad_input, num_events,
+                 wait_list, event);
+  }
   /* Released buffers live on until the commands that use them finish. */
   if (c.dev)
     clReleaseMemObject(c.dev);

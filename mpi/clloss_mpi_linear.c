@@ -24,7 +24,7 @@ typedef struct lin_call {
   int f64;             /* float64: records and reals of doubles */
   size_t rows, chunk;  /* N, rows per chunk */
   size_t hidden;       /* H */
-  size_t classes, own; /* V, this shard's */
+  size_t own;          /* this shard's classes */
   int want_dx;         /* d_hidden is summed in the last collective */
   int made;            /* collectives made so far */
   int seen;            /* one of them reported a failure */
@@ -38,7 +38,8 @@ static clloss_status mpi_error(lin_call *c, int rc) {
   return clloss__mpi_error(c->ctx, "MPI_Allreduce", rc);
 }
 
-/* Position 0: value (a real) summed, with {failed, classes}. */
+/* Position 0: value (a real) summed, with {failed, classes}: the shards
+ * were checked by the agreement, the classes' sum is only carried. */
 static clloss_status sum_collective(lin_call *c, void *value, int failed) {
   double v[3] = {0, failed, (double)c->own};
   if (value)
@@ -61,15 +62,6 @@ static clloss_status sum_collective(lin_call *c, void *value, int failed) {
                                       "exchanges (this one did not): see "
                                       "their status",
                                       v[1]);
-  }
-  const double exact = c->f64 ? 9007199254740992.0 : 16777216.0;
-  if ((double)c->classes < exact && v[2] != (double)c->classes) {
-    c->seen = 1;
-    return clloss__mpi_failf(c->ctx, CLLOSS_INVALID_ARGUMENT,
-                             "the shards hold %.0f classes in all, but "
-                             "desc->ce.classes is %zu: each class must be "
-                             "in exactly one shard",
-                             v[2], c->classes);
   }
   return CLLOSS_SUCCESS;
 }
@@ -195,16 +187,23 @@ static clloss_status sum_dx(lin_call *c, cl_command_queue q, clloss_dtype t,
   return s;
 }
 
-clloss_status clloss__mpi_linear_cross_entropy(
-    clloss_context *ctx, MPI_Comm comm, cl_command_queue queue,
-    const clloss_linear_cross_entropy_desc *desc, const clloss_shard *shard,
-    const clloss_buffer in[6], const clloss_buffer out[4], cl_uint num_events,
-    const cl_event *wait_list, cl_event *event, clloss_status own) {
-  if (event)
-    *event = NULL;
+/* The outputs given that the collectives depend on, in the agreement's
+ * terms: grad_input (its sum over the processes is one). The loss, dW and
+ * db are each process's own (an empty shard has no dW). */
+static uint64_t outputs_given(const clloss_buffer out[4]) {
+  return out[1].mem ? 2 : 0;
+}
+
+/* This process's own failures before the agreement (the descriptor, the
+ * shard, its chunk of rows, the targets' checksum), into t. */
+static clloss_status prepare(clloss_context *ctx, cl_command_queue queue,
+                             const clloss_linear_cross_entropy_desc *desc,
+                             clloss_linear_cross_entropy_desc *d,
+                             const clloss_shard *shard, clloss_buffer target,
+                             cl_uint num_events, const cl_event *wait_list,
+                             clloss__mpi_terms *t) {
   if (!ctx)
     return CLLOSS_INVALID_ARGUMENT;
-  CLLOSS_MPI_TRY(clloss__mpi_check_comm(ctx, comm));
   const size_t first = offsetof(clloss_linear_cross_entropy_desc, ce) +
                        offsetof(clloss_cross_entropy_desc, padding) +
                        sizeof(clloss_padding);
@@ -212,12 +211,55 @@ clloss_status clloss__mpi_linear_cross_entropy(
     return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT,
                              "desc is NULL or not initialised with "
                              "CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT");
-  /* From here on every failure joins the collectives. */
   /* A copy with the fields of an older, smaller descriptor at their
    * defaults, as the core reads it. */
+  memcpy(d, desc,
+         desc->struct_size < sizeof *d ? desc->struct_size : sizeof *d);
+  d->struct_size = sizeof *d;
+  clloss__mpi_terms_ce(t, AG_LINEAR, &d->ce);
+  t->v[AG_HIDDEN] = d->hidden;
+  if (!shard)
+    return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT, "shard is NULL");
+  /* This process's chunk of the whole problem (the agreement takes the
+   * smallest): chunk_rows, or the automatic one, which depends on the
+   * device and workspace_limit. Only the chunk is asked for: no sizing
+   * pass. */
+  size_t chunk = d->chunk_rows;
+  if (!chunk && d->ce.rows)
+    CLLOSS_MPI_TRY(clloss_linear_cross_entropy_workspace_size(
+        ctx, d, 1, 1, 1, NULL, &chunk));
+  t->chunk = chunk < d->ce.rows ? chunk : d->ce.rows;
+  return clloss__mpi_target_checksum(ctx, queue, d->ce.target_type, target,
+                                     d->ce.rows, num_events, wait_list,
+                                     &t->v[AG_TARGETS]);
+}
+
+clloss_status clloss__mpi_linear_cross_entropy(
+    clloss_context *ctx, MPI_Comm comm, cl_command_queue queue,
+    const clloss_linear_cross_entropy_desc *desc, const clloss_shard *shard,
+    const clloss_buffer in[6], const clloss_buffer out[4], cl_uint num_events,
+    const cl_event *wait_list, cl_event *event, clloss_status own) {
+  if (event)
+    *event = NULL;
+  /* Without MPI or a communicator this process cannot join; every other
+   * failure joins the agreement, whose size is fixed. */
+  CLLOSS_MPI_TRY(clloss__mpi_check_comm(ctx, comm));
+  if (!queue && ctx)
+    queue = clloss_context_queue(ctx);
   clloss_linear_cross_entropy_desc d = CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT;
-  memcpy(&d, desc, desc->struct_size < sizeof d ? desc->struct_size : sizeof d);
-  d.struct_size = sizeof d;
+  clloss__mpi_terms t;
+  clloss__mpi_terms_ce(&t, AG_LINEAR, NULL);
+  if (own == CLLOSS_SUCCESS)
+    own = prepare(ctx, queue, desc, &d, shard, in[3], num_events, wait_list,
+                  &t);
+  t.v[AG_OUTPUTS] = outputs_given(out);
+  t.shard_offset = shard ? shard->class_offset : 0;
+  t.shard_classes = shard ? shard->classes : 0;
+  CLLOSS_MPI_TRY(clloss__mpi_agree(ctx, comm, &t, own));
+  /* From here on the rows, the chunk, the types and the outputs are the
+   * same on every process, and with them every collective's size; a
+   * failure joins the next collective as failed. */
+  d.chunk_rows = (size_t)t.chunk;
   lin_call c;
   memset(&c, 0, sizeof c);
   c.ctx = ctx;
@@ -225,19 +267,9 @@ clloss_status clloss__mpi_linear_cross_entropy(
   c.f64 = d.ce.input_type == CLLOSS_FLOAT64;
   c.rows = d.ce.rows;
   c.hidden = d.hidden;
-  c.classes = d.ce.classes;
-  c.own = shard ? shard->classes : 0;
+  c.own = shard->classes;
   c.want_dx = out[1].mem != NULL;
-  if (own == CLLOSS_SUCCESS && !shard)
-    own = clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT, "shard is NULL");
-  /* The chunks of the whole problem, the same on every process. */
-  size_t bytes = 0;
-  if (own == CLLOSS_SUCCESS && !d.chunk_rows && d.ce.rows)
-    own = clloss_linear_cross_entropy_workspace_size(ctx, &d, 1, 1, 1, &bytes,
-                                                     &d.chunk_rows);
-  c.chunk = d.chunk_rows < c.rows ? d.chunk_rows : c.rows;
-  if (!queue)
-    queue = clloss_context_queue(ctx);
+  c.chunk = d.chunk_rows;
   /* The core writes its loss (always asked for: an empty shard's only
    * output) and its part of d_hidden; d_hidden is summed here, added to
    * grad_input's values when accumulating. */
@@ -247,7 +279,7 @@ clloss_status clloss__mpi_linear_cross_entropy(
   const int accumulate = d.ce.accumulate;
   cl_mem loss_tmp = NULL, dx_tmp = NULL;
   clloss_buffer loss = out[0], dx = out[1];
-  if (own == CLLOSS_SUCCESS && !loss.mem)
+  if (!loss.mem)
     own = clloss__mpi_buffer(ctx, lcount * lsize, &loss_tmp);
   if (loss_tmp)
     loss = (clloss_buffer){loss_tmp, 0};
