@@ -4,9 +4,11 @@
  * types, the host-pointer call, edge cases and errors. Shapes are small:
  * the suite is about the chunking, not the GEMMs' speed. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "linear.h"
@@ -736,6 +738,90 @@ static void test_workspace(void) {
   }
 }
 
+static double seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Issue 21: the query took time proportional to chunks x slices (58 s for
+ * N = 16384, H = 4096, V = 131072, chunk_rows = 1) and wrapped around
+ * past SIZE_MAX. */
+static void test_workspace_cost_and_overflow(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = tu_context(0);
+  clloss_linear_cross_entropy_desc d =
+      tl_desc(16384, 4096, 131072, CLLOSS_REDUCTION_MEAN);
+  d.chunk_rows = 1;
+  size_t bytes = 0, rows = 0;
+  double t0 = seconds();
+  CU_ASSERT_EQUAL(clloss_linear_cross_entropy_workspace_size(ctx, &d, 1, 1, 1,
+                                                             &bytes, &rows),
+                  CLLOSS_SUCCESS);
+  const double took = seconds() - t0;
+  CU_ASSERT(took < 1.0);
+  if (took >= 1.0)
+    printf("\n  16384 chunks x 2048 slices: the query took %.2f s", took);
+  CU_ASSERT_EQUAL(rows, 1);
+  CU_ASSERT(bytes >= (size_t)131072 * 4 && bytes < ((size_t)1 << 32));
+  /* The chunk alone (bytes NULL), as the MPI layer asks for it; not both
+   * NULL. */
+  d.chunk_rows = 0;
+  size_t full_rows = 0, only_rows = 0;
+  CU_ASSERT_EQUAL(clloss_linear_cross_entropy_workspace_size(
+                      ctx, &d, 1, 1, 1, &bytes, &full_rows),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(clloss_linear_cross_entropy_workspace_size(
+                      ctx, &d, 1, 1, 1, NULL, &only_rows),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT(full_rows > 0 && only_rows == full_rows);
+  CU_ASSERT_EQUAL(clloss_linear_cross_entropy_workspace_size(ctx, &d, 1, 1, 1,
+                                                             NULL, NULL),
+                  CLLOSS_INVALID_ARGUMENT);
+  /* A descriptor the checks accept (N H, V H and N V below SIZE_MAX / 16)
+   * whose workspace passes SIZE_MAX: 16-bit storage, probability targets
+   * and one chunk of all rows need about 24 N V bytes. */
+  d = tl_desc((size_t)1 << 30, ((size_t)1 << 30) - 1, ((size_t)1 << 30) - 1,
+              CLLOSS_REDUCTION_MEAN);
+  d.ce.input_type = d.ce.target_type = CLLOSS_FLOAT16;
+  d.chunk_rows = d.ce.rows;
+  bytes = 12345, rows = 12345;
+  CU_ASSERT_EQUAL(clloss_linear_cross_entropy_workspace_size(ctx, &d, 1, 1, 1,
+                                                             &bytes, &rows),
+                  CLLOSS_OUT_OF_DEVICE_MEMORY);
+  CU_ASSERT(bytes == 12345 && rows == 12345);
+  CU_ASSERT(strstr(clloss_context_error_detail(ctx), "SIZE_MAX") != NULL);
+  /* The automatic chunk of a float32 problem that size fits. */
+  d.chunk_rows = 0;
+  d.ce.input_type = CLLOSS_FLOAT32;
+  d.ce.target_type = CLLOSS_INT64;
+  rows = 0;
+  CU_ASSERT_EQUAL(clloss_linear_cross_entropy_workspace_size(ctx, &d, 1, 1, 1,
+                                                             NULL, &rows),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT(rows >= 1 && rows <= d.ce.rows);
+}
+
+/* The sizing pass visits the first, second and last chunk and slice only:
+ * a call of 6 chunks of 10 slices still hands CLBlast enough temporary
+ * memory, at offsets 0 and 3, and gives the reference's results. */
+static void test_workspace_many_chunks(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_linear_cross_entropy_desc d =
+      tl_desc(23, 60, 600, CLLOSS_REDUCTION_MEAN);
+  d.chunk_rows = 4;
+  gen g = {77, 1, 1, 1, 0, 0.1, 0};
+  lcase c;
+  make(&c, &d, &g);
+  CU_ASSERT_EQUAL(check(&c, 1), 0);
+  case_free(&c);
+  d.chunk_rows = 5;
+  d.vocab_block = 64;
+  make(&c, &d, &g);
+  CU_ASSERT_EQUAL(check(&c, 1), 0);
+  case_free(&c);
+}
+
 /* ---- errors ---- */
 
 static clloss_status call_with(clloss_context *ctx,
@@ -861,6 +947,7 @@ int test_linear_cross_entropy_register(void) {
            TU_TEST(test_storage_types), TU_TEST(test_host_call),
            TU_TEST(test_small_shapes), TU_TEST(test_ignored_and_empty),
            TU_TEST(test_deterministic), TU_TEST(test_queue_and_wait_list),
-           TU_TEST(test_workspace), TU_TEST(test_errors),
+           TU_TEST(test_workspace), TU_TEST(test_workspace_cost_and_overflow),
+           TU_TEST(test_workspace_many_chunks), TU_TEST(test_errors),
            TU_TEST(test_device_bad_target));
 }
