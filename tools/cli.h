@@ -34,6 +34,13 @@ int cli_error(const char *cmd, int code, const char *fmt, ...)
 #endif
     ;
 
+/* cli_capture(1): cli_error keeps its first message (without the
+ * "clloss CMD: " prefix) for cli_captured() instead of printing it, so
+ * that the processes of a --vocab-parallel run can agree on one line;
+ * cli_capture(0) prints again. Either clears the message. */
+void cli_capture(int on);
+const char *cli_captured(void);
+
 /* `--vocab-parallel` given to a clloss built without the MPI layer: the
  * usage error of subcommand `cmd`, which says how to get it. */
 int cli_no_mpi(const char *cmd);

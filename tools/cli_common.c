@@ -12,14 +12,41 @@
 
 #include "cli.h"
 
+/* While capturing (--vocab-parallel), the first message since the last
+ * cli_captured(). */
+static struct {
+  int on;
+  char text[400];
+} capture;
+
+void cli_capture(int on) {
+  capture.on = on;
+  capture.text[0] = '\0';
+}
+
+const char *cli_captured(void) {
+  return capture.text;
+}
+
 int cli_error(const char *cmd, int code, const char *fmt, ...) {
   va_list ap;
-  fflush(stdout);
-  fprintf(stderr, "clloss%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+  if (capture.on) {
+    if (!capture.text[0]) {
+      va_start(ap, fmt);
+      vsnprintf(capture.text, sizeof capture.text, fmt, ap);
+      va_end(ap);
+    }
+    return code;
+  }
+  /* One write, so that the lines of processes under mpirun do not mix. */
+  char line[1024];
+  int at = snprintf(line, sizeof line, "clloss%s%s: ", cmd ? " " : "",
+                    cmd ? cmd : "");
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  vsnprintf(line + at, sizeof line - (size_t)at, fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
+  fflush(stdout);
+  fprintf(stderr, "%s\n", line);
   return code;
 }
 

@@ -188,14 +188,24 @@ static int outputs_write(lin_outputs *o) {
   return rc;
 }
 
+/* --vocab-parallel: the outputs asked for, as cli_vp_agree's bits. */
+static unsigned wanted(const run_args *a) {
+  return (a->loss_out ? 1u : 0u) | (a->grad_out ? 2u : 0u) |
+         (a->grad_weight_out ? 4u : 0u) | (a->grad_bias_out ? 8u : 0u);
+}
+
 static int compute(const run_args *a, lin_problem *p) {
-  clloss_context *ctx;
+  clloss_context *ctx = NULL;
   char where[320];
-  int rc = cli_run_open(a, &ctx, where, sizeof where);
-  if (rc != CLI_OK)
-    return rc;
   lin_outputs o;
-  rc = outputs_alloc(&o, p, a);
+  memset(&o, 0, sizeof o);
+  int rc = cli_run_open(a, &ctx, where, sizeof where);
+  if (rc == CLI_OK)
+    rc = outputs_alloc(&o, p, a);
+  /* --vocab-parallel: every process ready, with the same outputs, or all
+   * stop here. */
+  if (a->vocab_parallel)
+    rc = cli_vp_agree(rc, 1, wanted(a));
   if (rc == CLI_OK) {
     const void *b = a->linear_bias ? p->in[A_B].data : NULL;
     double t0 = cli_now_ms();
@@ -230,6 +240,9 @@ static int compute(const run_args *a, lin_problem *p) {
              clloss_dtype_name(p->d.ce.input_type), p->d.ce.rows, p->d.hidden,
              p->d.ce.classes, o.count[0] == 1 ? "" : " sum", sum, where, ms);
     }
+    /* Every process learns how the call and process 0's writing went. */
+    if (a->vocab_parallel)
+      rc = cli_vp_agree(rc, s != CLLOSS_COLLECTIVE_FAILURE, 0);
   }
   outputs_free(&o);
   clloss_context_release(ctx);
@@ -255,6 +268,8 @@ int cli_run_linear(const run_args *a) {
     rc = check_options(&p, a);
   if (rc == CLI_OK)
     rc = compute(a, &p);
+  else if (a->vocab_parallel)
+    rc = cli_vp_agree(rc, 1, wanted(a)); /* compute's first agreement */
   problem_free(&p);
   return rc;
 }

@@ -35,33 +35,42 @@ int cli_run_linear_vocab_parallel(const run_args *a) {
   MPI_Initialized(&initialized);
   if (!initialized && MPI_Init(NULL, NULL) != MPI_SUCCESS)
     return cli_error("run", CLI_DATA_ERROR, "MPI_Init failed");
+  cli_capture(1);
   const int rc = cli_run_linear(a);
+  cli_capture(0);
   if (!initialized)
     MPI_Finalize();
   return rc;
 }
 
 /* Process 0 receives each process's `per` bytes per class of its shard
- * into `full` (class order); the others send theirs. */
+ * into `full` (class order); the others send theirs. counts: 2 size
+ * ints. */
 static int gather_rows(const void *mine, void *full, size_t per, size_t V,
-                       int rank, int size) {
-  int *counts = malloc(2 * (size_t)size * sizeof *counts);
-  if (!counts)
-    return MPI_ERR_NO_MEM;
+                       int rank, int size, int *counts) {
   int *displs = counts + size;
-  if (V * per > (size_t)INT_MAX) {
-    free(counts);
-    return MPI_ERR_COUNT;
-  }
   for (int r = 0; r < size; r++) {
     const clloss_shard s = clloss_mpi_even_shard(V, r, size);
     counts[r] = (int)(s.classes * per);
     displs[r] = (int)(s.class_offset * per);
   }
-  const int rc = MPI_Gatherv(mine, counts[rank], MPI_BYTE, full, counts, displs,
-                             MPI_BYTE, 0, MPI_COMM_WORLD);
-  free(counts);
-  return rc;
+  return MPI_Gatherv(mine, counts[rank], MPI_BYTE, full, counts, displs,
+                     MPI_BYTE, 0, MPI_COMM_WORLD);
+}
+
+/* Whether every process succeeded (s), so that all gather or none does;
+ * this process's s, or a failure naming the others. */
+static clloss_status all_succeeded(clloss_context *ctx, clloss_status s) {
+  int bad = s != CLLOSS_SUCCESS, any = 1;
+  if (MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) !=
+      MPI_SUCCESS)
+    return clloss_context_fail(ctx, CLLOSS_COLLECTIVE_FAILURE,
+                               "MPI_Allreduce of the outcome failed");
+  if (s == CLLOSS_SUCCESS && any)
+    return clloss_context_fail(ctx, CLLOSS_COLLECTIVE_FAILURE,
+                               "another process failed at the end of the "
+                               "call");
+  return s;
 }
 
 clloss_status cli_linear_vocab_parallel(const cli_linear_call *c, int *writer) {
@@ -80,10 +89,15 @@ clloss_status cli_linear_vocab_parallel(const cli_linear_call *c, int *writer) {
   unsigned char *tp = probs ? malloc(N * cb * es + 1) : NULL;
   unsigned char *dw = c->dw ? malloc(cb * H * es + 1) : NULL;
   unsigned char *db = c->db ? malloc(cb * es + 1) : NULL;
+  int *counts = malloc(2 * (size_t)size * sizeof *counts);
   clloss_status s = CLLOSS_SUCCESS;
-  if ((probs && !tp) || (c->dw && !dw) || (c->db && !db))
+  if ((probs && !tp) || (c->dw && !dw) || (c->db && !db) || !counts)
     s = clloss_context_fail(c->ctx, CLLOSS_OUT_OF_HOST_MEMORY,
                             "no host memory for this process's shard");
+  else if (V * H * es > (size_t)INT_MAX)
+    s = clloss_context_fail(c->ctx, CLLOSS_INVALID_ARGUMENT,
+                            "W is too large to gather in one MPI_Gatherv "
+                            "(2^31 - 1 bytes)");
   for (size_t i = 0; tp && i < N; i++)
     memcpy(tp + i * cb * es,
            (const unsigned char *)c->target + (i * V + c0) * es, cb * es);
@@ -96,14 +110,18 @@ clloss_status cli_linear_vocab_parallel(const cli_linear_call *c, int *writer) {
       cw ? cw + c0 * ls : NULL, NULL, c->loss, c->dx, dw, db);
   if (s == CLLOSS_SUCCESS)
     s = call;
+  s = all_succeeded(c->ctx, s);
   if (s == CLLOSS_SUCCESS &&
-      ((dw && gather_rows(dw, c->dw, H * es, V, rank, size) != MPI_SUCCESS) ||
-       (db && gather_rows(db, c->db, es, V, rank, size) != MPI_SUCCESS)))
+      ((dw && gather_rows(dw, c->dw, H * es, V, rank, size, counts) !=
+                  MPI_SUCCESS) ||
+       (db && gather_rows(db, c->db, es, V, rank, size, counts) !=
+                  MPI_SUCCESS)))
     s = clloss_context_fail(c->ctx, CLLOSS_COLLECTIVE_FAILURE,
                             "gathering dW or db to process 0 failed");
   free(tp);
   free(dw);
   free(db);
+  free(counts);
   return s;
 }
 

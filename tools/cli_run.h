@@ -46,6 +46,16 @@ int cli_run_linear(const run_args *a);
  * MPI_Finalize (without MPI a clear error), and the call on this process's
  * rows of W; *writer: this process writes the outputs (process 0). */
 int cli_run_linear_vocab_parallel(const run_args *a);
+/* --vocab-parallel: every process learns whether any failed so far (rc,
+ * the reason in cli_captured(); `own`: the failure is its own, not
+ * another process's reported back) and which outputs each was given
+ * (`wanted`, bits). One MPI_Allgather of fixed-size records. When any
+ * failed, every process prints one line "clloss run: process R of P:
+ * reason" (R the lowest that failed on its own) and returns R's code;
+ * when the outputs differ, one line naming both and CLI_USAGE; else
+ * CLI_OK. Clears the captured message. Without MPI: rc. */
+int cli_vp_agree(int rc, int own, unsigned wanted);
+
 typedef struct cli_linear_call {
   clloss_context *ctx;
   const clloss_linear_cross_entropy_desc *desc;

@@ -21,9 +21,90 @@ int cli_run_vocab_parallel(const run_args *a, const cli_loss_info *loss) {
   return cli_no_mpi("run");
 }
 
+int cli_vp_agree(int rc, int own, unsigned wanted) {
+  (void)own;
+  (void)wanted;
+  return rc;
+}
+
 #else
 
 #include "clloss_mpi.h"
+
+/* One process's word in cli_vp_agree. */
+typedef struct vp_word {
+  int rc, own;
+  unsigned wanted;
+  char msg[400];
+} vp_word;
+
+static const char *outputs_phrase(unsigned wanted, char *buf, size_t len) {
+  static const char *const names[] = {"--loss-out", "--grad-out",
+                                      "--grad-weight-out", "--grad-bias-out"};
+  size_t at = 0;
+  buf[0] = '\0';
+  for (unsigned i = 0; i < 4; i++)
+    if (wanted & (1u << i) && at < len)
+      at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? " " : "",
+                             names[i]);
+  if (!at)
+    snprintf(buf, len, "no output");
+  return buf;
+}
+
+/* The verdict of all words, the same on every process. */
+static int judge_words(const vp_word *w, int size) {
+  int first = -1;
+  for (int r = 0; r < size; r++)
+    if (w[r].rc != CLI_OK && (first < 0 || (w[r].own && !w[first].own)))
+      first = r;
+  if (first >= 0)
+    return cli_error("run", w[first].rc, "process %d of %d: %s", first, size,
+                     w[first].msg[0] ? w[first].msg : "failed");
+  for (int r = 1; r < size; r++)
+    if (w[r].wanted != w[0].wanted) {
+      char a[96], b[96];
+      return cli_error("run", CLI_USAGE,
+                       "process 0 of %d was given %s, process %d %s: every "
+                       "process must be given the same outputs",
+                       size, outputs_phrase(w[0].wanted, a, sizeof a), r,
+                       outputs_phrase(w[r].wanted, b, sizeof b));
+    }
+  return CLI_OK;
+}
+
+int cli_vp_agree(int rc, int own, unsigned wanted) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  vp_word mine;
+  memset(&mine, 0, sizeof mine);
+  mine.rc = rc;
+  mine.own = own;
+  mine.wanted = wanted;
+  snprintf(mine.msg, sizeof mine.msg, "%s", cli_captured());
+  cli_capture(0);
+  vp_word *all = malloc((size_t)size * sizeof *all);
+  if (!all) {
+    /* It cannot join with the others: the job ends, as MPI's own errors
+     * do. */
+    cli_error("run", CLI_DATA_ERROR,
+              "process %d of %d: no memory for the processes' agreement",
+              rank, size);
+    MPI_Abort(MPI_COMM_WORLD, CLI_DATA_ERROR);
+  }
+  const int mrc = MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all,
+                                (int)sizeof mine, MPI_BYTE, MPI_COMM_WORLD);
+  const int out = mrc == MPI_SUCCESS
+                      ? judge_words(all, size)
+                      : cli_error("run", CLI_DATA_ERROR,
+                                  "process %d of %d: the processes' "
+                                  "agreement failed (MPI error %d)",
+                                  rank, size, mrc);
+  free(all);
+  cli_capture(1);
+  return out;
+}
 
 /* This process's part of the problem. */
 typedef struct vp_part {
@@ -38,6 +119,12 @@ typedef struct vp_part {
   size_t rows;
   clloss_context *ctx;
   char where[320];
+  /* The outputs, made before the processes agree to compute: the loss,
+   * this block's gradient, and on process 0 the whole gradient, the
+   * gathered blocks and the gather's counts. */
+  void *loss, *grad, *full;
+  unsigned char *blocks;
+  int *counts;
 } vp_part;
 
 static int is_index(clloss_dtype t) {
@@ -53,6 +140,11 @@ static void free_part(vp_part *v) {
   if (v->have_problem)
     cli_problem_free(&v->p);
   clloss_context_release(v->ctx);
+  free(v->loss);
+  free(v->grad);
+  free(v->full);
+  free(v->blocks);
+  free(v->counts);
 }
 
 /* Reads and checks this process's part; CLI_OK, or an exit code with one
@@ -95,7 +187,7 @@ static int read_part(const run_args *a, const cli_loss_info *loss, int rank,
     return CLI_DATA_ERROR;
   size_t index = 0;
   if (cli_open_device("run", a->device, &v->ctx, &index) != CLI_OK) {
-    snprintf(msg, len, "no device");
+    snprintf(msg, len, "%s", *cli_captured() ? cli_captured() : "no device");
     return CLI_DATA_ERROR;
   }
   snprintf(v->where, sizeof v->where,
@@ -104,59 +196,62 @@ static int read_part(const run_args *a, const cli_loss_info *loss, int rank,
   return CLI_OK;
 }
 
+/* The outputs' memory (process 0: the gathered gradient's too). */
+static int alloc_outputs(const run_args *a, vp_part *v, int rank, int size,
+                         char *msg, size_t len) {
+  const cli_problem *p = &v->p;
+  const size_t es = npy_dtype_size(v->x_head.dtype);
+  const size_t ls = p->loss_type == CLLOSS_FLOAT64 ? 8 : 4;
+  const size_t n = v->rows * p->ce.classes;
+  const int root = rank == 0 && a->grad_out;
+  v->loss = calloc(p->loss_count + 1, ls);
+  v->grad = calloc(v->rows * v->shard.classes + 1, es);
+  v->counts = malloc(2 * (size_t)size * sizeof *v->counts);
+  v->full = root ? calloc(n + 1, es) : NULL;
+  v->blocks = root ? malloc(n * es + 1) : NULL;
+  if (!v->loss || !v->grad || !v->counts || (root && (!v->full || !v->blocks))) {
+    snprintf(msg, len, "out of memory");
+    return CLI_DATA_ERROR;
+  }
+  return CLI_OK;
+}
+
 /* Process 0 receives every block [N, cb_r] and lays them side by side in
  * full [N, V]; the others send theirs. */
-static int gather(const vp_part *v, int rank, int size, const void *block,
-                  void *full) {
+static int gather(vp_part *v, int rank, int size) {
   const size_t es = npy_dtype_size(v->x_head.dtype);
   const size_t rows = v->rows, classes = v->p.ce.classes;
   MPI_Datatype elem;
   MPI_Type_contiguous((int)es, MPI_BYTE, &elem);
   MPI_Type_commit(&elem);
-  int *counts = malloc(2 * (size_t)size * sizeof *counts), *displs;
-  unsigned char *blocks = rank == 0 ? malloc(rows * classes * es + 1) : NULL;
-  int rc = counts && (rank != 0 || blocks) ? MPI_SUCCESS : MPI_ERR_NO_MEM;
-  if (rc == MPI_SUCCESS) {
-    displs = counts + size;
-    for (int r = 0; r < size; r++) {
-      const clloss_shard s = clloss_mpi_even_shard(classes, r, size);
-      counts[r] = (int)(rows * s.classes);
-      displs[r] = (int)(rows * s.class_offset);
-    }
-    rc = MPI_Gatherv(block, counts[rank], elem, blocks, counts, displs, elem, 0,
-                     MPI_COMM_WORLD);
+  int *counts = v->counts, *displs = counts + size;
+  for (int r = 0; r < size; r++) {
+    const clloss_shard s = clloss_mpi_even_shard(classes, r, size);
+    counts[r] = (int)(rows * s.classes);
+    displs[r] = (int)(rows * s.class_offset);
   }
+  const int rc = MPI_Gatherv(v->grad, counts[rank], elem, v->blocks, counts,
+                             displs, elem, 0, MPI_COMM_WORLD);
   if (rc == MPI_SUCCESS && rank == 0)
     for (int r = 0; r < size; r++) {
       const clloss_shard s = clloss_mpi_even_shard(classes, r, size);
       for (size_t i = 0; i < rows && s.classes; i++)
-        memcpy((unsigned char *)full + (i * classes + s.class_offset) * es,
-               blocks + ((size_t)displs[r] + i * s.classes) * es,
+        memcpy((unsigned char *)v->full + (i * classes + s.class_offset) * es,
+               v->blocks + ((size_t)displs[r] + i * s.classes) * es,
                s.classes * es);
     }
-  free(blocks);
-  free(counts);
   MPI_Type_free(&elem);
   return rc == MPI_SUCCESS ? CLI_OK
                            : cli_error("run", CLI_DATA_ERROR,
                                        "gathering the gradient failed");
 }
 
-/* The call on every process; process 0 writes the outputs. */
+/* The call on every process (the processes agreed that each is ready);
+ * process 0 gathers and writes the outputs. Each step ends in an
+ * agreement, so that a process that fails stops every other. */
 static int compute(const run_args *a, vp_part *v, int rank, int size) {
   const cli_problem *p = &v->p;
-  const size_t es = npy_dtype_size(v->x_head.dtype);
   const size_t ls = p->loss_type == CLLOSS_FLOAT64 ? 8 : 4;
-  const size_t cb = v->shard.classes, classes = p->ce.classes;
-  void *loss = calloc(p->loss_count + 1, ls);
-  void *grad = calloc(v->rows * cb + 1, es);
-  void *full = rank == 0 ? calloc(v->rows * classes + 1, es) : NULL;
-  if (!loss || !grad || (rank == 0 && !full)) {
-    free(loss);
-    free(grad);
-    free(full);
-    return cli_error("run", CLI_DATA_ERROR, "out of memory");
-  }
   const void *target =
       is_index(v->target.dtype) ? v->target.data : v->t_cols.data;
   const void *weight =
@@ -164,27 +259,26 @@ static int compute(const run_args *a, vp_part *v, int rank, int size) {
   const double t0 = cli_now_ms();
   clloss_status s = clloss_mpi_cross_entropy_host(
       v->ctx, MPI_COMM_WORLD, &p->ce, &v->shard, v->x.data, target, weight,
-      NULL, loss, a->grad_out ? grad : NULL);
+      NULL, v->loss, a->grad_out ? v->grad : NULL);
   const double ms = cli_now_ms() - t0;
   int rc = CLI_OK;
   if (s != CLLOSS_SUCCESS) {
     const char *detail = clloss_context_error_detail(v->ctx);
-    rc = cli_error("run", CLI_DATA_ERROR,
-                   "cross_entropy on process %d of %d failed: %s (%s)%s%s",
-                   rank, size, clloss_status_string(s), clloss_status_name(s),
+    rc = cli_error("run", CLI_DATA_ERROR, "cross_entropy failed: %s (%s)%s%s",
+                   clloss_status_string(s), clloss_status_name(s),
                    *detail ? ": " : "", detail);
-  } else if (a->grad_out) {
-    rc = gather(v, rank, size, grad, full);
   }
-  if (rc == CLI_OK && rank == 0) {
-    rc = cli_run_write_outputs(a, p, loss, full);
+  rc = cli_vp_agree(rc, s != CLLOSS_COLLECTIVE_FAILURE, 0);
+  if (rc == CLI_OK && a->grad_out)
+    rc = cli_vp_agree(gather(v, rank, size), 1, 0);
+  if (rc != CLI_OK)
+    return rc;
+  if (rank == 0) {
+    rc = cli_run_write_outputs(a, p, v->loss, v->full);
     if (rc == CLI_OK && !a->quiet)
-      cli_run_summary(p, loss, v->where, ms);
+      cli_run_summary(p, v->loss, v->where, ms);
   }
-  free(loss);
-  free(grad);
-  free(full);
-  return rc;
+  return cli_vp_agree(rc, 1, 0);
 }
 
 int cli_run_vocab_parallel(const run_args *a, const cli_loss_info *loss) {
@@ -197,19 +291,19 @@ int cli_run_vocab_parallel(const run_args *a, const cli_loss_info *loss) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   vp_part v;
   memset(&v, 0, sizeof v);
-  char msg[512] = "";
+  char msg[400] = "";
+  cli_capture(1);
   int rc = read_part(a, loss, rank, size, &v, msg, sizeof msg);
-  /* Every process learns whether any could not read its part, before the
-   * collective call that would otherwise wait for it. */
-  int worst = rc;
-  MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  /* A usage error is the same everywhere: process 0 tells it. */
-  if (rc != CLI_OK && *msg && (rc != CLI_USAGE || rank == 0))
-    cli_error("run", rc, "process %d of %d: %s", rank, size, msg);
-  if (worst != CLI_OK)
-    rc = worst;
-  else
+  if (rc == CLI_OK)
+    rc = alloc_outputs(a, &v, rank, size, msg, sizeof msg);
+  if (rc != CLI_OK)
+    cli_error("run", rc, "%s", msg);
+  /* Every process learns whether any could not read its part or was given
+   * other outputs, before the collective call that would wait for it. */
+  rc = cli_vp_agree(rc, 1, (a->loss_out ? 1u : 0u) | (a->grad_out ? 2u : 0u));
+  if (rc == CLI_OK)
     rc = compute(a, &v, rank, size);
+  cli_capture(0);
   free_part(&v);
   if (!initialized)
     MPI_Finalize();
