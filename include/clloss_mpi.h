@@ -19,8 +19,9 @@
  * process. The shards of the processes tile [0, V): every class in exactly
  * one (any order of ranks; a shard may be empty, classes = 0). Each
  * process computes its block's per-row statistics (clloss.h, "shard
- * statistics"), ONE MPI_Allreduce of N + 1 records (24 bytes each; 48 for
- * float64 input) with a user-defined, commutative operator combines them,
+ * statistics"), and after the agreement (below) ONE MPI_Allreduce of N + 1
+ * records (24 bytes each; 48 for float64 input) with a user-defined,
+ * commutative operator combines them,
  * and each process finishes its own block's gradient and the loss from
  * the combined records.
  *
@@ -33,21 +34,50 @@
  *
  * Collective calls
  * ----------------
- * Every process of `comm` makes the call, with the same descriptor (rows,
- * classes, options) and the same class-index targets. A process whose own
- * arguments fail (a bad buffer, a bad descriptor) still joins the
- * all-reduce, so that no process waits forever: every process then returns
- * a failure, that process its own status and the others
- * CLLOSS_COLLECTIVE_FAILURE. Only a process that cannot join returns at
- * once: no context, MPI not initialized, comm MPI_COMM_NULL, desc NULL or
- * not initialised (its rows give the all-reduce's count); the others then
- * wait, as for any collective call that one process skips. Shards that do not
- * add up to V classes give CLLOSS_INVALID_ARGUMENT on every process (checked
- * when V < 2^24; 2^53 for float64). An MPI error is CLLOSS_COLLECTIVE_FAILURE
- * with MPI's message in the detail, if the communicator's error handler returns
- * (MPI's default, MPI_ERRORS_ARE_FATAL, aborts the job instead). The detail
- * sentence of a failure is clloss_context_error_detail(ctx), as for clloss's
- * calls.
+ * Every process of `comm` makes the call. Its first collective is the
+ * agreement: ONE MPI_Allreduce of a fixed-size record (about 1 KB, the
+ * same size whatever the arguments, with its own reduction operator) that
+ * carries what the processes must pass alike and what each found on its
+ * own. What every process must pass alike (checked; a difference is
+ * CLLOSS_INVALID_ARGUMENT on every process, with the same detail naming
+ * the value and two processes that differ):
+ *   - the call (cross_entropy or linear_cross_entropy);
+ *   - the descriptor's rows, classes (V), input_type, target_type,
+ *     reduction, ignore_index, label_smoothing, z_loss, softcap,
+ *     normalizer, grad_scale; linear_cross_entropy's hidden;
+ *   - class-index targets: the same N values (a checksum of them, one pass
+ *     over N integers; device targets are read to the host for it);
+ *   - linear_cross_entropy: grad_input given on all processes or on none;
+ *   - shards that tile [0, V): every class in exactly one shard (checked
+ *     by the count, the span and the sum of the class indices held).
+ * Free to differ: row_stride, padding and accumulate (each process's own
+ * block), the class weights, grad_output, loss, grad_input of
+ * cross_entropy, dW and db (each its own), chunk_rows, vocab_block and
+ * workspace_limit of linear_cross_entropy: the agreement takes the
+ * smallest chunk of rows any process chose (its chunk_rows, or the
+ * automatic one, which depends on the device type and workspace_limit),
+ * so no collective's size depends on one process's choice. Not checked
+ * (each process's results are then wrong, not its memory): the values of
+ * linear_cross_entropy's input X and of grad_output, which must be the
+ * same on every process.
+ *
+ * A process whose own checks, reading or allocation fail joins the
+ * agreement as failed: that process returns its own status, the others
+ * CLLOSS_COLLECTIVE_FAILURE, with a detail naming the lowest failed
+ * process, its status and its detail. This holds for a NULL context, a
+ * NULL or uninitialised descriptor, a NULL shard and host memory that
+ * cannot be had. Only a process that cannot reach the communicator
+ * returns at once without joining: MPI not initialised (or finalised),
+ * comm MPI_COMM_NULL, or the agreement's MPI datatype or operator not
+ * created; the others then wait, as for any collective call that one
+ * process skips (a communicator that is not one is MPI's undefined
+ * behaviour). Failures after the agreement (a device error during the
+ * partial statistics, an output buffer too small) reach every process
+ * through the next collective, which carries a count of failed processes.
+ * An MPI error is CLLOSS_COLLECTIVE_FAILURE with MPI's message in the
+ * detail, if the communicator's error handler returns (MPI's default,
+ * MPI_ERRORS_ARE_FATAL, aborts the job instead). The detail sentence of a
+ * failure is clloss_context_error_detail(ctx), as for clloss's calls.
  *
  * Unlike clloss's device-buffer calls, these wait on the host: for the
  * partial statistics (read to host memory), for the all-reduce, and for
@@ -126,7 +156,7 @@ CLLOSS_MPI_API clloss_status clloss_mpi_cross_entropy_host(
  * rows [shard classes, H], linear_bias and weight (class weights) its
  * entries, target class indices [N] (global, the same everywhere) or its
  * probabilities [N, shard classes], grad_output as linear_cross_entropy.
- * Outputs (any may be omitted, the same ones on every process): loss (the
+ * Outputs (any may be omitted; grad_input on all processes or none): loss (the
  * whole problem's, the same on every process), grad_input (d_hidden, the
  * whole [N, H] on every process: the shards' parts summed by an
  * MPI_Allreduce of N H reals; ce.accumulate adds it to grad_input's
@@ -134,13 +164,15 @@ CLLOSS_MPI_API clloss_status clloss_mpi_cross_entropy_host(
  * the accumulate flags apply). Every option of the descriptor, as
  * clloss_linear_cross_entropy; chunk_rows 0 chooses from the whole problem.
  *
- * Collectives, in order: an MPI_Allreduce of 3 doubles (the mean's weight
+ * Collectives, in order: the agreement (above; chunk_rows 0 chooses from
+ * the whole problem on each process, and the smallest chunk of all
+ * processes is used), an MPI_Allreduce of 3 doubles (the mean's weight
  * sum, the failed processes, the shards' classes), one of each chunk's
- * records (R + 1 records, 24 bytes each, 48 for float64: R = chunk_rows),
- * one of d_hidden (N H + 1 reals, float32 for 16-bit storage; 1 when
- * grad_input is omitted). A process that fails joins the next collective
- * as failed, and every process returns after it (as
- * clloss_mpi_cross_entropy). The call waits on the host for each
+ * records (R + 1 records, 24 bytes each, 48 for float64: R = the agreed
+ * chunk), one of d_hidden (N H + 1 reals, float32 for 16-bit storage; 1
+ * when grad_input is omitted). A process that fails after the agreement
+ * joins the next collective as failed, and every process returns after it
+ * (as clloss_mpi_cross_entropy). The call waits on the host for each
  * collective: it returns with the loss and gradients computed or enqueued
  * (`*event`, may be NULL, completes with them). d_hidden of 16-bit storage
  * is summed from the shards' parts rounded to the storage type. */

@@ -394,6 +394,11 @@ clloss_status clloss__mpi_check_comm(clloss_context *ctx, MPI_Comm comm) {
   if (!initialized)
     return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT,
                              "MPI is not initialized: call MPI_Init first");
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized)
+    return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT,
+                             "MPI is finalized");
   if (comm == MPI_COMM_NULL)
     return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT, "comm is null");
   return CLLOSS_SUCCESS;

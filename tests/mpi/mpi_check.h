@@ -85,8 +85,8 @@ void mc_test_cli(mc_state *st, clloss_context *ctx);
  * (tests/mpi/test_mpi_linear.c). */
 void mc_test_linear(mc_state *st, clloss_context *ctx);
 
-/* Vocabulary-parallel linear_cross_entropy against the single-device call
- * (tests/mpi/test_mpi_linear.c). */
-void mc_test_linear(mc_state *st, clloss_context *ctx);
+/* Processes that disagree or fail: the same error everywhere, no hang
+ * (tests/mpi/test_mpi_agree.c, issue 21). */
+void mc_test_agree(mc_state *st, clloss_context *ctx);
 
 #endif

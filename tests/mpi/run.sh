@@ -2,7 +2,11 @@
 # tests/mpi/run.sh BUILD_DIR - the MPI layer's tests (./run test): the test
 # program BUILD_DIR/tests/clloss_mpi_tests under mpirun with 2 and then 3
 # processes on this machine, each on the default OpenCL device, and the
-# example examples/vocab_parallel with 2. Exit status:
+# example examples/vocab_parallel with 2. Each run is under `timeout`, so
+# that a process left waiting in a collective (what test_mpi_agree.c
+# reproduces: processes that disagree or fail) is a failure, not a hang;
+# 300 s leaves room for a cold kernel cache (warm: a few seconds). Exit
+# status:
 # the number of runs that failed; 0 with a printed reason when MPI is
 # missing.
 set -u
@@ -30,7 +34,7 @@ fi
 failed=0
 for np in 2 3; do
   start=$(date +%s%N)
-  if ! timeout 600 mpirun "${args[@]}" -np "$np" "$prog"; then
+  if ! timeout 300 mpirun "${args[@]}" -np "$np" "$prog"; then
     echo "mpi tests: FAILED with $np processes"
     failed=$((failed + 1))
   fi

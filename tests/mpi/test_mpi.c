@@ -300,10 +300,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "[%d] no device: %s\n", st.rank, clloss_status_name(s));
     MPI_Abort(MPI_COMM_WORLD, 3);
   }
-  /* `linear`: only linear_cross_entropy's tests; a number: one case of
+  /* `linear`: only linear_cross_entropy's tests; `agree`: only those of
+   * processes that disagree or fail; a number: one case of
    * cross_entropy's (to debug). */
   if (argc > 1 && strcmp(argv[1], "linear") == 0) {
     mc_test_linear(&st, ctx);
+    clloss_context_release(ctx);
+    const int failures = mc_finish(&st);
+    MPI_Finalize();
+    return failures ? 1 : 0;
+  }
+  if (argc > 1 && strcmp(argv[1], "agree") == 0) {
+    mc_test_agree(&st, ctx);
     clloss_context_release(ctx);
     const int failures = mc_finish(&st);
     MPI_Finalize();
@@ -321,6 +329,7 @@ int main(int argc, char **argv) {
   test_failures(&st, ctx);
   mc_test_linear(&st, ctx);
   mc_test_cli(&st, ctx);
+  mc_test_agree(&st, ctx);
   clloss_context_release(ctx);
   const int failures = mc_finish(&st);
   MPI_Finalize();
