@@ -15,25 +15,35 @@ typedef struct host_call {
   size_t bytes[B_COUNT];
 } host_call;
 
-/* Bytes of each argument, from the descriptor and the shard. */
-static void sizes(const clloss_cross_entropy_desc *d, const clloss_shard *sh,
-                  size_t bytes[B_COUNT]) {
+/* Bytes of each argument, from the descriptor and the shard; 0 when a
+ * size passes SIZE_MAX (nothing is then read from the caller's arrays). */
+static int sizes(const clloss_cross_entropy_desc *d, const clloss_shard *sh,
+                 size_t bytes[B_COUNT]) {
   const size_t esize = clloss_dtype_size(d->input_type);
   const size_t lsize = clloss_dtype_size(clloss_loss_dtype(d->input_type));
   const size_t cb = sh->classes, ld = d->row_stride ? d->row_stride : cb;
-  const size_t block = d->rows && cb ? ((d->rows - 1) * ld + cb) * esize : 0;
+  int over = 0;
+  const size_t last = clloss__mpi_mul3(&over, d->rows ? d->rows - 1 : 0, ld, 1);
+  const size_t block =
+      d->rows && cb ? clloss__mpi_mul3(&over, last + cb, esize, 1) : 0;
+  if (d->rows && cb && last + cb < last)
+    over = 1;
   const int probs =
       d->target_type != CLLOSS_INT32 && d->target_type != CLLOSS_INT64;
   bytes[B_INPUT] = block;
-  bytes[B_TARGET] = probs ? d->rows * cb * esize
-                          : d->rows * clloss_dtype_size(d->target_type);
-  bytes[B_WEIGHT] = cb * lsize;
+  bytes[B_TARGET] =
+      probs ? clloss__mpi_mul3(&over, d->rows, cb, esize)
+            : clloss__mpi_mul3(&over, d->rows,
+                               clloss_dtype_size(d->target_type), 1);
+  bytes[B_WEIGHT] = clloss__mpi_mul3(&over, cb, lsize, 1);
   /* Loss values (and upstream gradients): not counted by
    * clloss_cross_entropy_loss_count, which checks d as a whole-row
    * descriptor, as a block's narrower row_stride is not. */
-  bytes[B_LOSS] = (d->reduction == CLLOSS_REDUCTION_NONE ? d->rows : 1) * lsize;
+  bytes[B_LOSS] = clloss__mpi_mul3(
+      &over, d->reduction == CLLOSS_REDUCTION_NONE ? d->rows : 1, lsize, 1);
   bytes[B_GRAD_OUTPUT] = bytes[B_LOSS];
   bytes[B_GRAD] = block;
+  return !over;
 }
 
 clloss_status clloss__mpi_check_targets(clloss_context *ctx,
@@ -107,13 +117,19 @@ clloss_status clloss_mpi_cross_entropy_host(
   if (ctx && desc && shard &&
       desc->struct_size >=
           offsetof(clloss_cross_entropy_desc, padding) + sizeof desc->padding) {
-    sizes(desc, shard, h.bytes);
+    if (!sizes(desc, shard, h.bytes)) {
+      memset(h.bytes, 0, sizeof h.bytes);
+      own = clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT,
+                              "the arrays of %zu rows pass SIZE_MAX bytes",
+                              desc->rows);
+    }
     const int mine = shard->classes > 0; /* an empty shard has no block */
     const void *host[B_COUNT] = {
         mine ? input : NULL, target, mine ? weight : NULL,
         grad_output,         loss,   mine ? grad_input : NULL};
     const int padded = desc->row_stride > shard->classes;
-    own = upload(&h, host, desc->accumulate || padded);
+    if (own == CLLOSS_SUCCESS)
+      own = upload(&h, host, desc->accumulate || padded);
     if (own == CLLOSS_SUCCESS && target)
       own = clloss__mpi_check_targets(ctx, desc, target);
   }

@@ -15,6 +15,15 @@
       return s_;                                                               \
   } while (0)
 
+/* a * b * c, or SIZE_MAX with *over set when it passes SIZE_MAX. */
+static inline size_t clloss__mpi_mul3(int *over, size_t a, size_t b,
+                                      size_t c) {
+  size_t ab, abc;
+  if (__builtin_mul_overflow(a, b, &ab) || __builtin_mul_overflow(ab, c, &abc))
+    return *over = 1, SIZE_MAX;
+  return abc;
+}
+
 /* clloss_context_fail with a formatted sentence. */
 clloss_status clloss__mpi_failf(clloss_context *ctx, clloss_status status,
                                 const char *fmt, ...)

@@ -10,9 +10,10 @@
  * grad_linear_bias). */
 enum { L_IN = 6, L_COUNT = 10 };
 
-/* Bytes of each argument, from the descriptor and the shard. */
-static void sizes(const clloss_linear_cross_entropy_desc *d, size_t own,
-                  size_t bytes[L_COUNT]) {
+/* Bytes of each argument, from the descriptor and the shard; 0 when a
+ * size passes SIZE_MAX. */
+static int sizes(const clloss_linear_cross_entropy_desc *d, size_t own,
+                 size_t bytes[L_COUNT]) {
   const clloss_cross_entropy_desc *ce = &d->ce;
   const size_t es = clloss_dtype_size(ce->input_type);
   const size_t ls = clloss_dtype_size(clloss_loss_dtype(ce->input_type));
@@ -20,18 +21,21 @@ static void sizes(const clloss_linear_cross_entropy_desc *d, size_t own,
   const int probs =
       ce->target_type != CLLOSS_INT32 && ce->target_type != CLLOSS_INT64;
   const size_t lc = ce->reduction == CLLOSS_REDUCTION_NONE ? N : 1;
+  int over = 0;
   const size_t b[L_COUNT] = {
-      N * H * es,
-      own * H * es,
-      own * es,
-      probs ? N * own * es : N * clloss_dtype_size(ce->target_type),
-      own * ls,
-      lc * ls,
-      lc * ls,
-      N * H * es,
-      own * H * es,
-      own * es};
+      clloss__mpi_mul3(&over, N, H, es),
+      clloss__mpi_mul3(&over, own, H, es),
+      clloss__mpi_mul3(&over, own, es, 1),
+      probs ? clloss__mpi_mul3(&over, N, own, es)
+            : clloss__mpi_mul3(&over, N, clloss_dtype_size(ce->target_type), 1),
+      clloss__mpi_mul3(&over, own, ls, 1),
+      clloss__mpi_mul3(&over, lc, ls, 1),
+      clloss__mpi_mul3(&over, lc, ls, 1),
+      clloss__mpi_mul3(&over, N, H, es),
+      clloss__mpi_mul3(&over, own, H, es),
+      clloss__mpi_mul3(&over, own, es, 1)};
   memcpy(bytes, b, sizeof b);
+  return !over;
 }
 
 clloss_status clloss_mpi_linear_cross_entropy_host(
@@ -59,7 +63,12 @@ clloss_status clloss_mpi_linear_cross_entropy_host(
                        offsetof(clloss_cross_entropy_desc, padding) +
                        sizeof(clloss_padding);
   if (ctx && desc && shard && desc->struct_size >= first) {
-    sizes(desc, shard->classes, bytes);
+    if (!sizes(desc, shard->classes, bytes)) {
+      memset(bytes, 0, sizeof bytes);
+      own = clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT,
+                              "the arrays of %zu rows pass SIZE_MAX bytes",
+                              desc->ce.rows);
+    }
     /* Outputs are copied in only where the call adds to them. */
     const int keep[L_COUNT] = {1,
                                1,

@@ -12,6 +12,7 @@
  *   4. different rows or dtypes: CLLOSS_INVALID_ARGUMENT everywhere;
  *   5. different (valid) targets: CLLOSS_INVALID_ARGUMENT everywhere. */
 #define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,14 @@ static void test_one_fails(mc_state *st, clloss_context *ctx,
   s = clloss_mpi_cross_entropy_host(st->rank ? ctx : NULL, MPI_COMM_WORLD, &ce,
                                     &sh, x, p->t, NULL, NULL, &loss, NULL);
   expect(st, "cross_entropy, no context on process 0", s, st->rank == 0,
+         CLLOSS_INVALID_ARGUMENT, CLLOSS_COLLECTIVE_FAILURE, loss);
+  /* Rows whose records pass SIZE_MAX on the last process: it returned
+   * before the all-reduce. */
+  clloss_cross_entropy_desc huge = ce;
+  huge.rows = last ? SIZE_MAX / 4 : AN;
+  s = clloss_mpi_cross_entropy_host(ctx, MPI_COMM_WORLD, &huge, &sh, x, p->t,
+                                    NULL, NULL, &loss, NULL);
+  expect(st, "cross_entropy, 2^62 rows on the last process", s, last,
          CLLOSS_INVALID_ARGUMENT, CLLOSS_COLLECTIVE_FAILURE, loss);
   free(x);
 }
