@@ -128,12 +128,12 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
    * of the vocabulary that keep them near the chunk's logits (counted
    * twice here), with blocks they copy about a block of W and of logits. */
   int over = 0;
-  size_t per_row = add(&over,
-                       add(&over, 2 * pl->cols,
-                           pl->conv ? mul(&over, H, 1 + (size_t)want_dx) : 0),
-                       (pl->conv && pl->prob && !pl->stats ? V : 0) +
-                           (pl->stats ? 12 : 0) +
-                           (pl->stats && pl->prob ? pl->cols : 0) + 1);
+  size_t per_row =
+      add(&over,
+          add(&over, 2 * pl->cols,
+              pl->conv ? mul(&over, H, 1 + (size_t)want_dx) : 0),
+          (pl->conv && pl->prob && !pl->stats ? V : 0) + (pl->stats ? 12 : 0) +
+              (pl->stats && pl->prob ? pl->cols : 0) + 1);
   size_t fixed = add(
       &over,
       pl->conv ? add(&over, mul(&over, mul(&over, V, H), 1 + (size_t)want_dw),

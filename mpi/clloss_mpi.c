@@ -397,8 +397,7 @@ clloss_status clloss__mpi_check_comm(clloss_context *ctx, MPI_Comm comm) {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized)
-    return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT,
-                             "MPI is finalized");
+    return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT, "MPI is finalized");
   if (comm == MPI_COMM_NULL)
     return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT, "comm is null");
   return CLLOSS_SUCCESS;
@@ -418,8 +417,7 @@ static clloss_status prepare(vp_call *c, const clloss_cross_entropy_desc *desc,
                              "desc is NULL or not initialised with "
                              "CLLOSS_CROSS_ENTROPY_DESC_INIT");
   if (!shard)
-    return clloss__mpi_failf(c->ctx, CLLOSS_INVALID_ARGUMENT,
-                             "shard is NULL");
+    return clloss__mpi_failf(c->ctx, CLLOSS_INVALID_ARGUMENT, "shard is NULL");
   const size_t rec = record_size(c->rec.f64);
   if (desc->rows > (SIZE_MAX - 2 * rec) / rec)
     return clloss__mpi_failf(c->ctx, CLLOSS_INVALID_ARGUMENT,
@@ -445,10 +443,9 @@ clloss_status clloss__mpi_cross_entropy(
   /* Without MPI or a communicator this process cannot join; every other
    * failure joins the agreement, whose size is fixed. */
   CLLOSS_MPI_TRY(clloss__mpi_check_comm(ctx, comm));
-  const int desc_ok =
-      desc && desc->struct_size >= offsetof(clloss_cross_entropy_desc,
-                                            padding) +
-                                       sizeof desc->padding;
+  const int desc_ok = desc && desc->struct_size >=
+                                  offsetof(clloss_cross_entropy_desc, padding) +
+                                      sizeof desc->padding;
   vp_call c;
   memset(&c, 0, sizeof c);
   c.ctx = ctx;

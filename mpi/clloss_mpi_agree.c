@@ -22,22 +22,23 @@ typedef struct ag_range {
 /* The reduced record; every field has a commutative, associative combine. */
 typedef struct ag_record {
   ag_range f[AG_FIELDS];
-  uint64_t chunk;         /* minimum */
-  uint64_t classes;       /* sum of the shards' classes (saturating) */
-  uint64_t index_sum;     /* sum of the indices of the classes held, mod 2^64 */
-  uint64_t first, end;    /* minimum offset, maximum end of non-empty shards */
-  int64_t processes;      /* sum */
-  int64_t failures;       /* sum */
-  int64_t failed_rank;    /* lowest failed rank; INT64_MAX: none */
-  int64_t failed_status;  /* its status */
-  char detail[256];       /* its detail sentence */
+  uint64_t chunk;        /* minimum */
+  uint64_t classes;      /* sum of the shards' classes (saturating) */
+  uint64_t index_sum;    /* sum of the indices of the classes held, mod 2^64 */
+  uint64_t first, end;   /* minimum offset, maximum end of non-empty shards */
+  int64_t processes;     /* sum */
+  int64_t failures;      /* sum */
+  int64_t failed_rank;   /* lowest failed rank; INT64_MAX: none */
+  int64_t failed_status; /* its status */
+  char detail[256];      /* its detail sentence */
 } ag_record;
 
 static const char *const field_names[AG_FIELDS] = {
-    "call",        "rows",       "classes",       "hidden",
-    "input_type",  "target_type", "reduction",    "ignore_index",
-    "label_smoothing", "z_loss",  "softcap",      "normalizer",
-    "grad_scale",  "outputs given", "class-index targets (checksum)"};
+    "call",       "rows",          "classes",
+    "hidden",     "input_type",    "target_type",
+    "reduction",  "ignore_index",  "label_smoothing",
+    "z_loss",     "softcap",       "normalizer",
+    "grad_scale", "outputs given", "class-index targets (checksum)"};
 
 static void combine_range(ag_range *a, const ag_range *b) {
   if (b->lo < a->lo || (b->lo == a->lo && b->lo_rank < a->lo_rank))
@@ -166,11 +167,11 @@ static clloss_status judge(clloss_context *ctx, const ag_record *r,
     char lo[96], hi[96];
     format_value(i, f->lo, lo, sizeof lo);
     format_value(i, f->hi, hi, sizeof hi);
-    return clloss__mpi_failf(
-        ctx, CLLOSS_INVALID_ARGUMENT,
-        "the processes disagree on %s: process %" PRId64 " passed %s, process "
-        "%" PRId64 " %s; every process must pass the same",
-        field_names[i], f->lo_rank, lo, f->hi_rank, hi);
+    return clloss__mpi_failf(ctx, CLLOSS_INVALID_ARGUMENT,
+                             "the processes disagree on %s: process %" PRId64
+                             " passed %s, process "
+                             "%" PRId64 " %s; every process must pass the same",
+                             field_names[i], f->lo_rank, lo, f->hi_rank, hi);
   }
   const uint64_t v = t->v[AG_CLASSES];
   if (r->classes != v)
@@ -259,13 +260,11 @@ uint64_t clloss__mpi_checksum(clloss_dtype type, const void *target,
   return h;
 }
 
-clloss_status clloss__mpi_target_checksum(clloss_context *ctx,
-                                          cl_command_queue queue,
-                                          clloss_dtype type,
-                                          clloss_buffer target, size_t rows,
-                                          cl_uint num_events,
-                                          const cl_event *wait_list,
-                                          uint64_t *sum) {
+clloss_status
+clloss__mpi_target_checksum(clloss_context *ctx, cl_command_queue queue,
+                            clloss_dtype type, clloss_buffer target,
+                            size_t rows, cl_uint num_events,
+                            const cl_event *wait_list, uint64_t *sum) {
   *sum = 0;
   if (!is_index(type) || !target.mem || rows == 0)
     return CLLOSS_SUCCESS;

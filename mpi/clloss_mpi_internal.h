@@ -16,8 +16,7 @@
   } while (0)
 
 /* a * b * c, or SIZE_MAX with *over set when it passes SIZE_MAX. */
-static inline size_t clloss__mpi_mul3(int *over, size_t a, size_t b,
-                                      size_t c) {
+static inline size_t clloss__mpi_mul3(int *over, size_t a, size_t b, size_t c) {
   size_t ab, abc;
   if (__builtin_mul_overflow(a, b, &ab) || __builtin_mul_overflow(ab, c, &abc))
     return *over = 1, SIZE_MAX;
@@ -125,12 +124,10 @@ uint64_t clloss__mpi_checksum(clloss_dtype type, const void *target,
                               size_t rows);
 /* The same of class-index targets on the device, read after wait_list
  * (0 for probability targets or no buffer). */
-clloss_status clloss__mpi_target_checksum(clloss_context *ctx,
-                                          cl_command_queue queue,
-                                          clloss_dtype type,
-                                          clloss_buffer target, size_t rows,
-                                          cl_uint num_events,
-                                          const cl_event *wait_list,
-                                          uint64_t *sum);
+clloss_status
+clloss__mpi_target_checksum(clloss_context *ctx, cl_command_queue queue,
+                            clloss_dtype type, clloss_buffer target,
+                            size_t rows, cl_uint num_events,
+                            const cl_event *wait_list, uint64_t *sum);
 
 #endif

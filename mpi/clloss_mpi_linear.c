@@ -21,13 +21,13 @@
 typedef struct lin_call {
   clloss_context *ctx;
   MPI_Comm comm;
-  int f64;             /* float64: records and reals of doubles */
-  size_t rows, chunk;  /* N, rows per chunk */
-  size_t hidden;       /* H */
-  size_t own;          /* this shard's classes */
-  int want_dx;         /* d_hidden is summed in the last collective */
-  int made;            /* collectives made so far */
-  int seen;            /* one of them reported a failure */
+  int f64;            /* float64: records and reals of doubles */
+  size_t rows, chunk; /* N, rows per chunk */
+  size_t hidden;      /* H */
+  size_t own;         /* this shard's classes */
+  int want_dx;        /* d_hidden is summed in the last collective */
+  int made;           /* collectives made so far */
+  int seen;           /* one of them reported a failure */
 } lin_call;
 
 static size_t chunks_of(const lin_call *c) {
@@ -226,8 +226,8 @@ static clloss_status prepare(clloss_context *ctx, cl_command_queue queue,
    * pass. */
   size_t chunk = d->chunk_rows;
   if (!chunk && d->ce.rows)
-    CLLOSS_MPI_TRY(clloss_linear_cross_entropy_workspace_size(
-        ctx, d, 1, 1, 1, NULL, &chunk));
+    CLLOSS_MPI_TRY(clloss_linear_cross_entropy_workspace_size(ctx, d, 1, 1, 1,
+                                                              NULL, &chunk));
   t->chunk = chunk < d->ce.rows ? chunk : d->ce.rows;
   return clloss__mpi_target_checksum(ctx, queue, d->ce.target_type, target,
                                      d->ce.rows, num_events, wait_list,
@@ -250,8 +250,8 @@ clloss_status clloss__mpi_linear_cross_entropy(
   clloss__mpi_terms t;
   clloss__mpi_terms_ce(&t, AG_LINEAR, NULL);
   if (own == CLLOSS_SUCCESS)
-    own = prepare(ctx, queue, desc, &d, shard, in[3], num_events, wait_list,
-                  &t);
+    own =
+        prepare(ctx, queue, desc, &d, shard, in[3], num_events, wait_list, &t);
   t.v[AG_OUTPUTS] = outputs_given(out);
   t.shard_offset = shard ? shard->class_offset : 0;
   t.shard_classes = shard ? shard->classes : 0;

@@ -771,13 +771,13 @@ static void test_workspace_cost_and_overflow(void) {
   CU_ASSERT_EQUAL(clloss_linear_cross_entropy_workspace_size(
                       ctx, &d, 1, 1, 1, &bytes, &full_rows),
                   CLLOSS_SUCCESS);
-  CU_ASSERT_EQUAL(clloss_linear_cross_entropy_workspace_size(
-                      ctx, &d, 1, 1, 1, NULL, &only_rows),
+  CU_ASSERT_EQUAL(clloss_linear_cross_entropy_workspace_size(ctx, &d, 1, 1, 1,
+                                                             NULL, &only_rows),
                   CLLOSS_SUCCESS);
   CU_ASSERT(full_rows > 0 && only_rows == full_rows);
-  CU_ASSERT_EQUAL(clloss_linear_cross_entropy_workspace_size(ctx, &d, 1, 1, 1,
-                                                             NULL, NULL),
-                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_EQUAL(
+      clloss_linear_cross_entropy_workspace_size(ctx, &d, 1, 1, 1, NULL, NULL),
+      CLLOSS_INVALID_ARGUMENT);
   /* A descriptor the checks accept (N H, V H and N V below SIZE_MAX / 16)
    * whose workspace passes SIZE_MAX: 16-bit storage, probability targets
    * and one chunk of all rows need about 24 N V bytes. */
@@ -796,9 +796,9 @@ static void test_workspace_cost_and_overflow(void) {
   d.ce.input_type = CLLOSS_FLOAT32;
   d.ce.target_type = CLLOSS_INT64;
   rows = 0;
-  CU_ASSERT_EQUAL(clloss_linear_cross_entropy_workspace_size(ctx, &d, 1, 1, 1,
-                                                             NULL, &rows),
-                  CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(
+      clloss_linear_cross_entropy_workspace_size(ctx, &d, 1, 1, 1, NULL, &rows),
+      CLLOSS_SUCCESS);
   CU_ASSERT(rows >= 1 && rows <= d.ce.rows);
 }
 

@@ -112,10 +112,10 @@ clloss_status cli_linear_vocab_parallel(const cli_linear_call *c, int *writer) {
     s = call;
   s = all_succeeded(c->ctx, s);
   if (s == CLLOSS_SUCCESS &&
-      ((dw && gather_rows(dw, c->dw, H * es, V, rank, size, counts) !=
-                  MPI_SUCCESS) ||
-       (db && gather_rows(db, c->db, es, V, rank, size, counts) !=
-                  MPI_SUCCESS)))
+      ((dw &&
+        gather_rows(dw, c->dw, H * es, V, rank, size, counts) != MPI_SUCCESS) ||
+       (db &&
+        gather_rows(db, c->db, es, V, rank, size, counts) != MPI_SUCCESS)))
     s = clloss_context_fail(c->ctx, CLLOSS_COLLECTIVE_FAILURE,
                             "gathering dW or db to process 0 failed");
   free(tp);

@@ -45,8 +45,8 @@ static const char *outputs_phrase(unsigned wanted, char *buf, size_t len) {
   buf[0] = '\0';
   for (unsigned i = 0; i < 4; i++)
     if (wanted & (1u << i) && at < len)
-      at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? " " : "",
-                             names[i]);
+      at +=
+          (size_t)snprintf(buf + at, len - at, "%s%s", at ? " " : "", names[i]);
   if (!at)
     snprintf(buf, len, "no output");
   return buf;
@@ -89,8 +89,8 @@ int cli_vp_agree(int rc, int own, unsigned wanted) {
     /* It cannot join with the others: the job ends, as MPI's own errors
      * do. */
     cli_error("run", CLI_DATA_ERROR,
-              "process %d of %d: no memory for the processes' agreement",
-              rank, size);
+              "process %d of %d: no memory for the processes' agreement", rank,
+              size);
     MPI_Abort(MPI_COMM_WORLD, CLI_DATA_ERROR);
   }
   const int mrc = MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all,
@@ -209,7 +209,8 @@ static int alloc_outputs(const run_args *a, vp_part *v, int rank, int size,
   v->counts = malloc(2 * (size_t)size * sizeof *v->counts);
   v->full = root ? calloc(n + 1, es) : NULL;
   v->blocks = root ? malloc(n * es + 1) : NULL;
-  if (!v->loss || !v->grad || !v->counts || (root && (!v->full || !v->blocks))) {
+  if (!v->loss || !v->grad || !v->counts ||
+      (root && (!v->full || !v->blocks))) {
     snprintf(msg, len, "out of memory");
     return CLI_DATA_ERROR;
   }

@@ -33,11 +33,11 @@ typedef struct agree_problem {
 static void make_problem(agree_problem *p) {
   unsigned s = 12345;
   for (size_t i = 0; i < AN * AH; i++)
-    p->x[i] = (float)((s = s * 1103515245u + 12345u) >> 16 & 1023) / 512.0f -
-              1.0f;
+    p->x[i] =
+        (float)((s = s * 1103515245u + 12345u) >> 16 & 1023) / 512.0f - 1.0f;
   for (size_t i = 0; i < AV * AH; i++)
-    p->w[i] = (float)((s = s * 1103515245u + 12345u) >> 16 & 1023) / 512.0f -
-              1.0f;
+    p->w[i] =
+        (float)((s = s * 1103515245u + 12345u) >> 16 & 1023) / 512.0f - 1.0f;
   for (size_t i = 0; i < AN; i++)
     p->t[i] = (int64_t)((i * 7 + 3) % AV);
 }
@@ -82,11 +82,11 @@ static void test_chunks(mc_state *st, clloss_context *ctx,
            clloss_context_error_detail(ctx));
   d.chunk_rows = 2 + (size_t)st->rank;
   clloss_status s = lin_call(ctx, st, &d, p, p->t, &loss, NULL);
-  MC_CHECK(st, s == CLLOSS_SUCCESS, "agree: chunk rows %zu on process %d: %s (%s)",
-           d.chunk_rows, st->rank, clloss_status_name(s),
-           clloss_context_error_detail(ctx));
-  mc_check_loss(st, "agree: different chunk rows", CLLOSS_FLOAT32, &loss,
-                &want, 1);
+  MC_CHECK(st, s == CLLOSS_SUCCESS,
+           "agree: chunk rows %zu on process %d: %s (%s)", d.chunk_rows,
+           st->rank, clloss_status_name(s), clloss_context_error_detail(ctx));
+  mc_check_loss(st, "agree: different chunk rows", CLLOSS_FLOAT32, &loss, &want,
+                1);
   mc_check_same_everywhere(st, "agree: different chunk rows", &loss,
                            sizeof loss);
   /* Automatic chunks that differ: the smallest workspace_limit that
@@ -94,9 +94,9 @@ static void test_chunks(mc_state *st, clloss_context *ctx,
    * process. */
   d = lin_desc(0);
   size_t rows = 0;
-  for (d.workspace_limit = 256; clloss_linear_cross_entropy_workspace_size(
-                                    ctx, &d, 1, 1, 1, NULL, &rows) !=
-                                CLLOSS_SUCCESS;
+  for (d.workspace_limit = 256;
+       clloss_linear_cross_entropy_workspace_size(ctx, &d, 1, 1, 1, NULL,
+                                                  &rows) != CLLOSS_SUCCESS;
        d.workspace_limit += 32)
     ;
   d.workspace_limit += (size_t)st->rank * 300;
@@ -111,15 +111,13 @@ static void test_chunks(mc_state *st, clloss_context *ctx,
   s = lin_call(ctx, st, &d, p, p->t, &loss, NULL);
   MC_CHECK(st, s == CLLOSS_SUCCESS, "agree: automatic chunks: %s (%s)",
            clloss_status_name(s), clloss_context_error_detail(ctx));
-  mc_check_loss(st, "agree: automatic chunks", CLLOSS_FLOAT32, &loss, &want,
-                1);
+  mc_check_loss(st, "agree: automatic chunks", CLLOSS_FLOAT32, &loss, &want, 1);
 }
 
 /* The status every process got: `bad` on the process that failed (or
  * disagreed), `others` elsewhere; the loss untouched. */
-static void expect(mc_state *st, const char *what, clloss_status s,
-                   int is_bad, clloss_status bad, clloss_status others,
-                   float loss) {
+static void expect(mc_state *st, const char *what, clloss_status s, int is_bad,
+                   clloss_status bad, clloss_status others, float loss) {
   const clloss_status want = is_bad ? bad : others;
   MC_CHECK(st, s == want, "agree: %s: got %s, want %s", what,
            clloss_status_name(s), clloss_status_name(want));
@@ -318,9 +316,10 @@ static int run_cli(const char *dir, const char *loss_name, const char *input,
   snprintf(w, sizeof w, "%s/w.npy", dir);
   snprintf(l, sizeof l, "%s/loss.npy", dir);
   snprintf(g, sizeof g, "%s/grad.npy", dir);
-  char *argv[20] = {"clloss",     "run", (char *)loss_name, "--input",
-                    x,            "--target", t,          "--loss-out",
-                    l,            "--quiet",  "--vocab-parallel"};
+  char *argv[20] = {
+      "clloss",          "run", (char *)loss_name, "--input", x,
+      "--target",        t,     "--loss-out",      l,         "--quiet",
+      "--vocab-parallel"};
   int argc = 11;
   if (grad) {
     argv[argc++] = "--grad-out";
@@ -367,8 +366,7 @@ static void test_cli(mc_state *st, const agree_problem *p) {
   }
   const int last = st->rank == st->size - 1;
   /* 1: --chunk-rows 2 on one process, 4 on the others. */
-  int rc = run_cli(dir, "linear_cross_entropy", "x.npy", 1,
-                   last ? "2" : "4");
+  int rc = run_cli(dir, "linear_cross_entropy", "x.npy", 1, last ? "2" : "4");
   expect_exit(st, "linear, different --chunk-rows", rc, 0);
   remove_outputs(st, dir);
   /* 2: a missing file on the last process. */
