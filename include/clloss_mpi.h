@@ -79,7 +79,9 @@
  * MPI_ERRORS_ARE_FATAL, aborts the job instead). The detail sentence of a
  * failure is clloss_context_error_detail(ctx), as for clloss's calls.
  *
- * Unlike clloss's device-buffer calls, these wait on the host: for the
+ * Unlike clloss's device-buffer calls, these wait on the host: for
+ * class-index targets (read to host memory after wait_list, for the
+ * agreement's checksum), for the agreement, for the
  * partial statistics (read to host memory), for the all-reduce, and for
  * the combined records' copy back to the device; then the finish is
  * enqueued and the call returns without waiting for it.
@@ -143,7 +145,9 @@ CLLOSS_MPI_API clloss_status clloss_mpi_cross_entropy(
 /* The same on host arrays (through device buffers made for the call, on
  * the context's own queue); returns when the results are in host memory.
  * Class-index targets outside [0, V) that are not ignore_index give
- * CLLOSS_INVALID_TARGET on every process before any output is touched. */
+ * CLLOSS_INVALID_TARGET on the processes that have them, and
+ * CLLOSS_COLLECTIVE_FAILURE on the others, before any output is touched
+ * (the targets being the same everywhere, that is every process). */
 CLLOSS_MPI_API clloss_status clloss_mpi_cross_entropy_host(
     clloss_context *ctx, MPI_Comm comm, const clloss_cross_entropy_desc *desc,
     const clloss_shard *shard, const void *input, const void *target,
@@ -187,7 +191,9 @@ CLLOSS_MPI_API clloss_status clloss_mpi_linear_cross_entropy(
 
 /* The same on host arrays; returns when the results are in host memory.
  * Class-index targets outside [0, V) that are not ignore_index give
- * CLLOSS_INVALID_TARGET on every process before any output is touched. */
+ * CLLOSS_INVALID_TARGET on the processes that have them, and
+ * CLLOSS_COLLECTIVE_FAILURE on the others, before any output is touched
+ * (the targets being the same everywhere, that is every process). */
 CLLOSS_MPI_API clloss_status clloss_mpi_linear_cross_entropy_host(
     clloss_context *ctx, MPI_Comm comm,
     const clloss_linear_cross_entropy_desc *desc, const clloss_shard *shard,
