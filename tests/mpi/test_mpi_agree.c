@@ -5,8 +5,9 @@
  * tests/mpi/run.sh's timeout a hang is a failure.
  *   1. different chunk rows per process (and automatic chunks that differ
  *      with the workspace limit): the smallest chunk, the right loss;
- *   2. one process failing (NULL context, NULL descriptor, bad target, a
- *      missing file in the CLI): every process returns;
+ *   2. one process failing (NULL context, NULL descriptor, bad target,
+ *      rows past SIZE_MAX; a missing file or no device in the CLI): every
+ *      process returns;
  *   3. grad_input / --grad-out on one process only: an error everywhere,
  *      nothing written;
  *   4. different rows or dtypes: CLLOSS_INVALID_ARGUMENT everywhere;
@@ -308,6 +309,8 @@ static int exists(const char *dir, const char *name) {
  * dir), the target t.npy, the loss into loss.npy, and on the processes
  * where grad is set, --grad-out grad.npy; linear_cross_entropy with
  * --linear-weight w.npy and --chunk-rows chunk. */
+static const char *device_arg; /* --device, when set */
+
 static int run_cli(const char *dir, const char *loss_name, const char *input,
                    int grad, const char *chunk) {
   char x[512], t[512], w[512], l[512], g[512];
@@ -330,6 +333,10 @@ static int run_cli(const char *dir, const char *loss_name, const char *input,
     argv[argc++] = w;
     argv[argc++] = "--chunk-rows";
     argv[argc++] = (char *)chunk;
+  }
+  if (device_arg) {
+    argv[argc++] = "--device";
+    argv[argc++] = (char *)device_arg;
   }
   argv[argc] = NULL;
   return clloss_cli_main(argc, argv);
@@ -379,6 +386,14 @@ static void test_cli(mc_state *st, const agree_problem *p) {
   rc = run_cli(dir, "cross_entropy", last ? "missing.npy" : "logits.npy", 0,
                NULL);
   expect_exit(st, "cross_entropy, a missing file on the last process", rc, 1);
+  remove_outputs(st, dir);
+  /* No device on the last process. */
+  device_arg = last ? "no such device" : NULL;
+  rc = run_cli(dir, "linear_cross_entropy", "x.npy", 0, "4");
+  expect_exit(st, "linear, no device on the last process", rc, 1);
+  rc = run_cli(dir, "cross_entropy", "logits.npy", 0, NULL);
+  expect_exit(st, "cross_entropy, no device on the last process", rc, 1);
+  device_arg = NULL;
   remove_outputs(st, dir);
   /* 3: --grad-out on process 0 only. */
   rc = run_cli(dir, "cross_entropy", "logits.npy", st->rank == 0, NULL);
