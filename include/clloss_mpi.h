@@ -173,8 +173,9 @@ CLLOSS_MPI_API clloss_status clloss_mpi_cross_entropy_host(
  * processes is used), an MPI_Allreduce of 3 doubles (the mean's weight
  * sum, the failed processes, the shards' classes), one of each chunk's
  * records (R + 1 records, 24 bytes each, 48 for float64: R = the agreed
- * chunk), one of d_hidden (N H + 1 reals, float32 for 16-bit storage; 1
- * when grad_input is omitted). A process that fails after the agreement
+ * chunk), one of the failures (1 int), and when none failed one of
+ * d_hidden (N H reals, float32 for 16-bit storage; none when grad_input
+ * is omitted). A process that fails after the agreement
  * joins the next collective as failed, and every process returns after it
  * (as clloss_mpi_cross_entropy). The call waits on the host for each
  * collective: it returns with the loss and gradients computed or enqueued

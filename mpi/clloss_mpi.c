@@ -306,12 +306,9 @@ static clloss_status all_reduce(vp_call *c, MPI_Comm comm, int failed,
 
 clloss_status clloss__mpi_records_allreduce(clloss_context *ctx, MPI_Comm comm,
                                             int f64, void *data, size_t rows,
-                                            int failed) {
+                                            int failed, void *scratch) {
   const size_t rs = record_size(f64);
-  records r = {f64, rows, NULL};
-  if (rows > (SIZE_MAX - 2 * rs) / rs || !(r.data = malloc((rows + 1) * rs)))
-    return clloss__mpi_failf(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
-                             "no host memory for %zu records", rows + 1);
+  records r = {f64, rows, scratch};
   if (data)
     memcpy(r.data, data, rows * rs);
   else
@@ -322,7 +319,6 @@ clloss_status clloss__mpi_records_allreduce(clloss_context *ctx, MPI_Comm comm,
       reduce_records(ctx, comm, &r, 0, failed, &failures, &classes);
   if (s == CLLOSS_SUCCESS && data)
     memcpy(data, r.data, rows * rs);
-  free(r.data);
   if (s == CLLOSS_SUCCESS && failures > 0)
     s = failed ? CLLOSS_COLLECTIVE_FAILURE
                : clloss__mpi_failf(ctx, CLLOSS_COLLECTIVE_FAILURE,

@@ -53,10 +53,11 @@ clloss_status clloss__mpi_buffer(clloss_context *ctx, size_t bytes,
 /* One MPI_Allreduce of `rows` records (clloss_ce_stats, or _stats64 for
  * f64; NULL: empty ones) with the records' operator, in place, and a
  * control record counting the failed processes: CLLOSS_COLLECTIVE_FAILURE
- * when any failed. */
+ * when any failed. scratch holds rows + 1 records (made beforehand, so
+ * that no allocation can keep this process from joining). */
 clloss_status clloss__mpi_records_allreduce(clloss_context *ctx, MPI_Comm comm,
                                             int f64, void *data, size_t rows,
-                                            int failed);
+                                            int failed, void *scratch);
 /* A class index outside [0, V) that is not ignore_index:
  * CLLOSS_INVALID_TARGET with its row. */
 clloss_status clloss__mpi_check_targets(clloss_context *ctx,

@@ -21,13 +21,14 @@
 typedef struct lin_call {
   clloss_context *ctx;
   MPI_Comm comm;
-  int f64;            /* float64: records and reals of doubles */
-  size_t rows, chunk; /* N, rows per chunk */
-  size_t hidden;      /* H */
-  size_t own;         /* this shard's classes */
-  int want_dx;        /* d_hidden is summed in the last collective */
-  int made;           /* collectives made so far */
-  int seen;           /* one of them reported a failure */
+  int f64;                /* float64: records and reals of doubles */
+  size_t rows, chunk;     /* N, rows per chunk */
+  size_t hidden;          /* H */
+  size_t own;             /* this shard's classes */
+  int want_dx;            /* d_hidden is summed in the last collective */
+  int made;               /* collectives made so far */
+  int seen;               /* one of them reported a failure */
+  unsigned char *scratch; /* chunk + 1 records, made after the agreement */
 } lin_call;
 
 static size_t chunks_of(const lin_call *c) {
@@ -70,43 +71,39 @@ static clloss_status sum_collective(lin_call *c, void *value, int failed) {
  * record whose target_weight counts the failed processes. */
 static clloss_status records_collective(lin_call *c, void *records, size_t rows,
                                         int failed) {
-  clloss_status s = clloss__mpi_records_allreduce(c->ctx, c->comm, c->f64,
-                                                  records, rows, failed);
+  clloss_status s = clloss__mpi_records_allreduce(
+      c->ctx, c->comm, c->f64, records, rows, failed, c->scratch);
   c->made++;
   if (s != CLLOSS_SUCCESS)
     c->seen = 1;
   return s;
 }
 
-/* The last position: d_hidden (N H reals; NULL: failed, zeros) summed,
- * and the failures. */
+/* The last position: the failures (one int), then, when none, d_hidden
+ * (N H reals, `dx`) summed; a process that failed needs no memory for
+ * it. */
 static clloss_status dx_collective(lin_call *c, void *dx, int failed) {
-  const size_t n = c->want_dx ? c->rows * c->hidden : 0, rs = c->f64 ? 8 : 4;
-  unsigned char *buf = dx ? dx : calloc(n + 1, rs);
-  if (!buf)
-    return clloss__mpi_failf(c->ctx, CLLOSS_OUT_OF_HOST_MEMORY,
-                             "no host memory for d_hidden");
-  if (c->f64)
-    ((double *)buf)[n] = failed;
-  else
-    ((float *)buf)[n] = (float)failed;
-  int rc =
-      n + 1 > (size_t)INT_MAX
-          ? MPI_ERR_COUNT
-          : MPI_Allreduce(MPI_IN_PLACE, buf, (int)(n + 1),
-                          c->f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, c->comm);
+  int fails = failed;
+  int rc = MPI_Allreduce(MPI_IN_PLACE, &fails, 1, MPI_INT, MPI_SUM, c->comm);
   c->made++;
-  const double fails = c->f64 ? ((double *)buf)[n] : (double)((float *)buf)[n];
-  if (!dx)
-    free(buf);
   if (rc != MPI_SUCCESS)
-    return mpi_error(c, rc);
-  if (fails > 0 && !failed)
-    return clloss__mpi_failf(c->ctx, CLLOSS_COLLECTIVE_FAILURE,
-                             "%.0f processes failed (this one did not): see "
-                             "their status",
-                             fails);
-  return failed ? CLLOSS_COLLECTIVE_FAILURE : CLLOSS_SUCCESS;
+    return c->seen = 1, mpi_error(c, rc);
+  if (fails > 0) {
+    c->seen = 1;
+    return failed ? CLLOSS_COLLECTIVE_FAILURE
+                  : clloss__mpi_failf(c->ctx, CLLOSS_COLLECTIVE_FAILURE,
+                                      "%d processes failed (this one did "
+                                      "not): see their status",
+                                      fails);
+  }
+  const size_t n = c->want_dx ? c->rows * c->hidden : 0;
+  if (n == 0)
+    return CLLOSS_SUCCESS;
+  rc = n > (size_t)INT_MAX
+           ? MPI_ERR_COUNT
+           : MPI_Allreduce(MPI_IN_PLACE, dx, (int)n,
+                           c->f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, c->comm);
+  return rc == MPI_SUCCESS ? CLLOSS_SUCCESS : mpi_error(c, rc);
 }
 
 /* The core's exchange: kind and count say which position it is. */
@@ -288,6 +285,13 @@ clloss_status clloss__mpi_linear_cross_entropy(
   if (dx_tmp)
     dx = (clloss_buffer){dx_tmp, 0};
   d.ce.accumulate = 0;
+  /* The records' host memory for every chunk, before the first exchange:
+   * a process without it fails at the first collective. */
+  const size_t rs = c.f64 ? sizeof(clloss_ce_stats64) : sizeof(clloss_ce_stats);
+  if (own == CLLOSS_SUCCESS &&
+      !(c.scratch = malloc(((c.chunk ? c.chunk : 1) + 1) * rs)))
+    own = clloss__mpi_failf(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
+                            "no host memory for %zu records", c.chunk + 1);
   cl_event done = NULL;
   const clloss_linear_exchange ex = {exchange, &c};
   if (own == CLLOSS_SUCCESS)
@@ -312,6 +316,7 @@ clloss_status clloss__mpi_linear_cross_entropy(
     clReleaseMemObject(loss_tmp);
   if (dx_tmp)
     clReleaseMemObject(dx_tmp);
+  free(c.scratch);
   return s;
 }
 
