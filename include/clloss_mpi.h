@@ -73,7 +73,11 @@
  * process skips (a communicator that is not one is MPI's undefined
  * behaviour). Failures after the agreement (a device error during the
  * partial statistics, an output buffer too small) reach every process
- * through the next collective, which carries a count of failed processes.
+ * through the next collective, which carries a count of failed processes;
+ * one after the last collective (the finish's enqueue, d_hidden's copy
+ * back to the device) is that process's alone, and its caller must tell
+ * the others before any further collective that depends on it (the CLI
+ * does: one MPI_Allgather of each process's outcome).
  * An MPI error is CLLOSS_COLLECTIVE_FAILURE with MPI's message in the
  * detail, if the communicator's error handler returns (MPI's default,
  * MPI_ERRORS_ARE_FATAL, aborts the job instead). The detail sentence of a
