@@ -36,9 +36,10 @@ static float *sm_rows(size_t rows, size_t classes, size_t ld, float big,
 }
 
 /* Compares p (storage `type`, rows x ld) with the double reference of the
- * stored values: 4 float32 ulps of p_j plus the rounding of exp's argument
- * x_j - lse (half an ulp of it, relatively), plus a storage ulp for 16-bit
- * types, plus FLT_MIN (subnormal exps are 0). */
+ * stored values: ul_ce_bound's float32 ulps of p_j (support/ulps.c, the
+ * bound for any variant on any conformant device) plus the rounding of
+ * exp's argument x_j - lse (half an ulp of it, relatively), plus a
+ * storage ulp for 16-bit types, plus FLT_MIN (subnormal exps are 0). */
 static size_t sm_compare(const char *what, clloss_dtype type, const float *x,
                          size_t rows, size_t classes, size_t ld,
                          const void *got) {
@@ -50,7 +51,9 @@ static size_t sm_compare(const char *what, clloss_dtype type, const float *x,
   for (size_t i = 0; i < rows * ld; i++)
     xs[i] = ul_stored(type, x[i]);
   CU_ASSERT_EQUAL_FATAL(clloss_reference_softmax(&d, xs, want), CLLOSS_SUCCESS);
-  ul_worst w = {0, 0, 0};
+  ul_worst w = {0, 0, 0, 0};
+  ul_ce_opts o = {classes, rows, 0, 0, 0, 0, 0, 1};
+  const double ulps = ul_ce_bound(&o).grad;
   for (size_t i = 0; i < rows; i++) {
     double m = -INFINITY, s = 0;
     for (size_t j = 0; j < classes; j++)
@@ -64,7 +67,7 @@ static size_t sm_compare(const char *what, clloss_dtype type, const float *x,
       double extra = (p > 0 ? fabs(xs[e] - lse) * 0x1p-24 * p : 0) + FLT_MIN;
       if (type == CLLOSS_FLOAT16 || type == CLLOSS_BFLOAT16)
         extra += ul_ulp(type, p);
-      ul_check(&w, what, e, dc_get(type, got, e), p, p, 4.0, extra);
+      ul_check(&w, what, e, dc_get(type, got, e), p, p, ulps, extra);
     }
   }
   free(xs);
