@@ -40,6 +40,17 @@ static float *sm_rows(size_t rows, size_t classes, size_t ld, float big,
  * bound for any variant on any conformant device) plus the rounding of
  * exp's argument x_j - lse (half an ulp of it, relatively), plus a
  * storage ulp for 16-bit types, plus FLT_MIN (subnormal exps are 0). */
+static int sm_type_index(clloss_dtype type) {
+  for (int i = 0; i < 4; i++)
+    if (sm_types[i] == type)
+      return i;
+  return 0;
+}
+
+/* The worst errors per storage type of sm_check_scales, printed at its
+ * end. */
+static ul_worst sm_worst[4];
+
 static size_t sm_compare(const char *what, clloss_dtype type, const float *x,
                          size_t rows, size_t classes, size_t ld,
                          const void *got) {
@@ -72,6 +83,10 @@ static size_t sm_compare(const char *what, clloss_dtype type, const float *x,
   }
   free(xs);
   free(want);
+  ul_worst *t = &sm_worst[sm_type_index(type)];
+  t->ulps = fmax(t->ulps, w.ulps);
+  t->ratio = fmax(t->ratio, w.ratio);
+  t->count += w.count;
   CU_ASSERT_EQUAL(w.bad, 0);
   return w.bad;
 }
@@ -80,6 +95,7 @@ static size_t sm_compare(const char *what, clloss_dtype type, const float *x,
  * place) and the host level, on rows of three scales. */
 static void sm_check_scales(size_t rows, size_t classes, uint64_t salt) {
   const float bigs[3] = {5.0f, 1e4f, 1e6f};
+  memset(sm_worst, 0, sizeof sm_worst);
   for (size_t dev = 0; dev < tu_device_count(); dev++) {
     clloss_context *ctx = tu_context(dev);
     for (int b = 0; b < 3; b++) {
@@ -122,6 +138,15 @@ static void sm_check_scales(size_t rows, size_t classes, uint64_t salt) {
     }
     clloss_context_set_variant(ctx, "auto");
   }
+  ul_ce_opts o = {classes, rows, 0, 0, 0, 0, 0, 1};
+  printf("\n  softmax C=%zu, worst ulps (float32's) of p (bound %.0f), as a "
+         "fraction of the allowed:",
+         classes, ul_ce_bound(&o).grad);
+  for (int ti = 0; ti < 4; ti++)
+    if (sm_worst[ti].count)
+      printf(" %s %.2f (%.4f);", clloss_dtype_name(sm_types[ti]),
+             sm_worst[ti].ulps, sm_worst[ti].ratio);
+  printf("\n");
 }
 
 static void test_sm_scales(void) {
