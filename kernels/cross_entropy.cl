@@ -269,10 +269,29 @@ FN row_stats pass_sumexp(const span *sp, real m, const rows_params *p,
     sa += (a);                                                                 \
   } while (0)
 
+/* Merges a block's online sums (mb, sb, sab, sadb) into the running ones
+ * (m, s, sa, sad), as combine() does, with one exp: the smaller max lies
+ * |mb - m| below the larger. */
+#define ONLINE_MERGE(T, m, s, sa, sad, mb, sb, sab, sadb)                      \
+  do {                                                                         \
+    T m2_ = fmax(m, mb), e_ = exp(-fabs((mb) - (m)));                          \
+    s = (mb) > (m) ? (s)*e_ + (sb) : (s) + (sb)*e_;                            \
+    sad = ((sad) + (sa) * (m2_ - (m))) + ((sadb) + (sab) * (m2_ - (mb)));      \
+    sa += (sab);                                                               \
+    m = m2_;                                                                   \
+  } while (0)
+
 /* The statistics of this work-item's elements of the span (owns()),
  * online, in one read. With `cache` (local memory), the raw logits are
  * also copied there for the gradient pass, each by the work-item that
- * will read it. The target's logit is read by its owner. */
+ * will read it. The target's logit is read by its owner.
+ *
+ * The vectors are taken in blocks of SUM_BLOCK, each summed online on its
+ * own and merged into the running sums: one running sum over a row
+ * rescaled each earlier term once per rise of its max, a chain of up to
+ * C / (VW W) roundings and exps (W work-items) for an ascending row;
+ * blocked, at most SUM_BLOCK - 1 + C / (SUM_BLOCK VW W) (README, "Error
+ * bounds"), for one exp per block more. */
 FN row_stats pass_online(const span *sp, const rows_params *p,
                          __local real *cache, int cached, ulong first,
                          ulong step) {
@@ -281,14 +300,23 @@ FN row_stats pass_online(const span *sp, const rows_params *p,
   (void)eoc; /* probability targets only */
   const int want_a = WANT_A(eps);
   realv mv = (realv)(-REAL_MAX), sv = (realv)(0), sav = sv, sadv = sv;
+  realv mb = mv, sb = sv, sab = sv, sadb = sv; /* the current block's */
+  uint k = 0;
   for (ulong c = first * VW; c < full; c += step * VW) {
-    realv raw = LOADV(sp->x, c), v = capv(raw, p->cap), m_old = mv;
+    realv raw = LOADV(sp->x, c), v = capv(raw, p->cap), m_old = mb;
     if (cached)
       VSTORE_(raw, c, cache);
-    ONLINE_STEP(realv, mv, sv, v);
+    ONLINE_STEP(realv, mb, sb, v);
     if (want_a)
-      ONLINE_A(m_old, mv, sav, sadv, A_V(sp, c, eps, eoc, p->has_w), v);
+      ONLINE_A(m_old, mb, sab, sadb, A_V(sp, c, eps, eoc, p->has_w), v);
+    if (++k == SUM_BLOCK) {
+      ONLINE_MERGE(realv, mv, sv, sav, sadv, mb, sb, sab, sadb);
+      mb = (realv)(-REAL_MAX);
+      sb = sab = sadb = (realv)(0);
+      k = 0;
+    }
   }
+  ONLINE_MERGE(realv, mv, sv, sav, sadv, mb, sb, sab, sadb);
   row_stats st = empty_stats();
   st.max = HMAX(mv);
   st.sumexp = HSUM(sv * exp(mv - st.max));

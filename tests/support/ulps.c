@@ -66,16 +66,20 @@ int ul_check(ul_worst *w, const char *what, size_t i, double got, double want,
 #define UL_DIV 5.0
 
 double ul_chain(size_t classes, int rescaled) {
-  /* Item: blocks of SUM_BLOCK = 32 vectors, C / (32 VW) block adds, a
-   * tree over VW <= 16 lanes, up to VW - 1 tail adds: at most C + 20.
-   * Group, lanes, split: an online chain of C / (VW W) steps per lane
-   * (W work-items: 1 on a CPU's split segment), each an add and, when the
-   * max rises, a multiply by an exp (UL_EXP + 1); the lanes' and
-   * work-items' trees (log2 16 + log2 256) and the rescales of their
-   * merges (one per level and per split segment): worst with VW = W = 1
-   * and an ascending row, every step a rescale. */
+  /* Item (pass_sumexp): blocks of SUM_BLOCK = 32 vectors (31 adds), C /
+   * (32 VW) block adds, a tree over VW <= 16 lanes (4), up to VW - 1 = 15
+   * tail adds. Group, lanes, split (pass_online): blocks of 32 online
+   * steps (31 after a term, each an add and, when the max rises, a
+   * multiply by an exp: UL_EXP + 2), a merge per block (C / (32 VW W) + 1
+   * of them, W work-items a row or segment, 1 on a CPU's split segment),
+   * up to 15 scalar tail steps, the lanes' merge and tree (UL_EXP + 1, 4),
+   * span_stats' rescale and tree over W <= 256 (UL_EXP + 1, 8), and split's
+   * combines in sequence, one per segment (at most C / 16 segments, of at
+   * least 16 VW W elements): over any number s of segments, C / (32 s) +
+   * s <= C / 16 + 2. The worst: VW = W = 1, an ascending row, every step a
+   * rescale. Plain sums (sa): the same chains, adds only. */
   const double c = (double)classes;
-  return rescaled ? (UL_EXP + 2) * (c + 1) + 32 : c + 32;
+  return rescaled ? (UL_EXP + 2) * (c / 16 + 50) + 32 : c / 16 + 64;
 }
 
 ul_bound ul_ce_bound(const ul_ce_opts *o) {
@@ -97,9 +101,9 @@ ul_bound ul_ce_bound(const ul_ce_opts *o) {
   const double a_err = o->prob ? UL_DIV + 2 : 0;
   const double sa =
       o->prob || o->weights ? a_err + ul_chain(o->classes, 0) : 0.0;
-  /* sad = sum a_c (m - v_c), two roundings a term, two adds an online
-   * step. */
-  const double sad = a_err + 2 + 2 * ul_chain(o->classes, 0);
+  /* sad = sum a_c (m - v_c), two roundings a term, up to three adds for
+   * each add of sa's chain (an online step, a merge, a combine). */
+  const double sad = a_err + 2 + 3 * ul_chain(o->classes, 0);
   /* A (the coefficient of p_j) relative, and b_j. Class targets:
    * A = (1-e) w_t + (e/C) sa + 2 z lse; prob: A = sa + 2 z lse. */
   double alpha, beta;
