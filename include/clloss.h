@@ -351,8 +351,9 @@ CLLOSS_API clloss_status clloss_check_device_errors(clloss_context *ctx,
  * device (README, "Error bounds"; u = 2^-24, first order): S = sum exp is
  * off by sigma = 6 + ln C + C/2 + 432 u relatively (the longest
  * chain of any variant; typically a few u), a gradient element by
- * sigma + 20 u of |s| (|A| p_j + |b_j|) (A, b its two terms; more
- * with smoothing, weights, probability targets: about C/16 u), the loss by
+ * sigma + 20 u of |s| ((1 + |2 z lse|) p_j + |b_j|) (dx_j = s (A p_j -
+ * b_j): the size of its terms; more with smoothing, weights, probability
+ * targets: about C/16 u), the loss by
  * sigma + 12 u of max(|loss|, 1 + |2 z lse|) (class targets).
  *
  * Layout. x is the input [N, C] with rows `row_stride` elements apart; the

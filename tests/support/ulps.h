@@ -52,9 +52,9 @@ typedef struct ul_ce_opts {
 
 /* Allowed errors, in u of their scales: the loss in u of
  * max(|loss|, A0 + |2 z lse|) (A0 = (1-e) w_t + (e/C) W, or SA: 1 without
- * weights), a gradient element in u of T_j = |s| (|A| p_j + |b_j|), plus
- * what the test adds itself (the rounding of exp's argument, a 16-bit
- * storage ulp). A reduced loss: in u of the sum (mean) of its rows'
+ * weights), a gradient element in u of T_j = |s| ((A0 + |2 z lse|) p_j +
+ * |b_j|), plus what the test adds itself (the rounding of exp's argument, a
+ * 16-bit storage ulp). A reduced loss: in u of the sum (mean) of its rows'
  * scales. sum: the relative error of S = sum_c exp(v_c - m). */
 typedef struct ul_bound {
   double sum, loss, grad;
