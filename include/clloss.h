@@ -345,9 +345,16 @@ CLLOSS_API clloss_status clloss_check_device_errors(clloss_context *ctx,
  * With probability targets y[N, C] (target_type a float type):
  *   loss_i = sum_c w_c y'_ic (lse_i - x_ic), y' = (1-e) y + e/C, mean / N.
  *
- * Loss and gradient stay within a few float32 ulps of exact at any logit
- * scale (|x| = 1e4 and beyond): the loss is formed as
- * (max - x_t) + log sum exp(x - max), never as lse - x_t.
+ * Loss and gradient are exact to a bound that holds at any logit scale
+ * (|x| = 1e4 and beyond: the loss is formed as (max - x_t) + log sum
+ * exp(x - max), never as lse - x_t), in every variant, on any conformant
+ * device (README, "Error bounds"; u = 2^-24, first order): S = sum exp is
+ * off by sigma = 6 + ln C + C/2 + 432 u relatively (the longest
+ * chain of any variant; typically a few u), a gradient element by
+ * sigma + 20 u of |s| ((1 + |2 z lse|) p_j + |b_j|) (dx_j = s (A p_j -
+ * b_j): the size of its terms; more with smoothing, weights, probability
+ * targets: about C/16 u), the loss by
+ * sigma + 12 u of max(|loss|, 1 + |2 z lse|) (class targets).
  *
  * Layout. x is the input [N, C] with rows `row_stride` elements apart; the
  * gradient uses the same stride; NaN propagates as in PyTorch; a -inf logit

@@ -43,8 +43,8 @@
 #define SOFTCAP 0
 #endif
 #if SOFTCAP
-#define capv(v, cap) ((cap) * tanh((v) / (cap)))
-#define cap1(v, cap) ((cap) * tanh((v) / (cap)))
+#define capv(v, cap) ((cap)*tanh((v) / (cap)))
+#define cap1(v, cap) ((cap)*tanh((v) / (cap)))
 #else
 #define capv(v, cap) (v)
 #define cap1(v, cap) (v)
@@ -125,14 +125,13 @@ FN row_stats load_stats(__global const real *o) {
 
 /* a_c for a vector of VW classes at c, and for one class. */
 #if PROB_TARGETS
-#define A_V(sp, c, eps, eoc, has_w)                                           \
-  (((has_w) ? VLOAD_(c, (sp)->w) : (realv)(1)) *                              \
+#define A_V(sp, c, eps, eoc, has_w)                                            \
+  (((has_w) ? VLOAD_(c, (sp)->w) : (realv)(1)) *                               \
    ((1 - (eps)) * LOADV((sp)->y, c) + (eoc)))
-#define A_1(sp, c, eps, eoc, has_w)                                           \
+#define A_1(sp, c, eps, eoc, has_w)                                            \
   (((has_w) ? (sp)->w[c] : (real)1) * ((1 - (eps)) * LOAD((sp)->y, c) + (eoc)))
 #else
-#define A_V(sp, c, eps, eoc, has_w)                                           \
-  ((has_w) ? VLOAD_(c, (sp)->w) : (realv)(1))
+#define A_V(sp, c, eps, eoc, has_w) ((has_w) ? VLOAD_(c, (sp)->w) : (realv)(1))
 #define A_1(sp, c, eps, eoc, has_w) ((has_w) ? (sp)->w[c] : (real)1)
 #endif
 /* Whether a_c is needed at all. */
@@ -190,7 +189,11 @@ FN real pass_max(__global const in_t *x, ulong n) {
  * running sum: one running sum per lane over a long row lost up to 1e-5
  * of S (12 ulps of the loss at C = 13001, logits of two values, as 16-bit
  * storage makes them at +-1e4), each small exp rounded the same way into
- * a much larger sum. */
+ * a much larger sum. sa and sad the same way (they were summed per lane,
+ * a chain of C / VW adds: 7.5 ulps of the gradient with probability
+ * targets at C = 600, VW = 16), so that every sum of this pass has a
+ * chain of at most SUM_BLOCK - 1 + C / (SUM_BLOCK VW) + log2 VW + VW - 1
+ * roundings (README, "Error bounds"). */
 #define SUM_BLOCK 32
 FN row_stats pass_sumexp(const span *sp, real m, const rows_params *p,
                          __global real *kept, __global const in_t *next,
@@ -200,19 +203,21 @@ FN row_stats pass_sumexp(const span *sp, real m, const rows_params *p,
   (void)eoc; /* probability targets only */
   const int want_a = WANT_A(eps);
   realv acc = (realv)(0), nm = (realv)(-REAL_MAX), sa = acc, sad = acc;
-  realv part = acc;
+  realv part = acc, part_sa = acc, part_sad = acc;
   for (ulong c = 0; c < full; c += VW) {
     realv v = capv(LOADV(sp->x, c), p->cap);
     realv e = exp_nonpos(v - m);
     part += e;
-    if (c % (SUM_BLOCK * VW) == (SUM_BLOCK - 1) * VW) {
-      acc += part;
-      part = (realv)(0);
-    }
     if (want_a) {
       realv a = A_V(sp, c, eps, eoc, p->has_w);
-      sa += a;
-      sad += a * (m - v);
+      part_sa += a;
+      part_sad += a * (m - v);
+    }
+    if (c % (SUM_BLOCK * VW) == (SUM_BLOCK - 1) * VW) {
+      acc += part;
+      sa += part_sa;
+      sad += part_sad;
+      part = part_sa = part_sad = (realv)(0);
     }
     if (next)
       nm = fmax(nm, LOADV(next, c));
@@ -223,7 +228,8 @@ FN row_stats pass_sumexp(const span *sp, real m, const rows_params *p,
       *(__global ushortv *)(claim + c) = (ushortv)(0);
 #endif
   }
-  row_stats st = {m, HSUM(acc + part), HSUM(sa), HSUM(sad), 0, 0};
+  row_stats st = {
+      m, HSUM(acc + part), HSUM(sa + part_sa), HSUM(sad + part_sad), 0, 0};
   real nm1 = HMAX(nm);
   for (ulong c = full; c < sp->n; c++) {
     real v = cap1(LOAD(sp->x, c), p->cap);
@@ -251,22 +257,41 @@ FN row_stats pass_sumexp(const span *sp, real m, const rows_params *p,
  * still gives inf - inf = NaN as the two-exp form does. NaN in v: v > m is
  * false and e^-|NaN| is NaN. With a (want_a), sad <- sad + sa (m' - m) +
  * a (m' - v) and sa <- sa + a. */
-#define ONLINE_STEP(T, m, s, v)                                               \
-  do {                                                                        \
-    T m2_ = fmax(m, v), e_ = exp(-fabs((v) - (m)));                           \
-    s = (v) > (m) ? (s)*e_ + (((v)-m2_) + (T)(1)) : (s) + e_;                 \
-    m = m2_;                                                                  \
+#define ONLINE_STEP(T, m, s, v)                                                \
+  do {                                                                         \
+    T m2_ = fmax(m, v), e_ = exp(-fabs((v) - (m)));                            \
+    s = (v) > (m) ? (s)*e_ + (((v)-m2_) + (T)(1)) : (s) + e_;                  \
+    m = m2_;                                                                   \
   } while (0)
-#define ONLINE_A(m_old, m_new, sa, sad, a, v)                                 \
-  do {                                                                        \
-    sad += (sa) * ((m_new) - (m_old)) + (a) * ((m_new) - (v));                \
-    sa += (a);                                                                \
+#define ONLINE_A(m_old, m_new, sa, sad, a, v)                                  \
+  do {                                                                         \
+    sad += (sa) * ((m_new) - (m_old)) + (a) * ((m_new) - (v));                 \
+    sa += (a);                                                                 \
+  } while (0)
+
+/* Merges a block's online sums (mb, sb, sab, sadb) into the running ones
+ * (m, s, sa, sad), as combine() does, with one exp: the smaller max lies
+ * |mb - m| below the larger. */
+#define ONLINE_MERGE(T, m, s, sa, sad, mb, sb, sab, sadb)                      \
+  do {                                                                         \
+    T m2_ = fmax(m, mb), e_ = exp(-fabs((mb) - (m)));                          \
+    s = (mb) > (m) ? (s)*e_ + (sb) : (s) + (sb)*e_;                            \
+    sad = ((sad) + (sa) * (m2_ - (m))) + ((sadb) + (sab) * (m2_ - (mb)));      \
+    sa += (sab);                                                               \
+    m = m2_;                                                                   \
   } while (0)
 
 /* The statistics of this work-item's elements of the span (owns()),
  * online, in one read. With `cache` (local memory), the raw logits are
  * also copied there for the gradient pass, each by the work-item that
- * will read it. The target's logit is read by its owner. */
+ * will read it. The target's logit is read by its owner.
+ *
+ * The vectors are taken in blocks of SUM_BLOCK, each summed online on its
+ * own and merged into the running sums: one running sum over a row
+ * rescaled each earlier term once per rise of its max, a chain of up to
+ * C / (VW W) roundings and exps (W work-items) for an ascending row;
+ * blocked, at most SUM_BLOCK - 1 + C / (SUM_BLOCK VW W) (README, "Error
+ * bounds"), for one exp per block more. */
 FN row_stats pass_online(const span *sp, const rows_params *p,
                          __local real *cache, int cached, ulong first,
                          ulong step) {
@@ -275,14 +300,23 @@ FN row_stats pass_online(const span *sp, const rows_params *p,
   (void)eoc; /* probability targets only */
   const int want_a = WANT_A(eps);
   realv mv = (realv)(-REAL_MAX), sv = (realv)(0), sav = sv, sadv = sv;
+  realv mb = mv, sb = sv, sab = sv, sadb = sv; /* the current block's */
+  uint k = 0;
   for (ulong c = first * VW; c < full; c += step * VW) {
-    realv raw = LOADV(sp->x, c), v = capv(raw, p->cap), m_old = mv;
+    realv raw = LOADV(sp->x, c), v = capv(raw, p->cap), m_old = mb;
     if (cached)
       VSTORE_(raw, c, cache);
-    ONLINE_STEP(realv, mv, sv, v);
+    ONLINE_STEP(realv, mb, sb, v);
     if (want_a)
-      ONLINE_A(m_old, mv, sav, sadv, A_V(sp, c, eps, eoc, p->has_w), v);
+      ONLINE_A(m_old, mb, sab, sadb, A_V(sp, c, eps, eoc, p->has_w), v);
+    if (++k == SUM_BLOCK) {
+      ONLINE_MERGE(realv, mv, sv, sav, sadv, mb, sb, sab, sadb);
+      mb = (realv)(-REAL_MAX);
+      sb = sab = sadb = (realv)(0);
+      k = 0;
+    }
   }
+  ONLINE_MERGE(realv, mv, sv, sav, sadv, mb, sb, sab, sadb);
   row_stats st = empty_stats();
   st.max = HMAX(mv);
   st.sumexp = HSUM(sv * exp(mv - st.max));
@@ -296,8 +330,7 @@ FN row_stats pass_online(const span *sp, const rows_params *p,
       cache[c] = raw;
     ONLINE_STEP(real, st.max, st.sumexp, v);
     if (want_a)
-      ONLINE_A(m_old, st.max, st.sa, st.sad, A_1(sp, c, eps, eoc, p->has_w),
-               v);
+      ONLINE_A(m_old, st.max, st.sa, st.sad, A_1(sp, c, eps, eoc, p->has_w), v);
   }
   if (sp->t >= 0 && (ulong)sp->t < sp->n &&
       owns((ulong)sp->t, sp->n, first, step)) {
@@ -343,9 +376,9 @@ FN long row_target(__global const tgt_t *t, const rows_params *p, ulong row,
   if (PROB_TARGETS ? 1 : p->softmax)
     return -1;
   long ti = t[p->t_off + row];
-  *kind = ti == p->ignore                      ? ROW_IGNORED
+  *kind = ti == p->ignore                     ? ROW_IGNORED
           : ti < 0 || (ulong)ti >= p->classes ? ROW_BAD
-                                               : ROW_TARGET;
+                                              : ROW_TARGET;
   return *kind == ROW_TARGET ? ti : -1;
 }
 
@@ -368,10 +401,10 @@ FN real row_scale(__global const real *g, __global const real *stats,
 
 /* What the gradient pass needs of a row, from its combined statistics. */
 typedef struct grad_coef {
-  real m, inv_s;        /* max, 1 / S */
-  real s;               /* the row's scale */
-  real coef;            /* A */
-  real tcoef;           /* (1-e) w_t: the target's own term */
+  real m, inv_s; /* max, 1 / S */
+  real s;        /* the row's scale */
+  real coef;     /* A */
+  real tcoef;    /* (1-e) w_t: the target's own term */
   real eps, eoc, cap;
   int has_w;
 } grad_coef;
@@ -491,12 +524,11 @@ FN void zero_padding(__global in_t *grad_row, const rows_params *p, ulong row,
  * the work-items first..step of span sp, its gradient (or the fill of a
  * row without one) and, when pad_row (the row's gradient) is given, its
  * padding. */
-FN real finish_row(const span *sp, row_stats st, int kind,
-                   const rows_params *p, __global const real *g,
-                   __global const real *stats, ulong row,
-                   __global const real *kept, __local const real *cache,
-                   int cached, __global in_t *pad_row, ulong first,
-                   ulong step) {
+FN real finish_row(const span *sp, row_stats st, int kind, const rows_params *p,
+                   __global const real *g, __global const real *stats,
+                   ulong row, __global const real *kept,
+                   __local const real *cache, int cached,
+                   __global in_t *pad_row, ulong first, ulong step) {
   const int bad = kind == ROW_BAD, ignored = kind == ROW_IGNORED;
   grad_coef k;
   const real s = p->want_grad && !bad ? row_scale(g, stats, p, row) : 0;
@@ -517,8 +549,11 @@ FN span row_span(__global const in_t *x, __global const in_t *y,
                  const rows_params *p, ulong row, long t) {
   /* A shard's columns are the classes [c0, c0 + cb): its target column,
    * weights and probability targets are its own. */
-  span sp = {x + p->x_off + row * p->ld, y + p->y_off + row * p->cb,
-             w + p->w_off, grad + p->grad_off + row * p->ld, p->cb,
+  span sp = {x + p->x_off + row * p->ld,
+             y + p->y_off + row * p->cb,
+             w + p->w_off,
+             grad + p->grad_off + row * p->ld,
+             p->cb,
              t < 0 ? -1 : t - (long)p->c0};
   return sp;
 }
@@ -564,8 +599,8 @@ __kernel void ce_item(ROWS_KERNEL_ARGS) {
     have_max = next != 0;
     st.xt = xt;
     st.wt = !here ? 0 : p.has_w ? sp.w[sp.t] : (real)1;
-    const real row_loss = finish_row(&sp, st, kind, &p, g, stats, row, kept,
-                                     0, 0, sp.g, 0, 1);
+    const real row_loss =
+        finish_row(&sp, st, kind, &p, g, stats, row, kept, 0, 0, sp.g, 0, 1);
     if (kind == ROW_BAD)
       report_bad_row(err, row);
     if (p.loss_mode == 1)
@@ -637,8 +672,8 @@ __kernel void ce_lanes(ROWS_KERNEL_ARGS) {
         span_stats(&sp, &p, red, red4, cache, p.cache_row, lane, lanes);
     if (!live)
       continue; /* after the last barrier of this block */
-    const real row_loss = finish_row(&sp, st, kind, &p, g, stats, row, 0,
-                                     cache, p.cache_row, sp.g, lane, lanes);
+    const real row_loss = finish_row(&sp, st, kind, &p, g, stats, row, 0, cache,
+                                     p.cache_row, sp.g, lane, lanes);
     if (lane == 0) {
       if (kind == ROW_BAD)
         report_bad_row(err, row);
@@ -677,8 +712,8 @@ __kernel void ce_split_stats(ROWS_KERNEL_ARGS) {
     int kind;
     const long ti = row_target(t, &p, row, &kind);
     span sp = segment_span(x, y, w, grad, &p, row, k, ti);
-    row_stats st = span_stats(&sp, &p, red, red4, row_cache, 0,
-                              get_local_id(0), get_local_size(0));
+    row_stats st = span_stats(&sp, &p, red, red4, row_cache, 0, get_local_id(0),
+                              get_local_size(0));
     if (get_local_id(0) == 0)
       store_stats(scratch + p.rec_off + job * REC_SIZE, st);
   }
@@ -728,8 +763,8 @@ __kernel void ce_stats_combine(ROWS_KERNEL_ARGS) {
   const rows_params p = P;
   for (ulong i = get_global_id(0); i < p.rows; i += get_global_size(0)) {
     __global real *a = scratch + p.rec_off + i * REC_SIZE;
-    row_stats r = combine(load_stats(a), load_stats(partials + p.loss_off +
-                                                    i * REC_SIZE));
+    row_stats r = combine(load_stats(a),
+                          load_stats(partials + p.loss_off + i * REC_SIZE));
     store_stats(a, r);
   }
 }

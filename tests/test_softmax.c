@@ -36,9 +36,21 @@ static float *sm_rows(size_t rows, size_t classes, size_t ld, float big,
 }
 
 /* Compares p (storage `type`, rows x ld) with the double reference of the
- * stored values: 4 float32 ulps of p_j plus the rounding of exp's argument
- * x_j - lse (half an ulp of it, relatively), plus a storage ulp for 16-bit
- * types, plus FLT_MIN (subnormal exps are 0). */
+ * stored values: ul_ce_bound's float32 ulps of p_j (support/ulps.c, the
+ * bound for any variant on any conformant device) plus the rounding of
+ * exp's argument x_j - lse (half an ulp of it, relatively), plus a
+ * storage ulp for 16-bit types, plus FLT_MIN (subnormal exps are 0). */
+static int sm_type_index(clloss_dtype type) {
+  for (int i = 0; i < 4; i++)
+    if (sm_types[i] == type)
+      return i;
+  return 0;
+}
+
+/* The worst errors per storage type of sm_check_scales, printed at its
+ * end. */
+static ul_worst sm_worst[4];
+
 static size_t sm_compare(const char *what, clloss_dtype type, const float *x,
                          size_t rows, size_t classes, size_t ld,
                          const void *got) {
@@ -50,7 +62,9 @@ static size_t sm_compare(const char *what, clloss_dtype type, const float *x,
   for (size_t i = 0; i < rows * ld; i++)
     xs[i] = ul_stored(type, x[i]);
   CU_ASSERT_EQUAL_FATAL(clloss_reference_softmax(&d, xs, want), CLLOSS_SUCCESS);
-  ul_worst w = {0, 0, 0};
+  ul_worst w = {0, 0, 0, 0};
+  ul_ce_opts o = {classes, rows, 0, 0, 0, 0, 0, 1};
+  const double ulps = ul_ce_bound(&o).grad;
   for (size_t i = 0; i < rows; i++) {
     double m = -INFINITY, s = 0;
     for (size_t j = 0; j < classes; j++)
@@ -64,11 +78,15 @@ static size_t sm_compare(const char *what, clloss_dtype type, const float *x,
       double extra = (p > 0 ? fabs(xs[e] - lse) * 0x1p-24 * p : 0) + FLT_MIN;
       if (type == CLLOSS_FLOAT16 || type == CLLOSS_BFLOAT16)
         extra += ul_ulp(type, p);
-      ul_check(&w, what, e, dc_get(type, got, e), p, p, 4.0, extra);
+      ul_check(&w, what, e, dc_get(type, got, e), p, p, ulps, extra);
     }
   }
   free(xs);
   free(want);
+  ul_worst *t = &sm_worst[sm_type_index(type)];
+  t->ulps = fmax(t->ulps, w.ulps);
+  t->ratio = fmax(t->ratio, w.ratio);
+  t->count += w.count;
   CU_ASSERT_EQUAL(w.bad, 0);
   return w.bad;
 }
@@ -77,6 +95,7 @@ static size_t sm_compare(const char *what, clloss_dtype type, const float *x,
  * place) and the host level, on rows of three scales. */
 static void sm_check_scales(size_t rows, size_t classes, uint64_t salt) {
   const float bigs[3] = {5.0f, 1e4f, 1e6f};
+  memset(sm_worst, 0, sizeof sm_worst);
   for (size_t dev = 0; dev < tu_device_count(); dev++) {
     clloss_context *ctx = tu_context(dev);
     for (int b = 0; b < 3; b++) {
@@ -119,6 +138,15 @@ static void sm_check_scales(size_t rows, size_t classes, uint64_t salt) {
     }
     clloss_context_set_variant(ctx, "auto");
   }
+  ul_ce_opts o = {classes, rows, 0, 0, 0, 0, 0, 1};
+  printf("\n  softmax C=%zu, worst ulps (float32's) of p (bound %.0f), as a "
+         "fraction of the allowed:",
+         classes, ul_ce_bound(&o).grad);
+  for (int ti = 0; ti < 4; ti++)
+    if (sm_worst[ti].count)
+      printf(" %s %.2f (%.4f);", clloss_dtype_name(sm_types[ti]),
+             sm_worst[ti].ulps, sm_worst[ti].ratio);
+  printf("\n");
 }
 
 static void test_sm_scales(void) {
