@@ -180,6 +180,10 @@ int clloss__vector_width(const clloss_context *ctx, clloss_dtype type) {
   return vw;
 }
 
+size_t clloss__loop_budget(const clloss_context *ctx) {
+  return ctx->loop_limit ? ctx->loop_limit / 2 : SIZE_MAX;
+}
+
 size_t clloss__item_local_size(const clloss_context *ctx, size_t items,
                                size_t kernel_max) {
   /* CPUs: enough groups to keep every compute unit busy (4 per unit), at
