@@ -94,7 +94,7 @@ static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
      * group's work-items, and the combine's loop over the segments. */
     const size_t budget = clloss__loop_budget(ctx);
     if (budget != SIZE_MAX) {
-      const size_t most = budget / 2 * (size_t)vw * pl.local;
+      const size_t most = (budget > 2 ? budget / 2 : 1) * (size_t)vw * pl.local;
       if (pl.seg_len > most)
         pl.seg_len = most;
     }

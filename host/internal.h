@@ -230,6 +230,14 @@ int clloss__vector_width(const clloss_context *ctx, clloss_dtype type);
  * on ctx's device: SIZE_MAX, or half its loop limit (the rest for the
  * kernel's short loops: reductions, tails, the loop over rows). */
 size_t clloss__loop_budget(const clloss_context *ctx);
+/* Elements per loop iteration of a work-item of the one-group kernels
+ * finish_sum and class_targets (kernels/reduce.cl's REDUCE_UNROLL). */
+#define CLLOSS__REDUCE_UNROLL 16
+/* CLLOSS_SUCCESS when one work-group of `local` work-items can sum `count`
+ * elements within ctx's loop budget; else CLLOSS_UNSUPPORTED, with a
+ * detail. */
+clloss_status clloss__check_one_group(clloss_context *ctx, size_t count,
+                                      size_t local);
 /* Local size for kernels whose work-items each own a row or a chunk. */
 size_t clloss__item_local_size(const clloss_context *ctx, size_t items,
                                size_t kernel_max);

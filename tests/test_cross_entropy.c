@@ -181,6 +181,26 @@ static void test_ce_loop_budget(void) {
       tu_context(i)->loop_limit = saved[i];
   }
   ce_free(&data);
+  /* The one-group sums (the targets' weights, the partials) take 16
+   * elements of each work-item per iteration: 5000 rows fit a group of 256
+   * with a budget of 2 iterations, not of 1, and then the call says so
+   * rather than return a wrong mean. */
+  clloss_cross_entropy_desc m = ce_desc(5000, 3, CLLOSS_REDUCTION_MEAN);
+  ce_make(&data, &m, &g);
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    const size_t saved = ctx->loop_limit;
+    ctx->loop_limit = 2;
+    cl_command_queue q = dc_queue(ctx);
+    dc_result r = dc_run_ce(ctx, q, &data.c, NULL);
+    const size_t local = ctx->wg_size;
+    if (5000 / (CLLOSS__REDUCE_UNROLL * local) >= 1)
+      CU_ASSERT_EQUAL(r.status, CLLOSS_UNSUPPORTED);
+    dc_result_free(&r);
+    ctx->loop_limit = saved;
+    clReleaseCommandQueue(q);
+  }
+  ce_free(&data);
 }
 
 static void test_ce_many_rows(void) {
