@@ -126,6 +126,15 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
                       sizeof ctx->native_double, &ctx->native_double,
                       NULL) != CL_SUCCESS)
     ctx->native_double = 0;
+  /* Mesa's llvmpipe (Rusticl, Clover) compiles every loop with one counter
+   * shared by all loops of the kernel, and leaves the loop being run once
+   * a work-item has run 65535 iterations in all (gallivm's
+   * LP_MAX_TGSI_LOOP_ITERATIONS, Mesa 22.3 and since): a longer loop
+   * stops early without a word, and a row of 131072 logits in one
+   * work-item got half a gradient. The plans keep each work-item's loops
+   * below it there (clloss__loop_budget). */
+  if (strncmp(ctx->info.name, "llvmpipe", 8) == 0)
+    ctx->loop_limit = 65535;
   ctx->variant = variant_from_name(getenv("CLLOSS_VARIANT"), &ok);
   const char *tune = getenv("CLLOSS_TUNE");
   ctx->tune = !(tune && (strcmp(tune, "off") == 0 || strcmp(tune, "0") == 0));

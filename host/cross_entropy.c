@@ -60,6 +60,12 @@ static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
                 .run = 1};
   if (pl.variant == CLLOSS__ITEM) {
     pl.run = item_run(ctx, rows);
+    /* A run's three passes over each of its rows within the device's loop
+     * budget (a row that does not fit alone: another variant, below). */
+    const size_t per_row = 3 * (classes / (size_t)vw + (size_t)vw);
+    const size_t budget = clloss__loop_budget(ctx);
+    if (pl.run > 1 && pl.run * per_row > budget)
+      pl.run = budget / per_row > 1 ? budget / per_row : 1;
     pl.items = (rows + pl.run - 1) / pl.run;
     pl.local = clloss__item_local_size(ctx, pl.items, p->max_wg[CE_ITEM]);
     pl.groups = (pl.items + pl.local - 1) / pl.local;
@@ -84,11 +90,39 @@ static ce_plan plan(const clloss_context *ctx, const clloss__program *p,
     size_t len = (classes + segs - 1) / segs;
     len = (len + vw - 1) / vw * vw;
     pl.seg_len = len < min_len ? min_len : len;
+    /* Within the device's loop budget: a segment's vectors over its
+     * group's work-items, and the combine's loop over the segments. */
+    const size_t budget = clloss__loop_budget(ctx);
+    if (budget != SIZE_MAX) {
+      const size_t most = (budget > 2 ? budget / 2 : 1) * (size_t)vw * pl.local;
+      if (pl.seg_len > most)
+        pl.seg_len = most;
+    }
     pl.segs = (classes + pl.seg_len - 1) / pl.seg_len;
     pl.groups = rows * pl.segs < 65536 ? rows * pl.segs : 65536;
     pl.partials = rows;
   }
   return pl;
+}
+
+/* The loop iterations of one work-item of the plan's rows kernel over one
+ * row (its passes over the row's vectors), or over a run of rows in the
+ * item variant; the split variant's plan sizes its segments itself. */
+static size_t plan_iterations(const ce_plan *pl, size_t rows, size_t classes,
+                              int vw) {
+  const size_t vectors = classes / (size_t)vw + (size_t)vw;
+  /* the rows (lanes: blocks of rows) a group takes in turn */
+  const size_t turns = pl->groups ? (rows + pl->groups - 1) / pl->groups : 0;
+  switch (pl->variant) {
+  case CLLOSS__ITEM:
+    return 3 * vectors * pl->run;
+  case CLLOSS__LANES:
+    return 2 * (vectors / pl->lanes + (size_t)vw) * turns;
+  case CLLOSS__GROUP:
+    return 2 * (vectors / pl->local + (size_t)vw) * turns;
+  default:
+    return 0;
+  }
 }
 
 /* Item variant, 16-bit storage, gradient wanted: pass 2 keeps its exps in
@@ -172,13 +206,19 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   clloss_context *ctx = l->ctx;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
   clloss__program *p;
-  CLLOSS__TRY(clloss__ce_program(
-      ctx, d,
-      clloss__pick_variant(ctx, CLLOSS__FAMILY_CROSS_ENTROPY, c->rows,
-                           c->classes, d->input_type),
-      &p));
-
+  clloss__variant v = clloss__pick_variant(ctx, CLLOSS__FAMILY_CROSS_ENTROPY,
+                                           c->rows, c->classes, d->input_type);
+  CLLOSS__TRY(clloss__ce_program(ctx, d, v, &p));
   ce_plan pl = plan(ctx, p, c->rows, c->classes, p->key.vw);
+  /* Within the device's loop budget, forced variants too (a wrong result
+   * is no choice): item and lanes give way to group, group to split. */
+  while (pl.variant != CLLOSS__SPLIT &&
+         plan_iterations(&pl, c->rows, c->classes, p->key.vw) >
+             clloss__loop_budget(ctx)) {
+    v = pl.variant == CLLOSS__GROUP ? CLLOSS__SPLIT : CLLOSS__GROUP;
+    CLLOSS__TRY(clloss__ce_program(ctx, d, v, &p));
+    pl = plan(ctx, p, c->rows, c->classes, p->key.vw);
+  }
   pl.exps = exps_count(&pl, d, c);
   if (pl.exps)
     CLLOSS__TRY(clloss__reserve(ctx, &ctx->exps, &ctx->exps_bytes, pl.exps,

@@ -55,12 +55,18 @@ static clloss_status describe(clloss_context *ctx,
 }
 
 /* One work-item per row on CPU devices (each walks its row), a work-group
- * per row elsewhere; every group loops over rows. */
+ * per row elsewhere, or where one work-item's pass over the block's row
+ * would run past the device's loop budget (clloss__loop_budget); every
+ * group loops over rows. */
 static void shape(const clloss_context *ctx, const clloss__program *p,
-                  int kernel, size_t rows, size_t *local, size_t *global) {
+                  int kernel, size_t rows, size_t cb, size_t *local,
+                  size_t *global) {
   const int cpu = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
-  *local = cpu ? 1 : clloss__group_local_size(ctx, p->max_wg[kernel]);
   const size_t groups = rows < 65536 ? rows : 65536;
+  const size_t turns = groups ? (rows + groups - 1) / groups : 0;
+  const size_t vectors = cb / (size_t)p->key.vw + (size_t)p->key.vw;
+  const int fits = vectors * turns <= clloss__loop_budget(ctx);
+  *local = cpu && fits ? 1 : clloss__group_local_size(ctx, p->max_wg[kernel]);
   *global = (groups ? groups : 1) * *local;
 }
 
@@ -91,7 +97,7 @@ static clloss_status enqueue_partial(clloss__launch *l,
   clloss__ce_args_init(l->ctx, d, c, 0, &a);
   use_records(&a, c, stats);
   size_t local, global;
-  shape(l->ctx, p, CE_SPLIT_STATS, c->rows, &local, &global);
+  shape(l->ctx, p, CE_SPLIT_STATS, c->rows, c->cb, &local, &global);
   return clloss__rows_enqueue_kernel(l, p->kernels[CE_SPLIT_STATS], &a, global,
                                      local);
 }
@@ -192,7 +198,7 @@ static clloss_status enqueue_finish(clloss__launch *l,
   }
   if (c->rows > 0) {
     size_t local, global;
-    shape(ctx, p, CE_SPLIT_GRAD, c->rows, &local, &global);
+    shape(ctx, p, CE_SPLIT_GRAD, c->rows, c->cb, &local, &global);
     CLLOSS__TRY(clloss__rows_enqueue_kernel(l, p->kernels[CE_SPLIT_GRAD], &a,
                                             global, local));
   }

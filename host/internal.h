@@ -70,6 +70,10 @@ struct clloss_context {
   int cl_std_major, cl_std_minor;      /* the -cl-std we build with */
   size_t wg_size;                      /* WG_SIZE the programs are built with */
   cl_uint native_float, native_double; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_* */
+  /* Loop iterations a work-item may run in one kernel, all its loops
+   * together, before the device ends them (clloss__loop_budget); 0 for no
+   * such limit. */
+  size_t loop_limit;
 
   /* One entry per configuration that calls on this device can request
    * (clloss__program_configs), allocated with the context. */
@@ -222,6 +226,18 @@ void clloss__tune_forget(void);
 const char *clloss__variant_name(clloss__variant v);
 /* Vector width of explicit loads for a storage type on this device. */
 int clloss__vector_width(const clloss_context *ctx, clloss_dtype type);
+/* How many iterations of its main loops a work-item of one kernel may run
+ * on ctx's device: SIZE_MAX, or half its loop limit (the rest for the
+ * kernel's short loops: reductions, tails, the loop over rows). */
+size_t clloss__loop_budget(const clloss_context *ctx);
+/* Elements per loop iteration of a work-item of the one-group kernels
+ * finish_sum and class_targets (kernels/reduce.cl's REDUCE_UNROLL). */
+#define CLLOSS__REDUCE_UNROLL 16
+/* CLLOSS_SUCCESS when one work-group of `local` work-items can sum `count`
+ * elements within ctx's loop budget; else CLLOSS_UNSUPPORTED, with a
+ * detail. */
+clloss_status clloss__check_one_group(clloss_context *ctx, size_t count,
+                                      size_t local);
 /* Local size for kernels whose work-items each own a row or a chunk. */
 size_t clloss__item_local_size(const clloss_context *ctx, size_t items,
                                size_t kernel_max);

@@ -180,6 +180,23 @@ int clloss__vector_width(const clloss_context *ctx, clloss_dtype type) {
   return vw;
 }
 
+size_t clloss__loop_budget(const clloss_context *ctx) {
+  return ctx->loop_limit ? ctx->loop_limit / 2 : SIZE_MAX;
+}
+
+clloss_status clloss__check_one_group(clloss_context *ctx, size_t count,
+                                      size_t local) {
+  const size_t budget = clloss__loop_budget(ctx);
+  if (budget == SIZE_MAX || count / (CLLOSS__REDUCE_UNROLL * local) < budget)
+    return CLLOSS_SUCCESS;
+  return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
+                      "%zu rows in one call: %s stops every loop of a "
+                      "work-item after %zu iterations, and one work-group of "
+                      "%zu sums at most %zu",
+                      count, ctx->info.name, ctx->loop_limit, local,
+                      budget * CLLOSS__REDUCE_UNROLL * local);
+}
+
 size_t clloss__item_local_size(const clloss_context *ctx, size_t items,
                                size_t kernel_max) {
   /* CPUs: enough groups to keep every compute unit busy (4 per unit), at
@@ -218,5 +235,6 @@ clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
                         "setting finish_sum arguments failed: %s",
                         clloss_status_name(err));
   size_t local = clloss__group_local_size(ctx, p->max_wg[finish_index]);
+  CLLOSS__TRY(clloss__check_one_group(ctx, count, local));
   return clloss__launch_kernel(l, k, local, local);
 }

@@ -32,10 +32,26 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
                                      c->classes, c->input_type);
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
-  const clloss__rows_plan pl = clloss__plan_rows(
+  clloss__rows_plan pl = clloss__plan_rows(
       ctx, p->key.variant, c->rows, c->classes, key.vw,
       &(clloss__rows_kernel_max){p->max_wg[NLL_ITEM], p->max_wg[NLL_GROUP],
                                  p->max_wg[NLL_LANES]});
+  /* The gradient row's fills (its classes and its padding) over one
+   * work-item (item) or a row's lanes, within the device's loop budget
+   * (clloss__loop_budget; as cross_entropy's variants): else a group per
+   * row. */
+  const size_t sharing = pl.variant == CLLOSS__ITEM    ? 1
+                         : pl.variant == CLLOSS__LANES ? pl.lanes
+                                                       : 0;
+  if (sharing && (c->ld / (size_t)key.vw + (size_t)key.vw) / sharing >
+                     clloss__loop_budget(ctx)) {
+    key.variant = CLLOSS__GROUP;
+    CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
+    pl = clloss__plan_rows(ctx, p->key.variant, c->rows, c->classes, key.vw,
+                           &(clloss__rows_kernel_max){p->max_wg[NLL_ITEM],
+                                                      p->max_wg[NLL_GROUP],
+                                                      p->max_wg[NLL_LANES]});
+  }
   const int kernel = pl.variant == CLLOSS__ITEM    ? NLL_ITEM
                      : pl.variant == CLLOSS__LANES ? NLL_LANES
                                                    : NLL_GROUP;

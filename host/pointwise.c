@@ -83,6 +83,10 @@ static pw_plan plan(const clloss_context *ctx, const clloss__program *p,
     pl.chunk = (per + vw - 1) / vw * vw;
     if (pl.chunk < vw * 64)
       pl.chunk = vw * 64;
+    /* A chunk's vectors within the device's loop budget. */
+    const size_t budget = clloss__loop_budget(ctx);
+    if (budget != SIZE_MAX && pl.chunk / vw > budget)
+      pl.chunk = (budget ? budget : 1) * vw;
     size_t items = (n + pl.chunk - 1) / pl.chunk;
     pl.local = clloss__item_local_size(ctx, items, p->max_wg[PW_ITEM]);
     pl.groups = (items + pl.local - 1) / pl.local;

@@ -189,6 +189,7 @@ clloss_status clloss__enqueue_class_targets(clloss__launch *l,
                                             clloss__program *p, int kernel,
                                             const clloss__rows_args *a) {
   size_t local = clloss__group_local_size(l->ctx, p->max_wg[kernel]);
+  CLLOSS__TRY(clloss__check_one_group(l->ctx, a->p.rows, local));
   return clloss__rows_enqueue_kernel(l, p->kernels[kernel], a, local, local);
 }
 

@@ -306,7 +306,10 @@ CLLOSS_API clloss_status clloss_context_fail(clloss_context *ctx,
  * context is created): the heuristic alone, nothing measured, read or
  * written. The environment variable CLLOSS_VARIANT, read when a context is
  * created, forces a variant (element-wise losses run "group" for "split"
- * and "lanes", nll_loss "group" for "split"). Results agree within
+ * and "lanes", nll_loss "group" for "split"; on Mesa's llvmpipe, whose
+ * kernels stop a work-item's loops after 65535 iterations, a variant whose
+ * work-items would loop longer on the call's rows runs "group" or "split"
+ * instead, and clloss_context_last_variant says which). Results agree within
  * rounding, whichever variant runs; each is deterministic, so under "auto"
  * identical calls give bit-identical results except across that one
  * switch of a class (force a variant, or CLLOSS_TUNE=off, to exclude it).

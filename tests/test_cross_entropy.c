@@ -8,6 +8,7 @@
 #include <string.h>
 #include <threads.h>
 
+#include "internal.h" /* white box: a device's loop limit */
 #include "support/devcheck.h"
 #include "support/testutil.h"
 
@@ -140,6 +141,66 @@ static void test_ce_c131072_few_rows(void) {
   gen g = {151, 0, 0, 0.0, 0, 1, 0};
   dc_opts o = {.all_variants = 1};
   ce_check(&d, &g, &o);
+}
+
+/* A device whose loops stop after a number of iterations (Mesa's llvmpipe:
+ * 65535 per work-item, all loops together) gets plans within it: the
+ * limit is planted on every device here, so that any device checks the
+ * planning. With a limit of 4096, three passes of one work-item over a
+ * row of 20000 (5000 vectors or more) do not fit, so forced item runs
+ * another variant; with 64, a group's share of a row does not either,
+ * and split cuts the rows short. Every variant's results stay right. */
+static void test_ce_loop_budget(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_cross_entropy_desc d = ce_desc(3, 20000, CLLOSS_REDUCTION_SUM);
+  gen g = {167, 0, 0, 0.1, 1, 1, 0};
+  ce_data data;
+  ce_make(&data, &d, &g);
+  static const size_t limits[] = {4096, 64};
+  for (int k = 0; k < 2; k++) {
+    size_t saved[16];
+    for (size_t i = 0; i < tu_device_count() && i < 16; i++) {
+      clloss_context *ctx = tu_context(i);
+      saved[i] = ctx->loop_limit;
+      ctx->loop_limit = limits[k];
+      cl_command_queue q = dc_queue(ctx);
+      CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "item"), CLLOSS_SUCCESS);
+      dc_result r = dc_run_ce(ctx, q, &data.c, NULL);
+      CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
+      const char *ran = clloss_context_last_variant(ctx);
+      CU_ASSERT_STRING_NOT_EQUAL(ran, "item");
+      if (k == 1)
+        CU_ASSERT_STRING_EQUAL(ran, "split");
+      dc_result_free(&r);
+      CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "auto"), CLLOSS_SUCCESS);
+      clReleaseCommandQueue(q);
+    }
+    dc_opts o = {.all_variants = 1};
+    dc_check_ce_all(&data.c, &o);
+    for (size_t i = 0; i < tu_device_count() && i < 16; i++)
+      tu_context(i)->loop_limit = saved[i];
+  }
+  ce_free(&data);
+  /* The one-group sums (the targets' weights, the partials) take 16
+   * elements of each work-item per iteration: 5000 rows fit a group of 256
+   * with a budget of 2 iterations, not of 1, and then the call says so
+   * rather than return a wrong mean. */
+  clloss_cross_entropy_desc m = ce_desc(5000, 3, CLLOSS_REDUCTION_MEAN);
+  ce_make(&data, &m, &g);
+  for (size_t i = 0; i < tu_device_count(); i++) {
+    clloss_context *ctx = tu_context(i);
+    const size_t saved = ctx->loop_limit;
+    ctx->loop_limit = 2;
+    cl_command_queue q = dc_queue(ctx);
+    dc_result r = dc_run_ce(ctx, q, &data.c, NULL);
+    const size_t local = ctx->wg_size;
+    if (5000 / (CLLOSS__REDUCE_UNROLL * local) >= 1)
+      CU_ASSERT_EQUAL(r.status, CLLOSS_UNSUPPORTED);
+    dc_result_free(&r);
+    ctx->loop_limit = saved;
+    clReleaseCommandQueue(q);
+  }
+  ce_free(&data);
 }
 
 static void test_ce_many_rows(void) {
@@ -1406,13 +1467,13 @@ int test_cross_entropy_register(void) {
       "cross_entropy", NULL, NULL, TU_TEST(test_ce_one_row),
       TU_TEST(test_ce_one_class), TU_TEST(test_ce_two_classes),
       TU_TEST(test_ce_c4099), TU_TEST(test_ce_c50257),
-      TU_TEST(test_ce_c131072_few_rows), TU_TEST(test_ce_many_rows),
-      TU_TEST(test_ce_rows_beyond_grid), TU_TEST(test_ce_zero_rows),
-      TU_TEST(test_ce_offsets), TU_TEST(test_ce_row_stride),
-      TU_TEST(test_ce_runs_of_rows), TU_TEST(test_ce_in_place),
-      TU_TEST(test_ce_only_loss), TU_TEST(test_ce_only_grad),
-      TU_TEST(test_ce_int32_targets), TU_TEST(test_ce_int64_targets),
-      TU_TEST(test_ce_reduction_grad_output),
+      TU_TEST(test_ce_c131072_few_rows), TU_TEST(test_ce_loop_budget),
+      TU_TEST(test_ce_many_rows), TU_TEST(test_ce_rows_beyond_grid),
+      TU_TEST(test_ce_zero_rows), TU_TEST(test_ce_offsets),
+      TU_TEST(test_ce_row_stride), TU_TEST(test_ce_runs_of_rows),
+      TU_TEST(test_ce_in_place), TU_TEST(test_ce_only_loss),
+      TU_TEST(test_ce_only_grad), TU_TEST(test_ce_int32_targets),
+      TU_TEST(test_ce_int64_targets), TU_TEST(test_ce_reduction_grad_output),
       TU_TEST(test_ce_weights_ignore_smoothing), TU_TEST(test_ce_zero_weights),
       TU_TEST(test_ce_label_smoothing_one),
       TU_TEST(test_ce_probability_targets),

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h" /* white box: a device's loop limit */
 #include "support/testutil.h"
 
 enum { N = 7, V = 53, MAXB = 4 };
@@ -211,6 +212,19 @@ static void test_shard_equals_whole_row(void) {
   }
 }
 
+/* On a device whose loops stop after a number of iterations (Mesa's
+ * llvmpipe), a CPU's one work-item per block row gives way to a work-group
+ * per row: a limit planted on the device, so that any device checks that
+ * path and its results. */
+static void test_shard_loop_budget(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = tu_context(0);
+  const size_t saved = ctx->loop_limit;
+  ctx->loop_limit = 8;
+  test_shard_equals_whole_row();
+  ctx->loop_limit = saved;
+}
+
 /* The host combine is the device's, and the combine does not depend on
  * the order of its operands. */
 static void test_shard_host_combine(void) {
@@ -309,5 +323,6 @@ static void test_shard_arguments(void) {
 int test_cross_entropy_shard_register(void) {
   TU_SUITE("cross_entropy_shard", NULL, NULL,
            TU_TEST(test_shard_equals_whole_row),
-           TU_TEST(test_shard_host_combine), TU_TEST(test_shard_arguments));
+           TU_TEST(test_shard_loop_budget), TU_TEST(test_shard_host_combine),
+           TU_TEST(test_shard_arguments));
 }

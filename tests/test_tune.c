@@ -59,9 +59,27 @@ static void fresh(void) {
   clloss__tune_forget();
 }
 
+/* A fresh context on the device the suites test (CLLOSS_TEST_DEVICE), not
+ * on whichever device the ICD loader happens to list first: with PoCL and
+ * Rusticl both installed, "0" may be another device than the one under
+ * test. No CUnit assertions: the racing threads call it too. */
+static clloss_status create_on(cl_device_id device, clloss_context **out) {
+  cl_int err;
+  cl_context cl = clCreateContext(NULL, 1, &device, NULL, NULL, &err);
+  if (err != CL_SUCCESS)
+    return (clloss_status)err; /* an OpenCL error is its own status */
+  clloss_status s = clloss_context_create(cl, device, out);
+  clReleaseContext(cl); /* the clloss context holds its own reference */
+  return s;
+}
+
+static cl_device_id test_device(void) {
+  return clloss_context_device_info(tu_context(0))->device;
+}
+
 static clloss_context *make_context(void) {
   clloss_context *ctx = NULL;
-  CU_ASSERT_EQUAL(clloss_context_create_default("0", &ctx), CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(create_on(test_device(), &ctx), CLLOSS_SUCCESS);
   return ctx;
 }
 
@@ -450,6 +468,7 @@ typedef struct racer {
   pthread_cond_t *go;
   pthread_mutex_t *m;
   int *started;
+  cl_device_id device; /* test_device(), from the main thread */
   char variant[4][16];
   clloss_status status;
 } racer;
@@ -463,7 +482,7 @@ static void *race(void *arg) {
     pthread_cond_wait(r->go, r->m);
   pthread_mutex_unlock(r->m);
   clloss_context *ctx = NULL;
-  r->status = clloss_context_create_default("0", &ctx);
+  r->status = create_on(r->device, &ctx);
   if (r->status != CLLOSS_SUCCESS)
     return 0;
   const size_t rows = 2 * clloss_context_device_info(ctx)->compute_units + 1;
@@ -500,6 +519,7 @@ static void test_tune_threads(void) {
     r[k].go = &go;
     r[k].m = &m;
     r[k].started = &started;
+    r[k].device = test_device();
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th[k], NULL, race, &r[k]), 0);
   }
   for (int k = 0; k < 4; k++)
