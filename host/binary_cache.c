@@ -2,10 +2,10 @@
  * process on the same device starts without recompiling.
  *
  * Where: $CLLOSS_CACHE_DIR, else $XDG_CACHE_HOME/clloss, else
- * $HOME/.cache/clloss; folders that clloss creates are 0700. CLLOSS_CACHE=off
- * (or 0) disables it. One file per program, named by the SHA-256 of
- * everything the binary depends on (device, platform, driver and clloss
- * version, build options, the full source):
+ * $HOME/.cache/clloss; folders that clloss creates are 0700. The CLLOSS_CACHE
+ * switch (off, 0, no, false, any case) disables it. One file per program, named
+ * by the SHA-256 of everything the binary depends on (device, platform, driver
+ * and clloss version, build options, the full source):
  *
  *   "CLLOSSB2" | key (32 bytes) | payload size (8, little-endian)
  *   | SHA-256 of the payload (32) | payload (the driver's binary)
@@ -67,8 +67,7 @@ void clloss__cache_key(const clloss_context *ctx, const char *options,
 }
 
 static int enabled(void) {
-  const char *v = getenv("CLLOSS_CACHE");
-  return !(v && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0));
+  return clloss__env_switch("CLLOSS_CACHE", 1) == 1;
 }
 
 /* The cache folder, created (0700, like mkdir -p) when missing; 0 if there

@@ -31,8 +31,9 @@
  * class is measured again and the line rewritten: a choice made under
  * unusual load cannot stay forever.
  *
- * CLLOSS_TUNE=off (or 0), read when a context is created: the heuristic
- * alone, nothing measured, read or written. A variant forced with
+ * The CLLOSS_TUNE switch off (off, 0, no, false in any case), read when a
+ * context is created: the heuristic alone, nothing measured, read or
+ * written. A variant forced with
  * CLLOSS_VARIANT or clloss_context_set_variant is never measured. A failed
  * measurement leaves the heuristic for the rest of the process and writes
  * nothing. */

@@ -232,8 +232,11 @@ typedef struct clloss_context clloss_context;
  * recompiling: each file is checked (size, key, SHA-256) before the driver
  * sees it, and one that fails is rebuilt. A build failure is reported by
  * that first call as CLLOSS_BUILD_FAILURE, with the log in
- * clloss_context_build_log. An unknown CLLOSS_VARIANT is
- * CLLOSS_INVALID_ARGUMENT. */
+ * clloss_context_build_log. An unknown CLLOSS_VARIANT, a CLLOSS_TUNE or
+ * CLLOSS_CACHE that is not a switch (on, 1, yes, true, off, 0, no, false,
+ * any case) and a CLLOSS_KERNEL_DIR that is not a folder are
+ * CLLOSS_INVALID_ARGUMENT, with clloss_context_error_detail(NULL) naming
+ * the variable. */
 CLLOSS_API clloss_status clloss_context_create(cl_context cl_ctx,
                                                cl_device_id device,
                                                clloss_context **out);
@@ -259,7 +262,11 @@ CLLOSS_API const clloss_device_info *
 clloss_context_device_info(const clloss_context *ctx);
 /* The log of the last program build (empty when none failed); owned by ctx. */
 CLLOSS_API const char *clloss_context_build_log(const clloss_context *ctx);
-/* A sentence about the last failed call on ctx, "" after a success. */
+/* A sentence about the last failed call on ctx, "" after a success.
+ * NULL ctx: why the calling thread's last clloss_context_create or
+ * _create_default failed (each thread has its own, as errno), for example
+ * which environment variable has a value clloss does not accept; "" after
+ * one succeeded. */
 CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
 /* For layers built on clloss (clloss_mpi.h, a caller's own transport):
  * records `detail` (NULL: "") as ctx's error detail, so that

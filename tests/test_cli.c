@@ -676,6 +676,15 @@ static void test_run_bad_device(void) {
   expect_error("run mse_loss --input @x.npy --target @y.npy --loss-out "
                "@l.npy --device 99",
                1, tu_device_count() ? "matches no device" : "no OpenCL");
+  if (!tu_device_count())
+    return;
+  /* A variable whose value clloss does not take is named (issue 21). */
+  char *saved = tu_env_save("CLLOSS_TUNE");
+  setenv("CLLOSS_TUNE", "maybe", 1);
+  expect_error("run mse_loss --input @x.npy --target @y.npy --loss-out "
+               "@l.npy",
+               1, "CLLOSS_TUNE=maybe");
+  tu_env_restore("CLLOSS_TUNE", saved);
 }
 
 /* ---- selftest and demo ---- */

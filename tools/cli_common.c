@@ -235,7 +235,9 @@ int cli_open_device(const char *cmd, const char *selector, clloss_context **ctx,
     return cli_error(cmd, CLI_DATA_ERROR,
                      "cannot create a context on device %zu (%s): %s (%s)",
                      *index, info.name, clloss_status_name(s),
-                     clloss_status_string(s));
+                     clloss_context_error_detail(NULL)[0]
+                         ? clloss_context_error_detail(NULL)
+                         : clloss_status_string(s));
   }
   return CLI_OK;
 }
