@@ -3,6 +3,7 @@
 #ifndef CLLOSS_BINARY_CACHE_H
 #define CLLOSS_BINARY_CACHE_H
 #include <stdint.h>
+#include <stdio.h>
 
 #include "internal.h"
 #include "sha256.h"
@@ -15,16 +16,21 @@ void clloss__device_digest(const clloss_device_info *info,
 void clloss__cache_key(const clloss_context *ctx, const char *options,
                        const char *const *texts, int count,
                        unsigned char out[CLLOSS__SHA256_SIZE]);
-/* The path of `name` in the cache folder (created 0700 when missing); 0
- * when the cache is disabled or has no folder. */
-int clloss__cache_file(const char *name, char *out, size_t cap);
-/* Replaces `name` in the cache folder by `n` bytes: a new file made with
- * mkstemp in that folder, written, then renamed over the name (never
- * following a link). Returns 1 on success; failures leave the old file. */
+/* `name` in the cache folder, open for reading, when the folder and the
+ * file pass the trust rule (binary_cache.c: owned by the effective user,
+ * writable by no one else, a regular file reached without a link); NULL
+ * when the cache is off, the file is missing, or anything is refused.
+ * Never blocks (a FIFO is refused, not read). */
+FILE *clloss__cache_open(const char *name);
+/* Replaces `name` in the cache folder by `n` bytes: a new 0600 file made
+ * with O_EXCL in that folder, written, then renamed over the name (never
+ * following a link). Returns 1 on success; failures, and a folder that the
+ * trust rule refuses, leave the old file. */
 int clloss__cache_write(const char *name, const void *data, size_t n);
 /* The program of `key` from the cache, built, or NULL when it is missing
- * or fails any check (format, size, key, checksum, the driver's own). A
- * file that fails a check is removed. */
+ * or fails any check (the trust rule, format, size, key, checksum, the
+ * driver's own). A file that fails a check is removed (never in a refused
+ * folder). */
 cl_program clloss__cache_load(clloss_context *ctx,
                               const unsigned char key[CLLOSS__SHA256_SIZE],
                               const char *options);

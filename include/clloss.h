@@ -229,8 +229,9 @@ typedef struct clloss_context clloss_context;
  * type and variant: only the kernels of the variant that runs) and kept
  * for the context's lifetime. Compiled binaries are cached on disk (see
  * README, "Program cache"), so a second process starts without
- * recompiling: each file is checked (size, key, SHA-256) before the driver
- * sees it, and one that fails is rebuilt. A build failure is reported by
+ * recompiling: each file is checked (owner and mode, see README "Trust
+ * rule"; size, key, SHA-256) before the driver sees it, and one that fails
+ * is a cache miss, rebuilt. A build failure is reported by
  * that first call as CLLOSS_BUILD_FAILURE, with the log in
  * clloss_context_build_log. An unknown CLLOSS_VARIANT, a CLLOSS_TUNE or
  * CLLOSS_CACHE that is not a switch (on, 1, yes, true, off, 0, no, false,

@@ -1,10 +1,14 @@
-/* test_binary_cache.c - the cache folder: binaries written when a context
- * is released and used by the next, every damaged, foreign or rejected file
- * rebuilt and rewritten (never a crash), temporary files that no planted
- * link can redirect, a folder created 0700, CLLOSS_CACHE=off honoured, and
+/* test_binary_cache.c - the cache folder: binaries written (0600) when a
+ * context is released and used by the next, every damaged, foreign or
+ * rejected file rebuilt and rewritten (never a crash), temporary files that
+ * no planted link can redirect, a folder created 0700, the trust rule (a
+ * FIFO, a link, a file or folder others can write or another user owns is
+ * a miss, never read and never a hang), CLLOSS_CACHE=off honoured, and
  * SHA-256 itself against FIPS 180-4's examples. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +156,7 @@ static void test_cache_written_then_used(void) {
   char path[600];
   snprintf(path, sizeof path, "%s/%s", g_dir, names[0]);
   CU_ASSERT_EQUAL(stat(path, &st), 0);
+  CU_ASSERT_EQUAL(st.st_mode & 07777, 0600);
   time_t written = st.st_mtime;
   check_call(0);
   /* Read, not written again: the second context did not build it. */
@@ -262,7 +267,17 @@ static void test_cache_planted_link(void) {
   unlink(bin);
   snprintf(link, sizeof link, "%s.%ld.tmp", bin, (long)getpid());
   CU_ASSERT_EQUAL(symlink(victim, link), 0);
+  /* And where this code puts them (.<file>.<pid>.<serial>.tmp): O_EXCL
+   * and O_NOFOLLOW skip them. */
+  char now[8][700];
+  for (int i = 0; i < 8; i++) {
+    snprintf(now[i], sizeof now[i], "%s/.%s.%ld.%d.tmp", g_dir, names[0],
+             (long)getpid(), i);
+    CU_ASSERT_EQUAL(symlink(victim, now[i]), 0);
+  }
   check_call(0);
+  for (int i = 0; i < 8; i++)
+    unlink(now[i]);
   char text[64];
   tu_slurp(victim, text, sizeof text);
   CU_ASSERT_STRING_EQUAL(text, "victim");
@@ -293,12 +308,158 @@ static void test_cache_folder_private(void) {
   setenv("CLLOSS_CACHE_DIR", g_dir, 1);
 }
 
+/* ---- the trust rule ---- */
+
+static void path_of(const char *name, char *out, size_t cap) {
+  snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+/* One cached binary: its name in names[0] and its path in `path`. */
+static void one_binary(char names[][256], char *path, size_t cap) {
+  tu_dir_entries(g_dir, 1);
+  check_call(0);
+  CU_ASSERT_EQUAL_FATAL(bin_files(names, 8), 1);
+  path_of(names[0], path, cap);
+}
+
+/* Notes what is at `path` now, and holds it with a second link so that
+ * its inode number cannot be given to the file that replaces it. */
+static void hold(const char *path, struct stat *before) {
+  char held[600];
+  path_of("held", held, sizeof held);
+  CU_ASSERT_EQUAL(lstat(path, before), 0);
+  CU_ASSERT_EQUAL(link(path, held), 0);
+}
+
+/* The file at `path` is a regular file of this user, mode 0600, and not
+ * the one held (a refused file was replaced, not read). */
+static void check_rewritten(const char *path, const struct stat *before) {
+  char held[600];
+  path_of("held", held, sizeof held);
+  struct stat st;
+  CU_ASSERT_EQUAL_FATAL(lstat(path, &st), 0);
+  CU_ASSERT_TRUE(S_ISREG(st.st_mode));
+  CU_ASSERT_EQUAL(st.st_uid, geteuid());
+  CU_ASSERT_EQUAL(st.st_mode & 07777, 0600);
+  CU_ASSERT_TRUE(st.st_ino != before->st_ino || st.st_dev != before->st_dev);
+  unlink(held);
+  size_t n;
+  unsigned char *b = read_all(strrchr(path, '/') + 1, &n);
+  CU_ASSERT_TRUE(b && well_formed(b, n));
+  free(b);
+}
+
+/* A FIFO where a binary should be: opening it for reading would wait for a
+ * writer forever. The call goes on (alarm: a hang kills the test run
+ * instead of stalling it) and the FIFO is replaced by a binary. */
+static void test_cache_fifo_not_opened(void) {
+  TU_REQUIRE_DEVICE();
+  char names[8][256], path[600];
+  one_binary(names, path, sizeof path);
+  unlink(path);
+  CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
+  struct stat before;
+  hold(path, &before);
+  alarm(120);
+  check_call(0);
+  alarm(0);
+  check_rewritten(path, &before);
+}
+
+/* A file that group or others may write (mode 0666) is refused: it is
+ * not read, and the program built from source replaces it. */
+static void test_cache_writable_file_refused(void) {
+  TU_REQUIRE_DEVICE();
+  char names[8][256], path[600];
+  one_binary(names, path, sizeof path);
+  CU_ASSERT_EQUAL(chmod(path, 0666), 0);
+  struct stat before;
+  hold(path, &before);
+  check_call(0);
+  check_rewritten(path, &before);
+  CU_ASSERT_EQUAL(chmod(path, 0620), 0); /* group write alone, too */
+  hold(path, &before);
+  check_call(0);
+  check_rewritten(path, &before);
+}
+
+/* A link in place of a binary is not followed, even to a good binary. */
+static void test_cache_link_refused(void) {
+  TU_REQUIRE_DEVICE();
+  char names[8][256], path[600], aside[700];
+  one_binary(names, path, sizeof path);
+  snprintf(aside, sizeof aside, "%s/aside", g_dir);
+  CU_ASSERT_EQUAL_FATAL(rename(path, aside), 0);
+  CU_ASSERT_EQUAL_FATAL(symlink(aside, path), 0);
+  struct stat before;
+  hold(path, &before);
+  check_call(0);
+  check_rewritten(path, &before);
+  unlink(aside);
+}
+
+/* A folder that others may write (0777) is a cache miss: nothing in it is
+ * read (the binary stays as it was) and nothing is written to it; the
+ * calls still succeed. */
+static void test_cache_writable_folder_refused(void) {
+  TU_REQUIRE_DEVICE();
+  char names[8][256], path[600];
+  one_binary(names, path, sizeof path);
+  /* A damaged binary: were it read, it would be removed and rewritten. */
+  size_t n;
+  unsigned char *b = read_all(names[0], &n);
+  CU_ASSERT_TRUE_FATAL(b && n > HEAD);
+  b[n - 1] ^= 1;
+  write_all(names[0], b, n);
+  free(b);
+  struct stat before, after;
+  hold(path, &before);
+  CU_ASSERT_EQUAL(chmod(g_dir, 0777), 0);
+  check_call(0);
+  check_call(1);
+  CU_ASSERT_EQUAL(chmod(g_dir, 0700), 0);
+  CU_ASSERT_EQUAL(lstat(path, &after), 0);
+  CU_ASSERT_EQUAL(after.st_ino, before.st_ino);
+  CU_ASSERT_EQUAL(after.st_mtime, before.st_mtime);
+  CU_ASSERT_EQUAL(bin_files(names, 8), 1); /* cross_entropy's not written */
+  /* Trusted again: the damaged file is found and replaced. */
+  check_call(0);
+  check_rewritten(path, &before);
+}
+
+/* Files and folders of another user: only root can make them, so the test
+ * runs as root and is skipped (with a note) otherwise. */
+static void test_cache_foreign_owner_refused(void) {
+  TU_REQUIRE_DEVICE();
+  if (geteuid() != 0) {
+    tu_skip_note("test_cache_foreign_owner_refused (needs root to chown)");
+    return;
+  }
+  const uid_t other = 4242;
+  char names[8][256], path[600];
+  one_binary(names, path, sizeof path);
+  struct stat before;
+  CU_ASSERT_EQUAL_FATAL(chown(path, other, (gid_t)-1), 0);
+  hold(path, &before);
+  check_call(0);
+  check_rewritten(path, &before);
+  /* The folder: nothing read from it, nothing written to it. */
+  tu_dir_entries(g_dir, 1);
+  CU_ASSERT_EQUAL_FATAL(chown(g_dir, other, (gid_t)-1), 0);
+  check_call(0);
+  CU_ASSERT_EQUAL(tu_dir_entries(g_dir, 0), 0);
+  CU_ASSERT_EQUAL(chown(g_dir, geteuid(), (gid_t)-1), 0);
+}
+
 static void test_cache_off(void) {
   TU_REQUIRE_DEVICE();
   tu_dir_entries(g_dir, 1);
-  setenv("CLLOSS_CACHE", "off", 1);
-  check_call(0);
-  CU_ASSERT_EQUAL(tu_dir_entries(g_dir, 0), 0);
+  static const char *const offs[] = {"off", "OFF", "0", "no", "False"};
+  for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) {
+    setenv("CLLOSS_CACHE", offs[i], 1);
+    check_call(0);
+    CU_ASSERT_EQUAL(tu_dir_entries(g_dir, 0), 0);
+  }
   unsetenv("CLLOSS_CACHE");
 }
 
@@ -353,5 +514,10 @@ int test_binary_cache_register(void) {
            TU_TEST(test_cache_garbage_rebuilt),
            TU_TEST(test_cache_foreign_binary_rebuilt),
            TU_TEST(test_cache_planted_link), TU_TEST(test_cache_folder_private),
-           TU_TEST(test_cache_off), TU_TEST(test_sha256));
+           TU_TEST(test_cache_fifo_not_opened),
+           TU_TEST(test_cache_writable_file_refused),
+           TU_TEST(test_cache_link_refused),
+           TU_TEST(test_cache_writable_folder_refused),
+           TU_TEST(test_cache_foreign_owner_refused), TU_TEST(test_cache_off),
+           TU_TEST(test_sha256));
 }
