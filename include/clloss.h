@@ -464,7 +464,8 @@ CLLOSS_API void clloss_ce_stats64_combine(clloss_ce_stats64 *inout,
 /* Partial statistics of one block: input [N, shard->classes] (rows
  * desc->row_stride apart), target (class indices [N], global; or the
  * block's probabilities [N, shard->classes]), weight (the block's
- * [shard->classes], optional) -> stats [N records]. */
+ * [shard->classes], optional) -> stats [N records]. stats sharing a byte
+ * with input, target or weight is CLLOSS_INVALID_ARGUMENT. */
 CLLOSS_API clloss_status clloss_cross_entropy_partial(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
@@ -473,7 +474,8 @@ CLLOSS_API clloss_status clloss_cross_entropy_partial(
     cl_event *event);
 
 /* The combine on the device: inout[i] = combine(inout[i], in[i]) for
- * `rows` records of the loss type of `input_type`. */
+ * `rows` records of the loss type of `input_type` (a float type, else
+ * CLLOSS_INVALID_ARGUMENT). */
 CLLOSS_API clloss_status clloss_cross_entropy_combine(
     clloss_context *ctx, cl_command_queue queue, size_t rows,
     clloss_dtype input_type, clloss_buffer inout, clloss_buffer in,
@@ -483,7 +485,9 @@ CLLOSS_API clloss_status clloss_cross_entropy_combine(
  * rows' losses into `loss` (as clloss_cross_entropy: the same on every
  * block) and the block's gradient into grad_input [N, shard->classes]
  * (rows desc->row_stride apart; may be the input, in place). Either may
- * be omitted, not both. A target outside [0, V) that is not ignore_index
+ * be omitted, not both; loss sharing a byte with any other operand, or
+ * grad_input with anything but its own input, is CLLOSS_INVALID_ARGUMENT.
+ * A target outside [0, V) that is not ignore_index
  * gives NaN and the device error word, as clloss_cross_entropy. */
 CLLOSS_API clloss_status clloss_cross_entropy_finish(
     clloss_context *ctx, cl_command_queue queue,
