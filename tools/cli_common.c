@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "npy.h"
 
 int cli_error(const char *cmd, int code, const char *fmt, ...) {
   va_list ap;
@@ -151,6 +152,16 @@ int cli_same_file(const char *a, const char *b) {
   free(ra);
   free(rb);
   return same;
+}
+
+FILE *cli_summary_stream(const char *const *outputs, size_t n) {
+  int used[3] = {0, 0, 0};
+  for (size_t i = 0; i < n; i++) {
+    int fd = outputs[i] ? npy_output_fd(outputs[i]) : -1;
+    if (fd >= 0 && fd < 3)
+      used[fd] = 1;
+  }
+  return !used[1] ? stdout : !used[2] ? stderr : NULL;
 }
 
 double cli_now_ms(void) {

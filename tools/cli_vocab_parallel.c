@@ -179,7 +179,7 @@ static int compute(const run_args *a, vp_part *v, int rank, int size) {
   if (rc == CLI_OK && rank == 0) {
     rc = cli_run_write_outputs(a, p, loss, full);
     if (rc == CLI_OK && !a->quiet)
-      cli_run_summary(p, loss, v->where, ms);
+      cli_run_summary(a, p, loss, v->where, ms);
   }
   free(loss);
   free(grad);
