@@ -5,8 +5,9 @@
  * Where: $CLLOSS_CACHE_DIR, else $XDG_CACHE_HOME/clloss, else
  * $HOME/.cache/clloss; missing folders are created 0700. The CLLOSS_CACHE
  * switch (off, 0, no, false) disables it. One file per program, named by
- * the SHA-256 of everything the binary depends on (device, platform, driver
- * and clloss version, build options, the full source):
+ * the SHA-256 of everything the binary depends on (clloss version; device
+ * name and vendor, platform name and version, device and OpenCL C version,
+ * driver version; build options, the full source):
  *
  *   "CLLOSSB2" | key (32 bytes) | payload size (8, little-endian)
  *   | SHA-256 of the payload (32) | payload (the driver's binary)
@@ -50,12 +51,31 @@ static void add_str(clloss__sha256 *s, const char *text) {
   clloss__sha256_update(s, text, strlen(text) + 1);
 }
 
+/* A string of the platform or the device, "" when it cannot be read. */
+static void add_info(clloss__sha256 *s, const clloss_device_info *info,
+                     int of_platform, cl_uint param) {
+  char text[512] = "";
+  cl_int err = of_platform ? clGetPlatformInfo(info->platform, param,
+                                               sizeof text - 1, text, NULL)
+                           : clGetDeviceInfo(info->device, param,
+                                             sizeof text - 1, text, NULL);
+  if (err != CL_SUCCESS)
+    text[0] = '\0';
+  add_str(s, text);
+}
+
+/* Everything a driver's binary is valid for: a driver is handed only
+ * binaries that it produced itself on this platform, device and driver
+ * version (Rusticl aborts the process on one it does not know). */
 static void add_device(clloss__sha256 *s, const clloss_device_info *info) {
   add_str(s, "clloss " CLLOSS_VERSION_STRING);
   add_str(s, info->name);
   add_str(s, info->vendor);
   add_str(s, info->platform_name);
+  add_info(s, info, 1, CL_PLATFORM_VERSION);
+  add_info(s, info, 0, CL_DEVICE_VERSION);
   add_str(s, info->driver_version);
+  add_str(s, info->opencl_c_version);
 }
 
 void clloss__device_digest(const clloss_device_info *info,
@@ -284,6 +304,12 @@ static unsigned char *read_payload(int fd,
   return bin;
 }
 
+/* Binaries handed to a driver (tests). */
+static atomic_uint given;
+unsigned clloss__cache_binaries_given(void) {
+  return atomic_load(&given);
+}
+
 cl_program clloss__cache_load(clloss_context *ctx,
                               const unsigned char key[CLLOSS__SHA256_SIZE],
                               const char *options) {
@@ -304,6 +330,7 @@ cl_program clloss__cache_load(clloss_context *ctx,
   unsigned char *bin = read_payload(fd, key, &len);
   cl_program program = NULL;
   if (bin) {
+    atomic_fetch_add(&given, 1u);
     const unsigned char *bins[1] = {bin};
     cl_int status = CL_SUCCESS, err;
     program = clCreateProgramWithBinary(ctx->cl, 1, &ctx->device, &len, bins,

@@ -31,6 +31,9 @@ int clloss__cache_write(const char *name, const void *data, size_t n);
  * or fails any check (the trust rule, format, size, key, checksum, the
  * driver's own). A file that fails a check is removed (never in a refused
  * folder). */
+/* How many cached binaries this process has handed to a driver (for the
+ * tests: a file that fails a check must never be). */
+unsigned clloss__cache_binaries_given(void);
 cl_program clloss__cache_load(clloss_context *ctx,
                               const unsigned char key[CLLOSS__SHA256_SIZE],
                               const char *options);
