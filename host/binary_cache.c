@@ -98,8 +98,39 @@ void clloss__cache_key(const clloss_context *ctx, const char *options,
   clloss__sha256_final(&s, out);
 }
 
+/* The CLLOSS_CACHE switch: 0 off, 1 on, 2 unset (binaries by driver). */
+enum { SWITCH_UNSET = 2 };
+static int cache_switch(void) {
+  return clloss__env_switch("CLLOSS_CACHE", SWITCH_UNSET);
+}
+
+/* The folder (binaries and the tune file): unless the switch is off. */
 static int enabled(void) {
-  return clloss__env_switch("CLLOSS_CACHE", 1) == 1;
+  int v = cache_switch();
+  return v == 1 || v == SWITCH_UNSET;
+}
+
+/* A variable that is set to a switch's "off". */
+static int env_off(const char *name) {
+  return clloss__env_switch(name, 1) == 0;
+}
+
+/* The measured rule (README, "Program and tuning cache"): clloss's own
+ * binaries by default unless getting one costs more than about ten later
+ * processes save. PoCL compiles every kernel again to hand out a binary
+ * (2.2 s of CPU for cross_entropy's program on the 2-core EPYC) while its
+ * own cache already spares the next process all but 25-90 ms: off, unless
+ * POCL_KERNEL_CACHE=0 turns PoCL's cache off. Rusticl gives its binary for
+ * 0.1-0.2 s and it spares 50-150 ms a process: on. */
+int clloss__binaries_pay(const clloss_device_info *info) {
+  if (strstr(info->platform_name, "Portable Computing Language"))
+    return env_off("POCL_KERNEL_CACHE");
+  return 1;
+}
+
+int clloss__cache_binaries(const clloss_context *ctx) {
+  int v = cache_switch();
+  return v == 1 || (v == SWITCH_UNSET && clloss__binaries_pay(&ctx->info));
 }
 
 /* The trust rule: owned by the effective user, writable by no one else. */
@@ -313,7 +344,7 @@ unsigned clloss__cache_binaries_given(void) {
 cl_program clloss__cache_load(clloss_context *ctx,
                               const unsigned char key[CLLOSS__SHA256_SIZE],
                               const char *options) {
-  int dir = open_dir();
+  int dir = clloss__cache_binaries(ctx) ? open_dir() : -1;
   if (dir < 0)
     return NULL;
   char name[40];
@@ -377,9 +408,10 @@ static unsigned char *program_binary(cl_program program, size_t *size) {
   return bin;
 }
 
-void clloss__cache_store(const unsigned char key[CLLOSS__SHA256_SIZE],
+void clloss__cache_store(const clloss_context *ctx,
+                         const unsigned char key[CLLOSS__SHA256_SIZE],
                          cl_program program) {
-  int dir = open_dir();
+  int dir = clloss__cache_binaries(ctx) ? open_dir() : -1;
   if (dir < 0)
     return;
   /* Getting a binary may cost seconds (PoCL compiles it): not for a folder

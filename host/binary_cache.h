@@ -40,8 +40,16 @@ cl_program clloss__cache_load(clloss_context *ctx,
 /* Removes the file of `key` (a binary that the driver accepted but that
  * turned out wrong, e.g. without an expected kernel). */
 void clloss__cache_remove(const unsigned char key[CLLOSS__SHA256_SIZE]);
-/* Saves a built program's binary under `key`; failures are ignored. */
-void clloss__cache_store(const unsigned char key[CLLOSS__SHA256_SIZE],
+/* Saves a built program's binary under `key` when ctx caches binaries;
+ * failures are ignored. */
+void clloss__cache_store(const clloss_context *ctx,
+                         const unsigned char key[CLLOSS__SHA256_SIZE],
                          cl_program program);
+/* 1 when clloss's own binaries pay back on the device's driver (measured:
+ * all but PoCL with its own cache on; binary_cache.c). */
+int clloss__binaries_pay(const clloss_device_info *info);
+/* 1 when ctx reads and writes program binaries: CLLOSS_CACHE on, or unset
+ * where they pay back (clloss__binaries_pay). */
+int clloss__cache_binaries(const clloss_context *ctx);
 
 #endif

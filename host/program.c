@@ -293,7 +293,7 @@ void clloss__release_programs(clloss_context *ctx) {
      * kernel again to produce the binary (PoCL: seconds per program), and
      * the call that built the program should not wait for that. */
     if (p->from_source && !p->measure_only)
-      clloss__cache_store(p->cache_key, p->program);
+      clloss__cache_store(ctx, p->cache_key, p->program);
     release_kernels(p);
     clReleaseProgram(p->program);
   }

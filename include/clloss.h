@@ -227,11 +227,12 @@ typedef struct clloss_context clloss_context;
  * retained (never owned). Creating one builds, runs and measures nothing.
  * Kernels are built on the first call that needs them (per loss, storage
  * type and variant: only the kernels of the variant that runs) and kept
- * for the context's lifetime. Compiled binaries are cached on disk (see
- * README, "Program cache"), so a second process starts without
- * recompiling: each file is checked (owner and mode, see README "Trust
- * rule"; size, key, SHA-256) before the driver sees it, and one that fails
- * is a cache miss, rebuilt. A build failure is reported by
+ * for the context's lifetime. Compiled binaries are cached on disk where
+ * they pay back (see README, "Program and tuning cache": not on PoCL, whose
+ * own cache does most of the work, unless CLLOSS_CACHE=on), so a second
+ * process starts without recompiling: each file is checked (owner and
+ * mode, see README "Trust rule"; size, key, SHA-256) before the driver
+ * sees it, and one that fails is a cache miss, rebuilt. A build failure is reported by
  * that first call as CLLOSS_BUILD_FAILURE, with the log in
  * clloss_context_build_log. An unknown CLLOSS_VARIANT, a CLLOSS_TUNE or
  * CLLOSS_CACHE that is not a switch (on, 1, yes, true, off, 0, no, false,

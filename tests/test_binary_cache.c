@@ -30,7 +30,9 @@ static int init(void) {
   g_saved_dir = tu_env_save("CLLOSS_CACHE_DIR");
   g_saved_switch = tu_env_save("CLLOSS_CACHE");
   setenv("CLLOSS_CACHE_DIR", g_dir, 1);
-  unsetenv("CLLOSS_CACHE");
+  /* Binaries on whatever the driver (unset: off where the driver caches
+   * itself; test_cache_default_by_driver). */
+  setenv("CLLOSS_CACHE", "on", 1);
   return 0;
 }
 
@@ -487,7 +489,36 @@ static void test_cache_off(void) {
     check_call(0);
     CU_ASSERT_EQUAL(tu_dir_entries(g_dir, 0), 0);
   }
+  setenv("CLLOSS_CACHE", "on", 1);
+}
+
+/* CLLOSS_CACHE unset: binaries only where they pay back (not on PoCL with
+ * its own cache: there clloss neither reads nor writes one, and releasing
+ * a context compiles nothing more). */
+static void test_cache_default_by_driver(void) {
+  TU_REQUIRE_DEVICE();
+  tu_dir_entries(g_dir, 1);
+  check_call(0); /* on: one binary */
+  char names[8][256];
+  CU_ASSERT_EQUAL_FATAL(bin_files(names, 8), 1);
   unsetenv("CLLOSS_CACHE");
+  const clloss_device_info *info = clloss_context_device_info(tu_context(0));
+  const int pay = clloss__binaries_pay(info);
+  unsigned before = clloss__cache_binaries_given();
+  check_call(0);
+  CU_ASSERT_EQUAL(clloss__cache_binaries_given(), before + (pay ? 1 : 0));
+  tu_dir_entries(g_dir, 1);
+  check_call(1);
+  CU_ASSERT_EQUAL(bin_files(names, 8), pay ? 1 : 0);
+  if (strstr(info->platform_name, "Portable Computing Language")) {
+    CU_ASSERT_FALSE(pay);
+    /* PoCL's own cache turned off: clloss's binaries pay again. */
+    char *saved = tu_env_save("POCL_KERNEL_CACHE");
+    setenv("POCL_KERNEL_CACHE", "0", 1);
+    CU_ASSERT_TRUE(clloss__binaries_pay(info));
+    tu_env_restore("POCL_KERNEL_CACHE", saved);
+  }
+  setenv("CLLOSS_CACHE", "on", 1);
 }
 
 static void hex_of(const char *text, size_t n, char *out) {
@@ -546,5 +577,5 @@ int test_binary_cache_register(void) {
            TU_TEST(test_cache_link_refused),
            TU_TEST(test_cache_writable_folder_refused),
            TU_TEST(test_cache_foreign_owner_refused), TU_TEST(test_cache_off),
-           TU_TEST(test_sha256));
+           TU_TEST(test_cache_default_by_driver), TU_TEST(test_sha256));
 }
