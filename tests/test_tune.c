@@ -212,6 +212,9 @@ static void test_tune_measures_in_callers_type(void) {
   TU_REQUIRE_DEVICE();
   tu_dir_entries(g_dir, 1);
   fresh();
+  /* Binaries written whatever the driver (unset: not on PoCL). */
+  char *saved_cache = tu_env_save("CLLOSS_CACHE");
+  setenv("CLLOSS_CACHE", "on", 1);
   clloss_context *ctx = make_context();
   CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
   const size_t rows = many_rows(ctx), classes = 16;
@@ -230,6 +233,7 @@ static void test_tune_measures_in_callers_type(void) {
   for (size_t i = 0; i < ctx->program_count; i++)
     CU_ASSERT_EQUAL(ctx->programs[i].key.in_type, CLLOSS_BFLOAT16);
   clloss_context_release(ctx);
+  tu_env_restore("CLLOSS_CACHE", saved_cache);
   DIR *dir = opendir(g_dir);
   struct dirent *e;
   int bins = 0;
