@@ -151,10 +151,9 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
   clloss_status status = CLLOSS_SUCCESS;
   const char *dir = getenv("CLLOSS_KERNEL_DIR");
   if (!clloss__program_sources(key, texts, &missing))
-    status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
-                          "kernel source %s not found%s%s", missing,
-                          dir && *dir ? " in CLLOSS_KERNEL_DIR=" : "",
-                          dir && *dir ? dir : "");
+    status = clloss__fail(
+        ctx, CLLOSS_BUILD_FAILURE, "kernel source %s not found%s%s", missing,
+        dir && *dir ? " in CLLOSS_KERNEL_DIR=" : "", dir && *dir ? dir : "");
   char options[512];
   int len = clloss__build_options(ctx, key, options, sizeof options);
   if (status == CLLOSS_SUCCESS && (len < 0 || (size_t)len >= sizeof options))

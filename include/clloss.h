@@ -232,8 +232,8 @@ typedef struct clloss_context clloss_context;
  * own cache does most of the work, unless CLLOSS_CACHE=on), so a second
  * process starts without recompiling: each file is checked (owner and
  * mode, see README "Trust rule"; size, key, SHA-256) before the driver
- * sees it, and one that fails is a cache miss, rebuilt. A build failure is reported by
- * that first call as CLLOSS_BUILD_FAILURE, with the log in
+ * sees it, and one that fails is a cache miss, rebuilt. A build failure is
+ * reported by that first call as CLLOSS_BUILD_FAILURE, with the log in
  * clloss_context_build_log. An unknown CLLOSS_VARIANT, a CLLOSS_TUNE or
  * CLLOSS_CACHE that is not a switch (on, 1, yes, true, off, 0, no, false,
  * any case) and a CLLOSS_KERNEL_DIR that is not a folder are
