@@ -14,9 +14,17 @@
     return status;                                                             \
   } while (0)
 
-static int is_float_type(clloss_dtype t) {
+int clloss__is_float_type(clloss_dtype t) {
   return t == CLLOSS_FLOAT32 || t == CLLOSS_FLOAT16 || t == CLLOSS_BFLOAT16 ||
          t == CLLOSS_FLOAT64;
+}
+
+int clloss__buffers_overlap(clloss_buffer a, size_t an, size_t as,
+                            clloss_buffer b, size_t bn, size_t bs) {
+  if (!a.mem || a.mem != b.mem || !an || !bn)
+    return 0;
+  size_t a0 = a.offset * as, b0 = b.offset * bs;
+  return a0 < b0 + bn * bs && b0 < a0 + an * as;
 }
 
 static int is_index_type(clloss_dtype t) {
@@ -24,7 +32,7 @@ static int is_index_type(clloss_dtype t) {
 }
 
 int clloss__is_probability_target(clloss_dtype target_type) {
-  return is_float_type(target_type);
+  return clloss__is_float_type(target_type);
 }
 
 clloss_dtype clloss_loss_dtype(clloss_dtype input_type) {
@@ -150,7 +158,7 @@ clloss__check_cross_entropy_shard(const clloss_cross_entropy_desc *desc,
     s = check_gradient_options(d->grad_scale, d->padding, detail);
   if (s != CLLOSS_SUCCESS)
     return s;
-  if (!is_float_type(d->input_type))
+  if (!clloss__is_float_type(d->input_type))
     FAIL(CLLOSS_INVALID_ARGUMENT, "input_type must be a float type");
   if (!is_index_type(d->target_type) && d->target_type != d->input_type)
     FAIL(CLLOSS_INVALID_ARGUMENT,
@@ -159,7 +167,7 @@ clloss__check_cross_entropy_shard(const clloss_cross_entropy_desc *desc,
                        detail);
   if (s != CLLOSS_SUCCESS)
     return s;
-  if (is_float_type(d->target_type) &&
+  if (clloss__is_float_type(d->target_type) &&
       too_many_bytes(d->rows * d->classes, d->target_type))
     FAIL(CLLOSS_INVALID_ARGUMENT,
          "the probability targets of %zu x %zu %s elements are more bytes "
@@ -228,7 +236,7 @@ clloss_status clloss__check_nll_loss_desc(const clloss_nll_loss_desc *desc,
     s = check_gradient_options(d->grad_scale, d->padding, detail);
   if (s != CLLOSS_SUCCESS)
     return s;
-  if (!is_float_type(d->input_type))
+  if (!clloss__is_float_type(d->input_type))
     FAIL(CLLOSS_INVALID_ARGUMENT, "input_type must be a float type");
   if (!is_index_type(d->target_type))
     FAIL(CLLOSS_INVALID_ARGUMENT, "target_type must be int32 or int64");
@@ -258,7 +266,7 @@ clloss_status clloss__check_pointwise_desc(const clloss_pointwise_desc *desc,
     return s;
   if ((unsigned)d->loss > CLLOSS_KL_DIV)
     FAIL(CLLOSS_INVALID_ARGUMENT, "unknown pointwise loss %d", (int)d->loss);
-  if (!is_float_type(d->input_type))
+  if (!clloss__is_float_type(d->input_type))
     FAIL(CLLOSS_INVALID_ARGUMENT, "input_type must be a float type");
   if (d->count > (size_t)INT64_MAX / 8)
     FAIL(CLLOSS_INVALID_ARGUMENT, "count is too large");
@@ -303,7 +311,7 @@ clloss_status clloss__check_softmax_desc(const clloss_softmax_desc *desc,
     s = check_gradient_options(1.0f, d->padding, detail);
   if (s != CLLOSS_SUCCESS)
     return s;
-  if (!is_float_type(d->input_type))
+  if (!clloss__is_float_type(d->input_type))
     FAIL(CLLOSS_INVALID_ARGUMENT, "input_type must be a float type");
   return CLLOSS_SUCCESS;
 }

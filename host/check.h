@@ -50,6 +50,14 @@ clloss_status clloss__check_targets(const void *target, clloss_dtype type,
                                     int64_t ignore_index, size_t *bad_row,
                                     char *detail);
 
+/* 1 for the float storage types (float16, bfloat16, float32, float64). */
+int clloss__is_float_type(clloss_dtype t);
+
+/* 1 when buffer a (an elements of `as` bytes from its offset) and buffer b
+ * (bn of `bs`) share a byte; offsets count elements of each one's size. */
+int clloss__buffers_overlap(clloss_buffer a, size_t an, size_t as,
+                            clloss_buffer b, size_t bn, size_t bs);
+
 /* 1 when cross_entropy's targets are class probabilities [N, C]. */
 int clloss__is_probability_target(clloss_dtype target_type);
 

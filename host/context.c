@@ -87,19 +87,49 @@ const char *clloss__variant_name(clloss__variant v) {
   return variant_names[v];
 }
 
+/* Why the calling thread's last context creation failed: there is no
+ * context to hold the sentence, so each thread has its own (as errno),
+ * and clloss_context_error_detail(NULL) reads it. */
+static _Thread_local char create_detail[CLLOSS_DETAIL_SIZE];
+
+static clloss_status create_fail(clloss_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static clloss_status create_fail(clloss_status status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(create_detail, sizeof create_detail, fmt, ap);
+  va_end(ap);
+  return status;
+}
+
+/* Every variable a context reads, checked when it is created: a misspelt
+ * value is an error naming it, never a setting silently ignored.
+ * CLLOSS_VARIANT follows clloss_context_set_variant's rule. */
+static clloss_status check_environment(void) {
+  int ok;
+  const char *variant = getenv("CLLOSS_VARIANT");
+  variant_from_name(variant, &ok);
+  if (!ok)
+    return create_fail(CLLOSS_INVALID_ARGUMENT,
+                       "CLLOSS_VARIANT=%s is not a variant (auto, item, "
+                       "group, split, lanes)",
+                       variant);
+  return clloss__check_environment(create_detail);
+}
+
 clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
                                     clloss_context **out) {
+  create_detail[0] = '\0';
   if (!out)
-    return CLLOSS_INVALID_ARGUMENT;
+    return create_fail(CLLOSS_INVALID_ARGUMENT, "out is NULL");
   *out = NULL;
   if (!cl_ctx || !device)
-    return CLLOSS_INVALID_ARGUMENT;
-  /* The same rule as clloss_context_set_variant: a misspelt variant is an
-   * error, not "auto". */
-  int ok;
-  variant_from_name(getenv("CLLOSS_VARIANT"), &ok);
-  if (!ok)
-    return CLLOSS_INVALID_ARGUMENT;
+    return create_fail(CLLOSS_INVALID_ARGUMENT, "%s is NULL",
+                       cl_ctx ? "device" : "cl_ctx");
+  CLLOSS__TRY(check_environment());
   clloss_context *ctx = calloc(1, sizeof *ctx);
   if (!ctx)
     return CLLOSS_OUT_OF_HOST_MEMORY;
@@ -108,7 +138,8 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
   clloss_status s = clloss__query_device(platform, device, &ctx->info);
   if (s != CLLOSS_SUCCESS) {
     free(ctx);
-    return s;
+    return create_fail(s, "querying the device failed: %s",
+                       clloss_status_name(s));
   }
   clRetainContext(cl_ctx);
   clRetainDevice(device);
@@ -135,9 +166,9 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
    * below it there (clloss__loop_budget). */
   if (strncmp(ctx->info.name, "llvmpipe", 8) == 0)
     ctx->loop_limit = 65535;
+  int ok;
   ctx->variant = variant_from_name(getenv("CLLOSS_VARIANT"), &ok);
-  const char *tune = getenv("CLLOSS_TUNE");
-  ctx->tune = !(tune && (strcmp(tune, "off") == 0 || strcmp(tune, "0") == 0));
+  ctx->tune = clloss__env_switch("CLLOSS_TUNE", 1) == 1;
 
   cl_int err;
   ctx->queue = clCreateCommandQueue(cl_ctx, device, 0, &err);
@@ -151,7 +182,10 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
       (s = reset_error_word(ctx, ctx->queue)) != CLLOSS_SUCCESS) {
     s = ctx->dummy ? s : clloss__cl_status(err);
     clloss_context_release(ctx);
-    return s;
+    return create_fail(s,
+                       "creating the context's queue and buffers failed: "
+                       "%s",
+                       clloss_status_name(s));
   }
   *out = ctx;
   return CLLOSS_SUCCESS;
@@ -159,18 +193,27 @@ clloss_status clloss_context_create(cl_context cl_ctx, cl_device_id device,
 
 clloss_status clloss_context_create_default(const char *selector,
                                             clloss_context **out) {
+  create_detail[0] = '\0';
   if (!out)
-    return CLLOSS_INVALID_ARGUMENT;
+    return create_fail(CLLOSS_INVALID_ARGUMENT, "out is NULL");
   *out = NULL;
   clloss_device_info info;
-  CLLOSS__TRY(clloss_select_device(selector, &info, NULL));
+  clloss_status s = clloss_select_device(selector, &info, NULL);
+  const char *env = getenv("CLLOSS_DEVICE");
+  if (s == CLLOSS_DEVICE_NOT_FOUND && (!selector || !*selector))
+    return create_fail(s, "CLLOSS_DEVICE=%s matches no device", env);
+  if (s == CLLOSS_DEVICE_NOT_FOUND)
+    return create_fail(s, "\"%s\" matches no device", selector);
+  if (s != CLLOSS_SUCCESS)
+    return create_fail(s, "no OpenCL device (%s)", clloss_status_name(s));
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
                                    (cl_context_properties)info.platform, 0};
   cl_int err;
   cl_context cl = clCreateContext(props, 1, &info.device, NULL, NULL, &err);
   if (!cl)
-    return clloss__cl_status(err);
-  clloss_status s = clloss_context_create(cl, info.device, out);
+    return create_fail(clloss__cl_status(err), "clCreateContext failed: %s",
+                       clloss_status_name(err));
+  s = clloss_context_create(cl, info.device, out);
   clReleaseContext(cl); /* the clloss context holds its own reference */
   return s;
 }
@@ -217,7 +260,7 @@ const char *clloss_context_build_log(const clloss_context *ctx) {
   return ctx && ctx->build_log ? ctx->build_log : "";
 }
 const char *clloss_context_error_detail(const clloss_context *ctx) {
-  return ctx ? ctx->detail : "";
+  return ctx ? ctx->detail : create_detail;
 }
 
 clloss_status clloss_context_fail(clloss_context *ctx, clloss_status status,

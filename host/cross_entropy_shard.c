@@ -5,6 +5,7 @@
  * ce_stats_combine, ce_shard_targets). See clloss.h, "shard statistics". */
 #include <float.h>
 #include <math.h>
+#include <string.h>
 
 #include "cross_entropy.h"
 
@@ -85,6 +86,49 @@ static clloss_status check_records(clloss_context *ctx, const char *name,
   return clloss__check_buffer(ctx, name, b, rows, record_size(input_type), 1);
 }
 
+/* A buffer as the call uses it: its elements and their size. */
+typedef struct span {
+  const char *name;
+  clloss_buffer b;
+  size_t count, size;
+} span;
+
+/* The call's operands: [0] input, [1] target, [2] weight, [3] grad_output,
+ * [4] stats, [5] loss, [6] grad_input. */
+enum { S_INPUT, S_TARGET, S_WEIGHT, S_GRAD_OUTPUT, S_STATS, S_LOSS, S_GRAD };
+static void spans(const clloss__rows_call *c, clloss_buffer stats,
+                  span out[7]) {
+  const size_t in = clloss_dtype_size(c->input_type);
+  const size_t real = clloss_dtype_size(clloss_loss_dtype(c->input_type));
+  const size_t extent = clloss__rows_extent(c->rows, c->cb, c->ld);
+  const span all[7] = {
+      {"input", c->input, extent, in},
+      {"target", c->target, c->prob_targets ? c->rows * c->cb : c->rows,
+       c->prob_targets ? in : clloss_dtype_size(c->target_type)},
+      {"weight", c->weight, c->cb, real},
+      {"grad_output", c->grad_output, c->loss_count, real},
+      {"stats", stats, c->rows, record_size(c->input_type)},
+      {"loss", c->loss, c->loss_count, real},
+      {"grad_input", c->grad_input, extent, in}};
+  memcpy(out, all, sizeof all);
+}
+
+/* An output must share no byte with the operands listed in `others`
+ * (indices into s, ended by -1): the other calls' rule (a gradient in
+ * place of its input excepted, which check_rows_buffers allows). */
+static clloss_status apart(clloss_context *ctx, const span *s, int output,
+                           const int *others) {
+  const span *o = &s[output];
+  for (; *others >= 0; others++) {
+    const span *i = &s[*others];
+    if (clloss__buffers_overlap(o->b, o->count, o->size, i->b, i->count,
+                                i->size))
+      return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT, "%s overlaps %s",
+                          o->name, i->name);
+  }
+  return CLLOSS_SUCCESS;
+}
+
 static clloss_status enqueue_partial(clloss__launch *l,
                                      const clloss_cross_entropy_desc *d,
                                      const clloss__rows_call *c,
@@ -118,6 +162,10 @@ clloss_cross_entropy_partial(clloss_context *ctx, cl_command_queue queue,
   c.weight = weight;
   CLLOSS__TRY(clloss__check_rows_buffers(ctx, &c));
   CLLOSS__TRY(check_records(ctx, "stats", stats, c.rows, d.input_type));
+  span s[7];
+  spans(&c, stats, s);
+  static const int inputs[] = {S_INPUT, S_TARGET, S_WEIGHT, -1};
+  CLLOSS__TRY(apart(ctx, s, S_STATS, inputs));
   clloss__launch l;
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
   return clloss__launch_end(&l, enqueue_partial(&l, &d, &c, stats), event);
@@ -155,10 +203,12 @@ clloss_status clloss_cross_entropy_combine(
     clloss_dtype input_type, clloss_buffer inout, clloss_buffer in,
     cl_uint num_events, const cl_event *wait_list, cl_event *event) {
   CLLOSS__TRY(clloss__enter_call(ctx, event));
-  if (!record_size(input_type) || input_type == CLLOSS_INT32 ||
-      input_type == CLLOSS_INT64)
+  /* Checked here: the type goes into the program's build options. */
+  if (!clloss__is_float_type(input_type))
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "input_type must be a float type");
+                        "input_type %d is not a float type (float16, "
+                        "bfloat16, float32, float64)",
+                        (int)input_type);
   if (input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
     return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
                         "float64 needs a device with fp64; %s has none",
@@ -235,6 +285,14 @@ clloss_status clloss_cross_entropy_finish(
                         "neither loss nor grad_input is given");
   CLLOSS__TRY(clloss__check_rows_buffers(ctx, &c));
   CLLOSS__TRY(check_records(ctx, "stats", stats, c.rows, d.input_type));
+  span s[7];
+  spans(&c, stats, s);
+  static const int for_loss[] = {S_INPUT, S_TARGET, S_WEIGHT, S_GRAD_OUTPUT,
+                                 S_STATS, S_GRAD,   -1};
+  static const int for_grad[] = {S_TARGET, S_WEIGHT, S_GRAD_OUTPUT, S_STATS,
+                                 -1};
+  CLLOSS__TRY(apart(ctx, s, S_LOSS, for_loss));
+  CLLOSS__TRY(apart(ctx, s, S_GRAD, for_grad));
   clloss__launch l;
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
   return clloss__launch_end(&l, enqueue_finish(&l, &d, &c, stats), event);

@@ -83,7 +83,7 @@ struct clloss_context {
   char detail[CLLOSS_DETAIL_SIZE];
 
   clloss__variant variant; /* forced, or AUTO */
-  int tune;                /* CLLOSS_TUNE is not off */
+  int tune;                /* the CLLOSS_TUNE switch is not off */
   int measuring;           /* inside tune.c's measurement */
   const char *last_variant;
 
@@ -221,6 +221,16 @@ clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
 clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
                                      size_t rows, size_t classes,
                                      clloss_dtype in_type);
+/* Environment variables (env.c). A switch: 1 for on, 1, yes, true and 0
+ * for off, 0, no, false (any case), `fallback` when unset or empty, -1 for
+ * any other value. */
+int clloss__env_switch(const char *name, int fallback);
+/* The variables that context creation checks besides CLLOSS_VARIANT: the
+ * switches and CLLOSS_KERNEL_DIR (a folder that opens).
+ * CLLOSS_INVALID_ARGUMENT with a sentence naming the variable and its value
+ * in `detail`. */
+clloss_status clloss__check_environment(char detail[CLLOSS_DETAIL_SIZE]);
+
 /* Forgets the process's variant choices (tests). */
 void clloss__tune_forget(void);
 const char *clloss__variant_name(clloss__variant v);

@@ -149,9 +149,11 @@ static clloss_status build(clloss_context *ctx, const clloss__program_key *key,
   char *texts[CLLOSS__PROGRAM_PARTS];
   const char *missing = "";
   clloss_status status = CLLOSS_SUCCESS;
+  const char *dir = getenv("CLLOSS_KERNEL_DIR");
   if (!clloss__program_sources(key, texts, &missing))
-    status = clloss__fail(ctx, CLLOSS_BUILD_FAILURE,
-                          "kernel source %s not found", missing);
+    status = clloss__fail(
+        ctx, CLLOSS_BUILD_FAILURE, "kernel source %s not found%s%s", missing,
+        dir && *dir ? " in CLLOSS_KERNEL_DIR=" : "", dir && *dir ? dir : "");
   char options[512];
   int len = clloss__build_options(ctx, key, options, sizeof options);
   if (status == CLLOSS_SUCCESS && (len < 0 || (size_t)len >= sizeof options))
@@ -290,7 +292,7 @@ void clloss__release_programs(clloss_context *ctx) {
      * kernel again to produce the binary (PoCL: seconds per program), and
      * the call that built the program should not wait for that. */
     if (p->from_source && !p->measure_only)
-      clloss__cache_store(p->cache_key, p->program);
+      clloss__cache_store(ctx, p->cache_key, p->program);
     release_kernels(p);
     clReleaseProgram(p->program);
   }

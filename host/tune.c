@@ -26,13 +26,15 @@
  *
  * Choices are written to tune-<device>.txt in the cache folder, one line
  * per class: "family class variant heuristic_ms alternative_ms unix_time".
- * The next process reads them instead of measuring. A line older than
+ * The next process reads them instead of measuring (a file that the
+ * cache's trust rule refuses, binary_cache.c, is not read). A line older than
  * MAX_AGE_DAYS (or dated in the future, or malformed) is ignored, so its
  * class is measured again and the line rewritten: a choice made under
  * unusual load cannot stay forever.
  *
- * CLLOSS_TUNE=off (or 0), read when a context is created: the heuristic
- * alone, nothing measured, read or written. A variant forced with
+ * The CLLOSS_TUNE switch off (off, 0, no, false in any case), read when a
+ * context is created: the heuristic alone, nothing measured, read or
+ * written. A variant forced with
  * CLLOSS_VARIANT or clloss_context_set_variant is never measured. A failed
  * measurement leaves the heuristic for the rest of the process and writes
  * nothing. */
@@ -329,11 +331,9 @@ static clloss__variant variant_of(const char *name) {
  * other entries are left as they are. */
 static void read_file(const device_table *t,
                       entry out[CLLOSS__FAMILIES][CLASSES]) {
-  char name[64], path[1100];
-  if (!tune_file_name(t, name, sizeof name) ||
-      !clloss__cache_file(name, path, sizeof path))
-    return;
-  FILE *f = fopen(path, "r");
+  char name[64];
+  FILE *f =
+      tune_file_name(t, name, sizeof name) ? clloss__cache_open(name) : NULL;
   if (!f)
     return;
   const long long now = (long long)time(NULL);

@@ -227,13 +227,18 @@ typedef struct clloss_context clloss_context;
  * retained (never owned). Creating one builds, runs and measures nothing.
  * Kernels are built on the first call that needs them (per loss, storage
  * type and variant: only the kernels of the variant that runs) and kept
- * for the context's lifetime. Compiled binaries are cached on disk (see
- * README, "Program and tuning cache"), so a second process starts without
- * recompiling: each file is checked (size, key, SHA-256) before the driver
- * sees it, and one that fails is rebuilt. A build failure is reported by
- * that first call as CLLOSS_BUILD_FAILURE, with the log in
- * clloss_context_build_log. An unknown CLLOSS_VARIANT is
- * CLLOSS_INVALID_ARGUMENT. */
+ * for the context's lifetime. Compiled binaries are cached on disk where
+ * they pay back (see README, "Program and tuning cache": not on PoCL, whose
+ * own cache does most of the work, unless CLLOSS_CACHE=on), so a second
+ * process starts without recompiling: each file is checked (owner and
+ * mode, see README "Trust rule"; size, key, SHA-256) before the driver
+ * sees it, and one that fails is a cache miss, rebuilt. A build failure is
+ * reported by that first call as CLLOSS_BUILD_FAILURE, with the log in
+ * clloss_context_build_log. An unknown CLLOSS_VARIANT, a CLLOSS_TUNE or
+ * CLLOSS_CACHE that is not a switch (on, 1, yes, true, off, 0, no, false,
+ * any case) and a CLLOSS_KERNEL_DIR that is not a folder are
+ * CLLOSS_INVALID_ARGUMENT, with clloss_context_error_detail(NULL) naming
+ * the variable. */
 CLLOSS_API clloss_status clloss_context_create(cl_context cl_ctx,
                                                cl_device_id device,
                                                clloss_context **out);
@@ -259,7 +264,11 @@ CLLOSS_API const clloss_device_info *
 clloss_context_device_info(const clloss_context *ctx);
 /* The log of the last program build (empty when none failed); owned by ctx. */
 CLLOSS_API const char *clloss_context_build_log(const clloss_context *ctx);
-/* A sentence about the last failed call on ctx, "" after a success. */
+/* A sentence about the last failed call on ctx, "" after a success.
+ * NULL ctx: why the calling thread's last clloss_context_create or
+ * _create_default failed (each thread has its own, as errno), for example
+ * which environment variable has a value clloss does not accept; "" after
+ * one succeeded. */
 CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
 /* For layers built on clloss (clloss_mpi.h, a caller's own transport):
  * records `detail` (NULL: "") as ctx's error detail, so that
@@ -466,7 +475,8 @@ CLLOSS_API void clloss_ce_stats64_combine(clloss_ce_stats64 *inout,
 /* Partial statistics of one block: input [N, shard->classes] (rows
  * desc->row_stride apart), target (class indices [N], global; or the
  * block's probabilities [N, shard->classes]), weight (the block's
- * [shard->classes], optional) -> stats [N records]. */
+ * [shard->classes], optional) -> stats [N records]. stats sharing a byte
+ * with input, target or weight is CLLOSS_INVALID_ARGUMENT. */
 CLLOSS_API clloss_status clloss_cross_entropy_partial(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
@@ -475,7 +485,8 @@ CLLOSS_API clloss_status clloss_cross_entropy_partial(
     cl_event *event);
 
 /* The combine on the device: inout[i] = combine(inout[i], in[i]) for
- * `rows` records of the loss type of `input_type`. */
+ * `rows` records of the loss type of `input_type` (a float type, else
+ * CLLOSS_INVALID_ARGUMENT). */
 CLLOSS_API clloss_status clloss_cross_entropy_combine(
     clloss_context *ctx, cl_command_queue queue, size_t rows,
     clloss_dtype input_type, clloss_buffer inout, clloss_buffer in,
@@ -485,7 +496,9 @@ CLLOSS_API clloss_status clloss_cross_entropy_combine(
  * rows' losses into `loss` (as clloss_cross_entropy: the same on every
  * block) and the block's gradient into grad_input [N, shard->classes]
  * (rows desc->row_stride apart; may be the input, in place). Either may
- * be omitted, not both. A target outside [0, V) that is not ignore_index
+ * be omitted, not both; loss sharing a byte with any other operand, or
+ * grad_input with anything but its own input, is CLLOSS_INVALID_ARGUMENT.
+ * A target outside [0, V) that is not ignore_index
  * gives NaN and the device error word, as clloss_cross_entropy. */
 CLLOSS_API clloss_status clloss_cross_entropy_finish(
     clloss_context *ctx, cl_command_queue queue,

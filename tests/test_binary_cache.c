@@ -1,10 +1,14 @@
-/* test_binary_cache.c - the cache folder: binaries written when a context
- * is released and used by the next, every damaged, foreign or rejected file
- * rebuilt and rewritten (never a crash), temporary files that no planted
- * link can redirect, a folder created 0700, CLLOSS_CACHE=off honoured, and
+/* test_binary_cache.c - the cache folder: binaries written (0600) when a
+ * context is released and used by the next, every damaged, foreign or
+ * rejected file rebuilt and rewritten (never a crash), temporary files that
+ * no planted link can redirect, a folder created 0700, the trust rule (a
+ * FIFO, a link, a file or folder others can write or another user owns is
+ * a miss, never read and never a hang), CLLOSS_CACHE=off honoured, and
  * SHA-256 itself against FIPS 180-4's examples. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "binary_cache.h" /* white box: binaries handed over */
 #include "sha256.h"
 #include "support/testutil.h"
 
@@ -25,7 +30,9 @@ static int init(void) {
   g_saved_dir = tu_env_save("CLLOSS_CACHE_DIR");
   g_saved_switch = tu_env_save("CLLOSS_CACHE");
   setenv("CLLOSS_CACHE_DIR", g_dir, 1);
-  unsetenv("CLLOSS_CACHE");
+  /* Binaries on whatever the driver (unset: off where the driver caches
+   * itself; test_cache_default_by_driver). */
+  setenv("CLLOSS_CACHE", "on", 1);
   return 0;
 }
 
@@ -152,6 +159,7 @@ static void test_cache_written_then_used(void) {
   char path[600];
   snprintf(path, sizeof path, "%s/%s", g_dir, names[0]);
   CU_ASSERT_EQUAL(stat(path, &st), 0);
+  CU_ASSERT_EQUAL(st.st_mode & 07777, 0600);
   time_t written = st.st_mtime;
   check_call(0);
   /* Read, not written again: the second context did not build it. */
@@ -188,26 +196,52 @@ static void test_cache_flipped_bit_rebuilt(void) {
   }
 }
 
+/* check_call(which) after `damage` was done to its binary: the call gets
+ * its result, the damaged file is never handed to the driver (a driver
+ * may abort on a binary it did not produce: Rusticl panics with 'unknown
+ * version'), and a whole file is written in its place. */
+static void check_not_given(int which) {
+  unsigned before = clloss__cache_binaries_given();
+  check_call(which);
+  CU_ASSERT_EQUAL(clloss__cache_binaries_given(), before);
+  char names[8][256];
+  CU_ASSERT_EQUAL_FATAL(bin_files(names, 8), 1);
+  size_t n;
+  unsigned char *b = read_all(names[0], &n);
+  CU_ASSERT_TRUE(b && well_formed(b, n) && b[HEAD] != 0x5a);
+  free(b);
+}
+
+/* Damaged files: truncated, a payload that no longer matches its
+ * checksum (garbage, or cut short), another key. None reaches the driver;
+ * a whole, matching file does (the counter is white-box). */
 static void test_cache_garbage_rebuilt(void) {
   TU_REQUIRE_DEVICE();
   tu_dir_entries(g_dir, 1);
   check_call(0);
   char names[8][256];
   CU_ASSERT_EQUAL_FATAL(bin_files(names, 8), 1);
-  /* Truncated to a few bytes, then a valid header whose payload the driver
-   * rejects. */
   write_all(names[0], (const unsigned char *)"CLLOSSB2garbage", 15);
-  check_call(0);
+  check_not_given(0);
   size_t n;
-  unsigned char *b = read_all(names[0], &n);
-  CU_ASSERT_TRUE_FATAL(b && well_formed(b, n));
-  memset(b + HEAD, 0x5a, n - HEAD);
-  clloss__sha256_of(b + HEAD, n - HEAD, b + SUM_AT);
+  unsigned char *good = read_all(names[0], &n), *b = malloc(n);
+  CU_ASSERT_TRUE_FATAL(good && b && well_formed(good, n));
+  memcpy(b, good, n);
+  memset(b + HEAD, 0x5a, n - HEAD); /* the checksum is the old one */
   write_all(names[0], b, n);
-  free(b);
+  check_not_given(0);
+  write_all(names[0], good, n - 1); /* one byte short */
+  check_not_given(0);
+  memcpy(b, good, n);
+  b[KEY_AT] ^= 1; /* another platform's, device's or driver's key */
+  write_all(names[0], b, n);
+  check_not_given(0);
+  /* The file as written: handed over, once. */
+  unsigned before = clloss__cache_binaries_given();
+  write_all(names[0], good, n);
   check_call(0);
-  b = read_all(names[0], &n);
-  CU_ASSERT_TRUE(b && well_formed(b, n) && b[HEAD] != 0x5a);
+  CU_ASSERT_EQUAL(clloss__cache_binaries_given(), before + 1);
+  free(good);
   free(b);
 }
 
@@ -262,7 +296,17 @@ static void test_cache_planted_link(void) {
   unlink(bin);
   snprintf(link, sizeof link, "%s.%ld.tmp", bin, (long)getpid());
   CU_ASSERT_EQUAL(symlink(victim, link), 0);
+  /* And where this code puts them (.<file>.<pid>.<serial>.tmp): O_EXCL
+   * and O_NOFOLLOW skip them. */
+  char now[8][700];
+  for (int i = 0; i < 8; i++) {
+    snprintf(now[i], sizeof now[i], "%s/.%s.%ld.%d.tmp", g_dir, names[0],
+             (long)getpid(), i);
+    CU_ASSERT_EQUAL(symlink(victim, now[i]), 0);
+  }
   check_call(0);
+  for (int i = 0; i < 8; i++)
+    unlink(now[i]);
   char text[64];
   tu_slurp(victim, text, sizeof text);
   CU_ASSERT_STRING_EQUAL(text, "victim");
@@ -293,13 +337,188 @@ static void test_cache_folder_private(void) {
   setenv("CLLOSS_CACHE_DIR", g_dir, 1);
 }
 
+/* ---- the trust rule ---- */
+
+static void path_of(const char *name, char *out, size_t cap) {
+  snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+/* One cached binary: its name in names[0] and its path in `path`. */
+static void one_binary(char names[][256], char *path, size_t cap) {
+  tu_dir_entries(g_dir, 1);
+  check_call(0);
+  CU_ASSERT_EQUAL_FATAL(bin_files(names, 8), 1);
+  path_of(names[0], path, cap);
+}
+
+/* Notes what is at `path` now, and holds it with a second link so that
+ * its inode number cannot be given to the file that replaces it. */
+static void hold(const char *path, struct stat *before) {
+  char held[600];
+  path_of("held", held, sizeof held);
+  CU_ASSERT_EQUAL(lstat(path, before), 0);
+  CU_ASSERT_EQUAL(link(path, held), 0);
+}
+
+/* The file at `path` is a regular file of this user, mode 0600, and not
+ * the one held (a refused file was replaced, not read). */
+static void check_rewritten(const char *path, const struct stat *before) {
+  char held[600];
+  path_of("held", held, sizeof held);
+  struct stat st;
+  CU_ASSERT_EQUAL_FATAL(lstat(path, &st), 0);
+  CU_ASSERT_TRUE(S_ISREG(st.st_mode));
+  CU_ASSERT_EQUAL(st.st_uid, geteuid());
+  CU_ASSERT_EQUAL(st.st_mode & 07777, 0600);
+  CU_ASSERT_TRUE(st.st_ino != before->st_ino || st.st_dev != before->st_dev);
+  unlink(held);
+  size_t n;
+  unsigned char *b = read_all(strrchr(path, '/') + 1, &n);
+  CU_ASSERT_TRUE(b && well_formed(b, n));
+  free(b);
+}
+
+/* A FIFO where a binary should be: opening it for reading would wait for a
+ * writer forever. The call goes on (alarm: a hang kills the test run
+ * instead of stalling it) and the FIFO is replaced by a binary. */
+static void test_cache_fifo_not_opened(void) {
+  TU_REQUIRE_DEVICE();
+  char names[8][256], path[600];
+  one_binary(names, path, sizeof path);
+  unlink(path);
+  CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
+  struct stat before;
+  hold(path, &before);
+  alarm(120);
+  check_call(0);
+  alarm(0);
+  check_rewritten(path, &before);
+}
+
+/* A file that group or others may write (mode 0666) is refused: it is
+ * not read, and the program built from source replaces it. */
+static void test_cache_writable_file_refused(void) {
+  TU_REQUIRE_DEVICE();
+  char names[8][256], path[600];
+  one_binary(names, path, sizeof path);
+  CU_ASSERT_EQUAL(chmod(path, 0666), 0);
+  struct stat before;
+  hold(path, &before);
+  check_call(0);
+  check_rewritten(path, &before);
+  CU_ASSERT_EQUAL(chmod(path, 0620), 0); /* group write alone, too */
+  hold(path, &before);
+  check_call(0);
+  check_rewritten(path, &before);
+}
+
+/* A link in place of a binary is not followed, even to a good binary. */
+static void test_cache_link_refused(void) {
+  TU_REQUIRE_DEVICE();
+  char names[8][256], path[600], aside[700];
+  one_binary(names, path, sizeof path);
+  snprintf(aside, sizeof aside, "%s/aside", g_dir);
+  CU_ASSERT_EQUAL_FATAL(rename(path, aside), 0);
+  CU_ASSERT_EQUAL_FATAL(symlink(aside, path), 0);
+  struct stat before;
+  hold(path, &before);
+  check_call(0);
+  check_rewritten(path, &before);
+  unlink(aside);
+}
+
+/* A folder that others may write (0777) is a cache miss: nothing in it is
+ * read (the binary stays as it was) and nothing is written to it; the
+ * calls still succeed. */
+static void test_cache_writable_folder_refused(void) {
+  TU_REQUIRE_DEVICE();
+  char names[8][256], path[600];
+  one_binary(names, path, sizeof path);
+  /* A damaged binary: were it read, it would be removed and rewritten. */
+  size_t n;
+  unsigned char *b = read_all(names[0], &n);
+  CU_ASSERT_TRUE_FATAL(b && n > HEAD);
+  b[n - 1] ^= 1;
+  write_all(names[0], b, n);
+  free(b);
+  struct stat before, after;
+  hold(path, &before);
+  CU_ASSERT_EQUAL(chmod(g_dir, 0777), 0);
+  check_call(0);
+  check_call(1);
+  CU_ASSERT_EQUAL(chmod(g_dir, 0700), 0);
+  CU_ASSERT_EQUAL(lstat(path, &after), 0);
+  CU_ASSERT_EQUAL(after.st_ino, before.st_ino);
+  CU_ASSERT_EQUAL(after.st_mtime, before.st_mtime);
+  CU_ASSERT_EQUAL(bin_files(names, 8), 1); /* cross_entropy's not written */
+  /* Trusted again: the damaged file is found and replaced. */
+  check_call(0);
+  check_rewritten(path, &before);
+}
+
+/* Files and folders of another user: only root can make them, so the test
+ * runs as root and is skipped (with a note) otherwise. */
+static void test_cache_foreign_owner_refused(void) {
+  TU_REQUIRE_DEVICE();
+  if (geteuid() != 0) {
+    tu_skip("needs root to chown files to another user");
+    return;
+  }
+  const uid_t other = 4242;
+  char names[8][256], path[600];
+  one_binary(names, path, sizeof path);
+  struct stat before;
+  CU_ASSERT_EQUAL_FATAL(chown(path, other, (gid_t)-1), 0);
+  hold(path, &before);
+  check_call(0);
+  check_rewritten(path, &before);
+  /* The folder: nothing read from it, nothing written to it. */
+  tu_dir_entries(g_dir, 1);
+  CU_ASSERT_EQUAL_FATAL(chown(g_dir, other, (gid_t)-1), 0);
+  check_call(0);
+  CU_ASSERT_EQUAL(tu_dir_entries(g_dir, 0), 0);
+  CU_ASSERT_EQUAL(chown(g_dir, geteuid(), (gid_t)-1), 0);
+}
+
 static void test_cache_off(void) {
   TU_REQUIRE_DEVICE();
   tu_dir_entries(g_dir, 1);
-  setenv("CLLOSS_CACHE", "off", 1);
-  check_call(0);
-  CU_ASSERT_EQUAL(tu_dir_entries(g_dir, 0), 0);
+  static const char *const offs[] = {"off", "OFF", "0", "no", "False"};
+  for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) {
+    setenv("CLLOSS_CACHE", offs[i], 1);
+    check_call(0);
+    CU_ASSERT_EQUAL(tu_dir_entries(g_dir, 0), 0);
+  }
+  setenv("CLLOSS_CACHE", "on", 1);
+}
+
+/* CLLOSS_CACHE unset: binaries only where they pay back (not on PoCL with
+ * its own cache: there clloss neither reads nor writes one, and releasing
+ * a context compiles nothing more). */
+static void test_cache_default_by_driver(void) {
+  TU_REQUIRE_DEVICE();
+  tu_dir_entries(g_dir, 1);
+  check_call(0); /* on: one binary */
+  char names[8][256];
+  CU_ASSERT_EQUAL_FATAL(bin_files(names, 8), 1);
   unsetenv("CLLOSS_CACHE");
+  const clloss_device_info *info = clloss_context_device_info(tu_context(0));
+  const int pay = clloss__binaries_pay(info);
+  unsigned before = clloss__cache_binaries_given();
+  check_call(0);
+  CU_ASSERT_EQUAL(clloss__cache_binaries_given(), before + (pay ? 1 : 0));
+  tu_dir_entries(g_dir, 1);
+  check_call(1);
+  CU_ASSERT_EQUAL(bin_files(names, 8), pay ? 1 : 0);
+  if (strstr(info->platform_name, "Portable Computing Language")) {
+    CU_ASSERT_FALSE(pay);
+    /* PoCL's own cache turned off: clloss's binaries pay again. */
+    char *saved = tu_env_save("POCL_KERNEL_CACHE");
+    setenv("POCL_KERNEL_CACHE", "0", 1);
+    CU_ASSERT_TRUE(clloss__binaries_pay(info));
+    tu_env_restore("POCL_KERNEL_CACHE", saved);
+  }
+  setenv("CLLOSS_CACHE", "on", 1);
 }
 
 static void hex_of(const char *text, size_t n, char *out) {
@@ -353,5 +572,10 @@ int test_binary_cache_register(void) {
            TU_TEST(test_cache_garbage_rebuilt),
            TU_TEST(test_cache_foreign_binary_rebuilt),
            TU_TEST(test_cache_planted_link), TU_TEST(test_cache_folder_private),
-           TU_TEST(test_cache_off), TU_TEST(test_sha256));
+           TU_TEST(test_cache_fifo_not_opened),
+           TU_TEST(test_cache_writable_file_refused),
+           TU_TEST(test_cache_link_refused),
+           TU_TEST(test_cache_writable_folder_refused),
+           TU_TEST(test_cache_foreign_owner_refused), TU_TEST(test_cache_off),
+           TU_TEST(test_cache_default_by_driver), TU_TEST(test_sha256));
 }

@@ -222,6 +222,9 @@ static void test_usage_and_data_errors(void) {
   expect("mean_bias", "--delta 2", 2, "does not apply to linear_cross_entropy");
   expect("mean_bias", "--chunk-rows many", 2, "not a count");
   expect("half_none", "--weight /nonexistent.npy", 1, "nonexistent");
+  /* dW over W itself (issue 21: replaced, exit 0). */
+  snprintf(opt, sizeof opt, "--grad-weight-out %s", w);
+  expect("mean_bias", opt, 2, "may not replace an input");
   /* cross_entropy does not take the linear layer's options, and
    * linear_cross_entropy needs its weight. */
   static const char *const lines[2][2] = {{"cross_entropy", "--vocab-block 4"},
@@ -238,6 +241,30 @@ static void test_usage_and_data_errors(void) {
     CU_ASSERT_EQUAL(run(&a), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(err_text, needles[k]));
   }
+  remove_outputs();
+}
+
+/* One output that cannot be written (/dev/full) fails the run before any
+ * existing file is replaced: the old loss.npy stays, no other output
+ * appears, no temporary file is left. */
+static void test_failed_output_keeps_old_files(void) {
+  args a;
+  case_args(&a, "mean_bias", "--grad-weight-out /dev/full", "--cpu");
+  remove_outputs();
+  char p[128], text[16];
+  out_path(p, sizeof p, "loss");
+  FILE *f = fopen(p, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fputs("keep", f);
+  fclose(f);
+  CU_ASSERT_EQUAL(run(&a), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err_text, "/dev/full"));
+  tu_slurp(p, text, sizeof text);
+  CU_ASSERT_STRING_EQUAL(text, "keep");
+  out_path(p, sizeof p, "dx");
+  CU_ASSERT_NOT_EQUAL(access(p, F_OK), 0);
+  /* The folder holds loss.npy and the captured streams, nothing else. */
+  CU_ASSERT_EQUAL(tu_dir_entries(dir, 0), 3);
   remove_outputs();
 }
 
@@ -305,7 +332,8 @@ static void test_bench(void) {
 int test_cli_linear_cross_entropy_register(void) {
   TU_SUITE("cli_linear_cross_entropy", setup, teardown,
            TU_TEST(test_fixtures_against_pytorch),
-           TU_TEST(test_usage_and_data_errors), TU_TEST(test_bench));
+           TU_TEST(test_usage_and_data_errors),
+           TU_TEST(test_failed_output_keeps_old_files), TU_TEST(test_bench));
 }
 
 #else

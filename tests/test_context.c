@@ -540,6 +540,52 @@ static void test_ctx_env_variant_unknown(void) {
   tu_env_restore("CLLOSS_VARIANT", saved);
 }
 
+/* Creating a context with `name`=`value` fails with
+ * CLLOSS_INVALID_ARGUMENT and a detail that names the variable. */
+static void check_env_refused(const char *name, const char *value) {
+  char *saved = tu_env_save(name);
+  setenv(name, value, 1);
+  clloss_context *ctx = (clloss_context *)1;
+  CU_ASSERT_EQUAL(clloss_context_create_default("0", &ctx),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_PTR_NULL(ctx);
+  const char *detail = clloss_context_error_detail(NULL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(detail, name));
+  CU_ASSERT_PTR_NOT_NULL(strstr(detail, value));
+  tu_env_restore(name, saved);
+}
+
+/* Creating a context with `name`=`value` succeeds, leaving no detail. */
+static void check_env_accepted(const char *name, const char *value) {
+  char *saved = tu_env_save(name);
+  setenv(name, value, 1);
+  clloss_context *ctx = NULL;
+  CU_ASSERT_EQUAL(clloss_context_create_default("0", &ctx), CLLOSS_SUCCESS);
+  CU_ASSERT_STRING_EQUAL(clloss_context_error_detail(NULL), "");
+  clloss_context_release(ctx);
+  tu_env_restore(name, saved);
+}
+
+/* The switches take on/off/1/0/yes/no/true/false in any case; anything
+ * else, an unknown variant and a kernel folder that is not there are
+ * errors that name the variable (issue 21: OFF and no were ignored). */
+static void test_ctx_env_checked(void) {
+  TU_REQUIRE_DEVICE();
+  static const char *const good[] = {"on",    "OFF", "No", "yes", "TRUE",
+                                     "false", "0",   "1",  ""};
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+    check_env_accepted("CLLOSS_TUNE", good[i]);
+    check_env_accepted("CLLOSS_CACHE", good[i]);
+  }
+  check_env_refused("CLLOSS_TUNE", "maybe");
+  check_env_refused("CLLOSS_CACHE", "disabled");
+  check_env_refused("CLLOSS_VARIANT", "bogus");
+  check_env_refused("CLLOSS_KERNEL_DIR", "/nonexistent/clloss-kernels");
+  /* The detail belongs to the failed creation: a success clears it. */
+  check_env_refused("CLLOSS_TUNE", "2");
+  check_env_accepted("CLLOSS_TUNE", "off");
+}
+
 /* Every entry point that takes a context leaves "" after a success, even
  * after a failure on that context. */
 static void fail_once(clloss_context *ctx) {
@@ -841,6 +887,7 @@ int test_context_register(void) {
       TU_TEST(test_ctx_check_errors_invalid),
       TU_TEST(test_ctx_calls_ordered_across_queues), TU_TEST(test_ctx_threads),
       TU_TEST(test_ctx_lazy_build), TU_TEST(test_ctx_env_variant_unknown),
-      TU_TEST(test_ctx_detail_cleared), TU_TEST(test_ctx_foreign_buffer),
-      TU_TEST(test_ctx_queue_other_device), TU_TEST(test_ctx_host_calls_wait));
+      TU_TEST(test_ctx_env_checked), TU_TEST(test_ctx_detail_cleared),
+      TU_TEST(test_ctx_foreign_buffer), TU_TEST(test_ctx_queue_other_device),
+      TU_TEST(test_ctx_host_calls_wait));
 }

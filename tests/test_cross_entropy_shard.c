@@ -315,6 +315,54 @@ static void test_shard_arguments(void) {
                                                CLLOSS_BUFFER(r),
                                                CLLOSS_BUFFER(r), 0, NULL, NULL),
                   CLLOSS_INVALID_ARGUMENT);
+  /* Not a type at all: refused before it reaches the build options
+   * (issue 21: -DIN_TYPE=99 was compiled and failed to build). */
+  CU_ASSERT_EQUAL(clloss_cross_entropy_combine(ctx, q, 2, (clloss_dtype)99,
+                                               CLLOSS_BUFFER(r),
+                                               CLLOSS_BUFFER(r), 0, NULL, NULL),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_PTR_NOT_NULL(strstr(clloss_context_error_detail(ctx), "99"));
+  CU_ASSERT_STRING_EQUAL(clloss_context_build_log(ctx), "");
+  /* Records written over the logits they are computed from, and a loss
+   * over the records it is computed from: refused, nothing enqueued. */
+  clloss_shard all = {0, 10};
+  CU_ASSERT_EQUAL(clloss_cross_entropy_partial(
+                      ctx, q, &d, &all, CLLOSS_BUFFER(x), CLLOSS_BUFFER(t),
+                      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(x), 0, NULL, NULL),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_PTR_NOT_NULL(
+      strstr(clloss_context_error_detail(ctx), "stats overlaps input"));
+  CU_ASSERT_EQUAL(clloss_cross_entropy_finish(
+                      ctx, q, &d, &all, CLLOSS_BUFFER(x), CLLOSS_BUFFER(t),
+                      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(r),
+                      CLLOSS_BUFFER(r), CLLOSS_BUFFER_NONE, 0, NULL, NULL),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_PTR_NOT_NULL(
+      strstr(clloss_context_error_detail(ctx), "loss overlaps stats"));
+  /* Records and a gradient in one buffer (large enough for both). */
+  cl_mem big = tu_buffer(ctx, 64 * sizeof(float), NULL);
+  CU_ASSERT_EQUAL(clloss_cross_entropy_finish(
+                      ctx, q, &d, &all, CLLOSS_BUFFER(x), CLLOSS_BUFFER(t),
+                      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                      CLLOSS_BUFFER(big), CLLOSS_BUFFER_NONE,
+                      CLLOSS_BUFFER(big), 0, NULL, NULL),
+                  CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_PTR_NOT_NULL(
+      strstr(clloss_context_error_detail(ctx), "grad_input overlaps stats"));
+  clReleaseMemObject(big);
+  /* Apart, the same calls run. */
+  cl_mem lo = tu_buffer(ctx, sizeof(float), NULL);
+  CU_ASSERT_EQUAL(clloss_cross_entropy_partial(
+                      ctx, q, &d, &all, CLLOSS_BUFFER(x), CLLOSS_BUFFER(t),
+                      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(r), 0, NULL, NULL),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(clloss_cross_entropy_finish(
+                      ctx, q, &d, &all, CLLOSS_BUFFER(x), CLLOSS_BUFFER(t),
+                      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(r),
+                      CLLOSS_BUFFER(lo), CLLOSS_BUFFER(x), 0, NULL, NULL),
+                  CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(clFinish(q), CL_SUCCESS);
+  clReleaseMemObject(lo);
   clReleaseMemObject(x);
   clReleaseMemObject(t);
   clReleaseMemObject(r);

@@ -529,6 +529,19 @@ static void test_write_errors(void) {
   CU_ASSERT_EQUAL(files_in_tmpdir(), 0);
 }
 
+/* Paths that mean one of the process's own descriptors, through their
+ * links' text (/dev/stdout -> /proc/self/fd/1), and paths that do not. */
+static void test_output_fd(void) {
+  CU_ASSERT_EQUAL(npy_output_fd("/dev/stdout"), 1);
+  CU_ASSERT_EQUAL(npy_output_fd("/dev/stderr"), 2);
+  CU_ASSERT_EQUAL(npy_output_fd("/dev/fd/7"), 7);
+  CU_ASSERT_EQUAL(npy_output_fd("/proc/self/fd/12"), 12);
+  CU_ASSERT_EQUAL(npy_output_fd("/proc/self/fd/1x"), -1);
+  CU_ASSERT_EQUAL(npy_output_fd("/dev/fd/"), -1);
+  CU_ASSERT_EQUAL(npy_output_fd("/dev/null"), -1);
+  CU_ASSERT_EQUAL(npy_output_fd("out.npy"), -1);
+}
+
 int test_npy_register(void) {
   TU_SUITE("npy", make_tmpdir, remove_tmpdir, TU_TEST(test_round_trip_memory),
            TU_TEST(test_round_trip_file), TU_TEST(test_header_matches_numpy),
@@ -541,7 +554,8 @@ int test_npy_register(void) {
            TU_TEST(test_big_endian), TU_TEST(test_fortran_order),
            TU_TEST(test_malformed_headers), TU_TEST(test_too_many_dimensions),
            TU_TEST(test_read_errors), TU_TEST(test_read_columns),
-           TU_TEST(test_write_is_atomic), TU_TEST(test_write_errors));
+           TU_TEST(test_write_is_atomic), TU_TEST(test_write_errors),
+           TU_TEST(test_output_fd));
 }
 
 #else /* the tool, and with it tools/npy.c, is not built */

@@ -5,6 +5,8 @@
  * for every context of the process, CLLOSS_TUNE=off the pure heuristic. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +230,9 @@ static void test_tune_measures_in_callers_type(void) {
   TU_REQUIRE_DEVICE();
   tu_dir_entries(g_dir, 1);
   fresh();
+  /* Binaries written whatever the driver (unset: not on PoCL). */
+  char *saved_cache = tu_env_save("CLLOSS_CACHE");
+  setenv("CLLOSS_CACHE", "on", 1);
   clloss_context *ctx = make_context();
   CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
   const size_t rows = many_rows(ctx), classes = 16;
@@ -246,6 +251,7 @@ static void test_tune_measures_in_callers_type(void) {
   for (size_t i = 0; i < ctx->program_count; i++)
     CU_ASSERT_EQUAL(ctx->programs[i].key.in_type, CLLOSS_BFLOAT16);
   clloss_context_release(ctx);
+  tu_env_restore("CLLOSS_CACHE", saved_cache);
   DIR *dir = opendir(g_dir);
   struct dirent *e;
   int bins = 0;
@@ -398,6 +404,41 @@ static void test_tune_damaged_file(void) {
   clloss_context_release(ctx);
 }
 
+/* The tune file under the cache's trust rule: a FIFO in its place is
+ * never opened for a blocking read (alarm: a hang kills the run instead of
+ * stalling it), and a choice in a file that others may write is not
+ * taken. */
+static void test_tune_untrusted_file(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  char path[600];
+  tune_path(ctx, path, sizeof path);
+  CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
+  alarm(120);
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 32768),
+                         long_default(ctx));
+  alarm(0);
+  unlink(path);
+  clloss_context_release(ctx);
+  fresh();
+  ctx = make_context();
+  plant(ctx, "long_rows", other(long_default(ctx)), 60);
+  CU_ASSERT_EQUAL(chmod(path, 0666), 0);
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 32768),
+                         long_default(ctx));
+  clloss_context_release(ctx);
+  /* The same line in a file of the user's own: taken. */
+  fresh();
+  ctx = make_context();
+  plant(ctx, "long_rows", other(long_default(ctx)), 60);
+  CU_ASSERT_EQUAL(chmod(path, 0600), 0);
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 32768),
+                         other(long_default(ctx)));
+  clloss_context_release(ctx);
+}
+
 static void test_tune_off(void) {
   TU_REQUIRE_DEVICE();
   fresh();
@@ -545,8 +586,8 @@ int test_tune_register(void) {
            TU_TEST(test_tune_never_waits_for_caller),
            TU_TEST(test_tune_file_read),
            TU_TEST(test_tune_expired_line_measured_again),
-           TU_TEST(test_tune_damaged_file), TU_TEST(test_tune_off),
-           TU_TEST(test_tune_one_choice_per_process),
+           TU_TEST(test_tune_damaged_file), TU_TEST(test_tune_untrusted_file),
+           TU_TEST(test_tune_off), TU_TEST(test_tune_one_choice_per_process),
            TU_TEST(test_tune_short_rows_item),
            TU_TEST(test_tune_few_long_rows_split), TU_TEST(test_tune_threads));
 }

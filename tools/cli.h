@@ -4,6 +4,7 @@
 #ifndef CLLOSS_CLI_H
 #define CLLOSS_CLI_H
 #include <stddef.h>
+#include <stdio.h>
 
 #include "clloss.h"
 
@@ -76,6 +77,11 @@ int cli_parse_size(const char *s, size_t *out);
  * device such as /dev/null excepted), else the same path once their
  * folders are resolved (./a.npy and a.npy). */
 int cli_same_file(const char *a, const char *b);
+
+/* Where a summary line goes so that it stays off the data: stdout, or
+ * stderr when one of outputs[0..n) (NULL entries: not given) is written to
+ * stdout (/dev/stdout, /dev/fd/1), or NULL when both are outputs. */
+FILE *cli_summary_stream(const char *const *outputs, size_t n);
 
 /* Monotonic wall clock in milliseconds. */
 double cli_now_ms(void);

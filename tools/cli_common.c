@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "npy.h"
 
 /* While capturing (--vocab-parallel), the first message since the last
  * cli_captured(). */
@@ -180,6 +181,16 @@ int cli_same_file(const char *a, const char *b) {
   return same;
 }
 
+FILE *cli_summary_stream(const char *const *outputs, size_t n) {
+  int used[3] = {0, 0, 0};
+  for (size_t i = 0; i < n; i++) {
+    int fd = outputs[i] ? npy_output_fd(outputs[i]) : -1;
+    if (fd >= 0 && fd < 3)
+      used[fd] = 1;
+  }
+  return !used[1] ? stdout : !used[2] ? stderr : NULL;
+}
+
 double cli_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -262,7 +273,9 @@ int cli_open_device(const char *cmd, const char *selector, clloss_context **ctx,
     return cli_error(cmd, CLI_DATA_ERROR,
                      "cannot create a context on device %zu (%s): %s (%s)",
                      *index, info.name, clloss_status_name(s),
-                     clloss_status_string(s));
+                     clloss_context_error_detail(NULL)[0]
+                         ? clloss_context_error_detail(NULL)
+                         : clloss_status_string(s));
   }
   return CLI_OK;
 }

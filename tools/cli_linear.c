@@ -173,17 +173,19 @@ static void outputs_free(lin_outputs *o) {
 static int outputs_write(lin_outputs *o) {
   npy_staged st[4];
   char msg[512];
-  memset(st, 0, sizeof st);
   int rc = CLI_OK, k;
+  memset(st, 0, sizeof st);
+  for (k = 0; k < 4; k++)
+    st[k].fd = -1;
   for (k = 0; k < 4 && rc == CLI_OK; k++)
     if (o->path[k] && npy_stage(o->path[k], o->type[k], o->ndim[k], o->shape[k],
                                 o->data[k], &st[k], msg, sizeof msg) != NPY_OK)
       rc = run_error("%s", msg);
-  for (k = 0; k < 4; k++) {
-    if (rc != CLI_OK)
+  if (rc != CLI_OK) {
+    for (k = 0; k < 4; k++)
       npy_discard(&st[k]);
-    else if (st[k].path && npy_commit(&st[k], msg, sizeof msg) != NPY_OK)
-      rc = run_error("%s", msg);
+  } else if (npy_commit_all(st, 4, msg, sizeof msg) != NPY_OK) {
+    rc = run_error("%s", msg);
   }
   return rc;
 }
@@ -230,15 +232,17 @@ static int compute(const run_args *a, lin_problem *p) {
       rc = run_error("linear_cross_entropy on %s failed: %s (%s)%s%s", where,
                      clloss_status_string(s), clloss_status_name(s),
                      *detail ? ": " : "", detail);
-    } else if (writer && (rc = outputs_write(&o)) == CLI_OK && !a->quiet) {
+    } else if (writer && (rc = outputs_write(&o)) == CLI_OK && !a->quiet &&
+               cli_summary_stream(o.path, 4)) {
       double sum = 0.0;
       for (size_t i = 0; i < o.count[0]; i++)
         sum += cli_load(o.data[0], o.type[0], i);
-      printf("linear_cross_entropy(%s, %s, N=%zu H=%zu V=%zu): loss%s %.9g "
-             "on %s in %.3f ms\n",
-             clloss_reduction_name(p->d.ce.reduction),
-             clloss_dtype_name(p->d.ce.input_type), p->d.ce.rows, p->d.hidden,
-             p->d.ce.classes, o.count[0] == 1 ? "" : " sum", sum, where, ms);
+      fprintf(cli_summary_stream(o.path, 4),
+              "linear_cross_entropy(%s, %s, N=%zu H=%zu V=%zu): loss%s %.9g "
+              "on %s in %.3f ms\n",
+              clloss_reduction_name(p->d.ce.reduction),
+              clloss_dtype_name(p->d.ce.input_type), p->d.ce.rows, p->d.hidden,
+              p->d.ce.classes, o.count[0] == 1 ? "" : " sum", sum, where, ms);
     }
     /* Every process learns how the call and process 0's writing went. */
     if (a->vocab_parallel)

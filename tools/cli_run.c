@@ -203,6 +203,29 @@ static int number_option(int argc, char **argv, int *i, run_args *a,
   return CLI_OK;
 }
 
+/* An output that is an input (the same file by device and inode, through
+ * links and other names too) would be replaced by the run that reads it:
+ * a usage error, found before anything is read. */
+static int outputs_apart_from_inputs(const run_args *a) {
+  const char *ins[6] = {a->input,      a->target,        a->weight,
+                        a->pos_weight, a->linear_weight, a->linear_bias};
+  static const char *const in_names[6] = {"--input",         "--target",
+                                          "--weight",        "--pos-weight",
+                                          "--linear-weight", "--linear-bias"};
+  const char *outs[5] = {a->loss_out, a->grad_out, a->grad_weight_out,
+                         a->grad_bias_out, a->out};
+  static const char *const out_names[5] = {"--loss-out", "--grad-out",
+                                           "--grad-weight-out",
+                                           "--grad-bias-out", "--out"};
+  for (int k = 0; k < 5; k++)
+    for (int j = 0; j < 6; j++)
+      if (outs[k] && ins[j] && cli_same_file(outs[k], ins[j]))
+        return usage("%s '%s' is the input %s '%s': an output may not "
+                     "replace an input",
+                     out_names[k], outs[k], in_names[j], ins[j]);
+  return CLI_OK;
+}
+
 /* Parses argv; returns CLI_OK, CLI_USAGE, or -1 after printing help. */
 static int parse_args(int argc, char **argv, run_args *a) {
   memset(a, 0, sizeof *a);
@@ -254,7 +277,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
         a->opt.log_target || a->vocab_parallel)
       return usage("%s", "softmax takes --input, --out, --device, --cpu and "
                          "--quiet only");
-    return CLI_OK;
+    return outputs_apart_from_inputs(a);
   }
   if (a->out)
     return usage("%s", "--out is softmax's; a loss writes --loss-out and "
@@ -283,7 +306,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
                      outs[k], out_names[j], outs[j]);
   if (a->cpu && a->vocab_parallel)
     return usage("%s", "--cpu and --vocab-parallel exclude each other");
-  return CLI_OK;
+  return outputs_apart_from_inputs(a);
 }
 
 typedef struct run_data {
@@ -310,6 +333,7 @@ int cli_run_write_outputs(const run_args *a, const cli_problem *p,
                           const void *loss, const void *grad) {
   char msg[512];
   npy_staged ls = {0}, gs = {0};
+  ls.fd = gs.fd = -1;
   const npy_array *x = p->input;
   if (a->loss_out &&
       npy_stage(a->loss_out, p->loss_type, p->loss_ndim, p->loss_shape, loss,
@@ -320,17 +344,18 @@ int cli_run_write_outputs(const run_args *a, const cli_problem *p,
     npy_discard(&ls);
     return cli_error("run", CLI_DATA_ERROR, "%s", msg);
   }
-  if (a->loss_out && npy_commit(&ls, msg, sizeof msg) != NPY_OK) {
-    npy_discard(&gs);
-    return cli_error("run", CLI_DATA_ERROR, "%s", msg);
-  }
-  if (a->grad_out && npy_commit(&gs, msg, sizeof msg) != NPY_OK)
+  npy_staged all[2] = {ls, gs};
+  if (npy_commit_all(all, 2, msg, sizeof msg) != NPY_OK)
     return cli_error("run", CLI_DATA_ERROR, "%s", msg);
   return CLI_OK;
 }
 
-void cli_run_summary(const cli_problem *p, const void *loss, const char *where,
-                     double ms) {
+void cli_run_summary(const run_args *a, const cli_problem *p, const void *loss,
+                     const char *where, double ms) {
+  const char *outs[2] = {a->loss_out, a->grad_out};
+  FILE *to = cli_summary_stream(outs, 2);
+  if (!to)
+    return;
   char opts[256], value[96];
   double sum = 0.0;
   for (size_t i = 0; i < p->loss_count; i++)
@@ -342,8 +367,8 @@ void cli_run_summary(const cli_problem *p, const void *loss, const char *where,
   cli_describe_options(p, opts, sizeof opts);
   /* One call, so its time includes copies and any first-use program
    * build; `clloss bench` is the tool for timings. */
-  printf("%s(%s, %s): %s on %s in %.3f ms\n", p->loss->name, opts,
-         clloss_dtype_name(p->input->dtype), value, where, ms);
+  fprintf(to, "%s(%s, %s): %s on %s in %.3f ms\n", p->loss->name, opts,
+          clloss_dtype_name(p->input->dtype), value, where, ms);
 }
 
 int cli_run_open(const run_args *a, clloss_context **ctx, char *where,
@@ -390,7 +415,7 @@ static int compute(const run_args *a, const cli_problem *p) {
     } else {
       rc = cli_run_write_outputs(a, p, loss, grad);
       if (rc == CLI_OK && !a->quiet)
-        cli_run_summary(p, loss, where, ms);
+        cli_run_summary(a, p, loss, where, ms);
     }
   }
   free(loss);

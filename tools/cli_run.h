@@ -25,9 +25,11 @@ typedef struct run_args {
 int cli_run_write_outputs(const run_args *a, const cli_problem *p,
                           const void *loss, const void *grad);
 
-/* The summary line: loss, options, where it ran, the call's time. */
-void cli_run_summary(const cli_problem *p, const void *loss, const char *where,
-                     double ms);
+/* The summary line: loss, options, where it ran, the call's time; on
+ * stdout, or off the data when an output is written there
+ * (cli_summary_stream). */
+void cli_run_summary(const run_args *a, const cli_problem *p, const void *loss,
+                     const char *where, double ms);
 
 /* `clloss run LOSS --vocab-parallel ...` under mpirun (tools/
  * cli_vocab_parallel.c); without MPI a clear error. */

@@ -42,10 +42,11 @@ static int compute(const npy_array *x, const clloss_softmax_desc *d,
     } else if (npy_write(out, x->dtype, x->ndim, x->shape, p, msg,
                          sizeof msg) != NPY_OK) {
       rc = cli_error("run", CLI_DATA_ERROR, "%s", msg);
-    } else if (!quiet) {
+    } else if (!quiet && cli_summary_stream(&out, 1)) {
       npy_format_shape(x->ndim, x->shape, msg, sizeof msg);
-      printf("softmax(%s, %s) over the last axis on %s in %.3f ms\n", msg,
-             clloss_dtype_name(x->dtype), where, ms);
+      fprintf(cli_summary_stream(&out, 1),
+              "softmax(%s, %s) over the last axis on %s in %.3f ms\n", msg,
+              clloss_dtype_name(x->dtype), where, ms);
     }
   }
   free(p);

@@ -277,7 +277,7 @@ static int compute(const run_args *a, vp_part *v, int rank, int size) {
   if (rank == 0) {
     rc = cli_run_write_outputs(a, p, v->loss, v->full);
     if (rc == CLI_OK && !a->quiet)
-      cli_run_summary(p, v->loss, v->where, ms);
+      cli_run_summary(a, p, v->loss, v->where, ms);
   }
   return cli_vp_agree(rc, 1, 0);
 }

@@ -83,19 +83,32 @@ npy_status npy_encode(clloss_dtype dtype, int ndim, const size_t *shape,
  * its target is replaced (the link stays), and a link to nothing is
  * refused. Other files (a device such as /dev/null, a FIFO) are written in
  * place by npy_commit, opened without O_CREAT, as a shell redirection
- * would; a directory is refused. */
+ * would; a directory is refused. One of the process's own descriptors
+ * (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N: npy_output_fd) is
+ * written through that descriptor, wherever it leads (a pipe, a file, a
+ * terminal), after stdio's buffers are flushed. */
 typedef struct npy_staged {
   char *path; /* malloc'd copies; NULL when nothing is staged */
   char *tmp_path;
   unsigned char *direct; /* written in place: the whole file's bytes */
   size_t direct_len;
+  int fd; /* written through this descriptor of the process; -1: none */
 } npy_staged;
+
+/* N when writing `path` means writing the process's descriptor N
+ * (/dev/stdout: 1); -1 otherwise. */
+int npy_output_fd(const char *path);
 
 npy_status npy_stage(const char *path, clloss_dtype dtype, int ndim,
                      const size_t *shape, const void *data, npy_staged *out,
                      char *msg, size_t msglen);
 npy_status npy_commit(npy_staged *s, char *msg, size_t msglen);
 void npy_discard(npy_staged *s);
+/* Commits s[0..n) so that a failure replaces no existing file: the
+ * outputs written in place first (they cannot be taken back), then the
+ * renames; on a failure the rest are discarded. Every entry is left
+ * discarded (entries with nothing staged are skipped). */
+npy_status npy_commit_all(npy_staged *s, size_t n, char *msg, size_t msglen);
 
 /* npy_stage then npy_commit. */
 npy_status npy_write(const char *path, clloss_dtype dtype, int ndim,

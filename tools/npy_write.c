@@ -3,7 +3,7 @@
  * failure never leaves a half-written output; links are followed, and
  * files that are not regular (devices, FIFOs) are written in place, never
  * replaced. */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _XOPEN_SOURCE 700 /* realpath, readlink */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -139,6 +139,39 @@ static char *dup_string(const char *s) {
   return d;
 }
 
+/* The descriptor number N of "/dev/fd/N" or "/proc/self/fd/N"; -1 for
+ * any other text. */
+static int fd_of_text(const char *p) {
+  static const char *const dirs[] = {"/dev/fd/", "/proc/self/fd/"};
+  for (size_t k = 0; k < sizeof dirs / sizeof *dirs; k++) {
+    size_t n = strlen(dirs[k]);
+    if (strncmp(p, dirs[k], n) != 0 || !p[n])
+      continue;
+    long v = 0;
+    for (p += n; *p >= '0' && *p <= '9' && v < 1000000; p++)
+      v = v * 10 + (*p - '0');
+    return *p ? -1 : (int)v;
+  }
+  return -1;
+}
+
+int npy_output_fd(const char *path) {
+  char hop[2][4096];
+  const char *p = path;
+  /* /dev/stdout -> /proc/self/fd/1: the links' own text, a few hops. */
+  for (int i = 0; p && i < 8; i++) {
+    int fd = fd_of_text(p);
+    if (fd >= 0)
+      return fd;
+    ssize_t n = readlink(p, hop[i % 2], sizeof hop[i % 2] - 1);
+    if (n <= 0)
+      return -1;
+    hop[i % 2][n] = '\0';
+    p = hop[i % 2];
+  }
+  return -1;
+}
+
 /* What `path` is: a regular file or nothing (replaced by rename), or
  * another kind of file (written in place); *target gets the file to act
  * on (malloc'd): path itself, or where its links lead. */
@@ -153,6 +186,16 @@ static npy_status classify(const char *path, char **target, int *kind,
     *kind = TARGET_REPLACE; /* a new file */
   } else if (S_ISLNK(st.st_mode)) {
     char *resolved = realpath(path, NULL);
+    struct stat to;
+    /* A link that only the kernel resolves (/proc/PID/fd/N to a pipe:
+     * "pipe:[123]"): whatever it reaches is written in place. */
+    if (!resolved && stat(path, &to) == 0 && !S_ISREG(to.st_mode) &&
+        !S_ISDIR(to.st_mode)) {
+      *kind = TARGET_IN_PLACE;
+      if (!(*target = dup_string(path)))
+        return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
+      return NPY_OK;
+    }
     if (!resolved)
       return fail(NPY_ERR_IO, msg, msglen,
                   "%s: a symbolic link to nothing (%s); not writing through "
@@ -177,16 +220,26 @@ npy_status npy_stage(const char *path, clloss_dtype dtype, int ndim,
   out->path = out->tmp_path = NULL;
   out->direct = NULL;
   out->direct_len = 0;
+  out->fd = -1;
   size_t bytes;
   npy_status st = check_array(dtype, ndim, shape, data, &bytes, msg, msglen);
   if (st != NPY_OK)
     return st;
   if (!path || !*path)
     return fail(NPY_ERR_ARGUMENT, msg, msglen, "empty output path");
-  char *target;
-  int kind;
-  if ((st = classify(path, &target, &kind, msg, msglen)) != NPY_OK)
+  char *target = NULL;
+  int kind = TARGET_IN_PLACE;
+  out->fd = npy_output_fd(path);
+  if (out->fd >= 0) {
+    int flags = fcntl(out->fd, F_GETFL);
+    if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY)
+      return fail(NPY_ERR_IO, msg, msglen,
+                  "%s: descriptor %d is not open for writing", path, out->fd);
+    if (!(target = dup_string(path)))
+      return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
+  } else if ((st = classify(path, &target, &kind, msg, msglen)) != NPY_OK) {
     return st;
+  }
   if (kind == TARGET_IN_PLACE) {
     void *buf;
     st = npy_encode(dtype, ndim, shape, data, &buf, &out->direct_len, msg,
@@ -249,12 +302,15 @@ npy_status npy_stage(const char *path, clloss_dtype dtype, int ndim,
 }
 
 /* A device, a FIFO, ...: opened as it is (never created or replaced) and
- * written. */
+ * written; one of the process's descriptors (/dev/stdout): written where
+ * it stands, after what stdio holds for it. */
 static npy_status write_in_place(npy_staged *s, char *msg, size_t msglen) {
-  int fd = open(s->path, O_WRONLY | O_NOCTTY);
+  if (s->fd >= 0)
+    fflush(NULL);
+  int fd = s->fd >= 0 ? s->fd : open(s->path, O_WRONLY | O_NOCTTY);
   int bad = fd < 0 || write_all(fd, s->direct, s->direct_len) != 0;
   int err = errno;
-  if (fd >= 0 && close(fd) != 0 && !bad) {
+  if (fd >= 0 && s->fd < 0 && close(fd) != 0 && !bad) {
     bad = 1;
     err = errno;
   }
@@ -283,6 +339,21 @@ npy_status npy_commit(npy_staged *s, char *msg, size_t msglen) {
   return NPY_OK;
 }
 
+npy_status npy_commit_all(npy_staged *s, size_t n, char *msg, size_t msglen) {
+  npy_status st = NPY_OK;
+  /* What is written in place cannot be taken back: first, while every
+   * file that would be replaced still holds its old contents. */
+  for (size_t i = 0; i < n && st == NPY_OK; i++)
+    if (s[i].direct)
+      st = npy_commit(&s[i], msg, msglen);
+  for (size_t i = 0; i < n && st == NPY_OK; i++)
+    if (s[i].tmp_path)
+      st = npy_commit(&s[i], msg, msglen);
+  for (size_t i = 0; i < n; i++)
+    npy_discard(&s[i]);
+  return st;
+}
+
 void npy_discard(npy_staged *s) {
   if (!s)
     return;
@@ -294,6 +365,7 @@ void npy_discard(npy_staged *s) {
   s->tmp_path = s->path = NULL;
   s->direct = NULL;
   s->direct_len = 0;
+  s->fd = -1;
 }
 
 npy_status npy_write(const char *path, clloss_dtype dtype, int ndim,
