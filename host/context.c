@@ -223,7 +223,8 @@ void clloss_context_release(clloss_context *ctx) {
     return;
   if (ctx->queue)
     clFinish(ctx->queue);
-  clloss__release_programs(ctx);
+  clloss__release_programs(ctx); /* waits for a build of its own thread */
+  clloss__tune_release(ctx);
   clloss__linear_release(ctx->linear);
   if (ctx->last_call)
     clReleaseEvent(ctx->last_call);

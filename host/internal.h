@@ -48,6 +48,7 @@ typedef struct clloss__program {
   unsigned char cache_key[32];        /* its name in the cache folder */
   int from_source;  /* compiled here: written to the cache at release */
   int measure_only; /* built only to measure variants: not written */
+  int background;   /* built by a thread of its own (clloss__prebuild) */
 } clloss__program;
 
 /* Pooled device buffers of the host-pointer calls, one per role. */
@@ -79,12 +80,15 @@ struct clloss_context {
    * (clloss__program_configs), allocated with the context. */
   clloss__program *programs;
   size_t program_count, program_capacity;
+  struct clloss__prebuild *prebuild; /* programs built on a thread, or NULL */
   char *build_log;
   char detail[CLLOSS_DETAIL_SIZE];
 
   clloss__variant variant; /* forced, or AUTO */
   int tune;                /* the CLLOSS_TUNE switch is not off */
   int measuring;           /* inside tune.c's measurement */
+  int build_to_measure;    /* tests: build variants to measure them on a
+                              CPU device too (tune.c) */
   const char *last_variant;
 
   /* Reduction scratch, owned and grown by the context, never per call. */
@@ -140,6 +144,25 @@ clloss_status clloss__get_program(clloss_context *ctx,
                                   const char *const *kernel_names,
                                   clloss__program **out);
 void clloss__release_programs(clloss_context *ctx);
+/* Starts building, on a thread of its own, those of keys[0..n) (n <= 2)
+ * that ctx has not built: the thread creates a context on ctx's cl_context
+ * and device and calls run(that context, copy of arg) (arg_size <= 128),
+ * which must build them by running them (1 for success); the calls on ctx
+ * take them (clloss__get_program) once the job is done. One job per
+ * context: while one runs, this starts nothing. A job that fails leaves
+ * nothing built (clloss__programs_ready says which). */
+typedef int (*clloss__prebuild_run)(clloss_context *helper, const void *arg);
+clloss_status clloss__prebuild(clloss_context *ctx,
+                               const clloss__program_key *keys, size_t n,
+                               clloss__prebuild_run run, const void *arg,
+                               size_t arg_size);
+/* 1: every one of keys[0..n) is built (in ctx's table, or by its finished
+ * job); 0: ctx's job is still building; -1: some key is neither (never
+ * asked for, or its build failed). Never waits. */
+int clloss__programs_ready(clloss_context *ctx, const clloss__program_key *keys,
+                           size_t n);
+/* Waits for ctx's job, if any (context release; tests). */
+void clloss__prebuild_wait(clloss_context *ctx);
 /* The build options of `key` on ctx's device, as clBuildProgram gets them;
  * returns what snprintf returns. */
 int clloss__build_options(const clloss_context *ctx,
@@ -233,6 +256,12 @@ clloss_status clloss__check_environment(char detail[CLLOSS_DETAIL_SIZE]);
 
 /* Forgets the process's variant choices (tests). */
 void clloss__tune_forget(void);
+/* A context going away: the classes whose programs it was building are
+ * free for another context to build (context release). */
+void clloss__tune_release(const clloss_context *ctx);
+/* Elements (rows x classes) of every timed or warm-up run that tune.c's
+ * measurements have made in the process (tests: the cost of measuring). */
+size_t clloss__tune_measured_elements(void);
 const char *clloss__variant_name(clloss__variant v);
 /* Vector width of explicit loads for a storage type on this device. */
 int clloss__vector_width(const clloss_context *ctx, clloss_dtype type);

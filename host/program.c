@@ -3,6 +3,7 @@
  * folder when a verified binary is there, else from the embedded sources
  * (or from the directory CLLOSS_KERNEL_DIR names, for kernel development
  * without rebuilding). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -249,6 +250,153 @@ static clloss_status reserve_entry(clloss_context *ctx) {
   return CLLOSS_SUCCESS;
 }
 
+/* ---------------------------------------------------------------------------
+ * Programs built on a thread of their own: those a measurement of tune.c
+ * needs, so that no call waits for their compiler. The thread makes a
+ * context of its own on the caller's cl_context, where `run` builds them
+ * and runs each once: PoCL compiles a kernel for its work-group size at its
+ * first enqueue (1-2 s for a 512 x 10 cross_entropy), which is part of the
+ * build. One job per context at a time; the calls take its programs once
+ * it is done (clloss__get_program), the context's release waits for it.
+ */
+#define JOB_KEYS 2
+#define JOB_ARG 128
+
+struct clloss__prebuild {
+  pthread_t thread;
+  pthread_mutex_t m;
+  int done;   /* under m: the thread has finished */
+  int joined; /* the caller's thread only */
+  cl_context cl;
+  cl_device_id device;
+  size_t n;
+  clloss__program_key keys[JOB_KEYS];
+  clloss__prebuild_run run;
+  unsigned char arg[JOB_ARG];
+  /* The thread's results: */
+  cl_program programs[JOB_KEYS]; /* NULL: failed, or taken */
+  int from_source[JOB_KEYS];
+  unsigned char cache_keys[JOB_KEYS][32];
+};
+
+static void *job_main(void *arg) {
+  struct clloss__prebuild *j = arg;
+  clloss_context *helper = NULL;
+  if (clloss_context_create(j->cl, j->device, &helper) == CLLOSS_SUCCESS) {
+    helper->tune = 0;
+    helper->measuring = 1; /* its programs are not written at release */
+    if (j->run(helper, j->arg))
+      for (size_t i = 0; i < j->n; i++)
+        for (size_t k = 0; k < helper->program_count; k++) {
+          const clloss__program *p = &helper->programs[k];
+          if (!clloss__same_key(&p->key, &j->keys[i]) ||
+              clRetainProgram(p->program) != CL_SUCCESS)
+            continue;
+          j->programs[i] = p->program;
+          j->from_source[i] = p->from_source;
+          memcpy(j->cache_keys[i], p->cache_key, sizeof j->cache_keys[i]);
+        }
+    clloss_context_release(helper);
+  }
+  pthread_mutex_lock(&j->m);
+  j->done = 1;
+  pthread_mutex_unlock(&j->m);
+  return NULL;
+}
+
+/* Whether ctx's job has finished (joined then), or there is none. */
+static int job_done(clloss_context *ctx) {
+  struct clloss__prebuild *j = ctx->prebuild;
+  if (!j || j->joined)
+    return 1;
+  pthread_mutex_lock(&j->m);
+  int done = j->done;
+  pthread_mutex_unlock(&j->m);
+  if (done) {
+    pthread_join(j->thread, NULL);
+    j->joined = 1;
+  }
+  return done;
+}
+
+void clloss__prebuild_wait(clloss_context *ctx) {
+  struct clloss__prebuild *j = ctx->prebuild;
+  if (j && !j->joined) {
+    pthread_join(j->thread, NULL);
+    j->joined = 1;
+  }
+}
+
+static void job_free(clloss_context *ctx) {
+  struct clloss__prebuild *j = ctx->prebuild;
+  if (!j)
+    return;
+  clloss__prebuild_wait(ctx);
+  for (size_t i = 0; i < j->n; i++)
+    if (j->programs[i])
+      clReleaseProgram(j->programs[i]);
+  pthread_mutex_destroy(&j->m);
+  free(j);
+  ctx->prebuild = NULL;
+}
+
+static int in_table(const clloss_context *ctx, const clloss__program_key *key) {
+  for (size_t i = 0; i < ctx->program_count; i++)
+    if (clloss__same_key(&ctx->programs[i].key, key))
+      return 1;
+  return 0;
+}
+
+/* The index of key among the finished job's programs, or -1. */
+static int job_index(clloss_context *ctx, const clloss__program_key *key) {
+  struct clloss__prebuild *j = ctx->prebuild;
+  if (!j || !job_done(ctx))
+    return -1;
+  for (size_t i = 0; i < j->n; i++)
+    if (j->programs[i] && clloss__same_key(&j->keys[i], key))
+      return (int)i;
+  return -1;
+}
+
+int clloss__programs_ready(clloss_context *ctx, const clloss__program_key *keys,
+                           size_t n) {
+  int ready = 1;
+  for (size_t i = 0; i < n; i++)
+    if (!in_table(ctx, &keys[i]) && job_index(ctx, &keys[i]) < 0)
+      ready = ctx->prebuild && !job_done(ctx) ? 0 : -1;
+  return ready;
+}
+
+clloss_status clloss__prebuild(clloss_context *ctx,
+                               const clloss__program_key *keys, size_t n,
+                               clloss__prebuild_run run, const void *arg,
+                               size_t arg_size) {
+  if (!job_done(ctx))
+    return CLLOSS_SUCCESS; /* one at a time: asked again later */
+  job_free(ctx);
+  if (arg_size > JOB_ARG)
+    return CLLOSS_INVALID_ARGUMENT;
+  struct clloss__prebuild *j = calloc(1, sizeof *j);
+  if (!j)
+    return CLLOSS_OUT_OF_HOST_MEMORY;
+  j->cl = ctx->cl;
+  j->device = ctx->device;
+  j->run = run;
+  memcpy(j->arg, arg, arg_size);
+  for (size_t i = 0; i < n && i < JOB_KEYS; i++)
+    if (!in_table(ctx, &keys[i]))
+      j->keys[j->n++] = keys[i];
+  if (j->n == 0) {
+    free(j);
+    return CLLOSS_SUCCESS;
+  }
+  pthread_mutex_init(&j->m, NULL);
+  ctx->prebuild = j;
+  if (pthread_create(&j->thread, NULL, job_main, j) != 0)
+    j->joined = j->done = 1; /* no thread: the job ends with nothing built */
+  return CLLOSS_SUCCESS;
+}
+
 clloss_status clloss__get_program(clloss_context *ctx,
                                   const clloss__program_key *key,
                                   const char *const *kernel_names,
@@ -264,7 +412,16 @@ clloss_status clloss__get_program(clloss_context *ctx,
   memset(&p, 0, sizeof p);
   p.key = *key;
   p.measure_only = ctx->measuring;
-  CLLOSS__TRY(build(ctx, key, p.cache_key, &p.from_source, &p.program));
+  const int k = job_index(ctx, key);
+  if (k >= 0) { /* built by the job: taken as it is */
+    struct clloss__prebuild *j = ctx->prebuild;
+    p.program = j->programs[k];
+    j->programs[k] = NULL;
+    p.from_source = j->from_source[k];
+    memcpy(p.cache_key, j->cache_keys[k], sizeof p.cache_key);
+    p.background = 1;
+  } else
+    CLLOSS__TRY(build(ctx, key, p.cache_key, &p.from_source, &p.program));
   /* A cached binary that lacks a kernel is not a failure of the call. */
   clloss_status status = make_kernels(ctx, &p, kernel_names, p.from_source);
   if (status != CLLOSS_SUCCESS && !p.from_source) {
@@ -273,6 +430,7 @@ clloss_status clloss__get_program(clloss_context *ctx,
     clReleaseProgram(p.program);
     clloss__cache_remove(p.cache_key);
     p.from_source = 1;
+    p.background = 0;
     CLLOSS__TRY(build(ctx, key, p.cache_key, &p.from_source, &p.program));
     status = make_kernels(ctx, &p, kernel_names, 1);
   }
@@ -286,6 +444,7 @@ clloss_status clloss__get_program(clloss_context *ctx,
 }
 
 void clloss__release_programs(clloss_context *ctx) {
+  job_free(ctx); /* waits for its thread */
   for (size_t i = 0; i < ctx->program_count; i++) {
     clloss__program *p = &ctx->programs[i];
     /* Written now rather than when built: a driver may compile every

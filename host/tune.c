@@ -10,19 +10,29 @@
  * choice starts from: few long rows split; tiny and short rows item on CPU
  * devices, lanes elsewhere; others item on CPU devices and group elsewhere.
  *
- * Measurement is lazy: a class is measured at its MEASURE_AT-th call in the
- * process (earlier calls run the heuristic), so that creating a context or
- * calling once measures nothing, or at the first later call that finds the
+ * Measurement is lazy: a class is measured from its MEASURE_AT-th call in
+ * the process on (earlier calls run the heuristic), so that creating a
+ * context or calling once measures nothing, by a call that finds the
  * context's previous call complete (the timed runs, on a queue of their
- * own, must not wait for work of the caller's). It times the heuristic's
- * variant against the alternative on a problem of the caller's shape and input
- * type (capped at 2^22 elements), interleaved, ROUNDS times each after a
- * warm-up (fewer when the alternative is over twice as slow), and keeps the
- * minimum of each; the alternative wins only if its minimum is below CLEAR_WIN
- * times the heuristic's. Choices live in one table per process, under a lock
- * and keyed by device (name, vendor, platform, driver, clloss version), so that
- * every context of the process on a device runs the same variant for a class; a
- * context that needs a class being measured waits for the result.
+ * own, must not wait for work of the caller's) and both variants' programs
+ * built. Building a program is part of a measurement's cost (PoCL: 1-3 s,
+ * and as much again to compile its kernels at their first launch), and no
+ * call waits for it: on a device that is not a CPU the first such call
+ * starts a thread that builds them and runs each once on a context of its
+ * own (clloss__prebuild), and a later call measures; on a CPU device
+ * nothing is built to measure (see builds_to_measure), so a class is
+ * measured once the calls have built both. The measurement times the
+ * heuristic's variant against the alternative on a problem of the caller's
+ * shape and input type, never larger (cut to 2^22 elements a run), a
+ * warm-up each then up to ROUNDS interleaved rounds: at most 2 + 2 x ROUNDS
+ * = 8 runs of the caller's size, and the alternative is dropped at its
+ * first timed run over ABANDON times the heuristic's best. It keeps the
+ * minimum of each; the alternative wins only if its minimum is below
+ * CLEAR_WIN times the heuristic's. Choices live in one table per process,
+ * under a lock and keyed by device (name, vendor, platform, driver, clloss
+ * version), so that every context of the process on a device runs the
+ * same variant for a class; a context that needs a class being measured
+ * waits for the result (a few runs of its size).
  *
  * Choices are written to tune-<device>.txt in the cache folder, one line
  * per class: "family class variant heuristic_ms alternative_ms unix_time".
@@ -48,9 +58,13 @@
 #include "internal.h"
 
 enum { TINY_ROWS, SHORT_ROWS, LONG_ROWS, FEW_LONG_ROWS, ELEMENTS, CLASSES };
-enum { MEASURE_AT = 3, ROUNDS = 5, MAX_AGE_DAYS = 14 };
+enum { MEASURE_AT = 3, ROUNDS = 3, MAX_AGE_DAYS = 14 };
+/* At most 2 + 2 x ROUNDS runs (a warm-up each, then the rounds), each of
+ * the caller's shape or less. */
+enum { MAX_RUNS = 2 + 2 * ROUNDS };
 #define CLEAR_WIN 0.8
-#define BUDGET ((size_t)1 << 22) /* elements of the measured problem */
+#define ABANDON 2.0 /* a run this many times the best so far: a loser */
+#define BUDGET ((size_t)1 << 22) /* most elements of a measured run */
 
 static const char *const family_names[CLLOSS__FAMILIES] = {
     "cross_entropy", "nll_loss", "pointwise"};
@@ -60,7 +74,8 @@ static const char *const class_names[CLASSES] = {
 enum { PENDING, MEASURING, DECIDED };
 typedef struct entry {
   int state;
-  unsigned calls; /* picks while pending */
+  unsigned calls;                /* picks while pending */
+  const clloss_context *builder; /* builds the variants' programs, or NULL */
   clloss__variant choice;
   double ms[2];   /* minimum of the heuristic's and the alternative's */
   long long when; /* unix time of the measurement; 0: not written */
@@ -77,6 +92,7 @@ typedef struct device_table {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t decided = PTHREAD_COND_INITIALIZER;
 static device_table *tables;
+static size_t measured_elements; /* under lock: every run's rows x classes */
 
 /* ---------------------------------------------------------------------------
  * Classes and the heuristic.
@@ -152,27 +168,23 @@ typedef struct problem {
   cl_mem x, y, t, loss, grad;
 } problem;
 
-/* The caller's shape, cut down to BUDGET elements within its class. */
+/* The caller's shape, never larger: rows cut so that a run holds at most
+ * BUDGET elements (long rows keep twice the compute units, few long rows
+ * all theirs and at least 8192 classes, to stay in their class). */
 static void size_problem(const clloss_context *ctx, problem *p, int cls,
                          size_t rows, size_t classes) {
   const size_t cu = ctx->info.compute_units;
+  p->rows = rows;
+  p->classes = classes;
   if (cls == ELEMENTS) {
-    p->rows = rows < ((size_t)1 << 16) ? (size_t)1 << 16
-              : rows > BUDGET          ? BUDGET
-                                       : rows;
-    p->classes = 1;
+    p->rows = rows < BUDGET ? rows : BUDGET;
   } else if (cls == FEW_LONG_ROWS) {
-    p->rows = rows;
-    p->classes = classes < BUDGET / rows ? classes : BUDGET / rows;
-    if (p->classes < 8192)
-      p->classes = 8192;
+    size_t most = BUDGET / rows < 8192 ? 8192 : BUDGET / rows;
+    p->classes = classes < most ? classes : most;
   } else {
-    p->classes = classes < BUDGET / (2 * cu) ? classes : BUDGET / (2 * cu);
-    if (p->classes == 0)
-      p->classes = 1;
-    p->rows = BUDGET / p->classes;
-    if (p->rows < 2 * cu)
-      p->rows = 2 * cu;
+    size_t least = rows < 2 * cu ? rows : 2 * cu;
+    size_t most = BUDGET / classes < least ? least : BUDGET / classes;
+    p->rows = rows < most ? rows : most;
   }
 }
 
@@ -251,6 +263,28 @@ static clloss_status run_problem(clloss_context *ctx, const problem *p) {
                               0, NULL, NULL);
 }
 
+/* The programs that runs of p with variants v[0] and v[1] take. */
+static void problem_keys(const clloss_context *ctx, const problem *p,
+                         const clloss__variant v[2],
+                         clloss__program_key keys[2]) {
+  for (int k = 0; k < 2; k++) {
+    if (p->family == CLLOSS__FAMILY_POINTWISE) {
+      clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_MSE_LOSS);
+      d.input_type = p->type;
+      keys[k] = clloss__pw_program_key(ctx, &d);
+    } else if (p->family == CLLOSS__FAMILY_NLL_LOSS) {
+      clloss_nll_loss_desc d = CLLOSS_NLL_LOSS_DESC_INIT;
+      d.input_type = p->type;
+      keys[k] = clloss__nll_program_key(ctx, &d);
+    } else {
+      clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+      d.input_type = p->type;
+      keys[k] = clloss__ce_program_key(ctx, &d);
+    }
+    keys[k].variant = v[k];
+  }
+}
+
 /* One run of variant v, from enqueue to clFinish; negative on failure. */
 static double time_run(clloss_context *ctx, const problem *p,
                        clloss__variant v) {
@@ -258,12 +292,18 @@ static double time_run(clloss_context *ctx, const problem *p,
   double t0 = now_ms();
   if (run_problem(ctx, p) != CLLOSS_SUCCESS || clFinish(p->queue) != CL_SUCCESS)
     return -1;
-  return now_ms() - t0;
+  double dt = now_ms() - t0;
+  pthread_mutex_lock(&lock);
+  measured_elements += p->rows * p->classes;
+  pthread_mutex_unlock(&lock);
+  return dt;
 }
 
-/* Times v[0] against v[1]: a warm-up each (which builds the programs),
- * then ROUNDS rounds in alternating order; ms[] gets each minimum. Returns
- * 0 on any failure. The caller's state of ctx is kept. */
+/* Times v[0] against v[1], whose programs are built: a warm-up each, then
+ * up to ROUNDS rounds in alternating order; ms[] gets each minimum. The
+ * alternative is dropped at its first timed run over ABANDON times the
+ * heuristic's best (it cannot win). Returns 0 on any failure. The
+ * caller's state of ctx is kept. */
 static int measure(clloss_context *ctx, problem *p, const clloss__variant v[2],
                    double ms[2]) {
   char detail[sizeof ctx->detail];
@@ -281,19 +321,16 @@ static int measure(clloss_context *ctx, problem *p, const clloss__variant v[2],
   for (int k = 0; ok && k < 2; k++)
     ok = time_run(ctx, p, v[k]) >= 0;
   ms[0] = ms[1] = -1;
-  for (int r = 0; ok && r < ROUNDS; r++) {
-    for (int i = 0; ok && i < 2; i++) {
+  int lost = 0;
+  for (int r = 0; ok && !lost && r < ROUNDS; r++)
+    for (int i = 0; ok && !lost && i < 2; i++) {
       int k = (r & 1) ? 1 - i : i;
       double dt = time_run(ctx, p, v[k]);
       ok = dt >= 0;
       if (ok && (ms[k] < 0 || dt < ms[k]))
         ms[k] = dt;
+      lost = ok && k == 1 && ms[0] > 0 && dt > ABANDON * ms[0];
     }
-    /* An alternative twice as slow as the heuristic will not win: no need
-     * to spend more runs on it. */
-    if (ok && ms[1] > 2 * ms[0])
-      break;
-  }
   release_problem(p);
   ctx->measuring = 0;
   ctx->variant = forced;
@@ -302,6 +339,34 @@ static int measure(clloss_context *ctx, problem *p, const clloss__variant v[2],
   free(ctx->build_log); /* a build that failed here is not the caller's */
   ctx->build_log = log;
   return ok;
+}
+
+/* A background job's runs (clloss__prebuild: a thread and a context of its
+ * own): variant v[k] once where run[k], which builds its program and
+ * compiles its kernels for the problem's work-group sizes. */
+typedef struct warm_arg {
+  problem p;
+  clloss__variant v[2];
+  int run[2];
+} warm_arg;
+
+static int warm_up(clloss_context *helper, const void *arg) {
+  warm_arg a;
+  memcpy(&a, arg, sizeof a);
+  cl_int err;
+  a.p.queue = clCreateCommandQueue(helper->cl, helper->device, 0, &err);
+  int ok = a.p.queue && make_problem(helper, &a.p);
+  for (int k = 0; ok && k < 2; k++)
+    ok = !a.run[k] || time_run(helper, &a.p, a.v[k]) >= 0;
+  release_problem(&a.p);
+  return ok;
+}
+
+size_t clloss__tune_measured_elements(void) {
+  pthread_mutex_lock(&lock);
+  size_t n = measured_elements;
+  pthread_mutex_unlock(&lock);
+  return n;
 }
 
 /* ---------------------------------------------------------------------------
@@ -422,6 +487,28 @@ static device_table *table_of(const clloss_context *ctx) {
   return t;
 }
 
+/* Whether a measurement may build the programs it needs (on a thread of
+ * its own). Not on CPU devices: the compiler takes the cores the caller's
+ * kernels run on, and PoCL compiles a kernel for its work-group size at its
+ * first launch holding a lock that every launch of the process takes (the
+ * caller's calls stalled 0.2-1.4 s each while a 512 x 10 group variant
+ * compiled in the background). There a class is measured once both
+ * variants' programs are built by the calls themselves. */
+static int builds_to_measure(const clloss_context *ctx) {
+  return !(ctx->info.type & CL_DEVICE_TYPE_CPU) || ctx->build_to_measure;
+}
+
+/* Whether ctx builds the programs of a class's measurement; called with
+ * the lock held. */
+static int building(const clloss_context *ctx) {
+  for (device_table *t = tables; t; t = t->next)
+    for (int f = 0; f < CLLOSS__FAMILIES; f++)
+      for (int c = 0; c < CLASSES; c++)
+        if (t->e[f][c].builder == ctx && t->e[f][c].state == PENDING)
+          return 1;
+  return 0;
+}
+
 clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
                                      size_t rows, size_t classes,
                                      clloss_dtype in_type) {
@@ -442,26 +529,52 @@ clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
   entry *e = t ? &t->e[family][cls] : NULL;
   while (e && e->state == MEASURING)
     pthread_cond_wait(&decided, &lock);
-  /* Measured from the MEASURE_AT-th call on, by the first call that finds
-   * the context's previous call complete: the timed runs share its scratch
-   * and would wait for it, and it may wait for the caller's events. */
-  if (!e || e->state == DECIDED || ++e->calls < MEASURE_AT ||
-      !previous_call_done(ctx)) {
-    clloss__variant v = e && e->state == DECIDED ? e->choice : h;
+  /* Measured from the MEASURE_AT-th call on, by a call that finds the
+   * context's previous call complete (the timed runs share its scratch and
+   * would wait for it, and it may wait for the caller's events) and both
+   * variants' programs built: a context's first such call starts building
+   * them on a thread of its own (one context per class), and runs the
+   * heuristic meanwhile. An empty call measures nothing. */
+  problem p = {.family = family, .type = in_type};
+  const clloss__variant v[2] = {h, alternative(ctx, cls)};
+  clloss__program_key keys[2];
+  int ready = 0; /* 1: measure; -1: the build failed, so does the measure */
+  if (e && e->state == PENDING && rows > 0 && classes > 0 &&
+      ++e->calls >= MEASURE_AT && (!e->builder || e->builder == ctx) &&
+      previous_call_done(ctx)) {
+    size_problem(ctx, &p, cls, rows, classes);
+    problem_keys(ctx, &p, v, keys);
+    ready = clloss__programs_ready(ctx, keys, 2);
+    if (ready < 0 && !e->builder) {
+      /* Not built, and nobody builds them: this context starts, unless it
+       * builds another class's programs now, or its device is a CPU. */
+      ready = 0;
+      if (builds_to_measure(ctx) && !building(ctx)) {
+        warm_arg a = {.p = p, .v = {v[0], v[1]}};
+        for (int k = 0; k < 2; k++)
+          a.run[k] = clloss__programs_ready(ctx, &keys[k], 1) < 0;
+        e->builder = ctx;
+        ready = clloss__prebuild(ctx, keys, 2, warm_up, &a, sizeof a) ==
+                        CLLOSS_SUCCESS
+                    ? clloss__programs_ready(ctx, keys, 2)
+                    : -1;
+      }
+    }
+  }
+  if (!e || e->state == DECIDED || ready == 0) {
+    clloss__variant chosen = e && e->state == DECIDED ? e->choice : h;
     pthread_mutex_unlock(&lock);
-    return v;
+    return chosen;
   }
   e->state = MEASURING;
   pthread_mutex_unlock(&lock);
 
-  problem p = {.family = family, .type = in_type};
-  size_problem(ctx, &p, cls, rows, classes);
-  const clloss__variant v[2] = {h, alternative(ctx, cls)};
   double ms[2];
-  int ok = measure(ctx, &p, v, ms);
+  int ok = ready > 0 && measure(ctx, &p, v, ms);
 
   pthread_mutex_lock(&lock);
   e->state = DECIDED;
+  e->builder = NULL;
   e->choice = ok && ms[1] < CLEAR_WIN * ms[0] ? v[1] : h;
   e->ms[0] = ok ? ms[0] : 0;
   e->ms[1] = ok ? ms[1] : 0;
@@ -472,6 +585,16 @@ clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
   pthread_cond_broadcast(&decided);
   pthread_mutex_unlock(&lock);
   return chosen;
+}
+
+void clloss__tune_release(const clloss_context *ctx) {
+  pthread_mutex_lock(&lock);
+  for (device_table *t = tables; t; t = t->next)
+    for (int f = 0; f < CLLOSS__FAMILIES; f++)
+      for (int c = 0; c < CLASSES; c++)
+        if (t->e[f][c].builder == ctx)
+          t->e[f][c].builder = NULL;
+  pthread_mutex_unlock(&lock);
 }
 
 void clloss__tune_forget(void) {

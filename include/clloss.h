@@ -252,7 +252,9 @@ CLLOSS_API clloss_status clloss_context_create_default(const char *selector,
  * harmless no-op. Binaries that the context compiled are written to the
  * cache folder first, here rather than in the call that built them: some
  * drivers compile the program again to produce a binary (PoCL: about 2 s
- * per program on a 2-core machine), which no call should wait for. */
+ * per program on a 2-core machine), which no call should wait for. It
+ * also waits for a build the context runs on a thread of its own for a
+ * measurement of variants (see clloss_context_set_variant). */
 CLLOSS_API void clloss_context_release(clloss_context *ctx);
 
 CLLOSS_API cl_context clloss_context_cl_context(const clloss_context *ctx);
@@ -299,17 +301,24 @@ CLLOSS_API clloss_status clloss_context_fail(clloss_context *ctx,
  * width on CPU devices), long rows, few long rows (fewer than twice the
  * compute units, C >= 8192), elements. The heuristic first: split for few
  * long rows; short rows item on CPU devices and lanes elsewhere; other rows
- * and elements item on CPU devices and group elsewhere. A class's third call
- * in the process (or the first after it that finds the context's previous
- * call finished: measuring never waits for the caller's work) measures the
- * heuristic's variant against one alternative (short rows: group on CPU
- * devices, item elsewhere; few long rows: the device's default; else the
- * other of item and group) on a problem of its shape and input type (at most
- * 2^22 elements, on a queue of its own; a warm-up and up to five
- * interleaved rounds, the minimum of each) and keeps the alternative only
- * if it is 20% faster; that call waits for those runs and for the
- * alternative's program to build. Every context of the process on the
- * device then runs that choice (one table, under a lock), and the next
+ * and elements item on CPU devices and group elsewhere. From a class's
+ * third call in the process on, the first call that finds the context's
+ * previous call finished (measuring never waits for the caller's work) and
+ * both variants' programs built measures the heuristic's variant against
+ * one alternative (short rows: group on CPU devices, item elsewhere; few
+ * long rows: the device's default; else the other of item and group) on a
+ * problem of the caller's shape and input type, never larger (at most 2^22
+ * elements, on a queue of its own; a warm-up each and up to three
+ * interleaved rounds, the minimum of each, the alternative dropped at its
+ * first run over twice the heuristic's best: at most 8 runs of the
+ * caller's size) and keeps the alternative only if it is 20% faster. No
+ * call waits for a build to measure: on devices that are not CPUs a thread
+ * of the context's own builds the programs (and runs them once) after the
+ * class's third call; on CPU devices nothing is built to measure (the
+ * compiler would take the caller's cores, and PoCL's first launch of a
+ * kernel stalls every launch of the process), so a class is measured only
+ * once the calls have built both variants. Every context of the process on
+ * the device then runs that choice (one table, under a lock), and the next
  * process reads it from tune-<device>.txt in the cache folder; a choice
  * older than 14 days is measured again. CLLOSS_TUNE=off (read when a
  * context is created): the heuristic alone, nothing measured, read or

@@ -1,8 +1,12 @@
 /* test_tune.c - the variant choice per device, family and shape class:
- * nothing measured before a class's third call, measured then and written
- * to the cache folder, read back by the next process (here: after the
- * process table is forgotten), expired lines measured again, one choice
- * for every context of the process, CLLOSS_TUNE=off the pure heuristic. */
+ * nothing measured before a class's third call, measured once the
+ * variants' programs are built (by a thread of the context's own, which the
+ * tests wait for: clloss__prebuild_wait; on CPU devices only when the
+ * calls built them, unless a test asks otherwise) and written to the cache
+ * folder, read back by the next process (here: after the process table is
+ * forgotten), expired lines measured again, one choice for every context of
+ * the process, CLLOSS_TUNE=off the pure heuristic, and a measurement no
+ * larger than a few of the caller's calls. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <signal.h>
@@ -79,9 +83,13 @@ static cl_device_id test_device(void) {
   return clloss_context_device_info(tu_context(0))->device;
 }
 
+/* A context that builds the variants it measures, on CPU devices too (as
+ * it does elsewhere): the tests see measurements on every device. */
 static clloss_context *make_context(void) {
   clloss_context *ctx = NULL;
   CU_ASSERT_EQUAL(create_on(test_device(), &ctx), CLLOSS_SUCCESS);
+  if (ctx)
+    ctx->build_to_measure = 1;
   return ctx;
 }
 
@@ -198,7 +206,9 @@ static void test_tune_nothing_at_creation(void) {
   CU_ASSERT_EQUAL(tu_dir_entries(g_dir, 0), 0);
 }
 
-static void test_tune_measured_at_third_call(void) {
+/* The class's third call starts building the variants' programs and runs
+ * the heuristic; the first call after they are built measures. */
+static void test_tune_measured_after_third_call(void) {
   TU_REQUIRE_DEVICE();
   fresh();
   clloss_context *ctx = make_context();
@@ -210,6 +220,9 @@ static void test_tune_measured_at_third_call(void) {
   /* Short rows: the heuristic first. */
   CU_ASSERT_STRING_EQUAL(call_ce(ctx, rows, 10), short_default(ctx));
   CU_ASSERT_STRING_EQUAL(call_ce(ctx, rows, 10), short_default(ctx));
+  CU_ASSERT_FALSE(exists(path));
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, rows, 10), short_default(ctx));
+  clloss__prebuild_wait(ctx);
   CU_ASSERT_FALSE(exists(path));
   const char *third = call_ce(ctx, rows, 10);
   file_choice(ctx, "tiny_rows", v, &when);
@@ -224,8 +237,8 @@ static void test_tune_measured_at_third_call(void) {
 
 /* The measurement runs in the caller's input type: the third call of a
  * bfloat16 class builds the alternative's bfloat16 program and nothing
- * else, and a program built only to be timed is not written to the cache
- * folder when the context is released. */
+ * else (on a thread of its own), and a program built only to be timed is
+ * not written to the cache folder when the context is released. */
 static void test_tune_measures_in_callers_type(void) {
   TU_REQUIRE_DEVICE();
   tu_dir_entries(g_dir, 1);
@@ -241,10 +254,13 @@ static void test_tune_measures_in_callers_type(void) {
   float loss;
   clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
   d.rows = rows, d.classes = classes, d.input_type = CLLOSS_BFLOAT16;
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++) {
     CU_ASSERT_EQUAL(
         clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &loss, NULL),
         CLLOSS_SUCCESS);
+    if (i == 2)
+      clloss__prebuild_wait(ctx);
+  }
   const int switched =
       strcmp(clloss_context_last_variant(ctx), short_default(ctx)) != 0;
   CU_ASSERT_EQUAL(ctx->program_count, 2);
@@ -334,6 +350,8 @@ static void test_tune_never_waits_for_caller(void) {
   pthread_mutex_unlock(&w.m);
   pthread_join(th, NULL);
   clFinish(q);
+  call_ce(ctx, rows, classes); /* starts building */
+  clloss__prebuild_wait(ctx);
   call_ce(ctx, rows, classes);
   CU_ASSERT_TRUE(exists(path));
   clReleaseEvent(w.gate);
@@ -367,9 +385,11 @@ static void test_tune_expired_line_measured_again(void) {
   CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
   const char *heur = long_default(ctx);
   plant(ctx, "long_rows", other(heur), 30LL * 86400);
-  /* Too old: ignored, the heuristic runs, the third call measures. */
+  /* Too old: ignored, the heuristic runs, the class is measured. */
   CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 32768), heur);
   CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 32768), heur);
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, many_rows(ctx), 32768), heur);
+  clloss__prebuild_wait(ctx);
   call_ce(ctx, many_rows(ctx), 32768);
   char v[16];
   long long when;
@@ -396,6 +416,8 @@ static void test_tune_damaged_file(void) {
                    "\x01\x02 garbage\n");
   for (int i = 0; i < 3; i++)
     call_ce(ctx, many_rows(ctx), 32768);
+  clloss__prebuild_wait(ctx);
+  call_ce(ctx, many_rows(ctx), 32768);
   char v[16];
   long long when;
   file_choice(ctx, "long_rows", v, &when);
@@ -508,9 +530,10 @@ static void test_tune_few_long_rows_split(void) {
 typedef struct racer {
   pthread_cond_t *go;
   pthread_mutex_t *m;
+  pthread_barrier_t *step;
   int *started;
   cl_device_id device; /* test_device(), from the main thread */
-  char variant[4][16];
+  char variant[5][16];
   clloss_status status;
 } racer;
 
@@ -524,18 +547,30 @@ static void *race(void *arg) {
   pthread_mutex_unlock(r->m);
   clloss_context *ctx = NULL;
   r->status = create_on(r->device, &ctx);
-  if (r->status != CLLOSS_SUCCESS)
-    return 0;
-  const size_t rows = 2 * clloss_context_device_info(ctx)->compute_units + 1;
+  /* Every thread passes every barrier, whatever fails. */
+  if (ctx)
+    ctx->build_to_measure = 1;
+  const size_t rows =
+      ctx ? 2 * clloss_context_device_info(ctx)->compute_units + 1 : 1;
   float *x = calloc(rows * 32768, sizeof *x), loss;
   int64_t *t = calloc(rows, sizeof *t);
   clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
   d.rows = rows;
   d.classes = 32768;
-  for (int i = 0; i < 4 && r->status == CLLOSS_SUCCESS; i++) {
-    r->status =
-        clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &loss, NULL);
-    snprintf(r->variant[i], 16, "%s", clloss_context_last_variant(ctx));
+  /* Three calls each (the class's third starts a build in one of the
+   * contexts), then each waits for its build; one call each (the builder
+   * measures), then one more: every context runs the choice. */
+  for (int i = 0; i < 5; i++) {
+    if (i >= 3) {
+      if (ctx)
+        clloss__prebuild_wait(ctx);
+      pthread_barrier_wait(r->step);
+    }
+    if (ctx && r->status == CLLOSS_SUCCESS) {
+      r->status =
+          clloss_cross_entropy_host(ctx, &d, x, t, NULL, NULL, &loss, NULL);
+      snprintf(r->variant[i], 16, "%s", clloss_context_last_variant(ctx));
+    }
   }
   free(x);
   free(t);
@@ -551,8 +586,10 @@ static void test_tune_threads(void) {
   pthread_mutex_t m;
   pthread_cond_t go;
   int started = 0;
+  pthread_barrier_t step;
   pthread_mutex_init(&m, NULL);
   pthread_cond_init(&go, NULL);
+  pthread_barrier_init(&step, NULL, 4);
   racer r[4];
   pthread_t th[4];
   for (int k = 0; k < 4; k++) {
@@ -561,33 +598,128 @@ static void test_tune_threads(void) {
     r[k].m = &m;
     r[k].started = &started;
     r[k].device = test_device();
+    r[k].step = &step;
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th[k], NULL, race, &r[k]), 0);
   }
   for (int k = 0; k < 4; k++)
     pthread_join(th[k], NULL);
   for (int k = 0; k < 4; k++) {
     CU_ASSERT_EQUAL(r[k].status, CLLOSS_SUCCESS);
-    CU_ASSERT_STRING_EQUAL(r[k].variant[3], r[0].variant[3]);
+    CU_ASSERT_STRING_EQUAL(r[k].variant[4], r[0].variant[4]);
   }
   clloss_context *ctx = make_context();
   char v[16];
   long long when;
   file_choice(ctx, "long_rows", v, &when);
-  CU_ASSERT_STRING_EQUAL(v, r[0].variant[3]);
+  CU_ASSERT_STRING_EQUAL(v, r[0].variant[4]);
   clloss_context_release(ctx);
+  pthread_barrier_destroy(&step);
   pthread_cond_destroy(&go);
   pthread_mutex_destroy(&m);
 }
 
+/* Issue 21's loop: softmax regression, 512 x 10, through the host call.
+ * Its third call measured a scaled-up problem (2^22 elements: 17 s on
+ * PoCL). Now the measurement runs the caller's shape, at most 2 warm-ups
+ * and 6 timed runs in the call that measures and a run of each variant it
+ * builds (on a thread of its own, with the program build): no more than
+ * 10 x 512 x 10 elements in all. Every program after the first call's
+ * came from that thread, so no call after the first waits for a compiler.
+ * (Its wall times are a benchmark's: README, "Variants".) */
+static void test_tune_loop_512x10(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  const size_t rows = 512, classes = 10;
+  const size_t before = clloss__tune_measured_elements();
+  for (int step = 0; step < 10; step++) {
+    CU_ASSERT_NOT_EQUAL(call_ce(ctx, rows, classes)[0], '\0');
+    if (step == 2)
+      clloss__prebuild_wait(ctx); /* what a longer loop would give it */
+  }
+  const size_t measured = clloss__tune_measured_elements() - before;
+  CU_ASSERT_TRUE(measured > 0);
+  CU_ASSERT_TRUE(measured <= 10 * rows * classes);
+  char v[16];
+  long long when;
+  file_choice(ctx, "tiny_rows", v, &when);
+  CU_ASSERT_TRUE(when > 0);
+  CU_ASSERT_TRUE(ctx->program_count >= 1);
+  for (size_t i = 1; i < ctx->program_count; i++)
+    CU_ASSERT_TRUE(ctx->programs[i].background);
+  clloss_context_release(ctx);
+}
+
+/* A long-row class is measured at the caller's size too (a run of 64 x
+ * 32768 elements, not a scaled-up one), and few long rows (split) as well:
+ * each measurement stays within 10 runs of the caller's elements. */
+static void test_tune_measures_callers_size(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  clloss_context *ctx = make_context();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+  const size_t shapes[2][2] = {{many_rows(ctx), 32768}, {1, 8192}};
+  for (int s = 0; s < 2; s++) {
+    const size_t before = clloss__tune_measured_elements();
+    for (int i = 0; i < 5; i++) {
+      call_ce(ctx, shapes[s][0], shapes[s][1]);
+      if (i == 2)
+        clloss__prebuild_wait(ctx);
+    }
+    const size_t measured = clloss__tune_measured_elements() - before;
+    CU_ASSERT_TRUE(measured > 0);
+    CU_ASSERT_TRUE(measured <= 10 * shapes[s][0] * shapes[s][1]);
+  }
+  clloss_context_release(ctx);
+}
+
+/* On a CPU device a measurement builds nothing (the compiler would take
+ * the cores of the caller's kernels, and PoCL's first launch of a kernel
+ * stalls every launch of the process): the 512 x 10 loop runs the
+ * heuristic's program alone, measuring nothing, until the calls have built
+ * the alternative's program themselves (here: a forced call); the next
+ * call measures. */
+static void test_tune_cpu_builds_nothing(void) {
+  TU_REQUIRE_DEVICE();
+  fresh();
+  clloss_context *ctx = NULL;
+  CU_ASSERT_EQUAL_FATAL(create_on(test_device(), &ctx), CLLOSS_SUCCESS);
+  if (!(clloss_context_device_info(ctx)->type & CL_DEVICE_TYPE_CPU)) {
+    clloss_context_release(ctx);
+    tu_skip("the device is not a CPU");
+    return;
+  }
+  const size_t before = clloss__tune_measured_elements();
+  for (int step = 0; step < 10; step++)
+    CU_ASSERT_STRING_EQUAL(call_ce(ctx, 512, 10), "item");
+  clloss__prebuild_wait(ctx); /* none started */
+  CU_ASSERT_EQUAL(ctx->program_count, 1);
+  CU_ASSERT_EQUAL(clloss__tune_measured_elements(), before);
+  char path[600];
+  tune_path(ctx, path, sizeof path);
+  CU_ASSERT_FALSE(exists(path));
+  CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "group"), CLLOSS_SUCCESS);
+  CU_ASSERT_STRING_EQUAL(call_ce(ctx, 512, 10), "group");
+  CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "auto"), CLLOSS_SUCCESS);
+  call_ce(ctx, 512, 10);
+  CU_ASSERT_TRUE(exists(path));
+  const size_t measured = clloss__tune_measured_elements() - before;
+  CU_ASSERT_TRUE(measured > 0 && measured <= 10 * 512 * 10);
+  clloss_context_release(ctx);
+}
+
 int test_tune_register(void) {
-  TU_SUITE("tune", init, clean, TU_TEST(test_tune_nothing_at_creation),
-           TU_TEST(test_tune_measured_at_third_call),
-           TU_TEST(test_tune_measures_in_callers_type),
-           TU_TEST(test_tune_never_waits_for_caller),
-           TU_TEST(test_tune_file_read),
-           TU_TEST(test_tune_expired_line_measured_again),
-           TU_TEST(test_tune_damaged_file), TU_TEST(test_tune_untrusted_file),
-           TU_TEST(test_tune_off), TU_TEST(test_tune_one_choice_per_process),
-           TU_TEST(test_tune_short_rows_item),
-           TU_TEST(test_tune_few_long_rows_split), TU_TEST(test_tune_threads));
+  TU_SUITE(
+      "tune", init, clean, TU_TEST(test_tune_nothing_at_creation),
+      TU_TEST(test_tune_measured_after_third_call),
+      TU_TEST(test_tune_measures_in_callers_type),
+      TU_TEST(test_tune_never_waits_for_caller), TU_TEST(test_tune_file_read),
+      TU_TEST(test_tune_expired_line_measured_again),
+      TU_TEST(test_tune_damaged_file), TU_TEST(test_tune_untrusted_file),
+      TU_TEST(test_tune_off), TU_TEST(test_tune_one_choice_per_process),
+      TU_TEST(test_tune_short_rows_item),
+      TU_TEST(test_tune_few_long_rows_split), TU_TEST(test_tune_threads),
+      TU_TEST(test_tune_loop_512x10), TU_TEST(test_tune_measures_callers_size),
+      TU_TEST(test_tune_cpu_builds_nothing));
 }
