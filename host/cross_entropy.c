@@ -228,7 +228,7 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
                                 c->rows * pl.segs * CLLOSS_STATS_RECORD,
                                 real_size));
   const int reduce = c->loss.mem && d->reduction != CLLOSS_REDUCTION_NONE;
-  const int loss_mode = !c->loss.mem ? 0 : reduce ? 2 : 1;
+  const int loss_mode = clloss__losses_mode(c->loss.mem != NULL, reduce);
   CLLOSS__TRY(clloss__reserve_partials(ctx, pl.partials, real_size));
   clloss__rows_args a;
   make_args(ctx, d, c, loss_mode, &pl, &a);
@@ -247,9 +247,10 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
                                               pl.groups * pl.local, pl.local));
   }
   if (reduce) {
-    int mode = 0;
-    if (d->reduction == CLLOSS_REDUCTION_MEAN)
-      mode = d->normalizer > 0 || c->prob_targets ? 1 : 2;
+    /* mean: the normalizer when > 0, else N for probability targets,
+     * else the weight sum */
+    const int mode = clloss__divide_mode(d->reduction == CLLOSS_REDUCTION_MEAN,
+                                         d->normalizer > 0 || c->prob_targets);
     CLLOSS__TRY(clloss__finish_sum(l, p, CE_FINISH, c->rows ? pl.partials : 0,
                                    mode, d->normalizer, d->rows, c->loss));
   }

@@ -239,7 +239,8 @@ static clloss_status enqueue_finish(clloss__launch *l,
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
   CLLOSS__TRY(clloss__reserve_partials(ctx, c->rows, real_size));
   clloss__rows_args a;
-  clloss__ce_args_init(ctx, d, c, !c->loss.mem ? 0 : reduce ? 2 : 1, &a);
+  clloss__ce_args_init(ctx, d, c,
+                       clloss__losses_mode(c->loss.mem != NULL, reduce), &a);
   use_records(&a, c, stats);
   if (!c->prob_targets) { /* the mean's divisor, from the records */
     size_t local = clloss__group_local_size(ctx, p->max_wg[CE_SHARD_TARGETS]);
@@ -253,9 +254,10 @@ static clloss_status enqueue_finish(clloss__launch *l,
                                             global, local));
   }
   if (reduce) {
-    int mode = 0;
-    if (d->reduction == CLLOSS_REDUCTION_MEAN)
-      mode = d->normalizer > 0 || c->prob_targets ? 1 : 2;
+    /* mean: the normalizer when > 0, else N for probability targets,
+     * else the weight sum */
+    const int mode = clloss__divide_mode(d->reduction == CLLOSS_REDUCTION_MEAN,
+                                         d->normalizer > 0 || c->prob_targets);
     CLLOSS__TRY(clloss__finish_sum(l, p, CE_FINISH, c->rows, mode,
                                    d->normalizer, d->rows, c->loss));
   }

@@ -29,6 +29,36 @@ typedef struct clloss__finish_params {
                        CLLOSS__H_F32)
 } clloss__finish_params;
 
+/* The kernels compare rows_params.reduction with CLLOSS_ROWS_*. */
+_Static_assert(CLLOSS_ROWS_MEAN == CLLOSS_REDUCTION_MEAN &&
+                   CLLOSS_ROWS_SUM == CLLOSS_REDUCTION_SUM &&
+                   CLLOSS_ROWS_NONE == CLLOSS_REDUCTION_NONE,
+               "params.h's reductions are clloss_reduction's values");
+
+/* g_mode for a call: no upstream gradient, one, or one per output (the
+ * losses not reduced). */
+static inline cl_int clloss__upstream_mode(int given, int reduced) {
+  return !given    ? CLLOSS_UPSTREAM_ONE
+         : reduced ? CLLOSS_UPSTREAM_SCALAR
+                   : CLLOSS_UPSTREAM_EACH;
+}
+
+/* loss_mode for a call: no loss output, the losses themselves, or
+ * partials that finish_sum reduces. */
+static inline int clloss__losses_mode(int given, int reduced) {
+  return !given    ? CLLOSS_LOSSES_NONE
+         : reduced ? CLLOSS_LOSSES_PARTIALS
+                   : CLLOSS_LOSSES_EACH;
+}
+
+/* The divisor of a reduced loss: none (sum), the given one (a normalizer,
+ * N, the element count) or the target pass's weight sum. */
+static inline int clloss__divide_mode(int mean, int given) {
+  return !mean   ? CLLOSS_DIVIDE_NONE
+         : given ? CLLOSS_DIVIDE_GIVEN
+                 : CLLOSS_DIVIDE_STATS;
+}
+
 /* CLLOSS__ROWS_x, CLLOSS__PW_x: the index of buffer x among the kernels'
  * arguments. */
 #define CLLOSS__ROWS_INDEX(type, name) CLLOSS__ROWS_##name,

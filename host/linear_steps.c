@@ -199,11 +199,11 @@ clloss_status clloss__lce_convert(lce_call *c, int to_real, clloss_buffer st,
 /* The divisor of the loss's reduction: mode and values for lce_params. */
 static void divisor(const lce_call *c, lce_params *p) {
   const clloss_cross_entropy_desc *d = &c->d->ce;
-  p->mode = 0;
-  if (d->reduction != CLLOSS_REDUCTION_MEAN)
-    return;
   /* The normalizer when > 0, else N for probability targets, else D. */
-  p->mode = d->normalizer > 0.0f || c->pl.prob ? 1 : 2;
+  p->mode = clloss__divide_mode(d->reduction == CLLOSS_REDUCTION_MEAN,
+                                d->normalizer > 0.0f || c->pl.prob);
+  if (p->mode == CLLOSS_DIVIDE_NONE)
+    return;
   p->fdiv = d->normalizer;
   p->idiv = d->rows;
 }

@@ -59,7 +59,8 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   const int reduce = c->loss.mem && c->reduction != CLLOSS_REDUCTION_NONE;
   CLLOSS__TRY(clloss__reserve_partials(ctx, partials, real_size));
   clloss__rows_args a;
-  clloss__rows_args_init(ctx, c, !c->loss.mem ? 0 : reduce ? 2 : 1, &a);
+  clloss__rows_args_init(ctx, c,
+                         clloss__losses_mode(c->loss.mem != NULL, reduce), &a);
   a.p.lanes = pl.lanes ? pl.lanes : 1;
   CLLOSS__TRY(clloss__enqueue_class_targets(l, p, NLL_TARGETS, &a));
   if (c->rows > 0)
@@ -68,7 +69,8 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   if (reduce)
     CLLOSS__TRY(clloss__finish_sum(
         l, p, NLL_FINISH, c->rows ? partials : 0,
-        c->reduction == CLLOSS_REDUCTION_MEAN ? 2 : 0, 0, 0, c->loss));
+        clloss__divide_mode(c->reduction == CLLOSS_REDUCTION_MEAN, 0), 0, 0,
+        c->loss));
   ctx->last_variant = clloss__variant_name(pl.variant);
   return CLLOSS_SUCCESS;
 }

@@ -137,9 +137,8 @@ static clloss_status set_args(clloss_context *ctx, cl_kernel k,
   p.n = d->count;
   p.chunk = pl->chunk;
   p.divisor = divisor(d);
-  p.g_mode = !c->grad_output.mem                     ? 0
-             : d->reduction == CLLOSS_REDUCTION_NONE ? 2
-                                                     : 1;
+  p.g_mode = clloss__upstream_mode(c->grad_output.mem != NULL,
+                                   d->reduction != CLLOSS_REDUCTION_NONE);
   p.loss_mode = loss_mode;
   p.want_grad = c->grad_input.mem != NULL;
   p.flag = d->log_target != 0;
@@ -170,17 +169,16 @@ static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
       ctx, pl.groups, d->input_type == CLLOSS_FLOAT64 ? 8 : 4));
   if (d->count > 0) {
     CLLOSS__TRY(set_args(ctx, p->kernels[pl.kernel], c, &pl,
-                         !c->loss.mem ? 0
-                         : reduce     ? 2
-                                      : 1));
+                         clloss__losses_mode(c->loss.mem != NULL, reduce)));
     CLLOSS__TRY(clloss__launch_kernel(l, p->kernels[pl.kernel],
                                       pl.groups * pl.local, pl.local));
   }
   /* sum, or mean / batchmean (of nothing: 0 / 0 = NaN, as PyTorch) */
   if (reduce)
-    CLLOSS__TRY(clloss__finish_sum(l, p, PW_FINISH, d->count ? pl.groups : 0,
-                                   d->reduction == CLLOSS_REDUCTION_SUM ? 0 : 1,
-                                   0, divisor(d), c->loss));
+    CLLOSS__TRY(clloss__finish_sum(
+        l, p, PW_FINISH, d->count ? pl.groups : 0,
+        clloss__divide_mode(d->reduction != CLLOSS_REDUCTION_SUM, 1), 0,
+        divisor(d), c->loss));
   ctx->last_variant =
       clloss__variant_name(pl.kernel == PW_ITEM ? CLLOSS__ITEM : CLLOSS__GROUP);
   return CLLOSS_SUCCESS;

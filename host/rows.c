@@ -156,9 +156,8 @@ void clloss__rows_args_init(clloss_context *ctx, const clloss__rows_call *c,
   p->grad_off = c->grad_input.offset;
   p->ignore = c->ignore_index;
   p->has_w = c->weight.mem != NULL;
-  p->g_mode = !c->grad_output.mem                     ? 0
-              : c->reduction == CLLOSS_REDUCTION_NONE ? 2
-                                                      : 1;
+  p->g_mode = clloss__upstream_mode(c->grad_output.mem != NULL,
+                                    c->reduction != CLLOSS_REDUCTION_NONE);
   p->loss_mode = loss_mode;
   p->want_grad = c->grad_input.mem != NULL;
   p->reduction = (cl_int)c->reduction;

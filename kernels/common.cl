@@ -309,20 +309,21 @@ FN void report_bad_row(__global uint *err, ulong row) {
   atomic_min(&e[1], (uint)min(row, (ulong)0xffffffffu));
 }
 
-/* A row's loss where the call wants it (rows_params.loss_mode): 1 the
- * per-row losses, 2 the partials that a finishing kernel reduces, 0
- * nowhere. */
+/* A row's loss where the call wants it (rows_params.loss_mode,
+ * CLLOSS_LOSSES_*). */
 FN void put_row_loss(__global real *loss, __global real *partials,
                      const rows_params *p, ulong row, real value) {
-  if (p->loss_mode == 1)
+  if (p->loss_mode == CLLOSS_LOSSES_EACH)
     loss[p->loss_off + row] = value;
-  else if (p->loss_mode == 2)
+  else if (p->loss_mode == CLLOSS_LOSSES_PARTIALS)
     partials[row] = value;
 }
 
-/* Upstream gradient g: mode 0 = 1, 1 = one scalar, 2 = one per output. */
+/* Upstream gradient g for output i, as mode (CLLOSS_UPSTREAM_*) says. */
 FN real upstream(__global const real *g, ulong i, int mode) {
-  return mode == 0 ? (real)1 : mode == 1 ? g[0] : g[i];
+  return mode == CLLOSS_UPSTREAM_ONE      ? (real)1
+         : mode == CLLOSS_UPSTREAM_SCALAR ? g[0]
+                                          : g[i];
 }
 
 /* The elements [0, n) of a row that work-item `first` of `step` handles:

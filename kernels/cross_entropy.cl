@@ -387,11 +387,11 @@ FN long row_target(__global const tgt_t *t, const rows_params *p, ulong row,
 FN real row_scale(__global const real *g, __global const real *stats,
                   const rows_params *p, ulong row) {
   real s;
-  if (p->reduction == 2) {
+  if (p->reduction == CLLOSS_ROWS_NONE) {
     s = upstream(g + p->g_off, row, p->g_mode);
   } else {
     s = upstream(g + p->g_off, 0, p->g_mode);
-    if (p->reduction == 0)
+    if (p->reduction == CLLOSS_ROWS_MEAN)
       s /= p->norm > 0         ? (real)p->norm
            : p->mean_count > 0 ? (real)p->mean_count
                                : stats[0];
@@ -603,11 +603,11 @@ __kernel void ce_item(ROWS_KERNEL_ARGS) {
         finish_row(&sp, st, kind, &p, g, stats, row, kept, 0, 0, sp.g, 0, 1);
     if (kind == ROW_BAD)
       report_bad_row(err, row);
-    if (p.loss_mode == 1)
+    if (p.loss_mode == CLLOSS_LOSSES_EACH)
       loss[p.loss_off + row] = row_loss;
     total += row_loss;
   }
-  if (p.loss_mode == 2) {
+  if (p.loss_mode == CLLOSS_LOSSES_PARTIALS) {
     total = group_sum(total, red);
     if (get_local_id(0) == 0)
       partials[get_group_id(0)] = total;

@@ -11,9 +11,9 @@
  * buffer's own type. */
 
 FN real lce_divide(real v, const lce_params *p, __global const real *stats) {
-  if (p->mode == 1)
+  if (p->mode == CLLOSS_DIVIDE_GIVEN)
     return v / (p->fdiv > 0 ? (real)p->fdiv : (real)p->idiv);
-  return p->mode == 2 ? v / stats[0] : v;
+  return p->mode == CLLOSS_DIVIDE_STATS ? v / stats[0] : v;
 }
 
 /* z[i, j] += b[j] for the rows x cols block z (lda apart): one work-item

@@ -15,11 +15,11 @@
 FN real nll_scale(__global const real *g, __global const real *stats,
                   const rows_params *p, ulong row) {
   real s;
-  if (p->reduction == 2) {
+  if (p->reduction == CLLOSS_ROWS_NONE) {
     s = upstream(g + p->g_off, row, p->g_mode);
   } else {
     s = upstream(g + p->g_off, 0, p->g_mode);
-    if (p->reduction == 0)
+    if (p->reduction == CLLOSS_ROWS_MEAN)
       s /= stats[0];
   }
   return s * (real)p->grad_scale;
@@ -68,10 +68,10 @@ __kernel void nll_item(ROWS_KERNEL_ARGS) {
   real row_loss = 0;
   if (row < p.rows) {
     nll_row(x, t, w, g, stats, grad, err, &p, row, 0, 1, &row_loss);
-    if (p.loss_mode == 1)
+    if (p.loss_mode == CLLOSS_LOSSES_EACH)
       loss[p.loss_off + row] = row_loss;
   }
-  if (p.loss_mode == 2) {
+  if (p.loss_mode == CLLOSS_LOSSES_PARTIALS) {
     real total = group_sum(row_loss, red);
     if (get_local_id(0) == 0)
       partials[get_group_id(0)] = total;

@@ -28,6 +28,24 @@
 #ifndef CLLOSS_KERNEL_PARAMS_H
 #define CLLOSS_KERNEL_PARAMS_H
 
+/* The values of the structs' mode fields. */
+/* g_mode: the upstream gradient */
+#define CLLOSS_UPSTREAM_ONE 0    /* none given: 1 */
+#define CLLOSS_UPSTREAM_SCALAR 1 /* one value */
+#define CLLOSS_UPSTREAM_EACH 2   /* one per row or element */
+/* loss_mode: where the losses go */
+#define CLLOSS_LOSSES_NONE 0     /* nowhere */
+#define CLLOSS_LOSSES_EACH 1     /* one per row or element, into loss */
+#define CLLOSS_LOSSES_PARTIALS 2 /* into partials, which finish_sum reduces */
+/* rows_params.reduction: clloss_reduction's values (kernel_args.h checks) */
+#define CLLOSS_ROWS_MEAN 0
+#define CLLOSS_ROWS_SUM 1
+#define CLLOSS_ROWS_NONE 2
+/* lce_params.mode and finish_params.mode: what the sum is divided by */
+#define CLLOSS_DIVIDE_NONE 0
+#define CLLOSS_DIVIDE_GIVEN 1 /* fdiv when > 0, else idiv */
+#define CLLOSS_DIVIDE_STATS 2 /* stats[0], the target pass's weight sum */
+
 /* The row losses (cross_entropy, softmax, nll_loss) and their target pass:
  * an [N, C] input with rows ld apart. */
 #define CLLOSS_ROWS_BUFFERS(IN, OUT)                                           \
@@ -57,10 +75,10 @@
   U64(lanes)      /* lanes variant: work-items per row */                      \
   I64(ignore)     /* ignore_index */                                           \
   I32(has_w)      /* w is given */                                             \
-  I32(g_mode)     /* upstream gradient: 0 none (1), 1 scalar, 2 per row */     \
-  I32(loss_mode)  /* 0 no loss, 1 per row into loss, 2 into partials */        \
+  I32(g_mode)     /* CLLOSS_UPSTREAM_* */                                      \
+  I32(loss_mode)  /* CLLOSS_LOSSES_* */                                        \
   I32(want_grad)  /* write grad */                                             \
-  I32(reduction)  /* 0 mean, 1 sum, 2 none */                                  \
+  I32(reduction)  /* CLLOSS_ROWS_* */                                          \
   I32(use_exps)   /* item, 16-bit storage: exps kept in scratch rows */        \
   I32(cache_row)  /* group: the row is kept in local memory */                 \
   I32(accumulate) /* grad += the gradient (never in place) */                  \
@@ -92,8 +110,8 @@
   U64(n)          /* elements */                                               \
   U64(chunk)      /* item: elements per work-item (a multiple of VW) */        \
   U64(divisor)    /* the gradient is divided by this when > 0 (mean) */        \
-  I32(g_mode)     /* upstream gradient: 0 none (1), 1 scalar, 2 per element */ \
-  I32(loss_mode)  /* 0 no loss, 1 per element, 2 partial sums */               \
+  I32(g_mode)     /* CLLOSS_UPSTREAM_* */                                      \
+  I32(loss_mode)  /* CLLOSS_LOSSES_* */                                        \
   I32(want_grad)  /* write grad */                                             \
   I32(flag)       /* kl_div: log_target */                                     \
   I32(accumulate) /* grad += the gradient (never in place) */                  \
@@ -109,14 +127,13 @@
   U64(lda) U64(ldb)     /* elements between rows of the two buffers */         \
   U64(idiv)             /* an integer divisor (N) */                           \
   I64(ignore)           /* ignore_index */                                     \
-  I32(mode)             /* divisor: 0 none, 1 fdiv or idiv, 2 stats[0] */      \
+  I32(mode)             /* CLLOSS_DIVIDE_* */                                  \
   I32(flag)             /* kernel's own: accumulate, to_real, has_w, has_g */  \
   I32(unused)           /* 0: keeps the size a multiple of 8 */                \
   F32(fdiv)             /* a float divisor (the normalizer) when > 0 */
 
 /* finish_sum (reduce.cl): the sum of `count` partial losses into
- * out[out_off], divided as `mode` says (0 none, 1 fdiv when > 0 else idiv,
- * 2 stats[0]). */
+ * out[out_off], divided as `mode` (CLLOSS_DIVIDE_*) says. */
 #define CLLOSS_FINISH_PARAMS(U64, I64, I32, F32)                               \
   U64(count) U64(out_off) U64(idiv) I32(mode) F32(fdiv)
 

@@ -133,7 +133,7 @@ FN real pw_span(POINTWISE_KERNEL_ARGS, ulong begin, ulong vend, ulong vstep,
           STORE(ACCUM1(p.accumulate, Ge * upstream(g, i + k, p.g_mode) * scale,
                        grad, i + k),
                 grad, i + k);
-        if (p.loss_mode == 1)
+        if (p.loss_mode == CLLOSS_LOSSES_EACH)
           loss[i + k] = Le;
         extra += Le;
         wk = wk + 1 == wc ? 0 : wk + 1;
@@ -152,10 +152,10 @@ FN real pw_span(POINTWISE_KERNEL_ARGS, ulong begin, ulong vend, ulong vstep,
     ELEM(realv, xv, yv, 1, 1, L, G); /* no weights */
 #endif
     if (p.want_grad) {
-      realv up = p.g_mode == 2 ? VLOAD_(i, g) : (realv)(upstream(g, 0, p.g_mode));
+      realv up = p.g_mode == CLLOSS_UPSTREAM_EACH ? VLOAD_(i, g) : (realv)(upstream(g, 0, p.g_mode));
       STOREV(ACCUMV(p.accumulate, G * up * scale, grad, i), grad, i);
     }
-    if (p.loss_mode == 1)
+    if (p.loss_mode == CLLOSS_LOSSES_EACH)
       VSTORE_(L, i, loss);
     acc += L;
   }
@@ -171,7 +171,7 @@ FN real pw_span(POINTWISE_KERNEL_ARGS, ulong begin, ulong vend, ulong vstep,
     if (p.want_grad)
       STORE(ACCUM1(p.accumulate, G * upstream(g, i, p.g_mode) * scale, grad, i),
             grad, i);
-    if (p.loss_mode == 1)
+    if (p.loss_mode == CLLOSS_LOSSES_EACH)
       loss[i] = L;
     sum += L;
   }
@@ -192,7 +192,7 @@ __kernel void pw_item(POINTWISE_KERNEL_ARGS) {
     const ulong vend = begin + (end - begin) / VW * VW;
     sum = pw_span(PW_PASS, begin, vend, 1, vend, end, 1);
   }
-  if (P.loss_mode == 2) {
+  if (P.loss_mode == CLLOSS_LOSSES_PARTIALS) {
     real total = group_sum(sum, red);
     if (get_local_id(0) == 0)
       partials[get_group_id(0)] = total;
@@ -208,7 +208,7 @@ __kernel void pw_group(POINTWISE_KERNEL_ARGS) {
   const ulong gid = get_global_id(0), gsz = get_global_size(0);
   const ulong vend = P.n / VW * VW;
   real sum = pw_span(PW_PASS, gid * VW, vend, gsz, vend + gid, P.n, gsz);
-  if (P.loss_mode == 2) {
+  if (P.loss_mode == CLLOSS_LOSSES_PARTIALS) {
     real total = group_sum(sum, red);
     if (get_local_id(0) == 0)
       partials[get_group_id(0)] = total;

@@ -28,9 +28,9 @@ __kernel void finish_sum(__global const real *partials,
         acc += partials[i + k * size];
   real total = group_sum(acc, red);
   if (get_local_id(0) == 0) {
-    if (p.mode == 1)
+    if (p.mode == CLLOSS_DIVIDE_GIVEN)
       total /= p.fdiv > 0 ? (real)p.fdiv : (real)p.idiv;
-    else if (p.mode == 2)
+    else if (p.mode == CLLOSS_DIVIDE_STATS)
       total /= stats[0];
     out[p.out_off] = total;
   }
