@@ -186,9 +186,9 @@ static clloss_status enqueue_combine(clloss__launch *l, size_t rows,
   clloss__rows_args a;
   clloss__rows_args_init(l->ctx, &c, 0, &a);
   a.mems[CLLOSS__ROWS_scratch] = inout.mem;
-  a.mems[CLLOSS__ROWS_partials] = in.mem;
+  a.mems[CLLOSS__ROWS_records] = in.mem;
   a.p.rec_off = inout.offset * CLLOSS_STATS_RECORD;
-  a.p.loss_off = in.offset * CLLOSS_STATS_RECORD;
+  a.p.records_off = in.offset * CLLOSS_STATS_RECORD;
   const size_t local =
       clloss__group_local_size(l->ctx, p->max_wg[CE_STATS_COMBINE]);
   size_t groups = (rows + local - 1) / local;

@@ -764,7 +764,7 @@ __kernel void ce_stats_combine(ROWS_KERNEL_ARGS) {
   for (ulong i = get_global_id(0); i < p.rows; i += get_global_size(0)) {
     __global real *a = scratch + p.rec_off + i * REC_SIZE;
     row_stats r = combine(load_stats(a),
-                          load_stats(partials + p.loss_off + i * REC_SIZE));
+                          load_stats(records + p.records_off + i * REC_SIZE));
     store_stats(a, r);
   }
 }

@@ -54,6 +54,7 @@
   IN(in_t, y)         /* probability targets [N, C] */                         \
   IN(real, w)         /* class weights [C] */                                  \
   IN(real, g)         /* upstream gradient: 1 value or N */                    \
+  IN(real, records)   /* ce_stats_combine: records merged into scratch's */    \
   OUT(real, stats)    /* [0] sum of valid w[t] (the target pass) */            \
   OUT(real, loss)     /* per-row losses, or the reduced loss */                \
   OUT(in_t, grad)     /* gradient [N, ld]; may be x itself (in place) */       \
@@ -67,6 +68,7 @@
   U64(c0)         /* shards: the first class of this block of columns */      \
   U64(cb)         /* the columns x holds per row: C, or a shard's width */    \
   U64(rec_off)    /* shards: offset of the records in scratch (in reals) */   \
+  U64(records_off) /* ce_stats_combine: offset of `records` (in reals) */     \
   U64(mean_count) /* mean divides by this when > 0 (and no normalizer) */      \
   U64(run)        /* item: rows per work-item */                               \
   U64(segs)       /* split: segments per row */                                \
