@@ -208,6 +208,13 @@ clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
                                    cl_command_queue queue, cl_uint num_events,
                                    const cl_event *wait_list);
 /* Enqueues `k` after everything enqueued so far by this launch. */
+/* Whether a call on queue q must wait for the previous call's last kernel
+ * prev: not when prev is complete, nor when prev was enqueued on q and q
+ * runs in order. Waiting needlessly links every call's events to the
+ * previous call's: Rusticl keeps each event's dependencies alive with it,
+ * and released the chain of a 20,000-call loop recursively, overflowing
+ * the stack at clloss_context_release. */
+int clloss__must_wait(cl_event prev, cl_command_queue q);
 clloss_status clloss__launch_kernel(clloss__launch *l, cl_kernel k,
                                     size_t global, size_t local);
 /* Hands the last event to the caller (or releases it); returns `status`. */

@@ -39,12 +39,28 @@ clloss_status clloss__launch_begin(clloss__launch *l, clloss_context *ctx,
   return CLLOSS_SUCCESS;
 }
 
-/* The first kernel of a call waits for the caller's wait list and for the
- * previous call's last kernel (ctx->last_call). */
+int clloss__must_wait(cl_event prev, cl_command_queue q) {
+  cl_int status;
+  if (clGetEventInfo(prev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status,
+                     &status, NULL) == CL_SUCCESS &&
+      status == CL_COMPLETE)
+    return 0;
+  cl_command_queue pq;
+  cl_command_queue_properties props;
+  return !(clGetEventInfo(prev, CL_EVENT_COMMAND_QUEUE, sizeof pq, &pq, NULL) ==
+               CL_SUCCESS &&
+           pq == q &&
+           clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof props, &props,
+                                 NULL) == CL_SUCCESS &&
+           !(props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE));
+}
+
+/* The first kernel of a call waits for the caller's wait list and, where
+ * it must, for the previous call's last kernel (ctx->last_call). */
 static cl_int enqueue_first(clloss__launch *l, cl_kernel k, size_t global,
                             size_t local, cl_event *done) {
   cl_event prev = l->ctx->last_call;
-  if (!prev)
+  if (!prev || !clloss__must_wait(prev, l->queue))
     return clEnqueueNDRangeKernel(l->queue, k, 1, NULL, &global, &local,
                                   l->num_events, l->wait_list, done);
   /* prev's queue was flushed when its call ended (clloss__launch_end). */

@@ -349,7 +349,7 @@ static clloss_status begin(lce_call *c) {
                         "no host memory for the wait list");
   if (n)
     memcpy(all, c->l.wait_list, n * sizeof *all);
-  if (prev)
+  if (prev && clloss__must_wait(prev, c->l.queue))
     all[n++] = prev;
   cl_event ev = NULL;
   cl_int err = clEnqueueMarkerWithWaitList(c->l.queue, n, n ? all : NULL, &ev);

@@ -3,9 +3,12 @@
  * call after a device call on the caller's queue completes. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 #include <threads.h>
 #include <time.h>
 
+#include "internal.h"
 #include "support/testutil.h"
 
 enum { N = 16, C = 40 };
@@ -107,7 +110,77 @@ static void test_queues_host_call_after_device_call(void) {
   clReleaseCommandQueue(qb);
 }
 
+/* A call waits for the previous call's last kernel only where it must
+ * (clloss__must_wait): not on the same in-order queue, not once it is
+ * complete; on another queue while it is pending. Every wait links the
+ * call's events to the previous call's, and Rusticl releases such a chain
+ * recursively: 20,000 calls of a loop that never waits overflowed the
+ * stack of its queue's thread at clloss_context_release. */
+static void test_queues_wait_only_when_needed(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = tu_context(0);
+  cl_context cl = clloss_context_cl_context(ctx);
+  cl_device_id dev = clloss_context_device(ctx);
+  cl_int err;
+  cl_command_queue q1 = clCreateCommandQueue(cl, dev, 0, &err);
+  cl_command_queue q2 = clCreateCommandQueue(cl, dev, 0, &err);
+  cl_event gate = clCreateUserEvent(cl, &err), pending = NULL;
+  CU_ASSERT_TRUE_FATAL(q1 && q2 && gate);
+  CU_ASSERT_EQUAL_FATAL(clEnqueueMarkerWithWaitList(q1, 1, &gate, &pending),
+                        CL_SUCCESS);
+  CU_ASSERT_FALSE(clloss__must_wait(pending, q1)); /* in order on q1 */
+  CU_ASSERT_TRUE(clloss__must_wait(pending, q2));
+  clSetUserEventStatus(gate, CL_COMPLETE);
+  CU_ASSERT_EQUAL(clFinish(q1), CL_SUCCESS);
+  CU_ASSERT_FALSE(clloss__must_wait(pending, q2)); /* complete */
+  clReleaseEvent(pending);
+  clReleaseEvent(gate);
+  clReleaseCommandQueue(q1);
+  clReleaseCommandQueue(q2);
+}
+
+/* The loop itself: 25,000 device calls that never wait, then the context
+ * released (a crash fails the suite). About a minute on Rusticl, where it
+ * crashed: with CLLOSS_TEST_LARGE=1 only. */
+static void test_queues_long_loop_released(void) {
+  TU_REQUIRE_DEVICE();
+  const char *large = getenv("CLLOSS_TEST_LARGE");
+  if (!large || strcmp(large, "1") != 0) {
+    tu_skip("set CLLOSS_TEST_LARGE=1 (25,000 calls, a minute on Rusticl)");
+    return;
+  }
+  cl_device_id dev = clloss_context_device(tu_context(0));
+  cl_int err;
+  cl_context cl = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+  CU_ASSERT_EQUAL_FATAL(err, CL_SUCCESS);
+  clloss_context *ctx = NULL;
+  CU_ASSERT_EQUAL_FATAL(clloss_context_create(cl, dev, &ctx), CLLOSS_SUCCESS);
+  static float x[N * C];
+  int64_t t[N];
+  fill(x, t, -1);
+  cl_mem bx = tu_buffer(ctx, sizeof x, x), bt = tu_buffer(ctx, sizeof t, t);
+  cl_mem bl = tu_buffer(ctx, N * sizeof(float), NULL);
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = N, d.classes = C, d.reduction = CLLOSS_REDUCTION_NONE;
+  int failed = 0;
+  for (int i = 0; i < 25000 && !failed; i++)
+    failed = clloss_cross_entropy(ctx, clloss_context_queue(ctx), &d,
+                                  CLLOSS_BUFFER(bx), CLLOSS_BUFFER(bt),
+                                  CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                                  CLLOSS_BUFFER(bl), CLLOSS_BUFFER_NONE, 0,
+                                  NULL, NULL) != CLLOSS_SUCCESS;
+  CU_ASSERT_FALSE(failed);
+  CU_ASSERT_EQUAL(clFinish(clloss_context_queue(ctx)), CL_SUCCESS);
+  clloss_context_release(ctx);
+  clReleaseMemObject(bx);
+  clReleaseMemObject(bt);
+  clReleaseMemObject(bl);
+  clReleaseContext(cl);
+}
+
 int test_queues_register(void) {
   TU_SUITE("queues", NULL, NULL, TU_TEST(test_queues_error_word_waits),
-           TU_TEST(test_queues_host_call_after_device_call));
+           TU_TEST(test_queues_host_call_after_device_call),
+           TU_TEST(test_queues_wait_only_when_needed),
+           TU_TEST(test_queues_long_loop_released));
 }
