@@ -226,19 +226,14 @@ typedef struct clloss_context clloss_context;
 /* Creates a context on the caller's OpenCL context and device. Both are
  * retained (never owned). Creating one builds, runs and measures nothing.
  * Kernels are built on the first call that needs them (per loss, storage
- * type and variant: only the kernels of the variant that runs) and kept
- * for the context's lifetime. Compiled binaries are cached on disk where
- * they pay back (see README, "Program and tuning cache": not on PoCL, whose
- * own cache does most of the work, unless CLLOSS_CACHE=on), so a second
- * process starts without recompiling: each file is checked (owner and
- * mode, see README "Trust rule"; size, key, SHA-256) before the driver
- * sees it, and one that fails is a cache miss, rebuilt. A build failure is
- * reported by that first call as CLLOSS_BUILD_FAILURE, with the log in
- * clloss_context_build_log. An unknown CLLOSS_VARIANT, a CLLOSS_TUNE or
- * CLLOSS_CACHE that is not a switch (on, 1, yes, true, off, 0, no, false,
- * any case) and a CLLOSS_KERNEL_DIR that is not a folder are
- * CLLOSS_INVALID_ARGUMENT, with clloss_context_error_detail(NULL) naming
- * the variable. */
+ * type and variant: only the variant that runs) and kept for the context's lifetime; a build failure is that
+ * call's CLLOSS_BUILD_FAILURE, with the log in clloss_context_build_log.
+ * Compiled binaries are cached on disk where they pay back, each file
+ * checked before the driver sees it (README, section "Devices": "Program
+ * and tuning cache", "Trust rule"). An unknown CLLOSS_VARIANT, a
+ * CLLOSS_TUNE or CLLOSS_CACHE that is not a switch (on, 1, yes, true, off,
+ * 0, no, false, any case) and a CLLOSS_KERNEL_DIR that is not a folder are
+ * CLLOSS_INVALID_ARGUMENT; clloss_context_error_detail(NULL) names it. */
 CLLOSS_API clloss_status clloss_context_create(cl_context cl_ctx,
                                                cl_device_id device,
                                                clloss_context **out);
@@ -249,12 +244,9 @@ CLLOSS_API clloss_status clloss_context_create_default(const char *selector,
                                                        clloss_context **out);
 
 /* Frees everything the context made and releases what it retained. NULL is a
- * harmless no-op. Binaries that the context compiled are written to the
- * cache folder first, here rather than in the call that built them: some
- * drivers compile the program again to produce a binary (PoCL: about 2 s
- * per program on a 2-core machine), which no call should wait for. It
- * also waits for a build the context runs on a thread of its own for a
- * measurement of variants (see clloss_context_set_variant). */
+ * harmless no-op. First writes the binaries the context compiled to the
+ * cache (here, not in a call: a driver may compile again to produce one)
+ * and waits for a variant build on its own thread (docs/variants.md). */
 CLLOSS_API void clloss_context_release(clloss_context *ctx);
 
 CLLOSS_API cl_context clloss_context_cl_context(const clloss_context *ctx);
@@ -280,59 +272,22 @@ CLLOSS_API clloss_status clloss_context_fail(clloss_context *ctx,
                                              clloss_status status,
                                              const char *detail);
 
-/* Kernel variants. Each loss has several kernels for the same result:
- *   "item"   one work-item per row (cross_entropy on a CPU: per run of up
- *            to 16 rows; nll_loss) or per chunk of elements (element-wise),
- *            explicit vector loads of the device's native width: CPUs;
- *   "group"  one work-group per row (cross_entropy: the row kept in local
- *            memory between its passes when it fits in a third of the
- *            local memory), or work-items striding over elements with
- *            coalesced loads: GPUs, long rows;
- *   "lanes"  8 to 64 work-items per row (chosen from C), several rows per
- *            work-group, coalesced loads, the group's rows kept in local
- *            memory when they fit: GPUs, short and medium rows (C = 10,
- *            1000, up to a few thousand);
- *   "split"  a row split over several work-groups (cross_entropy with few,
- *            very long rows).
- * "auto" (the default) chooses per device, loss family (cross_entropy,
- * nll_loss, element-wise) and shape class: tiny rows (C < 32 x VW), short
- * rows (C < 4 x VW x 256; tiny and short rows run alike), VW
- * the vector width of the loads: 4 floats or 2 doubles on GPUs, the native
- * width on CPU devices), long rows, few long rows (fewer than twice the
- * compute units, C >= 8192), elements. The heuristic first: split for few
- * long rows; short rows item on CPU devices and lanes elsewhere; other rows
- * and elements item on CPU devices and group elsewhere. From a class's
- * third call in the process on, the first call that finds the context's
- * previous call finished (measuring never waits for the caller's work) and
- * both variants' programs built measures the heuristic's variant against
- * one alternative (short rows: group on CPU devices, item elsewhere; few
- * long rows: the device's default; else the other of item and group) on a
- * problem of the caller's shape and input type, never larger (at most 2^22
- * elements, on a queue of its own; a warm-up each and up to three
- * interleaved rounds, the minimum of each, the alternative dropped at its
- * first run over twice the heuristic's best: at most 8 runs of the
- * caller's size) and keeps the alternative only if it is 20% faster. No
- * call waits for a build to measure: on devices that are not CPUs a thread
- * of the context's own builds the programs (and runs them once) after the
- * class's third call; on CPU devices nothing is built to measure (the
- * compiler would take the caller's cores, and PoCL's first launch of a
- * kernel stalls every launch of the process), so a class is measured only
- * once the calls have built both variants. Every context of the process on
- * the device then runs that choice (one table, under a lock), and the next
- * process reads it from tune-<device>.txt in the cache folder; a choice
- * older than 14 days is measured again. CLLOSS_TUNE=off (read when a
- * context is created): the heuristic alone, nothing measured, read or
- * written. The environment variable CLLOSS_VARIANT, read when a context is
- * created, forces a variant (element-wise losses run "group" for "split"
- * and "lanes", nll_loss "group" for "split"; on Mesa's llvmpipe, whose
- * kernels stop a work-item's loops after 65535 iterations, a variant whose
- * work-items would loop longer on the call's rows runs "group" or "split"
- * instead, and clloss_context_last_variant says which). Results agree within
- * rounding, whichever variant runs; each is deterministic, so under "auto"
- * identical calls give bit-identical results except across that one
- * switch of a class (force a variant, or CLLOSS_TUNE=off, to exclude it).
- * Unknown name:
- * CLLOSS_INVALID_ARGUMENT (from context creation for CLLOSS_VARIANT). */
+/* Kernel variants: "item" (a work-item per row or chunk: CPUs), "group" (a
+ * work-group per row: GPUs, long rows), "lanes" (8 to 64 work-items per
+ * row: GPUs, short rows), "split" (a row over several work-groups: few,
+ * very long rows). "auto" (the default) starts from a heuristic per
+ * device, loss family and shape class, and may switch a class once to a
+ * variant it measured 20% faster; the choice is shared by the process's
+ * contexts on the device and kept in the cache folder (CLLOSS_TUNE=off:
+ * the heuristic alone). docs/variants.md tells how auto chooses.
+ * This call forces `variant` for the calls on ctx ("auto", NULL or "":
+ * choose), as CLLOSS_VARIANT does for every context it creates; a loss
+ * without that variant, or a device whose loops it would outrun, runs
+ * another, and clloss_context_last_variant says which. Results agree
+ * within rounding, whichever variant runs; each is deterministic, so under
+ * "auto" identical calls give bit-identical results except across that
+ * one switch of a class (force a variant, or CLLOSS_TUNE=off, to exclude
+ * it). Unknown name: CLLOSS_INVALID_ARGUMENT. */
 CLLOSS_API clloss_status clloss_context_set_variant(clloss_context *ctx,
                                                     const char *variant);
 /* The variant the last successful call on ctx ran ("item", ...); "" before
@@ -366,38 +321,22 @@ CLLOSS_API clloss_status clloss_check_device_errors(clloss_context *ctx,
  * With probability targets y[N, C] (target_type a float type):
  *   loss_i = sum_c w_c y'_ic (lse_i - x_ic), y' = (1-e) y + e/C, mean / N.
  *
- * Loss and gradient are exact to a bound that holds at any logit scale
- * (|x| = 1e4 and beyond: the loss is formed as (max - x_t) + log sum
- * exp(x - max), never as lse - x_t), in every variant, on any conformant
- * device (README, "Error bounds"; u = 2^-24, first order): S = sum exp is
- * off by sigma = 6 + ln C + C/2 + 432 u relatively (the longest
- * chain of any variant; typically a few u), a gradient element by
- * sigma + 20 u of |s| ((1 + |2 z lse|) p_j + |b_j|) (dx_j = s (A p_j -
- * b_j): the size of its terms; more with smoothing, weights, probability
- * targets: about C/16 u), the loss by
- * sigma + 12 u of max(|loss|, 1 + |2 z lse|) (class targets).
+ * Loss and gradient are exact to a bound that holds at any logit scale, in
+ * every variant, on any conformant device: for class targets about
+ * (C/2 + ln C + 460) 2^-24 of their terms' size, more with smoothing,
+ * weights or probability targets (docs/error-bounds.md; README, "Error
+ * bounds").
  *
  * Layout. x is the input [N, C] with rows `row_stride` elements apart; the
  * gradient uses the same stride; NaN propagates as in PyTorch; a -inf logit
  * is a class of probability 0. All rows ignored with mean: loss NaN,
  * gradient 0.
  *
- * Padded vocabularies (llm.c): logits of shape (B, T, Vp) of which only
- * the first V columns are classes are rows = B*T, classes = V,
- * row_stride = Vp. classes = Vp would count the padding as classes, and
- * row_stride = 0 would read rows V apart: both give wrong results without
- * any error. The gradient's columns [V, Vp) follow `padding`: in place
- * (the default for llm.c) they are zeroed, so that a GEMM over Vp columns
- * reads zeros there, not logits.
- *
- * Two training-loop patterns (README, "Training loops"):
- *   - fused: one call in the forward pass, grad_input = input (in place),
- *     grad_scale = 1/(B*T) with reduction none; the logits become dlogits;
- *   - split: a loss-only call (grad_input not given: one read of the
- *     logits, nothing written but the loss) in the forward pass, the fused
- *     call in the backward pass.
- * With accumulate = 1, grad_input += the gradient (gradient accumulation
- * over micro-batches; not in place).
+ * Padded vocabularies (llm.c's (B, T, Vp), V classes): rows = B*T,
+ * classes = V, row_stride = Vp, else wrong results without any error
+ * (README, "Padded layouts (llm.c)"). Training-loop patterns (fused in
+ * place, or loss only then the gradient), grad_scale, accumulate: README,
+ * "Training loops".
  */
 typedef struct clloss_cross_entropy_desc {
   size_t struct_size;         /* sizeof(clloss_cross_entropy_desc) */
