@@ -634,41 +634,15 @@ CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
  *                                   accumulate_grad_weight is set)
  *   db   = sum_i dz_i      [V]     (added when accumulate_grad_bias is set)
  *
- * Method, chosen by vocab_block:
- *   0 (row chunks): for each chunk of `chunk_rows` rows, GEMMs write the
- *     chunk's logits [rows, V] into workspace, cross_entropy turns them
- *     into dz in place, then GEMMs write dX of the chunk and add to dW,
- *     and a column sum adds to db. The GEMMs run on slices of about
- *     V rows / (H + rows) classes, so that the operand copies CLBlast
- *     makes stay near the size of the chunk's logits.
- *   > 0 (vocabulary blocks of `vocab_block` classes): for each chunk of
- *     rows, a first pass over the blocks computes each row's softmax
- *     statistics block by block and merges them; a second pass computes
- *     each block's logits again and adds its gradient to dX, dW and db.
- *     No chunk x V tensor at all, for two forward GEMMs instead of one.
- *     The statistics are the shard calls' above (partial, combine,
- *     finish).
- * chunk_rows 0 chooses the chunk from workspace_limit; without a limit,
- * row chunks get N x H x 4 bytes of logits (N H / V rows, as Liger
- * chooses) but at least 256 rows on CPU devices and 1024 elsewhere (fewer
- * make CLBlast's GEMMs slow), and
- * vocabulary blocks take all rows in one chunk. The workspace (kept by the
- * context, grown to the largest call) includes the temporary buffer CLBlast's
- * GEMMs need, which clloss allocates for them:
- * clloss_linear_cross_entropy_workspace_size gives the whole device memory a
- * call allocates.
- *
- * Storage (ce.input_type, of X, W, b, dX, dW, db and probability
- * targets): float32 and float64 (devices with fp64) compute in that type
- * with CLBlast's Sgemm / Dgemm. float16 and bfloat16 are converted to
- * float32 on the device (W once per call, X chunk by chunk) and computed
- * with Sgemm, on every device: CLBlast's Hgemm needs cl_khr_fp16 and sums
- * its products in half precision. dW and db are accumulated in float32
- * across chunks and rounded once at the end, so 16-bit storage adds
- * 2 V H float32 of workspace. Targets: class indices (ce.target_type
- * INT64/INT32) or probabilities [N, V] of the storage type, as in
- * cross_entropy. Class weights, grad_output and loss are float32 (float64
- * for float64).
+ * vocab_block 0: row chunks, each chunk's logits [chunk_rows, V] in the
+ * workspace; > 0: vocabulary blocks, the rows' statistics merged block by
+ * block (the shard calls above), no chunk x V tensor, for two forward GEMMs
+ * instead of one. chunk_rows 0 chooses the chunk (from workspace_limit when
+ * given). Storage ce.input_type (X, W, b, dX, dW, db, probability targets):
+ * float32, float64 (devices with fp64), float16 and bfloat16 (computed in
+ * float32, dW and db rounded once at the end). Class weights, grad_output
+ * and loss are float32 (float64 for float64). Method, chunk choice,
+ * workspace and storage in detail: docs/linear-cross-entropy.md.
  *
  * Results equal cross_entropy on the full logits within float32 rounding
  * of the GEMMs (the mean's divisor is the weight sum over all N rows, not
@@ -709,9 +683,7 @@ typedef struct clloss_linear_cross_entropy_desc {
  * copy more), with the chunk it chooses in *chunk_rows (may be NULL). The
  * context keeps the workspace for later calls, as it keeps its scratch.
  * Either pointer may be NULL, not both; with bytes NULL only the chunk is
- * computed (no query of CLBlast). The cost does not grow with the number
- * of chunks, slices or blocks (CLBlast is asked about the first, second
- * and last of each). A workspace of more than SIZE_MAX bytes is
+ * computed (no query of CLBlast). A workspace of more than SIZE_MAX bytes is
  * CLLOSS_OUT_OF_DEVICE_MEMORY (nothing written), never a wrapped size. */
 CLLOSS_API clloss_status clloss_linear_cross_entropy_workspace_size(
     clloss_context *ctx, const clloss_linear_cross_entropy_desc *desc,
