@@ -1,10 +1,9 @@
 /* clloss.h - loss functions and their gradients on any OpenCL 1.2 device.
  *
- * The one public header of clloss. Every symbol that is not declared here is
- * not API.
- *
- * Semantics are PyTorch's torch.nn.functional (same names, same options, same
- * defaults); docs/LOSSES.md gives every formula and gradient.
+ * The one public header of clloss: a symbol not declared here is not API.
+ * Semantics are PyTorch's torch.nn.functional (same names, options and
+ * defaults); docs/LOSSES.md gives every formula and gradient. How clloss
+ * chooses kernels, its accuracy derivation and performance: docs/, README.
  *
  * Ownership
  * ---------
@@ -31,17 +30,13 @@
  *   which belong to the context and change with its next call, and
  *   clloss_context_release, which must come after every other call.
  * - What clloss locks itself, so that any thread may call at any time:
- *   clloss_list_devices, clloss_select_device and context creation
- *   (drivers' first OpenCL calls are not all safe from several threads:
- *   PoCL 3.1 crashes when four threads create their first contexts at
- *   once), the process's table of variant choices (see
- *   clloss_context_set_variant), and the cache folder (files are written
- *   to a private temporary and renamed, so processes may share it).
+ *   clloss_list_devices, clloss_select_device and context creation (see
+ *   docs/threads.md), the process's table of variant choices, and the
+ *   cache folder (written by rename, so processes may share it too).
  * - Functions without a context (the CPU reference, status and dtype
  *   names, the loss counts) are reentrant.
  * - The environment variables are read when a context is created: do not
  *   change them (setenv) while another thread creates one.
- * `./run tsan` runs a test of each of these under ThreadSanitizer.
  * Calls on one context run one after the other on the device, whichever
  * queues they are given: each call's first kernel also waits for the
  * previous call's last kernel, since they share the context's scratch. (A
@@ -226,8 +221,9 @@ typedef struct clloss_context clloss_context;
 /* Creates a context on the caller's OpenCL context and device. Both are
  * retained (never owned). Creating one builds, runs and measures nothing.
  * Kernels are built on the first call that needs them (per loss, storage
- * type and variant: only the variant that runs) and kept for the context's lifetime; a build failure is that
- * call's CLLOSS_BUILD_FAILURE, with the log in clloss_context_build_log.
+ * type and variant: only the variant that runs) and kept for the context's
+ * lifetime; a build failure is that call's CLLOSS_BUILD_FAILURE, with the
+ * log in clloss_context_build_log.
  * Compiled binaries are cached on disk where they pay back, each file
  * checked before the driver sees it (README, section "Devices": "Program
  * and tuning cache", "Trust rule"). An unknown CLLOSS_VARIANT, a
@@ -275,19 +271,17 @@ CLLOSS_API clloss_status clloss_context_fail(clloss_context *ctx,
 /* Kernel variants: "item" (a work-item per row or chunk: CPUs), "group" (a
  * work-group per row: GPUs, long rows), "lanes" (8 to 64 work-items per
  * row: GPUs, short rows), "split" (a row over several work-groups: few,
- * very long rows). "auto" (the default) starts from a heuristic per
- * device, loss family and shape class, and may switch a class once to a
- * variant it measured 20% faster; the choice is shared by the process's
- * contexts on the device and kept in the cache folder (CLLOSS_TUNE=off:
- * the heuristic alone). docs/variants.md tells how auto chooses.
- * This call forces `variant` for the calls on ctx ("auto", NULL or "":
- * choose), as CLLOSS_VARIANT does for every context it creates; a loss
- * without that variant, or a device whose loops it would outrun, runs
- * another, and clloss_context_last_variant says which. Results agree
- * within rounding, whichever variant runs; each is deterministic, so under
- * "auto" identical calls give bit-identical results except across that
- * one switch of a class (force a variant, or CLLOSS_TUNE=off, to exclude
- * it). Unknown name: CLLOSS_INVALID_ARGUMENT. */
+ * very long rows). "auto" (the default) starts from a heuristic and may
+ * switch a shape class once, to a variant it measured 20% faster, for
+ * every context of the process on the device (docs/variants.md).
+ * This call forces `variant` on ctx ("auto", NULL, "": choose), as
+ * CLLOSS_VARIANT does on contexts created while it is set; a loss without
+ * that variant, or llvmpipe where its loops would run too long, runs
+ * another (clloss_context_last_variant says which). Results agree within
+ * rounding whichever variant runs; each is deterministic, so identical
+ * calls give bit-identical results except across auto's one switch
+ * (force a variant, or CLLOSS_TUNE=off, to exclude it). Unknown name:
+ * CLLOSS_INVALID_ARGUMENT. */
 CLLOSS_API clloss_status clloss_context_set_variant(clloss_context *ctx,
                                                     const char *variant);
 /* The variant the last successful call on ctx ran ("item", ...); "" before
