@@ -7,50 +7,48 @@
  *
  * Ownership
  * ---------
- * The caller owns its cl_context, cl_device_id, cl_command_queue, every input
- * and output cl_mem, and every cl_event that a call returns through its
- * `event` argument (release it with clReleaseEvent). clloss retains the
- * OpenCL objects it keeps (the cl_context and cl_device_id given to
- * clloss_context_create) and releases them in clloss_context_release. It
- * frees only what it made: programs, kernels, its own command queue, the
- * reduction scratch and the pooled buffers of the host-pointer calls.
- * Scratch and pools grow to the largest call and are kept until the context
- * is released. Scratch is a few bytes per row, except for cross_entropy
- * with float16/bfloat16 storage on a CPU device: up to 64 MiB of float32
- * rows for the exps it keeps between passes.
- * clloss never calls abort() or exit() and never prints.
+ * The caller owns its cl_context, cl_device_id, cl_command_queue, every
+ * input and output cl_mem, and every cl_event a call returns through
+ * `event` (release it with clReleaseEvent). clloss retains the cl_context
+ * and cl_device_id given to clloss_context_create until
+ * clloss_context_release, and frees only what it made: programs, kernels,
+ * its own command queue, the reduction scratch and the host-pointer calls'
+ * pooled buffers, which grow to the largest call and are kept until the
+ * release. Scratch is a few bytes per row, except for cross_entropy with
+ * float16/bfloat16 storage on a CPU device: up to 64 MiB of float32 rows
+ * for the exps it keeps between passes. clloss never calls abort() or
+ * exit() and never prints.
  *
  * Threads
  * -------
  * - One context per thread: contexts used by different threads at the same
  *   time are independent, also on one device and on one cl_context.
  * - One context shared by several threads: allowed when the caller's own
- *   lock makes the calls on it one at a time. That includes reading its
- *   strings (clloss_context_error_detail, _build_log, _last_variant),
- *   which belong to the context and change with its next call, and
- *   clloss_context_release, which must come after every other call.
- * - What clloss locks itself, so that any thread may call at any time:
- *   clloss_list_devices, clloss_select_device and context creation (see
- *   docs/threads.md), the process's table of variant choices, and the
- *   cache folder (written by rename, so processes may share it too).
+ *   lock makes the calls on it one at a time, including reading its
+ *   strings (clloss_context_error_detail, _build_log, _last_variant: they
+ *   change with its next call) and clloss_context_release, which comes
+ *   after every other call.
+ * - clloss locks, so that any thread may call them at any time:
+ *   clloss_list_devices, clloss_select_device, context creation, the
+ *   process's table of variant choices and the cache folder, which
+ *   processes may share too (docs/threads.md).
  * - Functions without a context (the CPU reference, status and dtype
  *   names, the loss counts) are reentrant.
  * - The environment variables are read when a context is created: do not
  *   change them (setenv) while another thread creates one.
  * Calls on one context run one after the other on the device, whichever
- * queues they are given: each call's first kernel also waits for the
- * previous call's last kernel, since they share the context's scratch. (A
- * call must therefore not wait, through its wait list, for a later call.)
- * For overlapping work on several queues, use one context per queue.
+ * queues they are given (each call's first kernel waits for the previous
+ * call's last: they share the context's scratch), so a call must not wait,
+ * through its wait list, for a later call. For overlapping work on several
+ * queues, use one context per queue.
  *
  * Status codes
  * ------------
- * Every call returns a clloss_status: 0 on success. OpenCL errors pass
+ * Every call returns a clloss_status, 0 on success. OpenCL errors pass
  * through with their own negative codes (extension codes such as
- * CL_PLATFORM_NOT_FOUND_KHR included); clloss's own codes are positive,
- * 1001 and up, so the two never collide.
- * clloss_context_error_detail() gives a sentence about the last failure of a
- * context (for example which buffer was too small).
+ * CL_PLATFORM_NOT_FOUND_KHR included); clloss's own are 1001 and up.
+ * clloss_context_error_detail() gives a sentence about the last failure of
+ * a context (for example which buffer was too small).
  */
 #ifndef CLLOSS_H
 #define CLLOSS_H
@@ -84,9 +82,7 @@ extern "C" {
 #define CLLOSS_API
 #endif
 
-/* ---------------------------------------------------------------------------
- * Status codes: one list gives the enum, the names and the messages.
- */
+/* --- Status codes: one list gives the enum, the names and messages -------- */
 #define CLLOSS_STATUS_MAP(X)                                                   \
   X(SUCCESS, 0, "success")                                                     \
   X(INVALID_ARGUMENT, 1001, "invalid argument")                                \
@@ -116,9 +112,7 @@ CLLOSS_API const char *clloss_status_name(int status);
 /* A sentence describing the status; never NULL. */
 CLLOSS_API const char *clloss_status_string(int status);
 
-/* ---------------------------------------------------------------------------
- * Types shared by all losses.
- */
+/* --- Types shared by all losses ------------------------------------------- */
 typedef enum clloss_reduction {
   CLLOSS_REDUCTION_MEAN = 0, /* PyTorch's default */
   CLLOSS_REDUCTION_SUM = 1,
@@ -180,9 +174,7 @@ typedef enum clloss_padding {
   CLLOSS_PADDING_KEEP = 2  /* untouched */
 } clloss_padding;
 
-/* ---------------------------------------------------------------------------
- * Devices and contexts.
- */
+/* --- Devices and contexts ------------------------------------------------- */
 typedef struct clloss_device_info {
   cl_platform_id platform;
   cl_device_id device;
@@ -206,12 +198,11 @@ typedef struct clloss_device_info {
 CLLOSS_API clloss_status clloss_list_devices(clloss_device_info *infos,
                                              size_t capacity, size_t *count);
 
-/* Chooses a device (`info` and `index` may each be NULL). `selector` is an
- * index as clloss_list_devices numbers them, or a case-insensitive substring of
- * the device or platform name. NULL or "" uses the environment variable
- * CLLOSS_DEVICE, and when that is unset too, the first GPU, else the first
- * device of any platform.
- * `*index` (may be NULL) receives the chosen device's index. */
+/* Chooses a device: `selector` is an index as clloss_list_devices numbers
+ * them, or a case-insensitive substring of the device or platform name;
+ * NULL or "" uses the environment variable CLLOSS_DEVICE, and when that is
+ * unset too, the first GPU, else the first device of any platform. `info`
+ * and `*index` (each may be NULL) receive the chosen device and its index. */
 CLLOSS_API clloss_status clloss_select_device(const char *selector,
                                               clloss_device_info *info,
                                               size_t *index);
@@ -254,11 +245,10 @@ CLLOSS_API const clloss_device_info *
 clloss_context_device_info(const clloss_context *ctx);
 /* The log of the last program build (empty when none failed); owned by ctx. */
 CLLOSS_API const char *clloss_context_build_log(const clloss_context *ctx);
-/* A sentence about the last failed call on ctx, "" after a success.
- * NULL ctx: why the calling thread's last clloss_context_create or
- * _create_default failed (each thread has its own, as errno), for example
- * which environment variable has a value clloss does not accept; "" after
- * one succeeded. */
+/* A sentence about the last failed call on ctx, "" after a success. NULL
+ * ctx: why the calling thread's last clloss_context_create or
+ * _create_default failed (each thread has its own, as errno; for example
+ * which environment variable's value is refused), "" after one succeeded. */
 CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
 /* For layers built on clloss (clloss_mpi.h, a caller's own transport):
  * records `detail` (NULL: "") as ctx's error detail, so that
@@ -301,9 +291,7 @@ CLLOSS_API clloss_status clloss_check_device_errors(clloss_context *ctx,
                                                     cl_command_queue queue,
                                                     uint64_t *bad_row);
 
-/* ---------------------------------------------------------------------------
- * cross_entropy
- *
+/* --- cross_entropy ----------------------------------------------------------
  *   lse_i  = log sum_c exp(x_ic)
  *   loss_i = (1-e) w[t_i] (lse_i - x_{i,t_i}) + (e/C) sum_c w_c (lse_i - x_ic)
  *            (+ z lse_i^2) for rows whose target is not ignore_index, else 0
@@ -360,27 +348,19 @@ typedef struct clloss_cross_entropy_desc {
         CLLOSS_PADDING_AUTO                                                    \
   }
 
-/* ---------------------------------------------------------------------------
- * cross_entropy over a split vocabulary: shard statistics
- *
- * When the classes are split into blocks (vocabulary-parallel training, one
- * block per device or process; the fused linear layer's vocabulary blocks),
- * each block computes per-row partial statistics, the records of all blocks
- * are combined, and each block finishes its own gradient (and the rows'
- * losses) from the combined records:
- *
+/* --- cross_entropy over a split vocabulary: shard statistics ----------------
+ * With the classes split into blocks (one per device or process, or the
+ * fused linear layer's vocabulary blocks), each block computes a record of
+ * partial statistics per row, the blocks' records are combined, and each
+ * block finishes its gradient (and the rows' losses) from the combination:
  *   partial(block k) -> combine over k (any order, any grouping) -> finish
- *
- * For any split of the classes this gives clloss_cross_entropy's loss and
- * gradient up to rounding, with every option of the descriptor: class-index
- * (global indices) or probability targets, weights (each block passes its
- * slice), ignore_index, label_smoothing, z_loss, softcap, every reduction,
- * normalizer, grad_scale, accumulate. desc->classes is the whole V;
- * desc->row_stride is that of the block's own input (0: the block's width).
- *
- * A record (one per row) holds, over the block's classes, with v the
- * (capped) logits and a_c = w_c (label smoothing) or w_c y'_c (probability
- * targets), else 0:
+ * For any split this is clloss_cross_entropy's loss and gradient up to
+ * rounding, with every option of the descriptor (class indices are global;
+ * each block passes its slice of the weights and probability targets).
+ * desc->classes is the whole V; desc->row_stride is that of the block's
+ * own input (0: the block's width). A record holds, over the block's
+ * classes, with v the (capped) logits and a_c = w_c (label smoothing) or
+ * w_c y'_c (probability targets), else 0:
  *   max            max v (-FLT_MAX, -DBL_MAX for float64, when empty)
  *   sumexp         sum exp(v - max)
  *   sum_a          sum a_c
@@ -403,10 +383,9 @@ typedef struct clloss_shard {
   size_t classes; /* >= 1 */
 } clloss_shard;
 
-/* The combine, on the host: inout[i] = combine(inout[i], in[i]) for
- * `count` records. Commutative (bitwise), associative up to rounding; the
- * online-softmax merge. Plain C, so it can serve as a user-defined
- * reduction (MPI_Op_create). */
+/* The combine (the online-softmax merge) on the host: inout[i] =
+ * combine(inout[i], in[i]) for `count` records. Commutative (bitwise),
+ * associative up to rounding; plain C, fit for MPI_Op_create. */
 CLLOSS_API void clloss_ce_stats_combine(clloss_ce_stats *inout,
                                         const clloss_ce_stats *in,
                                         size_t count);
@@ -440,8 +419,8 @@ CLLOSS_API clloss_status clloss_cross_entropy_combine(
  * (rows desc->row_stride apart; may be the input, in place). Either may
  * be omitted, not both; loss sharing a byte with any other operand, or
  * grad_input with anything but its own input, is CLLOSS_INVALID_ARGUMENT.
- * A target outside [0, V) that is not ignore_index
- * gives NaN and the device error word, as clloss_cross_entropy. */
+ * A target outside [0, V) that is not ignore_index gives NaN and the
+ * device error word, as clloss_cross_entropy. */
 CLLOSS_API clloss_status clloss_cross_entropy_finish(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
@@ -486,18 +465,21 @@ typedef struct clloss_softmax_desc {
 #define CLLOSS_SOFTMAX_DESC_INIT                                               \
   { sizeof(clloss_softmax_desc), 0, 0, 0, CLLOSS_FLOAT32, CLLOSS_PADDING_AUTO }
 
-/* ---------------------------------------------------------------------------
- * Element-wise losses: input x and target y of the same shape, `count`
- * elements, d = x - y. Reductions: none (count values), sum, mean (/count).
- *   mse_loss   d^2                 grad 2d
- *   l1_loss    |d|                 grad sign(d), sign(0) = 0
+/* --- Element-wise losses ----------------------------------------------------
+ * Input x and target y of the same shape, `count` elements, d = x - y.
+ * Reductions: none (count values), sum, mean (/count); kl_div batchmean
+ * divides by `batch` (the size of dimension 0).
+ *   mse_loss   d^2; grad 2d
+ *   l1_loss    |d|; grad sign(d), sign(0) = 0
  *   huber_loss 0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta)
  *   smooth_l1  0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta 0: l1)
- *   binary_cross_entropy_with_logits (weight, pos_weight broadcast over the
- *              last dimension (weight_count elements) or of the input's
- *              shape (count elements); element i uses w[i % weight_count]
- *   kl_div     x = log q; y = p (or log p with log_target); batchmean divides
- *              by `batch` (the size of dimension 0)
+ *   binary_cross_entropy_with_logits: w [(1 - y) x + l (log1p(exp(-|x|)) +
+ *              max(-x, 0))], l = 1 + (pos_weight - 1) y; grad
+ *              w [l sigmoid(x) - pos_weight y]; weight (pos_weight alike):
+ *              weight_count elements, the last dimension (broadcast: element
+ *              i uses w[i % weight_count]) or count
+ *   kl_div     x = log q, y = p: y (log y - x), 0 where y = 0, grad -y;
+ *              log_target (y = log p): e^y (y - x), grad -e^y
  */
 typedef enum clloss_pointwise_loss {
   CLLOSS_MSE_LOSS = 0,
@@ -614,12 +596,9 @@ CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
                                              const clloss_softmax_desc *desc,
                                              const void *input, void *output);
 
-/* ---------------------------------------------------------------------------
- * linear_cross_entropy: a classifier's last linear layer and its
- * cross-entropy in one call, never holding the N x V logits
- * (torch.nn.functional.linear_cross_entropy; Liger-Kernel's fused linear
- * cross-entropy, Cut Cross-Entropy's vocabulary blocks).
- *
+/* --- linear_cross_entropy ---------------------------------------------------
+ * A classifier's last linear layer and its cross-entropy in one call, never
+ * holding the N x V logits.
  *   z    = X W^T + b       X [N, H], W [V, H] (torch.nn.Linear's layout), b [V]
  *   loss = cross_entropy(z, target)   with every option of `ce` (see above)
  *   dz   = d loss / dz                (upstream gradient as cross_entropy's)
@@ -634,18 +613,14 @@ CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
  * instead of one. chunk_rows 0 chooses the chunk (from workspace_limit when
  * given). Storage ce.input_type (X, W, b, dX, dW, db, probability targets):
  * float32, float64 (devices with fp64), float16 and bfloat16 (computed in
- * float32, dW and db rounded once at the end). Class weights, grad_output
- * and loss are float32 (float64 for float64). Method, chunk choice,
- * workspace and storage in detail: docs/linear-cross-entropy.md.
- *
- * Results equal cross_entropy on the full logits within float32 rounding
- * of the GEMMs (the mean's divisor is the weight sum over all N rows, not
- * a chunk's); the same call twice gives bit-identical results.
- *
- * Needs CLBlast: when clloss was built without it, both calls return
- * CLLOSS_UNSUPPORTED. CLBlast keeps its compiled programs, and a reference
- * to the cl_context, until CLBlastClearCache() is called.
- */
+ * float32, dW and db rounded once at the end); class weights, grad_output
+ * and loss float32 (float64 for float64). In detail, with the related
+ * work: docs/linear-cross-entropy.md. Results equal cross_entropy on the
+ * full logits within float32 rounding of the GEMMs (the mean divides by
+ * the weight sum over all N rows); the same call twice gives bit-identical
+ * results. Needs CLBlast (else every linear_cross_entropy call is
+ * CLLOSS_UNSUPPORTED), which keeps its compiled programs, and a reference
+ * to the cl_context, until CLBlastClearCache() is called. */
 typedef struct clloss_linear_cross_entropy_desc {
   size_t struct_size;           /* sizeof(clloss_linear_cross_entropy_desc) */
   size_t hidden;                /* H >= 1 */
@@ -713,41 +688,37 @@ CLLOSS_API clloss_status clloss_linear_cross_entropy_host(
 
 /* linear_cross_entropy over a split vocabulary (vocabulary parallelism):
  * this device or process holds the rows [shard->class_offset,
- * + shard->classes) of W, of b and of the class weights (classes 0: none),
- * and the shards of all participants tile the V = desc->ce.classes
- * classes. Each computes its logits block by block (vocab_block; 0: its
- * whole shard as one block, computed once), the per-row shard statistics
- * of each chunk of rows (see "shard statistics" above), and hands them to
- * `exchange`, which combines them with the other shards' (an all-reduce
- * with clloss_ce_stats_combine); from the combined records each finishes
- * its own block's gradient. Results:
+ * + shard->classes) of W, of b and of the class weights (classes 0: none);
+ * the shards of all participants tile the V = desc->ce.classes classes.
+ * Each computes its logits block by block (vocab_block; 0: its whole shard
+ * as one block, computed once) and the shard statistics (above) of each
+ * chunk of rows, which `exchange` combines with the other shards' (an
+ * all-reduce with clloss_ce_stats_combine); from the combined records each
+ * finishes its own block's gradient. Inputs: X [N, H] whole;
+ * linear_weight [shard classes, H]; linear_bias and weight its entries;
+ * target: class indices [N] (global, the same everywhere) or the shard's
+ * probabilities [N, shard classes]. Results:
  *   loss                the whole problem's (the same on every shard of
  *                       the same kind of device: the combined records are)
  *   grad_input          THIS shard's part of dX, dz_r W_r [N, H]: the sum
- *                       over the shards is dX (added to grad_input with
- *                       ce.accumulate)
+ *                       over the shards is dX (added with ce.accumulate)
  *   grad_linear_weight  its rows of dW [shard classes, H]; grad_linear_bias
  *                       its entries of db
- * Inputs: input X [N, H] whole; linear_weight [shard classes, H];
- * linear_bias and weight its entries; target: class indices [N] (global,
- * the same everywhere) or the shard's probabilities [N, shard classes].
- *
  * exchange->exchange(user, kind, data, count) runs on the host, with the
- * device idle for this call, in a sequence that depends only on the
- * descriptor (N, V, chunk_rows), the same on every shard: first kind
- * CLLOSS_EXCHANGE_SUM, count 1: the shard's part of the mean's weight sum
- * (a real: float, double for float64), to be replaced by the sum over the
- * shards; then for each chunk of rows kind CLLOSS_EXCHANGE_RECORDS, count
- * = the chunk's rows: records (clloss_ce_stats, clloss_ce_stats64 for
- * float64) to be replaced by their combine over the shards. Anything but
- * CLLOSS_SUCCESS ends the call with that status (the exchange sets the
- * detail sentence, clloss_context_fail). chunk_rows 0 chooses the
- * chunk from the whole problem (as clloss_linear_cross_entropy would with
- * every gradient wanted), so that every shard makes the same exchanges.
- * Each call waits on the host for the exchanges; the commands after the
- * last are enqueued without waiting. An empty shard (classes 0) joins the
- * exchanges with empty records, computes the loss, zeroes grad_input (its
- * part of dX) and has no weight or bias gradient. */
+ * device idle for this call, in a sequence that depends only on N, V and
+ * chunk_rows, the same on every shard: first kind CLLOSS_EXCHANGE_SUM,
+ * count 1: the shard's part of the mean's weight sum (float; double for
+ * float64), to be replaced by the sum over the shards; then per chunk of
+ * rows CLLOSS_EXCHANGE_RECORDS, count = the chunk's rows: records
+ * (clloss_ce_stats; _stats64 for float64) to be replaced by their combine
+ * over the shards. Anything but CLLOSS_SUCCESS ends the call with that
+ * status (the exchange sets the detail: clloss_context_fail). chunk_rows 0
+ * chooses the chunk from the whole problem (as clloss_linear_cross_entropy
+ * with every gradient wanted), so that every shard makes the same
+ * exchanges. Each call waits on the host for the exchanges; the commands
+ * after the last are enqueued without waiting. An empty shard (classes 0)
+ * joins the exchanges with empty records, computes the loss, zeroes
+ * grad_input (its part of dX) and has no weight or bias gradient. */
 typedef struct clloss_linear_exchange {
   clloss_status (*exchange)(void *user, int kind, void *data, size_t count);
   void *user;
@@ -777,10 +748,9 @@ CLLOSS_API clloss_status clloss_l1_loss_host(clloss_context *ctx, size_t count,
                                              const float *target, float *loss,
                                              float *grad_input);
 
-/* ---------------------------------------------------------------------------
- * CPU reference: the same descriptors and arguments on host arrays, in plain
- * C with double accumulation. Use it to verify results.
- */
+/* --- CPU reference -------------------------------------------------------- */
+/* The same descriptors and arguments on host arrays, in plain C with
+ * double accumulation. Use it to verify results. */
 CLLOSS_API clloss_status clloss_reference_cross_entropy(
     const clloss_cross_entropy_desc *desc, const void *input,
     const void *target, const void *weight, const void *grad_output, void *loss,
