@@ -5,22 +5,19 @@
  * defaults); docs/LOSSES.md gives every formula and gradient. How clloss
  * chooses kernels, its accuracy derivation and performance: docs/, README.
  *
- * Ownership
- * ---------
- * The caller owns its cl_context, cl_device_id, cl_command_queue, every
- * input and output cl_mem, and every cl_event a call returns through
- * `event` (release it with clReleaseEvent). clloss retains the cl_context
- * and cl_device_id given to clloss_context_create until
- * clloss_context_release, and frees only what it made: programs, kernels,
- * its own command queue, the reduction scratch and the host-pointer calls'
- * pooled buffers, which grow to the largest call and are kept until the
- * release. Scratch is a few bytes per row, except for cross_entropy with
- * float16/bfloat16 storage on a CPU device: up to 64 MiB of float32 rows
- * for the exps it keeps between passes. clloss never calls abort() or
- * exit() and never prints.
+ * Ownership -----------------------------------------------------------------
+ * The caller owns its cl_context, cl_device_id, cl_command_queue, every input
+ * and output cl_mem, and every cl_event a call returns through `event`
+ * (release it with clReleaseEvent). clloss retains the cl_context and
+ * cl_device_id given to clloss_context_create until clloss_context_release,
+ * and frees only what it made: programs, kernels, its own command queue, the
+ * reduction scratch and the host-pointer calls' pooled buffers, which grow to
+ * the largest call and are kept until the release. Scratch is a few bytes per
+ * row, except for cross_entropy with float16/bfloat16 storage on a CPU device:
+ * up to 64 MiB of float32 rows for the exps it keeps between passes. clloss
+ * never calls abort() or exit() and never prints.
  *
- * Threads
- * -------
+ * Threads -------------------------------------------------------------------
  * - One context per thread: contexts used by different threads at the same
  *   time are independent, also on one device and on one cl_context.
  * - One context shared by several threads: allowed when the caller's own
@@ -28,22 +25,21 @@
  *   strings (clloss_context_error_detail, _build_log, _last_variant: they
  *   change with its next call) and clloss_context_release, which comes
  *   after every other call.
- * - clloss locks, so that any thread may call them at any time:
+ * - Locked by clloss, so that any thread may use them at any time:
  *   clloss_list_devices, clloss_select_device, context creation, the
- *   process's table of variant choices and the cache folder, which
+ *   process's table of variant choices, and the cache folder, which
  *   processes may share too (docs/threads.md).
  * - Functions without a context (the CPU reference, status and dtype
  *   names, the loss counts) are reentrant.
  * - The environment variables are read when a context is created: do not
  *   change them (setenv) while another thread creates one.
- * Calls on one context run one after the other on the device, whichever
- * queues they are given (each call's first kernel waits for the previous
- * call's last: they share the context's scratch), so a call must not wait,
- * through its wait list, for a later call. For overlapping work on several
- * queues, use one context per queue.
+ * Calls on one context run one after the other on the device, whichever queues
+ * they are given (each call's first kernel waits for the previous call's last:
+ * they share the context's scratch), so a call must not wait, through its wait
+ * list, for a later call. For overlapping work on several queues, use one
+ * context per queue.
  *
- * Status codes
- * ------------
+ * Status codes --------------------------------------------------------------
  * Every call returns a clloss_status, 0 on success. OpenCL errors pass
  * through with their own negative codes (extension codes such as
  * CL_PLATFORM_NOT_FOUND_KHR included); clloss's own are 1001 and up.
@@ -152,17 +148,14 @@ typedef struct clloss_buffer {
 #define CLLOSS_BUFFER(mem) ((clloss_buffer){(mem), 0})
 #endif
 
-/* Descriptors
- * -----------
- * Every call takes its shape and options in a descriptor struct whose
- * first field, struct_size, is sizeof the struct as the caller's header
- * declared it; initialise each with its *_DESC_INIT macro (C and C++),
- * then set fields by name. New fields are only ever appended, so a binary
- * built against an older header keeps working: fields past its
- * struct_size take their defaults. A struct_size below the first
- * release's is CLLOSS_INVALID_ARGUMENT; a larger one than this library
- * knows is accepted when the fields it does not know are zero, else
- * CLLOSS_UNSUPPORTED. */
+/* Descriptors: every call takes its shape and options in a struct whose first
+ * field, struct_size, is sizeof the struct as the caller's header declared it;
+ * initialise each with its *_DESC_INIT macro (C and C++), then set fields by
+ * name. Fields are only ever appended, so a binary built against an older
+ * header keeps working: fields past its struct_size take their defaults. A
+ * struct_size below the first release's is CLLOSS_INVALID_ARGUMENT; a larger
+ * one than this library knows is accepted when the fields it does not know are
+ * zero, else CLLOSS_UNSUPPORTED. */
 
 /* What a call writes into the gradient's (softmax: the output's) padding,
  * the columns [C, row_stride) of each row. */
@@ -211,16 +204,16 @@ typedef struct clloss_context clloss_context;
 
 /* Creates a context on the caller's OpenCL context and device. Both are
  * retained (never owned). Creating one builds, runs and measures nothing.
- * Kernels are built on the first call that needs them (per loss, storage
- * type and variant: only the variant that runs) and kept for the context's
- * lifetime; a build failure is that call's CLLOSS_BUILD_FAILURE, with the
- * log in clloss_context_build_log.
- * Compiled binaries are cached on disk where they pay back, each file
- * checked before the driver sees it (README, section "Devices": "Program
- * and tuning cache", "Trust rule"). An unknown CLLOSS_VARIANT, a
- * CLLOSS_TUNE or CLLOSS_CACHE that is not a switch (on, 1, yes, true, off,
- * 0, no, false, any case) and a CLLOSS_KERNEL_DIR that is not a folder are
- * CLLOSS_INVALID_ARGUMENT; clloss_context_error_detail(NULL) names it. */
+ * Kernels are built on the first call that needs them (per loss, storage type
+ * and variant: only the variant that runs) and kept for the context's
+ * lifetime; a build failure is that call's CLLOSS_BUILD_FAILURE, with the log
+ * in clloss_context_build_log. Compiled binaries are cached on disk where they
+ * pay back, each file checked before the driver sees it (README, section
+ * "Devices": "Program and tuning cache", "Trust rule"). An unknown
+ * CLLOSS_VARIANT, a CLLOSS_TUNE or CLLOSS_CACHE that is not a switch (on, 1,
+ * yes, true, off, 0, no, false, any case) and a CLLOSS_KERNEL_DIR that is not
+ * a folder are CLLOSS_INVALID_ARGUMENT; clloss_context_error_detail(NULL)
+ * names it. */
 CLLOSS_API clloss_status clloss_context_create(cl_context cl_ctx,
                                                cl_device_id device,
                                                clloss_context **out);
@@ -251,42 +244,36 @@ CLLOSS_API const char *clloss_context_build_log(const clloss_context *ctx);
  * which environment variable's value is refused), "" after one succeeded. */
 CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
 /* For layers built on clloss (clloss_mpi.h, a caller's own transport):
- * records `detail` (NULL: "") as ctx's error detail, so that
- * clloss_context_error_detail tells the layer's failure as it tells
- * clloss's own, and returns `status`. NULL ctx: returns `status`. */
+ * records `detail` (NULL: "") as ctx's error detail, as clloss records its
+ * own failures, and returns `status` (NULL ctx: only returns it). */
 CLLOSS_API clloss_status clloss_context_fail(clloss_context *ctx,
                                              clloss_status status,
                                              const char *detail);
 
-/* Kernel variants: "item" (a work-item per row or chunk: CPUs), "group" (a
- * work-group per row: GPUs, long rows), "lanes" (8 to 64 work-items per
- * row: GPUs, short rows), "split" (a row over several work-groups: few,
- * very long rows). "auto" (the default) starts from a heuristic and may
- * switch a shape class once, to a variant it measured 20% faster, for
- * every context of the process on the device (docs/variants.md).
- * This call forces `variant` on ctx ("auto", NULL, "": choose), as
- * CLLOSS_VARIANT does on contexts created while it is set; a loss without
- * that variant, or llvmpipe where its loops would run too long, runs
- * another (clloss_context_last_variant says which). Results agree within
- * rounding whichever variant runs; each is deterministic, so identical
- * calls give bit-identical results except across auto's one switch
- * (force a variant, or CLLOSS_TUNE=off, to exclude it). Unknown name:
+/* Forces the kernel variant of the calls on ctx: "item", "group", "lanes" or
+ * "split"; "auto", NULL or "" restore the default, which starts from a
+ * heuristic and may switch a shape class once, for every context of the
+ * process on the device, to a variant it measured 20% faster (what each
+ * variant does and how auto chooses: docs/variants.md). CLLOSS_VARIANT does
+ * the same for contexts created while it is set. Where a loss or device cannot
+ * run the variant, another runs (clloss_context_last_variant says which).
+ * Results agree within rounding whichever variant runs; each is deterministic,
+ * so identical calls give bit-identical results except across auto's one
+ * switch (force a variant, or CLLOSS_TUNE=off, to exclude it). Unknown name:
  * CLLOSS_INVALID_ARGUMENT. */
 CLLOSS_API clloss_status clloss_context_set_variant(clloss_context *ctx,
                                                     const char *variant);
-/* The variant the last successful call on ctx ran ("item", ...); "" before
- * any. */
+/* The variant the last successful call on ctx ran ("item", ...), or "". */
 CLLOSS_API const char *clloss_context_last_variant(const clloss_context *ctx);
 
-/* Device-side error word. Device-buffer calls cannot stop on a bad target
- * without a host round trip, so each call checks its targets on the device:
- * a row whose target is neither in [0, C) nor ignore_index reads and writes
- * nothing out of bounds, gets NaN as its loss and gradient, and is recorded
- * in an error word that the context owns. This call waits for `queue`
- * (NULL: the context's own), returns CLLOSS_INVALID_TARGET if any call
- * since the last check saw such a row, with the lowest such row index over
- * those calls in *bad_row (may be NULL; saturated at 2^32 - 1), and clears
- * the word. */
+/* Device-side error word. Device-buffer calls check their targets on the
+ * device (stopping would need a host round trip): a row whose target is
+ * neither in [0, C) nor ignore_index reads and writes nothing out of bounds,
+ * gets NaN as its loss and gradient, and is recorded in an error word of the
+ * context. This call waits for `queue` (NULL: the context's own), returns
+ * CLLOSS_INVALID_TARGET if any call since the last check saw such a row, with
+ * the lowest such row index in *bad_row (may be NULL; saturated at 2^32 - 1),
+ * and clears the word. */
 CLLOSS_API clloss_status clloss_check_device_errors(clloss_context *ctx,
                                                     cl_command_queue queue,
                                                     uint64_t *bad_row);
@@ -295,30 +282,26 @@ CLLOSS_API clloss_status clloss_check_device_errors(clloss_context *ctx,
  *   lse_i  = log sum_c exp(x_ic)
  *   loss_i = (1-e) w[t_i] (lse_i - x_{i,t_i}) + (e/C) sum_c w_c (lse_i - x_ic)
  *            (+ z lse_i^2) for rows whose target is not ignore_index, else 0
- *   none: loss[N]; sum: sum_i loss_i; mean: sum_i loss_i / sum_valid w[t_i]
- *   dL/dx_ij = s_i [(1-e) w[t_i] (p_ij - [j=t_i]) + (e/C)(W p_ij - w_j)]
- *   s_i = grad_scale * g (reduction sum), g / sum_valid w[t_i] (mean), or
- *         g_i (none); g is grad_output, 1 when not given
+ *   none: loss[N]; sum: sum_i loss_i; mean: sum_i loss_i / D, with
+ *         D = sum_valid w[t_i] (normalizer instead when it is > 0)
+ *   dL/dx_ij = s_i [(1-e) w[t_i] (p_ij - [j=t_i]) + (e/C)(W p_ij - w_j)
+ *              (+ 2 z lse_i p_ij)] for valid rows, else 0; W = sum_c w_c
+ *   s_i = grad_scale * h_i, h_i = g (sum), g / D (mean) or g_i (none); g is
+ *         grad_output, 1 when not given
+ * With probability targets y[N, C] (target_type a float type), y' =
+ * (1-e) y + e/C: loss_i = sum_c w_c y'_ic (lse_i - x_ic), mean / N, and
+ * dL/dx_ij = s_i [(sum_c w_c y'_ic) p_ij - w_j y'_ij].
+ * softcap c > 0: x -> c tanh(x / c) first, the gradient times
+ * 1 - tanh^2(x / c).
  *
- * With probability targets y[N, C] (target_type a float type):
- *   loss_i = sum_c w_c y'_ic (lse_i - x_ic), y' = (1-e) y + e/C, mean / N.
- *
- * Loss and gradient are exact to a bound that holds at any logit scale, in
- * every variant, on any conformant device: for class targets about
- * (C/2 + ln C + 460) 2^-24 of their terms' size, more with smoothing,
- * weights or probability targets (docs/error-bounds.md; README, "Error
- * bounds").
- *
- * Layout. x is the input [N, C] with rows `row_stride` elements apart; the
- * gradient uses the same stride; NaN propagates as in PyTorch; a -inf logit
- * is a class of probability 0. All rows ignored with mean: loss NaN,
- * gradient 0.
- *
- * Padded vocabularies (llm.c's (B, T, Vp), V classes): rows = B*T,
- * classes = V, row_stride = Vp, else wrong results without any error
- * (README, "Padded layouts (llm.c)"). Training-loop patterns (fused in
- * place, or loss only then the gradient), grad_scale, accumulate: README,
- * "Training loops".
+ * Loss and gradient are exact to about (C/2 + ln C + 460) 2^-24 of their
+ * terms' size at any logit scale, in every variant, on any conformant
+ * device (class targets; docs/error-bounds.md, README "Error bounds").
+ * Layout: x [N, C] with rows `row_stride` elements apart, the gradient
+ * alike (padded vocabularies such as llm.c's: README, "Padded layouts
+ * (llm.c)"). NaN propagates as in PyTorch; a -inf logit is a class of
+ * probability 0. All rows ignored with mean: loss NaN, gradient 0.
+ * Training-loop patterns: README, "Training loops".
  */
 typedef struct clloss_cross_entropy_desc {
   size_t struct_size;         /* sizeof(clloss_cross_entropy_desc) */
@@ -349,18 +332,18 @@ typedef struct clloss_cross_entropy_desc {
   }
 
 /* --- cross_entropy over a split vocabulary: shard statistics ----------------
- * With the classes split into blocks (one per device or process, or the
- * fused linear layer's vocabulary blocks), each block computes a record of
- * partial statistics per row, the blocks' records are combined, and each
- * block finishes its gradient (and the rows' losses) from the combination:
+ * With the classes split into blocks (one per device or process, or the fused
+ * linear layer's vocabulary blocks), each block computes a record of partial
+ * statistics per row, the blocks' records are combined, and each block
+ * finishes its gradient (and the rows' losses) from the combination:
  *   partial(block k) -> combine over k (any order, any grouping) -> finish
  * For any split this is clloss_cross_entropy's loss and gradient up to
  * rounding, with every option of the descriptor (class indices are global;
  * each block passes its slice of the weights and probability targets).
- * desc->classes is the whole V; desc->row_stride is that of the block's
- * own input (0: the block's width). A record holds, over the block's
- * classes, with v the (capped) logits and a_c = w_c (label smoothing) or
- * w_c y'_c (probability targets), else 0:
+ * desc->classes is the whole V; desc->row_stride is that of the block's own
+ * input (0: the block's width). A record holds, over the block's classes,
+ * with v the (capped) logits and a_c = w_c (label smoothing) or w_c y'_c
+ * (probability targets), else 0:
  *   max            max v (-FLT_MAX, -DBL_MAX for float64, when empty)
  *   sumexp         sum exp(v - max)
  *   sum_a          sum a_c
@@ -394,10 +377,10 @@ CLLOSS_API void clloss_ce_stats64_combine(clloss_ce_stats64 *inout,
                                           size_t count);
 
 /* Partial statistics of one block: input [N, shard->classes] (rows
- * desc->row_stride apart), target (class indices [N], global; or the
- * block's probabilities [N, shard->classes]), weight (the block's
- * [shard->classes], optional) -> stats [N records]. stats sharing a byte
- * with input, target or weight is CLLOSS_INVALID_ARGUMENT. */
+ * desc->row_stride apart), target (class indices [N], global; or the block's
+ * probabilities [N, shard->classes]), weight (the block's [shard->classes],
+ * optional) -> stats [N records]. stats sharing a byte with input, target or
+ * weight is CLLOSS_INVALID_ARGUMENT. */
 CLLOSS_API clloss_status clloss_cross_entropy_partial(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
@@ -416,11 +399,10 @@ CLLOSS_API clloss_status clloss_cross_entropy_combine(
 /* The finish of one block from the combined records `stats` [N]: the
  * rows' losses into `loss` (as clloss_cross_entropy: the same on every
  * block) and the block's gradient into grad_input [N, shard->classes]
- * (rows desc->row_stride apart; may be the input, in place). Either may
- * be omitted, not both; loss sharing a byte with any other operand, or
- * grad_input with anything but its own input, is CLLOSS_INVALID_ARGUMENT.
- * A target outside [0, V) that is not ignore_index gives NaN and the
- * device error word, as clloss_cross_entropy. */
+ * (rows desc->row_stride apart; may be the input, in place). Either may be
+ * omitted, not both; loss sharing a byte with any other operand, or
+ * grad_input with anything but its input, is CLLOSS_INVALID_ARGUMENT. A
+ * target outside [0, V), not ignore_index: NaN and the error word. */
 CLLOSS_API clloss_status clloss_cross_entropy_finish(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
@@ -451,10 +433,9 @@ typedef struct clloss_nll_loss_desc {
   }
 
 /* softmax: p_ij = exp(x_ij - lse_i) over the C classes of each row (rows
- * row_stride apart, the output with the same stride), for sampling and
- * evaluation, with the kernels of cross_entropy (same variants, storage
- * types and accuracy at any logit scale). The output may be the input (in
- * place). */
+ * row_stride apart, the output alike), for sampling and evaluation, with
+ * cross_entropy's kernels (same variants, storage types and accuracy at
+ * any logit scale). The output may be the input (in place). */
 typedef struct clloss_softmax_desc {
   size_t struct_size; /* sizeof(clloss_softmax_desc) */
   size_t rows, classes, row_stride;
@@ -524,26 +505,21 @@ CLLOSS_API size_t
 clloss_pointwise_loss_count(const clloss_pointwise_desc *desc);
 CLLOSS_API clloss_dtype clloss_loss_dtype(clloss_dtype input_type);
 
-/* The loss output of every call: a float32 scalar (float64 for float64
- * input) for sum and mean; one value per row (cross_entropy, nll_loss) or
- * per element for none.
- *
- * `grad_output` is the upstream gradient g: one value for sum and mean, one
- * per loss output for none, of the loss output's type; not given means 1.
- * `weight` is the class weights w[C] (cross_entropy, nll_loss) or the BCE
- * weight, float32 (float64 for float64 input); not given means all 1.
- * `pos_weight` is BCE's; not given means 1.
- * Either output may be omitted (not given / NULL), not both.
- */
-
-/* Device-buffer calls: enqueue on `queue` (of the context's cl_context and
- * device; another device's queue is CLLOSS_INVALID_ARGUMENT, like a cl_mem
- * of another cl_context) after `wait_list`, and return in `*event` (when
- * not NULL) an event that completes with the last kernel; the caller
- * releases it. They do not wait for the device, except a call that builds
- * a program (the first of its kind) or that measures its shape class's
- * variants (clloss_context_set_variant). The same call twice gives
- * bit-identical results. Input and gradient may be the same buffer and
+/* Arguments of every call: `loss` is a float32 scalar (float64 for float64
+ * input) for sum and mean, one value per row (cross_entropy, nll_loss) or per
+ * element for none. `grad_output` is the upstream gradient g: one value for
+ * sum and mean, one per loss output for none, of the loss output's type; not
+ * given means 1. `weight` is the class weights w[C] (cross_entropy, nll_loss)
+ * or the BCE weight, float32 (float64 for float64 input); not given means
+ * all 1. `pos_weight` is BCE's; not given means 1. Either output may be
+ * omitted (not given / NULL), not both.
+ * Device-buffer calls enqueue on `queue` (of the context's cl_context and
+ * device, else CLLOSS_INVALID_ARGUMENT, as is a cl_mem of another cl_context)
+ * after `wait_list`, and return in `*event` (when not NULL) an event that
+ * completes with the last kernel; the caller releases it. They do not wait
+ * for the device, except a call that builds a program (the first of its
+ * kind) or that measures its shape class's variants. The same call twice
+ * gives bit-identical results. Input and gradient may be the same buffer and
  * offset (in place). */
 CLLOSS_API clloss_status clloss_cross_entropy(
     clloss_context *ctx, cl_command_queue queue,
@@ -551,21 +527,18 @@ CLLOSS_API clloss_status clloss_cross_entropy(
     clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
     clloss_buffer loss, clloss_buffer grad_input, cl_uint num_events,
     const cl_event *wait_list, cl_event *event);
-
 CLLOSS_API clloss_status clloss_nll_loss(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_nll_loss_desc *desc, clloss_buffer input, clloss_buffer target,
     clloss_buffer weight, clloss_buffer grad_output, clloss_buffer loss,
     clloss_buffer grad_input, cl_uint num_events, const cl_event *wait_list,
     cl_event *event);
-
 CLLOSS_API clloss_status clloss_pointwise(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_pointwise_desc *desc, clloss_buffer input,
     clloss_buffer target, clloss_buffer weight, clloss_buffer pos_weight,
     clloss_buffer grad_output, clloss_buffer loss, clloss_buffer grad_input,
     cl_uint num_events, const cl_event *wait_list, cl_event *event);
-
 CLLOSS_API clloss_status
 clloss_softmax(clloss_context *ctx, cl_command_queue queue,
                const clloss_softmax_desc *desc, clloss_buffer input,
@@ -573,25 +546,22 @@ clloss_softmax(clloss_context *ctx, cl_command_queue queue,
                const cl_event *wait_list, cl_event *event);
 
 /* Host-pointer calls: the same losses on host arrays, through device
- * buffers that the context pools and reuses. They return when the results
- * are in host memory and the device no longer reads the caller's arrays
- * (whatever the outcome). Targets are checked first: a bad one gives
- * CLLOSS_INVALID_TARGET before any output is touched. */
+ * buffers the context pools. They return when the results are in host
+ * memory and the device no longer reads the caller's arrays (whatever the
+ * outcome); a bad target is CLLOSS_INVALID_TARGET before any output is
+ * touched. */
 CLLOSS_API clloss_status clloss_cross_entropy_host(
     clloss_context *ctx, const clloss_cross_entropy_desc *desc,
     const void *input, const void *target, const void *weight,
     const void *grad_output, void *loss, void *grad_input);
-
 CLLOSS_API clloss_status
 clloss_nll_loss_host(clloss_context *ctx, const clloss_nll_loss_desc *desc,
                      const void *input, const void *target, const void *weight,
                      const void *grad_output, void *loss, void *grad_input);
-
 CLLOSS_API clloss_status clloss_pointwise_host(
     clloss_context *ctx, const clloss_pointwise_desc *desc, const void *input,
     const void *target, const void *weight, const void *pos_weight,
     const void *grad_output, void *loss, void *grad_input);
-
 CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
                                              const clloss_softmax_desc *desc,
                                              const void *input, void *output);
@@ -603,10 +573,8 @@ CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
  *   loss = cross_entropy(z, target)   with every option of `ce` (see above)
  *   dz   = d loss / dz                (upstream gradient as cross_entropy's)
  *   dX   = dz W            [N, H]
- *   dW   = dz^T X          [V, H]  (added to grad_linear_weight when
- *                                   accumulate_grad_weight is set)
- *   db   = sum_i dz_i      [V]     (added when accumulate_grad_bias is set)
- *
+ *   dW   = dz^T X          [V, H]  (added with accumulate_grad_weight)
+ *   db   = sum_i dz_i      [V]     (added with accumulate_grad_bias)
  * vocab_block 0: row chunks, each chunk's logits [chunk_rows, V] in the
  * workspace; > 0: vocabulary blocks, the rows' statistics merged block by
  * block (the shard calls above), no chunk x V tensor, for two forward GEMMs
@@ -614,13 +582,13 @@ CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
  * given). Storage ce.input_type (X, W, b, dX, dW, db, probability targets):
  * float32, float64 (devices with fp64), float16 and bfloat16 (computed in
  * float32, dW and db rounded once at the end); class weights, grad_output
- * and loss float32 (float64 for float64). In detail, with the related
- * work: docs/linear-cross-entropy.md. Results equal cross_entropy on the
- * full logits within float32 rounding of the GEMMs (the mean divides by
- * the weight sum over all N rows); the same call twice gives bit-identical
+ * and loss float32 (float64 for float64). In detail, with related work:
+ * docs/linear-cross-entropy.md. Results equal cross_entropy on the full
+ * logits within float32 rounding of the GEMMs (the mean divides by the
+ * weight sum over all N rows); the same call twice gives bit-identical
  * results. Needs CLBlast (else every linear_cross_entropy call is
- * CLLOSS_UNSUPPORTED), which keeps its compiled programs, and a reference
- * to the cl_context, until CLBlastClearCache() is called. */
+ * CLLOSS_UNSUPPORTED), which keeps its programs, and a reference to the
+ * cl_context, until CLBlastClearCache(). */
 typedef struct clloss_linear_cross_entropy_desc {
   size_t struct_size;           /* sizeof(clloss_linear_cross_entropy_desc) */
   size_t hidden;                /* H >= 1 */
@@ -646,28 +614,27 @@ typedef struct clloss_linear_cross_entropy_desc {
         CLLOSS_CROSS_ENTROPY_DESC_INIT                                         \
   }
 
-/* Bytes of device workspace (beyond the arguments) a call with `desc` and
- * these outputs (nonzero: wanted) allocates on ctx, CLBlast's temporary
- * buffer included, for buffers at offset 0 (other offsets can make CLBlast
- * copy more), with the chunk it chooses in *chunk_rows (may be NULL). The
- * context keeps the workspace for later calls, as it keeps its scratch.
- * Either pointer may be NULL, not both; with bytes NULL only the chunk is
- * computed (no query of CLBlast). A workspace of more than SIZE_MAX bytes is
- * CLLOSS_OUT_OF_DEVICE_MEMORY (nothing written), never a wrapped size. */
+/* Bytes of device workspace beyond the arguments, CLBlast's temporary buffer
+ * included, that a call with `desc` and these outputs (nonzero: wanted)
+ * allocates on ctx for buffers at offset 0 (other offsets can make CLBlast
+ * copy more), and the chunk it chooses in *chunk_rows; the context keeps the
+ * workspace for later calls, as its scratch. Either pointer may be NULL, not
+ * both; with bytes NULL only the chunk is computed (no query of CLBlast). More
+ * than SIZE_MAX bytes: CLLOSS_OUT_OF_DEVICE_MEMORY (nothing written), never a
+ * wrapped size. */
 CLLOSS_API clloss_status clloss_linear_cross_entropy_workspace_size(
     clloss_context *ctx, const clloss_linear_cross_entropy_desc *desc,
     int want_grad_input, int want_grad_weight, int want_grad_bias,
     size_t *bytes, size_t *chunk_rows);
 
-/* Device buffers, on the caller's queue after wait_list, no host
- * synchronisation; CLBlast's kernels are enqueued on the same queue after
- * ours, behind a barrier on an out-of-order queue; `*event` completes with
- * the last command. input X, linear_weight W and target
- * are required; linear_bias, weight (class weights), grad_output and every
- * output may be CLLOSS_BUFFER_NONE: an output not given is not computed
- * (loss only: no backward GEMMs), but at least one must be given. Outputs
- * must not overlap inputs. Bad targets: as cross_entropy (NaN rows, the
- * error word with the row's index in X). */
+/* Device buffers, on the caller's queue after wait_list, without host
+ * synchronisation; CLBlast's kernels follow ours on the same queue (behind a
+ * barrier on an out-of-order queue); `*event` completes with the last command.
+ * X, linear_weight W and target are required; linear_bias, weight (class
+ * weights), grad_output and every output may be CLLOSS_BUFFER_NONE: an output
+ * not given is not computed (loss only: no backward GEMMs), but one must be
+ * given. Outputs must not overlap inputs. Bad targets: as cross_entropy (NaN
+ * rows, the error word with the row's index in X). */
 CLLOSS_API clloss_status clloss_linear_cross_entropy(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_linear_cross_entropy_desc *desc, clloss_buffer input,
@@ -686,39 +653,37 @@ CLLOSS_API clloss_status clloss_linear_cross_entropy_host(
     const void *target, const void *weight, const void *grad_output, void *loss,
     void *grad_input, void *grad_linear_weight, void *grad_linear_bias);
 
-/* linear_cross_entropy over a split vocabulary (vocabulary parallelism):
- * this device or process holds the rows [shard->class_offset,
- * + shard->classes) of W, of b and of the class weights (classes 0: none);
- * the shards of all participants tile the V = desc->ce.classes classes.
- * Each computes its logits block by block (vocab_block; 0: its whole shard
- * as one block, computed once) and the shard statistics (above) of each
- * chunk of rows, which `exchange` combines with the other shards' (an
- * all-reduce with clloss_ce_stats_combine); from the combined records each
- * finishes its own block's gradient. Inputs: X [N, H] whole;
- * linear_weight [shard classes, H]; linear_bias and weight its entries;
- * target: class indices [N] (global, the same everywhere) or the shard's
- * probabilities [N, shard classes]. Results:
- *   loss                the whole problem's (the same on every shard of
- *                       the same kind of device: the combined records are)
- *   grad_input          THIS shard's part of dX, dz_r W_r [N, H]: the sum
- *                       over the shards is dX (added with ce.accumulate)
- *   grad_linear_weight  its rows of dW [shard classes, H]; grad_linear_bias
- *                       its entries of db
+/* linear_cross_entropy over a split vocabulary (vocabulary parallelism): this
+ * device or process holds the rows [shard->class_offset, + shard->classes) of
+ * W, of b and of the class weights (classes 0: none); the shards of all
+ * participants tile the V = desc->ce.classes classes. Each computes its logits
+ * block by block (vocab_block; 0: its whole shard as one block, computed once)
+ * and the shard statistics (above) of each chunk of rows, which `exchange`
+ * combines with the other shards' (an all-reduce with
+ * clloss_ce_stats_combine); from the combined records each finishes its own
+ * block's gradient. Inputs: X [N, H] whole; linear_weight [shard classes, H];
+ * linear_bias and weight its entries; target: class indices [N] (global, the
+ * same everywhere) or the shard's probabilities [N, shard classes]. Results:
+ * loss, the whole problem's (the same on every shard of the same kind of
+ * device: the combined records are); grad_input, THIS shard's part of dX, dz_r
+ * W_r [N, H], whose sum over the shards is dX (added with ce.accumulate);
+ * grad_linear_weight its rows of dW [shard classes, H]; grad_linear_bias its
+ * entries of db.
  * exchange->exchange(user, kind, data, count) runs on the host, with the
  * device idle for this call, in a sequence that depends only on N, V and
- * chunk_rows, the same on every shard: first kind CLLOSS_EXCHANGE_SUM,
- * count 1: the shard's part of the mean's weight sum (float; double for
- * float64), to be replaced by the sum over the shards; then per chunk of
- * rows CLLOSS_EXCHANGE_RECORDS, count = the chunk's rows: records
- * (clloss_ce_stats; _stats64 for float64) to be replaced by their combine
- * over the shards. Anything but CLLOSS_SUCCESS ends the call with that
- * status (the exchange sets the detail: clloss_context_fail). chunk_rows 0
- * chooses the chunk from the whole problem (as clloss_linear_cross_entropy
- * with every gradient wanted), so that every shard makes the same
- * exchanges. Each call waits on the host for the exchanges; the commands
- * after the last are enqueued without waiting. An empty shard (classes 0)
- * joins the exchanges with empty records, computes the loss, zeroes
- * grad_input (its part of dX) and has no weight or bias gradient. */
+ * chunk_rows, the same on every shard: first kind CLLOSS_EXCHANGE_SUM, count
+ * 1: the shard's part of the mean's weight sum (float; double for float64), to
+ * be replaced by the sum over the shards; then per chunk of rows
+ * CLLOSS_EXCHANGE_RECORDS, count = the chunk's rows: records (clloss_ce_stats;
+ * _stats64 for float64) to be replaced by their combine over the shards.
+ * Anything but CLLOSS_SUCCESS ends the call with that status (the exchange
+ * sets the detail: clloss_context_fail). chunk_rows 0 chooses the chunk from
+ * the whole problem (as clloss_linear_cross_entropy with every gradient
+ * wanted), so that every shard makes the same exchanges. Each call waits on
+ * the host for the exchanges; the commands after the last are enqueued without
+ * waiting. An empty shard (classes 0) joins the exchanges with empty records,
+ * computes the loss, zeroes grad_input (its part of dX) and has no weight or
+ * bias gradient. */
 typedef struct clloss_linear_exchange {
   clloss_status (*exchange)(void *user, int kind, void *data, size_t count);
   void *user;
@@ -755,16 +720,13 @@ CLLOSS_API clloss_status clloss_reference_cross_entropy(
     const clloss_cross_entropy_desc *desc, const void *input,
     const void *target, const void *weight, const void *grad_output, void *loss,
     void *grad_input);
-
 CLLOSS_API clloss_status clloss_reference_nll_loss(
     const clloss_nll_loss_desc *desc, const void *input, const void *target,
     const void *weight, const void *grad_output, void *loss, void *grad_input);
-
 CLLOSS_API clloss_status clloss_reference_pointwise(
     const clloss_pointwise_desc *desc, const void *input, const void *target,
     const void *weight, const void *pos_weight, const void *grad_output,
     void *loss, void *grad_input);
-
 CLLOSS_API clloss_status clloss_reference_softmax(
     const clloss_softmax_desc *desc, const void *input, void *output);
 
