@@ -1,61 +1,50 @@
 /* clloss.h - loss functions and their gradients on any OpenCL 1.2 device.
  *
- * The one public header of clloss. Every symbol that is not declared here is
- * not API.
+ * The one public header of clloss: a symbol not declared here is not API.
+ * Semantics are PyTorch's torch.nn.functional (same names, options and
+ * defaults); docs/LOSSES.md gives every formula and gradient. How clloss
+ * chooses kernels, its accuracy derivation and performance: docs/, README.
  *
- * Semantics are PyTorch's torch.nn.functional (same names, same options, same
- * defaults); docs/LOSSES.md gives every formula and gradient.
- *
- * Ownership
- * ---------
+ * Ownership -----------------------------------------------------------------
  * The caller owns its cl_context, cl_device_id, cl_command_queue, every input
- * and output cl_mem, and every cl_event that a call returns through its
- * `event` argument (release it with clReleaseEvent). clloss retains the
- * OpenCL objects it keeps (the cl_context and cl_device_id given to
- * clloss_context_create) and releases them in clloss_context_release. It
- * frees only what it made: programs, kernels, its own command queue, the
- * reduction scratch and the pooled buffers of the host-pointer calls.
- * Scratch and pools grow to the largest call and are kept until the context
- * is released. Scratch is a few bytes per row, except for cross_entropy
- * with float16/bfloat16 storage on a CPU device: up to 64 MiB of float32
- * rows for the exps it keeps between passes.
- * clloss never calls abort() or exit() and never prints.
+ * and output cl_mem, and every cl_event a call returns through `event`
+ * (release it with clReleaseEvent). clloss retains the cl_context and
+ * cl_device_id given to clloss_context_create until clloss_context_release,
+ * and frees only what it made: programs, kernels, its own command queue, the
+ * reduction scratch and the host-pointer calls' pooled buffers, which grow to
+ * the largest call and are kept until the release. Scratch is a few bytes per
+ * row, except for cross_entropy with float16/bfloat16 storage on a CPU device:
+ * up to 64 MiB of float32 rows for the exps it keeps between passes. clloss
+ * never calls abort() or exit() and never prints.
  *
- * Threads
- * -------
+ * Threads -------------------------------------------------------------------
  * - One context per thread: contexts used by different threads at the same
  *   time are independent, also on one device and on one cl_context.
  * - One context shared by several threads: allowed when the caller's own
- *   lock makes the calls on it one at a time. That includes reading its
- *   strings (clloss_context_error_detail, _build_log, _last_variant),
- *   which belong to the context and change with its next call, and
- *   clloss_context_release, which must come after every other call.
- * - What clloss locks itself, so that any thread may call at any time:
- *   clloss_list_devices, clloss_select_device and context creation
- *   (drivers' first OpenCL calls are not all safe from several threads:
- *   PoCL 3.1 crashes when four threads create their first contexts at
- *   once), the process's table of variant choices (see
- *   clloss_context_set_variant), and the cache folder (files are written
- *   to a private temporary and renamed, so processes may share it).
+ *   lock makes the calls on it one at a time, including reading its
+ *   strings (clloss_context_error_detail, _build_log, _last_variant: they
+ *   change with its next call) and clloss_context_release, which comes
+ *   after every other call.
+ * - Locked by clloss, so that any thread may use them at any time:
+ *   clloss_list_devices, clloss_select_device, context creation, the
+ *   process's table of variant choices, and the cache folder, which
+ *   processes may share too (docs/threads.md).
  * - Functions without a context (the CPU reference, status and dtype
  *   names, the loss counts) are reentrant.
  * - The environment variables are read when a context is created: do not
  *   change them (setenv) while another thread creates one.
- * `./run tsan` runs a test of each of these under ThreadSanitizer.
- * Calls on one context run one after the other on the device, whichever
- * queues they are given: each call's first kernel also waits for the
- * previous call's last kernel, since they share the context's scratch. (A
- * call must therefore not wait, through its wait list, for a later call.)
- * For overlapping work on several queues, use one context per queue.
+ * Calls on one context run one after the other on the device, whichever queues
+ * they are given (each call's first kernel waits for the previous call's last:
+ * they share the context's scratch), so a call must not wait, through its wait
+ * list, for a later call. For overlapping work on several queues, use one
+ * context per queue.
  *
- * Status codes
- * ------------
- * Every call returns a clloss_status: 0 on success. OpenCL errors pass
+ * Status codes --------------------------------------------------------------
+ * Every call returns a clloss_status, 0 on success. OpenCL errors pass
  * through with their own negative codes (extension codes such as
- * CL_PLATFORM_NOT_FOUND_KHR included); clloss's own codes are positive,
- * 1001 and up, so the two never collide.
- * clloss_context_error_detail() gives a sentence about the last failure of a
- * context (for example which buffer was too small).
+ * CL_PLATFORM_NOT_FOUND_KHR included); clloss's own are 1001 and up.
+ * clloss_context_error_detail() gives a sentence about the last failure of
+ * a context (for example which buffer was too small).
  */
 #ifndef CLLOSS_H
 #define CLLOSS_H
@@ -89,9 +78,7 @@ extern "C" {
 #define CLLOSS_API
 #endif
 
-/* ---------------------------------------------------------------------------
- * Status codes: one list gives the enum, the names and the messages.
- */
+/* --- Status codes: one list gives the enum, the names and messages -------- */
 #define CLLOSS_STATUS_MAP(X)                                                   \
   X(SUCCESS, 0, "success")                                                     \
   X(INVALID_ARGUMENT, 1001, "invalid argument")                                \
@@ -121,9 +108,7 @@ CLLOSS_API const char *clloss_status_name(int status);
 /* A sentence describing the status; never NULL. */
 CLLOSS_API const char *clloss_status_string(int status);
 
-/* ---------------------------------------------------------------------------
- * Types shared by all losses.
- */
+/* --- Types shared by all losses ------------------------------------------- */
 typedef enum clloss_reduction {
   CLLOSS_REDUCTION_MEAN = 0, /* PyTorch's default */
   CLLOSS_REDUCTION_SUM = 1,
@@ -163,17 +148,14 @@ typedef struct clloss_buffer {
 #define CLLOSS_BUFFER(mem) ((clloss_buffer){(mem), 0})
 #endif
 
-/* Descriptors
- * -----------
- * Every call takes its shape and options in a descriptor struct whose
- * first field, struct_size, is sizeof the struct as the caller's header
- * declared it; initialise each with its *_DESC_INIT macro (C and C++),
- * then set fields by name. New fields are only ever appended, so a binary
- * built against an older header keeps working: fields past its
- * struct_size take their defaults. A struct_size below the first
- * release's is CLLOSS_INVALID_ARGUMENT; a larger one than this library
- * knows is accepted when the fields it does not know are zero, else
- * CLLOSS_UNSUPPORTED. */
+/* Descriptors: every call takes its shape and options in a struct whose first
+ * field, struct_size, is sizeof the struct as the caller's header declared it;
+ * initialise each with its *_DESC_INIT macro (C and C++), then set fields by
+ * name. Fields are only ever appended, so a binary built against an older
+ * header keeps working: fields past its struct_size take their defaults. A
+ * struct_size below the first release's is CLLOSS_INVALID_ARGUMENT; a larger
+ * one than this library knows is accepted when the fields it does not know are
+ * zero, else CLLOSS_UNSUPPORTED. */
 
 /* What a call writes into the gradient's (softmax: the output's) padding,
  * the columns [C, row_stride) of each row. */
@@ -185,9 +167,7 @@ typedef enum clloss_padding {
   CLLOSS_PADDING_KEEP = 2  /* untouched */
 } clloss_padding;
 
-/* ---------------------------------------------------------------------------
- * Devices and contexts.
- */
+/* --- Devices and contexts ------------------------------------------------- */
 typedef struct clloss_device_info {
   cl_platform_id platform;
   cl_device_id device;
@@ -211,12 +191,11 @@ typedef struct clloss_device_info {
 CLLOSS_API clloss_status clloss_list_devices(clloss_device_info *infos,
                                              size_t capacity, size_t *count);
 
-/* Chooses a device (`info` and `index` may each be NULL). `selector` is an
- * index as clloss_list_devices numbers them, or a case-insensitive substring of
- * the device or platform name. NULL or "" uses the environment variable
- * CLLOSS_DEVICE, and when that is unset too, the first GPU, else the first
- * device of any platform.
- * `*index` (may be NULL) receives the chosen device's index. */
+/* Chooses a device: `selector` is an index as clloss_list_devices numbers
+ * them, or a case-insensitive substring of the device or platform name;
+ * NULL or "" uses the environment variable CLLOSS_DEVICE, and when that is
+ * unset too, the first GPU, else the first device of any platform. `info`
+ * and `*index` (each may be NULL) receive the chosen device and its index. */
 CLLOSS_API clloss_status clloss_select_device(const char *selector,
                                               clloss_device_info *info,
                                               size_t *index);
@@ -225,20 +204,16 @@ typedef struct clloss_context clloss_context;
 
 /* Creates a context on the caller's OpenCL context and device. Both are
  * retained (never owned). Creating one builds, runs and measures nothing.
- * Kernels are built on the first call that needs them (per loss, storage
- * type and variant: only the kernels of the variant that runs) and kept
- * for the context's lifetime. Compiled binaries are cached on disk where
- * they pay back (see README, "Program and tuning cache": not on PoCL, whose
- * own cache does most of the work, unless CLLOSS_CACHE=on), so a second
- * process starts without recompiling: each file is checked (owner and
- * mode, see README "Trust rule"; size, key, SHA-256) before the driver
- * sees it, and one that fails is a cache miss, rebuilt. A build failure is
- * reported by that first call as CLLOSS_BUILD_FAILURE, with the log in
- * clloss_context_build_log. An unknown CLLOSS_VARIANT, a CLLOSS_TUNE or
- * CLLOSS_CACHE that is not a switch (on, 1, yes, true, off, 0, no, false,
- * any case) and a CLLOSS_KERNEL_DIR that is not a folder are
- * CLLOSS_INVALID_ARGUMENT, with clloss_context_error_detail(NULL) naming
- * the variable. */
+ * Kernels are built on the first call that needs them (per loss, storage type
+ * and variant: only the variant that runs) and kept for the context's
+ * lifetime; a build failure is that call's CLLOSS_BUILD_FAILURE, with the log
+ * in clloss_context_build_log. Compiled binaries are cached on disk where they
+ * pay back, each file checked before the driver sees it (README, section
+ * "Devices": "Program and tuning cache", "Trust rule"). An unknown
+ * CLLOSS_VARIANT, a CLLOSS_TUNE or CLLOSS_CACHE that is not a switch (on, 1,
+ * yes, true, off, 0, no, false, any case) and a CLLOSS_KERNEL_DIR that is not
+ * a folder are CLLOSS_INVALID_ARGUMENT; clloss_context_error_detail(NULL)
+ * names it. */
 CLLOSS_API clloss_status clloss_context_create(cl_context cl_ctx,
                                                cl_device_id device,
                                                clloss_context **out);
@@ -249,12 +224,9 @@ CLLOSS_API clloss_status clloss_context_create_default(const char *selector,
                                                        clloss_context **out);
 
 /* Frees everything the context made and releases what it retained. NULL is a
- * harmless no-op. Binaries that the context compiled are written to the
- * cache folder first, here rather than in the call that built them: some
- * drivers compile the program again to produce a binary (PoCL: about 2 s
- * per program on a 2-core machine), which no call should wait for. It
- * also waits for a build the context runs on a thread of its own for a
- * measurement of variants (see clloss_context_set_variant). */
+ * harmless no-op. First writes the binaries the context compiled to the
+ * cache (here, not in a call: a driver may compile again to produce one)
+ * and waits for a variant build on its own thread (docs/variants.md). */
 CLLOSS_API void clloss_context_release(clloss_context *ctx);
 
 CLLOSS_API cl_context clloss_context_cl_context(const clloss_context *ctx);
@@ -266,138 +238,70 @@ CLLOSS_API const clloss_device_info *
 clloss_context_device_info(const clloss_context *ctx);
 /* The log of the last program build (empty when none failed); owned by ctx. */
 CLLOSS_API const char *clloss_context_build_log(const clloss_context *ctx);
-/* A sentence about the last failed call on ctx, "" after a success.
- * NULL ctx: why the calling thread's last clloss_context_create or
- * _create_default failed (each thread has its own, as errno), for example
- * which environment variable has a value clloss does not accept; "" after
- * one succeeded. */
+/* A sentence about the last failed call on ctx, "" after a success. NULL
+ * ctx: why the calling thread's last clloss_context_create or
+ * _create_default failed (each thread has its own, as errno; for example
+ * which environment variable's value is refused), "" after one succeeded. */
 CLLOSS_API const char *clloss_context_error_detail(const clloss_context *ctx);
 /* For layers built on clloss (clloss_mpi.h, a caller's own transport):
- * records `detail` (NULL: "") as ctx's error detail, so that
- * clloss_context_error_detail tells the layer's failure as it tells
- * clloss's own, and returns `status`. NULL ctx: returns `status`. */
+ * records `detail` (NULL: "") as ctx's error detail, as clloss records its
+ * own failures, and returns `status` (NULL ctx: only returns it). */
 CLLOSS_API clloss_status clloss_context_fail(clloss_context *ctx,
                                              clloss_status status,
                                              const char *detail);
 
-/* Kernel variants. Each loss has several kernels for the same result:
- *   "item"   one work-item per row (cross_entropy on a CPU: per run of up
- *            to 16 rows; nll_loss) or per chunk of elements (element-wise),
- *            explicit vector loads of the device's native width: CPUs;
- *   "group"  one work-group per row (cross_entropy: the row kept in local
- *            memory between its passes when it fits in a third of the
- *            local memory), or work-items striding over elements with
- *            coalesced loads: GPUs, long rows;
- *   "lanes"  8 to 64 work-items per row (chosen from C), several rows per
- *            work-group, coalesced loads, the group's rows kept in local
- *            memory when they fit: GPUs, short and medium rows (C = 10,
- *            1000, up to a few thousand);
- *   "split"  a row split over several work-groups (cross_entropy with few,
- *            very long rows).
- * "auto" (the default) chooses per device, loss family (cross_entropy,
- * nll_loss, element-wise) and shape class: tiny rows (C < 32 x VW), short
- * rows (C < 4 x VW x 256; tiny and short rows run alike), VW
- * the vector width of the loads: 4 floats or 2 doubles on GPUs, the native
- * width on CPU devices), long rows, few long rows (fewer than twice the
- * compute units, C >= 8192), elements. The heuristic first: split for few
- * long rows; short rows item on CPU devices and lanes elsewhere; other rows
- * and elements item on CPU devices and group elsewhere. From a class's
- * third call in the process on, the first call that finds the context's
- * previous call finished (measuring never waits for the caller's work) and
- * both variants' programs built measures the heuristic's variant against
- * one alternative (short rows: group on CPU devices, item elsewhere; few
- * long rows: the device's default; else the other of item and group) on a
- * problem of the caller's shape and input type, never larger (at most 2^22
- * elements, on a queue of its own; a warm-up each and up to three
- * interleaved rounds, the minimum of each, the alternative dropped at its
- * first run over twice the heuristic's best: at most 8 runs of the
- * caller's size) and keeps the alternative only if it is 20% faster. No
- * call waits for a build to measure: on devices that are not CPUs a thread
- * of the context's own builds the programs (and runs them once) after the
- * class's third call; on CPU devices nothing is built to measure (the
- * compiler would take the caller's cores, and PoCL's first launch of a
- * kernel stalls every launch of the process), so a class is measured only
- * once the calls have built both variants. Every context of the process on
- * the device then runs that choice (one table, under a lock), and the next
- * process reads it from tune-<device>.txt in the cache folder; a choice
- * older than 14 days is measured again. CLLOSS_TUNE=off (read when a
- * context is created): the heuristic alone, nothing measured, read or
- * written. The environment variable CLLOSS_VARIANT, read when a context is
- * created, forces a variant (element-wise losses run "group" for "split"
- * and "lanes", nll_loss "group" for "split"; on Mesa's llvmpipe, whose
- * kernels stop a work-item's loops after 65535 iterations, a variant whose
- * work-items would loop longer on the call's rows runs "group" or "split"
- * instead, and clloss_context_last_variant says which). Results agree within
- * rounding, whichever variant runs; each is deterministic, so under "auto"
- * identical calls give bit-identical results except across that one
- * switch of a class (force a variant, or CLLOSS_TUNE=off, to exclude it).
- * Unknown name:
- * CLLOSS_INVALID_ARGUMENT (from context creation for CLLOSS_VARIANT). */
+/* Forces the kernel variant of the calls on ctx: "item", "group", "lanes" or
+ * "split"; "auto", NULL or "" restore the default, which starts from a
+ * heuristic and may switch a shape class once, for every context of the
+ * process on the device, to a variant it measured 20% faster (what each
+ * variant does and how auto chooses: docs/variants.md). CLLOSS_VARIANT does
+ * the same for contexts created while it is set. Where a loss or device cannot
+ * run the variant, another runs (clloss_context_last_variant says which).
+ * Results agree within rounding whichever variant runs; each is deterministic,
+ * so identical calls give bit-identical results except across auto's one
+ * switch (force a variant, or CLLOSS_TUNE=off, to exclude it). Unknown name:
+ * CLLOSS_INVALID_ARGUMENT. */
 CLLOSS_API clloss_status clloss_context_set_variant(clloss_context *ctx,
                                                     const char *variant);
-/* The variant the last successful call on ctx ran ("item", ...); "" before
- * any. */
+/* The variant the last successful call on ctx ran ("item", ...), or "". */
 CLLOSS_API const char *clloss_context_last_variant(const clloss_context *ctx);
 
-/* Device-side error word. Device-buffer calls cannot stop on a bad target
- * without a host round trip, so each call checks its targets on the device:
- * a row whose target is neither in [0, C) nor ignore_index reads and writes
- * nothing out of bounds, gets NaN as its loss and gradient, and is recorded
- * in an error word that the context owns. This call waits for `queue`
- * (NULL: the context's own), returns CLLOSS_INVALID_TARGET if any call
- * since the last check saw such a row, with the lowest such row index over
- * those calls in *bad_row (may be NULL; saturated at 2^32 - 1), and clears
- * the word. */
+/* Device-side error word. Device-buffer calls check their targets on the
+ * device (stopping would need a host round trip): a row whose target is
+ * neither in [0, C) nor ignore_index reads and writes nothing out of bounds,
+ * gets NaN as its loss and gradient, and is recorded in an error word of the
+ * context. This call waits for `queue` (NULL: the context's own), returns
+ * CLLOSS_INVALID_TARGET if any call since the last check saw such a row, with
+ * the lowest such row index in *bad_row (may be NULL; saturated at 2^32 - 1),
+ * and clears the word. */
 CLLOSS_API clloss_status clloss_check_device_errors(clloss_context *ctx,
                                                     cl_command_queue queue,
                                                     uint64_t *bad_row);
 
-/* ---------------------------------------------------------------------------
- * cross_entropy
- *
+/* --- cross_entropy ----------------------------------------------------------
  *   lse_i  = log sum_c exp(x_ic)
  *   loss_i = (1-e) w[t_i] (lse_i - x_{i,t_i}) + (e/C) sum_c w_c (lse_i - x_ic)
  *            (+ z lse_i^2) for rows whose target is not ignore_index, else 0
- *   none: loss[N]; sum: sum_i loss_i; mean: sum_i loss_i / sum_valid w[t_i]
- *   dL/dx_ij = s_i [(1-e) w[t_i] (p_ij - [j=t_i]) + (e/C)(W p_ij - w_j)]
- *   s_i = grad_scale * g (reduction sum), g / sum_valid w[t_i] (mean), or
- *         g_i (none); g is grad_output, 1 when not given
+ *   none: loss[N]; sum: sum_i loss_i; mean: sum_i loss_i / D, with
+ *         D = sum_valid w[t_i] (normalizer instead when it is > 0)
+ *   dL/dx_ij = s_i [(1-e) w[t_i] (p_ij - [j=t_i]) + (e/C)(W p_ij - w_j)
+ *              (+ 2 z lse_i p_ij)] for valid rows, else 0; W = sum_c w_c
+ *   s_i = grad_scale * h_i, h_i = g (sum), g / D (mean) or g_i (none); g is
+ *         grad_output, 1 when not given
+ * With probability targets y[N, C] (target_type a float type), y' =
+ * (1-e) y + e/C: loss_i = sum_c w_c y'_ic (lse_i - x_ic), mean / N, and
+ * dL/dx_ij = s_i [(sum_c w_c y'_ic) p_ij - w_j y'_ij].
+ * softcap c > 0: x -> c tanh(x / c) first, the gradient times
+ * 1 - tanh^2(x / c).
  *
- * With probability targets y[N, C] (target_type a float type):
- *   loss_i = sum_c w_c y'_ic (lse_i - x_ic), y' = (1-e) y + e/C, mean / N.
- *
- * Loss and gradient are exact to a bound that holds at any logit scale
- * (|x| = 1e4 and beyond: the loss is formed as (max - x_t) + log sum
- * exp(x - max), never as lse - x_t), in every variant, on any conformant
- * device (README, "Error bounds"; u = 2^-24, first order): S = sum exp is
- * off by sigma = 6 + ln C + C/2 + 432 u relatively (the longest
- * chain of any variant; typically a few u), a gradient element by
- * sigma + 20 u of |s| ((1 + |2 z lse|) p_j + |b_j|) (dx_j = s (A p_j -
- * b_j): the size of its terms; more with smoothing, weights, probability
- * targets: about C/16 u), the loss by
- * sigma + 12 u of max(|loss|, 1 + |2 z lse|) (class targets).
- *
- * Layout. x is the input [N, C] with rows `row_stride` elements apart; the
- * gradient uses the same stride; NaN propagates as in PyTorch; a -inf logit
- * is a class of probability 0. All rows ignored with mean: loss NaN,
- * gradient 0.
- *
- * Padded vocabularies (llm.c): logits of shape (B, T, Vp) of which only
- * the first V columns are classes are rows = B*T, classes = V,
- * row_stride = Vp. classes = Vp would count the padding as classes, and
- * row_stride = 0 would read rows V apart: both give wrong results without
- * any error. The gradient's columns [V, Vp) follow `padding`: in place
- * (the default for llm.c) they are zeroed, so that a GEMM over Vp columns
- * reads zeros there, not logits.
- *
- * Two training-loop patterns (README, "Training loops"):
- *   - fused: one call in the forward pass, grad_input = input (in place),
- *     grad_scale = 1/(B*T) with reduction none; the logits become dlogits;
- *   - split: a loss-only call (grad_input not given: one read of the
- *     logits, nothing written but the loss) in the forward pass, the fused
- *     call in the backward pass.
- * With accumulate = 1, grad_input += the gradient (gradient accumulation
- * over micro-batches; not in place).
+ * Loss and gradient are exact to about (C/2 + ln C + 460) 2^-24 of their
+ * terms' size at any logit scale, in every variant, on any conformant
+ * device (class targets; docs/error-bounds.md, README "Error bounds").
+ * Layout: x [N, C] with rows `row_stride` elements apart, the gradient
+ * alike (padded vocabularies such as llm.c's: README, "Padded layouts
+ * (llm.c)"). NaN propagates as in PyTorch; a -inf logit is a class of
+ * probability 0. All rows ignored with mean: loss NaN, gradient 0.
+ * Training-loop patterns: README, "Training loops".
  */
 typedef struct clloss_cross_entropy_desc {
   size_t struct_size;         /* sizeof(clloss_cross_entropy_desc) */
@@ -427,27 +331,19 @@ typedef struct clloss_cross_entropy_desc {
         CLLOSS_PADDING_AUTO                                                    \
   }
 
-/* ---------------------------------------------------------------------------
- * cross_entropy over a split vocabulary: shard statistics
- *
- * When the classes are split into blocks (vocabulary-parallel training, one
- * block per device or process; the fused linear layer's vocabulary blocks),
- * each block computes per-row partial statistics, the records of all blocks
- * are combined, and each block finishes its own gradient (and the rows'
- * losses) from the combined records:
- *
+/* --- cross_entropy over a split vocabulary: shard statistics ----------------
+ * With the classes split into blocks (one per device or process, or the fused
+ * linear layer's vocabulary blocks), each block computes a record of partial
+ * statistics per row, the blocks' records are combined, and each block
+ * finishes its gradient (and the rows' losses) from the combination:
  *   partial(block k) -> combine over k (any order, any grouping) -> finish
- *
- * For any split of the classes this gives clloss_cross_entropy's loss and
- * gradient up to rounding, with every option of the descriptor: class-index
- * (global indices) or probability targets, weights (each block passes its
- * slice), ignore_index, label_smoothing, z_loss, softcap, every reduction,
- * normalizer, grad_scale, accumulate. desc->classes is the whole V;
- * desc->row_stride is that of the block's own input (0: the block's width).
- *
- * A record (one per row) holds, over the block's classes, with v the
- * (capped) logits and a_c = w_c (label smoothing) or w_c y'_c (probability
- * targets), else 0:
+ * For any split this is clloss_cross_entropy's loss and gradient up to
+ * rounding, with every option of the descriptor (class indices are global;
+ * each block passes its slice of the weights and probability targets).
+ * desc->classes is the whole V; desc->row_stride is that of the block's own
+ * input (0: the block's width). A record holds, over the block's classes,
+ * with v the (capped) logits and a_c = w_c (label smoothing) or w_c y'_c
+ * (probability targets), else 0:
  *   max            max v (-FLT_MAX, -DBL_MAX for float64, when empty)
  *   sumexp         sum exp(v - max)
  *   sum_a          sum a_c
@@ -470,10 +366,9 @@ typedef struct clloss_shard {
   size_t classes; /* >= 1 */
 } clloss_shard;
 
-/* The combine, on the host: inout[i] = combine(inout[i], in[i]) for
- * `count` records. Commutative (bitwise), associative up to rounding; the
- * online-softmax merge. Plain C, so it can serve as a user-defined
- * reduction (MPI_Op_create). */
+/* The combine (the online-softmax merge) on the host: inout[i] =
+ * combine(inout[i], in[i]) for `count` records. Commutative (bitwise),
+ * associative up to rounding; plain C, fit for MPI_Op_create. */
 CLLOSS_API void clloss_ce_stats_combine(clloss_ce_stats *inout,
                                         const clloss_ce_stats *in,
                                         size_t count);
@@ -482,10 +377,10 @@ CLLOSS_API void clloss_ce_stats64_combine(clloss_ce_stats64 *inout,
                                           size_t count);
 
 /* Partial statistics of one block: input [N, shard->classes] (rows
- * desc->row_stride apart), target (class indices [N], global; or the
- * block's probabilities [N, shard->classes]), weight (the block's
- * [shard->classes], optional) -> stats [N records]. stats sharing a byte
- * with input, target or weight is CLLOSS_INVALID_ARGUMENT. */
+ * desc->row_stride apart), target (class indices [N], global; or the block's
+ * probabilities [N, shard->classes]), weight (the block's [shard->classes],
+ * optional) -> stats [N records]. stats sharing a byte with input, target or
+ * weight is CLLOSS_INVALID_ARGUMENT. */
 CLLOSS_API clloss_status clloss_cross_entropy_partial(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
@@ -504,11 +399,10 @@ CLLOSS_API clloss_status clloss_cross_entropy_combine(
 /* The finish of one block from the combined records `stats` [N]: the
  * rows' losses into `loss` (as clloss_cross_entropy: the same on every
  * block) and the block's gradient into grad_input [N, shard->classes]
- * (rows desc->row_stride apart; may be the input, in place). Either may
- * be omitted, not both; loss sharing a byte with any other operand, or
- * grad_input with anything but its own input, is CLLOSS_INVALID_ARGUMENT.
- * A target outside [0, V) that is not ignore_index
- * gives NaN and the device error word, as clloss_cross_entropy. */
+ * (rows desc->row_stride apart; may be the input, in place). Either may be
+ * omitted, not both; loss sharing a byte with any other operand, or
+ * grad_input with anything but its input, is CLLOSS_INVALID_ARGUMENT. A
+ * target outside [0, V), not ignore_index: NaN and the error word. */
 CLLOSS_API clloss_status clloss_cross_entropy_finish(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_cross_entropy_desc *desc, const clloss_shard *shard,
@@ -539,10 +433,9 @@ typedef struct clloss_nll_loss_desc {
   }
 
 /* softmax: p_ij = exp(x_ij - lse_i) over the C classes of each row (rows
- * row_stride apart, the output with the same stride), for sampling and
- * evaluation, with the kernels of cross_entropy (same variants, storage
- * types and accuracy at any logit scale). The output may be the input (in
- * place). */
+ * row_stride apart, the output alike), for sampling and evaluation, with
+ * cross_entropy's kernels (same variants, storage types and accuracy at
+ * any logit scale). The output may be the input (in place). */
 typedef struct clloss_softmax_desc {
   size_t struct_size; /* sizeof(clloss_softmax_desc) */
   size_t rows, classes, row_stride;
@@ -553,18 +446,21 @@ typedef struct clloss_softmax_desc {
 #define CLLOSS_SOFTMAX_DESC_INIT                                               \
   { sizeof(clloss_softmax_desc), 0, 0, 0, CLLOSS_FLOAT32, CLLOSS_PADDING_AUTO }
 
-/* ---------------------------------------------------------------------------
- * Element-wise losses: input x and target y of the same shape, `count`
- * elements, d = x - y. Reductions: none (count values), sum, mean (/count).
- *   mse_loss   d^2                 grad 2d
- *   l1_loss    |d|                 grad sign(d), sign(0) = 0
+/* --- Element-wise losses ----------------------------------------------------
+ * Input x and target y of the same shape, `count` elements, d = x - y.
+ * Reductions: none (count values), sum, mean (/count); kl_div batchmean
+ * divides by `batch` (the size of dimension 0).
+ *   mse_loss   d^2; grad 2d
+ *   l1_loss    |d|; grad sign(d), sign(0) = 0
  *   huber_loss 0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta)
  *   smooth_l1  0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta 0: l1)
- *   binary_cross_entropy_with_logits (weight, pos_weight broadcast over the
- *              last dimension (weight_count elements) or of the input's
- *              shape (count elements); element i uses w[i % weight_count]
- *   kl_div     x = log q; y = p (or log p with log_target); batchmean divides
- *              by `batch` (the size of dimension 0)
+ *   binary_cross_entropy_with_logits: w [(1 - y) x + l (log1p(exp(-|x|)) +
+ *              max(-x, 0))], l = 1 + (pos_weight - 1) y; grad
+ *              w [l sigmoid(x) - pos_weight y]; weight (pos_weight alike):
+ *              weight_count elements, the last dimension (broadcast: element
+ *              i uses w[i % weight_count]) or count
+ *   kl_div     x = log q, y = p: y (log y - x), 0 where y = 0, grad -y;
+ *              log_target (y = log p): e^y (y - x), grad -e^y
  */
 typedef enum clloss_pointwise_loss {
   CLLOSS_MSE_LOSS = 0,
@@ -609,26 +505,21 @@ CLLOSS_API size_t
 clloss_pointwise_loss_count(const clloss_pointwise_desc *desc);
 CLLOSS_API clloss_dtype clloss_loss_dtype(clloss_dtype input_type);
 
-/* The loss output of every call: a float32 scalar (float64 for float64
- * input) for sum and mean; one value per row (cross_entropy, nll_loss) or
- * per element for none.
- *
- * `grad_output` is the upstream gradient g: one value for sum and mean, one
- * per loss output for none, of the loss output's type; not given means 1.
- * `weight` is the class weights w[C] (cross_entropy, nll_loss) or the BCE
- * weight, float32 (float64 for float64 input); not given means all 1.
- * `pos_weight` is BCE's; not given means 1.
- * Either output may be omitted (not given / NULL), not both.
- */
-
-/* Device-buffer calls: enqueue on `queue` (of the context's cl_context and
- * device; another device's queue is CLLOSS_INVALID_ARGUMENT, like a cl_mem
- * of another cl_context) after `wait_list`, and return in `*event` (when
- * not NULL) an event that completes with the last kernel; the caller
- * releases it. They do not wait for the device, except a call that builds
- * a program (the first of its kind) or that measures its shape class's
- * variants (clloss_context_set_variant). The same call twice gives
- * bit-identical results. Input and gradient may be the same buffer and
+/* Arguments of every call: `loss` is a float32 scalar (float64 for float64
+ * input) for sum and mean, one value per row (cross_entropy, nll_loss) or per
+ * element for none. `grad_output` is the upstream gradient g: one value for
+ * sum and mean, one per loss output for none, of the loss output's type; not
+ * given means 1. `weight` is the class weights w[C] (cross_entropy, nll_loss)
+ * or the BCE weight, float32 (float64 for float64 input); not given means
+ * all 1. `pos_weight` is BCE's; not given means 1. Either output may be
+ * omitted (not given / NULL), not both.
+ * Device-buffer calls enqueue on `queue` (of the context's cl_context and
+ * device, else CLLOSS_INVALID_ARGUMENT, as is a cl_mem of another cl_context)
+ * after `wait_list`, and return in `*event` (when not NULL) an event that
+ * completes with the last kernel; the caller releases it. They do not wait
+ * for the device, except a call that builds a program (the first of its
+ * kind) or that measures its shape class's variants. The same call twice
+ * gives bit-identical results. Input and gradient may be the same buffer and
  * offset (in place). */
 CLLOSS_API clloss_status clloss_cross_entropy(
     clloss_context *ctx, cl_command_queue queue,
@@ -636,21 +527,18 @@ CLLOSS_API clloss_status clloss_cross_entropy(
     clloss_buffer target, clloss_buffer weight, clloss_buffer grad_output,
     clloss_buffer loss, clloss_buffer grad_input, cl_uint num_events,
     const cl_event *wait_list, cl_event *event);
-
 CLLOSS_API clloss_status clloss_nll_loss(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_nll_loss_desc *desc, clloss_buffer input, clloss_buffer target,
     clloss_buffer weight, clloss_buffer grad_output, clloss_buffer loss,
     clloss_buffer grad_input, cl_uint num_events, const cl_event *wait_list,
     cl_event *event);
-
 CLLOSS_API clloss_status clloss_pointwise(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_pointwise_desc *desc, clloss_buffer input,
     clloss_buffer target, clloss_buffer weight, clloss_buffer pos_weight,
     clloss_buffer grad_output, clloss_buffer loss, clloss_buffer grad_input,
     cl_uint num_events, const cl_event *wait_list, cl_event *event);
-
 CLLOSS_API clloss_status
 clloss_softmax(clloss_context *ctx, cl_command_queue queue,
                const clloss_softmax_desc *desc, clloss_buffer input,
@@ -658,87 +546,49 @@ clloss_softmax(clloss_context *ctx, cl_command_queue queue,
                const cl_event *wait_list, cl_event *event);
 
 /* Host-pointer calls: the same losses on host arrays, through device
- * buffers that the context pools and reuses. They return when the results
- * are in host memory and the device no longer reads the caller's arrays
- * (whatever the outcome). Targets are checked first: a bad one gives
- * CLLOSS_INVALID_TARGET before any output is touched. */
+ * buffers the context pools. They return when the results are in host
+ * memory and the device no longer reads the caller's arrays (whatever the
+ * outcome); a bad target is CLLOSS_INVALID_TARGET before any output is
+ * touched. */
 CLLOSS_API clloss_status clloss_cross_entropy_host(
     clloss_context *ctx, const clloss_cross_entropy_desc *desc,
     const void *input, const void *target, const void *weight,
     const void *grad_output, void *loss, void *grad_input);
-
 CLLOSS_API clloss_status
 clloss_nll_loss_host(clloss_context *ctx, const clloss_nll_loss_desc *desc,
                      const void *input, const void *target, const void *weight,
                      const void *grad_output, void *loss, void *grad_input);
-
 CLLOSS_API clloss_status clloss_pointwise_host(
     clloss_context *ctx, const clloss_pointwise_desc *desc, const void *input,
     const void *target, const void *weight, const void *pos_weight,
     const void *grad_output, void *loss, void *grad_input);
-
 CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
                                              const clloss_softmax_desc *desc,
                                              const void *input, void *output);
 
-/* ---------------------------------------------------------------------------
- * linear_cross_entropy: a classifier's last linear layer and its
- * cross-entropy in one call, never holding the N x V logits
- * (torch.nn.functional.linear_cross_entropy; Liger-Kernel's fused linear
- * cross-entropy, Cut Cross-Entropy's vocabulary blocks).
- *
+/* --- linear_cross_entropy ---------------------------------------------------
+ * A classifier's last linear layer and its cross-entropy in one call, never
+ * holding the N x V logits.
  *   z    = X W^T + b       X [N, H], W [V, H] (torch.nn.Linear's layout), b [V]
  *   loss = cross_entropy(z, target)   with every option of `ce` (see above)
  *   dz   = d loss / dz                (upstream gradient as cross_entropy's)
  *   dX   = dz W            [N, H]
- *   dW   = dz^T X          [V, H]  (added to grad_linear_weight when
- *                                   accumulate_grad_weight is set)
- *   db   = sum_i dz_i      [V]     (added when accumulate_grad_bias is set)
- *
- * Method, chosen by vocab_block:
- *   0 (row chunks): for each chunk of `chunk_rows` rows, GEMMs write the
- *     chunk's logits [rows, V] into workspace, cross_entropy turns them
- *     into dz in place, then GEMMs write dX of the chunk and add to dW,
- *     and a column sum adds to db. The GEMMs run on slices of about
- *     V rows / (H + rows) classes, so that the operand copies CLBlast
- *     makes stay near the size of the chunk's logits.
- *   > 0 (vocabulary blocks of `vocab_block` classes): for each chunk of
- *     rows, a first pass over the blocks computes each row's softmax
- *     statistics block by block and merges them; a second pass computes
- *     each block's logits again and adds its gradient to dX, dW and db.
- *     No chunk x V tensor at all, for two forward GEMMs instead of one.
- *     The statistics are the shard calls' above (partial, combine,
- *     finish).
- * chunk_rows 0 chooses the chunk from workspace_limit; without a limit,
- * row chunks get N x H x 4 bytes of logits (N H / V rows, as Liger
- * chooses) but at least 256 rows on CPU devices and 1024 elsewhere (fewer
- * make CLBlast's GEMMs slow), and
- * vocabulary blocks take all rows in one chunk. The workspace (kept by the
- * context, grown to the largest call) includes the temporary buffer CLBlast's
- * GEMMs need, which clloss allocates for them:
- * clloss_linear_cross_entropy_workspace_size gives the whole device memory a
- * call allocates.
- *
- * Storage (ce.input_type, of X, W, b, dX, dW, db and probability
- * targets): float32 and float64 (devices with fp64) compute in that type
- * with CLBlast's Sgemm / Dgemm. float16 and bfloat16 are converted to
- * float32 on the device (W once per call, X chunk by chunk) and computed
- * with Sgemm, on every device: CLBlast's Hgemm needs cl_khr_fp16 and sums
- * its products in half precision. dW and db are accumulated in float32
- * across chunks and rounded once at the end, so 16-bit storage adds
- * 2 V H float32 of workspace. Targets: class indices (ce.target_type
- * INT64/INT32) or probabilities [N, V] of the storage type, as in
- * cross_entropy. Class weights, grad_output and loss are float32 (float64
- * for float64).
- *
- * Results equal cross_entropy on the full logits within float32 rounding
- * of the GEMMs (the mean's divisor is the weight sum over all N rows, not
- * a chunk's); the same call twice gives bit-identical results.
- *
- * Needs CLBlast: when clloss was built without it, both calls return
- * CLLOSS_UNSUPPORTED. CLBlast keeps its compiled programs, and a reference
- * to the cl_context, until CLBlastClearCache() is called.
- */
+ *   dW   = dz^T X          [V, H]  (added with accumulate_grad_weight)
+ *   db   = sum_i dz_i      [V]     (added with accumulate_grad_bias)
+ * vocab_block 0: row chunks, each chunk's logits [chunk_rows, V] in the
+ * workspace; > 0: vocabulary blocks, the rows' statistics merged block by
+ * block (the shard calls above), no chunk x V tensor, for two forward GEMMs
+ * instead of one. chunk_rows 0 chooses the chunk (from workspace_limit when
+ * given). Storage ce.input_type (X, W, b, dX, dW, db, probability targets):
+ * float32, float64 (devices with fp64), float16 and bfloat16 (computed in
+ * float32, dW and db rounded once at the end); class weights, grad_output
+ * and loss float32 (float64 for float64). In detail, with related work:
+ * docs/linear-cross-entropy.md. Results equal cross_entropy on the full
+ * logits within float32 rounding of the GEMMs (the mean divides by the
+ * weight sum over all N rows); the same call twice gives bit-identical
+ * results. Needs CLBlast (else every linear_cross_entropy call is
+ * CLLOSS_UNSUPPORTED), which keeps its programs, and a reference to the
+ * cl_context, until CLBlastClearCache(). */
 typedef struct clloss_linear_cross_entropy_desc {
   size_t struct_size;           /* sizeof(clloss_linear_cross_entropy_desc) */
   size_t hidden;                /* H >= 1 */
@@ -764,30 +614,27 @@ typedef struct clloss_linear_cross_entropy_desc {
         CLLOSS_CROSS_ENTROPY_DESC_INIT                                         \
   }
 
-/* Bytes of device workspace (beyond the arguments) a call with `desc` and
- * these outputs (nonzero: wanted) allocates on ctx, CLBlast's temporary
- * buffer included, for buffers at offset 0 (other offsets can make CLBlast
- * copy more), with the chunk it chooses in *chunk_rows (may be NULL). The
- * context keeps the workspace for later calls, as it keeps its scratch.
- * Either pointer may be NULL, not both; with bytes NULL only the chunk is
- * computed (no query of CLBlast). The cost does not grow with the number
- * of chunks, slices or blocks (CLBlast is asked about the first, second
- * and last of each). A workspace of more than SIZE_MAX bytes is
- * CLLOSS_OUT_OF_DEVICE_MEMORY (nothing written), never a wrapped size. */
+/* Bytes of device workspace beyond the arguments, CLBlast's temporary buffer
+ * included, that a call with `desc` and these outputs (nonzero: wanted)
+ * allocates on ctx for buffers at offset 0 (other offsets can make CLBlast
+ * copy more), and the chunk it chooses in *chunk_rows; the context keeps the
+ * workspace for later calls, as its scratch. Either pointer may be NULL, not
+ * both; with bytes NULL only the chunk is computed (no query of CLBlast). More
+ * than SIZE_MAX bytes: CLLOSS_OUT_OF_DEVICE_MEMORY (nothing written), never a
+ * wrapped size. */
 CLLOSS_API clloss_status clloss_linear_cross_entropy_workspace_size(
     clloss_context *ctx, const clloss_linear_cross_entropy_desc *desc,
     int want_grad_input, int want_grad_weight, int want_grad_bias,
     size_t *bytes, size_t *chunk_rows);
 
-/* Device buffers, on the caller's queue after wait_list, no host
- * synchronisation; CLBlast's kernels are enqueued on the same queue after
- * ours, behind a barrier on an out-of-order queue; `*event` completes with
- * the last command. input X, linear_weight W and target
- * are required; linear_bias, weight (class weights), grad_output and every
- * output may be CLLOSS_BUFFER_NONE: an output not given is not computed
- * (loss only: no backward GEMMs), but at least one must be given. Outputs
- * must not overlap inputs. Bad targets: as cross_entropy (NaN rows, the
- * error word with the row's index in X). */
+/* Device buffers, on the caller's queue after wait_list, without host
+ * synchronisation; CLBlast's kernels follow ours on the same queue (behind a
+ * barrier on an out-of-order queue); `*event` completes with the last command.
+ * X, linear_weight W and target are required; linear_bias, weight (class
+ * weights), grad_output and every output may be CLLOSS_BUFFER_NONE: an output
+ * not given is not computed (loss only: no backward GEMMs), but one must be
+ * given. Outputs must not overlap inputs. Bad targets: as cross_entropy (NaN
+ * rows, the error word with the row's index in X). */
 CLLOSS_API clloss_status clloss_linear_cross_entropy(
     clloss_context *ctx, cl_command_queue queue,
     const clloss_linear_cross_entropy_desc *desc, clloss_buffer input,
@@ -806,43 +653,37 @@ CLLOSS_API clloss_status clloss_linear_cross_entropy_host(
     const void *target, const void *weight, const void *grad_output, void *loss,
     void *grad_input, void *grad_linear_weight, void *grad_linear_bias);
 
-/* linear_cross_entropy over a split vocabulary (vocabulary parallelism):
- * this device or process holds the rows [shard->class_offset,
- * + shard->classes) of W, of b and of the class weights (classes 0: none),
- * and the shards of all participants tile the V = desc->ce.classes
- * classes. Each computes its logits block by block (vocab_block; 0: its
- * whole shard as one block, computed once), the per-row shard statistics
- * of each chunk of rows (see "shard statistics" above), and hands them to
- * `exchange`, which combines them with the other shards' (an all-reduce
- * with clloss_ce_stats_combine); from the combined records each finishes
- * its own block's gradient. Results:
- *   loss                the whole problem's (the same on every shard of
- *                       the same kind of device: the combined records are)
- *   grad_input          THIS shard's part of dX, dz_r W_r [N, H]: the sum
- *                       over the shards is dX (added to grad_input with
- *                       ce.accumulate)
- *   grad_linear_weight  its rows of dW [shard classes, H]; grad_linear_bias
- *                       its entries of db
- * Inputs: input X [N, H] whole; linear_weight [shard classes, H];
- * linear_bias and weight its entries; target: class indices [N] (global,
- * the same everywhere) or the shard's probabilities [N, shard classes].
- *
+/* linear_cross_entropy over a split vocabulary (vocabulary parallelism): this
+ * device or process holds the rows [shard->class_offset, + shard->classes) of
+ * W, of b and of the class weights (classes 0: none); the shards of all
+ * participants tile the V = desc->ce.classes classes. Each computes its logits
+ * block by block (vocab_block; 0: its whole shard as one block, computed once)
+ * and the shard statistics (above) of each chunk of rows, which `exchange`
+ * combines with the other shards' (an all-reduce with
+ * clloss_ce_stats_combine); from the combined records each finishes its own
+ * block's gradient. Inputs: X [N, H] whole; linear_weight [shard classes, H];
+ * linear_bias and weight its entries; target: class indices [N] (global, the
+ * same everywhere) or the shard's probabilities [N, shard classes]. Results:
+ * loss, the whole problem's (the same on every shard of the same kind of
+ * device: the combined records are); grad_input, THIS shard's part of dX, dz_r
+ * W_r [N, H], whose sum over the shards is dX (added with ce.accumulate);
+ * grad_linear_weight its rows of dW [shard classes, H]; grad_linear_bias its
+ * entries of db.
  * exchange->exchange(user, kind, data, count) runs on the host, with the
- * device idle for this call, in a sequence that depends only on the
- * descriptor (N, V, chunk_rows), the same on every shard: first kind
- * CLLOSS_EXCHANGE_SUM, count 1: the shard's part of the mean's weight sum
- * (a real: float, double for float64), to be replaced by the sum over the
- * shards; then for each chunk of rows kind CLLOSS_EXCHANGE_RECORDS, count
- * = the chunk's rows: records (clloss_ce_stats, clloss_ce_stats64 for
- * float64) to be replaced by their combine over the shards. Anything but
- * CLLOSS_SUCCESS ends the call with that status (the exchange sets the
- * detail sentence, clloss_context_fail). chunk_rows 0 chooses the
- * chunk from the whole problem (as clloss_linear_cross_entropy would with
- * every gradient wanted), so that every shard makes the same exchanges.
- * Each call waits on the host for the exchanges; the commands after the
- * last are enqueued without waiting. An empty shard (classes 0) joins the
- * exchanges with empty records, computes the loss, zeroes grad_input (its
- * part of dX) and has no weight or bias gradient. */
+ * device idle for this call, in a sequence that depends only on N, V and
+ * chunk_rows, the same on every shard: first kind CLLOSS_EXCHANGE_SUM, count
+ * 1: the shard's part of the mean's weight sum (float; double for float64), to
+ * be replaced by the sum over the shards; then per chunk of rows
+ * CLLOSS_EXCHANGE_RECORDS, count = the chunk's rows: records (clloss_ce_stats;
+ * _stats64 for float64) to be replaced by their combine over the shards.
+ * Anything but CLLOSS_SUCCESS ends the call with that status (the exchange
+ * sets the detail: clloss_context_fail). chunk_rows 0 chooses the chunk from
+ * the whole problem (as clloss_linear_cross_entropy with every gradient
+ * wanted), so that every shard makes the same exchanges. Each call waits on
+ * the host for the exchanges; the commands after the last are enqueued without
+ * waiting. An empty shard (classes 0) joins the exchanges with empty records,
+ * computes the loss, zeroes grad_input (its part of dX) and has no weight or
+ * bias gradient. */
 typedef struct clloss_linear_exchange {
   clloss_status (*exchange)(void *user, int kind, void *data, size_t count);
   void *user;
@@ -872,24 +713,20 @@ CLLOSS_API clloss_status clloss_l1_loss_host(clloss_context *ctx, size_t count,
                                              const float *target, float *loss,
                                              float *grad_input);
 
-/* ---------------------------------------------------------------------------
- * CPU reference: the same descriptors and arguments on host arrays, in plain
- * C with double accumulation. Use it to verify results.
- */
+/* --- CPU reference -------------------------------------------------------- */
+/* The same descriptors and arguments on host arrays, in plain C with
+ * double accumulation. Use it to verify results. */
 CLLOSS_API clloss_status clloss_reference_cross_entropy(
     const clloss_cross_entropy_desc *desc, const void *input,
     const void *target, const void *weight, const void *grad_output, void *loss,
     void *grad_input);
-
 CLLOSS_API clloss_status clloss_reference_nll_loss(
     const clloss_nll_loss_desc *desc, const void *input, const void *target,
     const void *weight, const void *grad_output, void *loss, void *grad_input);
-
 CLLOSS_API clloss_status clloss_reference_pointwise(
     const clloss_pointwise_desc *desc, const void *input, const void *target,
     const void *weight, const void *pos_weight, const void *grad_output,
     void *loss, void *grad_input);
-
 CLLOSS_API clloss_status clloss_reference_softmax(
     const clloss_softmax_desc *desc, const void *input, void *output);
 
