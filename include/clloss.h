@@ -31,12 +31,12 @@
  *   processes may share too (docs/threads.md).
  * - Functions without a context (the CPU reference, status and dtype
  *   names, the loss counts) are reentrant.
- * - The environment variables are read when a context is created: do not
- *   change them (setenv) while another thread creates one.
+ * - Environment variables are read when a context is created, also by the
+ *   tuning thread of a GPU context: no setenv while either may run.
  * Calls on one context run one after the other on the device, whichever queues
- * they are given (each call's first kernel waits for the previous call's last:
- * they share the context's scratch), so a call must not wait, through its wait
- * list, for a later call. For overlapping work on several queues, use one
+ * they are given (the first kernel of a call on another queue waits for the
+ * previous call's last: they share the context's scratch), so a call must not
+ * wait, through its wait list, for a later call. For overlapping work on several queues, use one
  * context per queue.
  *
  * Status codes --------------------------------------------------------------
