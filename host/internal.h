@@ -63,6 +63,9 @@ enum {
   CLLOSS__POOL_COUNT
 };
 
+/* Most release hooks a context holds (clloss__context_on_release). */
+#define CLLOSS__RELEASE_HOOKS 8
+
 struct clloss_context {
   cl_context cl;
   cl_device_id device;
@@ -110,12 +113,28 @@ struct clloss_context {
   size_t pool_bytes[CLLOSS__POOL_COUNT];
 
   /* linear_cross_entropy's workspace and pools (host/linear.h), NULL
-   * until its first call. */
+   * until its first call; released by its own hook (below). */
   struct clloss__linear *linear;
+
+  /* What the layers above the context release with it, in the order they
+   * registered (clloss__context_on_release). */
+  struct clloss__release_hook {
+    void (*fn)(clloss_context *ctx, void *data);
+    void *data;
+  } on_release[CLLOSS__RELEASE_HOOKS];
+  size_t on_release_count;
 };
 
-/* Frees what ctx->linear holds, and it (linear_cross_entropy.c). */
-void clloss__linear_release(struct clloss__linear *linear);
+/* Registers fn(ctx, data) to run when ctx is released, after its queue
+ * has finished and before the context's own buffers go: each layer above
+ * the context (programs, tuning, linear_cross_entropy) releases its own
+ * state that way, so that context.c knows nothing of them. A pair already
+ * registered is not registered again. Hooks run in the order registered
+ * and must not depend on one another. CLLOSS_OUT_OF_HOST_MEMORY (with a
+ * detail) when the table is full. */
+typedef void (*clloss__release_fn)(clloss_context *ctx, void *data);
+clloss_status clloss__context_on_release(clloss_context *ctx,
+                                         clloss__release_fn fn, void *data);
 
 /* Records a failure's sentence in ctx->detail and returns `status`. */
 clloss_status clloss__fail(clloss_context *ctx, clloss_status status,
@@ -143,7 +162,6 @@ clloss_status clloss__get_program(clloss_context *ctx,
                                   const clloss__program_key *key,
                                   const char *const *kernel_names,
                                   clloss__program **out);
-void clloss__release_programs(clloss_context *ctx);
 /* Starts building, on a thread of its own, those of keys[0..n) (n <= 2)
  * that ctx has not built: the thread creates a context on ctx's cl_context
  * and device and calls run(that context, copy of arg) (arg_size <= 128),
@@ -256,9 +274,6 @@ clloss_status clloss__check_environment(char detail[CLLOSS_DETAIL_SIZE]);
 
 /* Forgets the process's variant choices (tests). */
 void clloss__tune_forget(void);
-/* A context going away: the classes whose programs it was building are
- * free for another context to build (context release). */
-void clloss__tune_release(const clloss_context *ctx);
 /* Elements (rows x classes) of every timed or warm-up run that tune.c's
  * measurements have made in the process (tests: the cost of measuring). */
 size_t clloss__tune_measured_elements(void);

@@ -29,6 +29,11 @@ struct clloss__linear {
   size_t bytes[LCE_BUFFERS];
 };
 
+/* ctx->linear, created on first use with a release hook that frees it and
+ * its buffers with the context; NULL (with a detail) when out of host
+ * memory. */
+struct clloss__linear *clloss__linear_of(clloss_context *ctx);
+
 /* The scalars of kernels/linear_cross_entropy.cl's kernels
  * (kernels/params.h). */
 typedef clloss__lce_params lce_params;

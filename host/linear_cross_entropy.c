@@ -9,13 +9,28 @@
 
 #include "linear.h"
 
-void clloss__linear_release(struct clloss__linear *lin) {
+/* The context's release hook. */
+static void linear_release(clloss_context *ctx, void *unused) {
+  (void)unused;
+  struct clloss__linear *lin = ctx->linear;
   if (!lin)
     return;
   for (int i = 0; i < LCE_BUFFERS; i++)
     if (lin->mem[i])
       clReleaseMemObject(lin->mem[i]);
   free(lin);
+  ctx->linear = NULL;
+}
+
+struct clloss__linear *clloss__linear_of(clloss_context *ctx) {
+  if (ctx->linear)
+    return ctx->linear;
+  if (clloss__context_on_release(ctx, linear_release, NULL) != CLLOSS_SUCCESS)
+    return NULL;
+  if (!(ctx->linear = calloc(1, sizeof *ctx->linear)))
+    clloss__fail(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
+                 "no host memory for linear_cross_entropy");
+  return ctx->linear;
 }
 
 static int sixteen_bit(clloss_dtype t) {
@@ -325,10 +340,8 @@ static clloss_status check_buffers(lce_call *c) {
 /* Grows the context's buffers to the plan. */
 static clloss_status reserve(lce_call *c) {
   clloss_context *ctx = c->l.ctx;
-  if (!ctx->linear && !(ctx->linear = calloc(1, sizeof *ctx->linear)))
-    return clloss__fail(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
-                        "no host memory for linear_cross_entropy");
-  c->lin = ctx->linear;
+  if (!(c->lin = clloss__linear_of(ctx)))
+    return CLLOSS_OUT_OF_HOST_MEMORY;
   for (int i = 0; i <= LCE_TEMP; i++)
     if (c->pl.bytes[i] || i == LCE_TEMP) /* CLBlast always gets one */
       CLLOSS__TRY(clloss__reserve(ctx, &c->lin->mem[i], &c->lin->bytes[i],

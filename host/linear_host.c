@@ -131,9 +131,8 @@ clloss_status clloss_linear_cross_entropy_host(
     CLLOSS__TRY(clloss__check_targets(target, ce->target_type, ce->rows,
                                       ce->classes, ce->ignore_index, NULL,
                                       ctx->detail));
-  if (!ctx->linear && !(ctx->linear = calloc(1, sizeof *ctx->linear)))
-    return clloss__fail(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
-                        "no host memory for linear_cross_entropy");
+  if (!clloss__linear_of(ctx))
+    return CLLOSS_OUT_OF_HOST_MEMORY;
   const lce_host h = {input,
                       linear_weight,
                       linear_bias,

@@ -509,6 +509,8 @@ static int building(const clloss_context *ctx) {
   return 0;
 }
 
+static void tune_release(clloss_context *ctx, void *unused);
+
 clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
                                      size_t rows, size_t classes,
                                      clloss_dtype in_type) {
@@ -549,7 +551,9 @@ clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
       /* Not built, and nobody builds them: this context starts, unless it
        * builds another class's programs now, or its device is a CPU. */
       ready = 0;
-      if (builds_to_measure(ctx) && !building(ctx)) {
+      if (builds_to_measure(ctx) && !building(ctx) &&
+          clloss__context_on_release(ctx, tune_release, NULL) ==
+              CLLOSS_SUCCESS) {
         warm_arg a = {.p = p, .v = {v[0], v[1]}};
         for (int k = 0; k < 2; k++)
           a.run[k] = clloss__programs_ready(ctx, &keys[k], 1) < 0;
@@ -587,7 +591,11 @@ clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
   return chosen;
 }
 
-void clloss__tune_release(const clloss_context *ctx) {
+/* A context going away (its release hook, registered when it becomes a
+ * class's builder): the classes whose programs it was building are free
+ * for another context to build. */
+static void tune_release(clloss_context *ctx, void *unused) {
+  (void)unused;
   pthread_mutex_lock(&lock);
   for (device_table *t = tables; t; t = t->next)
     for (int f = 0; f < CLLOSS__FAMILIES; f++)
