@@ -200,14 +200,18 @@ static void make_args(clloss_context *ctx, const clloss_cross_entropy_desc *d,
     a->mems[CLLOSS__ROWS_scratch] = ctx->segments;
 }
 
+static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+                              const clloss__tune_problem *p);
+
 static clloss_status enqueue(clloss__launch *l, const void *desc,
                              const clloss__rows_call *c) {
   const clloss_cross_entropy_desc *d = desc;
   clloss_context *ctx = l->ctx;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
   clloss__program *p;
-  clloss__variant v = clloss__pick_variant(ctx, CLLOSS__FAMILY_CROSS_ENTROPY,
-                                           c->rows, c->classes, d->input_type);
+  clloss__variant v =
+      clloss__pick_variant(ctx, CLLOSS__FAMILY_CROSS_ENTROPY, c->rows,
+                           c->classes, d->input_type, tune_run);
   CLLOSS__TRY(clloss__ce_program(ctx, d, v, &p));
   ce_plan pl = plan(ctx, p, c->rows, c->classes, p->key.vw);
   /* Within the device's loop budget, forced variants too (a wrong result
@@ -255,6 +259,26 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   }
   ctx->last_variant = clloss__variant_name(pl.variant);
   return CLLOSS_SUCCESS;
+}
+
+/* tune.c's measurement (clloss__tune_run): a default descriptor of the
+ * problem's shape and type, through the device path with `variant`
+ * forced. */
+static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+                              const clloss__tune_problem *p) {
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = p->rows;
+  d.classes = p->classes;
+  d.input_type = p->type;
+  clloss__rows_call c = clloss__ce_describe(&d);
+  const clloss__variant forced = ctx->variant;
+  ctx->variant = variant;
+  clloss_status s = clloss__rows_call_device(
+      ctx, p->queue, &c, enqueue, &d, CLLOSS_BUFFER(p->x), CLLOSS_BUFFER(p->t),
+      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(p->loss),
+      CLLOSS_BUFFER(p->grad), 0, NULL, NULL);
+  ctx->variant = forced;
+  return s;
 }
 
 clloss_status clloss_cross_entropy(clloss_context *ctx, cl_command_queue queue,

@@ -255,13 +255,34 @@ clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
                                  int finish_index, size_t count, int mode,
                                  float fdiv, size_t idiv, clloss_buffer loss);
 
+/* A problem that tune.c measures variants on: the caller's input type and
+ * shape (element-wise: count x 1, never larger), class-index targets
+ * (int64, all 0) or mse_loss's second input, mean, loss and gradient,
+ * every input 0.5; buffers and queue are tune.c's. */
+typedef struct clloss__tune_problem {
+  int family;
+  clloss_dtype type;
+  size_t rows, classes;
+  cl_command_queue queue;
+  cl_mem x, y, t, loss, grad; /* inputs, targets, loss, gradient */
+} clloss__tune_problem;
+/* One run of `variant` on p, enqueued on p->queue (not waited for) by the
+ * launcher of p's family, which hands it to clloss__pick_variant: tune.c
+ * times runs through it and calls no entry point of the library. It leaves
+ * ctx's forced variant as it found it. */
+typedef clloss_status (*clloss__tune_run)(clloss_context *ctx,
+                                          clloss__variant variant,
+                                          const clloss__tune_problem *p);
+
 /* The variant a call of `family` on rows x classes (element-wise: count x
  * 1) elements of `in_type` runs: the forced one, else the choice for its
  * shape class (tune.c: the heuristic, or a measured choice that beat it
- * clearly). The launcher puts it into its program key, once per call. */
+ * clearly, timed with `run`). The launcher puts it into its program key,
+ * once per call. */
 clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
                                      size_t rows, size_t classes,
-                                     clloss_dtype in_type);
+                                     clloss_dtype in_type,
+                                     clloss__tune_run run);
 /* Environment variables (env.c). A switch: 1 for on, 1, yes, true and 0
  * for off, 0, no, false (any case), `fallback` when unset or empty, -1 for
  * any other value. */

@@ -155,12 +155,15 @@ static clloss_status set_args(clloss_context *ctx, cl_kernel k,
   return CLLOSS_SUCCESS;
 }
 
+static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+                              const clloss__tune_problem *p);
+
 static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
   clloss_context *ctx = l->ctx;
   const clloss_pointwise_desc *d = c->d;
   clloss__program_key key = clloss__pw_program_key(ctx, d);
   key.variant = clloss__pick_variant(ctx, CLLOSS__FAMILY_POINTWISE, d->count, 1,
-                                     d->input_type);
+                                     d->input_type, tune_run);
   const int vw = key.vw;
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, pw_kernels, &p));
@@ -186,6 +189,41 @@ static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
   return CLLOSS_SUCCESS;
 }
 
+/* The device call on a checked descriptor: its buffers' checks, then the
+ * launch. */
+static clloss_status call_device(clloss_context *ctx, cl_command_queue queue,
+                                 const clloss_pointwise_desc *d,
+                                 clloss_buffer input, clloss_buffer target,
+                                 clloss_buffer weight, clloss_buffer pos_weight,
+                                 clloss_buffer grad_output, clloss_buffer loss,
+                                 clloss_buffer grad_input, cl_uint num_events,
+                                 const cl_event *wait_list, cl_event *event) {
+  CLLOSS__TRY(check_buffers(ctx, d, input, target, weight, pos_weight,
+                            grad_output, loss, grad_input));
+  const pw_call c = {d,          input,       target, weight,
+                     pos_weight, grad_output, loss,   grad_input};
+  clloss__launch l;
+  CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
+  return clloss__launch_end(&l, enqueue(&l, &c), event);
+}
+
+/* tune.c's measurement (clloss__tune_run): mse_loss of the problem's count
+ * and type, through the device path with `variant` forced. */
+static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+                              const clloss__tune_problem *p) {
+  clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_MSE_LOSS);
+  d.count = p->rows;
+  d.input_type = p->type;
+  const clloss_buffer none = CLLOSS_BUFFER_NONE;
+  const clloss__variant forced = ctx->variant;
+  ctx->variant = variant;
+  clloss_status s = call_device(
+      ctx, p->queue, &d, CLLOSS_BUFFER(p->x), CLLOSS_BUFFER(p->y), none, none,
+      none, CLLOSS_BUFFER(p->loss), CLLOSS_BUFFER(p->grad), 0, NULL, NULL);
+  ctx->variant = forced;
+  return s;
+}
+
 clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
                                const clloss_pointwise_desc *desc,
                                clloss_buffer input, clloss_buffer target,
@@ -196,13 +234,9 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
   CLLOSS__TRY(clloss__enter_call(ctx, event));
   clloss_pointwise_desc d;
   CLLOSS__TRY(clloss__check_pointwise_desc(desc, &d, ctx->detail));
-  CLLOSS__TRY(check_buffers(ctx, &d, input, target, weight, pos_weight,
-                            grad_output, loss, grad_input));
-  const pw_call c = {&d,         input,       target, weight,
-                     pos_weight, grad_output, loss,   grad_input};
-  clloss__launch l;
-  CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
-  return clloss__launch_end(&l, enqueue(&l, &c), event);
+  return call_device(ctx, queue, &d, input, target, weight, pos_weight,
+                     grad_output, loss, grad_input, num_events, wait_list,
+                     event);
 }
 
 clloss_status clloss_pointwise_host(clloss_context *ctx,
