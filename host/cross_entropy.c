@@ -311,12 +311,8 @@ clloss_status clloss_cross_entropy_host(clloss_context *ctx,
   CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, &d, ctx->detail));
   clloss__rows_call c = clloss__ce_describe(&d);
   clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};
-  CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
-  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
-  clloss_status s =
-      clloss_cross_entropy(ctx, ctx->queue, &d, c.input, c.target, c.weight,
-                           c.grad_output, c.loss, c.grad_input, 0, NULL, NULL);
-  return clloss__rows_host_end(ctx, &c, &h, s);
+  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: c's */
+  return clloss__rows_call_host(ctx, &c, &h, enqueue, &d);
 }
 
 /* softmax: cross_entropy's kernels with P.softmax: the gradient pass with
@@ -368,9 +364,6 @@ clloss_status clloss_softmax_host(clloss_context *ctx,
   clloss_cross_entropy_desc ce;
   clloss__rows_call c = describe_softmax(&d, &ce);
   clloss__rows_host h = {input, NULL, NULL, NULL, NULL, output};
-  CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
-  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
-  clloss_status s =
-      clloss_softmax(ctx, ctx->queue, &d, c.input, c.grad_input, 0, NULL, NULL);
-  return clloss__rows_host_end(ctx, &c, &h, s);
+  ce.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: c's */
+  return clloss__rows_call_host(ctx, &c, &h, enqueue, &ce);
 }

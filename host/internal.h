@@ -238,6 +238,9 @@ clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
 clloss_status clloss__check_buffer(clloss_context *ctx, const char *name,
                                    clloss_buffer buf, size_t count,
                                    size_t elem_size, int required);
+/* CLLOSS_UNSUPPORTED, with a detail, for float64 data on a device without
+ * fp64; else CLLOSS_SUCCESS. */
+clloss_status clloss__check_fp64(clloss_context *ctx, clloss_dtype type);
 /* The mem to pass for an optional buffer: its own, or the dummy. */
 cl_mem clloss__mem_or_dummy(const clloss_context *ctx, clloss_buffer b);
 

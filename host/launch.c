@@ -160,6 +160,14 @@ clloss_status clloss__check_buffer(clloss_context *ctx, const char *name,
   return CLLOSS_SUCCESS;
 }
 
+clloss_status clloss__check_fp64(clloss_context *ctx, clloss_dtype type) {
+  if (type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
+    return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
+                        "float64 needs a device with fp64; %s has none",
+                        ctx->info.name);
+  return CLLOSS_SUCCESS;
+}
+
 cl_mem clloss__mem_or_dummy(const clloss_context *ctx, clloss_buffer b) {
   return b.mem ? b.mem : ctx->dummy;
 }

@@ -202,10 +202,7 @@ static clloss_status check_desc(clloss_context *ctx,
                                 const clloss_linear_cross_entropy_desc *desc,
                                 clloss_linear_cross_entropy_desc *out) {
   CLLOSS__TRY(clloss__check_linear_desc(desc, out, ctx->detail));
-  if (out->ce.input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
-    return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
-                        "float64 needs a device with fp64; %s has none",
-                        ctx->info.name);
+  CLLOSS__TRY(clloss__check_fp64(ctx, out->ce.input_type));
 #ifndef CLLOSS_HAVE_CLBLAST
   return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
                       "linear_cross_entropy needs CLBlast, and clloss was "

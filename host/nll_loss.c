@@ -124,10 +124,6 @@ clloss_status clloss_nll_loss_host(clloss_context *ctx,
   CLLOSS__TRY(clloss__check_nll_loss_desc(desc, &d, ctx->detail));
   clloss__rows_call c = describe(&d);
   clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};
-  CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
-  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
-  clloss_status s =
-      clloss_nll_loss(ctx, ctx->queue, &d, c.input, c.target, c.weight,
-                      c.grad_output, c.loss, c.grad_input, 0, NULL, NULL);
-  return clloss__rows_host_end(ctx, &c, &h, s);
+  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: c's */
+  return clloss__rows_call_host(ctx, &c, &h, enqueue, &d);
 }

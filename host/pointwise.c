@@ -59,11 +59,7 @@ check_buffers(clloss_context *ctx, const clloss_pointwise_desc *d,
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "grad_input overlaps input without being the same "
                         "elements");
-  if (d->input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
-    return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
-                        "float64 needs a device with fp64; %s has none",
-                        ctx->info.name);
-  return CLLOSS_SUCCESS;
+  return clloss__check_fp64(ctx, d->input_type);
 }
 
 /* How the elements are cut into work. */
