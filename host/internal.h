@@ -238,8 +238,15 @@ clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
 clloss_status clloss__check_buffer(clloss_context *ctx, const char *name,
                                    clloss_buffer buf, size_t count,
                                    size_t elem_size, int required);
-/* CLLOSS_UNSUPPORTED, with a detail, for float64 data on a device without
- * fp64; else CLLOSS_SUCCESS. */
+/* The checks of a call that hold wherever its arrays are (device buffers
+ * or host memory), each written once; CLLOSS_SUCCESS, else the failure
+ * with a detail. At least one of the outputs loss and grad_input: */
+clloss_status clloss__check_outputs(clloss_context *ctx, int has_loss,
+                                    int has_grad);
+/* No accumulation into the input itself (in_place: grad_input is it): */
+clloss_status clloss__check_accumulate(clloss_context *ctx, int accumulate,
+                                       int in_place);
+/* CLLOSS_UNSUPPORTED for float64 data on a device without fp64: */
 clloss_status clloss__check_fp64(clloss_context *ctx, clloss_dtype type);
 /* The mem to pass for an optional buffer: its own, or the dummy. */
 cl_mem clloss__mem_or_dummy(const clloss_context *ctx, clloss_buffer b);

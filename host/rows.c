@@ -87,22 +87,10 @@ static clloss_status resolve_padding(clloss_context *ctx,
 }
 
 /* The checks of a call that hold wherever its arrays are (device buffers
- * or host memory), each in one place. */
-static clloss_status check_outputs(clloss_context *ctx, int has_loss,
-                                   int has_grad) {
-  if (!has_loss && !has_grad)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "neither loss nor grad_input is given");
-  return CLLOSS_SUCCESS;
-}
-
-/* `in_place`: grad_input is the input itself. */
+ * or host memory; launch.c); `in_place`: grad_input is the input itself. */
 static clloss_status check_call(clloss_context *ctx, const clloss__rows_call *c,
                                 int in_place) {
-  if (c->accumulate && in_place)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "accumulate adds to grad_input, which cannot be the "
-                        "input itself");
+  CLLOSS__TRY(clloss__check_accumulate(ctx, c->accumulate, in_place));
   return clloss__check_fp64(ctx, c->input_type);
 }
 
@@ -214,7 +202,8 @@ static clloss_status host_begin(clloss_context *ctx, clloss__rows_call *c,
   if (!h->input || (!h->target && !c->softmax))
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "input and target must not be NULL");
-  CLLOSS__TRY(check_outputs(ctx, h->loss != NULL, h->grad_input != NULL));
+  CLLOSS__TRY(
+      clloss__check_outputs(ctx, h->loss != NULL, h->grad_input != NULL));
   CLLOSS__TRY(check_call(ctx, c, h->grad_input == h->input));
   /* Bad targets are reported before any output is touched. */
   if (!c->prob_targets && !c->softmax)
@@ -300,8 +289,8 @@ clloss_status clloss__rows_call_device(
   c->grad_output = grad_output;
   c->loss = loss;
   c->grad_input = grad_input;
-  CLLOSS__TRY(
-      check_outputs(ctx, c->loss.mem != NULL, c->grad_input.mem != NULL));
+  CLLOSS__TRY(clloss__check_outputs(ctx, c->loss.mem != NULL,
+                                    c->grad_input.mem != NULL));
   CLLOSS__TRY(clloss__check_rows_buffers(ctx, c));
   clloss__launch l;
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
