@@ -214,13 +214,6 @@ static clloss_status check_desc(clloss_context *ctx,
 
 static clloss_status enqueue(lce_call *c);
 
-size_t clloss__lce_step(const lce_call *c, size_t at, size_t step, size_t n) {
-  const size_t last = (n - 1) / step * step;
-  if (c->sizing && at == step && last > 2 * step)
-    return last;
-  return at + step;
-}
-
 /* The sizing pass: the call's loops without enqueueing anything, to learn
  * the largest temporary buffer CLBlast needs; then it joins the plan. */
 static clloss_status size_temp(lce_call *c) {
