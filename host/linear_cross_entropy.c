@@ -198,9 +198,10 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
 }
 
 /* The caller's descriptor into *out, and what the device needs for it. */
-static clloss_status check_desc(clloss_context *ctx,
-                                const clloss_linear_cross_entropy_desc *desc,
-                                clloss_linear_cross_entropy_desc *out) {
+clloss_status
+clloss__lce_check_desc(clloss_context *ctx,
+                       const clloss_linear_cross_entropy_desc *desc,
+                       clloss_linear_cross_entropy_desc *out) {
   CLLOSS__TRY(clloss__check_linear_desc(desc, out, ctx->detail));
   CLLOSS__TRY(clloss__check_fp64(ctx, out->ce.input_type));
 #ifndef CLLOSS_HAVE_CLBLAST
@@ -245,11 +246,22 @@ clloss_status clloss_linear_cross_entropy_workspace_size(
   if (!bytes && !chunk_rows)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "bytes and chunk_rows are NULL");
+  clloss_linear_cross_entropy_desc d;
+  CLLOSS__TRY(clloss__lce_check_desc(ctx, desc, &d));
+  return clloss__lce_workspace(ctx, &d, want_grad_input, want_grad_weight,
+                               want_grad_bias, bytes, chunk_rows);
+}
+
+clloss_status
+clloss__lce_workspace(clloss_context *ctx,
+                      const clloss_linear_cross_entropy_desc *checked,
+                      int want_grad_input, int want_grad_weight,
+                      int want_grad_bias, size_t *bytes, size_t *chunk_rows) {
   /* Buffers at offset 0: the offsets of a call's buffers can change what
    * CLBlast copies. */
   lce_call c;
   memset(&c, 0, sizeof c);
-  CLLOSS__TRY(check_desc(ctx, desc, &c.dv));
+  c.dv = *checked;
   c.d = &c.dv;
   c.l.ctx = ctx;
   c.l.queue = ctx->queue;
@@ -556,7 +568,7 @@ static clloss_status open_call(clloss_context *ctx,
                                lce_call *c, cl_event *event) {
   CLLOSS__TRY(clloss__enter_call(ctx, event));
   memset(c, 0, sizeof *c);
-  CLLOSS__TRY(check_desc(ctx, desc, &c->dv));
+  CLLOSS__TRY(clloss__lce_check_desc(ctx, desc, &c->dv));
   c->l.ctx = ctx;
   c->classes = c->dv.ce.classes;
   return CLLOSS_SUCCESS;
@@ -579,6 +591,19 @@ static clloss_status run_call(lce_call *c, cl_command_queue queue,
   CLLOSS__TRY(reserve(c));
   CLLOSS__TRY(clloss__lce_program(c));
   return clloss__launch_end(&c->l, enqueue(c), event);
+}
+
+clloss_status
+clloss__lce_call_device(clloss_context *ctx, cl_command_queue queue,
+                        const clloss_linear_cross_entropy_desc *checked,
+                        const clloss_buffer bufs[10], cl_uint num_events,
+                        const cl_event *wait_list, cl_event *event) {
+  lce_call c;
+  memset(&c, 0, sizeof c);
+  c.dv = *checked;
+  c.l.ctx = ctx;
+  c.classes = c.dv.ce.classes;
+  return run_call(&c, queue, bufs, num_events, wait_list, event);
 }
 
 clloss_status clloss_linear_cross_entropy(
