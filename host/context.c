@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "context.h"
 
 void clloss__enter(clloss_context *ctx) {
   if (ctx)
