@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "context.h"
 
 void clloss__enter(clloss_context *ctx) {
   if (ctx)
@@ -223,9 +223,10 @@ void clloss_context_release(clloss_context *ctx) {
     return;
   if (ctx->queue)
     clFinish(ctx->queue);
-  clloss__release_programs(ctx); /* waits for a build of its own thread */
-  clloss__tune_release(ctx);
-  clloss__linear_release(ctx->linear);
+  /* The layers above: programs (waiting for a build of their own thread),
+   * tuning, linear_cross_entropy's workspace. */
+  for (size_t i = 0; i < ctx->on_release_count; i++)
+    ctx->on_release[i].fn(ctx, ctx->on_release[i].data);
   if (ctx->last_call)
     clReleaseEvent(ctx->last_call);
   cl_mem mems[] = {ctx->partials, ctx->segments, ctx->exps,
@@ -242,6 +243,21 @@ void clloss_context_release(clloss_context *ctx) {
   clReleaseContext(ctx->cl);
   free(ctx->build_log);
   free(ctx);
+}
+
+clloss_status clloss__context_on_release(clloss_context *ctx,
+                                         clloss__release_fn fn, void *data) {
+  for (size_t i = 0; i < ctx->on_release_count; i++)
+    if (ctx->on_release[i].fn == fn && ctx->on_release[i].data == data)
+      return CLLOSS_SUCCESS;
+  if (ctx->on_release_count == CLLOSS__RELEASE_HOOKS)
+    return clloss__fail(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
+                        "the context's %d release hooks are taken",
+                        CLLOSS__RELEASE_HOOKS);
+  ctx->on_release[ctx->on_release_count].fn = fn;
+  ctx->on_release[ctx->on_release_count].data = data;
+  ctx->on_release_count++;
+  return CLLOSS_SUCCESS;
 }
 
 cl_context clloss_context_cl_context(const clloss_context *ctx) {

@@ -200,14 +200,18 @@ static void make_args(clloss_context *ctx, const clloss_cross_entropy_desc *d,
     a->mems[CLLOSS__ROWS_scratch] = ctx->segments;
 }
 
+static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+                              const clloss__tune_problem *p);
+
 static clloss_status enqueue(clloss__launch *l, const void *desc,
                              const clloss__rows_call *c) {
   const clloss_cross_entropy_desc *d = desc;
   clloss_context *ctx = l->ctx;
   const int real_size = d->input_type == CLLOSS_FLOAT64 ? 8 : 4;
   clloss__program *p;
-  clloss__variant v = clloss__pick_variant(ctx, CLLOSS__FAMILY_CROSS_ENTROPY,
-                                           c->rows, c->classes, d->input_type);
+  clloss__variant v =
+      clloss__pick_variant(ctx, CLLOSS__FAMILY_CROSS_ENTROPY, c->rows,
+                           c->classes, d->input_type, tune_run);
   CLLOSS__TRY(clloss__ce_program(ctx, d, v, &p));
   ce_plan pl = plan(ctx, p, c->rows, c->classes, p->key.vw);
   /* Within the device's loop budget, forced variants too (a wrong result
@@ -258,6 +262,26 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   return CLLOSS_SUCCESS;
 }
 
+/* tune.c's measurement (clloss__tune_run): a default descriptor of the
+ * problem's shape and type, through the device path with `variant`
+ * forced. */
+static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+                              const clloss__tune_problem *p) {
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = p->rows;
+  d.classes = p->classes;
+  d.input_type = p->type;
+  clloss__rows_call c = clloss__ce_describe(&d);
+  const clloss__variant forced = ctx->variant;
+  ctx->variant = variant;
+  clloss_status s = clloss__rows_call_device(
+      ctx, p->queue, &c, enqueue, &d, CLLOSS_BUFFER(p->x), CLLOSS_BUFFER(p->t),
+      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(p->loss),
+      CLLOSS_BUFFER(p->grad), 0, NULL, NULL);
+  ctx->variant = forced;
+  return s;
+}
+
 clloss_status clloss_cross_entropy(clloss_context *ctx, cl_command_queue queue,
                                    const clloss_cross_entropy_desc *desc,
                                    clloss_buffer input, clloss_buffer target,
@@ -288,12 +312,8 @@ clloss_status clloss_cross_entropy_host(clloss_context *ctx,
   CLLOSS__TRY(clloss__check_cross_entropy_desc(desc, &d, ctx->detail));
   clloss__rows_call c = clloss__ce_describe(&d);
   clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};
-  CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
-  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
-  clloss_status s =
-      clloss_cross_entropy(ctx, ctx->queue, &d, c.input, c.target, c.weight,
-                           c.grad_output, c.loss, c.grad_input, 0, NULL, NULL);
-  return clloss__rows_host_end(ctx, &c, &h, s);
+  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: c's */
+  return clloss__rows_call_host(ctx, &c, &h, enqueue, &d);
 }
 
 /* softmax: cross_entropy's kernels with P.softmax: the gradient pass with
@@ -345,9 +365,6 @@ clloss_status clloss_softmax_host(clloss_context *ctx,
   clloss_cross_entropy_desc ce;
   clloss__rows_call c = describe_softmax(&d, &ce);
   clloss__rows_host h = {input, NULL, NULL, NULL, NULL, output};
-  CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
-  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
-  clloss_status s =
-      clloss_softmax(ctx, ctx->queue, &d, c.input, c.grad_input, 0, NULL, NULL);
-  return clloss__rows_host_end(ctx, &c, &h, s);
+  ce.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: c's */
+  return clloss__rows_call_host(ctx, &c, &h, enqueue, &ce);
 }

@@ -209,10 +209,7 @@ clloss_status clloss_cross_entropy_combine(
                         "input_type %d is not a float type (float16, "
                         "bfloat16, float32, float64)",
                         (int)input_type);
-  if (input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
-    return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
-                        "float64 needs a device with fp64; %s has none",
-                        ctx->info.name);
+  CLLOSS__TRY(clloss__check_fp64(ctx, input_type));
   CLLOSS__TRY(check_records(ctx, "inout", inout, rows, input_type));
   CLLOSS__TRY(check_records(ctx, "in", in, rows, input_type));
   const size_t rec = record_size(input_type);

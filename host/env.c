@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "context.h"
 
 int clloss__env_switch(const char *name, int fallback) {
   static const char *const on[] = {"on", "1", "yes", "true"};

@@ -1,20 +1,13 @@
-/* internal.h - the context's layout and the helpers shared by the launchers.
- * Not installed; names with two underscores are library-internal. */
+/* internal.h - the helpers shared by the launchers, above the context
+ * layer (context.h). Not installed; names with two underscores are
+ * library-internal. */
 #ifndef CLLOSS_INTERNAL_H
 #define CLLOSS_INTERNAL_H
 #include <stdio.h>
 
 #include "check.h"
 #include "clloss.h"
-
-/* Which kernel of a family runs. */
-typedef enum clloss__variant {
-  CLLOSS__AUTO = 0,
-  CLLOSS__ITEM,
-  CLLOSS__GROUP,
-  CLLOSS__SPLIT,
-  CLLOSS__LANES
-} clloss__variant;
+#include "context.h"
 
 /* Kernel families: each chooses its variant per shape class (tune.c). */
 enum {
@@ -51,99 +44,12 @@ typedef struct clloss__program {
   int background;   /* built by a thread of its own (clloss__prebuild) */
 } clloss__program;
 
-/* Pooled device buffers of the host-pointer calls, one per role. */
-enum {
-  CLLOSS__POOL_INPUT,
-  CLLOSS__POOL_TARGET,
-  CLLOSS__POOL_WEIGHT,
-  CLLOSS__POOL_POS_WEIGHT,
-  CLLOSS__POOL_GRAD_OUTPUT,
-  CLLOSS__POOL_LOSS,
-  CLLOSS__POOL_GRAD,
-  CLLOSS__POOL_COUNT
-};
-
-struct clloss_context {
-  cl_context cl;
-  cl_device_id device;
-  cl_command_queue queue; /* ours, in order */
-  clloss_device_info info;
-  int cl_std_major, cl_std_minor;      /* the -cl-std we build with */
-  size_t wg_size;                      /* WG_SIZE the programs are built with */
-  cl_uint native_float, native_double; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_* */
-  /* Loop iterations a work-item may run in one kernel, all its loops
-   * together, before the device ends them (clloss__loop_budget); 0 for no
-   * such limit. */
-  size_t loop_limit;
-
-  /* One entry per configuration that calls on this device can request
-   * (clloss__program_configs), allocated with the context. */
-  clloss__program *programs;
-  size_t program_count, program_capacity;
-  struct clloss__prebuild *prebuild; /* programs built on a thread, or NULL */
-  char *build_log;
-  char detail[CLLOSS_DETAIL_SIZE];
-
-  clloss__variant variant; /* forced, or AUTO */
-  int tune;                /* the CLLOSS_TUNE switch is not off */
-  int measuring;           /* inside tune.c's measurement */
-  int build_to_measure;    /* tests: build variants to measure them on a
-                              CPU device too (tune.c) */
-  const char *last_variant;
-
-  /* Reduction scratch, owned and grown by the context, never per call. */
-  cl_mem partials; /* per-group or per-row partial losses */
-  size_t partials_bytes;
-  cl_mem segments; /* split variant: statistics of each row segment */
-  size_t segments_bytes;
-  cl_mem exps; /* item variant, 16-bit storage: a row of exps per item */
-  size_t exps_bytes;
-  /* The last kernel of the last call: the next call's first kernel waits
-   * for it, so that calls on different queues never share the scratch
-   * below at the same time. */
-  cl_event last_call;
-  cl_mem stats; /* [0] weight sum D, [1] class-weight sum W (doubles) */
-  cl_mem err;   /* device error word: flag, lowest bad row */
-  cl_mem dummy; /* stands in for arguments that are not given */
-
-  cl_mem pool[CLLOSS__POOL_COUNT];
-  size_t pool_bytes[CLLOSS__POOL_COUNT];
-
-  /* linear_cross_entropy's workspace and pools (host/linear.h), NULL
-   * until its first call. */
-  struct clloss__linear *linear;
-};
-
-/* Frees what ctx->linear holds, and it (linear_cross_entropy.c). */
-void clloss__linear_release(struct clloss__linear *linear);
-
-/* Records a failure's sentence in ctx->detail and returns `status`. */
-clloss_status clloss__fail(clloss_context *ctx, clloss_status status,
-                           const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-/* Every entry point that takes a context calls this first: the detail of
- * an earlier failure is cleared, so that it is "" after a success. */
-void clloss__enter(clloss_context *ctx);
-/* The start of an entry point that returns an event: *event NULL (when
- * given), ctx required (else CLLOSS_INVALID_ARGUMENT), the detail cleared. */
-clloss_status clloss__enter_call(clloss_context *ctx, cl_event *event);
-/* Maps an OpenCL error of an allocation or enqueue to a status. */
-clloss_status clloss__cl_status(cl_int err);
-
-/* Device queries (device.c). */
-clloss_status clloss__query_device(cl_platform_id platform, cl_device_id device,
-                                   clloss_device_info *info);
-
 /* The program for `key`, built on first use (program.c). The pointer is
  * valid until the next clloss__get_program (the table may grow). */
 clloss_status clloss__get_program(clloss_context *ctx,
                                   const clloss__program_key *key,
                                   const char *const *kernel_names,
                                   clloss__program **out);
-void clloss__release_programs(clloss_context *ctx);
 /* Starts building, on a thread of its own, those of keys[0..n) (n <= 2)
  * that ctx has not built: the thread creates a context on ctx's cl_context
  * and device and calls run(that context, copy of arg) (arg_size <= 128),
@@ -227,16 +133,19 @@ clloss_status clloss__launch_end(clloss__launch *l, clloss_status status,
 clloss_status clloss__check_buffer(clloss_context *ctx, const char *name,
                                    clloss_buffer buf, size_t count,
                                    size_t elem_size, int required);
+/* The checks of a call that hold wherever its arrays are (device buffers
+ * or host memory), each written once; CLLOSS_SUCCESS, else the failure
+ * with a detail. At least one of the outputs loss and grad_input: */
+clloss_status clloss__check_outputs(clloss_context *ctx, int has_loss,
+                                    int has_grad);
+/* No accumulation into the input itself (in_place: grad_input is it): */
+clloss_status clloss__check_accumulate(clloss_context *ctx, int accumulate,
+                                       int in_place);
+/* CLLOSS_UNSUPPORTED for float64 data on a device without fp64: */
+clloss_status clloss__check_fp64(clloss_context *ctx, clloss_dtype type);
 /* The mem to pass for an optional buffer: its own, or the dummy. */
 cl_mem clloss__mem_or_dummy(const clloss_context *ctx, clloss_buffer b);
 
-/* Grows a scratch buffer of the context (*mem of *bytes) to `count`
- * values of `elem_size`; never shrinks it. */
-clloss_status clloss__reserve(clloss_context *ctx, cl_mem *mem, size_t *bytes,
-                              size_t count, size_t elem_size);
-#define clloss__reserve_partials(ctx, count, elem_size)                        \
-  clloss__reserve((ctx), &(ctx)->partials, &(ctx)->partials_bytes, (count),    \
-                  (elem_size))
 /* Enqueues finish_sum of `program` over `count` partials into loss: mode
  * 0 the sum, 1 divided by fdiv when > 0 else by idiv, 2 divided by the
  * target pass's weight sum. */
@@ -244,32 +153,40 @@ clloss_status clloss__finish_sum(clloss__launch *l, clloss__program *p,
                                  int finish_index, size_t count, int mode,
                                  float fdiv, size_t idiv, clloss_buffer loss);
 
+/* A problem that tune.c measures variants on: the caller's input type and
+ * shape (element-wise: count x 1, never larger), class-index targets
+ * (int64, all 0) or mse_loss's second input, mean, loss and gradient,
+ * every input 0.5; buffers and queue are tune.c's. */
+typedef struct clloss__tune_problem {
+  int family;
+  clloss_dtype type;
+  size_t rows, classes;
+  cl_command_queue queue;
+  cl_mem x, y, t, loss, grad; /* inputs, targets, loss, gradient */
+} clloss__tune_problem;
+/* One run of `variant` on p, enqueued on p->queue (not waited for) by the
+ * launcher of p's family, which hands it to clloss__pick_variant: tune.c
+ * times runs through it and calls no entry point of the library. It leaves
+ * ctx's forced variant as it found it. */
+typedef clloss_status (*clloss__tune_run)(clloss_context *ctx,
+                                          clloss__variant variant,
+                                          const clloss__tune_problem *p);
+
 /* The variant a call of `family` on rows x classes (element-wise: count x
  * 1) elements of `in_type` runs: the forced one, else the choice for its
  * shape class (tune.c: the heuristic, or a measured choice that beat it
- * clearly). The launcher puts it into its program key, once per call. */
+ * clearly, timed with `run`). The launcher puts it into its program key,
+ * once per call. */
 clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
                                      size_t rows, size_t classes,
-                                     clloss_dtype in_type);
-/* Environment variables (env.c). A switch: 1 for on, 1, yes, true and 0
- * for off, 0, no, false (any case), `fallback` when unset or empty, -1 for
- * any other value. */
-int clloss__env_switch(const char *name, int fallback);
-/* The variables that context creation checks besides CLLOSS_VARIANT: the
- * switches and CLLOSS_KERNEL_DIR (a folder that opens).
- * CLLOSS_INVALID_ARGUMENT with a sentence naming the variable and its value
- * in `detail`. */
-clloss_status clloss__check_environment(char detail[CLLOSS_DETAIL_SIZE]);
+                                     clloss_dtype in_type,
+                                     clloss__tune_run run);
 
 /* Forgets the process's variant choices (tests). */
 void clloss__tune_forget(void);
-/* A context going away: the classes whose programs it was building are
- * free for another context to build (context release). */
-void clloss__tune_release(const clloss_context *ctx);
 /* Elements (rows x classes) of every timed or warm-up run that tune.c's
  * measurements have made in the process (tests: the cost of measuring). */
 size_t clloss__tune_measured_elements(void);
-const char *clloss__variant_name(clloss__variant v);
 /* Vector width of explicit loads for a storage type on this device. */
 int clloss__vector_width(const clloss_context *ctx, clloss_dtype type);
 /* How many iterations of its main loops a work-item of one kernel may run
@@ -288,26 +205,5 @@ clloss_status clloss__check_one_group(clloss_context *ctx, size_t count,
 size_t clloss__item_local_size(const clloss_context *ctx, size_t items,
                                size_t kernel_max);
 size_t clloss__group_local_size(const clloss_context *ctx, size_t kernel_max);
-
-/* Pooled buffer of at least `bytes` for `role` (host-pointer calls). */
-clloss_status clloss__pool_get(clloss_context *ctx, int role, size_t bytes,
-                               cl_mem *out);
-
-/* Copies `bytes` from host `src` into the pooled buffer of `role`
- * (blocking: src may be reused when it returns); a NULL src gives a buffer
- * with a NULL mem. */
-clloss_status clloss__pool_upload(clloss_context *ctx, int role,
-                                  const void *src, size_t bytes,
-                                  clloss_buffer *out);
-/* Blocking copy back to the host; a NULL dst copies nothing. */
-clloss_status clloss__pool_download(clloss_context *ctx, clloss_buffer buf,
-                                    void *dst, size_t bytes);
-
-#define CLLOSS__TRY(expr)                                                      \
-  do {                                                                         \
-    clloss_status s_ = (expr);                                                 \
-    if (s_ != CLLOSS_SUCCESS)                                                  \
-      return s_;                                                               \
-  } while (0)
 
 #endif

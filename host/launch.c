@@ -176,6 +176,31 @@ clloss_status clloss__check_buffer(clloss_context *ctx, const char *name,
   return CLLOSS_SUCCESS;
 }
 
+clloss_status clloss__check_outputs(clloss_context *ctx, int has_loss,
+                                    int has_grad) {
+  if (!has_loss && !has_grad)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "neither loss nor grad_input is given");
+  return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss__check_accumulate(clloss_context *ctx, int accumulate,
+                                       int in_place) {
+  if (accumulate && in_place)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "accumulate adds to grad_input, which cannot be the "
+                        "input itself");
+  return CLLOSS_SUCCESS;
+}
+
+clloss_status clloss__check_fp64(clloss_context *ctx, clloss_dtype type) {
+  if (type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
+    return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
+                        "float64 needs a device with fp64; %s has none",
+                        ctx->info.name);
+  return CLLOSS_SUCCESS;
+}
+
 cl_mem clloss__mem_or_dummy(const clloss_context *ctx, clloss_buffer b) {
   return b.mem ? b.mem : ctx->dummy;
 }

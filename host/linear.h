@@ -29,6 +29,33 @@ struct clloss__linear {
   size_t bytes[LCE_BUFFERS];
 };
 
+/* The checks of a descriptor that every call makes: taken into *out as
+ * clloss.h's "Descriptors" says, fp64 where it is float64, CLBlast. */
+clloss_status
+clloss__lce_check_desc(clloss_context *ctx,
+                       const clloss_linear_cross_entropy_desc *desc,
+                       clloss_linear_cross_entropy_desc *out);
+/* clloss_linear_cross_entropy_workspace_size on a descriptor that
+ * clloss__lce_check_desc has checked (bytes or chunk_rows not NULL). */
+clloss_status
+clloss__lce_workspace(clloss_context *ctx,
+                      const clloss_linear_cross_entropy_desc *checked,
+                      int want_grad_input, int want_grad_weight,
+                      int want_grad_bias, size_t *bytes, size_t *chunk_rows);
+/* clloss_linear_cross_entropy on a checked descriptor: bufs are its ten
+ * buffers in its order (input ... grad_linear_bias); checks them, plans
+ * and launches. */
+clloss_status
+clloss__lce_call_device(clloss_context *ctx, cl_command_queue queue,
+                        const clloss_linear_cross_entropy_desc *checked,
+                        const clloss_buffer bufs[10], cl_uint num_events,
+                        const cl_event *wait_list, cl_event *event);
+
+/* ctx->linear, created on first use with a release hook that frees it and
+ * its buffers with the context; NULL (with a detail) when out of host
+ * memory. */
+struct clloss__linear *clloss__linear_of(clloss_context *ctx);
+
 /* The scalars of kernels/linear_cross_entropy.cl's kernels
  * (kernels/params.h). */
 typedef clloss__lce_params lce_params;

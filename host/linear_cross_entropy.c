@@ -9,13 +9,28 @@
 
 #include "linear.h"
 
-void clloss__linear_release(struct clloss__linear *lin) {
+/* The context's release hook. */
+static void linear_release(clloss_context *ctx, void *unused) {
+  (void)unused;
+  struct clloss__linear *lin = ctx->linear;
   if (!lin)
     return;
   for (int i = 0; i < LCE_BUFFERS; i++)
     if (lin->mem[i])
       clReleaseMemObject(lin->mem[i]);
   free(lin);
+  ctx->linear = NULL;
+}
+
+struct clloss__linear *clloss__linear_of(clloss_context *ctx) {
+  if (ctx->linear)
+    return ctx->linear;
+  if (clloss__context_on_release(ctx, linear_release, NULL) != CLLOSS_SUCCESS)
+    return NULL;
+  if (!(ctx->linear = calloc(1, sizeof *ctx->linear)))
+    clloss__fail(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
+                 "no host memory for linear_cross_entropy");
+  return ctx->linear;
 }
 
 static int sixteen_bit(clloss_dtype t) {
@@ -183,14 +198,12 @@ clloss_status clloss__lce_plan(clloss_context *ctx,
 }
 
 /* The caller's descriptor into *out, and what the device needs for it. */
-static clloss_status check_desc(clloss_context *ctx,
-                                const clloss_linear_cross_entropy_desc *desc,
-                                clloss_linear_cross_entropy_desc *out) {
+clloss_status
+clloss__lce_check_desc(clloss_context *ctx,
+                       const clloss_linear_cross_entropy_desc *desc,
+                       clloss_linear_cross_entropy_desc *out) {
   CLLOSS__TRY(clloss__check_linear_desc(desc, out, ctx->detail));
-  if (out->ce.input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
-    return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
-                        "float64 needs a device with fp64; %s has none",
-                        ctx->info.name);
+  CLLOSS__TRY(clloss__check_fp64(ctx, out->ce.input_type));
 #ifndef CLLOSS_HAVE_CLBLAST
   return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
                       "linear_cross_entropy needs CLBlast, and clloss was "
@@ -201,13 +214,6 @@ static clloss_status check_desc(clloss_context *ctx,
 }
 
 static clloss_status enqueue(lce_call *c);
-
-size_t clloss__lce_step(const lce_call *c, size_t at, size_t step, size_t n) {
-  const size_t last = (n - 1) / step * step;
-  if (c->sizing && at == step && last > 2 * step)
-    return last;
-  return at + step;
-}
 
 /* The sizing pass: the call's loops without enqueueing anything, to learn
  * the largest temporary buffer CLBlast needs; then it joins the plan. */
@@ -240,11 +246,22 @@ clloss_status clloss_linear_cross_entropy_workspace_size(
   if (!bytes && !chunk_rows)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "bytes and chunk_rows are NULL");
+  clloss_linear_cross_entropy_desc d;
+  CLLOSS__TRY(clloss__lce_check_desc(ctx, desc, &d));
+  return clloss__lce_workspace(ctx, &d, want_grad_input, want_grad_weight,
+                               want_grad_bias, bytes, chunk_rows);
+}
+
+clloss_status
+clloss__lce_workspace(clloss_context *ctx,
+                      const clloss_linear_cross_entropy_desc *checked,
+                      int want_grad_input, int want_grad_weight,
+                      int want_grad_bias, size_t *bytes, size_t *chunk_rows) {
   /* Buffers at offset 0: the offsets of a call's buffers can change what
    * CLBlast copies. */
   lce_call c;
   memset(&c, 0, sizeof c);
-  CLLOSS__TRY(check_desc(ctx, desc, &c.dv));
+  c.dv = *checked;
   c.d = &c.dv;
   c.l.ctx = ctx;
   c.l.queue = ctx->queue;
@@ -325,10 +342,8 @@ static clloss_status check_buffers(lce_call *c) {
 /* Grows the context's buffers to the plan. */
 static clloss_status reserve(lce_call *c) {
   clloss_context *ctx = c->l.ctx;
-  if (!ctx->linear && !(ctx->linear = calloc(1, sizeof *ctx->linear)))
-    return clloss__fail(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
-                        "no host memory for linear_cross_entropy");
-  c->lin = ctx->linear;
+  if (!(c->lin = clloss__linear_of(ctx)))
+    return CLLOSS_OUT_OF_HOST_MEMORY;
   for (int i = 0; i <= LCE_TEMP; i++)
     if (c->pl.bytes[i] || i == LCE_TEMP) /* CLBlast always gets one */
       CLLOSS__TRY(clloss__reserve(ctx, &c->lin->mem[i], &c->lin->bytes[i],
@@ -553,7 +568,7 @@ static clloss_status open_call(clloss_context *ctx,
                                lce_call *c, cl_event *event) {
   CLLOSS__TRY(clloss__enter_call(ctx, event));
   memset(c, 0, sizeof *c);
-  CLLOSS__TRY(check_desc(ctx, desc, &c->dv));
+  CLLOSS__TRY(clloss__lce_check_desc(ctx, desc, &c->dv));
   c->l.ctx = ctx;
   c->classes = c->dv.ce.classes;
   return CLLOSS_SUCCESS;
@@ -576,6 +591,19 @@ static clloss_status run_call(lce_call *c, cl_command_queue queue,
   CLLOSS__TRY(reserve(c));
   CLLOSS__TRY(clloss__lce_program(c));
   return clloss__launch_end(&c->l, enqueue(c), event);
+}
+
+clloss_status
+clloss__lce_call_device(clloss_context *ctx, cl_command_queue queue,
+                        const clloss_linear_cross_entropy_desc *checked,
+                        const clloss_buffer bufs[10], cl_uint num_events,
+                        const cl_event *wait_list, cl_event *event) {
+  lce_call c;
+  memset(&c, 0, sizeof c);
+  c.dv = *checked;
+  c.l.ctx = ctx;
+  c.classes = c.dv.ce.classes;
+  return run_call(&c, queue, bufs, num_events, wait_list, event);
 }
 
 clloss_status clloss_linear_cross_entropy(

@@ -117,23 +117,22 @@ clloss_status clloss_linear_cross_entropy_host(
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "no output is given (loss, grad_input, "
                         "grad_linear_weight, grad_linear_bias)");
-  /* The descriptor is checked first (and taken as clloss.h's
-   * "Descriptors" says), the targets before any output is touched; the
-   * workspace query checks both the descriptor and CLBlast. */
+  /* The descriptor is checked first, once (taken as clloss.h's
+   * "Descriptors" says, fp64, CLBlast), then the plan (the workspace
+   * query), the targets before any output is touched. */
   clloss_linear_cross_entropy_desc d;
-  CLLOSS__TRY(clloss__check_linear_desc(desc, &d, ctx->detail));
+  CLLOSS__TRY(clloss__lce_check_desc(ctx, desc, &d));
   size_t bytes;
-  CLLOSS__TRY(clloss_linear_cross_entropy_workspace_size(
-      ctx, &d, grad_input != NULL, grad_linear_weight != NULL,
-      grad_linear_bias != NULL, &bytes, NULL));
+  CLLOSS__TRY(clloss__lce_workspace(ctx, &d, grad_input != NULL,
+                                    grad_linear_weight != NULL,
+                                    grad_linear_bias != NULL, &bytes, NULL));
   const clloss_cross_entropy_desc *ce = &d.ce;
   if (!clloss__is_probability_target(ce->target_type))
     CLLOSS__TRY(clloss__check_targets(target, ce->target_type, ce->rows,
                                       ce->classes, ce->ignore_index, NULL,
                                       ctx->detail));
-  if (!ctx->linear && !(ctx->linear = calloc(1, sizeof *ctx->linear)))
-    return clloss__fail(ctx, CLLOSS_OUT_OF_HOST_MEMORY,
-                        "no host memory for linear_cross_entropy");
+  if (!clloss__linear_of(ctx))
+    return CLLOSS_OUT_OF_HOST_MEMORY;
   const lce_host h = {input,
                       linear_weight,
                       linear_bias,
@@ -146,10 +145,11 @@ clloss_status clloss_linear_cross_entropy_host(
                       grad_linear_bias};
   lce_dev v;
   clloss_status s = stage(ctx, &d, &h, &v);
-  if (s == CLLOSS_SUCCESS)
-    s = clloss_linear_cross_entropy(ctx, ctx->queue, &d, v.x, v.w, v.b, v.t,
-                                    v.cw, v.g, v.loss, v.dx, v.dw, v.db, 0,
-                                    NULL, NULL);
+  if (s == CLLOSS_SUCCESS) {
+    const clloss_buffer bufs[10] = {v.x, v.w,    v.b,  v.t,  v.cw,
+                                    v.g, v.loss, v.dx, v.dw, v.db};
+    s = clloss__lce_call_device(ctx, ctx->queue, &d, bufs, 0, NULL, NULL);
+  }
   if (s == CLLOSS_SUCCESS)
     s = download(ctx, &v, &h, &d);
   if (s != CLLOSS_SUCCESS)

@@ -35,6 +35,13 @@ clloss_buffer clloss__lce_ws(const lce_call *c, int which, size_t at) {
   return b;
 }
 
+size_t clloss__lce_step(const lce_call *c, size_t at, size_t step, size_t n) {
+  const size_t last = (n - 1) / step * step;
+  if (c->sizing && at == step && last > 2 * step)
+    return last;
+  return at + step;
+}
+
 clloss_buffer clloss__lce_at(clloss_buffer b, size_t elements) {
   b.offset += elements;
   return b;

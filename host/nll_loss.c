@@ -23,13 +23,16 @@ static clloss__rows_call describe(const clloss_nll_loss_desc *d) {
   return c;
 }
 
+static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+                              const clloss__tune_problem *p);
+
 static clloss_status enqueue(clloss__launch *l, const void *desc,
                              const clloss__rows_call *c) {
   clloss_context *ctx = l->ctx;
   const int real_size = c->input_type == CLLOSS_FLOAT64 ? 8 : 4;
   clloss__program_key key = clloss__nll_program_key(ctx, desc);
   key.variant = clloss__pick_variant(ctx, CLLOSS__FAMILY_NLL_LOSS, c->rows,
-                                     c->classes, c->input_type);
+                                     c->classes, c->input_type, tune_run);
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, nll_kernels, &p));
   clloss__rows_plan pl = clloss__plan_rows(
@@ -75,6 +78,26 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
   return CLLOSS_SUCCESS;
 }
 
+/* tune.c's measurement (clloss__tune_run): a default descriptor of the
+ * problem's shape and type, through the device path with `variant`
+ * forced. */
+static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+                              const clloss__tune_problem *p) {
+  clloss_nll_loss_desc d = CLLOSS_NLL_LOSS_DESC_INIT;
+  d.rows = p->rows;
+  d.classes = p->classes;
+  d.input_type = p->type;
+  clloss__rows_call c = describe(&d);
+  const clloss__variant forced = ctx->variant;
+  ctx->variant = variant;
+  clloss_status s = clloss__rows_call_device(
+      ctx, p->queue, &c, enqueue, &d, CLLOSS_BUFFER(p->x), CLLOSS_BUFFER(p->t),
+      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(p->loss),
+      CLLOSS_BUFFER(p->grad), 0, NULL, NULL);
+  ctx->variant = forced;
+  return s;
+}
+
 clloss_status clloss_nll_loss(clloss_context *ctx, cl_command_queue queue,
                               const clloss_nll_loss_desc *desc,
                               clloss_buffer input, clloss_buffer target,
@@ -103,10 +126,6 @@ clloss_status clloss_nll_loss_host(clloss_context *ctx,
   CLLOSS__TRY(clloss__check_nll_loss_desc(desc, &d, ctx->detail));
   clloss__rows_call c = describe(&d);
   clloss__rows_host h = {input, target, weight, grad_output, loss, grad_input};
-  CLLOSS__TRY(clloss__rows_host_begin(ctx, &c, &h));
-  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: rows_host_end */
-  clloss_status s =
-      clloss_nll_loss(ctx, ctx->queue, &d, c.input, c.target, c.weight,
-                      c.grad_output, c.loss, c.grad_input, 0, NULL, NULL);
-  return clloss__rows_host_end(ctx, &c, &h, s);
+  d.padding = CLLOSS_PADDING_KEEP; /* the caller's padding: c's */
+  return clloss__rows_call_host(ctx, &c, &h, enqueue, &d);
 }

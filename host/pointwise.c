@@ -18,6 +18,23 @@ static size_t divisor(const clloss_pointwise_desc *d) {
   return 0;
 }
 
+/* Weights are bce_with_logits's, and come with their counts (both paths;
+ * has_*: the weight is given). */
+static clloss_status check_weights(clloss_context *ctx,
+                                   const clloss_pointwise_desc *d,
+                                   int has_weight, int has_pos_weight) {
+  if ((has_weight || has_pos_weight) && d->loss != CLLOSS_BCE_WITH_LOGITS)
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "weight and pos_weight are for "
+                        "binary_cross_entropy_with_logits only");
+  if ((has_weight && !d->weight_count) ||
+      (has_pos_weight && !d->pos_weight_count))
+    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
+                        "a weight is given but its count is 0");
+  return CLLOSS_SUCCESS;
+}
+
+/* The device call's checks of its buffers. */
 static clloss_status
 check_buffers(clloss_context *ctx, const clloss_pointwise_desc *d,
               clloss_buffer input, clloss_buffer target, clloss_buffer weight,
@@ -26,17 +43,10 @@ check_buffers(clloss_context *ctx, const clloss_pointwise_desc *d,
   const size_t in = clloss_dtype_size(d->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(d->input_type));
   const size_t nloss = clloss_pointwise_loss_count(d);
-  if (!loss.mem && !grad_input.mem)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "neither loss nor grad_input is given");
-  if ((weight.mem || pos_weight.mem) && d->loss != CLLOSS_BCE_WITH_LOGITS)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "weight and pos_weight are for "
-                        "binary_cross_entropy_with_logits only");
-  if ((weight.mem && !d->weight_count) ||
-      (pos_weight.mem && !d->pos_weight_count))
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "a weight is given but its count is 0");
+  CLLOSS__TRY(
+      clloss__check_outputs(ctx, loss.mem != NULL, grad_input.mem != NULL));
+  CLLOSS__TRY(
+      check_weights(ctx, d, weight.mem != NULL, pos_weight.mem != NULL));
   CLLOSS__TRY(clloss__check_buffer(ctx, "input", input, d->count, in, 1));
   CLLOSS__TRY(clloss__check_buffer(ctx, "target", target, d->count, in, 1));
   CLLOSS__TRY(
@@ -48,22 +58,16 @@ check_buffers(clloss_context *ctx, const clloss_pointwise_desc *d,
   CLLOSS__TRY(clloss__check_buffer(ctx, "loss", loss, nloss, real, 0));
   CLLOSS__TRY(
       clloss__check_buffer(ctx, "grad_input", grad_input, d->count, in, 0));
-  if (d->accumulate && grad_input.mem == input.mem &&
-      grad_input.offset == input.offset)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "accumulate adds to grad_input, which cannot be the "
-                        "input itself");
+  CLLOSS__TRY(clloss__check_accumulate(ctx, d->accumulate,
+                                       grad_input.mem == input.mem &&
+                                           grad_input.offset == input.offset));
   if (grad_input.mem == input.mem && grad_input.offset != input.offset &&
       grad_input.offset < input.offset + d->count &&
       input.offset < grad_input.offset + d->count)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "grad_input overlaps input without being the same "
                         "elements");
-  if (d->input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
-    return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
-                        "float64 needs a device with fp64; %s has none",
-                        ctx->info.name);
-  return CLLOSS_SUCCESS;
+  return clloss__check_fp64(ctx, d->input_type);
 }
 
 /* How the elements are cut into work. */
@@ -154,12 +158,15 @@ static clloss_status set_args(clloss_context *ctx, cl_kernel k,
   return CLLOSS_SUCCESS;
 }
 
+static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+                              const clloss__tune_problem *p);
+
 static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
   clloss_context *ctx = l->ctx;
   const clloss_pointwise_desc *d = c->d;
   clloss__program_key key = clloss__pw_program_key(ctx, d);
   key.variant = clloss__pick_variant(ctx, CLLOSS__FAMILY_POINTWISE, d->count, 1,
-                                     d->input_type);
+                                     d->input_type, tune_run);
   const int vw = key.vw;
   clloss__program *p;
   CLLOSS__TRY(clloss__get_program(ctx, &key, pw_kernels, &p));
@@ -184,6 +191,48 @@ static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
   return CLLOSS_SUCCESS;
 }
 
+/* The launch of a checked call. */
+static clloss_status launch(clloss_context *ctx, cl_command_queue queue,
+                            const pw_call *c, cl_uint num_events,
+                            const cl_event *wait_list, cl_event *event) {
+  clloss__launch l;
+  CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
+  return clloss__launch_end(&l, enqueue(&l, c), event);
+}
+
+/* The device call on a checked descriptor: its buffers' checks, then the
+ * launch. */
+static clloss_status call_device(clloss_context *ctx, cl_command_queue queue,
+                                 const clloss_pointwise_desc *d,
+                                 clloss_buffer input, clloss_buffer target,
+                                 clloss_buffer weight, clloss_buffer pos_weight,
+                                 clloss_buffer grad_output, clloss_buffer loss,
+                                 clloss_buffer grad_input, cl_uint num_events,
+                                 const cl_event *wait_list, cl_event *event) {
+  CLLOSS__TRY(check_buffers(ctx, d, input, target, weight, pos_weight,
+                            grad_output, loss, grad_input));
+  const pw_call c = {d,          input,       target, weight,
+                     pos_weight, grad_output, loss,   grad_input};
+  return launch(ctx, queue, &c, num_events, wait_list, event);
+}
+
+/* tune.c's measurement (clloss__tune_run): mse_loss of the problem's count
+ * and type, through the device path with `variant` forced. */
+static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+                              const clloss__tune_problem *p) {
+  clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_MSE_LOSS);
+  d.count = p->rows;
+  d.input_type = p->type;
+  const clloss_buffer none = CLLOSS_BUFFER_NONE;
+  const clloss__variant forced = ctx->variant;
+  ctx->variant = variant;
+  clloss_status s = call_device(
+      ctx, p->queue, &d, CLLOSS_BUFFER(p->x), CLLOSS_BUFFER(p->y), none, none,
+      none, CLLOSS_BUFFER(p->loss), CLLOSS_BUFFER(p->grad), 0, NULL, NULL);
+  ctx->variant = forced;
+  return s;
+}
+
 clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
                                const clloss_pointwise_desc *desc,
                                clloss_buffer input, clloss_buffer target,
@@ -194,13 +243,9 @@ clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,
   CLLOSS__TRY(clloss__enter_call(ctx, event));
   clloss_pointwise_desc d;
   CLLOSS__TRY(clloss__check_pointwise_desc(desc, &d, ctx->detail));
-  CLLOSS__TRY(check_buffers(ctx, &d, input, target, weight, pos_weight,
-                            grad_output, loss, grad_input));
-  const pw_call c = {&d,         input,       target, weight,
-                     pos_weight, grad_output, loss,   grad_input};
-  clloss__launch l;
-  CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
-  return clloss__launch_end(&l, enqueue(&l, &c), event);
+  return call_device(ctx, queue, &d, input, target, weight, pos_weight,
+                     grad_output, loss, grad_input, num_events, wait_list,
+                     event);
 }
 
 clloss_status clloss_pointwise_host(clloss_context *ctx,
@@ -218,13 +263,14 @@ clloss_status clloss_pointwise_host(clloss_context *ctx,
   if (!input || !target)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "input and target must not be NULL");
-  if (!loss && !grad_input)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "neither loss nor grad_input is given");
-  if (d->accumulate && grad_input == input)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "accumulate adds to grad_input, which cannot be the "
-                        "input itself");
+  /* The checks of the device call's that hold for host arrays, in its
+   * order, before anything is copied; the pooled buffers below are the
+   * call's own and of its sizes, so they are not checked again. */
+  CLLOSS__TRY(clloss__check_outputs(ctx, loss != NULL, grad_input != NULL));
+  CLLOSS__TRY(
+      clloss__check_accumulate(ctx, d->accumulate, grad_input == input));
+  CLLOSS__TRY(check_weights(ctx, d, weight != NULL, pos_weight != NULL));
+  CLLOSS__TRY(clloss__check_fp64(ctx, d->input_type));
   const size_t in = clloss_dtype_size(d->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(d->input_type));
   const size_t nloss = clloss_pointwise_loss_count(d);
@@ -250,8 +296,9 @@ clloss_status clloss_pointwise_host(clloss_context *ctx,
       (grad_input && !d->accumulate &&
        (s = clloss__pool_get(ctx, CLLOSS__POOL_GRAD, d->count * in, &bd.mem)) !=
            CLLOSS_SUCCESS) ||
-      (s = clloss_pointwise(ctx, ctx->queue, d, bi, bt, bw, bp, bg, bl, bd, 0,
-                            NULL, NULL)) != CLLOSS_SUCCESS) {
+      (s = launch(ctx, ctx->queue,
+                  &(const pw_call){d, bi, bt, bw, bp, bg, bl, bd}, 0, NULL,
+                  NULL)) != CLLOSS_SUCCESS) {
     clFinish(ctx->queue); /* the queued copies still read host memory */
     return s;
   }

@@ -235,9 +235,12 @@ static clloss_status make_kernels(clloss_context *ctx, clloss__program *p,
  * configuration of clloss__program_configs, which every launcher's key is
  * among (tests/test_portable.c builds them all); it grows all the same
  * rather than fail a call. */
+static void release_programs(clloss_context *ctx, void *unused);
+
 static clloss_status reserve_entry(clloss_context *ctx) {
   if (ctx->program_count < ctx->program_capacity)
     return CLLOSS_SUCCESS;
+  CLLOSS__TRY(clloss__context_on_release(ctx, release_programs, NULL));
   size_t cap = ctx->program_capacity ? 2 * ctx->program_capacity
                                      : clloss__program_configs(ctx, NULL, 0);
   clloss__program *grown =
@@ -376,6 +379,7 @@ clloss_status clloss__prebuild(clloss_context *ctx,
   job_free(ctx);
   if (arg_size > JOB_ARG)
     return CLLOSS_INVALID_ARGUMENT;
+  CLLOSS__TRY(clloss__context_on_release(ctx, release_programs, NULL));
   struct clloss__prebuild *j = calloc(1, sizeof *j);
   if (!j)
     return CLLOSS_OUT_OF_HOST_MEMORY;
@@ -443,7 +447,10 @@ clloss_status clloss__get_program(clloss_context *ctx,
   return CLLOSS_SUCCESS;
 }
 
-void clloss__release_programs(clloss_context *ctx) {
+/* The context's release hook (registered with the table's first entry or
+ * the first job). */
+static void release_programs(clloss_context *ctx, void *unused) {
+  (void)unused;
   job_free(ctx); /* waits for its thread */
   for (size_t i = 0; i < ctx->program_count; i++) {
     clloss__program *p = &ctx->programs[i];

@@ -86,6 +86,14 @@ static clloss_status resolve_padding(clloss_context *ctx,
   return CLLOSS_SUCCESS;
 }
 
+/* The checks of a call that hold wherever its arrays are (device buffers
+ * or host memory; launch.c); `in_place`: grad_input is the input itself. */
+static clloss_status check_call(clloss_context *ctx, const clloss__rows_call *c,
+                                int in_place) {
+  CLLOSS__TRY(clloss__check_accumulate(ctx, c->accumulate, in_place));
+  return clloss__check_fp64(ctx, c->input_type);
+}
+
 clloss_status clloss__check_rows_buffers(clloss_context *ctx,
                                          clloss__rows_call *c) {
   const size_t in = clloss_dtype_size(c->input_type);
@@ -107,23 +115,17 @@ clloss_status clloss__check_rows_buffers(clloss_context *ctx,
       clloss__check_buffer(ctx, "loss", c->loss, c->loss_count, real, 0));
   CLLOSS__TRY(
       clloss__check_buffer(ctx, "grad_input", c->grad_input, extent, in, 0));
-  if (c->accumulate && c->grad_input.mem == c->input.mem &&
-      c->grad_input.offset == c->input.offset)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "accumulate adds to grad_input, which cannot be the "
-                        "input itself");
-  /* In place means the very same elements; a partial overlap would race. */
-  if (c->grad_input.mem == c->input.mem && extent &&
-      c->grad_input.offset != c->input.offset &&
+  const int in_place = c->grad_input.mem == c->input.mem &&
+                       c->grad_input.offset == c->input.offset;
+  /* In place means the very same elements; a partial overlap would race.
+   * (Checked before check_call's: the two cannot both hold.) */
+  if (c->grad_input.mem == c->input.mem && extent && !in_place &&
       c->grad_input.offset < c->input.offset + extent &&
       c->input.offset < c->grad_input.offset + extent)
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "grad_input overlaps input without being the same "
                         "elements");
-  if (c->input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
-    return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
-                        "float64 needs a device with fp64; %s has none",
-                        ctx->info.name);
+  CLLOSS__TRY(check_call(ctx, c, in_place));
   return resolve_padding(ctx, c);
 }
 
@@ -192,22 +194,16 @@ clloss_status clloss__enqueue_class_targets(clloss__launch *l,
   return clloss__rows_enqueue_kernel(l, p->kernels[kernel], a, local, local);
 }
 
-clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,
-                                      const clloss__rows_host *h) {
+/* Checks the host arrays and targets, then fills c's buffers from the pool
+ * and queues the copies to the device. */
+static clloss_status host_begin(clloss_context *ctx, clloss__rows_call *c,
+                                const clloss__rows_host *h) {
   if (!h->input || (!h->target && !c->softmax))
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "input and target must not be NULL");
-  if (!h->loss && !h->grad_input)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "neither loss nor grad_input is given");
-  if (c->accumulate && h->grad_input == h->input)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "accumulate adds to grad_input, which cannot be the "
-                        "input itself");
-  if (c->input_type == CLLOSS_FLOAT64 && !ctx->info.has_fp64)
-    return clloss__fail(ctx, CLLOSS_UNSUPPORTED,
-                        "float64 needs a device with fp64; %s has none",
-                        ctx->info.name);
+  CLLOSS__TRY(
+      clloss__check_outputs(ctx, h->loss != NULL, h->grad_input != NULL));
+  CLLOSS__TRY(check_call(ctx, c, h->grad_input == h->input));
   /* Bad targets are reported before any output is touched. */
   if (!c->prob_targets && !c->softmax)
     CLLOSS__TRY(clloss__check_targets(h->target, c->target_type, c->rows,
@@ -247,10 +243,13 @@ clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,
   return CLLOSS_SUCCESS;
 }
 
-clloss_status clloss__rows_host_end(clloss_context *ctx,
-                                    const clloss__rows_call *c,
-                                    const clloss__rows_host *h,
-                                    clloss_status status) {
+/* After the device call returned `status`: copies the outputs back. The
+ * device call ran with padding KEEP; CLLOSS_PADDING_ZERO in c zeros the
+ * caller's padding here (AUTO: host calls are never in place on the
+ * device, and keep it). */
+static clloss_status host_end(clloss_context *ctx, const clloss__rows_call *c,
+                              const clloss__rows_host *h,
+                              clloss_status status) {
   if (status != CLLOSS_SUCCESS) {
     clFinish(ctx->queue);
     return status;
@@ -289,11 +288,29 @@ clloss_status clloss__rows_call_device(
   c->grad_output = grad_output;
   c->loss = loss;
   c->grad_input = grad_input;
-  if (!c->loss.mem && !c->grad_input.mem)
-    return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
-                        "neither loss nor grad_input is given");
+  CLLOSS__TRY(clloss__check_outputs(ctx, c->loss.mem != NULL,
+                                    c->grad_input.mem != NULL));
   CLLOSS__TRY(clloss__check_rows_buffers(ctx, c));
   clloss__launch l;
   CLLOSS__TRY(clloss__launch_begin(&l, ctx, queue, num_events, wait_list));
   return clloss__launch_end(&l, enqueue(&l, desc, c), event);
+}
+
+clloss_status clloss__rows_call_host(clloss_context *ctx, clloss__rows_call *c,
+                                     const clloss__rows_host *h,
+                                     clloss__rows_enqueue enqueue,
+                                     const void *desc) {
+  CLLOSS__TRY(host_begin(ctx, c, h));
+  /* The pooled buffers are the call's own and of its sizes, distinct for
+   * each role: what check_rows_buffers checks holds by construction (the
+   * host arrays were checked above), so the device part is not checked
+   * again. It runs with padding KEEP (the caller's padding: host_end). */
+  clloss__rows_call dc = *c;
+  dc.padding = CLLOSS_PADDING_KEEP;
+  dc.pad_rows = 0;
+  clloss__launch l;
+  clloss_status s = clloss__launch_begin(&l, ctx, ctx->queue, 0, NULL);
+  if (s == CLLOSS_SUCCESS)
+    s = clloss__launch_end(&l, enqueue(&l, desc, &dc), NULL);
+  return host_end(ctx, c, h, s);
 }

@@ -87,17 +87,15 @@ typedef struct clloss__rows_host {
   void *loss, *grad_input;
 } clloss__rows_host;
 
-/* Checks the host arrays and targets, then fills c's buffers from the pool
- * and queues the copies to the device. */
-clloss_status clloss__rows_host_begin(clloss_context *ctx, clloss__rows_call *c,
-                                      const clloss__rows_host *h);
-/* After the device call returned `status`: copies the outputs back. The
- * device call ran with padding KEEP; CLLOSS_PADDING_ZERO in c zeros the
- * caller's padding here (AUTO: host calls are never in place on the
- * device, and keep it). */
-clloss_status clloss__rows_host_end(clloss_context *ctx,
-                                    const clloss__rows_call *c,
-                                    const clloss__rows_host *h,
-                                    clloss_status status);
+/* The host-pointer call of a row loss on a checked descriptor's c:
+ * checks the host arrays and targets, copies them into the context's
+ * pooled buffers, runs `enqueue` on the context's queue (desc with padding
+ * KEEP) without checking those buffers again, and copies the outputs back
+ * (CLLOSS_PADDING_ZERO in c zeros the caller's padding then; AUTO: host
+ * calls are never in place on the device, and keep it). */
+clloss_status clloss__rows_call_host(clloss_context *ctx, clloss__rows_call *c,
+                                     const clloss__rows_host *h,
+                                     clloss__rows_enqueue enqueue,
+                                     const void *desc);
 
 #endif

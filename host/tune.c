@@ -151,7 +151,9 @@ static clloss__variant alternative(const clloss_context *ctx, int cls) {
 
 /* ---------------------------------------------------------------------------
  * Measurement: the caller's input type, class-index targets (int64) or
- * mse_loss, mean, loss and gradient, on the context's own queue.
+ * mse_loss, mean, loss and gradient, on the context's own queue. The runs
+ * go through the function that the family's launcher hands to
+ * clloss__pick_variant (clloss__tune_run), never through an entry point.
  */
 
 static double now_ms(void) {
@@ -160,13 +162,7 @@ static double now_ms(void) {
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
 
-typedef struct problem {
-  int family;
-  clloss_dtype type;    /* the caller's input type */
-  size_t rows, classes; /* element-wise: count x 1 */
-  cl_command_queue queue;
-  cl_mem x, y, t, loss, grad;
-} problem;
+typedef clloss__tune_problem problem;
 
 /* The caller's shape, never larger: rows cut so that a run holds at most
  * BUDGET elements (long rows keep twice the compute units, few long rows
@@ -236,33 +232,6 @@ static int make_problem(clloss_context *ctx, problem *p) {
          clFinish(p->queue) == CL_SUCCESS;
 }
 
-static clloss_status run_problem(clloss_context *ctx, const problem *p) {
-  const clloss_buffer x = CLLOSS_BUFFER(p->x), t = CLLOSS_BUFFER(p->t),
-                      loss = CLLOSS_BUFFER(p->loss),
-                      grad = CLLOSS_BUFFER(p->grad), none = CLLOSS_BUFFER_NONE;
-  if (p->family == CLLOSS__FAMILY_POINTWISE) {
-    clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_MSE_LOSS);
-    d.count = p->rows;
-    d.input_type = p->type;
-    return clloss_pointwise(ctx, p->queue, &d, x, CLLOSS_BUFFER(p->y), none,
-                            none, none, loss, grad, 0, NULL, NULL);
-  }
-  if (p->family == CLLOSS__FAMILY_NLL_LOSS) {
-    clloss_nll_loss_desc d = CLLOSS_NLL_LOSS_DESC_INIT;
-    d.rows = p->rows;
-    d.classes = p->classes;
-    d.input_type = p->type;
-    return clloss_nll_loss(ctx, p->queue, &d, x, t, none, none, loss, grad, 0,
-                           NULL, NULL);
-  }
-  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
-  d.rows = p->rows;
-  d.classes = p->classes;
-  d.input_type = p->type;
-  return clloss_cross_entropy(ctx, p->queue, &d, x, t, none, none, loss, grad,
-                              0, NULL, NULL);
-}
-
 /* The programs that runs of p with variants v[0] and v[1] take. */
 static void problem_keys(const clloss_context *ctx, const problem *p,
                          const clloss__variant v[2],
@@ -285,12 +254,12 @@ static void problem_keys(const clloss_context *ctx, const problem *p,
   }
 }
 
-/* One run of variant v, from enqueue to clFinish; negative on failure. */
-static double time_run(clloss_context *ctx, const problem *p,
-                       clloss__variant v) {
-  ctx->variant = v;
+/* One run of variant v through the launcher's `run`, from enqueue to
+ * clFinish; negative on failure. */
+static double time_run(clloss_context *ctx, clloss__tune_run run,
+                       const problem *p, clloss__variant v) {
   double t0 = now_ms();
-  if (run_problem(ctx, p) != CLLOSS_SUCCESS || clFinish(p->queue) != CL_SUCCESS)
+  if (run(ctx, v, p) != CLLOSS_SUCCESS || clFinish(p->queue) != CL_SUCCESS)
     return -1;
   double dt = now_ms() - t0;
   pthread_mutex_lock(&lock);
@@ -304,8 +273,8 @@ static double time_run(clloss_context *ctx, const problem *p,
  * alternative is dropped at its first timed run over ABANDON times the
  * heuristic's best (it cannot win). Returns 0 on any failure. The
  * caller's state of ctx is kept. */
-static int measure(clloss_context *ctx, problem *p, const clloss__variant v[2],
-                   double ms[2]) {
+static int measure(clloss_context *ctx, clloss__tune_run run, problem *p,
+                   const clloss__variant v[2], double ms[2]) {
   char detail[sizeof ctx->detail];
   memcpy(detail, ctx->detail, sizeof detail);
   const char *last = ctx->last_variant;
@@ -319,13 +288,13 @@ static int measure(clloss_context *ctx, problem *p, const clloss__variant v[2],
   p->queue = clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
   int ok = p->queue && make_problem(ctx, p);
   for (int k = 0; ok && k < 2; k++)
-    ok = time_run(ctx, p, v[k]) >= 0;
+    ok = time_run(ctx, run, p, v[k]) >= 0;
   ms[0] = ms[1] = -1;
   int lost = 0;
   for (int r = 0; ok && !lost && r < ROUNDS; r++)
     for (int i = 0; ok && !lost && i < 2; i++) {
       int k = (r & 1) ? 1 - i : i;
-      double dt = time_run(ctx, p, v[k]);
+      double dt = time_run(ctx, run, p, v[k]);
       ok = dt >= 0;
       if (ok && (ms[k] < 0 || dt < ms[k]))
         ms[k] = dt;
@@ -346,6 +315,7 @@ static int measure(clloss_context *ctx, problem *p, const clloss__variant v[2],
  * compiles its kernels for the problem's work-group sizes. */
 typedef struct warm_arg {
   problem p;
+  clloss__tune_run run_fn;
   clloss__variant v[2];
   int run[2];
 } warm_arg;
@@ -357,7 +327,7 @@ static int warm_up(clloss_context *helper, const void *arg) {
   a.p.queue = clCreateCommandQueue(helper->cl, helper->device, 0, &err);
   int ok = a.p.queue && make_problem(helper, &a.p);
   for (int k = 0; ok && k < 2; k++)
-    ok = !a.run[k] || time_run(helper, &a.p, a.v[k]) >= 0;
+    ok = !a.run[k] || time_run(helper, a.run_fn, &a.p, a.v[k]) >= 0;
   release_problem(&a.p);
   return ok;
 }
@@ -509,9 +479,12 @@ static int building(const clloss_context *ctx) {
   return 0;
 }
 
+static void tune_release(clloss_context *ctx, void *unused);
+
 clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
                                      size_t rows, size_t classes,
-                                     clloss_dtype in_type) {
+                                     clloss_dtype in_type,
+                                     clloss__tune_run run) {
   /* Forced: a family without that variant's kernels runs group. */
   if (ctx->variant != CLLOSS__AUTO)
     return (ctx->variant == CLLOSS__SPLIT &&
@@ -549,8 +522,10 @@ clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
       /* Not built, and nobody builds them: this context starts, unless it
        * builds another class's programs now, or its device is a CPU. */
       ready = 0;
-      if (builds_to_measure(ctx) && !building(ctx)) {
-        warm_arg a = {.p = p, .v = {v[0], v[1]}};
+      if (builds_to_measure(ctx) && !building(ctx) &&
+          clloss__context_on_release(ctx, tune_release, NULL) ==
+              CLLOSS_SUCCESS) {
+        warm_arg a = {.p = p, .run_fn = run, .v = {v[0], v[1]}};
         for (int k = 0; k < 2; k++)
           a.run[k] = clloss__programs_ready(ctx, &keys[k], 1) < 0;
         e->builder = ctx;
@@ -570,7 +545,7 @@ clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
   pthread_mutex_unlock(&lock);
 
   double ms[2];
-  int ok = ready > 0 && measure(ctx, &p, v, ms);
+  int ok = ready > 0 && measure(ctx, run, &p, v, ms);
 
   pthread_mutex_lock(&lock);
   e->state = DECIDED;
@@ -587,7 +562,11 @@ clloss__variant clloss__pick_variant(clloss_context *ctx, int family,
   return chosen;
 }
 
-void clloss__tune_release(const clloss_context *ctx) {
+/* A context going away (its release hook, registered when it becomes a
+ * class's builder): the classes whose programs it was building are free
+ * for another context to build. */
+static void tune_release(clloss_context *ctx, void *unused) {
+  (void)unused;
   pthread_mutex_lock(&lock);
   for (device_table *t = tables; t; t = t->next)
     for (int f = 0; f < CLLOSS__FAMILIES; f++)
