@@ -3,6 +3,7 @@
  * divide N or V), every option, each output alone, accumulation, storage
  * types, the host-pointer call, edge cases and errors. Shapes are small:
  * the suite is about the chunking, not the GEMMs' speed. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
