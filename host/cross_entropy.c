@@ -272,14 +272,7 @@ static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
   d.classes = p->classes;
   d.input_type = p->type;
   clloss__rows_call c = clloss__ce_describe(&d);
-  const clloss__variant forced = ctx->variant;
-  ctx->variant = variant;
-  clloss_status s = clloss__rows_call_device(
-      ctx, p->queue, &c, enqueue, &d, CLLOSS_BUFFER(p->x), CLLOSS_BUFFER(p->t),
-      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(p->loss),
-      CLLOSS_BUFFER(p->grad), 0, NULL, NULL);
-  ctx->variant = forced;
-  return s;
+  return clloss__rows_tune_run(ctx, variant, p, &c, enqueue, &d);
 }
 
 clloss_status clloss_cross_entropy(clloss_context *ctx, cl_command_queue queue,
