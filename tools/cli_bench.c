@@ -130,20 +130,6 @@ static int parse_count(const char *name, const char *v, size_t lo, size_t hi,
   return CLI_OK;
 }
 
-static int parse_reduction(const char *v, clloss_reduction *out) {
-  static const clloss_reduction all[] = {
-      CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE,
-      CLLOSS_REDUCTION_BATCHMEAN};
-  if (!v)
-    return usage("--reduction needs a value");
-  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-    if (strcmp(v, clloss_reduction_name(all[i])) == 0) {
-      *out = all[i];
-      return CLI_OK;
-    }
-  return usage("unknown reduction '%s' (mean, sum, none, batchmean)", v);
-}
-
 /* One option at argv[*i]; *matched = 0 when it is none of ours. */
 static int parse_option(int argc, char **argv, int *i, bench_args *a,
                         int *matched) {
@@ -166,7 +152,7 @@ static int parse_option(int argc, char **argv, int *i, bench_args *a,
     rc = parse_dtype("--target-dtype", v, 1, &a->target_dtype);
     a->have_target_dtype = 1;
   } else if (cli_option(argc, argv, i, "--reduction", &v)) {
-    rc = parse_reduction(v, &a->reduction);
+    rc = cli_parse_reduction("bench", v, &a->reduction);
   } else if (cli_option(argc, argv, i, "--device", &v)) {
     if (!v || !*v)
       return usage("--device needs a value");
@@ -176,8 +162,7 @@ static int parse_option(int argc, char **argv, int *i, bench_args *a,
       return usage("--variant needs a value");
     if (strcmp(v, "auto") && strcmp(v, "item") && strcmp(v, "group") &&
         strcmp(v, "split") && strcmp(v, "lanes"))
-      return usage("unknown variant '%s' (auto, item, group, split, lanes)",
-                   v);
+      return usage("unknown variant '%s' (auto, item, group, split, lanes)", v);
     a->variant = v;
   } else if (cli_option(argc, argv, i, "--repeat", &v)) {
     rc = parse_count("--repeat", v, 1, 100000, &n);

@@ -99,20 +99,6 @@ static int parse_float_opt(const char *name, const char *v, float *out) {
   return CLI_OK;
 }
 
-static int parse_reduction(const char *v, clloss_reduction *out) {
-  static const clloss_reduction all[] = {
-      CLLOSS_REDUCTION_NONE, CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM,
-      CLLOSS_REDUCTION_BATCHMEAN};
-  if (!v)
-    return usage("%s needs a value", "--reduction");
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-    if (strcmp(v, clloss_reduction_name(all[i])) == 0) {
-      *out = all[i];
-      return CLI_OK;
-    }
-  return usage("unknown reduction '%s' (none, mean, sum, batchmean)", v);
-}
-
 /* Options that take a file or a string value. */
 static int string_option(int argc, char **argv, int *i, run_args *a,
                          int *matched) {
@@ -177,7 +163,7 @@ static int number_option(int argc, char **argv, int *i, run_args *a,
     }
   if (cli_option(argc, argv, i, "--reduction", &v)) {
     a->opt.given |= CLI_OPT_REDUCTION;
-    return parse_reduction(v, &a->opt.reduction);
+    return cli_parse_reduction("run", v, &a->opt.reduction);
   }
   const char *sizes[2] = {"--chunk-rows", "--vocab-block"};
   size_t *dst[2] = {&a->chunk_rows, &a->vocab_block};
