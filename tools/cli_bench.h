@@ -38,10 +38,64 @@ size_t bench_copy_bytes(const bench_copy *c);
 /* Releases every OpenCL object of c; NULL is a no-op. */
 void bench_copy_close(bench_copy *c);
 
-/* JSON output: a quoted, escaped string; a number in `fmt`, or null when
- * it is not finite. */
-void bench_json_string(FILE *out, const char *s);
-void bench_json_number(FILE *out, double v, const char *fmt);
+/* ---- the harness (cli_bench_harness.c) ---- */
+
+/* The options every benchmark shares: --repeat R (>= 1), --warmup W,
+ * --device I, --json-only, and those of `accept` among --dtype (float
+ * types), --seed, --variant. The caller sets the defaults. */
+enum { BENCH_DTYPE = 1, BENCH_SEED = 2, BENCH_VARIANT = 4 };
+typedef struct bench_opts {
+  int repeat, warmup, json_only;
+  const char *device, *variant;
+  clloss_dtype dtype;
+  unsigned long long seed;
+} bench_opts;
+
+/* If argv[*i] is one of those options: *matched = 1, its value in *o, *i
+ * past it. Returns CLI_OK, or the usage error of `clloss bench`. */
+int bench_option(int argc, char **argv, int *i, unsigned accept, bench_opts *o,
+                 int *matched);
+
+/* A whole-number option "--name N" with N in [lo, hi], stored in the
+ * size_t at `offset` in the caller's arguments. */
+typedef struct bench_size {
+  const char *name;
+  size_t lo, hi, offset;
+} bench_size;
+int bench_size_option(int argc, char **argv, int *i, const bench_size *sizes,
+                      size_t n, void *args, int *matched);
+
+/* The dtype named v (`targets`: int64, int32; else the float types). */
+int bench_parse_dtype(const char *name, const char *v, int targets,
+                      clloss_dtype *out);
+
+/* Median and minimum of n timed runs (sorts `v`). */
+void bench_stats(double *v, size_t n, double *median, double *min);
+
+/* The machine's load averages from /proc/loadavg; 0 when unknown. */
+int bench_loadavg(double load[3]);
+
+/* One JSON object on one line: json_begin, the members, json_end. Every
+ * string is quoted and escaped (a device name may hold '"' or '\'); a
+ * number that is not finite, or a NULL string, is written as null. */
+typedef struct json_writer {
+  FILE *out;
+  int count;
+} json_writer;
+void json_begin(json_writer *w, FILE *out);
+void json_end(json_writer *w); /* "}\n" */
+void json_name(json_writer *w, const char *key);
+void json_str(json_writer *w, const char *key, const char *s);
+void json_num(json_writer *w, const char *key, double v, const char *fmt);
+void json_uint(json_writer *w, const char *key, unsigned long long v);
+void json_bool(json_writer *w, const char *key, int v);
+void json_null(json_writer *w, const char *key);
+void json_nums(json_writer *w, const char *key, const double *v, size_t n,
+               const char *fmt);
+void json_sizes(json_writer *w, const char *key, const size_t *v, size_t n);
+/* The values alone, for what the members above do not cover. */
+void json_string(FILE *out, const char *s);
+void json_number(FILE *out, double v, const char *fmt);
 
 /* `clloss bench linear_cross_entropy ...` (cli_bench_linear.c). */
 int cli_bench_linear(int argc, char **argv);
@@ -67,8 +121,5 @@ typedef clloss_status (*vp_fn)(void *state);
 int vp_timed(int repeat, int warmup, vp_fn fn, void *state, int everyone,
              double *median);
 #endif
-
-/* Median and minimum of n values (sorts `v`). */
-void bench_stats(double *v, size_t n, double *median, double *min);
 
 #endif

@@ -53,52 +53,32 @@ int cli_bench_linear_vocab_parallel(int argc, char **argv) {
 #include "clloss_mpi.h"
 
 typedef struct lvp_args {
+  bench_opts o; /* --repeat, --warmup, --device, --json-only */
   size_t rows, hidden, classes, chunk;
-  const char *device;
-  size_t repeat, warmup;
-  int json_only;
 } lvp_args;
 
 #define usage(...) cli_usage("bench", __VA_ARGS__)
 
 static int parse_args(int argc, char **argv, lvp_args *a) {
-  static const struct {
-    const char *name;
-    size_t lo, hi, off;
-  } sizes[] = {{"--rows", 1, (size_t)1 << 24, offsetof(lvp_args, rows)},
-               {"--hidden", 1, (size_t)1 << 20, offsetof(lvp_args, hidden)},
-               {"--classes", 1, (size_t)1 << 30, offsetof(lvp_args, classes)},
-               {"--chunk-rows", 0, (size_t)1 << 24, offsetof(lvp_args, chunk)},
-               {"--repeat", 1, 100000, offsetof(lvp_args, repeat)},
-               {"--warmup", 0, 100000, offsetof(lvp_args, warmup)}};
+  static const bench_size sizes[] = {
+      {"--rows", 1, (size_t)1 << 24, offsetof(lvp_args, rows)},
+      {"--hidden", 1, (size_t)1 << 20, offsetof(lvp_args, hidden)},
+      {"--classes", 1, (size_t)1 << 30, offsetof(lvp_args, classes)},
+      {"--chunk-rows", 0, (size_t)1 << 24, offsetof(lvp_args, chunk)}};
   for (int i = 2; i < argc;) {
-    const char *v;
-    int known = 0;
-    for (size_t k = 0; k < sizeof sizes / sizeof *sizes && !known; k++)
-      if (cli_option(argc, argv, &i, sizes[k].name, &v)) {
-        size_t *dst = (size_t *)((char *)a + sizes[k].off);
-        if (!v || !cli_parse_size(v, dst) || *dst < sizes[k].lo ||
-            *dst > sizes[k].hi)
-          return usage("%s must be a whole number in [%zu, %zu]", sizes[k].name,
-                       sizes[k].lo, sizes[k].hi);
-        known = 1;
-      }
-    if (known)
+    int matched;
+    int rc = bench_size_option(argc, argv, &i, sizes, 4, a, &matched);
+    if (!matched)
+      rc = bench_option(argc, argv, &i, 0, &a->o, &matched);
+    if (rc != CLI_OK)
+      return rc;
+    if (matched)
       continue;
-    if (cli_option(argc, argv, &i, "--device", &v)) {
-      if (!v || !*v)
-        return usage("--device needs a value");
-      a->device = v;
-    } else if (cli_flag(argv[i], "--vocab-parallel")) {
-      i++;
-    } else if (cli_flag(argv[i], "--json-only")) {
-      a->json_only = 1;
-      i++;
-    } else {
+    if (!cli_flag(argv[i], "--vocab-parallel"))
       return usage("'%s': see `clloss bench linear_cross_entropy "
                    "--vocab-parallel --help`",
                    argv[i]);
-    }
+    i++;
   }
   if (a->hidden > ((size_t)1 << 40) / a->classes ||
       a->hidden > ((size_t)1 << 40) / a->rows)
@@ -182,7 +162,13 @@ int cli_bench_linear_vocab_parallel(int argc, char **argv) {
       fputs(lvp_help, stdout);
       return CLI_OK;
     }
-  lvp_args a = {2048, 512, 32000, 0, NULL, 5, 1, 0};
+  lvp_args a;
+  memset(&a, 0, sizeof a);
+  a.o.repeat = 5;
+  a.o.warmup = 1;
+  a.rows = 2048;
+  a.hidden = 512;
+  a.classes = 32000;
   int rc = parse_args(argc, argv, &a);
   if (rc != CLI_OK)
     return rc;
@@ -196,7 +182,7 @@ int cli_bench_linear_vocab_parallel(int argc, char **argv) {
   lvp_state st;
   memset(&st, 0, sizeof st);
   size_t index = 0;
-  rc = cli_open_device("bench", a.device, &st.ctx, &index);
+  rc = cli_open_device("bench", a.o.device, &st.ctx, &index);
   clloss_linear_cross_entropy_desc d = CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT;
   d.hidden = a.hidden;
   d.chunk_rows = a.chunk;
@@ -215,36 +201,46 @@ int cli_bench_linear_vocab_parallel(int argc, char **argv) {
                                      100 + (uint64_t)rank) != CL_SUCCESS))
     rc = CLI_DATA_ERROR;
   if (rc == CLI_OK)
-    rc = vp_timed((int)a.repeat, (int)a.warmup, run_vp, &st, 1, &vp_ms);
+    rc = vp_timed(a.o.repeat, a.o.warmup, run_vp, &st, 1, &vp_ms);
   release(&st);
   if (rc == CLI_OK &&
       vp_anyone(rank == 0 && make(&st, &a, a.classes, 100) != CL_SUCCESS))
     rc = CLI_DATA_ERROR;
   if (rc == CLI_OK)
-    rc = vp_timed((int)a.repeat, (int)a.warmup, run_single, &st, 0, &single_ms);
+    rc = vp_timed(a.o.repeat, a.o.warmup, run_single, &st, 0, &single_ms);
   release(&st);
   const size_t chunks = chunk ? (a.rows + chunk - 1) / chunk : 0;
   const double sent = 3.0 * 8 + (double)(a.rows + chunks) * 24 +
                       ((double)a.rows * (double)a.hidden + 1) * 4;
   if (rc == CLI_OK && rank == 0) {
     const char *dev = clloss_context_device_info(st.ctx)->name;
-    if (!a.json_only)
+    if (!a.o.json_only)
       printf("linear_cross_entropy %zux%zux%zu float32, %d processes on %s\n"
-             "  vocabulary-parallel call: %.3f ms (median of %zu; %zu chunks "
+             "  vocabulary-parallel call: %.3f ms (median of %d; %zu chunks "
              "of %zu rows)\n"
              "  single-device call:       %.3f ms (process 0, the others "
              "idle)\n"
              "  sent by each process:     %.0f bytes in %zu all-reduces\n",
-             a.rows, a.hidden, a.classes, size, dev, vp_ms, a.repeat, chunks,
+             a.rows, a.hidden, a.classes, size, dev, vp_ms, a.o.repeat, chunks,
              chunk, single_ms, sent, chunks + 2);
-    printf("{\"loss\": \"linear_cross_entropy\", \"vocab_parallel\": true, "
-           "\"processes\": %d, \"rows\": %zu, \"hidden\": %zu, \"classes\": "
-           "%zu, \"chunk_rows\": %zu, \"device\": \"%s\", \"repeat\": %zu, "
-           "\"warmup\": %zu, \"vp_median_ms\": %.4f, \"single_median_ms\": "
-           "%.4f, \"bytes_per_process\": %.0f, \"allreduces\": %zu, "
-           "\"clloss_version\": \"%s\"}\n",
-           size, a.rows, a.hidden, a.classes, chunk, dev, a.repeat, a.warmup,
-           vp_ms, single_ms, sent, chunks + 2, CLLOSS_VERSION_STRING);
+    json_writer w;
+    json_begin(&w, stdout);
+    json_str(&w, "loss", "linear_cross_entropy");
+    json_bool(&w, "vocab_parallel", 1);
+    json_uint(&w, "processes", (unsigned long long)size);
+    json_uint(&w, "rows", a.rows);
+    json_uint(&w, "hidden", a.hidden);
+    json_uint(&w, "classes", a.classes);
+    json_uint(&w, "chunk_rows", chunk);
+    json_str(&w, "device", dev);
+    json_uint(&w, "repeat", (unsigned long long)a.o.repeat);
+    json_uint(&w, "warmup", (unsigned long long)a.o.warmup);
+    json_num(&w, "vp_median_ms", vp_ms, "%.4f");
+    json_num(&w, "single_median_ms", single_ms, "%.4f");
+    json_num(&w, "bytes_per_process", sent, "%.0f");
+    json_uint(&w, "allreduces", chunks + 2);
+    json_str(&w, "clloss_version", CLLOSS_VERSION_STRING);
+    json_end(&w);
     fflush(stdout);
   } else if (rc != CLI_OK && rank == 0) {
     cli_error("bench", rc, "the vocabulary-parallel benchmark failed%s%s",

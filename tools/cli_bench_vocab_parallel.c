@@ -4,6 +4,7 @@
  * 0's device, and the all-reduce of the records alone; prints readable
  * lines and one JSON object (process 0). Without MPI, a clear error. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,54 +58,27 @@ int cli_bench_vocab_parallel(int argc, char **argv) {
 #include "clloss_mpi.h"
 
 typedef struct vp_args {
+  bench_opts o; /* --repeat, --warmup, --device, --dtype, --json-only */
   size_t rows, classes;
-  clloss_dtype dtype;
-  const char *device;
-  int repeat, warmup, json_only;
 } vp_args;
 
 #define usage(...) cli_usage("bench", __VA_ARGS__)
 
-static int parse_size(const char *name, const char *v, size_t lo, size_t hi,
-                      size_t *out) {
-  if (!v || !cli_parse_size(v, out) || *out < lo || *out > hi)
-    return usage("%s must be a whole number in [%zu, %zu]", name, lo, hi);
-  return CLI_OK;
-}
-
 static int parse_args(int argc, char **argv, vp_args *a) {
+  static const bench_size sizes[] = {
+      {"--rows", 1, (size_t)1 << 30, offsetof(vp_args, rows)},
+      {"--classes", 1, (size_t)1 << 30, offsetof(vp_args, classes)}};
   int have_loss = 0;
   for (int i = 1; i < argc;) {
-    const char *v;
-    size_t n;
-    int rc = CLI_OK;
-    if (cli_option(argc, argv, &i, "--rows", &v)) {
-      rc = parse_size("--rows", v, 1, (size_t)1 << 30, &a->rows);
-    } else if (cli_option(argc, argv, &i, "--classes", &v)) {
-      rc = parse_size("--classes", v, 1, (size_t)1 << 30, &a->classes);
-    } else if (cli_option(argc, argv, &i, "--repeat", &v)) {
-      rc = parse_size("--repeat", v, 1, 100000, &n);
-      a->repeat = (int)n;
-    } else if (cli_option(argc, argv, &i, "--warmup", &v)) {
-      rc = parse_size("--warmup", v, 0, 100000, &n);
-      a->warmup = (int)n;
-    } else if (cli_option(argc, argv, &i, "--device", &v)) {
-      if (!v || !*v)
-        return usage("--device needs a value");
-      a->device = v;
-    } else if (cli_option(argc, argv, &i, "--dtype", &v)) {
-      static const clloss_dtype all[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
-                                         CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
-      rc = CLI_USAGE;
-      for (size_t k = 0; k < 4 && v; k++)
-        if (strcmp(v, clloss_dtype_name(all[k])) == 0)
-          a->dtype = all[k], rc = CLI_OK;
-      if (rc != CLI_OK)
-        return usage("unknown --dtype '%s'", v ? v : "");
-    } else if (cli_flag(argv[i], "--vocab-parallel")) {
-      i++;
-    } else if (cli_flag(argv[i], "--json-only")) {
-      a->json_only = 1;
+    int matched;
+    int rc = bench_size_option(argc, argv, &i, sizes, 2, a, &matched);
+    if (!matched)
+      rc = bench_option(argc, argv, &i, BENCH_DTYPE, &a->o, &matched);
+    if (rc != CLI_OK)
+      return rc;
+    if (matched)
+      continue;
+    if (cli_flag(argv[i], "--vocab-parallel")) {
       i++;
     } else if (strcmp(argv[i], "cross_entropy") == 0 && !have_loss) {
       have_loss = 1;
@@ -114,8 +88,6 @@ static int parse_args(int argc, char **argv, vp_args *a) {
                    "options of `clloss bench --vocab-parallel --help`",
                    argv[i]);
     }
-    if (rc != CLI_OK)
-      return rc;
   }
   if (!have_loss)
     return usage("--vocab-parallel: missing LOSS (cross_entropy)");
@@ -144,7 +116,7 @@ static cl_int make(clloss_context *ctx, const vp_args *a, size_t cols,
   cl_context cl = clloss_context_cl_context(ctx);
   cl_command_queue q = clloss_context_queue(ctx);
   const size_t n = a->rows * (cols ? cols : 1),
-               es = clloss_dtype_size(a->dtype);
+               es = clloss_dtype_size(a->o.dtype);
   cl_int err = CL_SUCCESS, e2 = CL_SUCCESS, e3 = CL_SUCCESS, e4 = CL_SUCCESS;
   b->x = clCreateBuffer(cl, CL_MEM_READ_WRITE, n * es, NULL, &err);
   b->grad = clCreateBuffer(cl, CL_MEM_READ_WRITE, n * es, NULL, &e2);
@@ -153,7 +125,7 @@ static cl_int make(clloss_context *ctx, const vp_args *a, size_t cols,
   if (err == CL_SUCCESS)
     err = e2 != CL_SUCCESS ? e2 : e3 != CL_SUCCESS ? e3 : e4;
   if (err == CL_SUCCESS)
-    err = bench_fill(q, b->x, a->dtype, n, -5, 5, seed);
+    err = bench_fill(q, b->x, a->o.dtype, n, -5, 5, seed);
   if (err == CL_SUCCESS)
     err = bench_fill(q, b->t, CLLOSS_INT64, a->rows, 0, (double)a->classes, 7);
   return err;
@@ -261,20 +233,12 @@ static clloss_status run_single(void *p) {
 
 static void report(const vp_args *a, const vp_result *r, int size,
                    const char *device) {
-  char load[64] = "";
-  FILE *f = fopen("/proc/loadavg", "r");
-  if (f) {
-    if (!fgets(load, sizeof load, f))
-      load[0] = '\0';
-    fclose(f);
-    load[strcspn(load, " ")] = '\0';
-  }
   const double bytes = (double)(a->rows + 1) * (double)r->record_bytes;
-  if (!a->json_only) {
+  if (!a->o.json_only) {
     printf("cross_entropy %zux%zu %s, %d processes on %s\n", a->rows,
-           a->classes, clloss_dtype_name(a->dtype), size, device);
+           a->classes, clloss_dtype_name(a->o.dtype), size, device);
     printf("  vocabulary-parallel call: %.3f ms (median of %d)\n", r->vp_ms,
-           a->repeat);
+           a->o.repeat);
     printf("  its all-reduce alone:     %.3f ms, %.0f bytes from each "
            "process\n",
            r->allreduce_ms, bytes);
@@ -282,15 +246,25 @@ static void report(const vp_args *a, const vp_result *r, int size,
            "idle)\n",
            r->single_ms);
   }
-  printf("{\"loss\": \"cross_entropy\", \"vocab_parallel\": true, "
-         "\"processes\": %d, \"rows\": %zu, \"classes\": %zu, \"dtype\": "
-         "\"%s\", \"device\": \"%s\", \"repeat\": %d, \"warmup\": %d, "
-         "\"vp_median_ms\": %.4f, \"allreduce_median_ms\": %.4f, "
-         "\"single_median_ms\": %.4f, \"bytes_per_process\": %.0f, "
-         "\"loadavg\": %s, \"clloss_version\": \"%s\"}\n",
-         size, a->rows, a->classes, clloss_dtype_name(a->dtype), device,
-         a->repeat, a->warmup, r->vp_ms, r->allreduce_ms, r->single_ms, bytes,
-         *load ? load : "null", CLLOSS_VERSION_STRING);
+  double load[3];
+  json_writer w;
+  json_begin(&w, stdout);
+  json_str(&w, "loss", "cross_entropy");
+  json_bool(&w, "vocab_parallel", 1);
+  json_uint(&w, "processes", (unsigned long long)size);
+  json_uint(&w, "rows", a->rows);
+  json_uint(&w, "classes", a->classes);
+  json_str(&w, "dtype", clloss_dtype_name(a->o.dtype));
+  json_str(&w, "device", device);
+  json_uint(&w, "repeat", (unsigned long long)a->o.repeat);
+  json_uint(&w, "warmup", (unsigned long long)a->o.warmup);
+  json_num(&w, "vp_median_ms", r->vp_ms, "%.4f");
+  json_num(&w, "allreduce_median_ms", r->allreduce_ms, "%.4f");
+  json_num(&w, "single_median_ms", r->single_ms, "%.4f");
+  json_num(&w, "bytes_per_process", bytes, "%.0f");
+  json_num(&w, "loadavg", bench_loadavg(load) ? load[0] : NAN, "%.2f");
+  json_str(&w, "clloss_version", CLLOSS_VERSION_STRING);
+  json_end(&w);
   fflush(stdout);
 }
 
@@ -303,25 +277,25 @@ static int measure(const vp_args *a, clloss_context *ctx, int rank, int size,
   clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
   d.rows = a->rows;
   d.classes = a->classes;
-  d.input_type = a->dtype;
+  d.input_type = a->o.dtype;
   st.desc = d;
   st.shard = clloss_mpi_even_shard(a->classes, rank, size);
   vp_bufs block = {0}, whole = {0};
-  r->record_bytes = a->dtype == CLLOSS_FLOAT64 ? sizeof(clloss_ce_stats64)
-                                               : sizeof(clloss_ce_stats);
+  r->record_bytes = a->o.dtype == CLLOSS_FLOAT64 ? sizeof(clloss_ce_stats64)
+                                                 : sizeof(clloss_ce_stats);
   st.records = calloc(a->rows + 1, r->record_bytes);
   int rc = CLI_DATA_ERROR;
   if (!vp_anyone(!st.records ||
                  make(ctx, a, st.shard.classes, 100 + (uint64_t)rank, &block) !=
                      CL_SUCCESS)) {
     st.b = &block;
-    rc = vp_timed(a->repeat, a->warmup, run_vp, &st, 1, &r->vp_ms);
+    rc = vp_timed(a->o.repeat, a->o.warmup, run_vp, &st, 1, &r->vp_ms);
   }
   if (rc == CLI_OK &&
-      !vp_anyone(clloss_mpi_ce_stats_type(a->dtype, &st.type, &st.op) !=
+      !vp_anyone(clloss_mpi_ce_stats_type(a->o.dtype, &st.type, &st.op) !=
                  CLLOSS_SUCCESS)) {
-    rc =
-        vp_timed(a->repeat, a->warmup, run_allreduce, &st, 1, &r->allreduce_ms);
+    rc = vp_timed(a->o.repeat, a->o.warmup, run_allreduce, &st, 1,
+                  &r->allreduce_ms);
     MPI_Op_free(&st.op);
     MPI_Type_free(&st.type);
   }
@@ -334,7 +308,7 @@ static int measure(const vp_args *a, clloss_context *ctx, int rank, int size,
                    "process 0 has no room for the whole problem");
   st.b = &whole;
   if (rc == CLI_OK)
-    rc = vp_timed(a->repeat, a->warmup, run_single, &st, 0, &r->single_ms);
+    rc = vp_timed(a->o.repeat, a->o.warmup, run_single, &st, 0, &r->single_ms);
   release(&whole);
   return rc;
 }
@@ -345,7 +319,13 @@ int cli_bench_vocab_parallel(int argc, char **argv) {
       fputs(vp_help, stdout);
       return CLI_OK;
     }
-  vp_args a = {4096, 32000, CLLOSS_FLOAT32, NULL, 10, 2, 0};
+  vp_args a;
+  memset(&a, 0, sizeof a);
+  a.o.repeat = 10;
+  a.o.warmup = 2;
+  a.o.dtype = CLLOSS_FLOAT32;
+  a.rows = 4096;
+  a.classes = 32000;
   int rc = parse_args(argc, argv, &a);
   if (rc != CLI_OK)
     return rc;
@@ -358,7 +338,7 @@ int cli_bench_vocab_parallel(int argc, char **argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   clloss_context *ctx = NULL;
   size_t index = 0;
-  rc = cli_open_device("bench", a.device, &ctx, &index);
+  rc = cli_open_device("bench", a.o.device, &ctx, &index);
   vp_result r;
   memset(&r, 0, sizeof r);
   if (!vp_anyone(rc != CLI_OK))
