@@ -101,25 +101,12 @@ void json_number(FILE *out, double v, const char *fmt);
 int cli_bench_linear(int argc, char **argv);
 
 /* `clloss bench cross_entropy --vocab-parallel` under mpirun
- * (cli_bench_vocab_parallel.c); without MPI a clear error. */
+ * (cli_bench_vocab_parallel.c); without MPI a clear error (cli_mpi.c). */
 int cli_bench_vocab_parallel(int argc, char **argv);
 
 /* `clloss bench linear_cross_entropy --vocab-parallel` under mpirun
- * (cli_bench_linear_vocab_parallel.c); without MPI a clear error. */
+ * (cli_bench_linear_vocab_parallel.c); without MPI a clear error
+ * (cli_mpi.c). */
 int cli_bench_linear_vocab_parallel(int argc, char **argv);
-
-#ifdef CLLOSS_CLI_HAVE_MPI
-/* Of cli_bench_vocab_parallel.c, for both vocabulary-parallel benchmarks:
- * whether any process is `bad`, on every process (the collective steps
- * that follow must be run by all or by none); and `repeat` timed runs of
- * fn after `warmup` untimed ones (by every process, or process 0 alone
- * while the others wait asleep), the slowest process's time of each from
- * a barrier, the median into *median: CLI_OK, or CLI_DATA_ERROR when fn
- * failed anywhere. */
-int vp_anyone(int bad);
-typedef clloss_status (*vp_fn)(void *state);
-int vp_timed(int repeat, int warmup, vp_fn fn, void *state, int everyone,
-             double *median);
-#endif
 
 #endif

@@ -2,13 +2,14 @@
  * --vocab-parallel` under mpirun: times the MPI layer's linear call (each
  * process its rows of W) against the single-device call on the whole
  * problem on process 0's device; prints readable lines and one JSON object
- * (process 0). Without MPI, a clear error. */
+ * (process 0). Built only with the MPI layer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "cli_bench.h"
+#include "cli_mpi.h"
 
 static const char *const lvp_help =
     "usage: mpirun -np P clloss bench linear_cross_entropy --vocab-parallel\n"
@@ -36,21 +37,6 @@ static const char *const lvp_help =
     "bytes_per_process: what each process contributes to the all-reduces:\n"
     "3 doubles, (rows + chunks) records of 24 bytes, (N H + 1) floats of\n"
     "d_hidden.\n";
-
-#ifndef CLLOSS_CLI_HAVE_MPI
-
-int cli_bench_linear_vocab_parallel(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (cli_is_help(argv[i])) {
-      fputs(lvp_help, stdout);
-      return CLI_OK;
-    }
-  return cli_no_mpi("bench");
-}
-
-#else
-
-#include "clloss_mpi.h"
 
 typedef struct lvp_args {
   bench_opts o; /* --repeat, --warmup, --device, --json-only */
@@ -172,13 +158,9 @@ int cli_bench_linear_vocab_parallel(int argc, char **argv) {
   int rc = parse_args(argc, argv, &a);
   if (rc != CLI_OK)
     return rc;
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  if (!initialized && MPI_Init(NULL, NULL) != MPI_SUCCESS)
-    return cli_error("bench", CLI_DATA_ERROR, "MPI_Init failed");
   int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (cli_mpi_begin("bench", &rank, &size) != CLI_OK)
+    return CLI_DATA_ERROR;
   lvp_state st;
   memset(&st, 0, sizeof st);
   size_t index = 0;
@@ -192,22 +174,22 @@ int cli_bench_linear_vocab_parallel(int argc, char **argv) {
   st.shard = clloss_mpi_even_shard(a.classes, rank, size);
   /* The chunks the call uses, for the bytes it sends. */
   size_t chunk = a.chunk, bytes = 0;
-  rc = vp_anyone(rc != CLI_OK) ? CLI_DATA_ERROR : CLI_OK;
+  rc = cli_mpi_anyone(rc != CLI_OK) ? CLI_DATA_ERROR : CLI_OK;
   if (rc == CLI_OK && !a.chunk)
     clloss_linear_cross_entropy_workspace_size(st.ctx, &d, 1, 1, 1, &bytes,
                                                &chunk);
   double vp_ms = 0, single_ms = 0;
-  if (rc == CLI_OK && vp_anyone(make(&st, &a, st.shard.classes,
-                                     100 + (uint64_t)rank) != CL_SUCCESS))
+  if (rc == CLI_OK && cli_mpi_anyone(make(&st, &a, st.shard.classes,
+                                          100 + (uint64_t)rank) != CL_SUCCESS))
     rc = CLI_DATA_ERROR;
   if (rc == CLI_OK)
-    rc = vp_timed(a.o.repeat, a.o.warmup, run_vp, &st, 1, &vp_ms);
+    rc = cli_mpi_timed(a.o.repeat, a.o.warmup, run_vp, &st, 1, &vp_ms);
   release(&st);
   if (rc == CLI_OK &&
-      vp_anyone(rank == 0 && make(&st, &a, a.classes, 100) != CL_SUCCESS))
+      cli_mpi_anyone(rank == 0 && make(&st, &a, a.classes, 100) != CL_SUCCESS))
     rc = CLI_DATA_ERROR;
   if (rc == CLI_OK)
-    rc = vp_timed(a.o.repeat, a.o.warmup, run_single, &st, 0, &single_ms);
+    rc = cli_mpi_timed(a.o.repeat, a.o.warmup, run_single, &st, 0, &single_ms);
   release(&st);
   const size_t chunks = chunk ? (a.rows + chunk - 1) / chunk : 0;
   const double sent = 3.0 * 8 + (double)(a.rows + chunks) * 24 +
@@ -248,9 +230,6 @@ int cli_bench_linear_vocab_parallel(int argc, char **argv) {
               st.ctx ? clloss_context_error_detail(st.ctx) : "");
   }
   clloss_context_release(st.ctx);
-  if (!initialized)
-    MPI_Finalize();
+  cli_mpi_end();
   return rc;
 }
-
-#endif

@@ -2,16 +2,15 @@
  * under mpirun: times the MPI layer's call (each process its block of the
  * classes) against the single-device call on the whole problem on process
  * 0's device, and the all-reduce of the records alone; prints readable
- * lines and one JSON object (process 0). Without MPI, a clear error. */
-#define _POSIX_C_SOURCE 200809L
+ * lines and one JSON object (process 0). Built only with the MPI layer. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "cli_bench.h"
+#include "cli_mpi.h"
 #include "cli_loss.h"
 
 static const char *const vp_help =
@@ -41,21 +40,6 @@ static const char *const vp_help =
     "bytes_per_process: what each process contributes to the all-reduce,\n"
     "(N + 1) records of 24 bytes (48 for float64); what crosses the wire\n"
     "depends on MPI's algorithm (a ring sends 2 (P-1)/P of it).\n";
-
-#ifndef CLLOSS_CLI_HAVE_MPI
-
-int cli_bench_vocab_parallel(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (cli_is_help(argv[i])) {
-      fputs(vp_help, stdout);
-      return CLI_OK;
-    }
-  return cli_no_mpi("bench");
-}
-
-#else
-
-#include "clloss_mpi.h"
 
 typedef struct vp_args {
   bench_opts o; /* --repeat, --warmup, --device, --dtype, --json-only */
@@ -135,53 +119,6 @@ typedef struct vp_result {
   double vp_ms, allreduce_ms, single_ms;
   size_t record_bytes;
 } vp_result;
-
-int vp_anyone(int bad) {
-  int any = bad;
-  MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return any;
-}
-
-/* Waits for a nonblocking collective while sleeping, not spinning as
- * MPI's blocking calls do: processes that share one device (a CPU
- * device, here) must not take its cores while another times a call. */
-static void wait_asleep(MPI_Request *req) {
-  int done = 0;
-  const struct timespec nap = {0, 200000};
-  while (MPI_Test(req, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done)
-    nanosleep(&nap, NULL);
-}
-
-int vp_timed(int repeat, int warmup, vp_fn fn, void *state, int everyone,
-             double *median) {
-  double *t = calloc((size_t)repeat, sizeof *t), min;
-  int rank;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  const int me = everyone || rank == 0;
-  clloss_status s = CLLOSS_SUCCESS;
-  if (vp_anyone(!t)) {
-    free(t);
-    return CLI_DATA_ERROR;
-  }
-  for (int k = 0; k < warmup + repeat; k++) {
-    MPI_Request req;
-    MPI_Ibarrier(MPI_COMM_WORLD, &req);
-    wait_asleep(&req);
-    const double t0 = cli_now_ms();
-    if (me && s == CLLOSS_SUCCESS)
-      s = fn(state);
-    double dt = cli_now_ms() - t0, worst = dt;
-    MPI_Iallreduce(&dt, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &req);
-    wait_asleep(&req);
-    if (k >= warmup)
-      t[k - warmup] = worst;
-  }
-  const int any = vp_anyone(s != CLLOSS_SUCCESS || !t);
-  if (!any)
-    bench_stats(t, (size_t)repeat, median, &min);
-  free(t);
-  return any ? CLI_DATA_ERROR : CLI_OK;
-}
 
 /* What the timed functions need. */
 typedef struct vp_state {
@@ -285,30 +222,31 @@ static int measure(const vp_args *a, clloss_context *ctx, int rank, int size,
                                                  : sizeof(clloss_ce_stats);
   st.records = calloc(a->rows + 1, r->record_bytes);
   int rc = CLI_DATA_ERROR;
-  if (!vp_anyone(!st.records ||
-                 make(ctx, a, st.shard.classes, 100 + (uint64_t)rank, &block) !=
-                     CL_SUCCESS)) {
+  if (!cli_mpi_anyone(!st.records ||
+                      make(ctx, a, st.shard.classes, 100 + (uint64_t)rank,
+                           &block) != CL_SUCCESS)) {
     st.b = &block;
-    rc = vp_timed(a->o.repeat, a->o.warmup, run_vp, &st, 1, &r->vp_ms);
+    rc = cli_mpi_timed(a->o.repeat, a->o.warmup, run_vp, &st, 1, &r->vp_ms);
   }
   if (rc == CLI_OK &&
-      !vp_anyone(clloss_mpi_ce_stats_type(a->o.dtype, &st.type, &st.op) !=
-                 CLLOSS_SUCCESS)) {
-    rc = vp_timed(a->o.repeat, a->o.warmup, run_allreduce, &st, 1,
-                  &r->allreduce_ms);
+      !cli_mpi_anyone(clloss_mpi_ce_stats_type(a->o.dtype, &st.type, &st.op) !=
+                      CLLOSS_SUCCESS)) {
+    rc = cli_mpi_timed(a->o.repeat, a->o.warmup, run_allreduce, &st, 1,
+                       &r->allreduce_ms);
     MPI_Op_free(&st.op);
     MPI_Type_free(&st.type);
   }
   free(st.records);
   release(&block);
   /* The whole problem on process 0 only. */
-  if (rc == CLI_OK && vp_anyone(rank == 0 && make(ctx, a, a->classes, 100,
-                                                  &whole) != CL_SUCCESS))
+  if (rc == CLI_OK && cli_mpi_anyone(rank == 0 && make(ctx, a, a->classes, 100,
+                                                       &whole) != CL_SUCCESS))
     rc = cli_error("bench", CLI_DATA_ERROR,
                    "process 0 has no room for the whole problem");
   st.b = &whole;
   if (rc == CLI_OK)
-    rc = vp_timed(a->o.repeat, a->o.warmup, run_single, &st, 0, &r->single_ms);
+    rc = cli_mpi_timed(a->o.repeat, a->o.warmup, run_single, &st, 0,
+                       &r->single_ms);
   release(&whole);
   return rc;
 }
@@ -329,19 +267,15 @@ int cli_bench_vocab_parallel(int argc, char **argv) {
   int rc = parse_args(argc, argv, &a);
   if (rc != CLI_OK)
     return rc;
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  if (!initialized && MPI_Init(NULL, NULL) != MPI_SUCCESS)
-    return cli_error("bench", CLI_DATA_ERROR, "MPI_Init failed");
   int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (cli_mpi_begin("bench", &rank, &size) != CLI_OK)
+    return CLI_DATA_ERROR;
   clloss_context *ctx = NULL;
   size_t index = 0;
   rc = cli_open_device("bench", a.o.device, &ctx, &index);
   vp_result r;
   memset(&r, 0, sizeof r);
-  if (!vp_anyone(rc != CLI_OK))
+  if (!cli_mpi_anyone(rc != CLI_OK))
     rc = measure(&a, ctx, rank, size, &r);
   else
     rc = CLI_DATA_ERROR;
@@ -351,9 +285,6 @@ int cli_bench_vocab_parallel(int argc, char **argv) {
     cli_error("bench", rc, "the vocabulary-parallel benchmark failed%s%s",
               ctx ? ": " : "", ctx ? clloss_context_error_detail(ctx) : "");
   clloss_context_release(ctx);
-  if (!initialized)
-    MPI_Finalize();
+  cli_mpi_end();
   return rc;
 }
-
-#endif

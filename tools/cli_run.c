@@ -416,8 +416,7 @@ int cli_run(int argc, char **argv) {
   if (rc != CLI_OK)
     return rc < 0 ? CLI_OK : rc;
   if (strcmp(a.loss_name, "linear_cross_entropy") == 0)
-    return a.vocab_parallel ? cli_run_linear_vocab_parallel(&a)
-                            : cli_run_linear(&a);
+    return cli_run_linear(&a);
   if (strcmp(a.loss_name, "softmax") == 0)
     return cli_run_softmax(a.input, a.out, a.device, a.cpu, a.quiet);
   const cli_loss_info *loss = cli_find_loss(a.loss_name);
