@@ -205,6 +205,7 @@ typedef struct bench_run {
   clloss_cross_entropy_desc ce;
   clloss_nll_loss_desc nll;
   clloss_pointwise_desc pw;
+  bench_copy *copy; /* the copy kernel, or NULL */
 } bench_run;
 
 static clloss_status call(bench_run *r) {
@@ -511,28 +512,18 @@ static void print_json(const bench_args *a, const bench_run *r,
   json_end(&w);
 }
 
-/* The timed loop: each loss run is followed by one copy (when asked), so
- * that both see the same machine load. */
-static int timed_runs(bench_run *r, bench_result *res, bench_copy *copy) {
-  const bench_args *a = r->a;
-  clloss_status s;
-  double t0, ms;
-  for (int i = 0; i < a->o.warmup; i++) {
-    if ((s = call_and_wait(r)) != CLLOSS_SUCCESS)
-      return call_failed(r, "a warm-up run of", s);
-    if (copy && bench_copy_run(copy, &ms) != CL_SUCCESS)
-      return cli_error("bench", CLI_DATA_ERROR, "a copy kernel run failed");
-  }
-  for (int i = 0; i < a->o.repeat; i++) {
-    t0 = cli_now_ms();
-    s = call_and_wait(r);
-    res->times[i] = cli_now_ms() - t0;
-    if (s != CLLOSS_SUCCESS)
-      return call_failed(r, "a timed run of", s);
-    if (copy && bench_copy_run(copy, &res->copy_times[i]) != CL_SUCCESS)
-      return cli_error("bench", CLI_DATA_ERROR, "a copy kernel run failed");
-  }
-  return CLI_OK;
+/* A round of the timed loop: the loss (k = 0), then one copy (k = 1). */
+static int round_step(void *state, int k, int timed) {
+  bench_run *r = state;
+  double ms;
+  if (k == 1)
+    return bench_copy_run(r->copy, &ms) == CL_SUCCESS
+               ? CLI_OK
+               : cli_error("bench", CLI_DATA_ERROR, "a copy kernel run failed");
+  const clloss_status s = call_and_wait(r);
+  return s == CLLOSS_SUCCESS
+             ? CLI_OK
+             : call_failed(r, timed ? "a timed run of" : "a warm-up run of", s);
 }
 
 /* Everything after the context exists. The first call comes before the
@@ -554,15 +545,16 @@ static int measure(bench_run *r, bench_result *res) {
   res->variant = clloss_context_last_variant(r->ctx);
   res->bytes = traffic(r);
 
-  bench_copy *copy = NULL;
   if (!a->no_copy) {
     char msg[256];
-    if (bench_copy_open(r->ctx, (size_t)res->bytes, 3, &copy, msg,
+    if (bench_copy_open(r->ctx, (size_t)res->bytes, 3, &r->copy, msg,
                         sizeof msg) != CL_SUCCESS)
       return cli_error("bench", CLI_DATA_ERROR,
                        "copy kernel: %s (--no-copy skips it)", msg);
   }
-  rc = timed_runs(r, res, copy);
+  double *const times[2] = {res->times, res->copy_times};
+  rc = bench_rounds(a->o.warmup, a->o.repeat, round_step, r->copy ? 2 : 1, r,
+                    times);
   if (rc == CLI_OK) {
     res->loss_value = first_loss(r);
     bench_stats(res->times, (size_t)a->o.repeat, &res->median_ms, &res->min_ms);
@@ -570,17 +562,16 @@ static int measure(bench_run *r, bench_result *res) {
     res->gbps =
         res->median_ms > 0 ? (double)res->bytes / res->median_ms / 1e6 : 0;
   }
-  if (rc == CLI_OK && copy) {
+  if (rc == CLI_OK && r->copy) {
     bench_stats(res->copy_times, (size_t)a->o.repeat, &res->copy_median_ms,
                 &res->copy_min_ms);
-    res->copy_kernel = bench_copy_kernel(copy);
-    res->copy_bytes = bench_copy_bytes(copy);
+    res->copy_kernel = bench_copy_kernel(r->copy);
+    res->copy_bytes = bench_copy_bytes(r->copy);
     res->copy_gbps = res->copy_median_ms > 0
                          ? (double)res->copy_bytes / res->copy_median_ms / 1e6
                          : 0;
     res->have_copy = 1;
   }
-  bench_copy_close(copy);
   return rc;
 }
 
@@ -659,6 +650,7 @@ int cli_bench(int argc, char **argv) {
     fflush(stdout);
   }
   release_buffers(&r);
+  bench_copy_close(r.copy);
   clloss_context_release(r.ctx);
   free(res.times);
   free(res.copy_times);

@@ -69,6 +69,15 @@ int bench_size_option(int argc, char **argv, int *i, const bench_size *sizes,
 int bench_parse_dtype(const char *name, const char *v, int targets,
                       clloss_dtype *out);
 
+/* `warmup` untimed rounds, then `repeat` timed ones; a round calls
+ * step(state, k, timed) for k = 0 .. steps-1 in turn (a loss and what it
+ * is compared with, so that both see the same machine load), each timed
+ * on the host clock from call to return into times[k][i]. step returns
+ * CLI_OK or an exit code (its message printed), which ends the rounds. */
+typedef int (*bench_step)(void *state, int k, int timed);
+int bench_rounds(int warmup, int repeat, bench_step step, int steps,
+                 void *state, double *const *times);
+
 /* Median and minimum of n timed runs (sorts `v`). */
 void bench_stats(double *v, size_t n, double *median, double *min);
 

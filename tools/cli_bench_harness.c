@@ -106,6 +106,20 @@ void bench_stats(double *v, size_t n, double *median, double *min) {
   *median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+int bench_rounds(int warmup, int repeat, bench_step step, int steps,
+                 void *state, double *const *times) {
+  for (int i = -warmup; i < repeat; i++)
+    for (int k = 0; k < steps; k++) {
+      const double t0 = cli_now_ms();
+      const int rc = step(state, k, i >= 0);
+      if (i >= 0)
+        times[k][i] = cli_now_ms() - t0;
+      if (rc != CLI_OK)
+        return rc;
+    }
+  return CLI_OK;
+}
+
 int bench_loadavg(double load[3]) {
   FILE *f = fopen("/proc/loadavg", "r");
   if (!f)

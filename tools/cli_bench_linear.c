@@ -111,6 +111,7 @@ typedef struct lin_run {
   cl_command_queue q;
   cl_mem m[M_COUNT];
   clloss_linear_cross_entropy_desc d;
+  clloss_status (*other)(struct lin_run *); /* the unfused path, or none */
 } lin_run;
 
 static clloss_buffer buf(const lin_run *r, int k) {
@@ -285,6 +286,22 @@ static int open_unfused(lin_run *r, lin_result *res,
   return CLI_OK;
 }
 
+static int round_failed(const char *what, clloss_status s) {
+  return cli_error("bench", CLI_DATA_ERROR, "%s failed: %s", what,
+                   clloss_status_name(s));
+}
+
+/* A round of the timed loop: the fused call (k = 0), then the unfused
+ * path (k = 1). */
+static int round_step(void *state, int k, int timed) {
+  lin_run *r = state;
+  (void)timed;
+  const clloss_status s = k ? r->other(r) : fused(r);
+  return s == CLLOSS_SUCCESS
+             ? CLI_OK
+             : round_failed(k ? "the unfused path" : "linear_cross_entropy", s);
+}
+
 /* The first fused call (timed alone: it builds the programs), the unfused
  * path's first, `warmup` untimed runs of each, then `repeat` timed runs of
  * the fused call, each followed by one of the unfused path, so that both
@@ -292,7 +309,6 @@ static int open_unfused(lin_run *r, lin_result *res,
 static int measure(lin_run *r, lin_result *res) {
   const lin_args *a = r->a;
   size_t bytes, rows;
-  clloss_status (*other)(lin_run *);
   clloss_status s = clloss_linear_cross_entropy_workspace_size(
       r->ctx, &r->d, !a->no_grad, !a->no_grad, !a->no_grad && a->bias, &bytes,
       &rows);
@@ -306,28 +322,14 @@ static int measure(lin_run *r, lin_result *res) {
     return cli_error(
         "bench", CLI_DATA_ERROR, "linear_cross_entropy failed: %s (%s)",
         clloss_status_name(s), clloss_context_error_detail(r->ctx));
-  int rc = open_unfused(r, res, &other);
-  clloss_status su = rc == CLI_OK ? other(r) : CLLOSS_SUCCESS;
-  for (int i = 0; rc == CLI_OK && i < a->o.warmup; i++)
-    if ((s = fused(r)) == CLLOSS_SUCCESS)
-      su = other(r);
-  for (int i = 0; rc == CLI_OK && i < a->o.repeat; i++) {
-    if (s != CLLOSS_SUCCESS || su != CLLOSS_SUCCESS)
-      break;
-    t0 = cli_now_ms();
-    s = fused(r);
-    res->times[i] = cli_now_ms() - t0;
-    t0 = cli_now_ms();
-    su = s == CLLOSS_SUCCESS ? other(r) : su;
-    res->u_times[i] = cli_now_ms() - t0;
-  }
+  int rc = open_unfused(r, res, &r->other);
+  if (rc == CLI_OK && (s = r->other(r)) != CLLOSS_SUCCESS)
+    rc = round_failed("the unfused path", s);
+  double *const times[2] = {res->times, res->u_times};
+  if (rc == CLI_OK)
+    rc = bench_rounds(a->o.warmup, a->o.repeat, round_step, 2, r, times);
   if (rc != CLI_OK)
     return rc;
-  if (s != CLLOSS_SUCCESS || su != CLLOSS_SUCCESS)
-    return cli_error("bench", CLI_DATA_ERROR, "%s failed: %s",
-                     s != CLLOSS_SUCCESS ? "linear_cross_entropy"
-                                         : "the unfused path",
-                     clloss_status_name(s != CLLOSS_SUCCESS ? s : su));
   bench_stats(res->times, (size_t)a->o.repeat, &res->median, &res->min);
   bench_stats(res->u_times, (size_t)a->o.repeat, &res->u_median, &res->u_min);
   res->loss = read_loss(r, M_LOSS);
