@@ -1,5 +1,5 @@
-/* cli_run.h - `clloss run`'s arguments and output steps, shared with its
- * vocabulary-parallel form (cli_vocab_parallel.c) and the
+/* cli_run.h - `clloss run`'s arguments and output steps (cli_run_output.c),
+ * shared with its vocabulary-parallel form (cli_vocab_parallel.c) and the
  * linear_cross_entropy runner (cli_linear.c). */
 #ifndef CLLOSS_CLI_RUN_H
 #define CLLOSS_CLI_RUN_H
