@@ -228,11 +228,7 @@ static clloss_status call(bench_run *r) {
 
 /* One call, until the device is done. */
 static clloss_status call_and_wait(bench_run *r) {
-  clloss_status s = call(r);
-  if (s != CLLOSS_SUCCESS)
-    return s;
-  cl_int err = clFinish(r->queue);
-  return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
+  return bench_finish(r->queue, call(r));
 }
 
 static void describe(bench_run *r) {

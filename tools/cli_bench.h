@@ -69,6 +69,10 @@ int bench_size_option(int argc, char **argv, int *i, const bench_size *sizes,
 int bench_parse_dtype(const char *name, const char *v, int targets,
                       clloss_dtype *out);
 
+/* A call's status s, then (when it succeeded) until `queue` is done:
+ * clFinish's error as a status. */
+clloss_status bench_finish(cl_command_queue queue, clloss_status s);
+
 /* `warmup` untimed rounds, then `repeat` timed ones; a round calls
  * step(state, k, timed) for k = 0 .. steps-1 in turn (a loss and what it
  * is compared with, so that both see the same machine load), each timed

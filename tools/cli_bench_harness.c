@@ -106,6 +106,13 @@ void bench_stats(double *v, size_t n, double *median, double *min) {
   *median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+clloss_status bench_finish(cl_command_queue queue, clloss_status s) {
+  if (s != CLLOSS_SUCCESS)
+    return s;
+  const cl_int err = clFinish(queue);
+  return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
+}
+
 int bench_rounds(int warmup, int repeat, bench_step step, int steps,
                  void *state, double *const *times) {
   for (int i = -warmup; i < repeat; i++)

@@ -121,15 +121,15 @@ static clloss_buffer buf(const lin_run *r, int k) {
 
 static clloss_status fused(lin_run *r) {
   const int g = !r->a->no_grad;
-  clloss_status s = clloss_linear_cross_entropy(
-      r->ctx, r->q, &r->d, buf(r, M_X), buf(r, M_W),
-      r->a->bias ? buf(r, M_B) : CLLOSS_BUFFER_NONE, buf(r, M_T),
-      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_LOSS),
-      g ? buf(r, M_DX) : CLLOSS_BUFFER_NONE,
-      g ? buf(r, M_DW) : CLLOSS_BUFFER_NONE,
-      g && r->a->bias ? buf(r, M_DB) : CLLOSS_BUFFER_NONE, 0, NULL, NULL);
-  cl_int err = s == CLLOSS_SUCCESS ? clFinish(r->q) : CL_SUCCESS;
-  return s != CLLOSS_SUCCESS ? s : (clloss_status)err;
+  return bench_finish(r->q,
+                      clloss_linear_cross_entropy(
+                          r->ctx, r->q, &r->d, buf(r, M_X), buf(r, M_W),
+                          r->a->bias ? buf(r, M_B) : CLLOSS_BUFFER_NONE,
+                          buf(r, M_T), CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                          buf(r, M_LOSS), g ? buf(r, M_DX) : CLLOSS_BUFFER_NONE,
+                          g ? buf(r, M_DW) : CLLOSS_BUFFER_NONE,
+                          g && r->a->bias ? buf(r, M_DB) : CLLOSS_BUFFER_NONE,
+                          0, NULL, NULL));
 }
 
 #ifdef CLLOSS_CLI_HAVE_CLBLAST

@@ -111,34 +111,27 @@ static cl_int make(lvp_state *st, const lvp_args *a, size_t classes,
   return err;
 }
 
-static clloss_status finish_queue(lvp_state *st, clloss_status s) {
-  if (s != CLLOSS_SUCCESS)
-    return s;
-  cl_int err = clFinish(clloss_context_queue(st->ctx));
-  return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
-}
-
 static clloss_status run_vp(void *p) {
   lvp_state *st = p;
   const clloss_buffer none = {NULL, 0};
   const int own = st->shard.classes > 0;
 #define B(i) CLLOSS_BUFFER(st->m[i])
-  return finish_queue(st, clloss_mpi_linear_cross_entropy(
-                              st->ctx, MPI_COMM_WORLD, NULL, &st->desc,
-                              &st->shard, B(B_X), own ? B(B_W) : none,
-                              own ? B(B_B) : none, B(B_T), none, none, B(B_L),
-                              B(B_DX), own ? B(B_DW) : none,
-                              own ? B(B_DB) : none, 0, NULL, NULL));
+  return bench_finish(
+      clloss_context_queue(st->ctx),
+      clloss_mpi_linear_cross_entropy(
+          st->ctx, MPI_COMM_WORLD, NULL, &st->desc, &st->shard, B(B_X),
+          own ? B(B_W) : none, own ? B(B_B) : none, B(B_T), none, none, B(B_L),
+          B(B_DX), own ? B(B_DW) : none, own ? B(B_DB) : none, 0, NULL, NULL));
 }
 
 static clloss_status run_single(void *p) {
   lvp_state *st = p;
   const clloss_buffer none = {NULL, 0};
-  return finish_queue(
-      st, clloss_linear_cross_entropy(st->ctx, clloss_context_queue(st->ctx),
-                                      &st->desc, B(B_X), B(B_W), B(B_B), B(B_T),
-                                      none, none, B(B_L), B(B_DX), B(B_DW),
-                                      B(B_DB), 0, NULL, NULL));
+  return bench_finish(clloss_context_queue(st->ctx),
+                      clloss_linear_cross_entropy(
+                          st->ctx, clloss_context_queue(st->ctx), &st->desc,
+                          B(B_X), B(B_W), B(B_B), B(B_T), none, none, B(B_L),
+                          B(B_DX), B(B_DW), B(B_DB), 0, NULL, NULL));
 #undef B
 }
 

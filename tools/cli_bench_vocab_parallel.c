@@ -131,17 +131,10 @@ typedef struct vp_state {
   MPI_Op op;
 } vp_state;
 
-static clloss_status finish_queue(vp_state *st, clloss_status s) {
-  if (s != CLLOSS_SUCCESS)
-    return s;
-  cl_int err = clFinish(clloss_context_queue(st->ctx));
-  return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
-}
-
 static clloss_status run_vp(void *p) {
   vp_state *st = p;
   const clloss_buffer none = {NULL, 0};
-  return finish_queue(st,
+  return bench_finish(clloss_context_queue(st->ctx),
                       clloss_mpi_cross_entropy(
                           st->ctx, MPI_COMM_WORLD, NULL, &st->desc, &st->shard,
                           CLLOSS_BUFFER(st->b->x), CLLOSS_BUFFER(st->b->t),
@@ -161,11 +154,12 @@ static clloss_status run_allreduce(void *p) {
 static clloss_status run_single(void *p) {
   vp_state *st = p;
   const clloss_buffer none = {NULL, 0};
-  return finish_queue(st, clloss_cross_entropy(
-                              st->ctx, clloss_context_queue(st->ctx), &st->desc,
-                              CLLOSS_BUFFER(st->b->x), CLLOSS_BUFFER(st->b->t),
-                              none, none, CLLOSS_BUFFER(st->b->loss),
-                              CLLOSS_BUFFER(st->b->grad), 0, NULL, NULL));
+  return bench_finish(
+      clloss_context_queue(st->ctx),
+      clloss_cross_entropy(st->ctx, clloss_context_queue(st->ctx), &st->desc,
+                           CLLOSS_BUFFER(st->b->x), CLLOSS_BUFFER(st->b->t),
+                           none, none, CLLOSS_BUFFER(st->b->loss),
+                           CLLOSS_BUFFER(st->b->grad), 0, NULL, NULL));
 }
 
 static void report(const vp_args *a, const vp_result *r, int size,
