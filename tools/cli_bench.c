@@ -383,23 +383,6 @@ static int call_failed(bench_run *r, const char *when, clloss_status s) {
                    clloss_status_string(s), *detail ? ": " : "", detail);
 }
 
-/* The loss output's first value, as a check that the call computed
- * something (NaN when it cannot be read). */
-static double first_loss(bench_run *r) {
-  double d = NAN;
-  float f;
-  cl_int err;
-  if (r->loss_type == CLLOSS_FLOAT64)
-    err = clEnqueueReadBuffer(r->queue, r->loss, CL_TRUE, 0, sizeof d, &d, 0,
-                              NULL, NULL);
-  else {
-    err = clEnqueueReadBuffer(r->queue, r->loss, CL_TRUE, 0, sizeof f, &f, 0,
-                              NULL, NULL);
-    d = f;
-  }
-  return err == CL_SUCCESS ? d : NAN;
-}
-
 /* ---- output ---- */
 
 typedef struct bench_result {
@@ -552,7 +535,7 @@ static int measure(bench_run *r, bench_result *res) {
   rc = bench_rounds(a->o.warmup, a->o.repeat, round_step, r->copy ? 2 : 1, r,
                     times);
   if (rc == CLI_OK) {
-    res->loss_value = first_loss(r);
+    res->loss_value = bench_read_value(r->queue, r->loss, r->loss_type);
     bench_stats(res->times, (size_t)a->o.repeat, &res->median_ms, &res->min_ms);
     res->max_ms = res->times[a->o.repeat - 1];
     res->gbps =

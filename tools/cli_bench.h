@@ -73,6 +73,10 @@ int bench_parse_dtype(const char *name, const char *v, int targets,
  * clFinish's error as a status. */
 clloss_status bench_finish(cl_command_queue queue, clloss_status s);
 
+/* The first value of a loss output `mem` of `type` (float32 or float64),
+ * as a check that the call computed something; NaN when unreadable. */
+double bench_read_value(cl_command_queue queue, cl_mem mem, clloss_dtype type);
+
 /* `warmup` untimed rounds, then `repeat` timed ones; a round calls
  * step(state, k, timed) for k = 0 .. steps-1 in turn (a loss and what it
  * is compared with, so that both see the same machine load), each timed

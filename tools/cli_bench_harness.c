@@ -113,6 +113,20 @@ clloss_status bench_finish(cl_command_queue queue, clloss_status s) {
   return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
 }
 
+double bench_read_value(cl_command_queue queue, cl_mem mem, clloss_dtype type) {
+  double d = NAN;
+  float f;
+  if (type == CLLOSS_FLOAT64)
+    return clEnqueueReadBuffer(queue, mem, CL_TRUE, 0, sizeof d, &d, 0, NULL,
+                               NULL) == CL_SUCCESS
+               ? d
+               : NAN;
+  return clEnqueueReadBuffer(queue, mem, CL_TRUE, 0, sizeof f, &f, 0, NULL,
+                             NULL) == CL_SUCCESS
+             ? f
+             : NAN;
+}
+
 int bench_rounds(int warmup, int repeat, bench_step step, int steps,
                  void *state, double *const *times) {
   for (int i = -warmup; i < repeat; i++)

@@ -209,17 +209,6 @@ static size_t unfused_temp(lin_run *r) {
 }
 #endif
 
-static double read_loss(lin_run *r, int which) {
-  double v = NAN;
-  float f;
-  if (r->a->o.dtype == CLLOSS_FLOAT64)
-    clEnqueueReadBuffer(r->q, r->m[which], CL_TRUE, 0, 8, &v, 0, NULL, NULL);
-  else if (clEnqueueReadBuffer(r->q, r->m[which], CL_TRUE, 0, 4, &f, 0, NULL,
-                               NULL) == CL_SUCCESS)
-    v = f;
-  return v;
-}
-
 typedef struct lin_result {
   size_t device_index, peak, chunk_rows, u_logits, u_temp;
   double first_ms, median, min, u_median, u_min, loss, u_loss;
@@ -332,8 +321,9 @@ static int measure(lin_run *r, lin_result *res) {
     return rc;
   bench_stats(res->times, (size_t)a->o.repeat, &res->median, &res->min);
   bench_stats(res->u_times, (size_t)a->o.repeat, &res->u_median, &res->u_min);
-  res->loss = read_loss(r, M_LOSS);
-  res->u_loss = read_loss(r, M_ULOSS);
+  const clloss_dtype lt = clloss_loss_dtype(a->o.dtype);
+  res->loss = bench_read_value(r->q, r->m[M_LOSS], lt);
+  res->u_loss = bench_read_value(r->q, r->m[M_ULOSS], lt);
   return CLI_OK;
 }
 
