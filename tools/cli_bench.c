@@ -86,6 +86,64 @@ static const char *const bench_help =
     "loadavg (from /proc/loadavg), clloss_version.\n"
     "Exit status: 0 ok, 1 no device or a failed call, 2 bad usage.\n";
 
+/* `clloss bench cross_entropy --vocab-parallel --help`: here, not in
+ * cli_bench_vocab_parallel.c, which is built only with MPI. */
+static const char *const vp_help =
+    "usage: mpirun -np P clloss bench cross_entropy --vocab-parallel\n"
+    "           [--rows N] [--classes V] [--dtype T] [--device I]\n"
+    "           [--repeat R] [--warmup W] [--json-only]\n"
+    "\n"
+    "Times cross_entropy (loss and gradient, reduction mean) with the\n"
+    "classes split evenly over the P processes of the job, through the MPI\n"
+    "layer (clloss_mpi_cross_entropy on device buffers: partial statistics,\n"
+    "one MPI_Allreduce of N + 1 records, finish); each run from a barrier\n"
+    "until every process has its gradient (the slowest process's time).\n"
+    "Then the same all-reduce alone, and the single-device call\n"
+    "(clloss_cross_entropy) on the whole [N, V] problem on process 0's device\n"
+    "while the others wait (asleep, not spinning in MPI). Medians of R runs\n"
+    "after W untimed ones. Processes that share one device (a CPU device)\n"
+    "contend for it: OMPI_MCA_mpi_yield_when_idle=1 keeps Open MPI's waits\n"
+    "inside the call from spinning on its cores.\n"
+    "\n"
+    "  --rows N, --classes V  the whole problem (default 4096 x 32000)\n"
+    "  --dtype T            float32 (default), float16, bfloat16, float64\n"
+    "  --device I           every process's device (default: CLLOSS_DEVICE,\n"
+    "                       then the first GPU)\n"
+    "  --repeat R, --warmup W  (default 10 and 2)\n"
+    "  --json-only          print only the JSON line\n"
+    "\n"
+    "bytes_per_process: what each process contributes to the all-reduce,\n"
+    "(N + 1) records of 24 bytes (48 for float64); what crosses the wire\n"
+    "depends on MPI's algorithm (a ring sends 2 (P-1)/P of it).\n";
+
+/* `clloss bench linear_cross_entropy --vocab-parallel --help`. */
+static const char *const lvp_help =
+    "usage: mpirun -np P clloss bench linear_cross_entropy --vocab-parallel\n"
+    "           [--rows N] [--hidden H] [--classes V] [--chunk-rows K]\n"
+    "           [--device I] [--repeat R] [--warmup W] [--json-only]\n"
+    "\n"
+    "Times linear_cross_entropy (float32, reduction mean, bias; loss, dX,\n"
+    "dW and db) with W's rows split evenly over the P processes, through\n"
+    "the MPI layer (clloss_mpi_linear_cross_entropy on device buffers: per\n"
+    "chunk of rows its logits, one MPI_Allreduce of the chunk's records,\n"
+    "its gradients; then one MPI_Allreduce of d_hidden); each run from a\n"
+    "barrier until every process has its results (the slowest process's\n"
+    "time). Then the single-device call on the whole problem on process 0's\n"
+    "device while the others wait asleep. Medians of R runs after W untimed\n"
+    "ones. Processes that share one device (a CPU device) contend for it.\n"
+    "\n"
+    "  --rows N, --hidden H, --classes V  the whole problem (default\n"
+    "                       2048 x 512 x 32000)\n"
+    "  --chunk-rows K       rows per chunk (default: chosen as the\n"
+    "                       single-device call chooses)\n"
+    "  --device I           every process's device\n"
+    "  --repeat R, --warmup W  (default 5 and 1)\n"
+    "  --json-only          print only the JSON line\n"
+    "\n"
+    "bytes_per_process: what each process contributes to the all-reduces:\n"
+    "3 doubles, (rows + chunks) records of 24 bytes, (N H + 1) floats of\n"
+    "d_hidden.\n";
+
 typedef struct bench_args {
   const cli_loss_info *loss;
   bench_opts o; /* --repeat, --warmup, --device, --dtype, --seed, ... */
@@ -555,20 +613,22 @@ static int measure(bench_run *r, bench_result *res) {
 }
 
 int cli_bench(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "linear_cross_entropy") == 0) {
-    for (int i = 2; i < argc; i++)
-      if (cli_flag(argv[i], "--vocab-parallel"))
-        return cli_bench_linear_vocab_parallel(argc, argv);
-    return cli_bench_linear(argc, argv);
-  }
+  const int linear = argc > 1 && strcmp(argv[1], "linear_cross_entropy") == 0;
+  int vp = 0;
   for (int i = 1; i < argc; i++)
-    if (cli_flag(argv[i], "--vocab-parallel"))
-      return cli_bench_vocab_parallel(argc, argv);
+    vp |= cli_flag(argv[i], "--vocab-parallel");
   for (int i = 1; i < argc; i++)
     if (cli_is_help(argv[i])) {
-      fputs(bench_help, stdout);
+      fputs(linear ? (vp ? lvp_help : bench_linear_help)
+                   : (vp ? vp_help : bench_help),
+            stdout);
       return CLI_OK;
     }
+  if (linear)
+    return vp ? cli_bench_linear_vocab_parallel(argc, argv)
+              : cli_bench_linear(argc, argv);
+  if (vp)
+    return cli_bench_vocab_parallel(argc, argv);
   bench_args a;
   memset(&a, 0, sizeof a);
   a.o.dtype = CLLOSS_FLOAT32;

@@ -114,8 +114,10 @@ void json_sizes(json_writer *w, const char *key, const size_t *v, size_t n);
 void json_string(FILE *out, const char *s);
 void json_number(FILE *out, double v, const char *fmt);
 
-/* `clloss bench linear_cross_entropy ...` (cli_bench_linear.c). */
+/* `clloss bench linear_cross_entropy ...` (cli_bench_linear.c), and its
+ * --help text. The benchmarks below print no help: cli_bench does. */
 int cli_bench_linear(int argc, char **argv);
+extern const char *const bench_linear_help;
 
 /* `clloss bench cross_entropy --vocab-parallel` under mpirun
  * (cli_bench_vocab_parallel.c); without MPI a clear error (cli_mpi.c). */

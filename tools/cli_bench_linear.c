@@ -15,7 +15,7 @@
 #include <clblast_c.h>
 #endif
 
-static const char *const help =
+const char *const bench_linear_help =
     "usage: clloss bench linear_cross_entropy --rows N --hidden H --classes V\n"
     "           [--chunk-rows K | --vocab-block B] [--workspace-limit BYTES]\n"
     "           [--dtype T] [--bias] [--no-grad] [--no-unfused] [--device I]\n"
@@ -397,11 +397,6 @@ static void print_text(const lin_run *r, const lin_result *res) {
 }
 
 int cli_bench_linear(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (cli_is_help(argv[i])) {
-      fputs(help, stdout);
-      return CLI_OK;
-    }
   lin_args a;
   memset(&a, 0, sizeof a);
   a.o.repeat = 5;

@@ -11,33 +11,6 @@
 #include "cli_bench.h"
 #include "cli_mpi.h"
 
-static const char *const lvp_help =
-    "usage: mpirun -np P clloss bench linear_cross_entropy --vocab-parallel\n"
-    "           [--rows N] [--hidden H] [--classes V] [--chunk-rows K]\n"
-    "           [--device I] [--repeat R] [--warmup W] [--json-only]\n"
-    "\n"
-    "Times linear_cross_entropy (float32, reduction mean, bias; loss, dX,\n"
-    "dW and db) with W's rows split evenly over the P processes, through\n"
-    "the MPI layer (clloss_mpi_linear_cross_entropy on device buffers: per\n"
-    "chunk of rows its logits, one MPI_Allreduce of the chunk's records,\n"
-    "its gradients; then one MPI_Allreduce of d_hidden); each run from a\n"
-    "barrier until every process has its results (the slowest process's\n"
-    "time). Then the single-device call on the whole problem on process 0's\n"
-    "device while the others wait asleep. Medians of R runs after W untimed\n"
-    "ones. Processes that share one device (a CPU device) contend for it.\n"
-    "\n"
-    "  --rows N, --hidden H, --classes V  the whole problem (default\n"
-    "                       2048 x 512 x 32000)\n"
-    "  --chunk-rows K       rows per chunk (default: chosen as the\n"
-    "                       single-device call chooses)\n"
-    "  --device I           every process's device\n"
-    "  --repeat R, --warmup W  (default 5 and 1)\n"
-    "  --json-only          print only the JSON line\n"
-    "\n"
-    "bytes_per_process: what each process contributes to the all-reduces:\n"
-    "3 doubles, (rows + chunks) records of 24 bytes, (N H + 1) floats of\n"
-    "d_hidden.\n";
-
 typedef struct lvp_args {
   bench_opts o; /* --repeat, --warmup, --device, --json-only */
   size_t rows, hidden, classes, chunk;
@@ -136,11 +109,6 @@ static clloss_status run_single(void *p) {
 }
 
 int cli_bench_linear_vocab_parallel(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (cli_is_help(argv[i])) {
-      fputs(lvp_help, stdout);
-      return CLI_OK;
-    }
   lvp_args a;
   memset(&a, 0, sizeof a);
   a.o.repeat = 5;

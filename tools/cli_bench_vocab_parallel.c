@@ -13,34 +13,6 @@
 #include "cli_mpi.h"
 #include "cli_loss.h"
 
-static const char *const vp_help =
-    "usage: mpirun -np P clloss bench cross_entropy --vocab-parallel\n"
-    "           [--rows N] [--classes V] [--dtype T] [--device I]\n"
-    "           [--repeat R] [--warmup W] [--json-only]\n"
-    "\n"
-    "Times cross_entropy (loss and gradient, reduction mean) with the\n"
-    "classes split evenly over the P processes of the job, through the MPI\n"
-    "layer (clloss_mpi_cross_entropy on device buffers: partial statistics,\n"
-    "one MPI_Allreduce of N + 1 records, finish); each run from a barrier\n"
-    "until every process has its gradient (the slowest process's time).\n"
-    "Then the same all-reduce alone, and the single-device call\n"
-    "(clloss_cross_entropy) on the whole [N, V] problem on process 0's device\n"
-    "while the others wait (asleep, not spinning in MPI). Medians of R runs\n"
-    "after W untimed ones. Processes that share one device (a CPU device)\n"
-    "contend for it: OMPI_MCA_mpi_yield_when_idle=1 keeps Open MPI's waits\n"
-    "inside the call from spinning on its cores.\n"
-    "\n"
-    "  --rows N, --classes V  the whole problem (default 4096 x 32000)\n"
-    "  --dtype T            float32 (default), float16, bfloat16, float64\n"
-    "  --device I           every process's device (default: CLLOSS_DEVICE,\n"
-    "                       then the first GPU)\n"
-    "  --repeat R, --warmup W  (default 10 and 2)\n"
-    "  --json-only          print only the JSON line\n"
-    "\n"
-    "bytes_per_process: what each process contributes to the all-reduce,\n"
-    "(N + 1) records of 24 bytes (48 for float64); what crosses the wire\n"
-    "depends on MPI's algorithm (a ring sends 2 (P-1)/P of it).\n";
-
 typedef struct vp_args {
   bench_opts o; /* --repeat, --warmup, --device, --dtype, --json-only */
   size_t rows, classes;
@@ -246,11 +218,6 @@ static int measure(const vp_args *a, clloss_context *ctx, int rank, int size,
 }
 
 int cli_bench_vocab_parallel(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (cli_is_help(argv[i])) {
-      fputs(vp_help, stdout);
-      return CLI_OK;
-    }
   vp_args a;
   memset(&a, 0, sizeof a);
   a.o.repeat = 10;
