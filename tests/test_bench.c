@@ -14,6 +14,9 @@
 
 #ifdef CLLOSS_HAVE_CLI_CORE
 #include "cli.h"
+#ifdef CLLOSS_CLI_HAVE_BENCH
+#include "cli_bench.h"
+#endif
 
 static char out_text[1 << 16], err_text[4096];
 
@@ -337,6 +340,38 @@ static void test_usage_errors(void) {
   expect_usage("bench l1_loss --fast");
 }
 
+/* The JSON writer every benchmark uses escapes what a driver may put in a
+ * device or platform name, and writes what is not a finite number as
+ * null; the line it writes parses. */
+static void test_json_escapes(void) {
+#ifdef CLLOSS_CLI_HAVE_BENCH
+  FILE *f = tmpfile();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  json_writer w;
+  json_begin(&w, f);
+  json_str(&w, "device", "GPU \"fast\" C:\\dev\tx");
+  json_str(&w, "platform", "a\\\"b");
+  json_num(&w, "ms", NAN, "%.3f");
+  json_bool(&w, "grad", 1);
+  const double t[2] = {1.5, INFINITY};
+  json_nums(&w, "times_ms", t, 2, "%.1f");
+  json_end(&w);
+  rewind(f);
+  size_t n = fread(out_text, 1, sizeof out_text - 1, f);
+  fclose(f);
+  out_text[n] = '\0';
+  CU_ASSERT_STRING_EQUAL(out_text,
+                         "{\"device\":\"GPU \\\"fast\\\" C:\\\\dev\\u0009x\","
+                         "\"platform\":\"a\\\\\\\"b\",\"ms\":null,"
+                         "\"grad\":true,\"times_ms\":[1.5,null]}\n");
+  json_doc doc;
+  CU_ASSERT_EQUAL(parse_last_line(&doc), 0);
+  CU_ASSERT_PTR_NOT_NULL(get(&doc, "platform"));
+#else
+  tu_skip("clloss bench is not built");
+#endif
+}
+
 static void test_help(void) {
   CU_ASSERT_EQUAL(bench("bench --help"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out_text, "usage: clloss bench"));
@@ -349,7 +384,7 @@ int test_bench_register(void) {
   TU_SUITE("bench", NULL, NULL, TU_TEST(test_cross_entropy_json),
            TU_TEST(test_options_honoured), TU_TEST(test_tiny_copy),
            TU_TEST(test_no_such_device), TU_TEST(test_usage_errors),
-           TU_TEST(test_help));
+           TU_TEST(test_help), TU_TEST(test_json_escapes));
 }
 
 #else /* the tool is not built (CLLOSS_BUILD_TOOLS=OFF) */

@@ -71,6 +71,9 @@ int cli_flag(const char *arg, const char *name);
 int cli_parse_double(const char *s, double *out);
 int cli_parse_int64(const char *s, long long *out);
 int cli_parse_size(const char *s, size_t *out);
+/* --reduction's value v (none, mean, sum, batchmean) into *out, or a usage
+ * error of subcommand `cmd`. */
+int cli_parse_reduction(const char *cmd, const char *v, clloss_reduction *out);
 
 /* 1 if paths a and b name the same file, where one output would overwrite
  * the other: the same device and inode when both exist (a character

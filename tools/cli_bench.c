@@ -86,116 +86,102 @@ static const char *const bench_help =
     "loadavg (from /proc/loadavg), clloss_version.\n"
     "Exit status: 0 ok, 1 no device or a failed call, 2 bad usage.\n";
 
+/* `clloss bench cross_entropy --vocab-parallel --help`: here, not in
+ * cli_bench_vocab_parallel.c, which is built only with MPI. */
+static const char *const vp_help =
+    "usage: mpirun -np P clloss bench cross_entropy --vocab-parallel\n"
+    "           [--rows N] [--classes V] [--dtype T] [--device I]\n"
+    "           [--repeat R] [--warmup W] [--json-only]\n"
+    "\n"
+    "Times cross_entropy (loss and gradient, reduction mean) with the\n"
+    "classes split evenly over the P processes of the job, through the MPI\n"
+    "layer (clloss_mpi_cross_entropy on device buffers: partial statistics,\n"
+    "one MPI_Allreduce of N + 1 records, finish); each run from a barrier\n"
+    "until every process has its gradient (the slowest process's time).\n"
+    "Then the same all-reduce alone, and the single-device call\n"
+    "(clloss_cross_entropy) on the whole [N, V] problem on process 0's device\n"
+    "while the others wait (asleep, not spinning in MPI). Medians of R runs\n"
+    "after W untimed ones. Processes that share one device (a CPU device)\n"
+    "contend for it: OMPI_MCA_mpi_yield_when_idle=1 keeps Open MPI's waits\n"
+    "inside the call from spinning on its cores.\n"
+    "\n"
+    "  --rows N, --classes V  the whole problem (default 4096 x 32000)\n"
+    "  --dtype T            float32 (default), float16, bfloat16, float64\n"
+    "  --device I           every process's device (default: CLLOSS_DEVICE,\n"
+    "                       then the first GPU)\n"
+    "  --repeat R, --warmup W  (default 10 and 2)\n"
+    "  --json-only          print only the JSON line\n"
+    "\n"
+    "bytes_per_process: what each process contributes to the all-reduce,\n"
+    "(N + 1) records of 24 bytes (48 for float64); what crosses the wire\n"
+    "depends on MPI's algorithm (a ring sends 2 (P-1)/P of it).\n";
+
+/* `clloss bench linear_cross_entropy --vocab-parallel --help`. */
+static const char *const lvp_help =
+    "usage: mpirun -np P clloss bench linear_cross_entropy --vocab-parallel\n"
+    "           [--rows N] [--hidden H] [--classes V] [--chunk-rows K]\n"
+    "           [--device I] [--repeat R] [--warmup W] [--json-only]\n"
+    "\n"
+    "Times linear_cross_entropy (float32, reduction mean, bias; loss, dX,\n"
+    "dW and db) with W's rows split evenly over the P processes, through\n"
+    "the MPI layer (clloss_mpi_linear_cross_entropy on device buffers: per\n"
+    "chunk of rows its logits, one MPI_Allreduce of the chunk's records,\n"
+    "its gradients; then one MPI_Allreduce of d_hidden); each run from a\n"
+    "barrier until every process has its results (the slowest process's\n"
+    "time). Then the single-device call on the whole problem on process 0's\n"
+    "device while the others wait asleep. Medians of R runs after W untimed\n"
+    "ones. Processes that share one device (a CPU device) contend for it.\n"
+    "\n"
+    "  --rows N, --hidden H, --classes V  the whole problem (default\n"
+    "                       2048 x 512 x 32000)\n"
+    "  --chunk-rows K       rows per chunk (default: chosen as the\n"
+    "                       single-device call chooses)\n"
+    "  --device I           every process's device\n"
+    "  --repeat R, --warmup W  (default 5 and 1)\n"
+    "  --json-only          print only the JSON line\n"
+    "\n"
+    "bytes_per_process: what each process contributes to the all-reduces:\n"
+    "3 doubles, (rows + chunks) records of 24 bytes, (N H + 1) floats of\n"
+    "d_hidden.\n";
+
 typedef struct bench_args {
   const cli_loss_info *loss;
+  bench_opts o; /* --repeat, --warmup, --device, --dtype, --seed, ... */
   size_t rows, classes, numel;
   int have_rows, have_classes, have_numel;
-  clloss_dtype dtype, target_dtype;
+  clloss_dtype target_dtype;
   int have_target_dtype;
   clloss_reduction reduction;
-  const char *device, *variant;
-  int repeat, warmup;
-  int no_grad, json_only, no_copy;
-  unsigned long long seed;
+  int no_grad, no_copy;
 } bench_args;
 
 #define usage(...) cli_usage("bench", __VA_ARGS__)
 
-static int parse_dtype(const char *name, const char *v, int targets,
-                       clloss_dtype *out) {
-  static const clloss_dtype floats[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
-                                        CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
-  static const clloss_dtype ints[] = {CLLOSS_INT64, CLLOSS_INT32};
-  const clloss_dtype *all = targets ? ints : floats;
-  size_t n = targets ? 2 : 4;
-  if (!v)
-    return usage("%s needs a value", name);
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(v, clloss_dtype_name(all[i])) == 0) {
-      *out = all[i];
-      return CLI_OK;
-    }
-  return usage("unknown %s '%s' (%s)", name, v,
-               targets ? "int64, int32"
-                       : "float32, float16, bfloat16, float64");
-}
-
-static int parse_count(const char *name, const char *v, size_t lo, size_t hi,
-                       size_t *out) {
-  if (!v)
-    return usage("%s needs a value", name);
-  if (!cli_parse_size(v, out) || *out < lo || *out > hi)
-    return usage("%s must be a whole number in [%zu, %zu], not '%s'", name, lo,
-                 hi, v);
-  return CLI_OK;
-}
-
-static int parse_reduction(const char *v, clloss_reduction *out) {
-  static const clloss_reduction all[] = {
-      CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE,
-      CLLOSS_REDUCTION_BATCHMEAN};
-  if (!v)
-    return usage("--reduction needs a value");
-  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-    if (strcmp(v, clloss_reduction_name(all[i])) == 0) {
-      *out = all[i];
-      return CLI_OK;
-    }
-  return usage("unknown reduction '%s' (mean, sum, none, batchmean)", v);
-}
-
 /* One option at argv[*i]; *matched = 0 when it is none of ours. */
 static int parse_option(int argc, char **argv, int *i, bench_args *a,
                         int *matched) {
+  static const bench_size sizes[] = {
+      {"--rows", 1, (size_t)1 << 40, offsetof(bench_args, rows)},
+      {"--classes", 1, (size_t)1 << 40, offsetof(bench_args, classes)},
+      {"--numel", 1, (size_t)1 << 46, offsetof(bench_args, numel)}};
   const char *v;
-  size_t n;
-  int rc = CLI_OK;
+  int rc = bench_size_option(argc, argv, i, sizes, 3, a, matched);
+  if (!*matched)
+    rc = bench_option(argc, argv, i, BENCH_DTYPE | BENCH_SEED | BENCH_VARIANT,
+                      &a->o, matched);
+  if (*matched)
+    return rc;
   *matched = 1;
-  if (cli_option(argc, argv, i, "--rows", &v)) {
-    rc = parse_count("--rows", v, 1, (size_t)1 << 40, &a->rows);
-    a->have_rows = 1;
-  } else if (cli_option(argc, argv, i, "--classes", &v)) {
-    rc = parse_count("--classes", v, 1, (size_t)1 << 40, &a->classes);
-    a->have_classes = 1;
-  } else if (cli_option(argc, argv, i, "--numel", &v)) {
-    rc = parse_count("--numel", v, 1, (size_t)1 << 46, &a->numel);
-    a->have_numel = 1;
-  } else if (cli_option(argc, argv, i, "--dtype", &v)) {
-    rc = parse_dtype("--dtype", v, 0, &a->dtype);
-  } else if (cli_option(argc, argv, i, "--target-dtype", &v)) {
-    rc = parse_dtype("--target-dtype", v, 1, &a->target_dtype);
+  if (cli_option(argc, argv, i, "--target-dtype", &v)) {
+    rc = bench_parse_dtype("--target-dtype", v, 1, &a->target_dtype);
     a->have_target_dtype = 1;
   } else if (cli_option(argc, argv, i, "--reduction", &v)) {
-    rc = parse_reduction(v, &a->reduction);
-  } else if (cli_option(argc, argv, i, "--device", &v)) {
-    if (!v || !*v)
-      return usage("--device needs a value");
-    a->device = v;
-  } else if (cli_option(argc, argv, i, "--variant", &v)) {
-    if (!v)
-      return usage("--variant needs a value");
-    if (strcmp(v, "auto") && strcmp(v, "item") && strcmp(v, "group") &&
-        strcmp(v, "split") && strcmp(v, "lanes"))
-      return usage("unknown variant '%s' (auto, item, group, split, lanes)",
-                   v);
-    a->variant = v;
-  } else if (cli_option(argc, argv, i, "--repeat", &v)) {
-    rc = parse_count("--repeat", v, 1, 100000, &n);
-    a->repeat = (int)n;
-  } else if (cli_option(argc, argv, i, "--warmup", &v)) {
-    rc = parse_count("--warmup", v, 0, 100000, &n);
-    a->warmup = (int)n;
-  } else if (cli_option(argc, argv, i, "--seed", &v)) {
-    rc = parse_count("--seed", v, 0, (size_t)-1 >> 1, &n);
-    a->seed = n;
+    rc = cli_parse_reduction("bench", v, &a->reduction);
   } else if (cli_flag(argv[*i], "--no-grad")) {
     a->no_grad = 1;
     (*i)++;
   } else if (cli_flag(argv[*i], "--no-copy")) {
     a->no_copy = 1;
-    (*i)++;
-  } else if (cli_flag(argv[*i], "--json-only")) {
-    a->json_only = 1;
     (*i)++;
   } else {
     *matched = 0;
@@ -207,6 +193,9 @@ static int parse_option(int argc, char **argv, int *i, bench_args *a,
 static int finish_args(bench_args *a) {
   if (!a->loss)
     return usage("missing LOSS");
+  a->have_rows = a->rows != 0;
+  a->have_classes = a->classes != 0;
+  a->have_numel = a->numel != 0;
   const int rows_family = a->loss->family != CLI_POINTWISE;
   if (rows_family) {
     if (a->have_numel)
@@ -235,7 +224,7 @@ static int finish_args(bench_args *a) {
   if (a->reduction == CLLOSS_REDUCTION_BATCHMEAN &&
       (a->loss->family != CLI_POINTWISE || a->loss->pointwise != CLLOSS_KL_DIV))
     return usage("--reduction batchmean is for kl_div only");
-  if (a->variant && strcmp(a->variant, "split") == 0 &&
+  if (a->o.variant && strcmp(a->o.variant, "split") == 0 &&
       a->loss->family != CLI_CROSS_ENTROPY)
     return usage("--variant split is for cross_entropy only");
   return CLI_OK;
@@ -274,6 +263,7 @@ typedef struct bench_run {
   clloss_cross_entropy_desc ce;
   clloss_nll_loss_desc nll;
   clloss_pointwise_desc pw;
+  bench_copy *copy; /* the copy kernel, or NULL */
 } bench_run;
 
 static clloss_status call(bench_run *r) {
@@ -296,17 +286,13 @@ static clloss_status call(bench_run *r) {
 
 /* One call, until the device is done. */
 static clloss_status call_and_wait(bench_run *r) {
-  clloss_status s = call(r);
-  if (s != CLLOSS_SUCCESS)
-    return s;
-  cl_int err = clFinish(r->queue);
-  return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
+  return bench_finish(r->queue, call(r));
 }
 
 static void describe(bench_run *r) {
   const bench_args *a = r->a;
   const int rows_family = a->loss->family != CLI_POINTWISE;
-  r->loss_type = a->dtype == CLLOSS_FLOAT64 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32;
+  r->loss_type = a->o.dtype == CLLOSS_FLOAT64 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32;
   if (rows_family) {
     r->count = a->rows * a->classes;
     r->loss_count = a->reduction == CLLOSS_REDUCTION_NONE ? a->rows : 1;
@@ -317,20 +303,20 @@ static void describe(bench_run *r) {
   clloss_cross_entropy_desc ce = CLLOSS_CROSS_ENTROPY_DESC_INIT;
   ce.rows = a->rows;
   ce.classes = a->classes;
-  ce.input_type = a->dtype;
+  ce.input_type = a->o.dtype;
   ce.target_type = a->target_dtype;
   ce.reduction = a->reduction;
   r->ce = ce;
   clloss_nll_loss_desc nll = CLLOSS_NLL_LOSS_DESC_INIT;
   nll.rows = a->rows;
   nll.classes = a->classes;
-  nll.input_type = a->dtype;
+  nll.input_type = a->o.dtype;
   nll.target_type = a->target_dtype;
   nll.reduction = a->reduction;
   r->nll = nll;
   clloss_pointwise_desc pw = CLLOSS_POINTWISE_DESC_INIT(a->loss->pointwise);
   pw.count = a->numel;
-  pw.input_type = a->dtype;
+  pw.input_type = a->o.dtype;
   pw.reduction = a->reduction;
   pw.batch = a->have_rows ? a->rows : a->numel;
   r->pw = pw;
@@ -339,7 +325,7 @@ static void describe(bench_run *r) {
 /* Bytes of the least traffic (see the help text). */
 static unsigned long long traffic(const bench_run *r) {
   const bench_args *a = r->a;
-  const unsigned long long s = clloss_dtype_size(a->dtype);
+  const unsigned long long s = clloss_dtype_size(a->o.dtype);
   /* nll_loss needs only the target's entry of each row of its input. */
   unsigned long long b =
       (unsigned long long)(a->loss->family == CLI_NLL_LOSS ? a->rows
@@ -388,7 +374,7 @@ static int make_buffer(bench_run *r, const char *what, size_t bytes,
 static int fill(bench_run *r, const char *what, cl_mem mem, clloss_dtype t,
                 size_t count, double lo, double hi, unsigned long long salt) {
   cl_int err = bench_fill(r->queue, mem, t, count, lo, hi,
-                          r->a->seed * 0x100000001b3ull + salt);
+                          r->a->o.seed * 0x100000001b3ull + salt);
   if (err != CL_SUCCESS)
     return cli_error("bench", CLI_DATA_ERROR, "writing the %s failed: %s", what,
                      clloss_status_name(err));
@@ -398,10 +384,10 @@ static int fill(bench_run *r, const char *what, cl_mem mem, clloss_dtype t,
 /* Buffers created and filled once. */
 static int setup(bench_run *r) {
   const bench_args *a = r->a;
-  const size_t s = clloss_dtype_size(a->dtype);
+  const size_t s = clloss_dtype_size(a->o.dtype);
   const int rows_family = a->loss->family != CLI_POINTWISE;
   const size_t tcount = rows_family ? a->rows : r->count;
-  const clloss_dtype tt = rows_family ? a->target_dtype : a->dtype;
+  const clloss_dtype tt = rows_family ? a->target_dtype : a->o.dtype;
   int rc;
   if ((rc = make_buffer(r, "input", r->count * s, CL_MEM_READ_ONLY,
                         &r->input)) != CLI_OK ||
@@ -426,8 +412,8 @@ static int setup(bench_run *r) {
     t_lo = 1; /* p = 1 - u in (0, 1] */
     t_hi = 0;
   }
-  if ((rc = fill(r, "input", r->input, a->dtype, r->count, in_lo, in_hi, 1)) !=
-          CLI_OK ||
+  if ((rc = fill(r, "input", r->input, a->o.dtype, r->count, in_lo, in_hi,
+                 1)) != CLI_OK ||
       (rc = fill(r, "target", r->target, tt, tcount, t_lo, t_hi, 2)) != CLI_OK)
     return rc;
   if (!a->no_grad) {
@@ -455,45 +441,7 @@ static int call_failed(bench_run *r, const char *when, clloss_status s) {
                    clloss_status_string(s), *detail ? ": " : "", detail);
 }
 
-/* The loss output's first value, as a check that the call computed
- * something (NaN when it cannot be read). */
-static double first_loss(bench_run *r) {
-  double d = NAN;
-  float f;
-  cl_int err;
-  if (r->loss_type == CLLOSS_FLOAT64)
-    err = clEnqueueReadBuffer(r->queue, r->loss, CL_TRUE, 0, sizeof d, &d, 0,
-                              NULL, NULL);
-  else {
-    err = clEnqueueReadBuffer(r->queue, r->loss, CL_TRUE, 0, sizeof f, &f, 0,
-                              NULL, NULL);
-    d = f;
-  }
-  return err == CL_SUCCESS ? d : NAN;
-}
-
 /* ---- output ---- */
-
-void bench_json_string(FILE *out, const char *s) {
-  fputc('"', out);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      fprintf(out, "\\%c", c);
-    else if (c < 0x20)
-      fprintf(out, "\\u%04x", c);
-    else
-      fputc(c, out);
-  }
-  fputc('"', out);
-}
-
-void bench_json_number(FILE *out, double v, const char *fmt) {
-  if (isfinite(v))
-    fprintf(out, fmt, v);
-  else
-    fputs("null", out);
-}
 
 typedef struct bench_result {
   size_t device_index;
@@ -511,15 +459,6 @@ typedef struct bench_result {
   double load[3];
 } bench_result;
 
-static void read_loadavg(bench_result *res) {
-  FILE *f = fopen("/proc/loadavg", "r");
-  if (!f)
-    return;
-  res->have_load = fscanf(f, "%lf %lf %lf", &res->load[0], &res->load[1],
-                          &res->load[2]) == 3;
-  fclose(f);
-}
-
 static void print_shape(FILE *out, const bench_args *a, int json) {
   const char *sep = json ? "," : ", ";
   if (a->loss->family != CLI_POINTWISE || a->have_rows)
@@ -535,7 +474,7 @@ static void print_text(const bench_args *a, const bench_run *r,
   cli_format_bytes(res->bytes, bytes, sizeof bytes);
   printf("bench %s ", a->loss->name);
   print_shape(stdout, a, 0);
-  printf(" %s", clloss_dtype_name(a->dtype));
+  printf(" %s", clloss_dtype_name(a->o.dtype));
   if (a->loss->family != CLI_POINTWISE)
     printf(" (targets %s)", clloss_dtype_name(a->target_dtype));
   printf(", reduction %s, %s\n", clloss_reduction_name(a->reduction),
@@ -547,7 +486,7 @@ static void print_text(const bench_args *a, const bench_run *r,
          res->first_call_ms, res->context_ms, res->opencl_init_ms);
   printf("%d runs after %d warm-up: median %.3f ms, min %.3f ms, max %.3f "
          "ms\n",
-         a->repeat, a->warmup, res->median_ms, res->min_ms, res->max_ms);
+         a->o.repeat, a->o.warmup, res->median_ms, res->min_ms, res->max_ms);
   printf("traffic %s (%llu bytes): %.2f GB/s\n", bytes, res->bytes, res->gbps);
   if (res->have_copy)
     printf("copy kernel (%s, interleaved): median %.3f ms, %.2f GB/s; loss "
@@ -560,93 +499,68 @@ static void print_text(const bench_args *a, const bench_run *r,
 static void print_json(const bench_args *a, const bench_run *r,
                        const bench_result *res) {
   const clloss_device_info *info = clloss_context_device_info(r->ctx);
-  FILE *o = stdout;
-  fputs("{\"loss\":", o);
-  bench_json_string(o, a->loss->name);
-  fputs(",\"device\":", o);
-  bench_json_string(o, info->name);
-  fprintf(o, ",\"device_index\":%zu,\"platform\":", res->device_index);
-  bench_json_string(o, info->platform_name);
-  fprintf(o,
-          ",\"dtype\":\"%s\",\"target_dtype\":", clloss_dtype_name(a->dtype));
-  if (a->loss->family != CLI_POINTWISE)
-    fprintf(o, "\"%s\"", clloss_dtype_name(a->target_dtype));
-  else
-    fprintf(o, "\"%s\"", clloss_dtype_name(a->dtype));
-  fputs(",\"shape\":", o);
-  print_shape(o, a, 1);
-  fprintf(o, ",\"reduction\":\"%s\",\"grad\":%s,\"variant\":\"%s\"",
-          clloss_reduction_name(a->reduction), a->no_grad ? "false" : "true",
-          res->variant);
-  fprintf(o, ",\"repeat\":%d,\"warmup\":%d", a->repeat, a->warmup);
-  fputs(",\"median_ms\":", o);
-  bench_json_number(o, res->median_ms, "%.4f");
-  fputs(",\"min_ms\":", o);
-  bench_json_number(o, res->min_ms, "%.4f");
-  fputs(",\"max_ms\":", o);
-  bench_json_number(o, res->max_ms, "%.4f");
-  fputs(",\"times_ms\":[", o);
-  for (int i = 0; i < a->repeat; i++) {
-    if (i)
-      fputc(',', o);
-    bench_json_number(o, res->times[i], "%.4f");
-  }
-  fprintf(o, "],\"bytes\":%llu,\"gbps\":", res->bytes);
-  bench_json_number(o, res->gbps, "%.4g");
-  fputs(",\"copy_gbps\":", o);
+  const int rows_family = a->loss->family != CLI_POINTWISE;
+  const size_t shape[2] = {rows_family || a->have_rows ? a->rows : a->numel,
+                           a->classes};
+  json_writer w;
+  json_begin(&w, stdout);
+  json_str(&w, "loss", a->loss->name);
+  json_str(&w, "device", info->name);
+  json_uint(&w, "device_index", res->device_index);
+  json_str(&w, "platform", info->platform_name);
+  json_str(&w, "dtype", clloss_dtype_name(a->o.dtype));
+  json_str(&w, "target_dtype",
+           clloss_dtype_name(rows_family ? a->target_dtype : a->o.dtype));
+  json_sizes(&w, "shape", shape, rows_family || a->have_rows ? 2 : 1);
+  json_str(&w, "reduction", clloss_reduction_name(a->reduction));
+  json_bool(&w, "grad", !a->no_grad);
+  json_str(&w, "variant", res->variant);
+  json_uint(&w, "repeat", (unsigned long long)a->o.repeat);
+  json_uint(&w, "warmup", (unsigned long long)a->o.warmup);
+  json_num(&w, "median_ms", res->median_ms, "%.4f");
+  json_num(&w, "min_ms", res->min_ms, "%.4f");
+  json_num(&w, "max_ms", res->max_ms, "%.4f");
+  json_nums(&w, "times_ms", res->times, (size_t)a->o.repeat, "%.4f");
+  json_uint(&w, "bytes", res->bytes);
+  json_num(&w, "gbps", res->gbps, "%.4g");
   if (res->have_copy) {
-    bench_json_number(o, res->copy_gbps, "%.4g");
-    fputs(",\"copy_kernel\":", o);
-    bench_json_string(o, res->copy_kernel);
-    fputs(",\"copy_median_ms\":", o);
-    bench_json_number(o, res->copy_median_ms, "%.4f");
-    fputs(",\"copy_min_ms\":", o);
-    bench_json_number(o, res->copy_min_ms, "%.4f");
-    fprintf(o, ",\"copy_bytes\":%zu,\"ratio\":", res->copy_bytes);
-    bench_json_number(o, res->gbps / res->copy_gbps, "%.4f");
+    json_num(&w, "copy_gbps", res->copy_gbps, "%.4g");
+    json_str(&w, "copy_kernel", res->copy_kernel);
+    json_num(&w, "copy_median_ms", res->copy_median_ms, "%.4f");
+    json_num(&w, "copy_min_ms", res->copy_min_ms, "%.4f");
+    json_uint(&w, "copy_bytes", res->copy_bytes);
+    json_num(&w, "ratio", res->gbps / res->copy_gbps, "%.4f");
   } else {
-    fputs("null,\"copy_kernel\":null,\"copy_median_ms\":null,"
-          "\"copy_min_ms\":null,\"copy_bytes\":null,\"ratio\":null",
-          o);
+    static const char *const none[] = {"copy_gbps",      "copy_kernel",
+                                       "copy_median_ms", "copy_min_ms",
+                                       "copy_bytes",     "ratio"};
+    for (size_t k = 0; k < 6; k++)
+      json_null(&w, none[k]);
   }
-  fputs(",\"first_call_ms\":", o);
-  bench_json_number(o, res->first_call_ms, "%.3f");
-  fputs(",\"opencl_init_ms\":", o);
-  bench_json_number(o, res->opencl_init_ms, "%.3f");
-  fputs(",\"context_ms\":", o);
-  bench_json_number(o, res->context_ms, "%.3f");
-  fputs(",\"loss_value\":", o);
-  bench_json_number(o, res->loss_value, "%.9g");
-  fputs(",\"loadavg\":", o);
+  json_num(&w, "first_call_ms", res->first_call_ms, "%.3f");
+  json_num(&w, "opencl_init_ms", res->opencl_init_ms, "%.3f");
+  json_num(&w, "context_ms", res->context_ms, "%.3f");
+  json_num(&w, "loss_value", res->loss_value, "%.9g");
   if (res->have_load)
-    fprintf(o, "[%.2f,%.2f,%.2f]", res->load[0], res->load[1], res->load[2]);
+    json_nums(&w, "loadavg", res->load, 3, "%.2f");
   else
-    fputs("null", o);
-  fprintf(o, ",\"clloss_version\":\"%s\"}\n", CLLOSS_VERSION_STRING);
+    json_null(&w, "loadavg");
+  json_str(&w, "clloss_version", CLLOSS_VERSION_STRING);
+  json_end(&w);
 }
 
-/* The timed loop: each loss run is followed by one copy (when asked), so
- * that both see the same machine load. */
-static int timed_runs(bench_run *r, bench_result *res, bench_copy *copy) {
-  const bench_args *a = r->a;
-  clloss_status s;
-  double t0, ms;
-  for (int i = 0; i < a->warmup; i++) {
-    if ((s = call_and_wait(r)) != CLLOSS_SUCCESS)
-      return call_failed(r, "a warm-up run of", s);
-    if (copy && bench_copy_run(copy, &ms) != CL_SUCCESS)
-      return cli_error("bench", CLI_DATA_ERROR, "a copy kernel run failed");
-  }
-  for (int i = 0; i < a->repeat; i++) {
-    t0 = cli_now_ms();
-    s = call_and_wait(r);
-    res->times[i] = cli_now_ms() - t0;
-    if (s != CLLOSS_SUCCESS)
-      return call_failed(r, "a timed run of", s);
-    if (copy && bench_copy_run(copy, &res->copy_times[i]) != CL_SUCCESS)
-      return cli_error("bench", CLI_DATA_ERROR, "a copy kernel run failed");
-  }
-  return CLI_OK;
+/* A round of the timed loop: the loss (k = 0), then one copy (k = 1). */
+static int round_step(void *state, int k, int timed) {
+  bench_run *r = state;
+  double ms;
+  if (k == 1)
+    return bench_copy_run(r->copy, &ms) == CL_SUCCESS
+               ? CLI_OK
+               : cli_error("bench", CLI_DATA_ERROR, "a copy kernel run failed");
+  const clloss_status s = call_and_wait(r);
+  return s == CLLOSS_SUCCESS
+             ? CLI_OK
+             : call_failed(r, timed ? "a timed run of" : "a warm-up run of", s);
 }
 
 /* Everything after the context exists. The first call comes before the
@@ -668,59 +582,61 @@ static int measure(bench_run *r, bench_result *res) {
   res->variant = clloss_context_last_variant(r->ctx);
   res->bytes = traffic(r);
 
-  bench_copy *copy = NULL;
   if (!a->no_copy) {
     char msg[256];
-    if (bench_copy_open(r->ctx, (size_t)res->bytes, 3, &copy, msg,
+    if (bench_copy_open(r->ctx, (size_t)res->bytes, 3, &r->copy, msg,
                         sizeof msg) != CL_SUCCESS)
       return cli_error("bench", CLI_DATA_ERROR,
                        "copy kernel: %s (--no-copy skips it)", msg);
   }
-  rc = timed_runs(r, res, copy);
+  double *const times[2] = {res->times, res->copy_times};
+  rc = bench_rounds(a->o.warmup, a->o.repeat, round_step, r->copy ? 2 : 1, r,
+                    times);
   if (rc == CLI_OK) {
-    res->loss_value = first_loss(r);
-    bench_stats(res->times, (size_t)a->repeat, &res->median_ms, &res->min_ms);
-    res->max_ms = res->times[a->repeat - 1];
+    res->loss_value = bench_read_value(r->queue, r->loss, r->loss_type);
+    bench_stats(res->times, (size_t)a->o.repeat, &res->median_ms, &res->min_ms);
+    res->max_ms = res->times[a->o.repeat - 1];
     res->gbps =
         res->median_ms > 0 ? (double)res->bytes / res->median_ms / 1e6 : 0;
   }
-  if (rc == CLI_OK && copy) {
-    bench_stats(res->copy_times, (size_t)a->repeat, &res->copy_median_ms,
+  if (rc == CLI_OK && r->copy) {
+    bench_stats(res->copy_times, (size_t)a->o.repeat, &res->copy_median_ms,
                 &res->copy_min_ms);
-    res->copy_kernel = bench_copy_kernel(copy);
-    res->copy_bytes = bench_copy_bytes(copy);
+    res->copy_kernel = bench_copy_kernel(r->copy);
+    res->copy_bytes = bench_copy_bytes(r->copy);
     res->copy_gbps = res->copy_median_ms > 0
                          ? (double)res->copy_bytes / res->copy_median_ms / 1e6
                          : 0;
     res->have_copy = 1;
   }
-  bench_copy_close(copy);
   return rc;
 }
 
 int cli_bench(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "linear_cross_entropy") == 0) {
-    for (int i = 2; i < argc; i++)
-      if (cli_flag(argv[i], "--vocab-parallel"))
-        return cli_bench_linear_vocab_parallel(argc, argv);
-    return cli_bench_linear(argc, argv);
-  }
+  const int linear = argc > 1 && strcmp(argv[1], "linear_cross_entropy") == 0;
+  int vp = 0;
   for (int i = 1; i < argc; i++)
-    if (cli_flag(argv[i], "--vocab-parallel"))
-      return cli_bench_vocab_parallel(argc, argv);
+    vp |= cli_flag(argv[i], "--vocab-parallel");
   for (int i = 1; i < argc; i++)
     if (cli_is_help(argv[i])) {
-      fputs(bench_help, stdout);
+      fputs(linear ? (vp ? lvp_help : bench_linear_help)
+                   : (vp ? vp_help : bench_help),
+            stdout);
       return CLI_OK;
     }
+  if (linear)
+    return vp ? cli_bench_linear_vocab_parallel(argc, argv)
+              : cli_bench_linear(argc, argv);
+  if (vp)
+    return cli_bench_vocab_parallel(argc, argv);
   bench_args a;
   memset(&a, 0, sizeof a);
-  a.dtype = CLLOSS_FLOAT32;
+  a.o.dtype = CLLOSS_FLOAT32;
   a.target_dtype = CLLOSS_INT64;
   a.reduction = CLLOSS_REDUCTION_MEAN;
-  a.repeat = 10;
-  a.warmup = 2;
-  a.seed = 1;
+  a.o.repeat = 10;
+  a.o.warmup = 2;
+  a.o.seed = 1;
   int rc = parse_args(argc, argv, &a);
   if (rc != CLI_OK)
     return rc;
@@ -732,8 +648,8 @@ int cli_bench(int argc, char **argv) {
   bench_result res;
   memset(&res, 0, sizeof res);
   res.loss_value = NAN;
-  res.times = calloc((size_t)a.repeat, sizeof *res.times);
-  res.copy_times = calloc((size_t)a.repeat, sizeof *res.copy_times);
+  res.times = calloc((size_t)a.o.repeat, sizeof *res.times);
+  res.copy_times = calloc((size_t)a.o.repeat, sizeof *res.copy_times);
   if (!res.times || !res.copy_times) {
     free(res.times);
     free(res.copy_times);
@@ -747,18 +663,18 @@ int cli_bench(int argc, char **argv) {
   clloss_list_devices(NULL, 0, &devices);
   res.opencl_init_ms = cli_now_ms() - t0;
   t0 = cli_now_ms();
-  rc = cli_open_device("bench", a.device, &r.ctx, &res.device_index);
+  rc = cli_open_device("bench", a.o.device, &r.ctx, &res.device_index);
   res.context_ms = cli_now_ms() - t0;
   if (rc == CLI_OK) {
     r.queue = clloss_context_queue(r.ctx);
     const clloss_device_info *info = clloss_context_device_info(r.ctx);
     clloss_status s = CLLOSS_SUCCESS;
-    if (a.variant)
-      s = clloss_context_set_variant(r.ctx, a.variant);
+    if (a.o.variant)
+      s = clloss_context_set_variant(r.ctx, a.o.variant);
     if (s != CLLOSS_SUCCESS)
-      rc = cli_error("bench", CLI_DATA_ERROR, "variant %s: %s", a.variant,
+      rc = cli_error("bench", CLI_DATA_ERROR, "variant %s: %s", a.o.variant,
                      clloss_status_string(s));
-    else if (a.dtype == CLLOSS_FLOAT64 && !info->has_fp64)
+    else if (a.o.dtype == CLLOSS_FLOAT64 && !info->has_fp64)
       rc = cli_error("bench", CLI_DATA_ERROR,
                      "float64 needs a device with fp64; %s has none",
                      info->name);
@@ -766,13 +682,14 @@ int cli_bench(int argc, char **argv) {
       rc = measure(&r, &res);
   }
   if (rc == CLI_OK) {
-    read_loadavg(&res);
-    if (!a.json_only)
+    res.have_load = bench_loadavg(res.load);
+    if (!a.o.json_only)
       print_text(&a, &r, &res);
     print_json(&a, &r, &res);
     fflush(stdout);
   }
   release_buffers(&r);
+  bench_copy_close(r.copy);
   clloss_context_release(r.ctx);
   free(res.times);
   free(res.copy_times);

@@ -75,17 +75,6 @@ cl_int bench_fill(cl_command_queue queue, cl_mem mem, clloss_dtype dtype,
   return err;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-void bench_stats(double *v, size_t n, double *median, double *min) {
-  qsort(v, n, sizeof *v, cmp_double);
-  *min = v[0];
-  *median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* n counts elements of the kernel's vector type; `chunk` (copy16_chunk) is
  * how many each work-item copies, one after the other. */
 static const char copy_source[] =

@@ -15,7 +15,7 @@
 #include <clblast_c.h>
 #endif
 
-static const char *const help =
+const char *const bench_linear_help =
     "usage: clloss bench linear_cross_entropy --rows N --hidden H --classes V\n"
     "           [--chunk-rows K | --vocab-block B] [--workspace-limit BYTES]\n"
     "           [--dtype T] [--bias] [--no-grad] [--no-unfused] [--device I]\n"
@@ -53,70 +53,40 @@ static const char *const help =
     "unfused_loss_value, first_call_ms, loadavg, clloss_version.\n";
 
 typedef struct lin_args {
+  bench_opts o; /* --repeat, --warmup, --device, --dtype, --seed, ... */
   size_t rows, hidden, classes, chunk_rows, vocab_block, limit;
-  clloss_dtype dtype;
-  int bias, no_grad, no_unfused, json_only, repeat, warmup;
-  unsigned long long seed;
-  const char *device;
+  int bias, no_grad, no_unfused;
 } lin_args;
 
 #define usage(...) cli_usage("bench", __VA_ARGS__)
 
 static int parse(int argc, char **argv, lin_args *a) {
-  static const struct {
-    const char *name;
-    size_t offset;
-  } sizes[] = {{"--rows", offsetof(lin_args, rows)},
-               {"--hidden", offsetof(lin_args, hidden)},
-               {"--classes", offsetof(lin_args, classes)},
-               {"--chunk-rows", offsetof(lin_args, chunk_rows)},
-               {"--vocab-block", offsetof(lin_args, vocab_block)},
-               {"--workspace-limit", offsetof(lin_args, limit)},
-               {"--seed", offsetof(lin_args, seed)}};
+  static const bench_size sizes[] = {
+      {"--rows", 1, (size_t)1 << 40, offsetof(lin_args, rows)},
+      {"--hidden", 1, (size_t)1 << 40, offsetof(lin_args, hidden)},
+      {"--classes", 1, (size_t)1 << 40, offsetof(lin_args, classes)},
+      {"--chunk-rows", 0, (size_t)1 << 40, offsetof(lin_args, chunk_rows)},
+      {"--vocab-block", 0, (size_t)1 << 40, offsetof(lin_args, vocab_block)},
+      {"--workspace-limit", 0, (size_t)-1, offsetof(lin_args, limit)}};
   for (int i = 2; i < argc;) {
-    const char *v;
-    int matched = 0;
-    for (size_t k = 0; k < sizeof sizes / sizeof *sizes && !matched; k++)
-      if (cli_option(argc, argv, &i, sizes[k].name, &v)) {
-        matched = 1;
-        if (!v || !cli_parse_size(v, (size_t *)((char *)a + sizes[k].offset)))
-          return usage("%s needs a whole number", sizes[k].name);
-      }
+    int matched;
+    int rc = bench_size_option(argc, argv, &i, sizes, 6, a, &matched);
+    if (!matched)
+      rc = bench_option(argc, argv, &i, BENCH_DTYPE | BENCH_SEED, &a->o,
+                        &matched);
+    if (rc != CLI_OK)
+      return rc;
     if (matched)
       continue;
-    size_t n;
-    int rep = cli_option(argc, argv, &i, "--repeat", &v);
-    if (rep || cli_option(argc, argv, &i, "--warmup", &v)) {
-      if (!v || !cli_parse_size(v, &n) || n > 100000 || (rep && n == 0))
-        return usage("--repeat and --warmup need a count (repeat >= 1)");
-      *(rep ? &a->repeat : &a->warmup) = (int)n;
-    } else if (cli_option(argc, argv, &i, "--device", &v)) {
-      if (!v || !*v)
-        return usage("--device needs a value");
-      a->device = v;
-    } else if (cli_option(argc, argv, &i, "--dtype", &v)) {
-      static const clloss_dtype all[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
-                                         CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
-      int ok = 0;
-      for (size_t k = 0; v && k < 4; k++)
-        if (strcmp(v, clloss_dtype_name(all[k])) == 0)
-          a->dtype = all[k], ok = 1;
-      if (!ok)
-        return usage("--dtype: float32, float16, bfloat16 or float64");
-    } else {
-      int *flag = cli_flag(argv[i], "--bias")         ? &a->bias
-                  : cli_flag(argv[i], "--no-grad")    ? &a->no_grad
-                  : cli_flag(argv[i], "--no-unfused") ? &a->no_unfused
-                  : cli_flag(argv[i], "--json-only")  ? &a->json_only
-                                                      : NULL;
-      if (!flag)
-        return usage("unknown option '%s'", argv[i]);
-      *flag = 1;
-      i++;
-    }
+    int *flag = cli_flag(argv[i], "--bias")         ? &a->bias
+                : cli_flag(argv[i], "--no-grad")    ? &a->no_grad
+                : cli_flag(argv[i], "--no-unfused") ? &a->no_unfused
+                                                    : NULL;
+    if (!flag)
+      return usage("unknown option '%s'", argv[i]);
+    *flag = 1;
+    i++;
   }
-  if (!a->rows || !a->hidden || !a->classes)
-    return usage("--rows, --hidden and --classes must be at least 1");
   return CLI_OK;
 }
 
@@ -141,6 +111,7 @@ typedef struct lin_run {
   cl_command_queue q;
   cl_mem m[M_COUNT];
   clloss_linear_cross_entropy_desc d;
+  clloss_status (*other)(struct lin_run *); /* the unfused path, or none */
 } lin_run;
 
 static clloss_buffer buf(const lin_run *r, int k) {
@@ -150,15 +121,15 @@ static clloss_buffer buf(const lin_run *r, int k) {
 
 static clloss_status fused(lin_run *r) {
   const int g = !r->a->no_grad;
-  clloss_status s = clloss_linear_cross_entropy(
-      r->ctx, r->q, &r->d, buf(r, M_X), buf(r, M_W),
-      r->a->bias ? buf(r, M_B) : CLLOSS_BUFFER_NONE, buf(r, M_T),
-      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_LOSS),
-      g ? buf(r, M_DX) : CLLOSS_BUFFER_NONE,
-      g ? buf(r, M_DW) : CLLOSS_BUFFER_NONE,
-      g && r->a->bias ? buf(r, M_DB) : CLLOSS_BUFFER_NONE, 0, NULL, NULL);
-  cl_int err = s == CLLOSS_SUCCESS ? clFinish(r->q) : CL_SUCCESS;
-  return s != CLLOSS_SUCCESS ? s : (clloss_status)err;
+  return bench_finish(r->q,
+                      clloss_linear_cross_entropy(
+                          r->ctx, r->q, &r->d, buf(r, M_X), buf(r, M_W),
+                          r->a->bias ? buf(r, M_B) : CLLOSS_BUFFER_NONE,
+                          buf(r, M_T), CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
+                          buf(r, M_LOSS), g ? buf(r, M_DX) : CLLOSS_BUFFER_NONE,
+                          g ? buf(r, M_DW) : CLLOSS_BUFFER_NONE,
+                          g && r->a->bias ? buf(r, M_DB) : CLLOSS_BUFFER_NONE,
+                          0, NULL, NULL));
 }
 
 #ifdef CLLOSS_CLI_HAVE_CLBLAST
@@ -184,7 +155,7 @@ static void unfused_gemms(const lin_args *a, gemm_shape g[3]) {
 static clloss_status unfused(lin_run *r) {
   gemm_shape g[3];
   unfused_gemms(r->a, g);
-  const int d = r->a->dtype == CLLOSS_FLOAT64;
+  const int d = r->a->o.dtype == CLLOSS_FLOAT64;
   for (int k = 0; k < (r->a->no_grad ? 1 : 3); k++) {
     if (k == 1) { /* cross_entropy in place, between the GEMMs */
       clloss_status s = clloss_cross_entropy(
@@ -224,7 +195,7 @@ static size_t unfused_temp(lin_run *r) {
   for (int k = 0; k < (r->a->no_grad ? 1 : 3); k++) {
     size_t bytes = 0;
     const gemm_shape *s = &g[k];
-    if (r->a->dtype == CLLOSS_FLOAT64)
+    if (r->a->o.dtype == CLLOSS_FLOAT64)
       CLBlastDGemmTempBufferSize(CLBlastLayoutRowMajor, s->ta, s->tb, s->m,
                                  s->n, s->k, 0, s->lda, 0, s->ldb, 0, s->ldc,
                                  &r->q, &bytes);
@@ -237,17 +208,6 @@ static size_t unfused_temp(lin_run *r) {
   return most;
 }
 #endif
-
-static double read_loss(lin_run *r, int which) {
-  double v = NAN;
-  float f;
-  if (r->a->dtype == CLLOSS_FLOAT64)
-    clEnqueueReadBuffer(r->q, r->m[which], CL_TRUE, 0, 8, &v, 0, NULL, NULL);
-  else if (clEnqueueReadBuffer(r->q, r->m[which], CL_TRUE, 0, 4, &f, 0, NULL,
-                               NULL) == CL_SUCCESS)
-    v = f;
-  return v;
-}
 
 typedef struct lin_result {
   size_t device_index, peak, chunk_rows, u_logits, u_temp;
@@ -277,7 +237,7 @@ static int setup(lin_run *r, clloss_dtype st) {
   for (int k = 0; k < 4; k++)
     if (bench_fill(r->q, r->m[k], k == M_T ? CLLOSS_INT64 : st,
                    bytes[k] / (k == M_T ? 8 : es), lo[k], hi[k],
-                   a->seed + (unsigned long long)k) != CL_SUCCESS)
+                   a->o.seed + (unsigned long long)k) != CL_SUCCESS)
       return cli_error("bench", CLI_DATA_ERROR, "filling the inputs failed");
   return CLI_OK;
 }
@@ -295,9 +255,9 @@ static int open_unfused(lin_run *r, lin_result *res,
   *path = no_unfused;
 #ifdef CLLOSS_CLI_HAVE_CLBLAST
   if (a->no_unfused || a->bias ||
-      (a->dtype != CLLOSS_FLOAT32 && a->dtype != CLLOSS_FLOAT64))
+      (a->o.dtype != CLLOSS_FLOAT32 && a->o.dtype != CLLOSS_FLOAT64))
     return CLI_OK;
-  res->u_logits = a->rows * a->classes * clloss_dtype_size(a->dtype);
+  res->u_logits = a->rows * a->classes * clloss_dtype_size(a->o.dtype);
   cl_int err;
   r->m[M_LOGITS] = clCreateBuffer(clloss_context_cl_context(r->ctx),
                                   CL_MEM_READ_WRITE, res->u_logits, NULL, &err);
@@ -315,6 +275,22 @@ static int open_unfused(lin_run *r, lin_result *res,
   return CLI_OK;
 }
 
+static int round_failed(const char *what, clloss_status s) {
+  return cli_error("bench", CLI_DATA_ERROR, "%s failed: %s", what,
+                   clloss_status_name(s));
+}
+
+/* A round of the timed loop: the fused call (k = 0), then the unfused
+ * path (k = 1). */
+static int round_step(void *state, int k, int timed) {
+  lin_run *r = state;
+  (void)timed;
+  const clloss_status s = k ? r->other(r) : fused(r);
+  return s == CLLOSS_SUCCESS
+             ? CLI_OK
+             : round_failed(k ? "the unfused path" : "linear_cross_entropy", s);
+}
+
 /* The first fused call (timed alone: it builds the programs), the unfused
  * path's first, `warmup` untimed runs of each, then `repeat` timed runs of
  * the fused call, each followed by one of the unfused path, so that both
@@ -322,7 +298,6 @@ static int open_unfused(lin_run *r, lin_result *res,
 static int measure(lin_run *r, lin_result *res) {
   const lin_args *a = r->a;
   size_t bytes, rows;
-  clloss_status (*other)(lin_run *);
   clloss_status s = clloss_linear_cross_entropy_workspace_size(
       r->ctx, &r->d, !a->no_grad, !a->no_grad, !a->no_grad && a->bias, &bytes,
       &rows);
@@ -336,95 +311,69 @@ static int measure(lin_run *r, lin_result *res) {
     return cli_error(
         "bench", CLI_DATA_ERROR, "linear_cross_entropy failed: %s (%s)",
         clloss_status_name(s), clloss_context_error_detail(r->ctx));
-  int rc = open_unfused(r, res, &other);
-  clloss_status su = rc == CLI_OK ? other(r) : CLLOSS_SUCCESS;
-  for (int i = 0; rc == CLI_OK && i < a->warmup; i++)
-    if ((s = fused(r)) == CLLOSS_SUCCESS)
-      su = other(r);
-  for (int i = 0; rc == CLI_OK && i < a->repeat; i++) {
-    if (s != CLLOSS_SUCCESS || su != CLLOSS_SUCCESS)
-      break;
-    t0 = cli_now_ms();
-    s = fused(r);
-    res->times[i] = cli_now_ms() - t0;
-    t0 = cli_now_ms();
-    su = s == CLLOSS_SUCCESS ? other(r) : su;
-    res->u_times[i] = cli_now_ms() - t0;
-  }
+  int rc = open_unfused(r, res, &r->other);
+  if (rc == CLI_OK && (s = r->other(r)) != CLLOSS_SUCCESS)
+    rc = round_failed("the unfused path", s);
+  double *const times[2] = {res->times, res->u_times};
+  if (rc == CLI_OK)
+    rc = bench_rounds(a->o.warmup, a->o.repeat, round_step, 2, r, times);
   if (rc != CLI_OK)
     return rc;
-  if (s != CLLOSS_SUCCESS || su != CLLOSS_SUCCESS)
-    return cli_error("bench", CLI_DATA_ERROR, "%s failed: %s",
-                     s != CLLOSS_SUCCESS ? "linear_cross_entropy"
-                                         : "the unfused path",
-                     clloss_status_name(s != CLLOSS_SUCCESS ? s : su));
-  bench_stats(res->times, (size_t)a->repeat, &res->median, &res->min);
-  bench_stats(res->u_times, (size_t)a->repeat, &res->u_median, &res->u_min);
-  res->loss = read_loss(r, M_LOSS);
-  res->u_loss = read_loss(r, M_ULOSS);
+  bench_stats(res->times, (size_t)a->o.repeat, &res->median, &res->min);
+  bench_stats(res->u_times, (size_t)a->o.repeat, &res->u_median, &res->u_min);
+  const clloss_dtype lt = clloss_loss_dtype(a->o.dtype);
+  res->loss = bench_read_value(r->q, r->m[M_LOSS], lt);
+  res->u_loss = bench_read_value(r->q, r->m[M_ULOSS], lt);
   return CLI_OK;
-}
-
-static void json_times(FILE *o, const char *name, const double *t, int n) {
-  fprintf(o, ",\"%s\":[", name);
-  for (int i = 0; i < n; i++) {
-    if (i)
-      fputc(',', o);
-    bench_json_number(o, t[i], "%.3f");
-  }
-  fputc(']', o);
 }
 
 static void print_json(const lin_run *r, const lin_result *res) {
   const lin_args *a = r->a;
-  const clloss_device_info *info = clloss_context_device_info(r->ctx);
-  FILE *o = stdout;
-  fputs("{\"loss\":\"linear_cross_entropy\",\"device\":", o);
-  bench_json_string(o, info->name);
-  fprintf(o,
-          ",\"device_index\":%zu,\"dtype\":\"%s\",\"shape\":[%zu,%zu,%zu],"
-          "\"method\":\"%s\",\"chunk_rows\":%zu,\"vocab_block\":%zu,"
-          "\"bias\":%s,\"grad\":%s,\"repeat\":%d,\"warmup\":%d,"
-          "\"median_ms\":",
-          res->device_index, clloss_dtype_name(a->dtype), a->rows, a->hidden,
-          a->classes, a->vocab_block ? "vocab_blocks" : "row_chunks",
-          res->chunk_rows, a->vocab_block, a->bias ? "true" : "false",
-          a->no_grad ? "false" : "true", a->repeat, a->warmup);
-  bench_json_number(o, res->median, "%.3f");
-  fputs(",\"min_ms\":", o);
-  bench_json_number(o, res->min, "%.3f");
-  json_times(o, "times_ms", res->times, a->repeat);
-  fprintf(o, ",\"peak_bytes\":%zu,\"unfused_ms\":", res->peak);
+  const size_t shape[3] = {a->rows, a->hidden, a->classes};
+  const size_t n = (size_t)a->o.repeat;
+  json_writer w;
+  json_begin(&w, stdout);
+  json_str(&w, "loss", "linear_cross_entropy");
+  json_str(&w, "device", clloss_context_device_info(r->ctx)->name);
+  json_uint(&w, "device_index", res->device_index);
+  json_str(&w, "dtype", clloss_dtype_name(a->o.dtype));
+  json_sizes(&w, "shape", shape, 3);
+  json_str(&w, "method", a->vocab_block ? "vocab_blocks" : "row_chunks");
+  json_uint(&w, "chunk_rows", res->chunk_rows);
+  json_uint(&w, "vocab_block", a->vocab_block);
+  json_bool(&w, "bias", a->bias);
+  json_bool(&w, "grad", !a->no_grad);
+  json_uint(&w, "repeat", n);
+  json_uint(&w, "warmup", (unsigned long long)a->o.warmup);
+  json_num(&w, "median_ms", res->median, "%.3f");
+  json_num(&w, "min_ms", res->min, "%.3f");
+  json_nums(&w, "times_ms", res->times, n, "%.3f");
+  json_uint(&w, "peak_bytes", res->peak);
   if (res->have_unfused) {
-    bench_json_number(o, res->u_median, "%.3f");
-    fputs(",\"unfused_min_ms\":", o);
-    bench_json_number(o, res->u_min, "%.3f");
-    json_times(o, "unfused_times_ms", res->u_times, a->repeat);
-    fprintf(o,
-            ",\"unfused_peak_bytes\":%zu,\"unfused_logits_bytes\":%zu,"
-            "\"unfused_blas_temp_bytes\":%zu",
-            res->u_logits + res->u_temp, res->u_logits, res->u_temp);
+    json_num(&w, "unfused_ms", res->u_median, "%.3f");
+    json_num(&w, "unfused_min_ms", res->u_min, "%.3f");
+    json_nums(&w, "unfused_times_ms", res->u_times, n, "%.3f");
+    json_uint(&w, "unfused_peak_bytes", res->u_logits + res->u_temp);
+    json_uint(&w, "unfused_logits_bytes", res->u_logits);
+    json_uint(&w, "unfused_blas_temp_bytes", res->u_temp);
   } else {
-    fputs("null,\"unfused_min_ms\":null,\"unfused_peak_bytes\":null,"
-          "\"unfused_logits_bytes\":null,\"unfused_blas_temp_bytes\":null",
-          o);
+    static const char *const none[] = {
+        "unfused_ms", "unfused_min_ms", "unfused_peak_bytes",
+        "unfused_logits_bytes", "unfused_blas_temp_bytes"};
+    for (size_t k = 0; k < 5; k++)
+      json_null(&w, none[k]);
   }
-  fputs(",\"loss_value\":", o);
-  bench_json_number(o, res->loss, "%.9g");
-  fputs(",\"unfused_loss_value\":", o);
-  bench_json_number(o, res->have_unfused ? res->u_loss : NAN, "%.9g");
-  fputs(",\"first_call_ms\":", o);
-  bench_json_number(o, res->first_ms, "%.3f");
+  json_num(&w, "loss_value", res->loss, "%.9g");
+  json_num(&w, "unfused_loss_value", res->have_unfused ? res->u_loss : NAN,
+           "%.9g");
+  json_num(&w, "first_call_ms", res->first_ms, "%.3f");
   double load[3];
-  FILE *f = fopen("/proc/loadavg", "r");
-  int have = f && fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) == 3;
-  if (f)
-    fclose(f);
-  if (have)
-    fprintf(o, ",\"loadavg\":[%.2f,%.2f,%.2f]", load[0], load[1], load[2]);
+  if (bench_loadavg(load))
+    json_nums(&w, "loadavg", load, 3, "%.2f");
   else
-    fputs(",\"loadavg\":null", o);
-  fprintf(o, ",\"clloss_version\":\"%s\"}\n", CLLOSS_VERSION_STRING);
+    json_null(&w, "loadavg");
+  json_str(&w, "clloss_version", CLLOSS_VERSION_STRING);
+  json_end(&w);
 }
 
 static void print_text(const lin_run *r, const lin_result *res) {
@@ -432,7 +381,7 @@ static void print_text(const lin_run *r, const lin_result *res) {
   char pk[32], up[32];
   cli_format_bytes(res->peak, pk, sizeof pk);
   printf("linear_cross_entropy %zu x %zu x %zu %s, %s (chunk %zu rows%s)\n",
-         a->rows, a->hidden, a->classes, clloss_dtype_name(a->dtype),
+         a->rows, a->hidden, a->classes, clloss_dtype_name(a->o.dtype),
          a->vocab_block ? "vocabulary blocks" : "row chunks", res->chunk_rows,
          a->vocab_block ? ", blocks given" : "");
   printf("  fused:   median %.1f ms (min %.1f), peak %s, loss %.7g\n",
@@ -448,13 +397,15 @@ static void print_text(const lin_run *r, const lin_result *res) {
 }
 
 int cli_bench_linear(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (cli_is_help(argv[i])) {
-      fputs(help, stdout);
-      return CLI_OK;
-    }
-  lin_args a = {2048, 512, 32000, 0, 0, 0,   CLLOSS_FLOAT32, 0, 0,
-                0,    0,   5,     1, 1, NULL};
+  lin_args a;
+  memset(&a, 0, sizeof a);
+  a.o.repeat = 5;
+  a.o.warmup = 1;
+  a.o.seed = 1;
+  a.o.dtype = CLLOSS_FLOAT32;
+  a.rows = 2048;
+  a.hidden = 512;
+  a.classes = 32000;
   int rc = parse(argc, argv, &a);
   if (rc != CLI_OK)
     return rc;
@@ -463,12 +414,12 @@ int cli_bench_linear(int argc, char **argv) {
   r.a = &a;
   lin_result res;
   memset(&res, 0, sizeof res);
-  res.times = calloc((size_t)a.repeat, sizeof *res.times);
-  res.u_times = calloc((size_t)a.repeat, sizeof *res.u_times);
+  res.times = calloc((size_t)a.o.repeat, sizeof *res.times);
+  res.u_times = calloc((size_t)a.o.repeat, sizeof *res.u_times);
   clloss_linear_cross_entropy_desc d = CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT;
   d.ce.rows = a.rows;
   d.ce.classes = a.classes;
-  d.ce.input_type = a.dtype;
+  d.ce.input_type = a.o.dtype;
   d.hidden = a.hidden;
   d.chunk_rows = a.chunk_rows;
   d.vocab_block = a.vocab_block;
@@ -477,15 +428,15 @@ int cli_bench_linear(int argc, char **argv) {
   if (!res.times || !res.u_times)
     rc = cli_error("bench", CLI_DATA_ERROR, "out of host memory");
   if (rc == CLI_OK)
-    rc = cli_open_device("bench", a.device, &r.ctx, &res.device_index);
+    rc = cli_open_device("bench", a.o.device, &r.ctx, &res.device_index);
   if (rc == CLI_OK) {
     r.q = clloss_context_queue(r.ctx);
-    rc = setup(&r, a.dtype);
+    rc = setup(&r, a.o.dtype);
   }
   if (rc == CLI_OK)
     rc = measure(&r, &res);
   if (rc == CLI_OK) {
-    if (!a.json_only)
+    if (!a.o.json_only)
       print_text(&r, &res);
     print_json(&r, &res);
     fflush(stdout);

@@ -2,103 +2,42 @@
  * --vocab-parallel` under mpirun: times the MPI layer's linear call (each
  * process its rows of W) against the single-device call on the whole
  * problem on process 0's device; prints readable lines and one JSON object
- * (process 0). Without MPI, a clear error. */
+ * (process 0). Built only with the MPI layer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "cli_bench.h"
-
-static const char *const lvp_help =
-    "usage: mpirun -np P clloss bench linear_cross_entropy --vocab-parallel\n"
-    "           [--rows N] [--hidden H] [--classes V] [--chunk-rows K]\n"
-    "           [--device I] [--repeat R] [--warmup W] [--json-only]\n"
-    "\n"
-    "Times linear_cross_entropy (float32, reduction mean, bias; loss, dX,\n"
-    "dW and db) with W's rows split evenly over the P processes, through\n"
-    "the MPI layer (clloss_mpi_linear_cross_entropy on device buffers: per\n"
-    "chunk of rows its logits, one MPI_Allreduce of the chunk's records,\n"
-    "its gradients; then one MPI_Allreduce of d_hidden); each run from a\n"
-    "barrier until every process has its results (the slowest process's\n"
-    "time). Then the single-device call on the whole problem on process 0's\n"
-    "device while the others wait asleep. Medians of R runs after W untimed\n"
-    "ones. Processes that share one device (a CPU device) contend for it.\n"
-    "\n"
-    "  --rows N, --hidden H, --classes V  the whole problem (default\n"
-    "                       2048 x 512 x 32000)\n"
-    "  --chunk-rows K       rows per chunk (default: chosen as the\n"
-    "                       single-device call chooses)\n"
-    "  --device I           every process's device\n"
-    "  --repeat R, --warmup W  (default 5 and 1)\n"
-    "  --json-only          print only the JSON line\n"
-    "\n"
-    "bytes_per_process: what each process contributes to the all-reduces:\n"
-    "3 doubles, (rows + chunks) records of 24 bytes, (N H + 1) floats of\n"
-    "d_hidden.\n";
-
-#ifndef CLLOSS_CLI_HAVE_MPI
-
-int cli_bench_linear_vocab_parallel(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (cli_is_help(argv[i])) {
-      fputs(lvp_help, stdout);
-      return CLI_OK;
-    }
-  return cli_no_mpi("bench");
-}
-
-#else
-
-#include "clloss_mpi.h"
+#include "cli_mpi.h"
 
 typedef struct lvp_args {
+  bench_opts o; /* --repeat, --warmup, --device, --json-only */
   size_t rows, hidden, classes, chunk;
-  const char *device;
-  size_t repeat, warmup;
-  int json_only;
 } lvp_args;
 
 #define usage(...) cli_usage("bench", __VA_ARGS__)
 
 static int parse_args(int argc, char **argv, lvp_args *a) {
-  static const struct {
-    const char *name;
-    size_t lo, hi, off;
-  } sizes[] = {{"--rows", 1, (size_t)1 << 24, offsetof(lvp_args, rows)},
-               {"--hidden", 1, (size_t)1 << 20, offsetof(lvp_args, hidden)},
-               {"--classes", 1, (size_t)1 << 30, offsetof(lvp_args, classes)},
-               {"--chunk-rows", 0, (size_t)1 << 24, offsetof(lvp_args, chunk)},
-               {"--repeat", 1, 100000, offsetof(lvp_args, repeat)},
-               {"--warmup", 0, 100000, offsetof(lvp_args, warmup)}};
+  static const bench_size sizes[] = {
+      {"--rows", 1, (size_t)1 << 24, offsetof(lvp_args, rows)},
+      {"--hidden", 1, (size_t)1 << 20, offsetof(lvp_args, hidden)},
+      {"--classes", 1, (size_t)1 << 30, offsetof(lvp_args, classes)},
+      {"--chunk-rows", 0, (size_t)1 << 24, offsetof(lvp_args, chunk)}};
   for (int i = 2; i < argc;) {
-    const char *v;
-    int known = 0;
-    for (size_t k = 0; k < sizeof sizes / sizeof *sizes && !known; k++)
-      if (cli_option(argc, argv, &i, sizes[k].name, &v)) {
-        size_t *dst = (size_t *)((char *)a + sizes[k].off);
-        if (!v || !cli_parse_size(v, dst) || *dst < sizes[k].lo ||
-            *dst > sizes[k].hi)
-          return usage("%s must be a whole number in [%zu, %zu]", sizes[k].name,
-                       sizes[k].lo, sizes[k].hi);
-        known = 1;
-      }
-    if (known)
+    int matched;
+    int rc = bench_size_option(argc, argv, &i, sizes, 4, a, &matched);
+    if (!matched)
+      rc = bench_option(argc, argv, &i, 0, &a->o, &matched);
+    if (rc != CLI_OK)
+      return rc;
+    if (matched)
       continue;
-    if (cli_option(argc, argv, &i, "--device", &v)) {
-      if (!v || !*v)
-        return usage("--device needs a value");
-      a->device = v;
-    } else if (cli_flag(argv[i], "--vocab-parallel")) {
-      i++;
-    } else if (cli_flag(argv[i], "--json-only")) {
-      a->json_only = 1;
-      i++;
-    } else {
+    if (!cli_flag(argv[i], "--vocab-parallel"))
       return usage("'%s': see `clloss bench linear_cross_entropy "
                    "--vocab-parallel --help`",
                    argv[i]);
-    }
+    i++;
   }
   if (a->hidden > ((size_t)1 << 40) / a->classes ||
       a->hidden > ((size_t)1 << 40) / a->rows)
@@ -145,58 +84,48 @@ static cl_int make(lvp_state *st, const lvp_args *a, size_t classes,
   return err;
 }
 
-static clloss_status finish_queue(lvp_state *st, clloss_status s) {
-  if (s != CLLOSS_SUCCESS)
-    return s;
-  cl_int err = clFinish(clloss_context_queue(st->ctx));
-  return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
-}
-
 static clloss_status run_vp(void *p) {
   lvp_state *st = p;
   const clloss_buffer none = {NULL, 0};
   const int own = st->shard.classes > 0;
 #define B(i) CLLOSS_BUFFER(st->m[i])
-  return finish_queue(st, clloss_mpi_linear_cross_entropy(
-                              st->ctx, MPI_COMM_WORLD, NULL, &st->desc,
-                              &st->shard, B(B_X), own ? B(B_W) : none,
-                              own ? B(B_B) : none, B(B_T), none, none, B(B_L),
-                              B(B_DX), own ? B(B_DW) : none,
-                              own ? B(B_DB) : none, 0, NULL, NULL));
+  return bench_finish(
+      clloss_context_queue(st->ctx),
+      clloss_mpi_linear_cross_entropy(
+          st->ctx, MPI_COMM_WORLD, NULL, &st->desc, &st->shard, B(B_X),
+          own ? B(B_W) : none, own ? B(B_B) : none, B(B_T), none, none, B(B_L),
+          B(B_DX), own ? B(B_DW) : none, own ? B(B_DB) : none, 0, NULL, NULL));
 }
 
 static clloss_status run_single(void *p) {
   lvp_state *st = p;
   const clloss_buffer none = {NULL, 0};
-  return finish_queue(
-      st, clloss_linear_cross_entropy(st->ctx, clloss_context_queue(st->ctx),
-                                      &st->desc, B(B_X), B(B_W), B(B_B), B(B_T),
-                                      none, none, B(B_L), B(B_DX), B(B_DW),
-                                      B(B_DB), 0, NULL, NULL));
+  return bench_finish(clloss_context_queue(st->ctx),
+                      clloss_linear_cross_entropy(
+                          st->ctx, clloss_context_queue(st->ctx), &st->desc,
+                          B(B_X), B(B_W), B(B_B), B(B_T), none, none, B(B_L),
+                          B(B_DX), B(B_DW), B(B_DB), 0, NULL, NULL));
 #undef B
 }
 
 int cli_bench_linear_vocab_parallel(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (cli_is_help(argv[i])) {
-      fputs(lvp_help, stdout);
-      return CLI_OK;
-    }
-  lvp_args a = {2048, 512, 32000, 0, NULL, 5, 1, 0};
+  lvp_args a;
+  memset(&a, 0, sizeof a);
+  a.o.repeat = 5;
+  a.o.warmup = 1;
+  a.rows = 2048;
+  a.hidden = 512;
+  a.classes = 32000;
   int rc = parse_args(argc, argv, &a);
   if (rc != CLI_OK)
     return rc;
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  if (!initialized && MPI_Init(NULL, NULL) != MPI_SUCCESS)
-    return cli_error("bench", CLI_DATA_ERROR, "MPI_Init failed");
   int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (cli_mpi_begin("bench", &rank, &size) != CLI_OK)
+    return CLI_DATA_ERROR;
   lvp_state st;
   memset(&st, 0, sizeof st);
   size_t index = 0;
-  rc = cli_open_device("bench", a.device, &st.ctx, &index);
+  rc = cli_open_device("bench", a.o.device, &st.ctx, &index);
   clloss_linear_cross_entropy_desc d = CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT;
   d.hidden = a.hidden;
   d.chunk_rows = a.chunk;
@@ -206,45 +135,55 @@ int cli_bench_linear_vocab_parallel(int argc, char **argv) {
   st.shard = clloss_mpi_even_shard(a.classes, rank, size);
   /* The chunks the call uses, for the bytes it sends. */
   size_t chunk = a.chunk, bytes = 0;
-  rc = vp_anyone(rc != CLI_OK) ? CLI_DATA_ERROR : CLI_OK;
+  rc = cli_mpi_anyone(rc != CLI_OK) ? CLI_DATA_ERROR : CLI_OK;
   if (rc == CLI_OK && !a.chunk)
     clloss_linear_cross_entropy_workspace_size(st.ctx, &d, 1, 1, 1, &bytes,
                                                &chunk);
   double vp_ms = 0, single_ms = 0;
-  if (rc == CLI_OK && vp_anyone(make(&st, &a, st.shard.classes,
-                                     100 + (uint64_t)rank) != CL_SUCCESS))
+  if (rc == CLI_OK && cli_mpi_anyone(make(&st, &a, st.shard.classes,
+                                          100 + (uint64_t)rank) != CL_SUCCESS))
     rc = CLI_DATA_ERROR;
   if (rc == CLI_OK)
-    rc = vp_timed((int)a.repeat, (int)a.warmup, run_vp, &st, 1, &vp_ms);
+    rc = cli_mpi_timed(a.o.repeat, a.o.warmup, run_vp, &st, 1, &vp_ms);
   release(&st);
   if (rc == CLI_OK &&
-      vp_anyone(rank == 0 && make(&st, &a, a.classes, 100) != CL_SUCCESS))
+      cli_mpi_anyone(rank == 0 && make(&st, &a, a.classes, 100) != CL_SUCCESS))
     rc = CLI_DATA_ERROR;
   if (rc == CLI_OK)
-    rc = vp_timed((int)a.repeat, (int)a.warmup, run_single, &st, 0, &single_ms);
+    rc = cli_mpi_timed(a.o.repeat, a.o.warmup, run_single, &st, 0, &single_ms);
   release(&st);
   const size_t chunks = chunk ? (a.rows + chunk - 1) / chunk : 0;
   const double sent = 3.0 * 8 + (double)(a.rows + chunks) * 24 +
                       ((double)a.rows * (double)a.hidden + 1) * 4;
   if (rc == CLI_OK && rank == 0) {
     const char *dev = clloss_context_device_info(st.ctx)->name;
-    if (!a.json_only)
+    if (!a.o.json_only)
       printf("linear_cross_entropy %zux%zux%zu float32, %d processes on %s\n"
-             "  vocabulary-parallel call: %.3f ms (median of %zu; %zu chunks "
+             "  vocabulary-parallel call: %.3f ms (median of %d; %zu chunks "
              "of %zu rows)\n"
              "  single-device call:       %.3f ms (process 0, the others "
              "idle)\n"
              "  sent by each process:     %.0f bytes in %zu all-reduces\n",
-             a.rows, a.hidden, a.classes, size, dev, vp_ms, a.repeat, chunks,
+             a.rows, a.hidden, a.classes, size, dev, vp_ms, a.o.repeat, chunks,
              chunk, single_ms, sent, chunks + 2);
-    printf("{\"loss\": \"linear_cross_entropy\", \"vocab_parallel\": true, "
-           "\"processes\": %d, \"rows\": %zu, \"hidden\": %zu, \"classes\": "
-           "%zu, \"chunk_rows\": %zu, \"device\": \"%s\", \"repeat\": %zu, "
-           "\"warmup\": %zu, \"vp_median_ms\": %.4f, \"single_median_ms\": "
-           "%.4f, \"bytes_per_process\": %.0f, \"allreduces\": %zu, "
-           "\"clloss_version\": \"%s\"}\n",
-           size, a.rows, a.hidden, a.classes, chunk, dev, a.repeat, a.warmup,
-           vp_ms, single_ms, sent, chunks + 2, CLLOSS_VERSION_STRING);
+    json_writer w;
+    json_begin(&w, stdout);
+    json_str(&w, "loss", "linear_cross_entropy");
+    json_bool(&w, "vocab_parallel", 1);
+    json_uint(&w, "processes", (unsigned long long)size);
+    json_uint(&w, "rows", a.rows);
+    json_uint(&w, "hidden", a.hidden);
+    json_uint(&w, "classes", a.classes);
+    json_uint(&w, "chunk_rows", chunk);
+    json_str(&w, "device", dev);
+    json_uint(&w, "repeat", (unsigned long long)a.o.repeat);
+    json_uint(&w, "warmup", (unsigned long long)a.o.warmup);
+    json_num(&w, "vp_median_ms", vp_ms, "%.4f");
+    json_num(&w, "single_median_ms", single_ms, "%.4f");
+    json_num(&w, "bytes_per_process", sent, "%.0f");
+    json_uint(&w, "allreduces", chunks + 2);
+    json_str(&w, "clloss_version", CLLOSS_VERSION_STRING);
+    json_end(&w);
     fflush(stdout);
   } else if (rc != CLI_OK && rank == 0) {
     cli_error("bench", rc, "the vocabulary-parallel benchmark failed%s%s",
@@ -252,9 +191,6 @@ int cli_bench_linear_vocab_parallel(int argc, char **argv) {
               st.ctx ? clloss_context_error_detail(st.ctx) : "");
   }
   clloss_context_release(st.ctx);
-  if (!initialized)
-    MPI_Finalize();
+  cli_mpi_end();
   return rc;
 }
-
-#endif

@@ -2,109 +2,39 @@
  * under mpirun: times the MPI layer's call (each process its block of the
  * classes) against the single-device call on the whole problem on process
  * 0's device, and the all-reduce of the records alone; prints readable
- * lines and one JSON object (process 0). Without MPI, a clear error. */
-#define _POSIX_C_SOURCE 200809L
+ * lines and one JSON object (process 0). Built only with the MPI layer. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "cli_bench.h"
+#include "cli_mpi.h"
 #include "cli_loss.h"
 
-static const char *const vp_help =
-    "usage: mpirun -np P clloss bench cross_entropy --vocab-parallel\n"
-    "           [--rows N] [--classes V] [--dtype T] [--device I]\n"
-    "           [--repeat R] [--warmup W] [--json-only]\n"
-    "\n"
-    "Times cross_entropy (loss and gradient, reduction mean) with the\n"
-    "classes split evenly over the P processes of the job, through the MPI\n"
-    "layer (clloss_mpi_cross_entropy on device buffers: partial statistics,\n"
-    "one MPI_Allreduce of N + 1 records, finish); each run from a barrier\n"
-    "until every process has its gradient (the slowest process's time).\n"
-    "Then the same all-reduce alone, and the single-device call\n"
-    "(clloss_cross_entropy) on the whole [N, V] problem on process 0's device\n"
-    "while the others wait (asleep, not spinning in MPI). Medians of R runs\n"
-    "after W untimed ones. Processes that share one device (a CPU device)\n"
-    "contend for it: OMPI_MCA_mpi_yield_when_idle=1 keeps Open MPI's waits\n"
-    "inside the call from spinning on its cores.\n"
-    "\n"
-    "  --rows N, --classes V  the whole problem (default 4096 x 32000)\n"
-    "  --dtype T            float32 (default), float16, bfloat16, float64\n"
-    "  --device I           every process's device (default: CLLOSS_DEVICE,\n"
-    "                       then the first GPU)\n"
-    "  --repeat R, --warmup W  (default 10 and 2)\n"
-    "  --json-only          print only the JSON line\n"
-    "\n"
-    "bytes_per_process: what each process contributes to the all-reduce,\n"
-    "(N + 1) records of 24 bytes (48 for float64); what crosses the wire\n"
-    "depends on MPI's algorithm (a ring sends 2 (P-1)/P of it).\n";
-
-#ifndef CLLOSS_CLI_HAVE_MPI
-
-int cli_bench_vocab_parallel(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (cli_is_help(argv[i])) {
-      fputs(vp_help, stdout);
-      return CLI_OK;
-    }
-  return cli_no_mpi("bench");
-}
-
-#else
-
-#include "clloss_mpi.h"
-
 typedef struct vp_args {
+  bench_opts o; /* --repeat, --warmup, --device, --dtype, --json-only */
   size_t rows, classes;
-  clloss_dtype dtype;
-  const char *device;
-  int repeat, warmup, json_only;
 } vp_args;
 
 #define usage(...) cli_usage("bench", __VA_ARGS__)
 
-static int parse_size(const char *name, const char *v, size_t lo, size_t hi,
-                      size_t *out) {
-  if (!v || !cli_parse_size(v, out) || *out < lo || *out > hi)
-    return usage("%s must be a whole number in [%zu, %zu]", name, lo, hi);
-  return CLI_OK;
-}
-
 static int parse_args(int argc, char **argv, vp_args *a) {
+  static const bench_size sizes[] = {
+      {"--rows", 1, (size_t)1 << 30, offsetof(vp_args, rows)},
+      {"--classes", 1, (size_t)1 << 30, offsetof(vp_args, classes)}};
   int have_loss = 0;
   for (int i = 1; i < argc;) {
-    const char *v;
-    size_t n;
-    int rc = CLI_OK;
-    if (cli_option(argc, argv, &i, "--rows", &v)) {
-      rc = parse_size("--rows", v, 1, (size_t)1 << 30, &a->rows);
-    } else if (cli_option(argc, argv, &i, "--classes", &v)) {
-      rc = parse_size("--classes", v, 1, (size_t)1 << 30, &a->classes);
-    } else if (cli_option(argc, argv, &i, "--repeat", &v)) {
-      rc = parse_size("--repeat", v, 1, 100000, &n);
-      a->repeat = (int)n;
-    } else if (cli_option(argc, argv, &i, "--warmup", &v)) {
-      rc = parse_size("--warmup", v, 0, 100000, &n);
-      a->warmup = (int)n;
-    } else if (cli_option(argc, argv, &i, "--device", &v)) {
-      if (!v || !*v)
-        return usage("--device needs a value");
-      a->device = v;
-    } else if (cli_option(argc, argv, &i, "--dtype", &v)) {
-      static const clloss_dtype all[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
-                                         CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
-      rc = CLI_USAGE;
-      for (size_t k = 0; k < 4 && v; k++)
-        if (strcmp(v, clloss_dtype_name(all[k])) == 0)
-          a->dtype = all[k], rc = CLI_OK;
-      if (rc != CLI_OK)
-        return usage("unknown --dtype '%s'", v ? v : "");
-    } else if (cli_flag(argv[i], "--vocab-parallel")) {
-      i++;
-    } else if (cli_flag(argv[i], "--json-only")) {
-      a->json_only = 1;
+    int matched;
+    int rc = bench_size_option(argc, argv, &i, sizes, 2, a, &matched);
+    if (!matched)
+      rc = bench_option(argc, argv, &i, BENCH_DTYPE, &a->o, &matched);
+    if (rc != CLI_OK)
+      return rc;
+    if (matched)
+      continue;
+    if (cli_flag(argv[i], "--vocab-parallel")) {
       i++;
     } else if (strcmp(argv[i], "cross_entropy") == 0 && !have_loss) {
       have_loss = 1;
@@ -114,8 +44,6 @@ static int parse_args(int argc, char **argv, vp_args *a) {
                    "options of `clloss bench --vocab-parallel --help`",
                    argv[i]);
     }
-    if (rc != CLI_OK)
-      return rc;
   }
   if (!have_loss)
     return usage("--vocab-parallel: missing LOSS (cross_entropy)");
@@ -144,7 +72,7 @@ static cl_int make(clloss_context *ctx, const vp_args *a, size_t cols,
   cl_context cl = clloss_context_cl_context(ctx);
   cl_command_queue q = clloss_context_queue(ctx);
   const size_t n = a->rows * (cols ? cols : 1),
-               es = clloss_dtype_size(a->dtype);
+               es = clloss_dtype_size(a->o.dtype);
   cl_int err = CL_SUCCESS, e2 = CL_SUCCESS, e3 = CL_SUCCESS, e4 = CL_SUCCESS;
   b->x = clCreateBuffer(cl, CL_MEM_READ_WRITE, n * es, NULL, &err);
   b->grad = clCreateBuffer(cl, CL_MEM_READ_WRITE, n * es, NULL, &e2);
@@ -153,7 +81,7 @@ static cl_int make(clloss_context *ctx, const vp_args *a, size_t cols,
   if (err == CL_SUCCESS)
     err = e2 != CL_SUCCESS ? e2 : e3 != CL_SUCCESS ? e3 : e4;
   if (err == CL_SUCCESS)
-    err = bench_fill(q, b->x, a->dtype, n, -5, 5, seed);
+    err = bench_fill(q, b->x, a->o.dtype, n, -5, 5, seed);
   if (err == CL_SUCCESS)
     err = bench_fill(q, b->t, CLLOSS_INT64, a->rows, 0, (double)a->classes, 7);
   return err;
@@ -163,53 +91,6 @@ typedef struct vp_result {
   double vp_ms, allreduce_ms, single_ms;
   size_t record_bytes;
 } vp_result;
-
-int vp_anyone(int bad) {
-  int any = bad;
-  MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return any;
-}
-
-/* Waits for a nonblocking collective while sleeping, not spinning as
- * MPI's blocking calls do: processes that share one device (a CPU
- * device, here) must not take its cores while another times a call. */
-static void wait_asleep(MPI_Request *req) {
-  int done = 0;
-  const struct timespec nap = {0, 200000};
-  while (MPI_Test(req, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done)
-    nanosleep(&nap, NULL);
-}
-
-int vp_timed(int repeat, int warmup, vp_fn fn, void *state, int everyone,
-             double *median) {
-  double *t = calloc((size_t)repeat, sizeof *t), min;
-  int rank;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  const int me = everyone || rank == 0;
-  clloss_status s = CLLOSS_SUCCESS;
-  if (vp_anyone(!t)) {
-    free(t);
-    return CLI_DATA_ERROR;
-  }
-  for (int k = 0; k < warmup + repeat; k++) {
-    MPI_Request req;
-    MPI_Ibarrier(MPI_COMM_WORLD, &req);
-    wait_asleep(&req);
-    const double t0 = cli_now_ms();
-    if (me && s == CLLOSS_SUCCESS)
-      s = fn(state);
-    double dt = cli_now_ms() - t0, worst = dt;
-    MPI_Iallreduce(&dt, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &req);
-    wait_asleep(&req);
-    if (k >= warmup)
-      t[k - warmup] = worst;
-  }
-  const int any = vp_anyone(s != CLLOSS_SUCCESS || !t);
-  if (!any)
-    bench_stats(t, (size_t)repeat, median, &min);
-  free(t);
-  return any ? CLI_DATA_ERROR : CLI_OK;
-}
 
 /* What the timed functions need. */
 typedef struct vp_state {
@@ -222,17 +103,10 @@ typedef struct vp_state {
   MPI_Op op;
 } vp_state;
 
-static clloss_status finish_queue(vp_state *st, clloss_status s) {
-  if (s != CLLOSS_SUCCESS)
-    return s;
-  cl_int err = clFinish(clloss_context_queue(st->ctx));
-  return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
-}
-
 static clloss_status run_vp(void *p) {
   vp_state *st = p;
   const clloss_buffer none = {NULL, 0};
-  return finish_queue(st,
+  return bench_finish(clloss_context_queue(st->ctx),
                       clloss_mpi_cross_entropy(
                           st->ctx, MPI_COMM_WORLD, NULL, &st->desc, &st->shard,
                           CLLOSS_BUFFER(st->b->x), CLLOSS_BUFFER(st->b->t),
@@ -252,29 +126,22 @@ static clloss_status run_allreduce(void *p) {
 static clloss_status run_single(void *p) {
   vp_state *st = p;
   const clloss_buffer none = {NULL, 0};
-  return finish_queue(st, clloss_cross_entropy(
-                              st->ctx, clloss_context_queue(st->ctx), &st->desc,
-                              CLLOSS_BUFFER(st->b->x), CLLOSS_BUFFER(st->b->t),
-                              none, none, CLLOSS_BUFFER(st->b->loss),
-                              CLLOSS_BUFFER(st->b->grad), 0, NULL, NULL));
+  return bench_finish(
+      clloss_context_queue(st->ctx),
+      clloss_cross_entropy(st->ctx, clloss_context_queue(st->ctx), &st->desc,
+                           CLLOSS_BUFFER(st->b->x), CLLOSS_BUFFER(st->b->t),
+                           none, none, CLLOSS_BUFFER(st->b->loss),
+                           CLLOSS_BUFFER(st->b->grad), 0, NULL, NULL));
 }
 
 static void report(const vp_args *a, const vp_result *r, int size,
                    const char *device) {
-  char load[64] = "";
-  FILE *f = fopen("/proc/loadavg", "r");
-  if (f) {
-    if (!fgets(load, sizeof load, f))
-      load[0] = '\0';
-    fclose(f);
-    load[strcspn(load, " ")] = '\0';
-  }
   const double bytes = (double)(a->rows + 1) * (double)r->record_bytes;
-  if (!a->json_only) {
+  if (!a->o.json_only) {
     printf("cross_entropy %zux%zu %s, %d processes on %s\n", a->rows,
-           a->classes, clloss_dtype_name(a->dtype), size, device);
+           a->classes, clloss_dtype_name(a->o.dtype), size, device);
     printf("  vocabulary-parallel call: %.3f ms (median of %d)\n", r->vp_ms,
-           a->repeat);
+           a->o.repeat);
     printf("  its all-reduce alone:     %.3f ms, %.0f bytes from each "
            "process\n",
            r->allreduce_ms, bytes);
@@ -282,15 +149,25 @@ static void report(const vp_args *a, const vp_result *r, int size,
            "idle)\n",
            r->single_ms);
   }
-  printf("{\"loss\": \"cross_entropy\", \"vocab_parallel\": true, "
-         "\"processes\": %d, \"rows\": %zu, \"classes\": %zu, \"dtype\": "
-         "\"%s\", \"device\": \"%s\", \"repeat\": %d, \"warmup\": %d, "
-         "\"vp_median_ms\": %.4f, \"allreduce_median_ms\": %.4f, "
-         "\"single_median_ms\": %.4f, \"bytes_per_process\": %.0f, "
-         "\"loadavg\": %s, \"clloss_version\": \"%s\"}\n",
-         size, a->rows, a->classes, clloss_dtype_name(a->dtype), device,
-         a->repeat, a->warmup, r->vp_ms, r->allreduce_ms, r->single_ms, bytes,
-         *load ? load : "null", CLLOSS_VERSION_STRING);
+  double load[3];
+  json_writer w;
+  json_begin(&w, stdout);
+  json_str(&w, "loss", "cross_entropy");
+  json_bool(&w, "vocab_parallel", 1);
+  json_uint(&w, "processes", (unsigned long long)size);
+  json_uint(&w, "rows", a->rows);
+  json_uint(&w, "classes", a->classes);
+  json_str(&w, "dtype", clloss_dtype_name(a->o.dtype));
+  json_str(&w, "device", device);
+  json_uint(&w, "repeat", (unsigned long long)a->o.repeat);
+  json_uint(&w, "warmup", (unsigned long long)a->o.warmup);
+  json_num(&w, "vp_median_ms", r->vp_ms, "%.4f");
+  json_num(&w, "allreduce_median_ms", r->allreduce_ms, "%.4f");
+  json_num(&w, "single_median_ms", r->single_ms, "%.4f");
+  json_num(&w, "bytes_per_process", bytes, "%.0f");
+  json_num(&w, "loadavg", bench_loadavg(load) ? load[0] : NAN, "%.2f");
+  json_str(&w, "clloss_version", CLLOSS_VERSION_STRING);
+  json_end(&w);
   fflush(stdout);
 }
 
@@ -303,65 +180,63 @@ static int measure(const vp_args *a, clloss_context *ctx, int rank, int size,
   clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
   d.rows = a->rows;
   d.classes = a->classes;
-  d.input_type = a->dtype;
+  d.input_type = a->o.dtype;
   st.desc = d;
   st.shard = clloss_mpi_even_shard(a->classes, rank, size);
   vp_bufs block = {0}, whole = {0};
-  r->record_bytes = a->dtype == CLLOSS_FLOAT64 ? sizeof(clloss_ce_stats64)
-                                               : sizeof(clloss_ce_stats);
+  r->record_bytes = a->o.dtype == CLLOSS_FLOAT64 ? sizeof(clloss_ce_stats64)
+                                                 : sizeof(clloss_ce_stats);
   st.records = calloc(a->rows + 1, r->record_bytes);
   int rc = CLI_DATA_ERROR;
-  if (!vp_anyone(!st.records ||
-                 make(ctx, a, st.shard.classes, 100 + (uint64_t)rank, &block) !=
-                     CL_SUCCESS)) {
+  if (!cli_mpi_anyone(!st.records ||
+                      make(ctx, a, st.shard.classes, 100 + (uint64_t)rank,
+                           &block) != CL_SUCCESS)) {
     st.b = &block;
-    rc = vp_timed(a->repeat, a->warmup, run_vp, &st, 1, &r->vp_ms);
+    rc = cli_mpi_timed(a->o.repeat, a->o.warmup, run_vp, &st, 1, &r->vp_ms);
   }
   if (rc == CLI_OK &&
-      !vp_anyone(clloss_mpi_ce_stats_type(a->dtype, &st.type, &st.op) !=
-                 CLLOSS_SUCCESS)) {
-    rc =
-        vp_timed(a->repeat, a->warmup, run_allreduce, &st, 1, &r->allreduce_ms);
+      !cli_mpi_anyone(clloss_mpi_ce_stats_type(a->o.dtype, &st.type, &st.op) !=
+                      CLLOSS_SUCCESS)) {
+    rc = cli_mpi_timed(a->o.repeat, a->o.warmup, run_allreduce, &st, 1,
+                       &r->allreduce_ms);
     MPI_Op_free(&st.op);
     MPI_Type_free(&st.type);
   }
   free(st.records);
   release(&block);
   /* The whole problem on process 0 only. */
-  if (rc == CLI_OK && vp_anyone(rank == 0 && make(ctx, a, a->classes, 100,
-                                                  &whole) != CL_SUCCESS))
+  if (rc == CLI_OK && cli_mpi_anyone(rank == 0 && make(ctx, a, a->classes, 100,
+                                                       &whole) != CL_SUCCESS))
     rc = cli_error("bench", CLI_DATA_ERROR,
                    "process 0 has no room for the whole problem");
   st.b = &whole;
   if (rc == CLI_OK)
-    rc = vp_timed(a->repeat, a->warmup, run_single, &st, 0, &r->single_ms);
+    rc = cli_mpi_timed(a->o.repeat, a->o.warmup, run_single, &st, 0,
+                       &r->single_ms);
   release(&whole);
   return rc;
 }
 
 int cli_bench_vocab_parallel(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (cli_is_help(argv[i])) {
-      fputs(vp_help, stdout);
-      return CLI_OK;
-    }
-  vp_args a = {4096, 32000, CLLOSS_FLOAT32, NULL, 10, 2, 0};
+  vp_args a;
+  memset(&a, 0, sizeof a);
+  a.o.repeat = 10;
+  a.o.warmup = 2;
+  a.o.dtype = CLLOSS_FLOAT32;
+  a.rows = 4096;
+  a.classes = 32000;
   int rc = parse_args(argc, argv, &a);
   if (rc != CLI_OK)
     return rc;
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  if (!initialized && MPI_Init(NULL, NULL) != MPI_SUCCESS)
-    return cli_error("bench", CLI_DATA_ERROR, "MPI_Init failed");
   int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (cli_mpi_begin("bench", &rank, &size) != CLI_OK)
+    return CLI_DATA_ERROR;
   clloss_context *ctx = NULL;
   size_t index = 0;
-  rc = cli_open_device("bench", a.device, &ctx, &index);
+  rc = cli_open_device("bench", a.o.device, &ctx, &index);
   vp_result r;
   memset(&r, 0, sizeof r);
-  if (!vp_anyone(rc != CLI_OK))
+  if (!cli_mpi_anyone(rc != CLI_OK))
     rc = measure(&a, ctx, rank, size, &r);
   else
     rc = CLI_DATA_ERROR;
@@ -371,9 +246,6 @@ int cli_bench_vocab_parallel(int argc, char **argv) {
     cli_error("bench", rc, "the vocabulary-parallel benchmark failed%s%s",
               ctx ? ": " : "", ctx ? clloss_context_error_detail(ctx) : "");
   clloss_context_release(ctx);
-  if (!initialized)
-    MPI_Finalize();
+  cli_mpi_end();
   return rc;
 }
-
-#endif

@@ -279,3 +279,18 @@ int cli_open_device(const char *cmd, const char *selector, clloss_context **ctx,
   }
   return CLI_OK;
 }
+
+int cli_parse_reduction(const char *cmd, const char *v, clloss_reduction *out) {
+  static const clloss_reduction all[] = {
+      CLLOSS_REDUCTION_NONE, CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM,
+      CLLOSS_REDUCTION_BATCHMEAN};
+  if (!v)
+    return cli_usage(cmd, "--reduction needs a value");
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    if (strcmp(v, clloss_reduction_name(all[i])) == 0) {
+      *out = all[i];
+      return CLI_OK;
+    }
+  return cli_usage(cmd, "unknown reduction '%s' (none, mean, sum, batchmean)",
+                   v);
+}

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_mpi.h"
 #include "cli_run.h"
 #include "npy.h"
 
@@ -253,7 +254,7 @@ static int compute(const run_args *a, lin_problem *p) {
   return rc;
 }
 
-int cli_run_linear(const run_args *a) {
+static int run_linear(const run_args *a) {
   if (a->pos_weight)
     return cli_error("run", CLI_USAGE,
                      "--pos-weight does not apply to linear_cross_entropy");
@@ -275,5 +276,19 @@ int cli_run_linear(const run_args *a) {
   else if (a->vocab_parallel)
     rc = cli_vp_agree(rc, 1, wanted(a)); /* compute's first agreement */
   problem_free(&p);
+  return rc;
+}
+
+int cli_run_linear(const run_args *a) {
+  if (!a->vocab_parallel)
+    return run_linear(a);
+  int rank, size;
+  int rc = cli_mpi_begin("run", &rank, &size);
+  if (rc != CLI_OK)
+    return rc;
+  cli_capture(1);
+  rc = run_linear(a);
+  cli_capture(0);
+  cli_mpi_end();
   return rc;
 }

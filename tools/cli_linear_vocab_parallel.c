@@ -3,60 +3,16 @@
  * computes with its rows of W (an even split) through the MPI layer
  * (clloss_mpi_linear_cross_entropy_host); process 0 gathers dW and db and
  * writes the outputs (d_hidden and the loss are the whole problem's on
- * every process), so that they compare with a single-device run's. Without
- * MPI, a clear error. */
+ * every process), so that they compare with a single-device run's. Built
+ * only with the MPI layer. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "cli_mpi.h"
 #include "cli_run.h"
-
-#ifndef CLLOSS_CLI_HAVE_MPI
-
-int cli_run_linear_vocab_parallel(const run_args *a) {
-  (void)a;
-  return cli_no_mpi("run");
-}
-
-clloss_status cli_linear_vocab_parallel(const cli_linear_call *c, int *writer) {
-  (void)c;
-  *writer = 1;
-  return CLLOSS_UNSUPPORTED;
-}
-
-#else
-
-#include "clloss_mpi.h"
-
-int cli_run_linear_vocab_parallel(const run_args *a) {
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  if (!initialized && MPI_Init(NULL, NULL) != MPI_SUCCESS)
-    return cli_error("run", CLI_DATA_ERROR, "MPI_Init failed");
-  cli_capture(1);
-  const int rc = cli_run_linear(a);
-  cli_capture(0);
-  if (!initialized)
-    MPI_Finalize();
-  return rc;
-}
-
-/* Process 0 receives each process's `per` bytes per class of its shard
- * into `full` (class order); the others send theirs. counts: 2 size
- * ints. */
-static int gather_rows(const void *mine, void *full, size_t per, size_t V,
-                       int rank, int size, int *counts) {
-  int *displs = counts + size;
-  for (int r = 0; r < size; r++) {
-    const clloss_shard s = clloss_mpi_even_shard(V, r, size);
-    counts[r] = (int)(s.classes * per);
-    displs[r] = (int)(s.class_offset * per);
-  }
-  return MPI_Gatherv(mine, counts[rank], MPI_BYTE, full, counts, displs,
-                     MPI_BYTE, 0, MPI_COMM_WORLD);
-}
 
 /* Whether every process succeeded (s), so that all gather or none does;
  * this process's s, or a failure naming the others. */
@@ -113,9 +69,9 @@ clloss_status cli_linear_vocab_parallel(const cli_linear_call *c, int *writer) {
   s = all_succeeded(c->ctx, s);
   if (s == CLLOSS_SUCCESS &&
       ((dw &&
-        gather_rows(dw, c->dw, H * es, V, rank, size, counts) != MPI_SUCCESS) ||
+        cli_mpi_gather(dw, c->dw, NULL, 1, V, H * es, counts) != MPI_SUCCESS) ||
        (db &&
-        gather_rows(db, c->db, es, V, rank, size, counts) != MPI_SUCCESS)))
+        cli_mpi_gather(db, c->db, NULL, 1, V, es, counts) != MPI_SUCCESS)))
     s = clloss_context_fail(c->ctx, CLLOSS_COLLECTIVE_FAILURE,
                             "gathering dW or db to process 0 failed");
   free(tp);
@@ -124,5 +80,3 @@ clloss_status cli_linear_vocab_parallel(const cli_linear_call *c, int *writer) {
   free(counts);
   return s;
 }
-
-#endif

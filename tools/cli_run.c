@@ -99,20 +99,6 @@ static int parse_float_opt(const char *name, const char *v, float *out) {
   return CLI_OK;
 }
 
-static int parse_reduction(const char *v, clloss_reduction *out) {
-  static const clloss_reduction all[] = {
-      CLLOSS_REDUCTION_NONE, CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM,
-      CLLOSS_REDUCTION_BATCHMEAN};
-  if (!v)
-    return usage("%s needs a value", "--reduction");
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-    if (strcmp(v, clloss_reduction_name(all[i])) == 0) {
-      *out = all[i];
-      return CLI_OK;
-    }
-  return usage("unknown reduction '%s' (none, mean, sum, batchmean)", v);
-}
-
 /* Options that take a file or a string value. */
 static int string_option(int argc, char **argv, int *i, run_args *a,
                          int *matched) {
@@ -177,7 +163,7 @@ static int number_option(int argc, char **argv, int *i, run_args *a,
     }
   if (cli_option(argc, argv, i, "--reduction", &v)) {
     a->opt.given |= CLI_OPT_REDUCTION;
-    return parse_reduction(v, &a->opt.reduction);
+    return cli_parse_reduction("run", v, &a->opt.reduction);
   }
   const char *sizes[2] = {"--chunk-rows", "--vocab-block"};
   size_t *dst[2] = {&a->chunk_rows, &a->vocab_block};
@@ -329,63 +315,6 @@ static void free_data(run_data *d) {
   npy_free(&d->pos_weight);
 }
 
-int cli_run_write_outputs(const run_args *a, const cli_problem *p,
-                          const void *loss, const void *grad) {
-  char msg[512];
-  npy_staged ls = {0}, gs = {0};
-  ls.fd = gs.fd = -1;
-  const npy_array *x = p->input;
-  if (a->loss_out &&
-      npy_stage(a->loss_out, p->loss_type, p->loss_ndim, p->loss_shape, loss,
-                &ls, msg, sizeof msg) != NPY_OK)
-    return cli_error("run", CLI_DATA_ERROR, "%s", msg);
-  if (a->grad_out && npy_stage(a->grad_out, x->dtype, x->ndim, x->shape, grad,
-                               &gs, msg, sizeof msg) != NPY_OK) {
-    npy_discard(&ls);
-    return cli_error("run", CLI_DATA_ERROR, "%s", msg);
-  }
-  npy_staged all[2] = {ls, gs};
-  if (npy_commit_all(all, 2, msg, sizeof msg) != NPY_OK)
-    return cli_error("run", CLI_DATA_ERROR, "%s", msg);
-  return CLI_OK;
-}
-
-void cli_run_summary(const run_args *a, const cli_problem *p, const void *loss,
-                     const char *where, double ms) {
-  const char *outs[2] = {a->loss_out, a->grad_out};
-  FILE *to = cli_summary_stream(outs, 2);
-  if (!to)
-    return;
-  char opts[256], value[96];
-  double sum = 0.0;
-  for (size_t i = 0; i < p->loss_count; i++)
-    sum += cli_load(loss, p->loss_type, i);
-  if (p->opt.reduction == CLLOSS_REDUCTION_NONE)
-    snprintf(value, sizeof value, "loss[%zu] sum %.9g", p->loss_count, sum);
-  else
-    snprintf(value, sizeof value, "loss %.9g", sum);
-  cli_describe_options(p, opts, sizeof opts);
-  /* One call, so its time includes copies and any first-use program
-   * build; `clloss bench` is the tool for timings. */
-  fprintf(to, "%s(%s, %s): %s on %s in %.3f ms\n", p->loss->name, opts,
-          clloss_dtype_name(p->input->dtype), value, where, ms);
-}
-
-int cli_run_open(const run_args *a, clloss_context **ctx, char *where,
-                 size_t len) {
-  size_t index = 0;
-  *ctx = NULL;
-  if (a->cpu) {
-    snprintf(where, len, "the CPU reference");
-    return CLI_OK;
-  }
-  int rc = cli_open_device("run", a->device, ctx, &index);
-  if (rc == CLI_OK)
-    snprintf(where, len, "device %zu (%s)", index,
-             clloss_context_device_info(*ctx)->name);
-  return rc;
-}
-
 /* Runs the checked problem and writes the outputs. */
 static int compute(const run_args *a, const cli_problem *p) {
   clloss_context *ctx;
@@ -430,8 +359,7 @@ int cli_run(int argc, char **argv) {
   if (rc != CLI_OK)
     return rc < 0 ? CLI_OK : rc;
   if (strcmp(a.loss_name, "linear_cross_entropy") == 0)
-    return a.vocab_parallel ? cli_run_linear_vocab_parallel(&a)
-                            : cli_run_linear(&a);
+    return cli_run_linear(&a);
   if (strcmp(a.loss_name, "softmax") == 0)
     return cli_run_softmax(a.input, a.out, a.device, a.cpu, a.quiet);
   const cli_loss_info *loss = cli_find_loss(a.loss_name);

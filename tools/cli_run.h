@@ -1,5 +1,5 @@
-/* cli_run.h - `clloss run`'s arguments and output steps, shared with its
- * vocabulary-parallel form (cli_vocab_parallel.c) and the
+/* cli_run.h - `clloss run`'s arguments and output steps (cli_run_output.c),
+ * shared with its vocabulary-parallel form (cli_vocab_parallel.c) and the
  * linear_cross_entropy runner (cli_linear.c). */
 #ifndef CLLOSS_CLI_RUN_H
 #define CLLOSS_CLI_RUN_H
@@ -40,23 +40,13 @@ int cli_run_vocab_parallel(const run_args *a, const cli_loss_info *loss);
 int cli_run_open(const run_args *a, clloss_context **ctx, char *where,
                  size_t len);
 
-/* `clloss run linear_cross_entropy ...` with parsed arguments. */
+/* `clloss run linear_cross_entropy ...` with parsed arguments; with
+ * --vocab-parallel between cli_mpi_begin and cli_mpi_end. */
 int cli_run_linear(const run_args *a);
 
 /* linear_cross_entropy with --vocab-parallel (tools/
- * cli_linear_vocab_parallel.c): cli_run_linear between MPI_Init and
- * MPI_Finalize (without MPI a clear error), and the call on this process's
- * rows of W; *writer: this process writes the outputs (process 0). */
-int cli_run_linear_vocab_parallel(const run_args *a);
-/* --vocab-parallel: every process learns whether any failed so far (rc,
- * the reason in cli_captured(); `own`: the failure is its own, not
- * another process's reported back) and which outputs each was given
- * (`wanted`, bits). One MPI_Allgather of fixed-size records. When any
- * failed, every process prints one line "clloss run: process R of P:
- * reason" (R the lowest that failed on its own) and returns R's code;
- * when the outputs differ, one line naming both and CLI_USAGE; else
- * CLI_OK. Clears the captured message. Without MPI: rc. */
-int cli_vp_agree(int rc, int own, unsigned wanted);
+ * cli_linear_vocab_parallel.c): the call on this process's rows of W;
+ * *writer: this process writes the outputs (process 0). */
 
 typedef struct cli_linear_call {
   clloss_context *ctx;

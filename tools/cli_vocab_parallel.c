@@ -3,108 +3,16 @@
  * logits, of probability targets, of the weights) and computes on its
  * device through the MPI layer (clloss_mpi.h); process 0 gathers the
  * gradient and writes both outputs, so that they compare with a
- * single-device run's. Without MPI, a clear error. */
+ * single-device run's. Built only with the MPI layer. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "cli_mpi.h"
 #include "cli_run.h"
 #include "npy.h"
-
-#ifndef CLLOSS_CLI_HAVE_MPI
-
-int cli_run_vocab_parallel(const run_args *a, const cli_loss_info *loss) {
-  (void)a;
-  (void)loss;
-  return cli_no_mpi("run");
-}
-
-int cli_vp_agree(int rc, int own, unsigned wanted) {
-  (void)own;
-  (void)wanted;
-  return rc;
-}
-
-#else
-
-#include "clloss_mpi.h"
-
-/* One process's word in cli_vp_agree. */
-typedef struct vp_word {
-  int rc, own;
-  unsigned wanted;
-  char msg[400];
-} vp_word;
-
-static const char *outputs_phrase(unsigned wanted, char *buf, size_t len) {
-  static const char *const names[] = {"--loss-out", "--grad-out",
-                                      "--grad-weight-out", "--grad-bias-out"};
-  size_t at = 0;
-  buf[0] = '\0';
-  for (unsigned i = 0; i < 4; i++)
-    if (wanted & (1u << i) && at < len)
-      at +=
-          (size_t)snprintf(buf + at, len - at, "%s%s", at ? " " : "", names[i]);
-  if (!at)
-    snprintf(buf, len, "no output");
-  return buf;
-}
-
-/* The verdict of all words, the same on every process. */
-static int judge_words(const vp_word *w, int size) {
-  int first = -1;
-  for (int r = 0; r < size; r++)
-    if (w[r].rc != CLI_OK && (first < 0 || (w[r].own && !w[first].own)))
-      first = r;
-  if (first >= 0)
-    return cli_error("run", w[first].rc, "process %d of %d: %s", first, size,
-                     w[first].msg[0] ? w[first].msg : "failed");
-  for (int r = 1; r < size; r++)
-    if (w[r].wanted != w[0].wanted) {
-      char a[96], b[96];
-      return cli_error("run", CLI_USAGE,
-                       "process 0 of %d was given %s, process %d %s: every "
-                       "process must be given the same outputs",
-                       size, outputs_phrase(w[0].wanted, a, sizeof a), r,
-                       outputs_phrase(w[r].wanted, b, sizeof b));
-    }
-  return CLI_OK;
-}
-
-int cli_vp_agree(int rc, int own, unsigned wanted) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  vp_word mine;
-  memset(&mine, 0, sizeof mine);
-  mine.rc = rc;
-  mine.own = own;
-  mine.wanted = wanted;
-  snprintf(mine.msg, sizeof mine.msg, "%s", cli_captured());
-  cli_capture(0);
-  vp_word *all = malloc((size_t)size * sizeof *all);
-  if (!all) {
-    /* It cannot join with the others: the job ends, as MPI's own errors
-     * do. */
-    cli_error("run", CLI_DATA_ERROR,
-              "process %d of %d: no memory for the processes' agreement", rank,
-              size);
-    MPI_Abort(MPI_COMM_WORLD, CLI_DATA_ERROR);
-  }
-  const int mrc = MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all,
-                                (int)sizeof mine, MPI_BYTE, MPI_COMM_WORLD);
-  const int out = mrc == MPI_SUCCESS
-                      ? judge_words(all, size)
-                      : cli_error("run", CLI_DATA_ERROR,
-                                  "process %d of %d: the processes' "
-                                  "agreement failed (MPI error %d)",
-                                  rank, size, mrc);
-  free(all);
-  cli_capture(1);
-  return out;
-}
 
 /* This process's part of the problem. */
 typedef struct vp_part {
@@ -219,38 +127,19 @@ static int alloc_outputs(const run_args *a, vp_part *v, int rank, int size,
 
 /* Process 0 receives every block [N, cb_r] and lays them side by side in
  * full [N, V]; the others send theirs. */
-static int gather(vp_part *v, int rank, int size) {
-  const size_t es = npy_dtype_size(v->x_head.dtype);
-  const size_t rows = v->rows, classes = v->p.ce.classes;
-  MPI_Datatype elem;
-  MPI_Type_contiguous((int)es, MPI_BYTE, &elem);
-  MPI_Type_commit(&elem);
-  int *counts = v->counts, *displs = counts + size;
-  for (int r = 0; r < size; r++) {
-    const clloss_shard s = clloss_mpi_even_shard(classes, r, size);
-    counts[r] = (int)(rows * s.classes);
-    displs[r] = (int)(rows * s.class_offset);
-  }
-  const int rc = MPI_Gatherv(v->grad, counts[rank], elem, v->blocks, counts,
-                             displs, elem, 0, MPI_COMM_WORLD);
-  if (rc == MPI_SUCCESS && rank == 0)
-    for (int r = 0; r < size; r++) {
-      const clloss_shard s = clloss_mpi_even_shard(classes, r, size);
-      for (size_t i = 0; i < rows && s.classes; i++)
-        memcpy((unsigned char *)v->full + (i * classes + s.class_offset) * es,
-               v->blocks + ((size_t)displs[r] + i * s.classes) * es,
-               s.classes * es);
-    }
-  MPI_Type_free(&elem);
-  return rc == MPI_SUCCESS ? CLI_OK
-                           : cli_error("run", CLI_DATA_ERROR,
-                                       "gathering the gradient failed");
+static int gather(vp_part *v) {
+  return cli_mpi_gather(v->grad, v->full, v->blocks, v->rows, v->p.ce.classes,
+                        npy_dtype_size(v->x_head.dtype),
+                        v->counts) == MPI_SUCCESS
+             ? CLI_OK
+             : cli_error("run", CLI_DATA_ERROR,
+                         "gathering the gradient failed");
 }
 
 /* The call on every process (the processes agreed that each is ready);
  * process 0 gathers and writes the outputs. Each step ends in an
  * agreement, so that a process that fails stops every other. */
-static int compute(const run_args *a, vp_part *v, int rank, int size) {
+static int compute(const run_args *a, vp_part *v, int rank) {
   const cli_problem *p = &v->p;
   const size_t ls = p->loss_type == CLLOSS_FLOAT64 ? 8 : 4;
   const void *target =
@@ -271,7 +160,7 @@ static int compute(const run_args *a, vp_part *v, int rank, int size) {
   }
   rc = cli_vp_agree(rc, s != CLLOSS_COLLECTIVE_FAILURE, 0);
   if (rc == CLI_OK && a->grad_out)
-    rc = cli_vp_agree(gather(v, rank, size), 1, 0);
+    rc = cli_vp_agree(gather(v), 1, 0);
   if (rc != CLI_OK)
     return rc;
   if (rank == 0) {
@@ -283,13 +172,9 @@ static int compute(const run_args *a, vp_part *v, int rank, int size) {
 }
 
 int cli_run_vocab_parallel(const run_args *a, const cli_loss_info *loss) {
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  if (!initialized && MPI_Init(NULL, NULL) != MPI_SUCCESS)
-    return cli_error("run", CLI_DATA_ERROR, "MPI_Init failed");
   int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (cli_mpi_begin("run", &rank, &size) != CLI_OK)
+    return CLI_DATA_ERROR;
   vp_part v;
   memset(&v, 0, sizeof v);
   char msg[400] = "";
@@ -303,12 +188,9 @@ int cli_run_vocab_parallel(const run_args *a, const cli_loss_info *loss) {
    * other outputs, before the collective call that would wait for it. */
   rc = cli_vp_agree(rc, 1, (a->loss_out ? 1u : 0u) | (a->grad_out ? 2u : 0u));
   if (rc == CLI_OK)
-    rc = compute(a, &v, rank, size);
+    rc = compute(a, &v, rank);
   cli_capture(0);
   free_part(&v);
-  if (!initialized)
-    MPI_Finalize();
+  cli_mpi_end();
   return rc;
 }
-
-#endif
