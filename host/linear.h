@@ -112,8 +112,8 @@ typedef struct lce_call {
  * `buf`: read to the host after the last command (or, `empty`, records
  * that are the combine's identity), exchanged, written back. Nothing in
  * the sizing pass. */
-clloss_status clloss__lce_exchange(lce_call *c, int kind, clloss_buffer buf,
-                                   size_t count, int empty);
+clloss_status clloss__lce_exchange(lce_call *c, clloss_exchange_kind kind,
+                                   clloss_buffer buf, size_t count, int empty);
 
 /* The loops' next start after `at` (steps of `step` up to n): in the
  * sizing pass only the iterations whose GEMMs can differ, the first

@@ -287,8 +287,8 @@ clloss_status clloss__lce_chunk_ce(lce_call *c, size_t k, size_t r0,
   return CLLOSS_SUCCESS;
 }
 
-clloss_status clloss__lce_exchange(lce_call *c, int kind, clloss_buffer buf,
-                                   size_t count, int empty) {
+clloss_status clloss__lce_exchange(lce_call *c, clloss_exchange_kind kind,
+                                   clloss_buffer buf, size_t count, int empty) {
   if (c->sizing || !c->ex)
     return CLLOSS_SUCCESS;
   const size_t real = c->pl.real;

@@ -669,27 +669,27 @@ CLLOSS_API clloss_status clloss_linear_cross_entropy_host(
  * W_r [N, H], whose sum over the shards is dX (added with ce.accumulate);
  * grad_linear_weight its rows of dW [shard classes, H]; grad_linear_bias its
  * entries of db.
- * exchange->exchange(user, kind, data, count) runs on the host, with the
- * device idle for this call, in a sequence that depends only on N, V and
- * chunk_rows, the same on every shard: first kind CLLOSS_EXCHANGE_SUM, count
- * 1: the shard's part of the mean's weight sum (float; double for float64), to
- * be replaced by the sum over the shards; then per chunk of rows
- * CLLOSS_EXCHANGE_RECORDS, count = the chunk's rows: records (clloss_ce_stats;
- * _stats64 for float64) to be replaced by their combine over the shards.
- * Anything but CLLOSS_SUCCESS ends the call with that status (the exchange
- * sets the detail: clloss_context_fail). chunk_rows 0 chooses the chunk from
- * the whole problem (as clloss_linear_cross_entropy with every gradient
- * wanted), so that every shard makes the same exchanges. Each call waits on
- * the host for the exchanges; the commands after the last are enqueued without
- * waiting. An empty shard (classes 0) joins the exchanges with empty records,
+ * exchange->exchange(user, kind, data, count) runs on the host (the call
+ * waits for it), in a sequence that depends only on N, V and chunk_rows:
+ * first CLLOSS_EXCHANGE_SUM, count 1: the shard's part of the mean's weight
+ * sum (float; double for float64), to be replaced by the sum over the shards;
+ * then per chunk CLLOSS_EXCHANGE_RECORDS, count = its rows: records
+ * (clloss_ce_stats; _stats64) to be replaced by their combine over the
+ * shards. Anything but CLLOSS_SUCCESS ends the call with that status (the
+ * exchange sets the detail: clloss_context_fail). chunk_rows 0 chooses the
+ * chunk from the whole problem (as clloss_linear_cross_entropy with every
+ * gradient wanted), so that every shard makes the same exchanges. An empty shard (classes 0) joins the exchanges with empty records,
  * computes the loss, zeroes grad_input (its part of dX) and has no weight or
  * bias gradient. */
+typedef enum clloss_exchange_kind {
+  CLLOSS_EXCHANGE_SUM = 0,
+  CLLOSS_EXCHANGE_RECORDS = 1
+} clloss_exchange_kind;
 typedef struct clloss_linear_exchange {
-  clloss_status (*exchange)(void *user, int kind, void *data, size_t count);
+  clloss_status (*exchange)(void *user, clloss_exchange_kind kind, void *data,
+                            size_t count);
   void *user;
 } clloss_linear_exchange;
-
-enum { CLLOSS_EXCHANGE_SUM = 0, CLLOSS_EXCHANGE_RECORDS = 1 };
 
 CLLOSS_API clloss_status clloss_linear_cross_entropy_shard(
     clloss_context *ctx, cl_command_queue queue,

@@ -107,7 +107,8 @@ static clloss_status dx_collective(lin_call *c, void *dx, int failed) {
 }
 
 /* The core's exchange: kind and count say which position it is. */
-static clloss_status exchange(void *user, int kind, void *data, size_t count) {
+static clloss_status exchange(void *user, clloss_exchange_kind kind, void *data,
+                              size_t count) {
   lin_call *c = user;
   if (kind == CLLOSS_EXCHANGE_SUM)
     return sum_collective(c, data, 0);
