@@ -200,7 +200,7 @@ static void make_args(clloss_context *ctx, const clloss_cross_entropy_desc *d,
     a->mems[CLLOSS__ROWS_scratch] = ctx->segments;
 }
 
-static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+static clloss_status tune_run(clloss_context *ctx,
                               const clloss__tune_problem *p);
 
 static clloss_status enqueue(clloss__launch *l, const void *desc,
@@ -263,16 +263,15 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
 }
 
 /* tune.c's measurement (clloss__tune_run): a default descriptor of the
- * problem's shape and type, through the device path with `variant`
- * forced. */
-static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+ * problem's shape and type, through the device path. */
+static clloss_status tune_run(clloss_context *ctx,
                               const clloss__tune_problem *p) {
   clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
   d.rows = p->rows;
   d.classes = p->classes;
   d.input_type = p->type;
   clloss__rows_call c = clloss__ce_describe(&d);
-  return clloss__rows_tune_run(ctx, variant, p, &c, enqueue, &d);
+  return clloss__rows_tune_run(ctx, p, &c, enqueue, &d);
 }
 
 clloss_status clloss_cross_entropy(clloss_context *ctx, cl_command_queue queue,

@@ -164,12 +164,11 @@ typedef struct clloss__tune_problem {
   cl_command_queue queue;
   cl_mem x, y, t, loss, grad; /* inputs, targets, loss, gradient */
 } clloss__tune_problem;
-/* One run of `variant` on p, enqueued on p->queue (not waited for) by the
- * launcher of p's family, which hands it to clloss__pick_variant: tune.c
- * times runs through it and calls no entry point of the library. It leaves
- * ctx's forced variant as it found it. */
+/* One run on p with ctx's forced variant (which tune.c sets for it),
+ * enqueued on p->queue (not waited for) by the launcher of p's family,
+ * which hands it to clloss__pick_variant: tune.c times runs through it and
+ * calls no entry point of the library. */
 typedef clloss_status (*clloss__tune_run)(clloss_context *ctx,
-                                          clloss__variant variant,
                                           const clloss__tune_problem *p);
 
 /* The variant a call of `family` on rows x classes (element-wise: count x

@@ -23,7 +23,7 @@ static clloss__rows_call describe(const clloss_nll_loss_desc *d) {
   return c;
 }
 
-static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+static clloss_status tune_run(clloss_context *ctx,
                               const clloss__tune_problem *p);
 
 static clloss_status enqueue(clloss__launch *l, const void *desc,
@@ -79,16 +79,15 @@ static clloss_status enqueue(clloss__launch *l, const void *desc,
 }
 
 /* tune.c's measurement (clloss__tune_run): a default descriptor of the
- * problem's shape and type, through the device path with `variant`
- * forced. */
-static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+ * problem's shape and type, through the device path. */
+static clloss_status tune_run(clloss_context *ctx,
                               const clloss__tune_problem *p) {
   clloss_nll_loss_desc d = CLLOSS_NLL_LOSS_DESC_INIT;
   d.rows = p->rows;
   d.classes = p->classes;
   d.input_type = p->type;
   clloss__rows_call c = describe(&d);
-  return clloss__rows_tune_run(ctx, variant, p, &c, enqueue, &d);
+  return clloss__rows_tune_run(ctx, p, &c, enqueue, &d);
 }
 
 clloss_status clloss_nll_loss(clloss_context *ctx, cl_command_queue queue,

@@ -158,7 +158,7 @@ static clloss_status set_args(clloss_context *ctx, cl_kernel k,
   return CLLOSS_SUCCESS;
 }
 
-static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+static clloss_status tune_run(clloss_context *ctx,
                               const clloss__tune_problem *p);
 
 static clloss_status enqueue(clloss__launch *l, const pw_call *c) {
@@ -217,20 +217,16 @@ static clloss_status call_device(clloss_context *ctx, cl_command_queue queue,
 }
 
 /* tune.c's measurement (clloss__tune_run): mse_loss of the problem's count
- * and type, through the device path with `variant` forced. */
-static clloss_status tune_run(clloss_context *ctx, clloss__variant variant,
+ * and type, through the device path. */
+static clloss_status tune_run(clloss_context *ctx,
                               const clloss__tune_problem *p) {
   clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_MSE_LOSS);
   d.count = p->rows;
   d.input_type = p->type;
   const clloss_buffer none = CLLOSS_BUFFER_NONE;
-  const clloss__variant forced = ctx->variant;
-  ctx->variant = variant;
-  clloss_status s = call_device(
+  return call_device(
       ctx, p->queue, &d, CLLOSS_BUFFER(p->x), CLLOSS_BUFFER(p->y), none, none,
       none, CLLOSS_BUFFER(p->loss), CLLOSS_BUFFER(p->grad), 0, NULL, NULL);
-  ctx->variant = forced;
-  return s;
 }
 
 clloss_status clloss_pointwise(clloss_context *ctx, cl_command_queue queue,

@@ -315,16 +315,13 @@ clloss_status clloss__rows_call_host(clloss_context *ctx, clloss__rows_call *c,
   return host_end(ctx, c, h, s);
 }
 
-clloss_status
-clloss__rows_tune_run(clloss_context *ctx, clloss__variant variant,
-                      const clloss__tune_problem *p, clloss__rows_call *c,
-                      clloss__rows_enqueue enqueue, const void *desc) {
-  const clloss__variant forced = ctx->variant;
-  ctx->variant = variant;
-  clloss_status s = clloss__rows_call_device(
+clloss_status clloss__rows_tune_run(clloss_context *ctx,
+                                    const clloss__tune_problem *p,
+                                    clloss__rows_call *c,
+                                    clloss__rows_enqueue enqueue,
+                                    const void *desc) {
+  return clloss__rows_call_device(
       ctx, p->queue, c, enqueue, desc, CLLOSS_BUFFER(p->x), CLLOSS_BUFFER(p->t),
       CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(p->loss),
       CLLOSS_BUFFER(p->grad), 0, NULL, NULL);
-  ctx->variant = forced;
-  return s;
 }

@@ -73,11 +73,12 @@ typedef clloss_status (*clloss__rows_enqueue)(clloss__launch *l,
                                               const clloss__rows_call *c);
 
 /* A measurement of tune.c (clloss__tune_run) for a row loss: call c of
- * descriptor desc on the problem's buffers, with `variant` forced. */
-clloss_status
-clloss__rows_tune_run(clloss_context *ctx, clloss__variant variant,
-                      const clloss__tune_problem *p, clloss__rows_call *c,
-                      clloss__rows_enqueue enqueue, const void *desc);
+ * descriptor desc on the problem's buffers. */
+clloss_status clloss__rows_tune_run(clloss_context *ctx,
+                                    const clloss__tune_problem *p,
+                                    clloss__rows_call *c,
+                                    clloss__rows_enqueue enqueue,
+                                    const void *desc);
 
 /* The device-buffer call of a row loss: takes the caller's buffers into c,
  * checks them, and runs `enqueue` on `queue` after the wait list. */

@@ -254,12 +254,16 @@ static void problem_keys(const clloss_context *ctx, const problem *p,
   }
 }
 
-/* One run of variant v through the launcher's `run`, from enqueue to
- * clFinish; negative on failure. */
+/* One run of variant v (forced on ctx for it) through the launcher's `run`,
+ * from enqueue to clFinish; negative on failure. */
 static double time_run(clloss_context *ctx, clloss__tune_run run,
                        const problem *p, clloss__variant v) {
+  const clloss__variant forced = ctx->variant;
+  ctx->variant = v;
   double t0 = now_ms();
-  if (run(ctx, v, p) != CLLOSS_SUCCESS || clFinish(p->queue) != CL_SUCCESS)
+  clloss_status s = run(ctx, p);
+  ctx->variant = forced;
+  if (s != CLLOSS_SUCCESS || clFinish(p->queue) != CL_SUCCESS)
     return -1;
   double dt = now_ms() - t0;
   pthread_mutex_lock(&lock);
@@ -279,7 +283,6 @@ static int measure(clloss_context *ctx, clloss__tune_run run, problem *p,
   memcpy(detail, ctx->detail, sizeof detail);
   const char *last = ctx->last_variant;
   char *log = ctx->build_log;
-  const clloss__variant forced = ctx->variant;
   ctx->measuring = 1;
   ctx->build_log = NULL;
   /* A queue of its own: the caller may have work waiting on the context's
@@ -302,7 +305,6 @@ static int measure(clloss_context *ctx, clloss__tune_run run, problem *p,
     }
   release_problem(p);
   ctx->measuring = 0;
-  ctx->variant = forced;
   ctx->last_variant = last;
   memcpy(ctx->detail, detail, sizeof detail);
   free(ctx->build_log); /* a build that failed here is not the caller's */
