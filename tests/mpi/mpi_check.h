@@ -77,6 +77,21 @@ void mc_check_block(mc_state *st, const char *what,
 cl_mem mc_buffer(clloss_context *ctx, size_t bytes, const void *init);
 void mc_read(clloss_context *ctx, cl_mem mem, size_t bytes, void *out);
 
+/* An input file of a CLI test: name.npy, of `type`, ndim <= 2 dimensions. */
+typedef struct mc_file {
+  const char *name;
+  clloss_dtype type;
+  int ndim;
+  size_t shape[2];
+  const void *data;
+} mc_file;
+
+/* Process 0 makes a folder /tmp/clloss-<tag>-XXXXXX and writes the files
+ * into it; every process learns its name in dir (len bytes). Returns 1
+ * where all were written, on every process (tests/mpi/mpi_cli.c). */
+int mc_write_files(const char *tag, const mc_file *files, size_t n, char *dir,
+                   size_t len);
+
 /* The CLI's `run cross_entropy --vocab-parallel` against its single-device
  * run (tests/mpi/mpi_cli.c). */
 void mc_test_cli(mc_state *st, clloss_context *ctx);

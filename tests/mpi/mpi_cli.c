@@ -13,22 +13,19 @@
 
 enum { CN = 6, CV = 41 };
 
-/* Process 0 makes a folder and writes the inputs; all learn its name. */
-static int write_inputs(mc_state *st, const mc_problem *pb, char *dir,
-                        size_t len) {
-  int ok = 1;
-  if (st->rank == 0) {
-    snprintf(dir, len, "/tmp/clloss-mpi-cli-XXXXXX");
+int mc_write_files(const char *tag, const mc_file *files, size_t n, char *dir,
+                   size_t len) {
+  int ok = 1, rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0) {
+    snprintf(dir, len, "/tmp/clloss-%s-XXXXXX", tag);
     ok = mkdtemp(dir) != NULL;
-    char path[512];
-    size_t xs[2] = {CN, CV}, ts[1] = {CN}, ws[1] = {CV};
-    snprintf(path, sizeof path, "%s/x.npy", dir);
-    ok = ok && npy_write(path, CLLOSS_FLOAT32, 2, xs, pb->x, NULL, 0) == NPY_OK;
-    snprintf(path, sizeof path, "%s/t.npy", dir);
-    ok = ok &&
-         npy_write(path, CLLOSS_INT64, 1, ts, pb->target, NULL, 0) == NPY_OK;
-    snprintf(path, sizeof path, "%s/w.npy", dir);
-    ok = ok && npy_write(path, CLLOSS_FLOAT32, 1, ws, pb->w, NULL, 0) == NPY_OK;
+    for (size_t i = 0; i < n && ok; i++) {
+      char path[512];
+      snprintf(path, sizeof path, "%s/%s.npy", dir, files[i].name);
+      ok = npy_write(path, files[i].type, files[i].ndim, files[i].shape,
+                     files[i].data, NULL, 0) == NPY_OK;
+    }
   }
   MPI_Bcast(dir, (int)len, MPI_CHAR, 0, MPI_COMM_WORLD);
   MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -89,7 +86,10 @@ void mc_test_cli(mc_state *st, clloss_context *ctx) {
   ((float *)pb.x)[3] = 0; /* a finite loss */
   ((float *)pb.g)[0] = 1; /* the CLI's upstream gradient */
   char dir[64] = "";
-  if (!write_inputs(st, &pb, dir, sizeof dir)) {
+  const mc_file in[3] = {{"x", CLLOSS_FLOAT32, 2, {CN, CV}, pb.x},
+                         {"t", CLLOSS_INT64, 1, {CN, 0}, pb.target},
+                         {"w", CLLOSS_FLOAT32, 1, {CV, 0}, pb.w}};
+  if (!mc_write_files("mpi-cli", in, 3, dir, sizeof dir)) {
     MC_CHECK(st, 0, "cli: writing the inputs into %s", dir);
     mc_free(&pb);
     return;

@@ -271,32 +271,15 @@ static void test_targets(mc_state *st, clloss_context *ctx,
 
 /* Process 0 writes the problem's files into a new folder; all learn its
  * name. */
-static int write_files(mc_state *st, const agree_problem *p, char *dir,
-                       size_t len) {
-  int ok = 1;
-  if (st->rank == 0) {
-    snprintf(dir, len, "/tmp/clloss-mpi-agree-XXXXXX");
-    ok = mkdtemp(dir) != NULL;
-    char path[512];
-    const size_t xs[2] = {AN, AH}, ws[2] = {AV, AH}, ts[1] = {AN};
-    const size_t ls[2] = {AN, AV};
-    float *logits = calloc(AN * AV, sizeof *logits);
-    for (size_t i = 0; logits && i < AN * AV; i++)
-      logits[i] = (float)((i * 37) % 11) / 4.0f;
-    snprintf(path, sizeof path, "%s/x.npy", dir);
-    ok = ok && npy_write(path, CLLOSS_FLOAT32, 2, xs, p->x, NULL, 0) == NPY_OK;
-    snprintf(path, sizeof path, "%s/w.npy", dir);
-    ok = ok && npy_write(path, CLLOSS_FLOAT32, 2, ws, p->w, NULL, 0) == NPY_OK;
-    snprintf(path, sizeof path, "%s/t.npy", dir);
-    ok = ok && npy_write(path, CLLOSS_INT64, 1, ts, p->t, NULL, 0) == NPY_OK;
-    snprintf(path, sizeof path, "%s/logits.npy", dir);
-    ok = ok && logits &&
-         npy_write(path, CLLOSS_FLOAT32, 2, ls, logits, NULL, 0) == NPY_OK;
-    free(logits);
-  }
-  MPI_Bcast(dir, (int)len, MPI_CHAR, 0, MPI_COMM_WORLD);
-  MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  return ok;
+static int write_files(const agree_problem *p, char *dir, size_t len) {
+  static float logits[AN * AV];
+  for (size_t i = 0; i < AN * AV; i++)
+    logits[i] = (float)((i * 37) % 11) / 4.0f;
+  const mc_file in[4] = {{"x", CLLOSS_FLOAT32, 2, {AN, AH}, p->x},
+                         {"w", CLLOSS_FLOAT32, 2, {AV, AH}, p->w},
+                         {"t", CLLOSS_INT64, 1, {AN, 0}, p->t},
+                         {"logits", CLLOSS_FLOAT32, 2, {AN, AV}, logits}};
+  return mc_write_files("mpi-agree", in, 4, dir, len);
 }
 
 static int exists(const char *dir, const char *name) {
@@ -367,7 +350,7 @@ static void expect_exit(mc_state *st, const char *what, int rc, int want) {
 
 static void test_cli(mc_state *st, const agree_problem *p) {
   char dir[64] = "";
-  if (!write_files(st, p, dir, sizeof dir)) {
+  if (!write_files(p, dir, sizeof dir)) {
     MC_CHECK(st, 0, "agree cli: writing the inputs into %s", dir);
     return;
   }

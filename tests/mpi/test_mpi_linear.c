@@ -355,30 +355,12 @@ static void lin_cli(mc_state *st) {
   for (size_t i = 0; i < CN; i++)
     t[i] = i % 7 == 3 ? -100 : (int64_t)(urand() * CV);
   char dir[64] = "";
-  int ok = 1;
-  if (st->rank == 0) {
-    snprintf(dir, sizeof dir, "/tmp/clloss-mpi-lin-XXXXXX");
-    ok = mkdtemp(dir) != NULL;
-    const struct {
-      const char *name;
-      clloss_dtype t;
-      int nd;
-      size_t shape[2];
-      const void *data;
-    } in[5] = {{"x", CLLOSS_FLOAT32, 2, {CN, CH}, x},
-               {"w", CLLOSS_FLOAT32, 2, {CV, CH}, w},
-               {"b", CLLOSS_FLOAT32, 1, {CV, 0}, b},
-               {"t", CLLOSS_INT64, 1, {CN, 0}, t},
-               {"cw", CLLOSS_FLOAT32, 1, {CV, 0}, cw}};
-    for (int i = 0; i < 5 && ok; i++) {
-      char path[512];
-      snprintf(path, sizeof path, "%s/%s.npy", dir, in[i].name);
-      ok = npy_write(path, in[i].t, in[i].nd, in[i].shape, in[i].data, NULL,
-                     0) == NPY_OK;
-    }
-  }
-  MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD);
-  MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  const mc_file in[5] = {{"x", CLLOSS_FLOAT32, 2, {CN, CH}, x},
+                         {"w", CLLOSS_FLOAT32, 2, {CV, CH}, w},
+                         {"b", CLLOSS_FLOAT32, 1, {CV, 0}, b},
+                         {"t", CLLOSS_INT64, 1, {CN, 0}, t},
+                         {"cw", CLLOSS_FLOAT32, 1, {CV, 0}, cw}};
+  const int ok = mc_write_files("mpi-lin", in, 5, dir, sizeof dir);
   MC_CHECK(st, ok, "linear cli: writing the inputs into %s", dir);
   if (ok) {
     const int rc = run_lin_cli(dir, "vp", 1);
