@@ -213,8 +213,8 @@ clloss_status clloss_cross_entropy_combine(
   CLLOSS__TRY(check_records(ctx, "inout", inout, rows, input_type));
   CLLOSS__TRY(check_records(ctx, "in", in, rows, input_type));
   const size_t rec = record_size(input_type);
-  if (inout.mem == in.mem && inout.offset != in.offset &&
-      inout.offset < in.offset + rows && in.offset < inout.offset + rows)
+  if (inout.offset != in.offset &&
+      clloss__buffers_overlap(inout, rows, rec, in, rows, rec))
     return clloss__fail(ctx, CLLOSS_INVALID_ARGUMENT,
                         "inout and in overlap without being the same "
                         "records (%zu bytes each)",
