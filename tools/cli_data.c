@@ -59,21 +59,21 @@ void cli_store(void *data, clloss_dtype t, size_t i, double v) {
 
 /* Class losses: logits (cross_entropy) or log-probabilities (nll_loss),
  * and indices or probability rows. */
-static int gen_class(cli_generated *g, const cli_loss_info *loss,
+static int gen_class(npy_array *g, const cli_loss_info *loss,
                      const cli_options *opt, clloss_dtype dtype, size_t rows,
                      size_t cols, unsigned flags, cli_rng *r) {
   int one = (flags & CLI_GEN_ONE_ROW) != 0;
   size_t shape[2] = {rows, cols};
   if (one)
     shape[0] = cols, rows = 1;
-  if (!cli_array_alloc(&g->input, dtype, one ? 1 : 2, shape))
+  if (!cli_array_alloc(&g[IN_X], dtype, one ? 1 : 2, shape))
     return 0;
   int nll = loss->family == CLI_NLL_LOSS;
-  for (size_t i = 0; i < g->input.count; i++)
-    cli_store(g->input.data, dtype, i,
+  for (size_t i = 0; i < g[IN_X].count; i++)
+    cli_store(g[IN_X].data, dtype, i,
               nll ? cli_uniform(r, -6.0, 0.0) : cli_uniform(r, -4.0, 4.0));
   if (flags & CLI_GEN_PROBS) {
-    if (!cli_array_alloc(&g->target, dtype, one ? 1 : 2, shape))
+    if (!cli_array_alloc(&g[IN_T], dtype, one ? 1 : 2, shape))
       return 0;
     for (size_t i = 0; i < rows; i++) {
       double sum = 0.0, *p = malloc(cols * sizeof *p);
@@ -82,27 +82,26 @@ static int gen_class(cli_generated *g, const cli_loss_info *loss,
       for (size_t c = 0; c < cols; c++)
         sum += p[c] = cli_uniform(r, 0.0, 1.0);
       for (size_t c = 0; c < cols; c++)
-        cli_store(g->target.data, dtype, i * cols + c, p[c] / sum);
+        cli_store(g[IN_T].data, dtype, i * cols + c, p[c] / sum);
       free(p);
     }
   } else {
     clloss_dtype tt = flags & CLI_GEN_INT32 ? CLLOSS_INT32 : CLLOSS_INT64;
-    if (!cli_array_alloc(&g->target, tt, one ? 0 : 1, shape))
+    if (!cli_array_alloc(&g[IN_T], tt, one ? 0 : 1, shape))
       return 0;
     for (size_t i = 0; i < rows; i++) {
       double t = (double)(cli_rng_next(r) % cols);
       if ((flags & CLI_GEN_IGNORE) && i % 7 == 3)
         t = (double)opt->ignore_index;
-      cli_store(g->target.data, tt, i, t);
+      cli_store(g[IN_T].data, tt, i, t);
     }
   }
   if (flags & CLI_GEN_WEIGHT) {
     clloss_dtype wt = dtype == CLLOSS_FLOAT64 ? dtype : CLLOSS_FLOAT32;
-    if (!cli_array_alloc(&g->weight, wt, 1, &cols))
+    if (!cli_array_alloc(&g[IN_W], wt, 1, &cols))
       return 0;
     for (size_t c = 0; c < cols; c++)
-      cli_store(g->weight.data, wt, c, cli_uniform(r, 0.25, 2.0));
-    g->has_weight = 1;
+      cli_store(g[IN_W].data, wt, c, cli_uniform(r, 0.25, 2.0));
   }
   return 1;
 }
@@ -146,55 +145,45 @@ static int gen_weight(npy_array *w, clloss_dtype dtype, const npy_array *x,
   return 1;
 }
 
-static int gen_pointwise(cli_generated *g, const cli_loss_info *loss,
+static int gen_pointwise(npy_array *g, const cli_loss_info *loss,
                          const cli_options *opt, clloss_dtype dtype,
                          size_t rows, size_t cols, unsigned flags, cli_rng *r) {
   size_t shape[3] = {2, rows, cols};
   int three = (flags & CLI_GEN_3D) != 0;
   const size_t *s = three ? shape : shape + 1;
   int nd = three ? 3 : 2;
-  if (!cli_array_alloc(&g->input, dtype, nd, s) ||
-      !cli_array_alloc(&g->target, dtype, nd, s))
+  if (!cli_array_alloc(&g[IN_X], dtype, nd, s) ||
+      !cli_array_alloc(&g[IN_T], dtype, nd, s))
     return 0;
-  for (size_t i = 0; i < g->input.count; i++) {
+  for (size_t i = 0; i < g[IN_X].count; i++) {
     double x = pw_input(loss, r);
-    cli_store(g->input.data, dtype, i, x);
+    cli_store(g[IN_X].data, dtype, i, x);
     /* Read x back so that a tie survives rounding to float16. */
-    x = cli_load(g->input.data, dtype, i);
-    cli_store(g->target.data, dtype, i, pw_target(loss, opt, x, i, r));
+    x = cli_load(g[IN_X].data, dtype, i);
+    cli_store(g[IN_T].data, dtype, i, pw_target(loss, opt, x, i, r));
   }
   if (flags & (CLI_GEN_WEIGHT | CLI_GEN_WEIGHT_FULL)) {
-    if (!gen_weight(&g->weight, dtype, &g->input,
+    if (!gen_weight(&g[IN_W], dtype, &g[IN_X],
                     (flags & CLI_GEN_WEIGHT_FULL) != 0, r))
       return 0;
-    g->has_weight = 1;
   }
   if (flags & CLI_GEN_POS_WEIGHT) {
-    if (!gen_weight(&g->pos_weight, dtype, &g->input, 0, r))
+    if (!gen_weight(&g[IN_PW], dtype, &g[IN_X], 0, r))
       return 0;
-    g->has_pos_weight = 1;
   }
   return 1;
 }
 
-int cli_generate(cli_generated *g, const cli_loss_info *loss,
-                 const cli_options *opt, clloss_dtype dtype, size_t rows,
-                 size_t cols, unsigned flags, cli_rng *rng) {
-  memset(g, 0, sizeof *g);
-  int ok = loss->family == CLI_POINTWISE
-               ? gen_pointwise(g, loss, opt, dtype, rows, cols, flags, rng)
-               : gen_class(g, loss, opt, dtype, rows, cols, flags, rng);
-  if (!ok)
-    cli_generated_free(g);
-  return ok;
-}
-
-void cli_generated_free(cli_generated *g) {
-  npy_free(&g->input);
-  npy_free(&g->target);
-  npy_free(&g->weight);
-  npy_free(&g->pos_weight);
-  g->has_weight = g->has_pos_weight = 0;
+int cli_generate(cli_job *j, clloss_dtype dtype, size_t rows, size_t cols,
+                 unsigned flags, cli_rng *rng) {
+  const cli_loss_info *loss = j->cmd->loss;
+  j->have = 1u << IN_X | 1u << IN_T |
+            (flags & (CLI_GEN_WEIGHT | CLI_GEN_WEIGHT_FULL) ? 1u << IN_W : 0) |
+            (flags & CLI_GEN_POS_WEIGHT ? 1u << IN_PW : 0);
+  return loss->family == CLI_POINTWISE
+             ? gen_pointwise(j->in, loss, &j->a.opt, dtype, rows, cols, flags,
+                             rng)
+             : gen_class(j->in, loss, &j->a.opt, dtype, rows, cols, flags, rng);
 }
 
 /* 1 when a and b are both NaN or the same infinity; -1 when exactly one is

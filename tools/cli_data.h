@@ -4,8 +4,7 @@
 #define CLLOSS_CLI_DATA_H
 #include <stdint.h>
 
-#include "cli_loss.h"
-#include "npy.h"
+#include "cli_run.h"
 
 typedef struct cli_rng {
   uint64_t state;
@@ -33,18 +32,12 @@ enum {
   CLI_GEN_3D = 1u << 7           /* element-wise: shape [2, rows, cols] */
 };
 
-typedef struct cli_generated {
-  npy_array input, target, weight, pos_weight;
-  int has_weight, has_pos_weight;
-} cli_generated;
-
-/* Random data suited to `loss`: logits, log-probabilities, probabilities,
- * targets in range. rows x cols is [N, C] for the class losses and the
- * element-wise shape otherwise. Returns 0 when out of memory. */
-int cli_generate(cli_generated *g, const cli_loss_info *loss,
-                 const cli_options *opt, clloss_dtype dtype, size_t rows,
-                 size_t cols, unsigned flags, cli_rng *rng);
-void cli_generated_free(cli_generated *g);
+/* Random data suited to j's loss and options into j->in (and j->have):
+ * logits, log-probabilities, probabilities, targets in range. rows x cols
+ * is [N, C] for the class losses and the element-wise shape otherwise.
+ * Returns 0 when out of memory. */
+int cli_generate(cli_job *j, clloss_dtype dtype, size_t rows, size_t cols,
+                 unsigned flags, cli_rng *rng);
 
 /* The largest |got - ref| / max(|ref_i|, 0.01 max_j |ref_j|) over n values
  * of type t: a relative error with a floor, so that values near zero in a

@@ -4,9 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "cli_data.h"
-#include "cli_loss.h"
+#include "cli_run.h"
 
 static const char *const demo_help =
     "usage: clloss demo [--device I]\n"
@@ -21,45 +20,56 @@ typedef struct demo_row {
   double dev_loss, ref_loss, grad_diff, dev_ms, ref_ms;
 } demo_row;
 
+/* One loss through its `run` entry: the reference, then the device twice
+ * (the first call pools buffers), each timed. */
 static int demo_one(const char *name, clloss_context *ctx, demo_row *row) {
-  const cli_loss_info *loss = cli_find_loss(name);
-  cli_options o = cli_default_options();
+  cli_job j;
+  memset(&j, 0, sizeof j);
+  j.cmd = cli_find_command(name);
+  j.a.opt = cli_default_options();
+  j.a.out[OUT_LOSS] = j.a.out[OUT_GRAD] = "-"; /* computed, not written */
   cli_rng rng = cli_rng_make(20261126u, (uint64_t)strlen(name));
-  cli_generated g;
-  cli_problem p;
-  char msg[512];
-  if (!cli_generate(&g, loss, &o, CLLOSS_FLOAT32, 256, 1000, 0, &rng))
+  if (!cli_generate(&j, CLLOSS_FLOAT32, 256, 1000, 0, &rng)) {
+    cli_job_free(&j);
     return cli_error("demo", CLI_DATA_ERROR, "out of memory");
-  int rc = cli_problem_init(&p, loss, &o, &g.input, &g.target, NULL, NULL, msg,
-                            sizeof msg);
+  }
+  cli_capture(1);
+  int rc = j.cmd->check(&j);
+  if (rc == CLI_OK)
+    rc = cli_job_alloc(&j);
+  char msg[400];
+  snprintf(msg, sizeof msg, "%s", cli_captured());
+  cli_capture(0);
+  void *ref = NULL;
+  float rl = 0.0f;
+  clloss_status s = CLLOSS_OUT_OF_HOST_MEMORY;
   if (rc != CLI_OK) {
-    cli_generated_free(&g);
+    cli_job_free(&j);
     return cli_error("demo", rc, "%s", msg);
   }
-  size_t n = g.input.count;
-  float dl = 0.0f, rl = 0.0f;
-  float *dg = malloc(n * sizeof *dg), *rg = malloc(n * sizeof *rg);
-  clloss_status s = CLLOSS_OUT_OF_HOST_MEMORY;
-  if (dg && rg) {
-    double t0 = cli_now_ms();
-    s = cli_problem_run(&p, NULL, &rl, rg);
-    row->ref_ms = cli_now_ms() - t0;
-    if (s == CLLOSS_SUCCESS)
-      s = cli_problem_run(&p, ctx, &dl, dg); /* warm-up: pools buffers */
+  double t0 = cli_now_ms();
+  s = j.cmd->reference(&j);
+  row->ref_ms = cli_now_ms() - t0;
+  rl = *(float *)j.out[OUT_LOSS].data;
+  ref = j.out[OUT_GRAD].data;
+  j.out[OUT_GRAD].data = NULL;
+  j.ctx = ctx;
+  if (s == CLLOSS_SUCCESS && cli_job_alloc(&j) == CLI_OK) {
+    s = j.cmd->run(&j); /* warm-up: pools buffers */
     t0 = cli_now_ms();
     if (s == CLLOSS_SUCCESS)
-      s = cli_problem_run(&p, ctx, &dl, dg);
+      s = j.cmd->run(&j);
     row->dev_ms = cli_now_ms() - t0;
   }
   if (s == CLLOSS_SUCCESS) {
-    row->dev_loss = dl;
+    row->dev_loss = *(float *)j.out[OUT_LOSS].data;
     row->ref_loss = rl;
-    row->grad_diff = cli_max_abs_error(dg, rg, CLLOSS_FLOAT32, n);
+    row->grad_diff = cli_max_abs_error(j.out[OUT_GRAD].data, ref,
+                                       CLLOSS_FLOAT32, j.out[OUT_GRAD].count);
   }
-  free(dg);
-  free(rg);
-  cli_problem_free(&p);
-  cli_generated_free(&g);
+  free(ref);
+  j.ctx = NULL;
+  cli_job_free(&j);
   if (s != CLLOSS_SUCCESS)
     return cli_error("demo", CLI_DATA_ERROR, "%s failed: %s (%s)", name,
                      clloss_status_name(s), clloss_context_error_detail(ctx));
