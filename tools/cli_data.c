@@ -1,6 +1,7 @@
 /* cli_data.c - random problems for `selftest` and `demo`: splitmix64
  * numbers, typed arrays, and inputs in each loss's natural domain. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,6 +185,70 @@ int cli_generate(cli_job *j, clloss_dtype dtype, size_t rows, size_t cols,
              ? gen_pointwise(j->in, loss, &j->a.opt, dtype, rows, cols, flags,
                              rng)
              : gen_class(j->in, loss, &j->a.opt, dtype, rows, cols, flags, rng);
+}
+
+/* The case's options through `run`'s parser, and the weights the data
+ * holds; the loss and the gradient asked for (never written). */
+static void case_args(const cli_case *c, run_args *a) {
+  char text[128], *argv[8];
+  int argc = 0, matched;
+  a->opt = cli_default_options();
+  snprintf(text, sizeof text, "%s", c->options);
+  for (char *t = strtok(text, " "); t && argc < 8; t = strtok(NULL, " "))
+    argv[argc++] = t;
+  for (int i = 0; i < argc;)
+    if (cli_run_option(argc, argv, &i, a, &matched) != CLI_OK || !matched)
+      i++; /* the tables are right: run's own tests cover the parser */
+  if (c->gen & (CLI_GEN_WEIGHT | CLI_GEN_WEIGHT_FULL))
+    a->opt.given |= CLI_OPT_WEIGHT;
+  if (c->gen & CLI_GEN_POS_WEIGHT)
+    a->opt.given |= CLI_OPT_POS_WEIGHT;
+  a->out[OUT_LOSS] = a->out[OUT_GRAD] = "-";
+}
+
+int cli_trial_run(cli_trial *t, const cli_case *c, cli_rng *rng,
+                  clloss_context *ctx, int runs) {
+  cli_job *j = &t->j;
+  memset(t, 0, sizeof *t);
+  j->cmd = cli_find_command(c->loss);
+  case_args(c, &j->a);
+  if (!cli_generate(j, c->dtype, c->rows, c->cols, c->gen, rng))
+    return t->stage = CLI_TRIAL_MEMORY;
+  cli_capture(1);
+  t->rc = j->cmd->check(j);
+  if (t->rc == CLI_OK)
+    t->rc = cli_job_alloc(j);
+  snprintf(t->msg, sizeof t->msg, "%s", cli_captured());
+  cli_capture(0);
+  if (t->rc != CLI_OK)
+    return t->stage = CLI_TRIAL_CHECK;
+  if (c->dtype == CLLOSS_FLOAT64 && !clloss_context_device_info(ctx)->has_fp64)
+    return t->stage = CLI_TRIAL_NO_FP64;
+  double t0 = cli_now_ms();
+  t->s = j->cmd->reference(j);
+  t->ref_ms = cli_now_ms() - t0;
+  if (t->s != CLLOSS_SUCCESS)
+    return t->stage = CLI_TRIAL_REFERENCE;
+  for (int k = 0; k < 2; k++) {
+    t->ref[k] = j->out[k].data;
+    j->out[k].data = NULL;
+  }
+  if (cli_job_alloc(j) != CLI_OK)
+    return t->stage = CLI_TRIAL_MEMORY;
+  j->ctx = ctx;
+  for (int k = 0; k < runs && t->s == CLLOSS_SUCCESS; k++) {
+    t0 = cli_now_ms();
+    t->s = j->cmd->run(j);
+    t->dev_ms = cli_now_ms() - t0;
+  }
+  j->ctx = NULL; /* the caller's */
+  return t->stage = t->s == CLLOSS_SUCCESS ? CLI_TRIAL_OK : CLI_TRIAL_DEVICE;
+}
+
+void cli_trial_free(cli_trial *t) {
+  free(t->ref[0]);
+  free(t->ref[1]);
+  cli_job_free(&t->j);
 }
 
 /* 1 when a and b are both NaN or the same infinity; -1 when exactly one is

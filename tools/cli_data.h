@@ -39,6 +39,41 @@ enum {
 int cli_generate(cli_job *j, clloss_dtype dtype, size_t rows, size_t cols,
                  unsigned flags, cli_rng *rng);
 
+/* A loss on generated data: its storage type, rows x cols (cli_generate),
+ * what the data holds (CLI_GEN_*) and the options as `run` takes them. */
+typedef struct cli_case {
+  const char *loss;
+  clloss_dtype dtype;
+  size_t rows, cols;
+  unsigned gen;
+  const char *options;
+} cli_case;
+
+/* A case run through its `run` entry: generated, checked, computed on the
+ * CPU reference (its loss and gradient kept in ref[], malloc'd) and then
+ * `runs` times on a device into j.out; where it stopped (CLI_TRIAL_*),
+ * the status s of the failed call or the check's reason in msg, and the
+ * time of the reference and of the last device call. */
+enum {
+  CLI_TRIAL_OK,
+  CLI_TRIAL_MEMORY,
+  CLI_TRIAL_CHECK,
+  CLI_TRIAL_NO_FP64,
+  CLI_TRIAL_REFERENCE,
+  CLI_TRIAL_DEVICE
+};
+typedef struct cli_trial {
+  cli_job j;
+  void *ref[2];
+  int stage, rc;
+  clloss_status s;
+  double ref_ms, dev_ms;
+  char msg[400];
+} cli_trial;
+int cli_trial_run(cli_trial *t, const cli_case *c, cli_rng *rng,
+                  clloss_context *ctx, int runs);
+void cli_trial_free(cli_trial *t);
+
 /* The largest |got - ref| / max(|ref_i|, 0.01 max_j |ref_j|) over n values
  * of type t: a relative error with a floor, so that values near zero in a
  * large gradient do not dominate. NaN matches NaN and an infinity the same

@@ -45,11 +45,9 @@ static int check_shapes(cli_job *j) {
                    clloss_dtype_name(t->dtype), shape_of(t, s1, sizeof s1),
                    clloss_dtype_name(x->dtype));
   } else if (t->dtype == CLLOSS_INT64 || t->dtype == CLLOSS_INT32) {
-    if (j->one_row ? t->ndim != 0 : t->ndim != 1 || t->shape[0] != N)
-      return error("target %s does not fit input %s: class indices need "
-                   "shape %s",
-                   shape_of(t, s2, sizeof s2), shape_of(x, s1, sizeof s1),
-                   j->one_row ? "()" : "[N]");
+    int rc = cli_check_indices(j, N, V);
+    if (rc != CLI_OK)
+      return rc;
   } else {
     return error("target: unsupported dtype %s", clloss_dtype_name(t->dtype));
   }
@@ -93,10 +91,7 @@ int cli_check_linear(cli_job *j) {
     return rc;
   clloss_cross_entropy_desc *ce = &j->lin.ce;
   cli_ce_options(ce, &j->a.opt);
-  const npy_array *t = &j->in[IN_T], *w = &j->in[IN_W];
-  if (!cli_is_float(t->dtype) &&
-      (rc = cli_check_targets(t, ce->classes, ce->ignore_index)) != CLI_OK)
-    return rc;
+  const npy_array *w = &j->in[IN_W];
   if (j->have & (1u << IN_W)) {
     if (w->ndim != 1 || w->shape[0] != ce->classes)
       return error("weight must have shape (%zu,), one per class", ce->classes);

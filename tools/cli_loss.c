@@ -142,18 +142,6 @@ int cli_convert_weight(const char *what, const npy_array *w, clloss_dtype to,
   return CLI_OK;
 }
 
-int cli_check_targets(const npy_array *t, size_t classes, int64_t ignore) {
-  for (size_t i = 0; i < t->count; i++) {
-    int64_t v = t->dtype == CLLOSS_INT32 ? ((const int32_t *)t->data)[i]
-                                         : ((const int64_t *)t->data)[i];
-    if (v != ignore && (v < 0 || (uint64_t)v >= classes))
-      return error("target[%zu] = %lld is outside [0, %zu) and is not the "
-                   "ignore index %lld",
-                   i, (long long)v, classes, (long long)ignore);
-  }
-  return CLI_OK;
-}
-
 void cli_ce_options(clloss_cross_entropy_desc *d, const cli_options *o) {
   d->reduction = o->reduction;
   d->ignore_index = o->ignore_index;

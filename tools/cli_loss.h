@@ -69,9 +69,6 @@ void cli_describe_options(const cli_options *o, char *buf, size_t len);
  * is malloc'd. CLI_OK or CLI_DATA_ERROR naming `what`. */
 int cli_convert_weight(const char *what, const npy_array *w, clloss_dtype to,
                        void **out);
-/* Class indices must lie in [0, C) or equal ignore_index (PyTorch raises):
- * CLI_OK or CLI_DATA_ERROR naming the first bad one. */
-int cli_check_targets(const npy_array *t, size_t classes, int64_t ignore);
 /* cross_entropy's options into its descriptor. */
 void cli_ce_options(clloss_cross_entropy_desc *d, const cli_options *o);
 int cli_is_float(clloss_dtype t);

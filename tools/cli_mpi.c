@@ -327,21 +327,6 @@ const cli_shard cli_ce_shard = {ce_load, ce_prepare, ce_run};
 
 /* ---- run linear_cross_entropy --vocab-parallel ---- */
 
-/* Whether every process succeeded (s), so that all gather or none does;
- * this process's s, or a failure naming the others. */
-static clloss_status all_succeeded(clloss_context *ctx, clloss_status s) {
-  int bad = s != CLLOSS_SUCCESS, any = 1;
-  if (MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) !=
-      MPI_SUCCESS)
-    return clloss_context_fail(ctx, CLLOSS_COLLECTIVE_FAILURE,
-                               "MPI_Allreduce of the outcome failed");
-  if (s == CLLOSS_SUCCESS && any)
-    return clloss_context_fail(ctx, CLLOSS_COLLECTIVE_FAILURE,
-                               "another process failed at the end of the "
-                               "call");
-  return s;
-}
-
 /* Every process reads the whole files and computes with its rows of W
  * (an even split); process 0 gathers dW and db (d_hidden and the loss are
  * the whole problem's on every process). */
@@ -382,7 +367,10 @@ static clloss_status linear_call(cli_job *j) {
       j->out[OUT_GRAD].data, dw, db);
   if (s == CLLOSS_SUCCESS)
     s = call;
-  s = all_succeeded(j->ctx, s);
+  /* Whether every process succeeded, so that all gather or none does. */
+  if (cli_mpi_anyone(s != CLLOSS_SUCCESS) && s == CLLOSS_SUCCESS)
+    s = clloss_context_fail(j->ctx, CLLOSS_COLLECTIVE_FAILURE,
+                            "another process failed at the end of the call");
   if (s == CLLOSS_SUCCESS &&
       ((dw && gather(dw, DW, NULL, 1, V, H * es, counts) != MPI_SUCCESS) ||
        (db && gather(db, DB, NULL, 1, V, es, counts) != MPI_SUCCESS)))

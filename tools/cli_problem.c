@@ -21,6 +21,26 @@ static const char *shape_text(const npy_array *a, char *buf, size_t len) {
   return buf;
 }
 
+int cli_check_indices(const cli_job *j, size_t rows, size_t classes) {
+  const npy_array *x = &j->in[IN_X], *t = &j->in[IN_T];
+  const int64_t ignore = j->a.opt.ignore_index;
+  char s1[256], s2[256];
+  if (!(j->one_row ? t->ndim == 0 : t->ndim == 1 && t->shape[0] == rows))
+    return error("target %s does not fit input %s: class indices need "
+                 "shape %s",
+                 shape_text(t, s2, sizeof s2), shape_text(x, s1, sizeof s1),
+                 j->one_row ? "()" : "[N]");
+  for (size_t i = 0; i < t->count; i++) {
+    int64_t v = t->dtype == CLLOSS_INT32 ? ((const int32_t *)t->data)[i]
+                                         : ((const int64_t *)t->data)[i];
+    if (v != ignore && (v < 0 || (uint64_t)v >= classes))
+      return error("target[%zu] = %lld is outside [0, %zu) and is not the "
+                   "ignore index %lld",
+                   i, (long long)v, classes, (long long)ignore);
+  }
+  return CLI_OK;
+}
+
 static int check_class_loss(cli_job *j, const cli_loss_info *loss) {
   const npy_array *x = &j->in[IN_X], *t = &j->in[IN_T], *w = &j->in[IN_W];
   const cli_options *o = &j->a.opt;
@@ -45,13 +65,7 @@ static int check_class_loss(cli_job *j, const cli_loss_info *loss) {
   if (probs && t->dtype != x->dtype)
     return error("probability target is %s but input is %s; they must match",
                  clloss_dtype_name(t->dtype), clloss_dtype_name(x->dtype));
-  if (!probs &&
-      !(j->one_row ? t->ndim == 0 : t->ndim == 1 && t->shape[0] == rows))
-    return error("target %s does not fit input %s: class indices need "
-                 "shape %s",
-                 shape_text(t, s2, sizeof s2), shape_text(x, s1, sizeof s1),
-                 j->one_row ? "()" : "[N]");
-  int rc = probs ? CLI_OK : cli_check_targets(t, classes, o->ignore_index);
+  int rc = probs ? CLI_OK : cli_check_indices(j, rows, classes);
   if (rc != CLI_OK)
     return rc;
   if (j->have & (1u << IN_W)) {

@@ -105,6 +105,9 @@ const cli_command *cli_find_command(const char *name);
  * (cli_linear.c), softmax (cli_softmax.c); their shards (cli_mpi.c). */
 extern const cli_loss_info cli_losses[8];
 int cli_check_loss(cli_job *j);
+/* Class indices for j's input: shape [N], or () for one row, each in
+ * [0, classes) or the ignore index (PyTorch raises). */
+int cli_check_indices(const cli_job *j, size_t rows, size_t classes);
 clloss_status cli_run_loss(cli_job *j);
 clloss_status cli_reference_loss(cli_job *j);
 void cli_describe_loss(const cli_job *j, char *buf, size_t len);

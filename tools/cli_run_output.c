@@ -98,6 +98,8 @@ void cli_job_free(cli_job *j) {
     npy_free(&j->in[k]);
   for (int k = 0; k < OUT_COUNT; k++)
     free(j->out[k].data);
+  for (int k = 0; k < 3; k++)
+    free(j->part[k]);
   free(j->weight);
   free(j->pos_weight);
   clloss_context_release(j->ctx);

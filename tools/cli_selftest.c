@@ -27,18 +27,8 @@ static const char *const selftest_help =
 #define IGN CLI_GEN_IGNORE
 #define PROBS CLI_GEN_PROBS
 
-/* A loss on generated data: its storage type, rows x cols (cli_generate),
- * what the data holds (CLI_GEN_*) and the options as `run` takes them. */
-typedef struct st_case {
-  const char *loss;
-  clloss_dtype dtype;
-  size_t rows, cols;
-  unsigned gen;
-  const char *options;
-} st_case;
-
 /* clang-format off */
-static const st_case cases[] = {
+static const cli_case cases[] = {
     {"cross_entropy", F32, 37, 1000, 0, ""},
     {"cross_entropy", F32, 37, 1000, 0, "--reduction sum"},
     {"cross_entropy", F32, 37, 1000, 0, "--reduction none"},
@@ -108,28 +98,8 @@ static double tolerance(clloss_dtype t) {
   return t == CLLOSS_FLOAT16 ? 5e-3 : 1e-4;
 }
 
-/* The case's options through `run`'s parser, and the weights the data
- * holds; both outputs asked for (never written). */
-static void case_args(const st_case *c, run_args *a) {
-  char text[128], *argv[8];
-  int argc = 0, matched;
-  memset(a, 0, sizeof *a);
-  a->opt = cli_default_options();
-  snprintf(text, sizeof text, "%s", c->options);
-  for (char *t = strtok(text, " "); t && argc < 8; t = strtok(NULL, " "))
-    argv[argc++] = t;
-  for (int i = 0; i < argc;)
-    if (cli_run_option(argc, argv, &i, a, &matched) != CLI_OK || !matched)
-      i++; /* the table is right: run's own tests cover the parser */
-  if (c->gen & (CLI_GEN_WEIGHT | CLI_GEN_WEIGHT_FULL))
-    a->opt.given |= CLI_OPT_WEIGHT;
-  if (c->gen & CLI_GEN_POS_WEIGHT)
-    a->opt.given |= CLI_OPT_POS_WEIGHT;
-  a->out[OUT_LOSS] = a->out[OUT_GRAD] = "-";
-}
-
 /* The options as `run` would take them, plus what the data holds. */
-static void describe(const st_case *c, const cli_options *o, char *buf,
+static void describe(const cli_case *c, const cli_options *o, char *buf,
                      size_t len) {
   cli_describe_options(o, buf, len);
   size_t used = strlen(buf);
@@ -147,82 +117,54 @@ typedef struct st_counts {
   int build_log_shown;
 } st_counts;
 
-/* Checks j and computes its reference into ref[] (the loss and the
- * gradient, malloc'd) and then on ctx into j->out: NULL, or why not, with
- * *verdict "skip" for what the device lacks. */
-static const char *compare(cli_job *j, clloss_context *ctx, void *ref[2],
-                           const char **verdict, st_counts *n, char *msg,
-                           size_t len) {
-  cli_capture(1);
-  int rc = j->cmd->check(j);
-  if (rc == CLI_OK)
-    rc = cli_job_alloc(j);
-  snprintf(msg, len, "%s", cli_captured());
-  cli_capture(0);
-  if (rc != CLI_OK)
-    return msg;
-  if (j->in[IN_X].dtype == CLLOSS_FLOAT64 &&
-      !clloss_context_device_info(ctx)->has_fp64) {
-    *verdict = "skip";
-    return "no fp64 on this device";
-  }
-  clloss_status s = j->cmd->reference(j);
-  if (s != CLLOSS_SUCCESS) {
-    snprintf(msg, len, "reference: %s", clloss_status_name(s));
-    return msg;
-  }
-  ref[0] = j->out[OUT_LOSS].data;
-  ref[1] = j->out[OUT_GRAD].data;
-  j->out[OUT_LOSS].data = j->out[OUT_GRAD].data = NULL;
-  if (cli_job_alloc(j) != CLI_OK)
-    return "out of memory";
-  j->ctx = ctx;
-  s = j->cmd->run(j);
-  j->ctx = NULL;
-  if (s == CLLOSS_UNSUPPORTED) {
-    *verdict = "skip";
-    snprintf(msg, len, "%s", clloss_context_error_detail(ctx));
-  } else if (s != CLLOSS_SUCCESS) {
-    snprintf(msg, len, "%s: %s", clloss_status_name(s),
+/* One case on one device: 'pass', 'FAIL' or 'skip' and the errors. */
+static void run_case(const cli_case *c, clloss_context *ctx, uint64_t seed,
+                     size_t index, st_counts *n) {
+  cli_rng rng = cli_rng_make(seed, index + 1);
+  cli_trial t;
+  const cli_output *l = &t.j.out[OUT_LOSS], *g = &t.j.out[OUT_GRAD];
+  const char *verdict = "FAIL", *why = t.msg;
+  double lerr = 0.0, gerr = 0.0;
+  switch (cli_trial_run(&t, c, &rng, ctx, 1)) {
+  case CLI_TRIAL_OK:
+    lerr = cli_max_rel_error(l->data, t.ref[0], l->type, l->count);
+    gerr = cli_max_rel_error(g->data, t.ref[1], c->dtype, g->count);
+    if (lerr <= tolerance(c->dtype) && gerr <= tolerance(c->dtype))
+      verdict = "pass";
+    why = NULL;
+    break;
+  case CLI_TRIAL_MEMORY:
+    why = "out of memory";
+    break;
+  case CLI_TRIAL_NO_FP64:
+    verdict = "skip";
+    why = "no fp64 on this device";
+    break;
+  case CLI_TRIAL_REFERENCE:
+    snprintf(t.msg, sizeof t.msg, "reference: %s", clloss_status_name(t.s));
+    break;
+  case CLI_TRIAL_DEVICE:
+    if (t.s == CLLOSS_UNSUPPORTED)
+      verdict = "skip";
+    snprintf(t.msg, sizeof t.msg, "%s%s%s",
+             t.s == CLLOSS_UNSUPPORTED ? "" : clloss_status_name(t.s),
+             t.s == CLLOSS_UNSUPPORTED ? "" : ": ",
              clloss_context_error_detail(ctx));
-    if (s == CLLOSS_BUILD_FAILURE && !n->build_log_shown) {
+    if (t.s == CLLOSS_BUILD_FAILURE && !n->build_log_shown) {
       n->build_log_shown = 1; /* once per device: the logs repeat */
       printf("build log:\n%s\n", clloss_context_build_log(ctx));
     }
+    break;
   }
-  return s == CLLOSS_SUCCESS ? NULL : msg;
-}
-
-/* One case on one device: 'pass', 'FAIL' or 'skip' and the errors. */
-static void run_case(const st_case *c, clloss_context *ctx, uint64_t seed,
-                     size_t index, st_counts *n) {
-  cli_job j;
-  memset(&j, 0, sizeof j);
-  j.cmd = cli_find_command(c->loss);
-  case_args(c, &j.a);
-  cli_rng rng = cli_rng_make(seed, index + 1);
-  char opts[160], shape[64], buf[512];
-  void *ref[2] = {NULL, NULL};
-  const char *verdict = "FAIL", *msg = "out of memory";
-  double lerr = 0.0, gerr = 0.0;
-  if (cli_generate(&j, c->dtype, c->rows, c->cols, c->gen, &rng))
-    msg = compare(&j, ctx, ref, &verdict, n, buf, sizeof buf);
-  if (!msg) {
-    const cli_output *l = &j.out[OUT_LOSS], *g = &j.out[OUT_GRAD];
-    lerr = cli_max_rel_error(l->data, ref[0], l->type, l->count);
-    gerr = cli_max_rel_error(g->data, ref[1], c->dtype, g->count);
-    verdict = lerr <= tolerance(c->dtype) && gerr <= tolerance(c->dtype)
-                  ? "pass"
-                  : "FAIL";
-  }
-  describe(c, &j.a.opt, opts, sizeof opts);
-  npy_format_shape(j.in[IN_X].ndim, j.in[IN_X].shape, shape, sizeof shape);
-  if (!msg)
+  char opts[160], shape[64];
+  describe(c, &t.j.a.opt, opts, sizeof opts);
+  npy_format_shape(t.j.in[IN_X].ndim, t.j.in[IN_X].shape, shape, sizeof shape);
+  if (!why)
     printf("%-32s %-7s %-11s %9.2e %9.2e  %-6s %s\n", c->loss,
            clloss_dtype_name(c->dtype), shape, lerr, gerr, verdict, opts);
   else
     printf("%-32s %-7s %-11s %9s %9s  %-6s %s: %s\n", c->loss,
-           clloss_dtype_name(c->dtype), shape, "-", "-", verdict, opts, msg);
+           clloss_dtype_name(c->dtype), shape, "-", "-", verdict, opts, why);
   fflush(stdout); /* a crash in a driver must not hide earlier lines */
   if (verdict[0] == 'p')
     n->passed++;
@@ -230,9 +172,7 @@ static void run_case(const st_case *c, clloss_context *ctx, uint64_t seed,
     n->skipped++;
   else
     n->failed++;
-  free(ref[0]);
-  free(ref[1]);
-  cli_job_free(&j);
+  cli_trial_free(&t);
 }
 
 static int test_device(size_t index, const char *only, uint64_t seed,
