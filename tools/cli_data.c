@@ -7,25 +7,29 @@
 
 #include "cli_data.h"
 
-cli_rng cli_rng_make(uint64_t seed, uint64_t salt) {
+typedef struct cli_rng {
+  uint64_t state;
+} cli_rng;
+
+static cli_rng cli_rng_make(uint64_t seed, uint64_t salt) {
   cli_rng r = {seed ^ (salt * 0x9e3779b97f4a7c15ull)};
   return r;
 }
 
-uint64_t cli_rng_next(cli_rng *r) {
+static uint64_t cli_rng_next(cli_rng *r) {
   uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
 }
 
-double cli_uniform(cli_rng *r, double lo, double hi) {
+static double cli_uniform(cli_rng *r, double lo, double hi) {
   double u = (double)(cli_rng_next(r) >> 11) / 9007199254740992.0;
   return lo + (hi - lo) * u;
 }
 
-int cli_array_alloc(npy_array *a, clloss_dtype dtype, int ndim,
-                    const size_t *shape) {
+static int cli_array_alloc(npy_array *a, clloss_dtype dtype, int ndim,
+                           const size_t *shape) {
   memset(a, 0, sizeof *a);
   a->dtype = dtype;
   a->ndim = ndim;
@@ -38,24 +42,17 @@ int cli_array_alloc(npy_array *a, clloss_dtype dtype, int ndim,
   return a->data != NULL;
 }
 
-void cli_store(void *data, clloss_dtype t, size_t i, double v) {
-  switch (t) {
-  case CLLOSS_FLOAT16:
-    ((uint16_t *)data)[i] = clloss_float_to_half((float)v);
-    break;
-  case CLLOSS_FLOAT64:
-    ((double *)data)[i] = v;
-    break;
-  case CLLOSS_INT32:
-    ((int32_t *)data)[i] = (int32_t)v;
-    break;
-  case CLLOSS_INT64:
-    ((int64_t *)data)[i] = (int64_t)v;
-    break;
-  default:
-    ((float *)data)[i] = (float)v;
-    break;
-  }
+/* Weights in [0.25, hi) over x's last dimension or (full) its shape. */
+static int gen_weight(npy_array *w, clloss_dtype dtype, const npy_array *x,
+                      int full, double hi, cli_rng *r) {
+  clloss_dtype wt = dtype == CLLOSS_FLOAT64 ? dtype : CLLOSS_FLOAT32;
+  size_t last = x->ndim ? x->shape[x->ndim - 1] : 1;
+  if (!(full ? cli_array_alloc(w, wt, x->ndim, x->shape)
+             : cli_array_alloc(w, wt, 1, &last)))
+    return 0;
+  for (size_t i = 0; i < w->count; i++)
+    cli_store(w->data, wt, i, cli_uniform(r, 0.25, hi));
+  return 1;
 }
 
 /* Class losses: logits (cross_entropy) or log-probabilities (nll_loss),
@@ -97,14 +94,8 @@ static int gen_class(npy_array *g, const cli_loss_info *loss,
       cli_store(g[IN_T].data, tt, i, t);
     }
   }
-  if (flags & CLI_GEN_WEIGHT) {
-    clloss_dtype wt = dtype == CLLOSS_FLOAT64 ? dtype : CLLOSS_FLOAT32;
-    if (!cli_array_alloc(&g[IN_W], wt, 1, &cols))
-      return 0;
-    for (size_t c = 0; c < cols; c++)
-      cli_store(g[IN_W].data, wt, c, cli_uniform(r, 0.25, 2.0));
-  }
-  return 1;
+  return !(flags & CLI_GEN_WEIGHT) ||
+         gen_weight(&g[IN_W], dtype, &g[IN_X], 0, 2.0, r);
 }
 
 /* Element-wise losses: values where each loss is interesting. */
@@ -134,18 +125,6 @@ static double pw_target(const cli_loss_info *loss, const cli_options *opt,
   }
 }
 
-static int gen_weight(npy_array *w, clloss_dtype dtype, const npy_array *x,
-                      int full, cli_rng *r) {
-  clloss_dtype wt = dtype == CLLOSS_FLOAT64 ? dtype : CLLOSS_FLOAT32;
-  size_t last = x->ndim ? x->shape[x->ndim - 1] : 1;
-  if (!(full ? cli_array_alloc(w, wt, x->ndim, x->shape)
-             : cli_array_alloc(w, wt, 1, &last)))
-    return 0;
-  for (size_t i = 0; i < w->count; i++)
-    cli_store(w->data, wt, i, cli_uniform(r, 0.25, 3.0));
-  return 1;
-}
-
 static int gen_pointwise(npy_array *g, const cli_loss_info *loss,
                          const cli_options *opt, clloss_dtype dtype,
                          size_t rows, size_t cols, unsigned flags, cli_rng *r) {
@@ -165,18 +144,22 @@ static int gen_pointwise(npy_array *g, const cli_loss_info *loss,
   }
   if (flags & (CLI_GEN_WEIGHT | CLI_GEN_WEIGHT_FULL)) {
     if (!gen_weight(&g[IN_W], dtype, &g[IN_X],
-                    (flags & CLI_GEN_WEIGHT_FULL) != 0, r))
+                    (flags & CLI_GEN_WEIGHT_FULL) != 0, 3.0, r))
       return 0;
   }
   if (flags & CLI_GEN_POS_WEIGHT) {
-    if (!gen_weight(&g[IN_PW], dtype, &g[IN_X], 0, r))
+    if (!gen_weight(&g[IN_PW], dtype, &g[IN_X], 0, 3.0, r))
       return 0;
   }
   return 1;
 }
 
-int cli_generate(cli_job *j, clloss_dtype dtype, size_t rows, size_t cols,
-                 unsigned flags, cli_rng *rng) {
+/* Random data suited to j's loss and options into j->in (and j->have):
+ * logits, log-probabilities, probabilities, targets in range. rows x cols
+ * is [N, C] for the class losses and the element-wise shape otherwise.
+ * Returns 0 when out of memory. */
+static int cli_generate(cli_job *j, clloss_dtype dtype, size_t rows,
+                        size_t cols, unsigned flags, cli_rng *rng) {
   const cli_loss_info *loss = j->cmd->loss;
   j->have = 1u << IN_X | 1u << IN_T |
             (flags & (CLI_GEN_WEIGHT | CLI_GEN_WEIGHT_FULL) ? 1u << IN_W : 0) |
@@ -206,13 +189,14 @@ static void case_args(const cli_case *c, run_args *a) {
   a->out[OUT_LOSS] = a->out[OUT_GRAD] = "-";
 }
 
-int cli_trial_run(cli_trial *t, const cli_case *c, cli_rng *rng,
+int cli_trial_run(cli_trial *t, const cli_case *c, uint64_t seed, uint64_t salt,
                   clloss_context *ctx, int runs) {
   cli_job *j = &t->j;
+  cli_rng rng = cli_rng_make(seed, salt);
   memset(t, 0, sizeof *t);
   j->cmd = cli_find_command(c->loss);
   case_args(c, &j->a);
-  if (!cli_generate(j, c->dtype, c->rows, c->cols, c->gen, rng))
+  if (!cli_generate(j, c->dtype, c->rows, c->cols, c->gen, &rng))
     return t->stage = CLI_TRIAL_MEMORY;
   cli_capture(1);
   t->rc = j->cmd->check(j);
@@ -261,10 +245,10 @@ static int special(double a, double b) {
   return 0;
 }
 
-double cli_max_rel_error(const void *got, const void *ref, clloss_dtype t,
-                         size_t n) {
+double cli_max_error(const void *got, const void *ref, clloss_dtype t, size_t n,
+                     int relative) {
   double scale = 0.0, worst = 0.0;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; relative && i < n; i++) {
     double r = fabs(cli_load(ref, t, i));
     if (isfinite(r) && r > scale)
       scale = r;
@@ -276,7 +260,7 @@ double cli_max_rel_error(const void *got, const void *ref, clloss_dtype t,
     if (sp)
       worst = sp < 0 ? INFINITY : worst;
     else if (g != r) {
-      double den = fabs(r) > floor ? fabs(r) : floor;
+      double den = !relative ? 1.0 : fabs(r) > floor ? fabs(r) : floor;
       double e = den > 0.0 ? fabs(g - r) / den : INFINITY;
       worst = e > worst ? e : worst;
     }
@@ -284,16 +268,34 @@ double cli_max_rel_error(const void *got, const void *ref, clloss_dtype t,
   return worst;
 }
 
-double cli_max_abs_error(const void *got, const void *ref, clloss_dtype t,
-                         size_t n) {
-  double worst = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double g = cli_load(got, t, i), r = cli_load(ref, t, i);
-    int sp = special(g, r);
-    if (sp)
-      worst = sp < 0 ? INFINITY : worst;
-    else if (fabs(g - r) > worst)
-      worst = fabs(g - r);
+int cli_test_parse(const char *cmd, const char *help, int full, int argc,
+                   char **argv, cli_test_args *a) {
+  for (int i = 1; i < argc;) {
+    const char *v;
+    long long seed;
+    if (cli_is_help(argv[i])) {
+      fputs(help, stdout);
+      return -1;
+    } else if (cli_option(argc, argv, &i, "--device", &v)) {
+      if (!v || !*v)
+        return cli_error(cmd, CLI_USAGE, "--device needs a value");
+      a->device = v;
+    } else if (full && cli_option(argc, argv, &i, "--loss", &v)) {
+      if (!v || !cli_find_loss(v))
+        return cli_error(cmd, CLI_USAGE, "unknown loss '%s'", v ? v : "");
+      a->only = v;
+    } else if (full && cli_option(argc, argv, &i, "--seed", &v)) {
+      if (!cli_parse_int64(v, &seed))
+        return cli_error(cmd, CLI_USAGE, "--seed needs an integer");
+      a->seed = (uint64_t)seed;
+    } else if (full && cli_flag(argv[i], "--all")) {
+      a->all = 1;
+      i++;
+    } else {
+      return cli_error(cmd, CLI_USAGE,
+                       "unknown argument '%s' (see clloss %s --help)", argv[i],
+                       cmd);
+    }
   }
-  return worst;
+  return CLI_OK;
 }

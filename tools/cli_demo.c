@@ -16,25 +16,13 @@ static const char *const demo_help =
     "both include copies between host and device).\n";
 
 int cli_demo(int argc, char **argv) {
-  const char *device = NULL;
-  for (int i = 1; i < argc;) {
-    const char *v;
-    if (cli_is_help(argv[i])) {
-      fputs(demo_help, stdout);
-      return CLI_OK;
-    } else if (cli_option(argc, argv, &i, "--device", &v)) {
-      if (!v || !*v)
-        return cli_error("demo", CLI_USAGE, "--device needs a value");
-      device = v;
-    } else {
-      return cli_error("demo", CLI_USAGE,
-                       "unknown argument '%s' (see clloss demo --help)",
-                       argv[i]);
-    }
-  }
+  cli_test_args a = {NULL, NULL, 0, 0};
+  int rc = cli_test_parse("demo", demo_help, 0, argc, argv, &a);
+  if (rc != CLI_OK)
+    return rc < 0 ? CLI_OK : rc;
   clloss_context *ctx;
   size_t index;
-  int rc = cli_open_device("demo", device, &ctx, &index);
+  rc = cli_open_device("demo", a.device, &ctx, &index);
   if (rc != CLI_OK)
     return rc;
   static const char *const names[] = {"cross_entropy", "mse_loss", "l1_loss"};
@@ -43,15 +31,15 @@ int cli_demo(int argc, char **argv) {
          "max |dgrad|", "device ms", "ref ms");
   for (size_t i = 0; i < 3 && rc == CLI_OK; i++) {
     const cli_case c = {names[i], CLLOSS_FLOAT32, 256, 1000, 0, ""};
-    cli_rng rng = cli_rng_make(20261126u, (uint64_t)strlen(names[i]));
     cli_trial t;
     /* The device twice: the first call pools buffers. */
-    const int stage = cli_trial_run(&t, &c, &rng, ctx, 2);
+    const int stage =
+        cli_trial_run(&t, &c, 20261126u, strlen(names[i]), ctx, 2);
     const cli_output *g = &t.j.out[OUT_GRAD];
     if (stage == CLI_TRIAL_OK)
       printf("%-14s %14.7g %14.7g %12.3g %10.3f %10.3f\n", names[i],
              *(float *)t.j.out[OUT_LOSS].data, *(float *)t.ref[0],
-             cli_max_abs_error(g->data, t.ref[1], CLLOSS_FLOAT32, g->count),
+             cli_max_error(g->data, t.ref[1], CLLOSS_FLOAT32, g->count, 0),
              t.dev_ms, t.ref_ms);
     else if (stage == CLI_TRIAL_MEMORY)
       rc = cli_error("demo", CLI_DATA_ERROR, "out of memory");

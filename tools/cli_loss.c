@@ -60,6 +60,26 @@ double cli_load(const void *data, clloss_dtype t, size_t i) {
   }
 }
 
+void cli_store(void *data, clloss_dtype t, size_t i, double v) {
+  switch (t) {
+  case CLLOSS_FLOAT16:
+    ((uint16_t *)data)[i] = clloss_float_to_half((float)v);
+    break;
+  case CLLOSS_FLOAT64:
+    ((double *)data)[i] = v;
+    break;
+  case CLLOSS_INT32:
+    ((int32_t *)data)[i] = (int32_t)v;
+    break;
+  case CLLOSS_INT64:
+    ((int64_t *)data)[i] = (int64_t)v;
+    break;
+  default:
+    ((float *)data)[i] = (float)v;
+    break;
+  }
+}
+
 int cli_is_float(clloss_dtype t) {
   return t == CLLOSS_FLOAT16 || t == CLLOSS_FLOAT32 || t == CLLOSS_FLOAT64;
 }
@@ -132,13 +152,8 @@ int cli_convert_weight(const char *what, const npy_array *w, clloss_dtype to,
   *out = malloc(n * (to == CLLOSS_FLOAT64 ? 8 : 4));
   if (!*out)
     return error("out of memory");
-  for (size_t i = 0; i < w->count; i++) {
-    double v = cli_load(w->data, w->dtype, i);
-    if (to == CLLOSS_FLOAT64)
-      ((double *)*out)[i] = v;
-    else
-      ((float *)*out)[i] = (float)v;
-  }
+  for (size_t i = 0; i < w->count; i++)
+    cli_store(*out, to, i, cli_load(w->data, w->dtype, i));
   return CLI_OK;
 }
 

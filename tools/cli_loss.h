@@ -73,7 +73,9 @@ int cli_convert_weight(const char *what, const npy_array *w, clloss_dtype to,
 void cli_ce_options(clloss_cross_entropy_desc *d, const cli_options *o);
 int cli_is_float(clloss_dtype t);
 
-/* Reads element i of a float array of type t as double. */
+/* Reads element i of an array of type t as double; stores v as element i
+ * (rounded to the storage type). */
 double cli_load(const void *data, clloss_dtype t, size_t i);
+void cli_store(void *data, clloss_dtype t, size_t i, double v);
 
 #endif

@@ -120,15 +120,14 @@ typedef struct st_counts {
 /* One case on one device: 'pass', 'FAIL' or 'skip' and the errors. */
 static void run_case(const cli_case *c, clloss_context *ctx, uint64_t seed,
                      size_t index, st_counts *n) {
-  cli_rng rng = cli_rng_make(seed, index + 1);
   cli_trial t;
   const cli_output *l = &t.j.out[OUT_LOSS], *g = &t.j.out[OUT_GRAD];
   const char *verdict = "FAIL", *why = t.msg;
   double lerr = 0.0, gerr = 0.0;
-  switch (cli_trial_run(&t, c, &rng, ctx, 1)) {
+  switch (cli_trial_run(&t, c, seed, index + 1, ctx, 1)) {
   case CLI_TRIAL_OK:
-    lerr = cli_max_rel_error(l->data, t.ref[0], l->type, l->count);
-    gerr = cli_max_rel_error(g->data, t.ref[1], c->dtype, g->count);
+    lerr = cli_max_error(l->data, t.ref[0], l->type, l->count, 1);
+    gerr = cli_max_error(g->data, t.ref[1], c->dtype, g->count, 1);
     if (lerr <= tolerance(c->dtype) && gerr <= tolerance(c->dtype))
       verdict = "pass";
     why = NULL;
@@ -203,38 +202,11 @@ static int test_device(size_t index, const char *only, uint64_t seed,
 }
 
 int cli_selftest(int argc, char **argv) {
-  const char *device = NULL, *only = NULL;
-  int all = 0;
-  uint64_t seed = 20261126u;
-  for (int i = 1; i < argc;) {
-    const char *v;
-    if (cli_is_help(argv[i])) {
-      fputs(selftest_help, stdout);
-      return CLI_OK;
-    } else if (cli_option(argc, argv, &i, "--device", &v)) {
-      if (!v || !*v)
-        return cli_error("selftest", CLI_USAGE, "--device needs a value");
-      device = v;
-    } else if (cli_option(argc, argv, &i, "--loss", &v)) {
-      if (!v || !cli_find_loss(v))
-        return cli_error("selftest", CLI_USAGE, "unknown loss '%s'",
-                         v ? v : "");
-      only = v;
-    } else if (cli_option(argc, argv, &i, "--seed", &v)) {
-      long long s;
-      if (!cli_parse_int64(v, &s))
-        return cli_error("selftest", CLI_USAGE, "--seed needs an integer");
-      seed = (uint64_t)s;
-    } else if (cli_flag(argv[i], "--all")) {
-      all = 1;
-      i++;
-    } else {
-      return cli_error("selftest", CLI_USAGE,
-                       "unknown argument '%s' (see clloss selftest --help)",
-                       argv[i]);
-    }
-  }
-  if (all && device)
+  cli_test_args a = {NULL, NULL, 0, 20261126u};
+  int rc = cli_test_parse("selftest", selftest_help, 1, argc, argv, &a);
+  if (rc != CLI_OK)
+    return rc < 0 ? CLI_OK : rc;
+  if (a.all && a.device)
     return cli_error("selftest", CLI_USAGE,
                      "--all and --device exclude each other");
   clloss_device_info *infos;
@@ -248,19 +220,19 @@ int cli_selftest(int argc, char **argv) {
     return cli_error("selftest", CLI_DATA_ERROR,
                      "no OpenCL device found: nothing to test");
   st_counts total = {0, 0, 0, 0};
-  int rc = CLI_OK;
-  if (all) {
+  if (a.all) {
     for (size_t i = 0; i < count; i++)
-      if (test_device(i, only, seed, &total) != CLI_OK)
+      if (test_device(i, a.only, a.seed, &total) != CLI_OK)
         rc = CLI_DATA_ERROR;
   } else {
     clloss_device_info info;
     size_t index;
-    s = clloss_select_device(device, &info, &index);
+    s = clloss_select_device(a.device, &info, &index);
     if (s != CLLOSS_SUCCESS)
       return cli_error("selftest", CLI_DATA_ERROR, "device '%s': %s",
-                       device ? device : "(default)", clloss_status_string(s));
-    rc = test_device(index, only, seed, &total);
+                       a.device ? a.device : "(default)",
+                       clloss_status_string(s));
+    rc = test_device(index, a.only, a.seed, &total);
   }
   printf("selftest: %d passed, %d failed, %d skipped\n", total.passed,
          total.failed, total.skipped);
