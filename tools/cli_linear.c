@@ -9,11 +9,6 @@
 
 #define error(...) cli_error("run", CLI_DATA_ERROR, __VA_ARGS__)
 
-static const char *shape_of(const npy_array *a, char *buf, size_t len) {
-  npy_format_shape(a->ndim, a->shape, buf, len);
-  return buf;
-}
-
 /* Shapes and dtypes: X [N, H] or [H]; W [V, H]; b [V]; targets [N] or ()
  * (indices) or X's leading shape plus V (probabilities, X's dtype). */
 static int check_shapes(cli_job *j) {
@@ -23,26 +18,28 @@ static int check_shapes(cli_job *j) {
   char s1[256], s2[256];
   if (!cli_is_float(x->dtype) || (x->ndim != 1 && x->ndim != 2))
     return error("input must be a float array [N, H] or [H], not %s %s",
-                 clloss_dtype_name(x->dtype), shape_of(x, s1, sizeof s1));
+                 clloss_dtype_name(x->dtype), cli_shape_text(x, s1, sizeof s1));
   j->one_row = x->ndim == 1;
   const size_t N = j->one_row ? 1 : x->shape[0], H = x->shape[x->ndim - 1];
   if (w->ndim != 2 || w->shape[1] != H || w->shape[0] == 0 || H == 0)
     return error("linear weight %s does not fit input %s: it needs shape "
                  "[V, %zu] with V, H >= 1",
-                 shape_of(w, s2, sizeof s2), shape_of(x, s1, sizeof s1), H);
+                 cli_shape_text(w, s2, sizeof s2),
+                 cli_shape_text(x, s1, sizeof s1), H);
   const size_t V = w->shape[0];
   if (w->dtype != x->dtype || (bias && b->dtype != x->dtype))
     return error("linear weight and bias must have the input's dtype %s",
                  clloss_dtype_name(x->dtype));
   if (bias && (b->ndim != 1 || b->shape[0] != V))
     return error("linear bias %s must have shape (%zu,)",
-                 shape_of(b, s1, sizeof s1), V);
+                 cli_shape_text(b, s1, sizeof s1), V);
   if (cli_is_float(t->dtype)) {
     if (t->dtype != x->dtype || t->ndim != x->ndim ||
         t->shape[t->ndim - 1] != V || (!j->one_row && t->shape[0] != N))
       return error("probability target %s %s must be %s of shape [N, V] "
                    "(or [V] for one row)",
-                   clloss_dtype_name(t->dtype), shape_of(t, s1, sizeof s1),
+                   clloss_dtype_name(t->dtype),
+                   cli_shape_text(t, s1, sizeof s1),
                    clloss_dtype_name(x->dtype));
   } else if (t->dtype == CLLOSS_INT64 || t->dtype == CLLOSS_INT32) {
     int rc = cli_check_indices(j, N, V);
@@ -122,9 +119,7 @@ clloss_status cli_reference_linear(cli_job *j) {
 
 void cli_describe_linear(const cli_job *j, char *buf, size_t len) {
   const cli_output *l = &j->out[OUT_LOSS];
-  double sum = 0.0;
-  for (size_t i = 0; i < l->count; i++)
-    sum += cli_load(l->data, l->type, i);
+  const double sum = cli_sum(l->data, l->type, l->count);
   snprintf(buf, len,
            "linear_cross_entropy(%s, %s, N=%zu H=%zu V=%zu): "
            "loss%s %.9g",

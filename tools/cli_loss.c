@@ -80,6 +80,18 @@ void cli_store(void *data, clloss_dtype t, size_t i, double v) {
   }
 }
 
+double cli_sum(const void *data, clloss_dtype t, size_t n) {
+  double sum = 0.0;
+  for (size_t i = 0; i < n; i++)
+    sum += cli_load(data, t, i);
+  return sum;
+}
+
+const char *cli_shape_text(const npy_array *a, char *buf, size_t len) {
+  npy_format_shape(a->ndim, a->shape, buf, len);
+  return buf;
+}
+
 int cli_is_float(clloss_dtype t) {
   return t == CLLOSS_FLOAT16 || t == CLLOSS_FLOAT32 || t == CLLOSS_FLOAT64;
 }

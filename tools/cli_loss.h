@@ -77,5 +77,9 @@ int cli_is_float(clloss_dtype t);
  * (rounded to the storage type). */
 double cli_load(const void *data, clloss_dtype t, size_t i);
 void cli_store(void *data, clloss_dtype t, size_t i, double v);
+/* The sum of n values of type t. */
+double cli_sum(const void *data, clloss_dtype t, size_t n);
+/* a's shape as "(2, 3)" in buf. */
+const char *cli_shape_text(const npy_array *a, char *buf, size_t len);
 
 #endif

@@ -16,11 +16,6 @@ static int same_shape(const npy_array *a, const npy_array *b) {
          memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof a->shape[0]) == 0;
 }
 
-static const char *shape_text(const npy_array *a, char *buf, size_t len) {
-  npy_format_shape(a->ndim, a->shape, buf, len);
-  return buf;
-}
-
 int cli_check_indices(const cli_job *j, size_t rows, size_t classes) {
   const npy_array *x = &j->in[IN_X], *t = &j->in[IN_T];
   const int64_t ignore = j->a.opt.ignore_index;
@@ -28,8 +23,8 @@ int cli_check_indices(const cli_job *j, size_t rows, size_t classes) {
   if (!(j->one_row ? t->ndim == 0 : t->ndim == 1 && t->shape[0] == rows))
     return error("target %s does not fit input %s: class indices need "
                  "shape %s",
-                 shape_text(t, s2, sizeof s2), shape_text(x, s1, sizeof s1),
-                 j->one_row ? "()" : "[N]");
+                 cli_shape_text(t, s2, sizeof s2),
+                 cli_shape_text(x, s1, sizeof s1), j->one_row ? "()" : "[N]");
   for (size_t i = 0; i < t->count; i++) {
     int64_t v = t->dtype == CLLOSS_INT32 ? ((const int32_t *)t->data)[i]
                                          : ((const int64_t *)t->data)[i];
@@ -47,12 +42,12 @@ static int check_class_loss(cli_job *j, const cli_loss_info *loss) {
   char s1[256], s2[256];
   if (x->ndim != 1 && x->ndim != 2)
     return error("%s takes an input of shape [N, C] or [C], not %s", loss->name,
-                 shape_text(x, s1, sizeof s1));
+                 cli_shape_text(x, s1, sizeof s1));
   j->one_row = x->ndim == 1;
   const size_t rows = j->one_row ? 1 : x->shape[0];
   const size_t classes = x->shape[x->ndim - 1];
   if (classes == 0)
-    return error("input %s has no classes", shape_text(x, s1, sizeof s1));
+    return error("input %s has no classes", cli_shape_text(x, s1, sizeof s1));
   const int probs = cli_is_float(t->dtype);
   if (probs && loss->family == CLI_NLL_LOSS)
     return error("nll_loss takes int64 or int32 class indices, not %s",
@@ -61,7 +56,8 @@ static int check_class_loss(cli_job *j, const cli_loss_info *loss) {
     return error("target: unsupported dtype %s", clloss_dtype_name(t->dtype));
   if (probs && !same_shape(x, t))
     return error("probability target %s does not match input %s",
-                 shape_text(t, s2, sizeof s2), shape_text(x, s1, sizeof s1));
+                 cli_shape_text(t, s2, sizeof s2),
+                 cli_shape_text(x, s1, sizeof s1));
   if (probs && t->dtype != x->dtype)
     return error("probability target is %s but input is %s; they must match",
                  clloss_dtype_name(t->dtype), clloss_dtype_name(x->dtype));
@@ -71,7 +67,7 @@ static int check_class_loss(cli_job *j, const cli_loss_info *loss) {
   if (j->have & (1u << IN_W)) {
     if (w->ndim != 1 || w->shape[0] != classes)
       return error("weight %s must have shape (%zu,), one per class",
-                   shape_text(w, s1, sizeof s1), classes);
+                   cli_shape_text(w, s1, sizeof s1), classes);
     rc = cli_convert_weight("weight", w, j->out[OUT_LOSS].type, &j->weight);
     if (rc != CLI_OK)
       return rc;
@@ -126,7 +122,8 @@ static int check_pointwise(cli_job *j, const cli_loss_info *loss) {
   char s1[256], s2[256];
   if (!same_shape(x, t))
     return error("target %s does not match input %s",
-                 shape_text(t, s2, sizeof s2), shape_text(x, s1, sizeof s1));
+                 cli_shape_text(t, s2, sizeof s2),
+                 cli_shape_text(x, s1, sizeof s1));
   if (t->dtype != x->dtype)
     return error("target is %s but input is %s; they must match",
                  clloss_dtype_name(t->dtype), clloss_dtype_name(x->dtype));
@@ -140,7 +137,8 @@ static int check_pointwise(cli_job *j, const cli_loss_info *loss) {
       continue;
     if (!broadcastable(w, x))
       return error("%s %s must match input %s or its last dimension", names[k],
-                   shape_text(w, s2, sizeof s2), shape_text(x, s1, sizeof s1));
+                   cli_shape_text(w, s2, sizeof s2),
+                   cli_shape_text(x, s1, sizeof s1));
     int rc = cli_convert_weight(names[k], w, j->out[OUT_LOSS].type, dst[k]);
     if (rc != CLI_OK)
       return rc;
@@ -221,9 +219,7 @@ clloss_status cli_reference_loss(cli_job *j) {
 void cli_describe_loss(const cli_job *j, char *buf, size_t len) {
   const cli_output *l = &j->out[OUT_LOSS];
   char opts[256];
-  double sum = 0.0;
-  for (size_t i = 0; i < l->count; i++)
-    sum += cli_load(l->data, l->type, i);
+  const double sum = cli_sum(l->data, l->type, l->count);
   cli_describe_options(&j->a.opt, opts, sizeof opts);
   if (j->a.opt.reduction == CLLOSS_REDUCTION_NONE)
     snprintf(buf, len, "%s(%s, %s): loss[%zu] sum %.9g", j->cmd->loss->name,

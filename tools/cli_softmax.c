@@ -14,12 +14,10 @@ int cli_check_softmax(cli_job *j) {
                      "input: dtype %s is not a float (float16, float32, "
                      "float64)",
                      clloss_dtype_name(x->dtype));
-  if (x->ndim == 0 || x->shape[x->ndim - 1] == 0) {
-    npy_format_shape(x->ndim, x->shape, s, sizeof s);
+  if (x->ndim == 0 || x->shape[x->ndim - 1] == 0)
     return cli_error("run", CLI_DATA_ERROR,
                      "softmax takes rows of at least one class, not shape %s",
-                     s);
-  }
+                     cli_shape_text(x, s, sizeof s));
   clloss_softmax_desc d = CLLOSS_SOFTMAX_DESC_INIT;
   d.classes = x->shape[x->ndim - 1];
   d.rows = x->count / d.classes;
@@ -45,7 +43,6 @@ clloss_status cli_reference_softmax(cli_job *j) {
 void cli_describe_softmax(const cli_job *j, char *buf, size_t len) {
   const npy_array *x = &j->in[IN_X];
   char s[512];
-  npy_format_shape(x->ndim, x->shape, s, sizeof s);
-  snprintf(buf, len, "softmax(%s, %s) over the last axis", s,
-           clloss_dtype_name(x->dtype));
+  snprintf(buf, len, "softmax(%s, %s) over the last axis",
+           cli_shape_text(x, s, sizeof s), clloss_dtype_name(x->dtype));
 }
