@@ -4,22 +4,7 @@
 #define CLLOSS_CLI_DATA_H
 #include <stdint.h>
 
-#include "cli_loss.h"
-#include "npy.h"
-
-typedef struct cli_rng {
-  uint64_t state;
-} cli_rng;
-
-cli_rng cli_rng_make(uint64_t seed, uint64_t salt);
-uint64_t cli_rng_next(cli_rng *r);
-double cli_uniform(cli_rng *r, double lo, double hi);
-
-/* Allocates a's data for the shape (zero-filled); 0 when out of memory. */
-int cli_array_alloc(npy_array *a, clloss_dtype dtype, int ndim,
-                    const size_t *shape);
-/* Stores v as element i (rounded to the storage type). */
-void cli_store(void *data, clloss_dtype t, size_t i, double v);
+#include "cli_run.h"
 
 /* What a generated problem holds besides input and target. */
 enum {
@@ -33,27 +18,58 @@ enum {
   CLI_GEN_3D = 1u << 7           /* element-wise: shape [2, rows, cols] */
 };
 
-typedef struct cli_generated {
-  npy_array input, target, weight, pos_weight;
-  int has_weight, has_pos_weight;
-} cli_generated;
+/* A loss on generated data: its storage type, rows x cols (cli_generate),
+ * what the data holds (CLI_GEN_*) and the options as `run` takes them. */
+typedef struct cli_case {
+  const char *loss;
+  clloss_dtype dtype;
+  size_t rows, cols;
+  unsigned gen;
+  const char *options;
+} cli_case;
 
-/* Random data suited to `loss`: logits, log-probabilities, probabilities,
- * targets in range. rows x cols is [N, C] for the class losses and the
- * element-wise shape otherwise. Returns 0 when out of memory. */
-int cli_generate(cli_generated *g, const cli_loss_info *loss,
-                 const cli_options *opt, clloss_dtype dtype, size_t rows,
-                 size_t cols, unsigned flags, cli_rng *rng);
-void cli_generated_free(cli_generated *g);
+/* A case run through its `run` entry: generated, checked, computed on the
+ * CPU reference (its data from seed and salt; its loss and gradient kept in
+ * ref[], malloc'd) and then `runs` times on a device into j.out; where it
+ * stopped (CLI_TRIAL_*), the status s of the failed call or the check's reason
+ * in msg, and the time of the reference and of the last device call. */
+enum {
+  CLI_TRIAL_OK,
+  CLI_TRIAL_MEMORY,
+  CLI_TRIAL_CHECK,
+  CLI_TRIAL_NO_FP64,
+  CLI_TRIAL_REFERENCE,
+  CLI_TRIAL_DEVICE
+};
+typedef struct cli_trial {
+  cli_job j;
+  void *ref[2];
+  int stage, rc;
+  clloss_status s;
+  double ref_ms, dev_ms;
+  char msg[400];
+} cli_trial;
+int cli_trial_run(cli_trial *t, const cli_case *c, uint64_t seed, uint64_t salt,
+                  clloss_context *ctx, int runs);
+void cli_trial_free(cli_trial *t);
 
-/* The largest |got - ref| / max(|ref_i|, 0.01 max_j |ref_j|) over n values
- * of type t: a relative error with a floor, so that values near zero in a
- * large gradient do not dominate. NaN matches NaN and an infinity the same
- * infinity; any other mismatch with a NaN or infinity is INFINITY. */
-double cli_max_rel_error(const void *got, const void *ref, clloss_dtype t,
-                         size_t n);
-/* The largest |got - ref|, with the same NaN and infinity rules. */
-double cli_max_abs_error(const void *got, const void *ref, clloss_dtype t,
-                         size_t n);
+/* The largest |got - ref| or (relative) |got - ref| / max(|ref_i|, 0.01
+ * max_j |ref_j|) over n values of type t: a relative error with a floor,
+ * so that values near zero in a large gradient do not dominate. NaN
+ * matches NaN and an infinity the same infinity; any other mismatch with
+ * a NaN or infinity is INFINITY. */
+double cli_max_error(const void *got, const void *ref, clloss_dtype t, size_t n,
+                     int relative);
+
+/* selftest's and demo's arguments (`cmd`): --device I and, when `full`
+ * (selftest), --all, --loss NAME, --seed S. CLI_OK, CLI_USAGE, or -1
+ * after printing `help`. */
+typedef struct cli_test_args {
+  const char *device, *only;
+  int all;
+  uint64_t seed;
+} cli_test_args;
+int cli_test_parse(const char *cmd, const char *help, int full, int argc,
+                   char **argv, cli_test_args *a);
 
 #endif

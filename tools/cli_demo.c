@@ -1,12 +1,10 @@
 /* cli_demo.c - `clloss demo`: cross_entropy, mse_loss and l1_loss on random
  * data on the default device and on the CPU reference, side by side. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "cli_data.h"
-#include "cli_loss.h"
+#include "cli_run.h"
 
 static const char *const demo_help =
     "usage: clloss demo [--device I]\n"
@@ -17,87 +15,40 @@ static const char *const demo_help =
     "difference and the time of each (device: the second, warm call;\n"
     "both include copies between host and device).\n";
 
-typedef struct demo_row {
-  double dev_loss, ref_loss, grad_diff, dev_ms, ref_ms;
-} demo_row;
-
-static int demo_one(const char *name, clloss_context *ctx, demo_row *row) {
-  const cli_loss_info *loss = cli_find_loss(name);
-  cli_options o = cli_default_options();
-  cli_rng rng = cli_rng_make(20261126u, (uint64_t)strlen(name));
-  cli_generated g;
-  cli_problem p;
-  char msg[512];
-  if (!cli_generate(&g, loss, &o, CLLOSS_FLOAT32, 256, 1000, 0, &rng))
-    return cli_error("demo", CLI_DATA_ERROR, "out of memory");
-  int rc = cli_problem_init(&p, loss, &o, &g.input, &g.target, NULL, NULL, msg,
-                            sizeof msg);
-  if (rc != CLI_OK) {
-    cli_generated_free(&g);
-    return cli_error("demo", rc, "%s", msg);
-  }
-  size_t n = g.input.count;
-  float dl = 0.0f, rl = 0.0f;
-  float *dg = malloc(n * sizeof *dg), *rg = malloc(n * sizeof *rg);
-  clloss_status s = CLLOSS_OUT_OF_HOST_MEMORY;
-  if (dg && rg) {
-    double t0 = cli_now_ms();
-    s = cli_problem_run(&p, NULL, &rl, rg);
-    row->ref_ms = cli_now_ms() - t0;
-    if (s == CLLOSS_SUCCESS)
-      s = cli_problem_run(&p, ctx, &dl, dg); /* warm-up: pools buffers */
-    t0 = cli_now_ms();
-    if (s == CLLOSS_SUCCESS)
-      s = cli_problem_run(&p, ctx, &dl, dg);
-    row->dev_ms = cli_now_ms() - t0;
-  }
-  if (s == CLLOSS_SUCCESS) {
-    row->dev_loss = dl;
-    row->ref_loss = rl;
-    row->grad_diff = cli_max_abs_error(dg, rg, CLLOSS_FLOAT32, n);
-  }
-  free(dg);
-  free(rg);
-  cli_problem_free(&p);
-  cli_generated_free(&g);
-  if (s != CLLOSS_SUCCESS)
-    return cli_error("demo", CLI_DATA_ERROR, "%s failed: %s (%s)", name,
-                     clloss_status_name(s), clloss_context_error_detail(ctx));
-  return CLI_OK;
-}
-
 int cli_demo(int argc, char **argv) {
-  const char *device = NULL;
-  for (int i = 1; i < argc;) {
-    const char *v;
-    if (cli_is_help(argv[i])) {
-      fputs(demo_help, stdout);
-      return CLI_OK;
-    } else if (cli_option(argc, argv, &i, "--device", &v)) {
-      if (!v || !*v)
-        return cli_error("demo", CLI_USAGE, "--device needs a value");
-      device = v;
-    } else {
-      return cli_error("demo", CLI_USAGE,
-                       "unknown argument '%s' (see clloss demo --help)",
-                       argv[i]);
-    }
-  }
+  cli_test_args a = {NULL, NULL, 0, 0};
+  int rc = cli_test_parse("demo", demo_help, 0, argc, argv, &a);
+  if (rc != CLI_OK)
+    return rc < 0 ? CLI_OK : rc;
   clloss_context *ctx;
   size_t index;
-  int rc = cli_open_device("demo", device, &ctx, &index);
+  rc = cli_open_device("demo", a.device, &ctx, &index);
   if (rc != CLI_OK)
     return rc;
+  static const char *const names[] = {"cross_entropy", "mse_loss", "l1_loss"};
   printf("device %zu: %s\n", index, clloss_context_device_info(ctx)->name);
   printf("%-14s %14s %14s %12s %10s %10s\n", "loss", "device loss", "reference",
          "max |dgrad|", "device ms", "ref ms");
-  static const char *const names[] = {"cross_entropy", "mse_loss", "l1_loss"};
   for (size_t i = 0; i < 3 && rc == CLI_OK; i++) {
-    demo_row row;
-    rc = demo_one(names[i], ctx, &row);
-    if (rc == CLI_OK)
+    const cli_case c = {names[i], CLLOSS_FLOAT32, 256, 1000, 0, ""};
+    cli_trial t;
+    /* The device twice: the first call pools buffers. */
+    const int stage =
+        cli_trial_run(&t, &c, 20261126u, strlen(names[i]), ctx, 2);
+    const cli_output *g = &t.j.out[OUT_GRAD];
+    if (stage == CLI_TRIAL_OK)
       printf("%-14s %14.7g %14.7g %12.3g %10.3f %10.3f\n", names[i],
-             row.dev_loss, row.ref_loss, row.grad_diff, row.dev_ms, row.ref_ms);
+             *(float *)t.j.out[OUT_LOSS].data, *(float *)t.ref[0],
+             cli_max_error(g->data, t.ref[1], CLLOSS_FLOAT32, g->count, 0),
+             t.dev_ms, t.ref_ms);
+    else if (stage == CLI_TRIAL_MEMORY)
+      rc = cli_error("demo", CLI_DATA_ERROR, "out of memory");
+    else if (stage == CLI_TRIAL_CHECK)
+      rc = cli_error("demo", t.rc, "%s", t.msg);
+    else
+      rc = cli_error("demo", CLI_DATA_ERROR, "%s failed: %s (%s)", names[i],
+                     clloss_status_name(t.s), clloss_context_error_detail(ctx));
+    cli_trial_free(&t);
   }
   clloss_context_release(ctx);
   return rc;

@@ -1,19 +1,19 @@
 /* cli_loss.c - the losses the tool knows by their PyTorch names, their
- * options, and running a checked problem on a device or the CPU reference.
- */
+ * options, and the checks of options, targets and weights that every
+ * command shares, each failure one sentence naming the rule it breaks. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli_loss.h"
 
-#define CE_OPTS                                                                \
-  (CLI_OPT_REDUCTION | CLI_OPT_IGNORE_INDEX | CLI_OPT_LABEL_SMOOTHING |        \
-   CLI_OPT_WEIGHT | CLI_OPT_Z_LOSS | CLI_OPT_SOFTCAP | CLI_OPT_GRAD_SCALE)
+#define error(...) cli_error("run", CLI_DATA_ERROR, __VA_ARGS__)
+
 /* What every element-wise loss takes. */
 #define PW_OPTS (CLI_OPT_REDUCTION | CLI_OPT_GRAD_SCALE)
 
-static const cli_loss_info losses[] = {
-    {"cross_entropy", CLI_CROSS_ENTROPY, CLLOSS_MSE_LOSS, CE_OPTS},
+const cli_loss_info cli_losses[8] = {
+    {"cross_entropy", CLI_CROSS_ENTROPY, CLLOSS_MSE_LOSS, CLI_CE_OPTS},
     {"nll_loss", CLI_NLL_LOSS, CLLOSS_MSE_LOSS,
      CLI_OPT_REDUCTION | CLI_OPT_IGNORE_INDEX | CLI_OPT_WEIGHT |
          CLI_OPT_GRAD_SCALE},
@@ -28,44 +28,10 @@ static const cli_loss_info losses[] = {
 };
 
 const cli_loss_info *cli_find_loss(const char *name) {
-  for (size_t i = 0; i < sizeof losses / sizeof losses[0]; i++)
-    if (strcmp(losses[i].name, name) == 0)
-      return &losses[i];
+  for (size_t i = 0; i < sizeof cli_losses / sizeof cli_losses[0]; i++)
+    if (strcmp(cli_losses[i].name, name) == 0)
+      return &cli_losses[i];
   return NULL;
-}
-
-const cli_loss_info *cli_losses(size_t *count) {
-  *count = sizeof losses / sizeof losses[0];
-  return losses;
-}
-
-const char *cli_option_name(unsigned opt) {
-  switch (opt) {
-  case CLI_OPT_REDUCTION:
-    return "--reduction";
-  case CLI_OPT_IGNORE_INDEX:
-    return "--ignore-index";
-  case CLI_OPT_LABEL_SMOOTHING:
-    return "--label-smoothing";
-  case CLI_OPT_WEIGHT:
-    return "--weight";
-  case CLI_OPT_POS_WEIGHT:
-    return "--pos-weight";
-  case CLI_OPT_DELTA:
-    return "--delta";
-  case CLI_OPT_BETA:
-    return "--beta";
-  case CLI_OPT_LOG_TARGET:
-    return "--log-target";
-  case CLI_OPT_Z_LOSS:
-    return "--z-loss";
-  case CLI_OPT_SOFTCAP:
-    return "--softcap";
-  case CLI_OPT_GRAD_SCALE:
-    return "--grad-scale";
-  default:
-    return "?";
-  }
 }
 
 cli_options cli_default_options(void) {
@@ -94,62 +60,120 @@ double cli_load(const void *data, clloss_dtype t, size_t i) {
   }
 }
 
-clloss_status cli_problem_run(const cli_problem *p, clloss_context *ctx,
-                              void *loss, void *grad) {
-  const void *x = p->input->data, *t = p->target->data;
-  switch (p->loss->family) {
-  case CLI_CROSS_ENTROPY:
-    return ctx ? clloss_cross_entropy_host(ctx, &p->ce, x, t, p->weight, NULL,
-                                           loss, grad)
-               : clloss_reference_cross_entropy(&p->ce, x, t, p->weight, NULL,
-                                                loss, grad);
-  case CLI_NLL_LOSS:
-    return ctx ? clloss_nll_loss_host(ctx, &p->nll, x, t, p->weight, NULL, loss,
-                                      grad)
-               : clloss_reference_nll_loss(&p->nll, x, t, p->weight, NULL, loss,
-                                           grad);
-  case CLI_POINTWISE:
-    return ctx ? clloss_pointwise_host(ctx, &p->pw, x, t, p->weight,
-                                       p->pos_weight, NULL, loss, grad)
-               : clloss_reference_pointwise(&p->pw, x, t, p->weight,
-                                            p->pos_weight, NULL, loss, grad);
+void cli_store(void *data, clloss_dtype t, size_t i, double v) {
+  switch (t) {
+  case CLLOSS_FLOAT16:
+    ((uint16_t *)data)[i] = clloss_float_to_half((float)v);
+    break;
+  case CLLOSS_FLOAT64:
+    ((double *)data)[i] = v;
+    break;
+  case CLLOSS_INT32:
+    ((int32_t *)data)[i] = (int32_t)v;
+    break;
+  case CLLOSS_INT64:
+    ((int64_t *)data)[i] = (int64_t)v;
+    break;
+  default:
+    ((float *)data)[i] = (float)v;
+    break;
   }
-  return CLLOSS_INVALID_ARGUMENT;
 }
 
-void cli_describe_options(const cli_problem *p, char *buf, size_t len) {
-  const cli_options *o = &p->opt;
-  size_t used = 0;
-  if (!len)
-    return;
-  buf[0] = '\0';
-#define ADD_(...)                                                              \
-  do {                                                                         \
-    int n_ = snprintf(buf + used, len - used, __VA_ARGS__);                    \
-    if (n_ < 0 || (size_t)n_ >= len - used)                                    \
-      return;                                                                  \
-    used += (size_t)n_;                                                        \
-  } while (0)
-  ADD_("%s", clloss_reduction_name(o->reduction));
-  if (o->given & CLI_OPT_WEIGHT)
-    ADD_(" weight");
-  if (o->given & CLI_OPT_POS_WEIGHT)
-    ADD_(" pos_weight");
-  if (o->given & CLI_OPT_IGNORE_INDEX)
-    ADD_(" ignore=%lld", (long long)o->ignore_index);
-  if (o->given & CLI_OPT_LABEL_SMOOTHING)
-    ADD_(" smooth=%g", o->label_smoothing);
-  if (o->given & CLI_OPT_DELTA)
-    ADD_(" delta=%g", o->delta);
-  if (o->given & CLI_OPT_BETA)
-    ADD_(" beta=%g", o->beta);
-  if (o->given & CLI_OPT_LOG_TARGET)
-    ADD_(" log_target");
-  if (o->given & CLI_OPT_Z_LOSS)
-    ADD_(" z=%g", o->z_loss);
-  if (o->given & CLI_OPT_SOFTCAP)
-    ADD_(" softcap=%g", o->softcap);
-  if (o->given & CLI_OPT_GRAD_SCALE)
-    ADD_(" grad_scale=%g", o->grad_scale);
-#undef ADD_
+double cli_sum(const void *data, clloss_dtype t, size_t n) {
+  double sum = 0.0;
+  for (size_t i = 0; i < n; i++)
+    sum += cli_load(data, t, i);
+  return sum;
+}
+
+const char *cli_shape_text(const npy_array *a, char *buf, size_t len) {
+  npy_format_shape(a->ndim, a->shape, buf, len);
+  return buf;
+}
+
+int cli_is_float(clloss_dtype t) {
+  return t == CLLOSS_FLOAT16 || t == CLLOSS_FLOAT32 || t == CLLOSS_FLOAT64;
+}
+
+/* The options by bit, as the command line and the summary name them. */
+static const char *const option_names[11][2] = {
+    {"--reduction", ""},
+    {"--ignore-index", " ignore=%lld"},
+    {"--label-smoothing", " smooth=%g"},
+    {"--weight", " weight"},
+    {"--pos-weight", " pos_weight"},
+    {"--delta", " delta=%g"},
+    {"--beta", " beta=%g"},
+    {"--log-target", " log_target"},
+    {"--z-loss", " z=%g"},
+    {"--softcap", " softcap=%g"},
+    {"--grad-scale", " grad_scale=%g"}};
+
+int cli_check_options(const cli_loss_info *loss, const cli_options *o) {
+  unsigned extra = o->given & ~loss->options;
+  int k = 0;
+  if (extra) {
+    while (!(extra & (1u << k)))
+      k++;
+    return cli_error("run", CLI_USAGE, "%s does not apply to %s",
+                     option_names[k][0], loss->name);
+  }
+  const char *bad = NULL;
+  if (o->reduction == CLLOSS_REDUCTION_BATCHMEAN &&
+      loss->pointwise != CLLOSS_KL_DIV)
+    bad = "--reduction batchmean applies to kl_div only";
+  else if (!(o->label_smoothing >= 0.0f && o->label_smoothing <= 1.0f))
+    bad = "--label-smoothing must be in [0, 1]";
+  else if (!(o->delta > 0.0f))
+    bad = "--delta must be > 0";
+  else if (!(o->beta >= 0.0f))
+    bad = "--beta must be >= 0";
+  else if (!(o->z_loss >= 0.0f))
+    bad = "--z-loss must be >= 0";
+  else if (!(o->softcap >= 0.0f))
+    bad = "--softcap must be >= 0 (0 is off)";
+  return bad ? cli_error("run", CLI_USAGE, "%s", bad) : CLI_OK;
+}
+
+void cli_describe_options(const cli_options *o, char *buf, size_t len) {
+  const double values[11] = {
+      0,         0,          o->label_smoothing, 0, 0, o->delta, o->beta, 0,
+      o->z_loss, o->softcap, o->grad_scale};
+  static const int order[10] = {3, 4, 1, 2, 5, 6, 7, 8, 9, 10};
+  int used = snprintf(buf, len, "%s", clloss_reduction_name(o->reduction));
+  for (int i = 0; i < 10 && used >= 0 && (size_t)used < len; i++) {
+    const int k = order[i];
+    if (!(o->given & (1u << k)))
+      continue;
+    if (k == 1) /* the one integer */
+      used += snprintf(buf + used, len - (size_t)used, option_names[k][1],
+                       (long long)o->ignore_index);
+    else
+      used += snprintf(buf + used, len - (size_t)used, option_names[k][1],
+                       values[k]);
+  }
+}
+
+int cli_convert_weight(const char *what, const npy_array *w, clloss_dtype to,
+                       void **out) {
+  if (!cli_is_float(w->dtype))
+    return error("%s: dtype %s is not a float", what,
+                 clloss_dtype_name(w->dtype));
+  size_t n = w->count ? w->count : 1;
+  *out = malloc(n * (to == CLLOSS_FLOAT64 ? 8 : 4));
+  if (!*out)
+    return error("out of memory");
+  for (size_t i = 0; i < w->count; i++)
+    cli_store(*out, to, i, cli_load(w->data, w->dtype, i));
+  return CLI_OK;
+}
+
+void cli_ce_options(clloss_cross_entropy_desc *d, const cli_options *o) {
+  d->reduction = o->reduction;
+  d->ignore_index = o->ignore_index;
+  d->label_smoothing = o->label_smoothing;
+  d->z_loss = o->z_loss;
+  d->softcap = o->softcap;
+  d->grad_scale = o->grad_scale;
 }

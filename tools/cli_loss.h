@@ -1,12 +1,11 @@
-/* cli_loss.h - one loss problem of the command-line tool: the loss by its
- * PyTorch name, its options, the input arrays, and the checks that turn
- * them into a clloss descriptor; then running it on a device or on the CPU
- * reference. Shared by `run`, `selftest` and `demo`. */
+/* cli_loss.h - the losses of the command-line tool by their PyTorch names,
+ * and their options. Shared by `run`, `selftest`, `demo` and `bench`. */
 #ifndef CLLOSS_CLI_LOSS_H
 #define CLLOSS_CLI_LOSS_H
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli.h"
 #include "clloss.h"
 #include "npy.h"
 
@@ -30,6 +29,10 @@ enum {
   CLI_OPT_SOFTCAP = 1u << 9,
   CLI_OPT_GRAD_SCALE = 1u << 10
 };
+/* cross_entropy's options (linear_cross_entropy's too). */
+#define CLI_CE_OPTS                                                            \
+  (CLI_OPT_REDUCTION | CLI_OPT_IGNORE_INDEX | CLI_OPT_LABEL_SMOOTHING |        \
+   CLI_OPT_WEIGHT | CLI_OPT_Z_LOSS | CLI_OPT_SOFTCAP | CLI_OPT_GRAD_SCALE)
 
 typedef struct cli_loss_info {
   const char *name; /* PyTorch's torch.nn.functional name */
@@ -40,10 +43,6 @@ typedef struct cli_loss_info {
 
 /* NULL when `name` is not a loss. */
 const cli_loss_info *cli_find_loss(const char *name);
-/* All losses, in the order of the help text; *count receives the number. */
-const cli_loss_info *cli_losses(size_t *count);
-/* "--reduction" for CLI_OPT_REDUCTION, ... */
-const char *cli_option_name(unsigned opt);
 
 typedef struct cli_options {
   unsigned given; /* CLI_OPT_* given on the command line */
@@ -57,57 +56,30 @@ typedef struct cli_options {
 /* PyTorch's defaults. */
 cli_options cli_default_options(void);
 
-/* Checks that every option given applies to `loss` and is in range;
- * CLI_OK or CLI_USAGE with a sentence in msg. */
-int cli_check_options(const cli_loss_info *loss, const cli_options *o,
-                      char *msg, size_t msglen);
+/* Checks that every option given applies to `loss` and is in range:
+ * CLI_OK, or CLI_USAGE after a sentence (cli_error, as `run`'s, like the
+ * checks below). */
+int cli_check_options(const cli_loss_info *loss, const cli_options *o);
 
-/* A checked problem. Arrays are borrowed; the converted weights are owned
- * (cli_problem_free). */
-typedef struct cli_problem {
-  const cli_loss_info *loss;
-  cli_options opt;
-  const npy_array *input, *target;
-  void *weight, *pos_weight; /* in the loss type, or NULL */
-  clloss_cross_entropy_desc ce;
-  clloss_nll_loss_desc nll;
-  clloss_pointwise_desc pw;
-  clloss_dtype loss_type; /* float32, or float64 for float64 input */
-  int loss_ndim;          /* shape of the loss output */
-  size_t loss_shape[NPY_MAX_DIMS];
-  size_t loss_count;
-} cli_problem;
-
-/* Checks options (CLI_USAGE) and arrays (CLI_DATA_ERROR: shapes, dtypes,
- * targets) and fills *p; on failure writes one sentence to msg. Weight and
- * pos_weight may be NULL. */
-int cli_problem_init(cli_problem *p, const cli_loss_info *loss,
-                     const cli_options *opt, const npy_array *input,
-                     const npy_array *target, const npy_array *weight,
-                     const npy_array *pos_weight, char *msg, size_t msglen);
-void cli_problem_free(cli_problem *p);
-
-/* Runs the problem on ctx, or on the CPU reference when ctx is NULL, with an
- * upstream gradient of 1. `loss` holds loss_count values of loss_type and
- * `grad` input->count values of the input's type; either may be NULL, not
- * both. */
-clloss_status cli_problem_run(const cli_problem *p, clloss_context *ctx,
-                              void *loss, void *grad);
+/* "reduction=mean weight ignore_index=3": the options as given. */
+void cli_describe_options(const cli_options *o, char *buf, size_t len);
 
 /* Copies a float array into the loss type (float32 or float64), which is
  * what the library takes for weights whatever the input's storage; *out
- * is malloc'd. CLI_OK or CLI_DATA_ERROR with a sentence naming `what`. */
+ * is malloc'd. CLI_OK or CLI_DATA_ERROR naming `what`. */
 int cli_convert_weight(const char *what, const npy_array *w, clloss_dtype to,
-                       void **out, char *msg, size_t msglen);
-/* Class indices must lie in [0, C) or equal ignore_index (PyTorch raises):
- * CLI_OK or CLI_DATA_ERROR naming the first bad one. */
-int cli_check_targets(const npy_array *t, size_t classes, int64_t ignore,
-                      char *msg, size_t msglen);
+                       void **out);
+/* cross_entropy's options into its descriptor. */
+void cli_ce_options(clloss_cross_entropy_desc *d, const cli_options *o);
+int cli_is_float(clloss_dtype t);
 
-/* "reduction=mean weight ignore_index=3": the options as given. */
-void cli_describe_options(const cli_problem *p, char *buf, size_t len);
-
-/* Reads element i of a float array of type t as double. */
+/* Reads element i of an array of type t as double; stores v as element i
+ * (rounded to the storage type). */
 double cli_load(const void *data, clloss_dtype t, size_t i);
+void cli_store(void *data, clloss_dtype t, size_t i, double v);
+/* The sum of n values of type t. */
+double cli_sum(const void *data, clloss_dtype t, size_t n);
+/* a's shape as "(2, 3)" in buf. */
+const char *cli_shape_text(const npy_array *a, char *buf, size_t len);
 
 #endif

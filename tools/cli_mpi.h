@@ -1,7 +1,7 @@
-/* cli_mpi.h - the MPI set-up, agreement, timing and gathering that every
- * --vocab-parallel command shares (cli_mpi.c). The commands' own files
- * (cli_*vocab_parallel.c) are built only with the MPI layer; without it
- * cli_mpi.c stands in for their entry points with the no-MPI error. */
+/* cli_mpi.h - what every --vocab-parallel command shares (cli_mpi.c): MPI
+ * set-up, the processes' agreement, timed runs and gathering, and the
+ * shards of `clloss run` (cli_run.h). Without the MPI layer cli_mpi.c
+ * stands in for the MPI-only entry points with the no-MPI error. */
 #ifndef CLLOSS_CLI_MPI_H
 #define CLLOSS_CLI_MPI_H
 
@@ -38,15 +38,6 @@ int cli_mpi_anyone(int bad);
 typedef clloss_status (*cli_mpi_fn)(void *state);
 int cli_mpi_timed(int repeat, int warmup, cli_mpi_fn fn, void *state,
                   int everyone, double *median);
-
-/* Process 0 receives each process's block of an even split of `classes`
- * (clloss_mpi_even_shard): `rows` rows of its classes, `per` bytes per
- * class, and lays them side by side in `full` ([rows, classes]); the
- * others send theirs. With rows > 1 the blocks pass through `scratch`
- * (process 0: rows * classes * per bytes). counts: 2 * size ints.
- * Returns MPI's code. */
-int cli_mpi_gather(const void *mine, void *full, void *scratch, size_t rows,
-                   size_t classes, size_t per, int *counts);
 #endif
 
 #endif

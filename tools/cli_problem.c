@@ -1,191 +1,105 @@
-/* cli_problem.c - checks a loss problem of the tool (options, shapes,
- * dtypes, targets) before anything reaches the library, so that each bad
- * input gets one sentence that names the array and the rule it breaks. */
-#include <stdarg.h>
+/* cli_problem.c - the losses' entries of `clloss run` (cli_run.h): their
+ * checks of shapes, dtypes and targets before anything reaches the
+ * library, so that each bad input gets one sentence that names the array
+ * and the rule it breaks, and their calls on a device or the CPU
+ * reference. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "cli_loss.h"
+#include "cli_run.h"
 
-static int say(int code, char *msg, size_t msglen, const char *fmt, ...) {
-  if (msg && msglen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, msglen, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
-
-static int is_float(clloss_dtype t) {
-  return t == CLLOSS_FLOAT16 || t == CLLOSS_FLOAT32 || t == CLLOSS_FLOAT64;
-}
-
-static int is_index(clloss_dtype t) {
-  return t == CLLOSS_INT32 || t == CLLOSS_INT64;
-}
+#define error(...) cli_error("run", CLI_DATA_ERROR, __VA_ARGS__)
 
 static int same_shape(const npy_array *a, const npy_array *b) {
-  if (a->ndim != b->ndim)
-    return 0;
-  for (int i = 0; i < a->ndim; i++)
-    if (a->shape[i] != b->shape[i])
-      return 0;
-  return 1;
+  return a->ndim == b->ndim &&
+         memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof a->shape[0]) == 0;
 }
 
-static const char *shape_text(const npy_array *a, char *buf, size_t len) {
-  npy_format_shape(a->ndim, a->shape, buf, len);
-  return buf;
-}
-
-int cli_check_options(const cli_loss_info *loss, const cli_options *o,
-                      char *msg, size_t msglen) {
-  unsigned extra = o->given & ~loss->options;
-  if (extra) {
-    unsigned bit = extra & (~extra + 1u);
-    return say(CLI_USAGE, msg, msglen, "%s does not apply to %s",
-               cli_option_name(bit), loss->name);
-  }
-  if (o->reduction == CLLOSS_REDUCTION_BATCHMEAN &&
-      loss->pointwise != CLLOSS_KL_DIV)
-    return say(CLI_USAGE, msg, msglen,
-               "--reduction batchmean applies to kl_div only");
-  if (!(o->label_smoothing >= 0.0f && o->label_smoothing <= 1.0f))
-    return say(CLI_USAGE, msg, msglen, "--label-smoothing must be in [0, 1]");
-  if (!(o->delta > 0.0f))
-    return say(CLI_USAGE, msg, msglen, "--delta must be > 0");
-  if (!(o->beta >= 0.0f))
-    return say(CLI_USAGE, msg, msglen, "--beta must be >= 0");
-  if (!(o->z_loss >= 0.0f))
-    return say(CLI_USAGE, msg, msglen, "--z-loss must be >= 0");
-  if (!(o->softcap >= 0.0f))
-    return say(CLI_USAGE, msg, msglen, "--softcap must be >= 0 (0 is off)");
-  return CLI_OK;
-}
-
-int cli_convert_weight(const char *what, const npy_array *w, clloss_dtype to,
-                       void **out, char *msg, size_t msglen) {
-  if (!is_float(w->dtype))
-    return say(CLI_DATA_ERROR, msg, msglen, "%s: dtype %s is not a float", what,
-               clloss_dtype_name(w->dtype));
-  size_t n = w->count ? w->count : 1;
-  *out = malloc(n * (to == CLLOSS_FLOAT64 ? 8 : 4));
-  if (!*out)
-    return say(CLI_DATA_ERROR, msg, msglen, "out of memory");
-  for (size_t i = 0; i < w->count; i++) {
-    double v = cli_load(w->data, w->dtype, i);
-    if (to == CLLOSS_FLOAT64)
-      ((double *)*out)[i] = v;
-    else
-      ((float *)*out)[i] = (float)v;
-  }
-  return CLI_OK;
-}
-
-int cli_check_targets(const npy_array *t, size_t classes, int64_t ignore,
-                      char *msg, size_t msglen) {
+int cli_check_indices(const cli_job *j, size_t rows, size_t classes) {
+  const npy_array *x = &j->in[IN_X], *t = &j->in[IN_T];
+  const int64_t ignore = j->a.opt.ignore_index;
+  char s1[256], s2[256];
+  if (!(j->one_row ? t->ndim == 0 : t->ndim == 1 && t->shape[0] == rows))
+    return error("target %s does not fit input %s: class indices need "
+                 "shape %s",
+                 cli_shape_text(t, s2, sizeof s2),
+                 cli_shape_text(x, s1, sizeof s1), j->one_row ? "()" : "[N]");
   for (size_t i = 0; i < t->count; i++) {
     int64_t v = t->dtype == CLLOSS_INT32 ? ((const int32_t *)t->data)[i]
                                          : ((const int64_t *)t->data)[i];
     if (v != ignore && (v < 0 || (uint64_t)v >= classes))
-      return say(CLI_DATA_ERROR, msg, msglen,
-                 "target[%zu] = %lld is outside [0, %zu) and is not the "
-                 "ignore index %lld",
-                 i, (long long)v, classes, (long long)ignore);
+      return error("target[%zu] = %lld is outside [0, %zu) and is not the "
+                   "ignore index %lld",
+                   i, (long long)v, classes, (long long)ignore);
   }
   return CLI_OK;
 }
 
-static int init_class_loss(cli_problem *p, const npy_array *weight, char *msg,
-                           size_t msglen) {
-  const npy_array *x = p->input, *t = p->target;
-  const char *name = p->loss->name;
+static int check_class_loss(cli_job *j, const cli_loss_info *loss) {
+  const npy_array *x = &j->in[IN_X], *t = &j->in[IN_T], *w = &j->in[IN_W];
+  const cli_options *o = &j->a.opt;
   char s1[256], s2[256];
   if (x->ndim != 1 && x->ndim != 2)
-    return say(CLI_DATA_ERROR, msg, msglen,
-               "%s takes an input of shape [N, C] or [C], not %s", name,
-               shape_text(x, s1, sizeof s1));
-  int one_row = x->ndim == 1;
-  size_t rows = one_row ? 1 : x->shape[0];
-  size_t classes = x->shape[x->ndim - 1];
+    return error("%s takes an input of shape [N, C] or [C], not %s", loss->name,
+                 cli_shape_text(x, s1, sizeof s1));
+  j->one_row = x->ndim == 1;
+  const size_t rows = j->one_row ? 1 : x->shape[0];
+  const size_t classes = x->shape[x->ndim - 1];
   if (classes == 0)
-    return say(CLI_DATA_ERROR, msg, msglen, "input %s has no classes",
-               shape_text(x, s1, sizeof s1));
-  int probs = is_float(t->dtype);
-  if (probs && p->loss->family == CLI_NLL_LOSS)
-    return say(CLI_DATA_ERROR, msg, msglen,
-               "nll_loss takes int64 or int32 class indices, not %s",
-               clloss_dtype_name(t->dtype));
-  if (!probs && !is_index(t->dtype))
-    return say(CLI_DATA_ERROR, msg, msglen, "target: unsupported dtype %s",
-               clloss_dtype_name(t->dtype));
-  if (probs) {
-    if (!same_shape(x, t))
-      return say(CLI_DATA_ERROR, msg, msglen,
-                 "probability target %s does not match input %s",
-                 shape_text(t, s2, sizeof s2), shape_text(x, s1, sizeof s1));
-    if (t->dtype != x->dtype)
-      return say(CLI_DATA_ERROR, msg, msglen,
-                 "probability target is %s but input is %s; they must match",
+    return error("input %s has no classes", cli_shape_text(x, s1, sizeof s1));
+  const int probs = cli_is_float(t->dtype);
+  if (probs && loss->family == CLI_NLL_LOSS)
+    return error("nll_loss takes int64 or int32 class indices, not %s",
+                 clloss_dtype_name(t->dtype));
+  if (!probs && t->dtype != CLLOSS_INT32 && t->dtype != CLLOSS_INT64)
+    return error("target: unsupported dtype %s", clloss_dtype_name(t->dtype));
+  if (probs && !same_shape(x, t))
+    return error("probability target %s does not match input %s",
+                 cli_shape_text(t, s2, sizeof s2),
+                 cli_shape_text(x, s1, sizeof s1));
+  if (probs && t->dtype != x->dtype)
+    return error("probability target is %s but input is %s; they must match",
                  clloss_dtype_name(t->dtype), clloss_dtype_name(x->dtype));
-  } else {
-    int ok = one_row ? t->ndim == 0 : t->ndim == 1 && t->shape[0] == rows;
-    if (!ok)
-      return say(CLI_DATA_ERROR, msg, msglen,
-                 "target %s does not fit input %s: class indices need "
-                 "shape %s",
-                 shape_text(t, s2, sizeof s2), shape_text(x, s1, sizeof s1),
-                 one_row ? "()" : "[N]");
-    int rc = cli_check_targets(t, classes, p->opt.ignore_index, msg, msglen);
-    if (rc != CLI_OK)
-      return rc;
-  }
-  if (weight) {
-    if (weight->ndim != 1 || weight->shape[0] != classes)
-      return say(CLI_DATA_ERROR, msg, msglen,
-                 "weight %s must have shape (%zu,), one per class",
-                 shape_text(weight, s1, sizeof s1), classes);
-    int rc = cli_convert_weight("weight", weight, p->loss_type, &p->weight, msg,
-                                msglen);
+  int rc = probs ? CLI_OK : cli_check_indices(j, rows, classes);
+  if (rc != CLI_OK)
+    return rc;
+  if (j->have & (1u << IN_W)) {
+    if (w->ndim != 1 || w->shape[0] != classes)
+      return error("weight %s must have shape (%zu,), one per class",
+                   cli_shape_text(w, s1, sizeof s1), classes);
+    rc = cli_convert_weight("weight", w, j->out[OUT_LOSS].type, &j->weight);
     if (rc != CLI_OK)
       return rc;
   }
   /* Probability targets are passed with the input's type, indices as is. */
-  clloss_dtype target_type = t->dtype;
-  if (p->loss->family == CLI_CROSS_ENTROPY) {
+  if (loss->family == CLI_CROSS_ENTROPY) {
     clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+    cli_ce_options(&d, o);
     d.rows = rows;
     d.classes = classes;
     d.input_type = x->dtype;
-    d.target_type = target_type;
-    d.reduction = p->opt.reduction;
-    d.ignore_index = p->opt.ignore_index;
-    d.label_smoothing = p->opt.label_smoothing;
-    d.z_loss = p->opt.z_loss;
-    d.softcap = p->opt.softcap;
-    d.grad_scale = p->opt.grad_scale;
-    p->ce = d;
+    d.target_type = t->dtype;
+    j->lin.ce = d;
   } else {
     clloss_nll_loss_desc d = CLLOSS_NLL_LOSS_DESC_INIT;
     d.rows = rows;
     d.classes = classes;
     d.input_type = x->dtype;
-    d.target_type = target_type;
-    d.reduction = p->opt.reduction;
-    d.ignore_index = p->opt.ignore_index;
-    d.grad_scale = p->opt.grad_scale;
-    p->nll = d;
+    d.target_type = t->dtype;
+    d.reduction = o->reduction;
+    d.ignore_index = o->ignore_index;
+    d.grad_scale = o->grad_scale;
+    j->nll = d;
   }
   /* none gives one loss per row: [N], or () for a single [C] row as in
    * PyTorch. */
-  if (p->opt.reduction == CLLOSS_REDUCTION_NONE && !one_row) {
-    p->loss_ndim = 1;
-    p->loss_shape[0] = rows;
+  cli_output *l = &j->out[OUT_LOSS];
+  if (o->reduction == CLLOSS_REDUCTION_NONE && !j->one_row) {
+    l->ndim = 1;
+    l->shape[0] = rows;
   }
-  p->loss_count = p->opt.reduction == CLLOSS_REDUCTION_NONE ? rows : 1;
+  l->count = o->reduction == CLLOSS_REDUCTION_NONE ? rows : 1;
   return CLI_OK;
 }
 
@@ -202,84 +116,115 @@ static int broadcastable(const npy_array *w, const npy_array *x) {
   return w->shape[w->ndim - 1] == x->shape[x->ndim - 1];
 }
 
-static int init_pointwise(cli_problem *p, const npy_array *weight,
-                          const npy_array *pos_weight, char *msg,
-                          size_t msglen) {
-  const npy_array *x = p->input, *t = p->target;
+static int check_pointwise(cli_job *j, const cli_loss_info *loss) {
+  const npy_array *x = &j->in[IN_X], *t = &j->in[IN_T];
+  const cli_options *o = &j->a.opt;
   char s1[256], s2[256];
   if (!same_shape(x, t))
-    return say(CLI_DATA_ERROR, msg, msglen, "target %s does not match input %s",
-               shape_text(t, s2, sizeof s2), shape_text(x, s1, sizeof s1));
+    return error("target %s does not match input %s",
+                 cli_shape_text(t, s2, sizeof s2),
+                 cli_shape_text(x, s1, sizeof s1));
   if (t->dtype != x->dtype)
-    return say(CLI_DATA_ERROR, msg, msglen,
-               "target is %s but input is %s; they must match",
-               clloss_dtype_name(t->dtype), clloss_dtype_name(x->dtype));
-  clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(p->loss->pointwise);
-  const npy_array *ws[2] = {weight, pos_weight};
+    return error("target is %s but input is %s; they must match",
+                 clloss_dtype_name(t->dtype), clloss_dtype_name(x->dtype));
+  clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(loss->pointwise);
   static const char *const names[2] = {"weight", "pos_weight"};
-  void **dst[2] = {&p->weight, &p->pos_weight};
+  void **dst[2] = {&j->weight, &j->pos_weight};
   size_t *counts[2] = {&d.weight_count, &d.pos_weight_count};
   for (int k = 0; k < 2; k++) {
-    if (!ws[k])
+    const npy_array *w = &j->in[IN_W + k];
+    if (!(j->have & (1u << (IN_W + k))))
       continue;
-    if (!broadcastable(ws[k], x))
-      return say(CLI_DATA_ERROR, msg, msglen,
-                 "%s %s must match input %s or its last dimension", names[k],
-                 shape_text(ws[k], s2, sizeof s2),
-                 shape_text(x, s1, sizeof s1));
-    int rc =
-        cli_convert_weight(names[k], ws[k], p->loss_type, dst[k], msg, msglen);
+    if (!broadcastable(w, x))
+      return error("%s %s must match input %s or its last dimension", names[k],
+                   cli_shape_text(w, s2, sizeof s2),
+                   cli_shape_text(x, s1, sizeof s1));
+    int rc = cli_convert_weight(names[k], w, j->out[OUT_LOSS].type, dst[k]);
     if (rc != CLI_OK)
       return rc;
-    *counts[k] = ws[k]->count;
+    *counts[k] = w->count;
   }
   d.count = x->count;
   d.input_type = x->dtype;
-  d.reduction = p->opt.reduction;
-  d.delta = p->opt.delta;
-  d.beta = p->opt.beta;
-  d.log_target = p->opt.log_target;
+  d.reduction = o->reduction;
+  d.delta = o->delta;
+  d.beta = o->beta;
+  d.log_target = o->log_target;
   d.batch = x->ndim ? x->shape[0] : 1;
-  d.grad_scale = p->opt.grad_scale;
-  p->pw = d;
-  if (p->opt.reduction == CLLOSS_REDUCTION_NONE) {
-    p->loss_ndim = x->ndim;
-    memcpy(p->loss_shape, x->shape, sizeof x->shape);
-    p->loss_count = x->count;
-  } else {
-    p->loss_count = 1;
+  d.grad_scale = o->grad_scale;
+  j->pw = d;
+  cli_output *l = &j->out[OUT_LOSS];
+  l->count = 1;
+  if (o->reduction == CLLOSS_REDUCTION_NONE) {
+    l->ndim = x->ndim;
+    memcpy(l->shape, x->shape, sizeof x->shape);
+    l->count = x->count;
   }
   return CLI_OK;
 }
 
-int cli_problem_init(cli_problem *p, const cli_loss_info *loss,
-                     const cli_options *opt, const npy_array *input,
-                     const npy_array *target, const npy_array *weight,
-                     const npy_array *pos_weight, char *msg, size_t msglen) {
-  memset(p, 0, sizeof *p);
-  p->loss = loss;
-  p->opt = *opt;
-  p->input = input;
-  p->target = target;
-  int rc = cli_check_options(loss, opt, msg, msglen);
+int cli_check_loss(cli_job *j) {
+  const cli_loss_info *loss = j->cmd->loss;
+  const npy_array *x = &j->in[IN_X];
+  int rc = cli_check_options(loss, &j->a.opt);
   if (rc != CLI_OK)
     return rc;
-  if (!is_float(input->dtype))
-    return say(CLI_DATA_ERROR, msg, msglen,
-               "input: dtype %s is not a float (float16, float32, float64)",
-               clloss_dtype_name(input->dtype));
-  p->loss_type =
-      input->dtype == CLLOSS_FLOAT64 ? CLLOSS_FLOAT64 : CLLOSS_FLOAT32;
-  rc = loss->family == CLI_POINTWISE
-           ? init_pointwise(p, weight, pos_weight, msg, msglen)
-           : init_class_loss(p, weight, msg, msglen);
-  if (rc != CLI_OK)
-    cli_problem_free(p);
-  return rc;
+  if (!cli_is_float(x->dtype))
+    return error("input: dtype %s is not a float (float16, float32, float64)",
+                 clloss_dtype_name(x->dtype));
+  /* The loss in float32, or float64 for float64 input; the gradient in
+   * the input's shape and dtype. */
+  cli_output *l = &j->out[OUT_LOSS], *g = &j->out[OUT_GRAD];
+  l->path = j->a.out[OUT_LOSS];
+  l->type = clloss_loss_dtype(x->dtype);
+  g->path = j->a.out[OUT_GRAD];
+  g->type = x->dtype;
+  g->ndim = x->ndim;
+  memcpy(g->shape, x->shape, sizeof x->shape);
+  g->count = x->count;
+  return loss->family == CLI_POINTWISE ? check_pointwise(j, loss)
+                                       : check_class_loss(j, loss);
 }
 
-void cli_problem_free(cli_problem *p) {
-  free(p->weight);
-  free(p->pos_weight);
-  p->weight = p->pos_weight = NULL;
+static clloss_status call(cli_job *j, clloss_context *ctx) {
+  const void *x = j->in[IN_X].data, *t = j->in[IN_T].data;
+  void *loss = j->out[OUT_LOSS].data, *grad = j->out[OUT_GRAD].data;
+  switch (j->cmd->loss->family) {
+  case CLI_CROSS_ENTROPY:
+    return ctx ? clloss_cross_entropy_host(ctx, &j->lin.ce, x, t, j->weight,
+                                           NULL, loss, grad)
+               : clloss_reference_cross_entropy(&j->lin.ce, x, t, j->weight,
+                                                NULL, loss, grad);
+  case CLI_NLL_LOSS:
+    return ctx ? clloss_nll_loss_host(ctx, &j->nll, x, t, j->weight, NULL, loss,
+                                      grad)
+               : clloss_reference_nll_loss(&j->nll, x, t, j->weight, NULL, loss,
+                                           grad);
+  default:
+    return ctx ? clloss_pointwise_host(ctx, &j->pw, x, t, j->weight,
+                                       j->pos_weight, NULL, loss, grad)
+               : clloss_reference_pointwise(&j->pw, x, t, j->weight,
+                                            j->pos_weight, NULL, loss, grad);
+  }
+}
+
+clloss_status cli_run_loss(cli_job *j) {
+  return call(j, j->ctx);
+}
+
+clloss_status cli_reference_loss(cli_job *j) {
+  return call(j, NULL);
+}
+
+void cli_describe_loss(const cli_job *j, char *buf, size_t len) {
+  const cli_output *l = &j->out[OUT_LOSS];
+  char opts[256];
+  const double sum = cli_sum(l->data, l->type, l->count);
+  cli_describe_options(&j->a.opt, opts, sizeof opts);
+  if (j->a.opt.reduction == CLLOSS_REDUCTION_NONE)
+    snprintf(buf, len, "%s(%s, %s): loss[%zu] sum %.9g", j->cmd->loss->name,
+             opts, clloss_dtype_name(j->in[IN_X].dtype), l->count, sum);
+  else
+    snprintf(buf, len, "%s(%s, %s): loss %.9g", j->cmd->loss->name, opts,
+             clloss_dtype_name(j->in[IN_X].dtype), sum);
 }

@@ -1,18 +1,15 @@
-/* cli_run.c - `clloss run LOSS --input X.npy --target T.npy ...`: one loss
- * and its gradient on a device or the CPU reference, written to .npy files
- * (and `clloss run softmax`, cli_softmax.c).
- */
+/* cli_run.c - `clloss run NAME ...`: one command of the table below (a
+ * loss, linear_cross_entropy or softmax) on a device or the CPU reference,
+ * its outputs written as .npy files; with --vocab-parallel its shard under
+ * mpirun (cli_mpi.c). One parser, one driver for every entry. */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "cli_loss.h"
+#include "cli_mpi.h"
 #include "cli_run.h"
-#include "cli_softmax.h"
-#include "npy.h"
 
 static const char *const run_help =
     "usage: clloss run LOSS --input X.npy --target T.npy [options]\n"
@@ -89,127 +86,188 @@ static const char *const run_help =
 
 #define usage(...) cli_usage("run", __VA_ARGS__)
 
-static int parse_float_opt(const char *name, const char *v, float *out) {
-  double d;
-  if (!v)
-    return usage("%s needs a value", name);
-  if (!cli_parse_double(v, &d) || fabs(d) > 3.0e38)
-    return usage("not a number: '%s'", v);
-  *out = (float)d;
-  return CLI_OK;
+static const cli_loss_info linear_info = {
+    "linear_cross_entropy", CLI_CROSS_ENTROPY, CLLOSS_MSE_LOSS, CLI_CE_OPTS};
+static const cli_loss_info softmax_info = {"softmax", CLI_CROSS_ENTROPY,
+                                           CLLOSS_MSE_LOSS, 0};
+
+#define LOSS(k, shard)                                                         \
+  {                                                                            \
+    &cli_losses[k], 0, cli_job_load, cli_check_loss, cli_run_loss,             \
+        cli_reference_loss, cli_describe_loss, shard                           \
+  }
+static const cli_command commands[] = {
+    LOSS(0, &cli_ce_shard),
+    LOSS(1, NULL),
+    LOSS(2, NULL),
+    LOSS(3, NULL),
+    LOSS(4, NULL),
+    LOSS(5, NULL),
+    LOSS(6, NULL),
+    LOSS(7, NULL),
+    {&linear_info, CLI_ARGS_LINEAR, cli_job_load, cli_check_linear,
+     cli_run_linear, cli_reference_linear, cli_describe_linear,
+     &cli_linear_shard},
+    {&softmax_info, CLI_ARGS_OUT, cli_job_load, cli_check_softmax,
+     cli_run_softmax, cli_reference_softmax, cli_describe_softmax, NULL},
+};
+
+const cli_command *cli_find_command(const char *name) {
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp(commands[i].loss->name, name) == 0)
+      return &commands[i];
+  return NULL;
 }
 
-/* Options that take a file or a string value. */
-static int string_option(int argc, char **argv, int *i, run_args *a,
-                         int *matched) {
-  static const struct {
-    const char *name;
-    size_t offset;
-  } opts[] = {
-      {"--input", offsetof(run_args, input)},
-      {"--target", offsetof(run_args, target)},
-      {"--weight", offsetof(run_args, weight)},
-      {"--pos-weight", offsetof(run_args, pos_weight)},
-      {"--loss-out", offsetof(run_args, loss_out)},
-      {"--grad-out", offsetof(run_args, grad_out)},
-      {"--out", offsetof(run_args, out)},
-      {"--device", offsetof(run_args, device)},
-      {"--linear-weight", offsetof(run_args, linear_weight)},
-      {"--linear-bias", offsetof(run_args, linear_bias)},
-      {"--grad-weight-out", offsetof(run_args, grad_weight_out)},
-      {"--grad-bias-out", offsetof(run_args, grad_bias_out)},
-  };
-  for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
-    const char *v;
-    if (!cli_option(argc, argv, i, opts[k].name, &v))
-      continue;
-    *matched = 1;
-    if (!v || !*v)
-      return usage("%s needs a value", opts[k].name);
-    *(const char **)((char *)a + opts[k].offset) = v;
-    if (strcmp(opts[k].name, "--weight") == 0)
-      a->opt.given |= CLI_OPT_WEIGHT;
-    if (strcmp(opts[k].name, "--pos-weight") == 0)
-      a->opt.given |= CLI_OPT_POS_WEIGHT;
+/* The options: a file or a string (OPT_PATH), a loss parameter
+ * (OPT_FLOAT, its CLI_OPT_* bit), a count, an index, the reduction, and
+ * the flags without value (an int set to 1). */
+enum { OPT_PATH, OPT_FLOAT, OPT_SIZE, OPT_INDEX, OPT_REDUCTION, OPT_FLAG };
+#define ARG(field) offsetof(run_args, field)
+#define PARAM(field) offsetof(run_args, opt) + offsetof(cli_options, field)
+static const struct {
+  const char *name;
+  int kind;
+  unsigned bit;
+  size_t offset;
+} options[] = {
+    {"--input", OPT_PATH, 0, ARG(in[IN_X])},
+    {"--target", OPT_PATH, 0, ARG(in[IN_T])},
+    {"--weight", OPT_PATH, CLI_OPT_WEIGHT, ARG(in[IN_W])},
+    {"--pos-weight", OPT_PATH, CLI_OPT_POS_WEIGHT, ARG(in[IN_PW])},
+    {"--loss-out", OPT_PATH, 0, ARG(out[OUT_LOSS])},
+    {"--grad-out", OPT_PATH, 0, ARG(out[OUT_GRAD])},
+    {"--out", OPT_PATH, 0, ARG(out[OUT_P])},
+    {"--device", OPT_PATH, 0, ARG(device)},
+    {"--linear-weight", OPT_PATH, 0, ARG(in[IN_LW])},
+    {"--linear-bias", OPT_PATH, 0, ARG(in[IN_LB])},
+    {"--grad-weight-out", OPT_PATH, 0, ARG(out[OUT_GW])},
+    {"--grad-bias-out", OPT_PATH, 0, ARG(out[OUT_GB])},
+    {"--label-smoothing", OPT_FLOAT, CLI_OPT_LABEL_SMOOTHING,
+     PARAM(label_smoothing)},
+    {"--delta", OPT_FLOAT, CLI_OPT_DELTA, PARAM(delta)},
+    {"--beta", OPT_FLOAT, CLI_OPT_BETA, PARAM(beta)},
+    {"--z-loss", OPT_FLOAT, CLI_OPT_Z_LOSS, PARAM(z_loss)},
+    {"--softcap", OPT_FLOAT, CLI_OPT_SOFTCAP, PARAM(softcap)},
+    {"--grad-scale", OPT_FLOAT, CLI_OPT_GRAD_SCALE, PARAM(grad_scale)},
+    {"--reduction", OPT_REDUCTION, CLI_OPT_REDUCTION, PARAM(reduction)},
+    {"--chunk-rows", OPT_SIZE, 0, ARG(chunk_rows)},
+    {"--vocab-block", OPT_SIZE, 0, ARG(vocab_block)},
+    {"--ignore-index", OPT_INDEX, CLI_OPT_IGNORE_INDEX, PARAM(ignore_index)},
+    {"--log-target", OPT_FLAG, CLI_OPT_LOG_TARGET, PARAM(log_target)},
+    {"--cpu", OPT_FLAG, 0, ARG(cpu)},
+    {"--vocab-parallel", OPT_FLAG, 0, ARG(vocab_parallel)},
+    {"--quiet", OPT_FLAG, 0, ARG(quiet)},
+    {"-q", OPT_FLAG, 0, ARG(quiet)},
+};
+
+int cli_run_option(int argc, char **argv, int *i, run_args *a, int *matched) {
+  const char *v = NULL;
+  size_t k = 0;
+  for (; k < sizeof options / sizeof options[0]; k++)
+    if (options[k].kind == OPT_FLAG
+            ? cli_flag(argv[*i], options[k].name)
+            : cli_option(argc, argv, i, options[k].name, &v))
+      break;
+  if (!(*matched = k < sizeof options / sizeof options[0]))
+    return CLI_OK;
+  void *dst = (char *)a + options[k].offset;
+  const char *name = options[k].name;
+  double d;
+  long long n;
+  a->opt.given |= options[k].bit;
+  if (options[k].kind == OPT_FLAG) {
+    *(int *)dst = 1;
+    (*i)++;
     return CLI_OK;
   }
-  *matched = 0;
-  return CLI_OK;
-}
-
-/* Options that set a loss parameter. */
-static int number_option(int argc, char **argv, int *i, run_args *a,
-                         int *matched) {
-  static const struct {
-    const char *name;
-    unsigned bit;
-    size_t offset;
-  } opts[] = {
-      {"--label-smoothing", CLI_OPT_LABEL_SMOOTHING,
-       offsetof(cli_options, label_smoothing)},
-      {"--delta", CLI_OPT_DELTA, offsetof(cli_options, delta)},
-      {"--beta", CLI_OPT_BETA, offsetof(cli_options, beta)},
-      {"--z-loss", CLI_OPT_Z_LOSS, offsetof(cli_options, z_loss)},
-      {"--softcap", CLI_OPT_SOFTCAP, offsetof(cli_options, softcap)},
-      {"--grad-scale", CLI_OPT_GRAD_SCALE, offsetof(cli_options, grad_scale)},
-  };
-  const char *v;
-  *matched = 1;
-  for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
-    if (cli_option(argc, argv, i, opts[k].name, &v)) {
-      a->opt.given |= opts[k].bit;
-      return parse_float_opt(opts[k].name, v,
-                             (float *)((char *)&a->opt + opts[k].offset));
-    }
-  if (cli_option(argc, argv, i, "--reduction", &v)) {
-    a->opt.given |= CLI_OPT_REDUCTION;
-    return cli_parse_reduction("run", v, &a->opt.reduction);
-  }
-  const char *sizes[2] = {"--chunk-rows", "--vocab-block"};
-  size_t *dst[2] = {&a->chunk_rows, &a->vocab_block};
-  for (int k = 0; k < 2; k++)
-    if (cli_option(argc, argv, i, sizes[k], &v)) {
-      if (!v)
-        return usage("%s needs a value", sizes[k]);
-      if (!cli_parse_size(v, dst[k]))
-        return usage("not a count: '%s'", v);
-      return CLI_OK;
-    }
-  if (cli_option(argc, argv, i, "--ignore-index", &v)) {
-    long long n;
-    a->opt.given |= CLI_OPT_IGNORE_INDEX;
-    if (!v)
-      return usage("%s needs a value", "--ignore-index");
+  if (options[k].kind == OPT_REDUCTION)
+    return cli_parse_reduction("run", v, dst);
+  if (!v || (options[k].kind == OPT_PATH && !*v))
+    return usage("%s needs a value", name);
+  switch (options[k].kind) {
+  case OPT_PATH:
+    *(const char **)dst = v;
+    return CLI_OK;
+  case OPT_FLOAT:
+    if (!cli_parse_double(v, &d) || fabs(d) > 3.0e38)
+      return usage("not a number: '%s'", v);
+    *(float *)dst = (float)d;
+    return CLI_OK;
+  case OPT_SIZE:
+    return cli_parse_size(v, dst) ? CLI_OK : usage("not a count: '%s'", v);
+  default:
     if (!cli_parse_int64(v, &n))
       return usage("not an integer: '%s'", v);
-    a->opt.ignore_index = n;
+    *(int64_t *)dst = n;
     return CLI_OK;
   }
-  *matched = 0;
-  return CLI_OK;
 }
 
 /* An output that is an input (the same file by device and inode, through
  * links and other names too) would be replaced by the run that reads it:
- * a usage error, found before anything is read. */
-static int outputs_apart_from_inputs(const run_args *a) {
-  const char *ins[6] = {a->input,      a->target,        a->weight,
-                        a->pos_weight, a->linear_weight, a->linear_bias};
-  static const char *const in_names[6] = {"--input",         "--target",
-                                          "--weight",        "--pos-weight",
-                                          "--linear-weight", "--linear-bias"};
-  const char *outs[5] = {a->loss_out, a->grad_out, a->grad_weight_out,
-                         a->grad_bias_out, a->out};
-  static const char *const out_names[5] = {"--loss-out", "--grad-out",
-                                           "--grad-weight-out",
-                                           "--grad-bias-out", "--out"};
-  for (int k = 0; k < 5; k++)
-    for (int j = 0; j < 6; j++)
-      if (outs[k] && ins[j] && cli_same_file(outs[k], ins[j]))
+ * a usage error, found before anything is read. `outs` outputs are
+ * checked against each other too. */
+static int files_apart(const run_args *a, int outs) {
+  static const char *const in_names[IN_COUNT] = {
+      "--input",  "--linear-weight", "--linear-bias",
+      "--target", "--weight",        "--pos-weight"};
+  static const char *const out_names[OUT_COUNT + 1] = {
+      "--loss-out", "--grad-out", "--grad-weight-out", "--grad-bias-out",
+      "--out"};
+  static const int in_order[IN_COUNT] = {IN_X, IN_T, IN_W, IN_PW, IN_LW, IN_LB};
+  const char *const *o = a->out;
+  for (int k = 0; k < outs; k++)
+    for (int j = k + 1; j < outs; j++)
+      if (o[k] && o[j] && cli_same_file(o[k], o[j]))
+        return usage("%s '%s' and %s '%s' are the same file", out_names[k],
+                     o[k], out_names[j], o[j]);
+  for (int k = 0; k <= OUT_COUNT; k++)
+    for (int i = 0; i < IN_COUNT; i++) {
+      const char *in = a->in[in_order[i]];
+      if (o[k] && in && cli_same_file(o[k], in))
         return usage("%s '%s' is the input %s '%s': an output may not "
                      "replace an input",
-                     out_names[k], outs[k], in_names[j], ins[j]);
+                     out_names[k], o[k], in_names[in_order[i]], in);
+    }
   return CLI_OK;
+}
+
+/* What the arguments must hold for command c (NULL: an unknown name,
+ * checked as a loss's). */
+static int check_args(const run_args *a, const cli_command *c) {
+  const char *const *o = a->out;
+  const unsigned args = c ? c->args : 0;
+  if (a->cpu && a->device)
+    return usage("%s", "--cpu and --device exclude each other");
+  if (args & CLI_ARGS_OUT) {
+    if (!a->in[IN_X] || !o[OUT_P])
+      return usage("%s", "softmax needs --input and --out");
+    if (a->in[IN_T] || o[OUT_LOSS] || o[OUT_GRAD] || a->opt.given ||
+        a->opt.log_target || a->vocab_parallel)
+      return usage("%s", "softmax takes --input, --out, --device, --cpu and "
+                         "--quiet only");
+    return files_apart(a, 0);
+  }
+  if (o[OUT_P])
+    return usage("%s", "--out is softmax's; a loss writes --loss-out and "
+                       "--grad-out");
+  if (!a->in[IN_X] || !a->in[IN_T])
+    return usage("%s", "--input and --target are required");
+  if (!(args & CLI_ARGS_LINEAR) &&
+      (a->in[IN_LW] || a->in[IN_LB] || o[OUT_GW] || o[OUT_GB] ||
+       a->chunk_rows || a->vocab_block))
+    return usage("%s", "--linear-*, --grad-weight-out, --grad-bias-out, "
+                       "--chunk-rows and --vocab-block apply to "
+                       "linear_cross_entropy only");
+  if ((args & CLI_ARGS_LINEAR) && !a->in[IN_LW])
+    return usage("%s", "linear_cross_entropy needs --linear-weight");
+  if (!o[OUT_LOSS] && !o[OUT_GRAD] && !o[OUT_GW] && !o[OUT_GB])
+    return usage("%s", "no output asked for: give --loss-out and/or "
+                       "--grad-out");
+  if (a->cpu && a->vocab_parallel)
+    return usage("%s", "--cpu and --vocab-parallel exclude each other");
+  return files_apart(a, OUT_COUNT);
 }
 
 /* Parses argv; returns CLI_OK, CLI_USAGE, or -1 after printing help. */
@@ -224,169 +282,87 @@ static int parse_args(int argc, char **argv, run_args *a) {
       return -1;
     }
     if (arg[0] != '-' || arg[1] == '\0') {
-      if (a->loss_name)
+      if (a->name)
         return usage("unexpected argument '%s'", arg);
-      a->loss_name = arg;
+      a->name = arg;
       i++;
       continue;
     }
-    if ((rc = string_option(argc, argv, &i, a, &matched)) != CLI_OK)
+    if ((rc = cli_run_option(argc, argv, &i, a, &matched)) != CLI_OK)
       return rc;
-    if (matched)
-      continue;
-    if ((rc = number_option(argc, argv, &i, a, &matched)) != CLI_OK)
-      return rc;
-    if (matched)
-      continue;
-    if (cli_flag(arg, "--log-target")) {
-      a->opt.log_target = 1;
-      a->opt.given |= CLI_OPT_LOG_TARGET;
-    } else if (cli_flag(arg, "--cpu")) {
-      a->cpu = 1;
-    } else if (cli_flag(arg, "--vocab-parallel")) {
-      a->vocab_parallel = 1;
-    } else if (cli_flag(arg, "--quiet") || strcmp(arg, "-q") == 0) {
-      a->quiet = 1;
-    } else {
+    if (!matched)
       return usage("unknown option '%s'", arg);
-    }
-    i++;
   }
-  if (!a->loss_name)
+  if (!a->name)
     return usage("%s", "no LOSS given");
-  if (a->cpu && a->device)
-    return usage("%s", "--cpu and --device exclude each other");
-  if (strcmp(a->loss_name, "softmax") == 0) {
-    if (!a->input || !a->out)
-      return usage("%s", "softmax needs --input and --out");
-    if (a->target || a->loss_out || a->grad_out || a->opt.given ||
-        a->opt.log_target || a->vocab_parallel)
-      return usage("%s", "softmax takes --input, --out, --device, --cpu and "
-                         "--quiet only");
-    return outputs_apart_from_inputs(a);
+  return check_args(a, cli_find_command(a->name));
+}
+
+/* Loads, checks, computes and writes: every command's steps, on its own
+ * or (--vocab-parallel) as its shard on each process, `rank` writing. */
+static int run_job(cli_job *j, int rank) {
+  const cli_command *c = j->cmd;
+  const int vp = j->a.vocab_parallel;
+  const cli_shard *sh = vp ? c->shard : NULL;
+  int rc = CLI_OK;
+  if (vp && !sh)
+    rc = cli_error("run", CLI_USAGE,
+                   "--vocab-parallel applies to cross_entropy, not %s",
+                   c->loss->name);
+  if (rc == CLI_OK)
+    rc = sh && sh->load ? sh->load(j) : c->load(j);
+  if (rc == CLI_OK)
+    rc = c->check(j);
+  if (rc == CLI_OK)
+    rc = cli_job_open(j);
+  if (rc == CLI_OK && sh && sh->prepare)
+    rc = sh->prepare(j);
+  if (rc == CLI_OK)
+    rc = cli_job_alloc(j);
+  /* --vocab-parallel: every process ready, with the same outputs, or all
+   * stop here, before a collective call that would wait for one. */
+  if (vp) {
+    unsigned wanted = 0;
+    for (int k = 0; k < OUT_COUNT; k++)
+      wanted |= j->a.out[k] ? 1u << k : 0u;
+    rc = cli_vp_agree(rc, 1, wanted);
   }
-  if (a->out)
-    return usage("%s", "--out is softmax's; a loss writes --loss-out and "
-                       "--grad-out");
-  if (!a->input || !a->target)
-    return usage("%s", "--input and --target are required");
-  const int linear = strcmp(a->loss_name, "linear_cross_entropy") == 0;
-  if (!linear && (a->linear_weight || a->linear_bias || a->grad_weight_out ||
-                  a->grad_bias_out || a->chunk_rows || a->vocab_block))
-    return usage("%s", "--linear-*, --grad-weight-out, --grad-bias-out, "
-                       "--chunk-rows and --vocab-block apply to "
-                       "linear_cross_entropy only");
-  if (linear && !a->linear_weight)
-    return usage("%s", "linear_cross_entropy needs --linear-weight");
-  if (!a->loss_out && !a->grad_out && !a->grad_weight_out && !a->grad_bias_out)
-    return usage("%s", "no output asked for: give --loss-out and/or "
-                       "--grad-out");
-  const char *outs[4] = {a->loss_out, a->grad_out, a->grad_weight_out,
-                         a->grad_bias_out};
-  static const char *const out_names[4] = {
-      "--loss-out", "--grad-out", "--grad-weight-out", "--grad-bias-out"};
-  for (int k = 0; k < 4; k++)
-    for (int j = k + 1; j < 4; j++)
-      if (outs[k] && outs[j] && cli_same_file(outs[k], outs[j]))
-        return usage("%s '%s' and %s '%s' are the same file", out_names[k],
-                     outs[k], out_names[j], outs[j]);
-  if (a->cpu && a->vocab_parallel)
-    return usage("%s", "--cpu and --vocab-parallel exclude each other");
-  return outputs_apart_from_inputs(a);
-}
-
-typedef struct run_data {
-  npy_array input, target, weight, pos_weight;
-} run_data;
-
-static int load(const char *path, npy_array *out) {
-  char msg[512];
-  if (!path)
-    return CLI_OK;
-  if (npy_read(path, out, msg, sizeof msg) != NPY_OK)
-    return cli_error("run", CLI_DATA_ERROR, "%s", msg);
-  return CLI_OK;
-}
-
-static void free_data(run_data *d) {
-  npy_free(&d->input);
-  npy_free(&d->target);
-  npy_free(&d->weight);
-  npy_free(&d->pos_weight);
-}
-
-/* Runs the checked problem and writes the outputs. */
-static int compute(const run_args *a, const cli_problem *p) {
-  clloss_context *ctx;
-  char where[320];
-  int rc = cli_run_open(a, &ctx, where, sizeof where);
   if (rc != CLI_OK)
     return rc;
-  size_t lbytes = p->loss_count * (p->loss_type == CLLOSS_FLOAT64 ? 8 : 4);
-  size_t gbytes = p->input->count * npy_dtype_size(p->input->dtype);
-  void *loss = malloc(lbytes ? lbytes : 1);
-  void *grad = malloc(gbytes ? gbytes : 1);
-  if (!loss || !grad) {
-    rc = cli_error("run", CLI_DATA_ERROR, "out of memory");
+  const double t0 = cli_now_ms();
+  if (sh) {
+    if ((rc = sh->run(j)) != CLI_OK)
+      return rc;
   } else {
-    /* The loss is always computed: the summary line shows it. */
-    double t0 = cli_now_ms();
-    clloss_status s = cli_problem_run(p, ctx, loss, a->grad_out ? grad : NULL);
-    double ms = cli_now_ms() - t0;
-    if (s != CLLOSS_SUCCESS) {
-      const char *detail = ctx ? clloss_context_error_detail(ctx) : "";
-      rc = cli_error("run", CLI_DATA_ERROR, "%s on %s failed: %s (%s)%s%s",
-                     p->loss->name, where, clloss_status_string(s),
-                     clloss_status_name(s), *detail ? ": " : "", detail);
-      /* A kernel that does not build is a bug to report: show its log. */
-      if (s == CLLOSS_BUILD_FAILURE && ctx)
-        fprintf(stderr, "build log:\n%s\n", clloss_context_build_log(ctx));
-    } else {
-      rc = cli_run_write_outputs(a, p, loss, grad);
-      if (rc == CLI_OK && !a->quiet)
-        cli_run_summary(a, p, loss, where, ms);
-    }
+    clloss_status s = j->ctx ? c->run(j) : c->reference(j);
+    if (s != CLLOSS_SUCCESS)
+      return cli_job_failed(j, s);
   }
-  free(loss);
-  free(grad);
-  clloss_context_release(ctx);
-  return rc;
+  const double ms = cli_now_ms() - t0;
+  if (rank == 0 && (rc = cli_job_write(j)) == CLI_OK && !j->a.quiet)
+    cli_job_summary(j, ms);
+  /* Every process learns how process 0's writing went. */
+  return vp ? cli_vp_agree(rc, 1, 0) : rc;
 }
 
 int cli_run(int argc, char **argv) {
-  run_args a;
-  int rc = parse_args(argc, argv, &a);
+  cli_job j;
+  memset(&j, 0, sizeof j);
+  int rc = parse_args(argc, argv, &j.a);
   if (rc != CLI_OK)
     return rc < 0 ? CLI_OK : rc;
-  if (strcmp(a.loss_name, "linear_cross_entropy") == 0)
-    return cli_run_linear(&a);
-  if (strcmp(a.loss_name, "softmax") == 0)
-    return cli_run_softmax(a.input, a.out, a.device, a.cpu, a.quiet);
-  const cli_loss_info *loss = cli_find_loss(a.loss_name);
-  if (!loss)
-    return usage("unknown loss '%s'", a.loss_name);
-  char msg[512];
-  if (cli_check_options(loss, &a.opt, msg, sizeof msg) != CLI_OK)
-    return cli_error("run", CLI_USAGE, "%s", msg);
-  if (a.vocab_parallel)
-    return cli_run_vocab_parallel(&a, loss);
-  run_data d;
-  memset(&d, 0, sizeof d);
-  if ((rc = load(a.input, &d.input)) == CLI_OK &&
-      (rc = load(a.target, &d.target)) == CLI_OK &&
-      (rc = load(a.weight, &d.weight)) == CLI_OK &&
-      (rc = load(a.pos_weight, &d.pos_weight)) == CLI_OK) {
-    cli_problem p;
-    rc = cli_problem_init(&p, loss, &a.opt, &d.input, &d.target,
-                          a.weight ? &d.weight : NULL,
-                          a.pos_weight ? &d.pos_weight : NULL, msg, sizeof msg);
-    if (rc != CLI_OK) {
-      cli_error("run", rc, "%s", msg);
-    } else {
-      rc = compute(&a, &p);
-      cli_problem_free(&p);
-    }
-  }
-  free_data(&d);
+  if (!(j.cmd = cli_find_command(j.a.name)))
+    return usage("unknown loss '%s'", j.a.name);
+  if ((rc = cli_check_options(j.cmd->loss, &j.a.opt)) != CLI_OK)
+    return rc;
+  int rank = 0, size = 1;
+  if (j.a.vocab_parallel && (rc = cli_mpi_begin("run", &rank, &size)) != CLI_OK)
+    return rc;
+  cli_capture(j.a.vocab_parallel);
+  rc = run_job(&j, rank);
+  cli_capture(0);
+  if (j.a.vocab_parallel)
+    cli_mpi_end();
+  cli_job_free(&j);
   return rc;
 }
