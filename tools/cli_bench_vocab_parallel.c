@@ -1,8 +1,9 @@
 /* cli_bench_vocab_parallel.c - `clloss bench cross_entropy --vocab-parallel`
- * under mpirun: times the MPI layer's call (each process its block of the
- * classes) against the single-device call on the whole problem on process
- * 0's device, and the all-reduce of the records alone; prints readable
- * lines and one JSON object (process 0). Built only with the MPI layer. */
+ * and `clloss bench linear_cross_entropy --vocab-parallel` under mpirun:
+ * each times the MPI layer's call (each process its block of the classes)
+ * against the single-device call on the whole problem on process 0's
+ * device, and prints readable lines and one JSON object (process 0).
+ * Built only with the MPI layer. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,135 +14,200 @@
 #include "cli_mpi.h"
 #include "cli_loss.h"
 
-typedef struct vp_args {
-  bench_opts o; /* --repeat, --warmup, --device, --dtype, --json-only */
-  size_t rows, classes;
-} vp_args;
-
 #define usage(...) cli_usage("bench", __VA_ARGS__)
 
-static int parse_args(int argc, char **argv, vp_args *a) {
-  static const bench_size sizes[] = {
-      {"--rows", 1, (size_t)1 << 30, offsetof(vp_args, rows)},
-      {"--classes", 1, (size_t)1 << 30, offsetof(vp_args, classes)}};
-  int have_loss = 0;
-  for (int i = 1; i < argc;) {
-    int matched;
-    int rc = bench_size_option(argc, argv, &i, sizes, 2, a, &matched);
-    if (!matched)
-      rc = bench_option(argc, argv, &i, BENCH_DTYPE, &a->o, &matched);
-    if (rc != CLI_OK)
-      return rc;
-    if (matched)
-      continue;
-    if (cli_flag(argv[i], "--vocab-parallel")) {
-      i++;
-    } else if (strcmp(argv[i], "cross_entropy") == 0 && !have_loss) {
-      have_loss = 1;
-      i++;
-    } else {
-      return usage("'%s': --vocab-parallel takes cross_entropy and the "
-                   "options of `clloss bench --vocab-parallel --help`",
-                   argv[i]);
-    }
+/* Device buffers of one problem (X, W and b for the linear layer only;
+ * cross_entropy's logits in B_X, its gradient in B_DX). */
+enum { B_X, B_W, B_B, B_T, B_L, B_DX, B_DW, B_DB, B_N };
+
+typedef struct vp_run {
+  bench_args a;
+  clloss_context *ctx;
+  int rank, size;
+  clloss_shard shard;
+  cl_mem m[B_N];
+  clloss_cross_entropy_desc ce;
+  clloss_linear_cross_entropy_desc lin;
+  void *records; /* cross_entropy: the all-reduce's records */
+  size_t record_bytes, chunk;
+  MPI_Datatype type;
+  MPI_Op op;
+  double vp_ms, allreduce_ms, single_ms;
+} vp_run;
+
+/* One benchmark under mpirun: its command line, then, in turn, `prepare`
+ * (descriptors; 1 when this process cannot go on), `make` (buffers of
+ * `classes` columns), the timed calls, `extra` (what else is timed, or
+ * NULL), `report` (process 0). */
+typedef struct vp_bench {
+  bench_parser parse;
+  int (*prepare)(vp_run *r);
+  cl_int (*make)(vp_run *r, size_t classes, uint64_t seed);
+  cli_mpi_fn vp, single;
+  int (*extra)(vp_run *r);
+  int says_no_room; /* process 0 without room for the whole says so */
+  void (*report)(const vp_run *r, const char *device);
+} vp_bench;
+
+static void release(vp_run *r) {
+  for (int i = 0; i < B_N; i++)
+    if (r->m[i])
+      clReleaseMemObject(r->m[i]);
+  memset(r->m, 0, sizeof r->m);
+  free(r->records);
+  r->records = NULL;
+}
+
+/* Everything once the arguments are parsed: the block of the classes on
+ * every process, then the whole problem on process 0 alone. */
+static int vp_main(const vp_bench *b, int argc, char **argv) {
+  vp_run r;
+  memset(&r, 0, sizeof r);
+  int rc = bench_parse(&b->parse, argc, argv, &r.a);
+  if (rc != CLI_OK)
+    return rc;
+  if (cli_mpi_begin("bench", &r.rank, &r.size) != CLI_OK)
+    return CLI_DATA_ERROR;
+  size_t index = 0;
+  rc = cli_open_device("bench", r.a.device, &r.ctx, &index);
+  r.shard = clloss_mpi_even_shard(r.a.classes, r.rank, r.size);
+  const int repeat = (int)r.a.repeat, warmup = (int)r.a.warmup;
+  if (cli_mpi_anyone(rc != CLI_OK) ||
+      cli_mpi_anyone(b->prepare(&r) ||
+                     b->make(&r, r.shard.classes, 100 + (uint64_t)r.rank) !=
+                         CL_SUCCESS))
+    rc = CLI_DATA_ERROR;
+  if (rc == CLI_OK)
+    rc = cli_mpi_timed(repeat, warmup, b->vp, &r, 1, &r.vp_ms);
+  if (rc == CLI_OK && b->extra)
+    rc = b->extra(&r);
+  release(&r);
+  if (rc == CLI_OK && cli_mpi_anyone(r.rank == 0 && b->make(&r, r.a.classes,
+                                                            100) != CL_SUCCESS))
+    rc = b->says_no_room ? cli_error("bench", CLI_DATA_ERROR,
+                                     "process 0 has no room for the whole "
+                                     "problem")
+                         : CLI_DATA_ERROR;
+  if (rc == CLI_OK)
+    rc = cli_mpi_timed(repeat, warmup, b->single, &r, 0, &r.single_ms);
+  release(&r);
+  if (rc == CLI_OK && r.rank == 0)
+    b->report(&r, clloss_context_device_info(r.ctx)->name);
+  else if (rc != CLI_OK && r.rank == 0)
+    cli_error("bench", rc, "the vocabulary-parallel benchmark failed%s%s",
+              r.ctx ? ": " : "",
+              r.ctx ? clloss_context_error_detail(r.ctx) : "");
+  clloss_context_release(r.ctx);
+  cli_mpi_end();
+  return rc;
+}
+
+#define B(i) CLLOSS_BUFFER(r->m[i])
+
+/* ---- cross_entropy ---- */
+
+static int ce_other(bench_args *a, const char *arg) {
+  if (cli_flag(arg, "--vocab-parallel"))
+    return CLI_OK;
+  if (strcmp(arg, "cross_entropy") == 0 && !a->loss) {
+    a->loss = cli_find_loss(arg);
+    return CLI_OK;
   }
-  if (!have_loss)
+  return usage("'%s': --vocab-parallel takes cross_entropy and the "
+               "options of `clloss bench --vocab-parallel --help`",
+               arg);
+}
+
+static int ce_check(bench_args *a) {
+  if (!a->loss)
     return usage("--vocab-parallel: missing LOSS (cross_entropy)");
   if (a->classes > ((size_t)1 << 46) / a->rows)
     return usage("--rows x --classes is too large");
   return CLI_OK;
 }
 
-/* Device buffers of one problem: logits and gradient [rows, cols],
- * targets [rows], the loss. */
-typedef struct vp_bufs {
-  cl_mem x, t, loss, grad;
-} vp_bufs;
-
-static void release(vp_bufs *b) {
-  cl_mem *all[] = {&b->x, &b->t, &b->loss, &b->grad};
-  for (int i = 0; i < 4; i++)
-    if (*all[i])
-      clReleaseMemObject(*all[i]);
+static int ce_prepare(vp_run *r) {
+  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+  d.rows = r->a.rows;
+  d.classes = r->a.classes;
+  d.input_type = r->a.dtype;
+  r->ce = d;
+  r->record_bytes = r->a.dtype == CLLOSS_FLOAT64 ? sizeof(clloss_ce_stats64)
+                                                 : sizeof(clloss_ce_stats);
+  r->records = calloc(r->a.rows + 1, r->record_bytes);
+  return !r->records;
 }
 
 /* Logits uniform in [-5, 5) (per process's seed), targets uniform in
  * [0, classes) with one seed everywhere, so that all processes agree. */
-static cl_int make(clloss_context *ctx, const vp_args *a, size_t cols,
-                   uint64_t seed, vp_bufs *b) {
-  cl_context cl = clloss_context_cl_context(ctx);
-  cl_command_queue q = clloss_context_queue(ctx);
-  const size_t n = a->rows * (cols ? cols : 1),
-               es = clloss_dtype_size(a->o.dtype);
+static cl_int ce_make(vp_run *r, size_t cols, uint64_t seed) {
+  cl_context cl = clloss_context_cl_context(r->ctx);
+  cl_command_queue q = clloss_context_queue(r->ctx);
+  const size_t n = r->a.rows * (cols ? cols : 1),
+               es = clloss_dtype_size(r->a.dtype);
   cl_int err = CL_SUCCESS, e2 = CL_SUCCESS, e3 = CL_SUCCESS, e4 = CL_SUCCESS;
-  b->x = clCreateBuffer(cl, CL_MEM_READ_WRITE, n * es, NULL, &err);
-  b->grad = clCreateBuffer(cl, CL_MEM_READ_WRITE, n * es, NULL, &e2);
-  b->t = clCreateBuffer(cl, CL_MEM_READ_WRITE, a->rows * 8, NULL, &e3);
-  b->loss = clCreateBuffer(cl, CL_MEM_READ_WRITE, 8, NULL, &e4);
+  r->m[B_X] = clCreateBuffer(cl, CL_MEM_READ_WRITE, n * es, NULL, &err);
+  r->m[B_DX] = clCreateBuffer(cl, CL_MEM_READ_WRITE, n * es, NULL, &e2);
+  r->m[B_T] = clCreateBuffer(cl, CL_MEM_READ_WRITE, r->a.rows * 8, NULL, &e3);
+  r->m[B_L] = clCreateBuffer(cl, CL_MEM_READ_WRITE, 8, NULL, &e4);
   if (err == CL_SUCCESS)
     err = e2 != CL_SUCCESS ? e2 : e3 != CL_SUCCESS ? e3 : e4;
   if (err == CL_SUCCESS)
-    err = bench_fill(q, b->x, a->o.dtype, n, -5, 5, seed);
+    err = bench_fill(q, r->m[B_X], r->a.dtype, n, -5, 5, seed);
   if (err == CL_SUCCESS)
-    err = bench_fill(q, b->t, CLLOSS_INT64, a->rows, 0, (double)a->classes, 7);
+    err = bench_fill(q, r->m[B_T], CLLOSS_INT64, r->a.rows, 0,
+                     (double)r->a.classes, 7);
   return err;
 }
 
-typedef struct vp_result {
-  double vp_ms, allreduce_ms, single_ms;
-  size_t record_bytes;
-} vp_result;
-
-/* What the timed functions need. */
-typedef struct vp_state {
-  clloss_context *ctx;
-  clloss_cross_entropy_desc desc;
-  clloss_shard shard;
-  vp_bufs *b;
-  void *records;
-  MPI_Datatype type;
-  MPI_Op op;
-} vp_state;
-
-static clloss_status run_vp(void *p) {
-  vp_state *st = p;
+static clloss_status ce_vp(void *p) {
+  vp_run *r = p;
   const clloss_buffer none = {NULL, 0};
-  return bench_finish(clloss_context_queue(st->ctx),
+  return bench_finish(clloss_context_queue(r->ctx),
                       clloss_mpi_cross_entropy(
-                          st->ctx, MPI_COMM_WORLD, NULL, &st->desc, &st->shard,
-                          CLLOSS_BUFFER(st->b->x), CLLOSS_BUFFER(st->b->t),
-                          none, none, CLLOSS_BUFFER(st->b->loss),
-                          st->shard.classes ? CLLOSS_BUFFER(st->b->grad) : none,
-                          0, NULL, NULL));
+                          r->ctx, MPI_COMM_WORLD, NULL, &r->ce, &r->shard,
+                          B(B_X), B(B_T), none, none, B(B_L),
+                          r->shard.classes ? B(B_DX) : none, 0, NULL, NULL));
 }
 
-static clloss_status run_allreduce(void *p) {
-  vp_state *st = p;
-  return MPI_Allreduce(MPI_IN_PLACE, st->records, (int)st->desc.rows + 1,
-                       st->type, st->op, MPI_COMM_WORLD) == MPI_SUCCESS
+static clloss_status ce_allreduce(void *p) {
+  vp_run *r = p;
+  return MPI_Allreduce(MPI_IN_PLACE, r->records, (int)r->ce.rows + 1, r->type,
+                       r->op, MPI_COMM_WORLD) == MPI_SUCCESS
              ? CLLOSS_SUCCESS
              : CLLOSS_COLLECTIVE_FAILURE;
 }
 
-static clloss_status run_single(void *p) {
-  vp_state *st = p;
-  const clloss_buffer none = {NULL, 0};
-  return bench_finish(
-      clloss_context_queue(st->ctx),
-      clloss_cross_entropy(st->ctx, clloss_context_queue(st->ctx), &st->desc,
-                           CLLOSS_BUFFER(st->b->x), CLLOSS_BUFFER(st->b->t),
-                           none, none, CLLOSS_BUFFER(st->b->loss),
-                           CLLOSS_BUFFER(st->b->grad), 0, NULL, NULL));
+/* The all-reduce of the records alone. */
+static int ce_extra(vp_run *r) {
+  int rc = CLI_OK;
+  if (!cli_mpi_anyone(clloss_mpi_ce_stats_type(r->a.dtype, &r->type, &r->op) !=
+                      CLLOSS_SUCCESS)) {
+    rc = cli_mpi_timed((int)r->a.repeat, (int)r->a.warmup, ce_allreduce, r, 1,
+                       &r->allreduce_ms);
+    MPI_Op_free(&r->op);
+    MPI_Type_free(&r->type);
+  }
+  return rc;
 }
 
-static void report(const vp_args *a, const vp_result *r, int size,
-                   const char *device) {
+static clloss_status ce_single(void *p) {
+  vp_run *r = p;
+  const clloss_buffer none = {NULL, 0};
+  return bench_finish(clloss_context_queue(r->ctx),
+                      clloss_cross_entropy(r->ctx, clloss_context_queue(r->ctx),
+                                           &r->ce, B(B_X), B(B_T), none, none,
+                                           B(B_L), B(B_DX), 0, NULL, NULL));
+}
+
+static void ce_report(const vp_run *r, const char *device) {
+  const bench_args *a = &r->a;
   const double bytes = (double)(a->rows + 1) * (double)r->record_bytes;
-  if (!a->o.json_only) {
+  if (!a->json_only) {
     printf("cross_entropy %zux%zu %s, %d processes on %s\n", a->rows,
-           a->classes, clloss_dtype_name(a->o.dtype), size, device);
-    printf("  vocabulary-parallel call: %.3f ms (median of %d)\n", r->vp_ms,
-           a->o.repeat);
+           a->classes, clloss_dtype_name(a->dtype), r->size, device);
+    printf("  vocabulary-parallel call: %.3f ms (median of %zu)\n", r->vp_ms,
+           a->repeat);
     printf("  its all-reduce alone:     %.3f ms, %.0f bytes from each "
            "process\n",
            r->allreduce_ms, bytes);
@@ -154,13 +220,13 @@ static void report(const vp_args *a, const vp_result *r, int size,
   json_begin(&w, stdout);
   json_str(&w, "loss", "cross_entropy");
   json_bool(&w, "vocab_parallel", 1);
-  json_uint(&w, "processes", (unsigned long long)size);
+  json_uint(&w, "processes", (unsigned long long)r->size);
   json_uint(&w, "rows", a->rows);
   json_uint(&w, "classes", a->classes);
-  json_str(&w, "dtype", clloss_dtype_name(a->o.dtype));
+  json_str(&w, "dtype", clloss_dtype_name(a->dtype));
   json_str(&w, "device", device);
-  json_uint(&w, "repeat", (unsigned long long)a->o.repeat);
-  json_uint(&w, "warmup", (unsigned long long)a->o.warmup);
+  json_uint(&w, "repeat", a->repeat);
+  json_uint(&w, "warmup", a->warmup);
   json_num(&w, "vp_median_ms", r->vp_ms, "%.4f");
   json_num(&w, "allreduce_median_ms", r->allreduce_ms, "%.4f");
   json_num(&w, "single_median_ms", r->single_ms, "%.4f");
@@ -171,81 +237,171 @@ static void report(const vp_args *a, const vp_result *r, int size,
   fflush(stdout);
 }
 
-/* Everything once the context exists. */
-static int measure(const vp_args *a, clloss_context *ctx, int rank, int size,
-                   vp_result *r) {
-  vp_state st;
-  memset(&st, 0, sizeof st);
-  st.ctx = ctx;
-  clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
-  d.rows = a->rows;
-  d.classes = a->classes;
-  d.input_type = a->o.dtype;
-  st.desc = d;
-  st.shard = clloss_mpi_even_shard(a->classes, rank, size);
-  vp_bufs block = {0}, whole = {0};
-  r->record_bytes = a->o.dtype == CLLOSS_FLOAT64 ? sizeof(clloss_ce_stats64)
-                                                 : sizeof(clloss_ce_stats);
-  st.records = calloc(a->rows + 1, r->record_bytes);
-  int rc = CLI_DATA_ERROR;
-  if (!cli_mpi_anyone(!st.records ||
-                      make(ctx, a, st.shard.classes, 100 + (uint64_t)rank,
-                           &block) != CL_SUCCESS)) {
-    st.b = &block;
-    rc = cli_mpi_timed(a->o.repeat, a->o.warmup, run_vp, &st, 1, &r->vp_ms);
-  }
-  if (rc == CLI_OK &&
-      !cli_mpi_anyone(clloss_mpi_ce_stats_type(a->o.dtype, &st.type, &st.op) !=
-                      CLLOSS_SUCCESS)) {
-    rc = cli_mpi_timed(a->o.repeat, a->o.warmup, run_allreduce, &st, 1,
-                       &r->allreduce_ms);
-    MPI_Op_free(&st.op);
-    MPI_Type_free(&st.type);
-  }
-  free(st.records);
-  release(&block);
-  /* The whole problem on process 0 only. */
-  if (rc == CLI_OK && cli_mpi_anyone(rank == 0 && make(ctx, a, a->classes, 100,
-                                                       &whole) != CL_SUCCESS))
-    rc = cli_error("bench", CLI_DATA_ERROR,
-                   "process 0 has no room for the whole problem");
-  st.b = &whole;
-  if (rc == CLI_OK)
-    rc = cli_mpi_timed(a->o.repeat, a->o.warmup, run_single, &st, 0,
-                       &r->single_ms);
-  release(&whole);
-  return rc;
-}
+static const bench_opt ce_opts[] = {
+    {"--rows", BENCH_SIZE, 1, (size_t)1 << 30, offsetof(bench_args, rows)},
+    {"--classes", BENCH_SIZE, 1, (size_t)1 << 30,
+     offsetof(bench_args, classes)},
+    {"--dtype", BENCH_DTYPE, 0, 0, offsetof(bench_args, dtype)}};
+
+static const vp_bench ce_bench = {{ce_opts,
+                                   3,
+                                   1,
+                                   {.repeat = 10,
+                                    .warmup = 2,
+                                    .dtype = CLLOSS_FLOAT32,
+                                    .rows = 4096,
+                                    .classes = 32000},
+                                   ce_other,
+                                   ce_check},
+                                  ce_prepare,
+                                  ce_make,
+                                  ce_vp,
+                                  ce_single,
+                                  ce_extra,
+                                  1,
+                                  ce_report};
 
 int cli_bench_vocab_parallel(int argc, char **argv) {
-  vp_args a;
-  memset(&a, 0, sizeof a);
-  a.o.repeat = 10;
-  a.o.warmup = 2;
-  a.o.dtype = CLLOSS_FLOAT32;
-  a.rows = 4096;
-  a.classes = 32000;
-  int rc = parse_args(argc, argv, &a);
-  if (rc != CLI_OK)
-    return rc;
-  int rank = 0, size = 1;
-  if (cli_mpi_begin("bench", &rank, &size) != CLI_OK)
-    return CLI_DATA_ERROR;
-  clloss_context *ctx = NULL;
-  size_t index = 0;
-  rc = cli_open_device("bench", a.o.device, &ctx, &index);
-  vp_result r;
-  memset(&r, 0, sizeof r);
-  if (!cli_mpi_anyone(rc != CLI_OK))
-    rc = measure(&a, ctx, rank, size, &r);
-  else
-    rc = CLI_DATA_ERROR;
-  if (rc == CLI_OK && rank == 0)
-    report(&a, &r, size, clloss_context_device_info(ctx)->name);
-  else if (rc != CLI_OK && rank == 0)
-    cli_error("bench", rc, "the vocabulary-parallel benchmark failed%s%s",
-              ctx ? ": " : "", ctx ? clloss_context_error_detail(ctx) : "");
-  clloss_context_release(ctx);
-  cli_mpi_end();
-  return rc;
+  return vp_main(&ce_bench, argc, argv);
+}
+
+/* ---- linear_cross_entropy ---- */
+
+static int lin_other(bench_args *a, const char *arg) {
+  (void)a;
+  if (cli_flag(arg, "--vocab-parallel"))
+    return CLI_OK;
+  return usage("'%s': see `clloss bench linear_cross_entropy "
+               "--vocab-parallel --help`",
+               arg);
+}
+
+static int lin_check(bench_args *a) {
+  if (a->hidden > ((size_t)1 << 40) / a->classes ||
+      a->hidden > ((size_t)1 << 40) / a->rows)
+    return usage("the problem is too large");
+  return CLI_OK;
+}
+
+/* The descriptor, and the chunks the call uses, for the bytes it sends. */
+static int lin_prepare(vp_run *r) {
+  clloss_linear_cross_entropy_desc d = CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT;
+  d.hidden = r->a.hidden;
+  d.chunk_rows = r->a.chunk_rows;
+  d.ce.rows = r->a.rows;
+  d.ce.classes = r->a.classes;
+  r->lin = d;
+  r->chunk = r->a.chunk_rows;
+  size_t bytes = 0;
+  if (!r->chunk)
+    clloss_linear_cross_entropy_workspace_size(r->ctx, &d, 1, 1, 1, &bytes,
+                                               &r->chunk);
+  return 0;
+}
+
+/* X uniform in [-1, 1), W and b in [-0.1, 0.1) (each process its own
+ * rows), targets in [0, V) with one seed everywhere. */
+static cl_int lin_make(vp_run *r, size_t classes, uint64_t seed) {
+  cl_context cl = clloss_context_cl_context(r->ctx);
+  cl_command_queue q = clloss_context_queue(r->ctx);
+  const size_t N = r->a.rows, H = r->a.hidden, V = classes ? classes : 1;
+  const size_t n[B_N] = {N * H, V * H, V, N, 1, N * H, V * H, V};
+  cl_int err = CL_SUCCESS;
+  for (int i = 0; i < B_N && err == CL_SUCCESS; i++)
+    r->m[i] = clCreateBuffer(cl, CL_MEM_READ_WRITE, n[i] * (i == B_T ? 8 : 4),
+                             NULL, &err);
+  if (err == CL_SUCCESS)
+    err = bench_fill(q, r->m[B_X], CLLOSS_FLOAT32, n[B_X], -1, 1, 5);
+  if (err == CL_SUCCESS)
+    err = bench_fill(q, r->m[B_W], CLLOSS_FLOAT32, n[B_W], -0.1, 0.1, seed);
+  if (err == CL_SUCCESS)
+    err = bench_fill(q, r->m[B_B], CLLOSS_FLOAT32, n[B_B], -0.1, 0.1, seed);
+  if (err == CL_SUCCESS)
+    err = bench_fill(q, r->m[B_T], CLLOSS_INT64, N, 0, (double)r->a.classes, 7);
+  return err;
+}
+
+static clloss_status lin_vp(void *p) {
+  vp_run *r = p;
+  const clloss_buffer none = {NULL, 0};
+  const int own = r->shard.classes > 0;
+  return bench_finish(
+      clloss_context_queue(r->ctx),
+      clloss_mpi_linear_cross_entropy(
+          r->ctx, MPI_COMM_WORLD, NULL, &r->lin, &r->shard, B(B_X),
+          own ? B(B_W) : none, own ? B(B_B) : none, B(B_T), none, none, B(B_L),
+          B(B_DX), own ? B(B_DW) : none, own ? B(B_DB) : none, 0, NULL, NULL));
+}
+
+static clloss_status lin_single(void *p) {
+  vp_run *r = p;
+  const clloss_buffer none = {NULL, 0};
+  return bench_finish(clloss_context_queue(r->ctx),
+                      clloss_linear_cross_entropy(
+                          r->ctx, clloss_context_queue(r->ctx), &r->lin, B(B_X),
+                          B(B_W), B(B_B), B(B_T), none, none, B(B_L), B(B_DX),
+                          B(B_DW), B(B_DB), 0, NULL, NULL));
+}
+#undef B
+
+static void lin_report(const vp_run *r, const char *dev) {
+  const bench_args *a = &r->a;
+  const size_t chunks = r->chunk ? (a->rows + r->chunk - 1) / r->chunk : 0;
+  const double sent = 3.0 * 8 + (double)(a->rows + chunks) * 24 +
+                      ((double)a->rows * (double)a->hidden + 1) * 4;
+  if (!a->json_only)
+    printf("linear_cross_entropy %zux%zux%zu float32, %d processes on %s\n"
+           "  vocabulary-parallel call: %.3f ms (median of %zu; %zu chunks "
+           "of %zu rows)\n"
+           "  single-device call:       %.3f ms (process 0, the others "
+           "idle)\n"
+           "  sent by each process:     %.0f bytes in %zu all-reduces\n",
+           a->rows, a->hidden, a->classes, r->size, dev, r->vp_ms, a->repeat,
+           chunks, r->chunk, r->single_ms, sent, chunks + 2);
+  json_writer w;
+  json_begin(&w, stdout);
+  json_str(&w, "loss", "linear_cross_entropy");
+  json_bool(&w, "vocab_parallel", 1);
+  json_uint(&w, "processes", (unsigned long long)r->size);
+  json_uint(&w, "rows", a->rows);
+  json_uint(&w, "hidden", a->hidden);
+  json_uint(&w, "classes", a->classes);
+  json_uint(&w, "chunk_rows", r->chunk);
+  json_str(&w, "device", dev);
+  json_uint(&w, "repeat", a->repeat);
+  json_uint(&w, "warmup", a->warmup);
+  json_num(&w, "vp_median_ms", r->vp_ms, "%.4f");
+  json_num(&w, "single_median_ms", r->single_ms, "%.4f");
+  json_num(&w, "bytes_per_process", sent, "%.0f");
+  json_uint(&w, "allreduces", chunks + 2);
+  json_str(&w, "clloss_version", CLLOSS_VERSION_STRING);
+  json_end(&w);
+  fflush(stdout);
+}
+
+static const bench_opt lin_opts[] = {
+    {"--rows", BENCH_SIZE, 1, (size_t)1 << 24, offsetof(bench_args, rows)},
+    {"--hidden", BENCH_SIZE, 1, (size_t)1 << 20, offsetof(bench_args, hidden)},
+    {"--classes", BENCH_SIZE, 1, (size_t)1 << 30,
+     offsetof(bench_args, classes)},
+    {"--chunk-rows", BENCH_SIZE, 0, (size_t)1 << 24,
+     offsetof(bench_args, chunk_rows)}};
+
+static const vp_bench lin_bench = {
+    {lin_opts,
+     4,
+     2,
+     {.repeat = 5, .warmup = 1, .rows = 2048, .hidden = 512, .classes = 32000},
+     lin_other,
+     lin_check},
+    lin_prepare,
+    lin_make,
+    lin_vp,
+    lin_single,
+    NULL,
+    0,
+    lin_report};
+
+int cli_bench_linear_vocab_parallel(int argc, char **argv) {
+  return vp_main(&lin_bench, argc, argv);
 }
