@@ -11,6 +11,8 @@
 #include "cli_bench.h"
 #include "cli_loss.h"
 
+/* The help texts; what they leave out (the data, how bytes are counted,
+ * the JSON fields) is in bench/README.md. */
 static const char *const bench_help =
     "usage: clloss bench LOSS [--rows N --classes C | --numel N]\n"
     "                    [--dtype T] [--device I] [--repeat R] [--warmup W]\n"
@@ -18,92 +20,46 @@ static const char *const bench_help =
     "                    [--target-dtype int64|int32] [--seed S] [--no-copy]\n"
     "                    [--json-only]\n"
     "\n"
-    "Times one loss and its gradient on a device: the device-buffer call\n"
-    "(clloss_cross_entropy, clloss_nll_loss or clloss_pointwise) on buffers\n"
-    "created and filled once, each run timed on the host clock from the\n"
-    "call's enqueue until clFinish returns (every kernel, the final\n"
-    "reduction included). The same bytes are then copied by a plain copy\n"
-    "kernel on the same device, as the bandwidth the loss is compared with.\n"
+    "Times one loss and its gradient on a device (clloss_cross_entropy,\n"
+    "clloss_nll_loss or clloss_pointwise on buffers filled once), each run\n"
+    "from the call's enqueue until clFinish returns, against a plain copy\n"
+    "kernel of the same bytes on the same device, run after each timed run.\n"
     "\n"
-    "LOSS (torch.nn.functional names): cross_entropy, nll_loss, mse_loss,\n"
-    "  l1_loss, huber_loss, smooth_l1_loss, binary_cross_entropy_with_logits,\n"
-    "  kl_div; and linear_cross_entropy, the fused linear layer (its own\n"
-    "  options: clloss bench linear_cross_entropy --help)\n"
+    "LOSS: cross_entropy, nll_loss, mse_loss, l1_loss, huber_loss,\n"
+    "  smooth_l1_loss, binary_cross_entropy_with_logits, kl_div; and\n"
+    "  linear_cross_entropy (clloss bench linear_cross_entropy --help)\n"
     "\n"
     "Options ('_' may replace '-'):\n"
     "  --rows N, --classes C  shape [N, C] (cross_entropy, nll_loss: default\n"
     "                       4096 x 32000; element-wise losses: any shape)\n"
     "  --numel N            element-wise losses: N elements (default 2^24)\n"
-    "  --dtype T            input and gradient storage: float32 (default),\n"
-    "                       float16, bfloat16, float64 (needs fp64)\n"
+    "  --dtype T            float32 (default), float16, bfloat16, float64\n"
     "  --target-dtype T     cross_entropy, nll_loss: int64 (default), int32\n"
     "  --reduction R        mean (default), sum, none; kl_div: batchmean\n"
     "  --no-grad            the loss only (no gradient output)\n"
-    "  --variant V          kernel variant: auto (default), item, group,\n"
-    "                       lanes, split (see clloss.h)\n"
+    "  --variant V          auto (default), item, group, lanes, split\n"
     "  --device I           device index or name substring (default: the\n"
     "                       CLLOSS_DEVICE variable, then the first GPU)\n"
     "  --repeat R           timed runs (default 10); the median is reported\n"
     "  --warmup W           untimed runs before them (default 2)\n"
     "  --seed S             seed of the pseudo-random data (default 1)\n"
     "  --no-copy            skip the copy kernel (copy_gbps is null)\n"
-    "  --json-only          print only the JSON line\n"
-    "  --vocab-parallel     cross_entropy under mpirun, the classes split\n"
-    "                       over the processes (clloss bench --vocab-parallel\n"
-    "                       --help)\n"
-    "\n"
-    "Data (float values repeat every 8 MiB; targets do not): logits and\n"
-    "inputs uniform in [-5, 5), class targets uniform in\n"
-    "[0, C), element-wise targets in [-5, 5) (binary_cross_entropy_with_\n"
-    "logits: [0, 1); kl_div: input log q in [-5, 0), target p in (0, 1]);\n"
-    "no weights; upstream gradient 1.\n"
-    "\n"
-    "Bytes (the least traffic the call can have: every input read once,\n"
-    "every output written once):\n"
-    "  cross_entropy:  N*C*s (input) + N*t (targets) + N*C*s (gradient)\n"
-    "                  + loss\n"
-    "  nll_loss:       N*s (the target's input entry of each row: nothing\n"
-    "                  else is read) + N*t + N*C*s (gradient) + loss\n"
-    "  element-wise:   n*s (input) + n*s (target) + n*s (gradient) + loss\n"
-    "with s the dtype's size, t the target dtype's, loss = 4 bytes (8 for\n"
-    "float64) for mean/sum, one per row or element for none; no gradient\n"
-    "term with --no-grad. gbps = bytes / median time / 1e9. copy_gbps: a\n"
-    "plain copy kernel moving bytes/2 from one buffer into another (the\n"
-    "same bytes, read plus written), the fastest of a few (float4 and\n"
-    "float16 elements, one per work-item, grid-stride or in chunks), run\n"
-    "after each timed loss run so that both see the same machine load;\n"
-    "ratio = gbps / copy_gbps. Its buffers exist alongside the loss's.\n"
-    "\n"
-    "Output: readable lines, then ONE JSON object as the last line of\n"
-    "stdout: loss, device, device_index, platform, dtype, target_dtype,\n"
-    "shape, reduction, grad, variant, repeat, warmup, median_ms, min_ms,\n"
-    "max_ms, times_ms, bytes, gbps, copy_gbps, copy_kernel, copy_median_ms,\n"
-    "copy_min_ms, copy_bytes, ratio, first_call_ms (the very first loss\n"
-    "call of the process, program build included), opencl_init_ms (the\n"
-    "process's first OpenCL call: the ICD loader and the drivers starting),\n"
-    "context_ms (then device selection and context creation), loss_value\n"
-    "(a check: NaN is null),\n"
-    "loadavg (from /proc/loadavg), clloss_version.\n"
-    "Exit status: 0 ok, 1 no device or a failed call, 2 bad usage.\n";
+    "  --json-only          print only the JSON line (else readable lines\n"
+    "                       first; the JSON object is the last line)\n"
+    "  --vocab-parallel     cross_entropy under mpirun (clloss bench\n"
+    "                       --vocab-parallel --help)\n"
+    "Exit status: 0 ok, 1 no device or a failed call, 2 bad usage.\n"
+    "Bytes counted, data, JSON fields: bench/README.md.\n";
 
-/* `clloss bench cross_entropy --vocab-parallel --help`: here, not in
- * cli_bench_vocab_parallel.c, which is built only with MPI. */
 static const char *const vp_help =
     "usage: mpirun -np P clloss bench cross_entropy --vocab-parallel\n"
     "           [--rows N] [--classes V] [--dtype T] [--device I]\n"
     "           [--repeat R] [--warmup W] [--json-only]\n"
     "\n"
-    "Times cross_entropy (loss and gradient, reduction mean) with the\n"
-    "classes split evenly over the P processes of the job, through the MPI\n"
-    "layer (clloss_mpi_cross_entropy on device buffers: partial statistics,\n"
-    "one MPI_Allreduce of N + 1 records, finish); each run from a barrier\n"
-    "until every process has its gradient (the slowest process's time).\n"
-    "Then the same all-reduce alone, and the single-device call\n"
-    "(clloss_cross_entropy) on the whole [N, V] problem on process 0's device\n"
-    "while the others wait (asleep, not spinning in MPI). Medians of R runs\n"
-    "after W untimed ones. Processes that share one device (a CPU device)\n"
-    "contend for it: OMPI_MCA_mpi_yield_when_idle=1 keeps Open MPI's waits\n"
-    "inside the call from spinning on its cores.\n"
+    "Times cross_entropy (loss and gradient, mean) with the classes split\n"
+    "evenly over the P processes (clloss_mpi_cross_entropy), then its\n"
+    "all-reduce alone, then clloss_cross_entropy on the whole problem on\n"
+    "process 0 while the others wait asleep: medians of R runs after W.\n"
     "\n"
     "  --rows N, --classes V  the whole problem (default 4096 x 32000)\n"
     "  --dtype T            float32 (default), float16, bfloat16, float64\n"
@@ -111,26 +67,18 @@ static const char *const vp_help =
     "                       then the first GPU)\n"
     "  --repeat R, --warmup W  (default 10 and 2)\n"
     "  --json-only          print only the JSON line\n"
-    "\n"
-    "bytes_per_process: what each process contributes to the all-reduce,\n"
-    "(N + 1) records of 24 bytes (48 for float64); what crosses the wire\n"
-    "depends on MPI's algorithm (a ring sends 2 (P-1)/P of it).\n";
+    "Timing, bytes_per_process: bench/README.md.\n";
 
-/* `clloss bench linear_cross_entropy --vocab-parallel --help`. */
 static const char *const lvp_help =
     "usage: mpirun -np P clloss bench linear_cross_entropy --vocab-parallel\n"
     "           [--rows N] [--hidden H] [--classes V] [--chunk-rows K]\n"
     "           [--device I] [--repeat R] [--warmup W] [--json-only]\n"
     "\n"
-    "Times linear_cross_entropy (float32, reduction mean, bias; loss, dX,\n"
-    "dW and db) with W's rows split evenly over the P processes, through\n"
-    "the MPI layer (clloss_mpi_linear_cross_entropy on device buffers: per\n"
-    "chunk of rows its logits, one MPI_Allreduce of the chunk's records,\n"
-    "its gradients; then one MPI_Allreduce of d_hidden); each run from a\n"
-    "barrier until every process has its results (the slowest process's\n"
-    "time). Then the single-device call on the whole problem on process 0's\n"
-    "device while the others wait asleep. Medians of R runs after W untimed\n"
-    "ones. Processes that share one device (a CPU device) contend for it.\n"
+    "Times linear_cross_entropy (float32, mean, bias; loss, dX, dW, db) with\n"
+    "W's rows split evenly over the P processes\n"
+    "(clloss_mpi_linear_cross_entropy), then the single-device call on the\n"
+    "whole problem on process 0 while the others wait asleep: medians of R\n"
+    "runs after W.\n"
     "\n"
     "  --rows N, --hidden H, --classes V  the whole problem (default\n"
     "                       2048 x 512 x 32000)\n"
@@ -139,10 +87,7 @@ static const char *const lvp_help =
     "  --device I           every process's device\n"
     "  --repeat R, --warmup W  (default 5 and 1)\n"
     "  --json-only          print only the JSON line\n"
-    "\n"
-    "bytes_per_process: what each process contributes to the all-reduces:\n"
-    "3 doubles, (rows + chunks) records of 24 bytes, (N H + 1) floats of\n"
-    "d_hidden.\n";
+    "Timing, bytes_per_process: bench/README.md.\n";
 
 static const char *const linear_help =
     "usage: clloss bench linear_cross_entropy --rows N --hidden H --classes V\n"
@@ -159,27 +104,16 @@ static const char *const linear_help =
     "  --rows N, --hidden H, --classes V   shapes (default 2048, 512, 32000)\n"
     "  --chunk-rows K       rows per chunk (default: chosen)\n"
     "  --vocab-block B      vocabulary blocks of B classes instead\n"
-    "  --workspace-limit BYTES  the automatic chunk's budget\n"
+    "  --workspace-limit BYTES  the automatic chunk's budget (default: none)\n"
     "  --dtype T            float32 (default), float16, bfloat16, float64\n"
     "  --bias               with a bias (and its gradient)\n"
     "  --no-grad            the loss only\n"
     "  --no-unfused         skip the unfused path\n"
+    "  --device I           device index or name substring\n"
     "  --repeat R, --warmup W  timed and untimed runs (default 5, 1)\n"
-    "\n"
-    "Data: X uniform in [-1, 1), W and b in [-0.2, 0.2), targets uniform in\n"
-    "[0, V), mean reduction. Memory: peak_bytes is what the fused call\n"
-    "allocates beyond its arguments (clloss_linear_cross_entropy_workspace_\n"
-    "size: its workspace and CLBlast's temporary buffer); unfused_peak_bytes\n"
-    "is the logits (N V elements) plus the largest temporary buffer CLBlast\n"
-    "allocates for one of the three GEMMs (CLBlastSGemmTempBufferSize).\n"
-    "cross_entropy's own scratch (a few bytes per row) is in neither.\n"
-    "\n"
-    "Output: readable lines, then ONE JSON object as the last line: loss,\n"
-    "device, device_index, dtype, shape [N, H, V], method, chunk_rows,\n"
-    "vocab_block, bias, grad, repeat, warmup, median_ms, min_ms, times_ms,\n"
-    "peak_bytes, unfused_ms, unfused_min_ms, unfused_peak_bytes,\n"
-    "unfused_logits_bytes, unfused_blas_temp_bytes, loss_value,\n"
-    "unfused_loss_value, first_call_ms, loadavg, clloss_version.\n";
+    "  --seed S             seed of the pseudo-random data (default 1)\n"
+    "  --json-only          print only the JSON line\n"
+    "Data, memory (peak_bytes), JSON fields: bench/README.md.\n";
 
 #define usage(...) cli_usage("bench", __VA_ARGS__)
 
@@ -579,36 +513,23 @@ static void loss_release(bench_run *b) {
 }
 
 static const bench_opt loss_opts[] = {
-    {"--rows", BENCH_SIZE, 1, (size_t)1 << 40, offsetof(bench_args, rows)},
-    {"--classes", BENCH_SIZE, 1, (size_t)1 << 40,
-     offsetof(bench_args, classes)},
-    {"--numel", BENCH_SIZE, 1, (size_t)1 << 46, offsetof(bench_args, numel)},
-    {"--dtype", BENCH_DTYPE, 0, 0, offsetof(bench_args, dtype)},
-    {"--seed", BENCH_SIZE, 0, (size_t)-1 >> 1, offsetof(bench_args, seed)},
-    {"--variant", BENCH_VARIANT, 0, 0, offsetof(bench_args, variant)},
-    {"--target-dtype", BENCH_TARGET, 0, 0, offsetof(bench_args, target_dtype)},
-    {"--reduction", BENCH_REDUCTION, 0, 0, offsetof(bench_args, reduction)},
-    {"--no-grad", BENCH_FLAG, 0, 0, offsetof(bench_args, no_grad)},
-    {"--no-copy", BENCH_FLAG, 0, 0, offsetof(bench_args, no_copy)}};
+    {"--rows", BENCH_SIZE, 1, (size_t)1 << 40, BENCH_AT(rows), 0},
+    {"--classes", BENCH_SIZE, 1, (size_t)1 << 40, BENCH_AT(classes), 0},
+    {"--numel", BENCH_SIZE, 1, (size_t)1 << 46, BENCH_AT(numel), 0},
+    {"--dtype", BENCH_DTYPE, 0, 0, BENCH_AT(dtype), 0},
+    {"--seed", BENCH_SIZE, 0, (size_t)-1 >> 1, BENCH_AT(seed), 1},
+    {"--variant", BENCH_VARIANT, 0, 0, BENCH_AT(variant), 0},
+    {"--target-dtype", BENCH_TARGET, 0, 0, BENCH_AT(target_dtype), 0},
+    {"--reduction", BENCH_REDUCTION, 0, 0, BENCH_AT(reduction), 0},
+    {"--no-grad", BENCH_FLAG, 0, 0, BENCH_AT(no_grad), 0},
+    {"--no-copy", BENCH_FLAG, 0, 0, BENCH_AT(no_copy), 0}};
 
-static const bench_spec bench_losses = {{loss_opts,
-                                         sizeof loss_opts / sizeof *loss_opts,
-                                         1,
-                                         {.repeat = 10,
-                                          .warmup = 2,
-                                          .seed = 1,
-                                          .dtype = CLLOSS_FLOAT32,
-                                          .target_dtype = BENCH_UNSET,
-                                          .reduction = CLLOSS_REDUCTION_MEAN},
-                                         loss_arg,
-                                         loss_check},
-                                        sizeof(loss_run),
-                                        loss_setup,
-                                        loss_step,
-                                        loss_done,
-                                        loss_text,
-                                        loss_json,
-                                        loss_release};
+static const bench_parser loss_parser = {
+    loss_opts, BENCH_COUNT(loss_opts), 1, 10, 2, loss_arg, loss_check};
+
+static const bench_spec bench_losses = {
+    &loss_parser, sizeof(loss_run), loss_setup, loss_step,
+    loss_done,    loss_text,        loss_json,  loss_release};
 
 /* ---- the benchmarks: argv[1] (NULL: any) and --vocab-parallel ---- */
 

@@ -66,17 +66,20 @@ enum bench_kind {
 typedef struct bench_opt {
   const char *name;
   enum bench_kind kind;
-  size_t lo, hi, at; /* at: offsetof(bench_args, field) */
+  size_t lo, hi, at, def; /* at: BENCH_AT(field); def: a size's default */
 } bench_opt;
+#define BENCH_AT(field) offsetof(bench_args, field)
+#define BENCH_COUNT(table) (sizeof table / sizeof *table)
 /* A benchmark's command line: its options (n of them) and those every
  * benchmark has (--repeat, --warmup, --device, --json-only), from
- * argv[first] on, `defaults` first; `other` takes what no option matches
- * (CLI_OK, or its usage error); `check` the combination, after the last. */
+ * argv[first] on, after the defaults (sizes: def; --target-dtype:
+ * BENCH_UNSET; the rest 0: float32, mean); `other` takes what no option
+ * matches (CLI_OK, or its usage error); `check` the combination. */
 typedef struct bench_parser {
   const bench_opt *opts;
   size_t n;
   int first;
-  bench_args defaults;
+  size_t repeat, warmup; /* their defaults */
   int (*other)(bench_args *a, const char *arg);
   int (*check)(bench_args *a);
 } bench_parser;
@@ -97,24 +100,21 @@ typedef struct bench_run {
   double *times[2], median[2], min[2], max[2];
 } bench_run;
 
-/* `warmup` untimed rounds, then `repeat` timed ones; a round calls
- * step(state, k, timed) for k = 0 .. steps-1 in turn (a loss and what it
- * is compared with, so that both see the same machine load), each timed
- * on the host clock from call to return into times[k][i]. step returns
- * CLI_OK or an exit code (its message printed), which ends the rounds. */
+/* One step of a round: the loss (k = 0), or what it is compared with
+ * (k = 1); CLI_OK or an exit code, its message printed. */
 typedef int (*bench_step)(void *state, int k, int timed);
-int bench_rounds(int warmup, int repeat, bench_step step, int steps,
-                 void *state, double *const *times);
 
 typedef struct json_writer json_writer;
 /* bench_main parses, opens the device (timing OpenCL's start-up and the
  * context), calls setup (buffers, the first call, r->steps), times the
- * rounds, takes each step's median, minimum and maximum, prints text
- * (unless --json-only) and the JSON line ("loss", "device",
+ * rounds (`warmup` untimed, `repeat` timed; each step timed on the host
+ * clock from call to return, one after the other, so that both see the
+ * same machine load), takes each step's median, minimum and maximum,
+ * prints text (unless --json-only) and the JSON line ("loss", "device",
  * "device_index", json's members, "loadavg", "clloss_version"), and
  * releases everything. */
 typedef struct bench_spec {
-  bench_parser parse;
+  const bench_parser *parse;
   size_t size; /* of the benchmark's struct */
   int (*setup)(bench_run *r);
   bench_step step;
@@ -127,10 +127,6 @@ int bench_main(const bench_spec *s, int argc, char **argv);
 
 /* `clloss bench linear_cross_entropy` (cli_bench_linear.c). */
 extern const bench_spec bench_linear;
-
-/* The dtype named v (`targets`: int64, int32; else the float types). */
-int bench_parse_dtype(const char *name, const char *v, int targets,
-                      clloss_dtype *out);
 
 /* A call's status s, then (when it succeeded) until `queue` is done:
  * clFinish's error as a status. */
@@ -157,20 +153,15 @@ struct json_writer {
 };
 void json_begin(json_writer *w, FILE *out);
 void json_end(json_writer *w); /* "}\n" */
-void json_name(json_writer *w, const char *key);
 void json_str(json_writer *w, const char *key, const char *s);
 void json_num(json_writer *w, const char *key, double v, const char *fmt);
 void json_uint(json_writer *w, const char *key, unsigned long long v);
 void json_bool(json_writer *w, const char *key, int v);
-void json_null(json_writer *w, const char *key);
 /* null for each of keys, up to the first NULL. */
 void json_nulls(json_writer *w, const char *const *keys);
 void json_nums(json_writer *w, const char *key, const double *v, size_t n,
                const char *fmt);
 void json_sizes(json_writer *w, const char *key, const size_t *v, size_t n);
-/* The values alone, for what the members above do not cover. */
-void json_string(FILE *out, const char *s);
-void json_number(FILE *out, double v, const char *fmt);
 
 /* `clloss bench cross_entropy --vocab-parallel` and `clloss bench
  * linear_cross_entropy --vocab-parallel` under mpirun

@@ -13,8 +13,8 @@
 
 /* ---- options ---- */
 
-int bench_parse_dtype(const char *name, const char *v, int targets,
-                      clloss_dtype *out) {
+static int bench_parse_dtype(const char *name, const char *v, int targets,
+                             clloss_dtype *out) {
   static const clloss_dtype floats[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
                                         CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
   static const clloss_dtype ints[] = {CLLOSS_INT64, CLLOSS_INT32};
@@ -73,12 +73,19 @@ static int store(const bench_opt *o, const char *v, void *at) {
 }
 
 int bench_parse(const bench_parser *p, int argc, char **argv, bench_args *a) {
-  static const bench_opt common[] = {
-      {"--repeat", BENCH_SIZE, 1, 100000, offsetof(bench_args, repeat)},
-      {"--warmup", BENCH_SIZE, 0, 100000, offsetof(bench_args, warmup)},
-      {"--device", BENCH_DEVICE, 0, 0, offsetof(bench_args, device)},
-      {"--json-only", BENCH_FLAG, 0, 0, offsetof(bench_args, json_only)}};
-  *a = p->defaults;
+  const bench_opt common[] = {
+      {"--repeat", BENCH_SIZE, 1, 100000, BENCH_AT(repeat), p->repeat},
+      {"--warmup", BENCH_SIZE, 0, 100000, BENCH_AT(warmup), p->warmup},
+      {"--device", BENCH_DEVICE, 0, 0, BENCH_AT(device), 0},
+      {"--json-only", BENCH_FLAG, 0, 0, BENCH_AT(json_only), 0}};
+  memset(a, 0, sizeof *a);
+  for (size_t k = 0; k < 4 + p->n; k++) {
+    const bench_opt *o = k < 4 ? &common[k] : &p->opts[k - 4];
+    if (o->kind == BENCH_SIZE)
+      *(size_t *)((char *)a + o->at) = o->def;
+    else if (o->kind == BENCH_TARGET)
+      *(clloss_dtype *)((char *)a + o->at) = BENCH_UNSET;
+  }
   for (int i = p->first; i < argc;) {
     const bench_opt *o = NULL;
     const char *v = NULL;
@@ -93,6 +100,100 @@ int bench_parse(const bench_parser *p, int argc, char **argv, bench_args *a) {
       return rc;
   }
   return p->check ? p->check(a) : CLI_OK;
+}
+
+/* ---- JSON ---- */
+
+static void json_string(FILE *out, const char *s) {
+  if (!s) {
+    fputs("null", out);
+    return;
+  }
+  fputc('"', out);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(out, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(out, "\\u%04x", c);
+    else
+      fputc(c, out);
+  }
+  fputc('"', out);
+}
+
+static void json_number(FILE *out, double v, const char *fmt) {
+  if (isfinite(v))
+    fprintf(out, fmt, v);
+  else
+    fputs("null", out);
+}
+
+void json_begin(json_writer *w, FILE *out) {
+  w->out = out;
+  w->count = 0;
+  fputc('{', out);
+}
+
+void json_end(json_writer *w) {
+  fputs("}\n", w->out);
+}
+
+static void json_name(json_writer *w, const char *key) {
+  if (w->count++)
+    fputc(',', w->out);
+  json_string(w->out, key);
+  fputc(':', w->out);
+}
+
+void json_str(json_writer *w, const char *key, const char *s) {
+  json_name(w, key);
+  json_string(w->out, s);
+}
+
+void json_num(json_writer *w, const char *key, double v, const char *fmt) {
+  json_name(w, key);
+  json_number(w->out, v, fmt);
+}
+
+void json_uint(json_writer *w, const char *key, unsigned long long v) {
+  json_name(w, key);
+  fprintf(w->out, "%llu", v);
+}
+
+void json_bool(json_writer *w, const char *key, int v) {
+  json_name(w, key);
+  fputs(v ? "true" : "false", w->out);
+}
+
+static void json_null(json_writer *w, const char *key) {
+  json_name(w, key);
+  fputs("null", w->out);
+}
+
+void json_nulls(json_writer *w, const char *const *keys) {
+  for (; *keys; keys++)
+    json_null(w, *keys);
+}
+
+void json_nums(json_writer *w, const char *key, const double *v, size_t n,
+               const char *fmt) {
+  json_name(w, key);
+  fputc('[', w->out);
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      fputc(',', w->out);
+    json_number(w->out, v[i], fmt);
+  }
+  fputc(']', w->out);
+}
+
+void json_sizes(json_writer *w, const char *key, const size_t *v, size_t n) {
+  json_name(w, key);
+  fputc('[', w->out);
+  for (size_t i = 0; i < n; i++)
+    fprintf(w->out, "%s%zu", i ? "," : "", v[i]);
+  fputc(']', w->out);
 }
 
 /* ---- timing ---- */
@@ -116,21 +217,23 @@ clloss_status bench_finish(cl_command_queue queue, clloss_status s) {
 }
 
 double bench_read_value(cl_command_queue queue, cl_mem mem, clloss_dtype type) {
-  double d = NAN;
-  float f;
-  if (type == CLLOSS_FLOAT64)
-    return clEnqueueReadBuffer(queue, mem, CL_TRUE, 0, sizeof d, &d, 0, NULL,
-                               NULL) == CL_SUCCESS
-               ? d
-               : NAN;
-  return clEnqueueReadBuffer(queue, mem, CL_TRUE, 0, sizeof f, &f, 0, NULL,
-                             NULL) == CL_SUCCESS
-             ? f
-             : NAN;
+  union {
+    float f;
+    double d;
+  } v;
+  const int d = type == CLLOSS_FLOAT64;
+  if (clEnqueueReadBuffer(queue, mem, CL_TRUE, 0, d ? sizeof v.d : sizeof v.f,
+                          &v, 0, NULL, NULL) != CL_SUCCESS)
+    return NAN;
+  return d ? v.d : v.f;
 }
 
-int bench_rounds(int warmup, int repeat, bench_step step, int steps,
-                 void *state, double *const *times) {
+/* `warmup` untimed rounds, then `repeat` timed ones; a round calls
+ * step(state, k, timed) for k = 0 .. steps-1 in turn, each timed on the
+ * host clock from call to return into times[k][i]. A step's failure ends
+ * the rounds. */
+static int bench_rounds(int warmup, int repeat, bench_step step, int steps,
+                        void *state, double *const *times) {
   for (int i = -warmup; i < repeat; i++)
     for (int k = 0; k < steps; k++) {
       const double t0 = cli_now_ms();
@@ -177,7 +280,7 @@ static void report(const bench_spec *s, const bench_run *r) {
 
 int bench_main(const bench_spec *s, int argc, char **argv) {
   bench_args a;
-  int rc = bench_parse(&s->parse, argc, argv, &a);
+  int rc = bench_parse(s->parse, argc, argv, &a);
   if (rc != CLI_OK)
     return rc;
   bench_run *r = calloc(1, s->size);
@@ -219,98 +322,4 @@ int bench_main(const bench_spec *s, int argc, char **argv) {
   free(t);
   free(r);
   return rc;
-}
-
-/* ---- JSON ---- */
-
-void json_string(FILE *out, const char *s) {
-  if (!s) {
-    fputs("null", out);
-    return;
-  }
-  fputc('"', out);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      fprintf(out, "\\%c", c);
-    else if (c < 0x20)
-      fprintf(out, "\\u%04x", c);
-    else
-      fputc(c, out);
-  }
-  fputc('"', out);
-}
-
-void json_number(FILE *out, double v, const char *fmt) {
-  if (isfinite(v))
-    fprintf(out, fmt, v);
-  else
-    fputs("null", out);
-}
-
-void json_begin(json_writer *w, FILE *out) {
-  w->out = out;
-  w->count = 0;
-  fputc('{', out);
-}
-
-void json_end(json_writer *w) {
-  fputs("}\n", w->out);
-}
-
-void json_name(json_writer *w, const char *key) {
-  if (w->count++)
-    fputc(',', w->out);
-  json_string(w->out, key);
-  fputc(':', w->out);
-}
-
-void json_str(json_writer *w, const char *key, const char *s) {
-  json_name(w, key);
-  json_string(w->out, s);
-}
-
-void json_num(json_writer *w, const char *key, double v, const char *fmt) {
-  json_name(w, key);
-  json_number(w->out, v, fmt);
-}
-
-void json_uint(json_writer *w, const char *key, unsigned long long v) {
-  json_name(w, key);
-  fprintf(w->out, "%llu", v);
-}
-
-void json_bool(json_writer *w, const char *key, int v) {
-  json_name(w, key);
-  fputs(v ? "true" : "false", w->out);
-}
-
-void json_null(json_writer *w, const char *key) {
-  json_name(w, key);
-  fputs("null", w->out);
-}
-
-void json_nulls(json_writer *w, const char *const *keys) {
-  for (; *keys; keys++)
-    json_null(w, *keys);
-}
-
-void json_nums(json_writer *w, const char *key, const double *v, size_t n,
-               const char *fmt) {
-  json_name(w, key);
-  fputc('[', w->out);
-  for (size_t i = 0; i < n; i++) {
-    if (i)
-      fputc(',', w->out);
-    json_number(w->out, v[i], fmt);
-  }
-  fputc(']', w->out);
-}
-
-void json_sizes(json_writer *w, const char *key, const size_t *v, size_t n) {
-  json_name(w, key);
-  fputc('[', w->out);
-  for (size_t i = 0; i < n; i++)
-    fprintf(w->out, "%s%zu", i ? "," : "", v[i]);
-  fputc(']', w->out);
 }

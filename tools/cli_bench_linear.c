@@ -322,38 +322,21 @@ static int lin_other(bench_args *a, const char *arg) {
 }
 
 static const bench_opt lin_opts[] = {
-    {"--rows", BENCH_SIZE, 1, (size_t)1 << 40, offsetof(bench_args, rows)},
-    {"--hidden", BENCH_SIZE, 1, (size_t)1 << 40, offsetof(bench_args, hidden)},
-    {"--classes", BENCH_SIZE, 1, (size_t)1 << 40,
-     offsetof(bench_args, classes)},
-    {"--chunk-rows", BENCH_SIZE, 0, (size_t)1 << 40,
-     offsetof(bench_args, chunk_rows)},
-    {"--vocab-block", BENCH_SIZE, 0, (size_t)1 << 40,
-     offsetof(bench_args, vocab_block)},
-    {"--workspace-limit", BENCH_SIZE, 0, (size_t)-1,
-     offsetof(bench_args, limit)},
-    {"--dtype", BENCH_DTYPE, 0, 0, offsetof(bench_args, dtype)},
-    {"--seed", BENCH_SIZE, 0, (size_t)-1 >> 1, offsetof(bench_args, seed)},
-    {"--bias", BENCH_FLAG, 0, 0, offsetof(bench_args, bias)},
-    {"--no-grad", BENCH_FLAG, 0, 0, offsetof(bench_args, no_grad)},
-    {"--no-unfused", BENCH_FLAG, 0, 0, offsetof(bench_args, no_unfused)}};
+    {"--rows", BENCH_SIZE, 1, (size_t)1 << 40, BENCH_AT(rows), 2048},
+    {"--hidden", BENCH_SIZE, 1, (size_t)1 << 40, BENCH_AT(hidden), 512},
+    {"--classes", BENCH_SIZE, 1, (size_t)1 << 40, BENCH_AT(classes), 32000},
+    {"--chunk-rows", BENCH_SIZE, 0, (size_t)1 << 40, BENCH_AT(chunk_rows), 0},
+    {"--vocab-block", BENCH_SIZE, 0, (size_t)1 << 40, BENCH_AT(vocab_block), 0},
+    {"--workspace-limit", BENCH_SIZE, 0, (size_t)-1, BENCH_AT(limit), 0},
+    {"--dtype", BENCH_DTYPE, 0, 0, BENCH_AT(dtype), 0},
+    {"--seed", BENCH_SIZE, 0, (size_t)-1 >> 1, BENCH_AT(seed), 1},
+    {"--bias", BENCH_FLAG, 0, 0, BENCH_AT(bias), 0},
+    {"--no-grad", BENCH_FLAG, 0, 0, BENCH_AT(no_grad), 0},
+    {"--no-unfused", BENCH_FLAG, 0, 0, BENCH_AT(no_unfused), 0}};
 
-const bench_spec bench_linear = {{lin_opts,
-                                  sizeof lin_opts / sizeof *lin_opts,
-                                  2,
-                                  {.repeat = 5,
-                                   .warmup = 1,
-                                   .seed = 1,
-                                   .dtype = CLLOSS_FLOAT32,
-                                   .rows = 2048,
-                                   .hidden = 512,
-                                   .classes = 32000},
-                                  lin_other,
-                                  NULL},
-                                 sizeof(lin_run),
-                                 lin_setup,
-                                 lin_step,
-                                 lin_done,
-                                 lin_text,
-                                 lin_json,
-                                 lin_release};
+static const bench_parser lin_parser = {
+    lin_opts, BENCH_COUNT(lin_opts), 2, 5, 1, lin_other, NULL};
+
+const bench_spec bench_linear = {&lin_parser, sizeof(lin_run), lin_setup,
+                                 lin_step,    lin_done,        lin_text,
+                                 lin_json,    lin_release};

@@ -40,13 +40,12 @@ typedef struct vp_run {
  * `classes` columns), the timed calls, `extra` (what else is timed, or
  * NULL), `report` (process 0). */
 typedef struct vp_bench {
-  bench_parser parse;
+  const bench_parser *parse;
   int (*prepare)(vp_run *r);
   cl_int (*make)(vp_run *r, size_t classes, uint64_t seed);
   cli_mpi_fn vp, single;
   int (*extra)(vp_run *r);
-  int says_no_room; /* process 0 without room for the whole says so */
-  void (*report)(const vp_run *r, const char *device);
+  int linear; /* linear_cross_entropy: its lines and JSON members */
 } vp_bench;
 
 static void release(vp_run *r) {
@@ -58,12 +57,70 @@ static void release(vp_run *r) {
   r->records = NULL;
 }
 
+/* Process 0's lines and JSON object. bytes: what each process
+ * contributes to the all-reduces (bench/README.md). */
+static void report(const vp_bench *b, const vp_run *r, const char *dev) {
+  const bench_args *a = &r->a;
+  const size_t chunks = r->chunk ? (a->rows + r->chunk - 1) / r->chunk : 0;
+  const double bytes = b->linear
+                           ? 3.0 * 8 + (double)(a->rows + chunks) * 24 +
+                                 ((double)a->rows * (double)a->hidden + 1) * 4
+                           : (double)(a->rows + 1) * (double)r->record_bytes;
+  if (!a->json_only && b->linear)
+    printf("linear_cross_entropy %zux%zux%zu float32, %d processes on %s\n"
+           "  vocabulary-parallel call: %.3f ms (median of %zu; %zu chunks "
+           "of %zu rows)\n"
+           "  single-device call:       %.3f ms (process 0, the others "
+           "idle)\n"
+           "  sent by each process:     %.0f bytes in %zu all-reduces\n",
+           a->rows, a->hidden, a->classes, r->size, dev, r->vp_ms, a->repeat,
+           chunks, r->chunk, r->single_ms, bytes, chunks + 2);
+  else if (!a->json_only)
+    printf("cross_entropy %zux%zu %s, %d processes on %s\n"
+           "  vocabulary-parallel call: %.3f ms (median of %zu)\n"
+           "  its all-reduce alone:     %.3f ms, %.0f bytes from each "
+           "process\n"
+           "  single-device call:       %.3f ms (process 0, the others "
+           "idle)\n",
+           a->rows, a->classes, clloss_dtype_name(a->dtype), r->size, dev,
+           r->vp_ms, a->repeat, r->allreduce_ms, bytes, r->single_ms);
+  double load[3];
+  json_writer w;
+  json_begin(&w, stdout);
+  json_str(&w, "loss", b->linear ? "linear_cross_entropy" : "cross_entropy");
+  json_bool(&w, "vocab_parallel", 1);
+  json_uint(&w, "processes", (unsigned long long)r->size);
+  json_uint(&w, "rows", a->rows);
+  if (b->linear)
+    json_uint(&w, "hidden", a->hidden);
+  json_uint(&w, "classes", a->classes);
+  if (b->linear)
+    json_uint(&w, "chunk_rows", r->chunk);
+  else
+    json_str(&w, "dtype", clloss_dtype_name(a->dtype));
+  json_str(&w, "device", dev);
+  json_uint(&w, "repeat", a->repeat);
+  json_uint(&w, "warmup", a->warmup);
+  json_num(&w, "vp_median_ms", r->vp_ms, "%.4f");
+  if (!b->linear)
+    json_num(&w, "allreduce_median_ms", r->allreduce_ms, "%.4f");
+  json_num(&w, "single_median_ms", r->single_ms, "%.4f");
+  json_num(&w, "bytes_per_process", bytes, "%.0f");
+  if (b->linear)
+    json_uint(&w, "allreduces", chunks + 2);
+  else
+    json_num(&w, "loadavg", bench_loadavg(load) ? load[0] : NAN, "%.2f");
+  json_str(&w, "clloss_version", CLLOSS_VERSION_STRING);
+  json_end(&w);
+  fflush(stdout);
+}
+
 /* Everything once the arguments are parsed: the block of the classes on
  * every process, then the whole problem on process 0 alone. */
 static int vp_main(const vp_bench *b, int argc, char **argv) {
   vp_run r;
   memset(&r, 0, sizeof r);
-  int rc = bench_parse(&b->parse, argc, argv, &r.a);
+  int rc = bench_parse(b->parse, argc, argv, &r.a);
   if (rc != CLI_OK)
     return rc;
   if (cli_mpi_begin("bench", &r.rank, &r.size) != CLI_OK)
@@ -84,15 +141,15 @@ static int vp_main(const vp_bench *b, int argc, char **argv) {
   release(&r);
   if (rc == CLI_OK && cli_mpi_anyone(r.rank == 0 && b->make(&r, r.a.classes,
                                                             100) != CL_SUCCESS))
-    rc = b->says_no_room ? cli_error("bench", CLI_DATA_ERROR,
-                                     "process 0 has no room for the whole "
-                                     "problem")
-                         : CLI_DATA_ERROR;
+    rc = !b->linear ? cli_error("bench", CLI_DATA_ERROR,
+                                "process 0 has no room for the whole "
+                                "problem")
+                    : CLI_DATA_ERROR;
   if (rc == CLI_OK)
     rc = cli_mpi_timed(repeat, warmup, b->single, &r, 0, &r.single_ms);
   release(&r);
   if (rc == CLI_OK && r.rank == 0)
-    b->report(&r, clloss_context_device_info(r.ctx)->name);
+    report(b, &r, clloss_context_device_info(r.ctx)->name);
   else if (rc != CLI_OK && r.rank == 0)
     cli_error("bench", rc, "the vocabulary-parallel benchmark failed%s%s",
               r.ctx ? ": " : "",
@@ -200,66 +257,16 @@ static clloss_status ce_single(void *p) {
                                            B(B_L), B(B_DX), 0, NULL, NULL));
 }
 
-static void ce_report(const vp_run *r, const char *device) {
-  const bench_args *a = &r->a;
-  const double bytes = (double)(a->rows + 1) * (double)r->record_bytes;
-  if (!a->json_only) {
-    printf("cross_entropy %zux%zu %s, %d processes on %s\n", a->rows,
-           a->classes, clloss_dtype_name(a->dtype), r->size, device);
-    printf("  vocabulary-parallel call: %.3f ms (median of %zu)\n", r->vp_ms,
-           a->repeat);
-    printf("  its all-reduce alone:     %.3f ms, %.0f bytes from each "
-           "process\n",
-           r->allreduce_ms, bytes);
-    printf("  single-device call:       %.3f ms (process 0, the others "
-           "idle)\n",
-           r->single_ms);
-  }
-  double load[3];
-  json_writer w;
-  json_begin(&w, stdout);
-  json_str(&w, "loss", "cross_entropy");
-  json_bool(&w, "vocab_parallel", 1);
-  json_uint(&w, "processes", (unsigned long long)r->size);
-  json_uint(&w, "rows", a->rows);
-  json_uint(&w, "classes", a->classes);
-  json_str(&w, "dtype", clloss_dtype_name(a->dtype));
-  json_str(&w, "device", device);
-  json_uint(&w, "repeat", a->repeat);
-  json_uint(&w, "warmup", a->warmup);
-  json_num(&w, "vp_median_ms", r->vp_ms, "%.4f");
-  json_num(&w, "allreduce_median_ms", r->allreduce_ms, "%.4f");
-  json_num(&w, "single_median_ms", r->single_ms, "%.4f");
-  json_num(&w, "bytes_per_process", bytes, "%.0f");
-  json_num(&w, "loadavg", bench_loadavg(load) ? load[0] : NAN, "%.2f");
-  json_str(&w, "clloss_version", CLLOSS_VERSION_STRING);
-  json_end(&w);
-  fflush(stdout);
-}
-
 static const bench_opt ce_opts[] = {
-    {"--rows", BENCH_SIZE, 1, (size_t)1 << 30, offsetof(bench_args, rows)},
-    {"--classes", BENCH_SIZE, 1, (size_t)1 << 30,
-     offsetof(bench_args, classes)},
-    {"--dtype", BENCH_DTYPE, 0, 0, offsetof(bench_args, dtype)}};
+    {"--rows", BENCH_SIZE, 1, (size_t)1 << 30, BENCH_AT(rows), 4096},
+    {"--classes", BENCH_SIZE, 1, (size_t)1 << 30, BENCH_AT(classes), 32000},
+    {"--dtype", BENCH_DTYPE, 0, 0, BENCH_AT(dtype), 0}};
 
-static const vp_bench ce_bench = {{ce_opts,
-                                   3,
-                                   1,
-                                   {.repeat = 10,
-                                    .warmup = 2,
-                                    .dtype = CLLOSS_FLOAT32,
-                                    .rows = 4096,
-                                    .classes = 32000},
-                                   ce_other,
-                                   ce_check},
-                                  ce_prepare,
-                                  ce_make,
-                                  ce_vp,
-                                  ce_single,
-                                  ce_extra,
-                                  1,
-                                  ce_report};
+static const bench_parser ce_parser = {
+    ce_opts, BENCH_COUNT(ce_opts), 1, 10, 2, ce_other, ce_check};
+
+static const vp_bench ce_bench = {&ce_parser, ce_prepare, ce_make, ce_vp,
+                                  ce_single,  ce_extra,   0};
 
 int cli_bench_vocab_parallel(int argc, char **argv) {
   return vp_main(&ce_bench, argc, argv);
@@ -344,63 +351,17 @@ static clloss_status lin_single(void *p) {
 }
 #undef B
 
-static void lin_report(const vp_run *r, const char *dev) {
-  const bench_args *a = &r->a;
-  const size_t chunks = r->chunk ? (a->rows + r->chunk - 1) / r->chunk : 0;
-  const double sent = 3.0 * 8 + (double)(a->rows + chunks) * 24 +
-                      ((double)a->rows * (double)a->hidden + 1) * 4;
-  if (!a->json_only)
-    printf("linear_cross_entropy %zux%zux%zu float32, %d processes on %s\n"
-           "  vocabulary-parallel call: %.3f ms (median of %zu; %zu chunks "
-           "of %zu rows)\n"
-           "  single-device call:       %.3f ms (process 0, the others "
-           "idle)\n"
-           "  sent by each process:     %.0f bytes in %zu all-reduces\n",
-           a->rows, a->hidden, a->classes, r->size, dev, r->vp_ms, a->repeat,
-           chunks, r->chunk, r->single_ms, sent, chunks + 2);
-  json_writer w;
-  json_begin(&w, stdout);
-  json_str(&w, "loss", "linear_cross_entropy");
-  json_bool(&w, "vocab_parallel", 1);
-  json_uint(&w, "processes", (unsigned long long)r->size);
-  json_uint(&w, "rows", a->rows);
-  json_uint(&w, "hidden", a->hidden);
-  json_uint(&w, "classes", a->classes);
-  json_uint(&w, "chunk_rows", r->chunk);
-  json_str(&w, "device", dev);
-  json_uint(&w, "repeat", a->repeat);
-  json_uint(&w, "warmup", a->warmup);
-  json_num(&w, "vp_median_ms", r->vp_ms, "%.4f");
-  json_num(&w, "single_median_ms", r->single_ms, "%.4f");
-  json_num(&w, "bytes_per_process", sent, "%.0f");
-  json_uint(&w, "allreduces", chunks + 2);
-  json_str(&w, "clloss_version", CLLOSS_VERSION_STRING);
-  json_end(&w);
-  fflush(stdout);
-}
-
 static const bench_opt lin_opts[] = {
-    {"--rows", BENCH_SIZE, 1, (size_t)1 << 24, offsetof(bench_args, rows)},
-    {"--hidden", BENCH_SIZE, 1, (size_t)1 << 20, offsetof(bench_args, hidden)},
-    {"--classes", BENCH_SIZE, 1, (size_t)1 << 30,
-     offsetof(bench_args, classes)},
-    {"--chunk-rows", BENCH_SIZE, 0, (size_t)1 << 24,
-     offsetof(bench_args, chunk_rows)}};
+    {"--rows", BENCH_SIZE, 1, (size_t)1 << 24, BENCH_AT(rows), 2048},
+    {"--hidden", BENCH_SIZE, 1, (size_t)1 << 20, BENCH_AT(hidden), 512},
+    {"--classes", BENCH_SIZE, 1, (size_t)1 << 30, BENCH_AT(classes), 32000},
+    {"--chunk-rows", BENCH_SIZE, 0, (size_t)1 << 24, BENCH_AT(chunk_rows), 0}};
 
-static const vp_bench lin_bench = {
-    {lin_opts,
-     4,
-     2,
-     {.repeat = 5, .warmup = 1, .rows = 2048, .hidden = 512, .classes = 32000},
-     lin_other,
-     lin_check},
-    lin_prepare,
-    lin_make,
-    lin_vp,
-    lin_single,
-    NULL,
-    0,
-    lin_report};
+static const bench_parser lin_parser = {
+    lin_opts, BENCH_COUNT(lin_opts), 2, 5, 1, lin_other, lin_check};
+
+static const vp_bench lin_bench = {&lin_parser, lin_prepare, lin_make, lin_vp,
+                                   lin_single,  NULL,        1};
 
 int cli_bench_linear_vocab_parallel(int argc, char **argv) {
   return vp_main(&lin_bench, argc, argv);
