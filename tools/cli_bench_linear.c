@@ -79,38 +79,36 @@ static void unfused_gemms(const bench_args *a, gemm_shape g[3]) {
   memcpy(g, all, sizeof all);
 }
 
+/* cross_entropy on the logits, its gradient in place (or none). */
+static clloss_status unfused_ce(lin_run *r, int grad) {
+  return clloss_cross_entropy(
+      r->b.ctx, r->b.queue, &r->d.ce, buf(r, M_LOGITS), buf(r, M_T),
+      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_ULOSS),
+      grad ? buf(r, M_LOGITS) : CLLOSS_BUFFER_NONE, 0, NULL, NULL);
+}
+
 static clloss_status unfused(lin_run *r) {
   gemm_shape g[3];
   unfused_gemms(&r->b.a, g);
   const int d = r->b.a.dtype == CLLOSS_FLOAT64;
+  clloss_status st = CLLOSS_SUCCESS;
   for (int k = 0; k < (r->b.a.no_grad ? 1 : 3); k++) {
-    if (k == 1) { /* cross_entropy in place, between the GEMMs */
-      clloss_status s = clloss_cross_entropy(
-          r->b.ctx, r->b.queue, &r->d.ce, buf(r, M_LOGITS), buf(r, M_T),
-          CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_ULOSS),
-          buf(r, M_LOGITS), 0, NULL, NULL);
-      if (s != CLLOSS_SUCCESS)
-        return s;
-    }
+    /* cross_entropy in place, between the GEMMs */
+    if (k == 1 && (st = unfused_ce(r, 1)) != CLLOSS_SUCCESS)
+      return st;
     const gemm_shape *s = &g[k];
-    CLBlastStatusCode st =
+    CLBlastStatusCode e =
         d ? CLBlastDgemm(CLBlastLayoutRowMajor, s->ta, s->tb, s->m, s->n, s->k,
                          1.0, r->m[s->a], 0, s->lda, r->m[s->b], 0, s->ldb, 0.0,
                          r->m[s->c], 0, s->ldc, &r->b.queue, NULL)
           : CLBlastSgemm(CLBlastLayoutRowMajor, s->ta, s->tb, s->m, s->n, s->k,
                          1.0f, r->m[s->a], 0, s->lda, r->m[s->b], 0, s->ldb,
                          0.0f, r->m[s->c], 0, s->ldc, &r->b.queue, NULL);
-    if (st != CLBlastSuccess)
+    if (e != CLBlastSuccess)
       return CLLOSS_UNSUPPORTED;
   }
-  if (r->b.a.no_grad) { /* the loss alone */
-    clloss_status s = clloss_cross_entropy(
-        r->b.ctx, r->b.queue, &r->d.ce, buf(r, M_LOGITS), buf(r, M_T),
-        CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_ULOSS),
-        CLLOSS_BUFFER_NONE, 0, NULL, NULL);
-    if (s != CLLOSS_SUCCESS)
-      return s;
-  }
+  if (r->b.a.no_grad && (st = unfused_ce(r, 0)) != CLLOSS_SUCCESS)
+    return st; /* the loss alone */
   return (clloss_status)clFinish(r->b.queue);
 }
 
