@@ -13,29 +13,14 @@
 
 /* ---- options ---- */
 
-static int bench_parse_dtype(const char *name, const char *v, int targets,
-                             clloss_dtype *out) {
-  static const clloss_dtype floats[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
-                                        CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
-  static const clloss_dtype ints[] = {CLLOSS_INT64, CLLOSS_INT32};
-  const clloss_dtype *all = targets ? ints : floats;
-  size_t n = targets ? 2 : 4;
-  if (!v)
-    return usage("%s needs a value", name);
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(v, clloss_dtype_name(all[i])) == 0) {
-      *out = all[i];
-      return CLI_OK;
-    }
-  return usage("unknown %s '%s' (%s)", name, v,
-               targets ? "int64, int32"
-                       : "float32, float16, bfloat16, float64");
-}
-
 /* Option o's value v (NULL: none given) into its field `at`. */
 static int store(const bench_opt *o, const char *v, void *at) {
   static const char *const variants[] = {"auto", "item", "group", "split",
                                          "lanes"};
+  static const clloss_dtype types[] = {CLLOSS_FLOAT32,  CLLOSS_FLOAT16,
+                                       CLLOSS_BFLOAT16, CLLOSS_FLOAT64,
+                                       CLLOSS_INT64,    CLLOSS_INT32};
+  const int targets = o->kind == BENCH_TARGET;
   size_t n;
   switch (o->kind) {
   case BENCH_SIZE:
@@ -50,8 +35,17 @@ static int store(const bench_opt *o, const char *v, void *at) {
     *(int *)at = 1;
     return CLI_OK;
   case BENCH_DTYPE:
-  case BENCH_TARGET:
-    return bench_parse_dtype(o->name, v, o->kind == BENCH_TARGET, at);
+  case BENCH_TARGET: /* the float types, or the target types */
+    for (n = targets ? 4 : 0; v && n < (targets ? 6u : 4u); n++)
+      if (strcmp(v, clloss_dtype_name(types[n])) == 0) {
+        *(clloss_dtype *)at = types[n];
+        return CLI_OK;
+      }
+    if (v)
+      return usage("unknown %s '%s' (%s)", o->name, v,
+                   targets ? "int64, int32"
+                           : "float32, float16, bfloat16, float64");
+    break;
   case BENCH_REDUCTION:
     return cli_parse_reduction("bench", v, at);
   case BENCH_VARIANT:
