@@ -177,7 +177,6 @@ enum { L_INPUT, L_TARGET, L_LOSS, L_GRAD, L_COUNT };
 
 typedef struct loss_run {
   bench_run b;
-  cl_mem m[L_COUNT];
   size_t count;      /* input elements */
   size_t loss_count; /* loss outputs */
   clloss_dtype loss_type;
@@ -193,8 +192,8 @@ typedef struct loss_run {
 /* One call, until the device is done. */
 static clloss_status call_and_wait(loss_run *r) {
   const clloss_buffer none = {NULL, 0};
-  const clloss_buffer in = {r->m[L_INPUT], 0}, tg = {r->m[L_TARGET], 0},
-                      lo = {r->m[L_LOSS], 0}, gr = {r->m[L_GRAD], 0};
+  const clloss_buffer in = {r->b.m[L_INPUT], 0}, tg = {r->b.m[L_TARGET], 0},
+                      lo = {r->b.m[L_LOSS], 0}, gr = {r->b.m[L_GRAD], 0};
   clloss_context *ctx = r->b.ctx;
   cl_command_queue q = r->b.queue;
   clloss_status s = CLLOSS_INVALID_ARGUMENT;
@@ -267,57 +266,14 @@ static unsigned long long traffic(const loss_run *r) {
   return b;
 }
 
-static int make_buffer(loss_run *r, const char *what, size_t bytes,
-                       cl_mem_flags flags, cl_mem *out) {
-  const clloss_device_info *info = clloss_context_device_info(r->b.ctx);
-  char size[32], max[32];
-  cli_format_bytes(bytes, size, sizeof size);
-  if (bytes > info->max_alloc_size) {
-    cli_format_bytes(info->max_alloc_size, max, sizeof max);
-    return cli_error("bench", CLI_DATA_ERROR,
-                     "the %s needs a buffer of %s; %s allows at most %s", what,
-                     size, info->name, max);
-  }
-  cl_int err;
-  *out = clCreateBuffer(clloss_context_cl_context(r->b.ctx), flags, bytes, NULL,
-                        &err);
-  if (!*out)
-    return cli_error("bench", CLI_DATA_ERROR,
-                     "allocating the %s (%s) failed: %s", what, size,
-                     clloss_status_name(err));
-  return CLI_OK;
-}
-
-static int fill(loss_run *r, const char *what, cl_mem mem, clloss_dtype t,
-                size_t count, double lo, double hi, unsigned long long salt) {
-  cl_int err = bench_fill(r->b.queue, mem, t, count, lo, hi,
-                          r->b.a.seed * 0x100000001b3ull + salt);
-  if (err != CL_SUCCESS)
-    return cli_error("bench", CLI_DATA_ERROR, "writing the %s failed: %s", what,
-                     clloss_status_name(err));
-  return CLI_OK;
-}
-
-/* Buffers created and filled once. */
+/* Buffers created and filled once (bench/README.md), the gradient
+ * touched. */
 static int make_buffers(loss_run *r) {
   const bench_args *a = &r->b.a;
-  const size_t s = clloss_dtype_size(a->dtype);
+  const clloss_device_info *info = clloss_context_device_info(r->b.ctx);
   const int rows_family = a->loss->family != CLI_POINTWISE;
-  const size_t tcount = rows_family ? a->rows : r->count;
-  const clloss_dtype tt = rows_family ? a->target_dtype : a->dtype;
-  int rc;
-  if ((rc = make_buffer(r, "input", r->count * s, CL_MEM_READ_ONLY,
-                        &r->m[L_INPUT])) != CLI_OK ||
-      (rc = make_buffer(r, "target", tcount * clloss_dtype_size(tt),
-                        CL_MEM_READ_ONLY, &r->m[L_TARGET])) != CLI_OK ||
-      (rc = make_buffer(r, "loss",
-                        r->loss_count * clloss_dtype_size(r->loss_type),
-                        CL_MEM_READ_WRITE, &r->m[L_LOSS])) != CLI_OK ||
-      (!a->no_grad &&
-       (rc = make_buffer(r, "gradient", r->count * s, CL_MEM_WRITE_ONLY,
-                         &r->m[L_GRAD])) != CLI_OK))
-    return rc;
-  double in_lo = -5, in_hi = 5, t_lo = -5, t_hi = 5;
+  const unsigned long long seed = a->seed * 0x100000001b3ull;
+  double in_hi = 5, t_lo = -5, t_hi = 5;
   if (rows_family) {
     t_lo = 0;
     t_hi = (double)a->classes;
@@ -329,25 +285,38 @@ static int make_buffers(loss_run *r) {
     t_lo = 1; /* p = 1 - u in (0, 1] */
     t_hi = 0;
   }
-  if ((rc = fill(r, "input", r->m[L_INPUT], a->dtype, r->count, in_lo, in_hi,
-                 1)) != CLI_OK ||
-      (rc = fill(r, "target", r->m[L_TARGET], tt, tcount, t_lo, t_hi, 2)) !=
-          CLI_OK)
-    return rc;
-  if (!a->no_grad) {
-    /* Touch the gradient once so that no timed run pays for first use. */
-    const cl_uint zero = 0;
-    cl_int err =
-        clEnqueueFillBuffer(r->b.queue, r->m[L_GRAD], &zero, sizeof zero, 0,
-                            r->count * s, 0, NULL, NULL);
-    if (err == CL_SUCCESS)
-      err = clFinish(r->b.queue);
-    if (err != CL_SUCCESS)
-      return cli_error("bench", CLI_DATA_ERROR,
-                       "initialising the gradient failed: %s",
-                       clloss_status_name(err));
-  }
-  return CLI_OK;
+  const bench_buf b[L_COUNT] = {
+      {"input", r->count, a->dtype, CL_MEM_READ_ONLY, BENCH_RANDOM, -5, in_hi,
+       seed + 1},
+      {"target", rows_family ? a->rows : r->count,
+       rows_family ? a->target_dtype : a->dtype, CL_MEM_READ_ONLY, BENCH_RANDOM,
+       t_lo, t_hi, seed + 2},
+      {"loss", r->loss_count, r->loss_type, CL_MEM_READ_WRITE, BENCH_KEEP, 0, 0,
+       0},
+      {"gradient", a->no_grad ? 0 : r->count, a->dtype, CL_MEM_WRITE_ONLY,
+       BENCH_ZEROS, 0, 0, 0}};
+  size_t k;
+  enum bench_phase phase;
+  const cl_int err = bench_buffers(r->b.ctx, b, L_COUNT, info->max_alloc_size,
+                                   r->b.m, &k, &phase);
+  if (err == CL_SUCCESS)
+    return CLI_OK;
+  char size[32], max[32];
+  cli_format_bytes(b[k].count * clloss_dtype_size(b[k].type), size,
+                   sizeof size);
+  cli_format_bytes(info->max_alloc_size, max, sizeof max);
+  if (phase == BENCH_TOO_LARGE)
+    return cli_error("bench", CLI_DATA_ERROR,
+                     "the %s needs a buffer of %s; %s allows at most %s",
+                     b[k].what, size, info->name, max);
+  if (phase == BENCH_ALLOCATING)
+    return cli_error("bench", CLI_DATA_ERROR,
+                     "allocating the %s (%s) failed: %s", b[k].what, size,
+                     clloss_status_name(err));
+  return cli_error("bench", CLI_DATA_ERROR,
+                   phase == BENCH_ZEROS ? "initialising the %s failed: %s"
+                                        : "writing the %s failed: %s",
+                   b[k].what, clloss_status_name(err));
 }
 
 static int call_failed(loss_run *r, const char *when, clloss_status s) {
@@ -416,7 +385,7 @@ static int loss_step(void *state, int k, int timed) {
 
 static void loss_done(bench_run *b) {
   loss_run *r = (loss_run *)b;
-  r->loss_value = bench_read_value(b->queue, r->m[L_LOSS], r->loss_type);
+  r->loss_value = bench_read_value(b->queue, r->b.m[L_LOSS], r->loss_type);
 }
 
 /* Bytes per ms in GB/s; 0 for no time. */
@@ -505,13 +474,8 @@ static void loss_json(const bench_run *b, json_writer *w) {
 }
 
 static void loss_release(bench_run *b) {
-  loss_run *r = (loss_run *)b;
-  for (size_t i = 0; i < L_COUNT; i++)
-    if (r->m[i])
-      clReleaseMemObject(r->m[i]);
-  bench_copy_close(r->copy);
+  bench_copy_close(((loss_run *)b)->copy);
 }
-
 static const bench_opt loss_opts[] = {
     {"--rows", BENCH_SIZE, 1, (size_t)1 << 40, BENCH_AT(rows), 0},
     {"--classes", BENCH_SIZE, 1, (size_t)1 << 40, BENCH_AT(classes), 0},

@@ -85,14 +85,44 @@ typedef struct bench_parser {
 } bench_parser;
 int bench_parse(const bench_parser *p, int argc, char **argv, bench_args *a);
 
+/* ---- device buffers (cli_bench_harness.c) ---- */
+
+/* What fills a buffer, and where bench_buffers failed. */
+enum bench_phase {
+  BENCH_KEEP,      /* left as allocated */
+  BENCH_RANDOM,    /* bench_fill's data in [lo, hi) from seed */
+  BENCH_ZEROS,     /* touched once, so that no timed run pays for it */
+  BENCH_TOO_LARGE, /* over the `max` given */
+  BENCH_ALLOCATING
+};
+/* A buffer of `count` (0: none) elements of `type`. */
+typedef struct bench_buf {
+  const char *what;
+  size_t count;
+  clloss_dtype type;
+  cl_mem_flags flags;
+  enum bench_phase fill;
+  double lo, hi;
+  uint64_t seed;
+} bench_buf;
+/* Creates mem[i] for each of b[0..n) in turn, then fills them in turn:
+ * CL_SUCCESS, or the error of buffer *bad in *phase (BENCH_TOO_LARGE:
+ * bytes over max, unless max is 0). */
+cl_int bench_buffers(clloss_context *ctx, const bench_buf *b, size_t n,
+                     size_t max, cl_mem *mem, size_t *bad,
+                     enum bench_phase *phase);
+/* Releases mem[0..n) that exist, and clears them. */
+void bench_release(cl_mem *mem, size_t n);
+
 /* ---- one benchmark on one device (cli_bench_harness.c) ---- */
 
-/* What bench_main keeps for a benchmark; its own state follows it (the
- * benchmark's struct starts with a bench_run). */
+/* What bench_main keeps for a benchmark and releases; its own state
+ * follows it (the benchmark's struct starts with a bench_run). */
 typedef struct bench_run {
   bench_args a;
   clloss_context *ctx;
   cl_command_queue queue;
+  cl_mem m[10];
   size_t device_index;
   const char *name; /* "loss" in the JSON line */
   double opencl_init_ms, context_ms, first_call_ms;
@@ -121,7 +151,7 @@ typedef struct bench_spec {
   void (*done)(bench_run *r); /* after the rounds: what the report reads */
   void (*text)(const bench_run *r);
   void (*json)(const bench_run *r, json_writer *w);
-  void (*release)(bench_run *r);
+  void (*release)(bench_run *r); /* what else it holds, or NULL */
 } bench_spec;
 int bench_main(const bench_spec *s, int argc, char **argv);
 

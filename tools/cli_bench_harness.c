@@ -249,6 +249,47 @@ int bench_loadavg(double load[3]) {
   return have;
 }
 
+/* ---- device buffers ---- */
+
+cl_int bench_buffers(clloss_context *ctx, const bench_buf *b, size_t n,
+                     size_t max, cl_mem *mem, size_t *bad,
+                     enum bench_phase *phase) {
+  cl_command_queue q = clloss_context_queue(ctx);
+  cl_int err = CL_SUCCESS;
+  for (*bad = 0; *bad < n; ++*bad) {
+    const size_t bytes = b[*bad].count * clloss_dtype_size(b[*bad].type);
+    *phase = max && bytes > max ? BENCH_TOO_LARGE : BENCH_ALLOCATING;
+    if (b[*bad].count && *phase == BENCH_TOO_LARGE)
+      return CL_INVALID_BUFFER_SIZE;
+    if (b[*bad].count &&
+        !(mem[*bad] = clCreateBuffer(clloss_context_cl_context(ctx),
+                                     b[*bad].flags, bytes, NULL, &err)))
+      return err;
+  }
+  for (*bad = 0; *bad < n; ++*bad) {
+    const bench_buf *k = &b[*bad];
+    const cl_uint zero = 0;
+    if (!k->count || (*phase = k->fill) == BENCH_KEEP)
+      continue;
+    if (k->fill == BENCH_RANDOM)
+      err = bench_fill(q, mem[*bad], k->type, k->count, k->lo, k->hi, k->seed);
+    else if ((err = clEnqueueFillBuffer(q, mem[*bad], &zero, sizeof zero, 0,
+                                        k->count * clloss_dtype_size(k->type),
+                                        0, NULL, NULL)) == CL_SUCCESS)
+      err = clFinish(q);
+    if (err != CL_SUCCESS)
+      return err;
+  }
+  return err;
+}
+
+void bench_release(cl_mem *mem, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (mem[i])
+      clReleaseMemObject(mem[i]);
+  memset(mem, 0, n * sizeof *mem);
+}
+
 /* ---- one benchmark on one device ---- */
 
 static void report(const bench_spec *s, const bench_run *r) {
@@ -311,7 +352,9 @@ int bench_main(const bench_spec *s, int argc, char **argv) {
     s->done(r);
     report(s, r);
   }
-  s->release(r);
+  if (s->release)
+    s->release(r);
+  bench_release(r->m, BENCH_COUNT(r->m));
   clloss_context_release(r->ctx);
   free(t);
   free(r);

@@ -26,13 +26,11 @@ enum {
   M_DW,
   M_DB,
   M_ULOSS,
-  M_LOGITS,
-  M_COUNT
+  M_LOGITS /* the last of bench_run's m */
 };
 
 typedef struct lin_run {
   bench_run b;
-  cl_mem m[M_COUNT];
   clloss_linear_cross_entropy_desc d;
   clloss_status (*other)(struct lin_run *); /* the unfused path, or none */
   size_t peak, chunk_rows, u_logits, u_temp;
@@ -41,7 +39,7 @@ typedef struct lin_run {
 } lin_run;
 
 static clloss_buffer buf(const lin_run *r, int k) {
-  clloss_buffer b = {r->m[k], 0};
+  clloss_buffer b = {r->b.m[k], 0};
   return b;
 }
 
@@ -99,11 +97,11 @@ static clloss_status unfused(lin_run *r) {
     const gemm_shape *s = &g[k];
     CLBlastStatusCode e =
         d ? CLBlastDgemm(CLBlastLayoutRowMajor, s->ta, s->tb, s->m, s->n, s->k,
-                         1.0, r->m[s->a], 0, s->lda, r->m[s->b], 0, s->ldb, 0.0,
-                         r->m[s->c], 0, s->ldc, &r->b.queue, NULL)
+                         1.0, r->b.m[s->a], 0, s->lda, r->b.m[s->b], 0, s->ldb,
+                         0.0, r->b.m[s->c], 0, s->ldc, &r->b.queue, NULL)
           : CLBlastSgemm(CLBlastLayoutRowMajor, s->ta, s->tb, s->m, s->n, s->k,
-                         1.0f, r->m[s->a], 0, s->lda, r->m[s->b], 0, s->ldb,
-                         0.0f, r->m[s->c], 0, s->ldc, &r->b.queue, NULL);
+                         1.0f, r->b.m[s->a], 0, s->lda, r->b.m[s->b], 0, s->ldb,
+                         0.0f, r->b.m[s->c], 0, s->ldc, &r->b.queue, NULL);
     if (e != CLBlastSuccess)
       return CLLOSS_UNSUPPORTED;
   }
@@ -134,29 +132,33 @@ static size_t unfused_temp(lin_run *r) {
 }
 #endif
 
-/* Buffers, filled once. The logits buffer exists only for the unfused
- * path, and only while it runs (after the fused runs). */
+/* Buffers, filled once (bench/README.md). The logits buffer exists only
+ * for the unfused path, and only while it runs (after the fused runs). */
 static int make_buffers(lin_run *r) {
   const bench_args *a = &r->b.a;
   const size_t N = a->rows, H = a->hidden, V = a->classes;
-  const size_t es = clloss_dtype_size(a->dtype);
-  const size_t rs = clloss_dtype_size(clloss_loss_dtype(a->dtype));
-  const size_t bytes[M_LOGITS] = {N * H * es, V * H * es, V * es, N * 8, rs,
-                                  N * H * es, V * H * es, V * es, rs};
-  for (int k = 0; k < M_LOGITS; k++) {
-    cl_int err;
-    r->m[k] = clCreateBuffer(clloss_context_cl_context(r->b.ctx),
-                             CL_MEM_READ_WRITE, bytes[k], NULL, &err);
-    if (!r->m[k])
-      return cli_error("bench", CLI_DATA_ERROR,
-                       "cannot allocate %zu bytes on the device", bytes[k]);
-  }
-  const double lo[4] = {-1, -0.2, -0.2, 0}, hi[4] = {1, 0.2, 0.2, (double)V};
-  for (int k = 0; k < 4; k++)
-    if (bench_fill(r->b.queue, r->m[k], k == M_T ? CLLOSS_INT64 : a->dtype,
-                   bytes[k] / (k == M_T ? 8 : es), lo[k], hi[k],
-                   a->seed + (unsigned long long)k) != CL_SUCCESS)
-      return cli_error("bench", CLI_DATA_ERROR, "filling the inputs failed");
+  const clloss_dtype t = a->dtype, lt = clloss_loss_dtype(t);
+  const cl_mem_flags rw = CL_MEM_READ_WRITE;
+  const bench_buf b[M_LOGITS] = {
+      {"X", N * H, t, rw, BENCH_RANDOM, -1, 1, a->seed},
+      {"W", V * H, t, rw, BENCH_RANDOM, -0.2, 0.2, a->seed + 1},
+      {"b", V, t, rw, BENCH_RANDOM, -0.2, 0.2, a->seed + 2},
+      {"targets", N, CLLOSS_INT64, rw, BENCH_RANDOM, 0, (double)V, a->seed + 3},
+      {"loss", 1, lt, rw, BENCH_KEEP, 0, 0, 0},
+      {"dX", N * H, t, rw, BENCH_KEEP, 0, 0, 0},
+      {"dW", V * H, t, rw, BENCH_KEEP, 0, 0, 0},
+      {"db", V, t, rw, BENCH_KEEP, 0, 0, 0},
+      {"unfused loss", 1, lt, rw, BENCH_KEEP, 0, 0, 0}};
+  size_t k;
+  enum bench_phase phase;
+  const cl_int err =
+      bench_buffers(r->b.ctx, b, M_LOGITS, 0, r->b.m, &k, &phase);
+  if (err != CL_SUCCESS && phase == BENCH_ALLOCATING)
+    return cli_error("bench", CLI_DATA_ERROR,
+                     "cannot allocate %zu bytes on the device",
+                     b[k].count * clloss_dtype_size(b[k].type));
+  if (err != CL_SUCCESS)
+    return cli_error("bench", CLI_DATA_ERROR, "filling the inputs failed");
   return CLI_OK;
 }
 
@@ -176,9 +178,9 @@ static int open_unfused(lin_run *r) {
     return CLI_OK;
   r->u_logits = a->rows * a->classes * clloss_dtype_size(a->dtype);
   cl_int err;
-  r->m[M_LOGITS] = clCreateBuffer(clloss_context_cl_context(r->b.ctx),
-                                  CL_MEM_READ_WRITE, r->u_logits, NULL, &err);
-  if (!r->m[M_LOGITS])
+  r->b.m[M_LOGITS] = clCreateBuffer(clloss_context_cl_context(r->b.ctx),
+                                    CL_MEM_READ_WRITE, r->u_logits, NULL, &err);
+  if (!r->b.m[M_LOGITS])
     return cli_error("bench", CLI_DATA_ERROR,
                      "cannot allocate the unfused path's %zu bytes of logits "
                      "(--no-unfused skips it)",
@@ -247,8 +249,8 @@ static int lin_setup(bench_run *b) {
 static void lin_done(bench_run *b) {
   lin_run *r = (lin_run *)b;
   const clloss_dtype lt = clloss_loss_dtype(b->a.dtype);
-  r->loss = bench_read_value(b->queue, r->m[M_LOSS], lt);
-  r->u_loss = bench_read_value(b->queue, r->m[M_ULOSS], lt);
+  r->loss = bench_read_value(b->queue, r->b.m[M_LOSS], lt);
+  r->u_loss = bench_read_value(b->queue, r->b.m[M_ULOSS], lt);
 }
 
 static void lin_json(const bench_run *b, json_writer *w) {
@@ -307,13 +309,6 @@ static void lin_text(const bench_run *b) {
   }
 }
 
-static void lin_release(bench_run *b) {
-  lin_run *r = (lin_run *)b;
-  for (int k = 0; k < M_COUNT; k++)
-    if (r->m[k])
-      clReleaseMemObject(r->m[k]);
-}
-
 static int lin_other(bench_args *a, const char *arg) {
   (void)a;
   return cli_usage("bench", "unknown option '%s'", arg);
@@ -335,6 +330,6 @@ static const bench_opt lin_opts[] = {
 static const bench_parser lin_parser = {
     lin_opts, BENCH_COUNT(lin_opts), 2, 5, 1, lin_other, NULL};
 
-const bench_spec bench_linear = {&lin_parser, sizeof(lin_run), lin_setup,
-                                 lin_step,    lin_done,        lin_text,
-                                 lin_json,    lin_release};
+const bench_spec bench_linear = {
+    &lin_parser, sizeof(lin_run), lin_setup, lin_step,
+    lin_done,    lin_text,        lin_json,  NULL};

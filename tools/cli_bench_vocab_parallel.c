@@ -49,10 +49,7 @@ typedef struct vp_bench {
 } vp_bench;
 
 static void release(vp_run *r) {
-  for (int i = 0; i < B_N; i++)
-    if (r->m[i])
-      clReleaseMemObject(r->m[i]);
-  memset(r->m, 0, sizeof r->m);
+  bench_release(r->m, B_N);
   free(r->records);
   r->records = NULL;
 }
@@ -198,23 +195,16 @@ static int ce_prepare(vp_run *r) {
 /* Logits uniform in [-5, 5) (per process's seed), targets uniform in
  * [0, classes) with one seed everywhere, so that all processes agree. */
 static cl_int ce_make(vp_run *r, size_t cols, uint64_t seed) {
-  cl_context cl = clloss_context_cl_context(r->ctx);
-  cl_command_queue q = clloss_context_queue(r->ctx);
-  const size_t n = r->a.rows * (cols ? cols : 1),
-               es = clloss_dtype_size(r->a.dtype);
-  cl_int err = CL_SUCCESS, e2 = CL_SUCCESS, e3 = CL_SUCCESS, e4 = CL_SUCCESS;
-  r->m[B_X] = clCreateBuffer(cl, CL_MEM_READ_WRITE, n * es, NULL, &err);
-  r->m[B_DX] = clCreateBuffer(cl, CL_MEM_READ_WRITE, n * es, NULL, &e2);
-  r->m[B_T] = clCreateBuffer(cl, CL_MEM_READ_WRITE, r->a.rows * 8, NULL, &e3);
-  r->m[B_L] = clCreateBuffer(cl, CL_MEM_READ_WRITE, 8, NULL, &e4);
-  if (err == CL_SUCCESS)
-    err = e2 != CL_SUCCESS ? e2 : e3 != CL_SUCCESS ? e3 : e4;
-  if (err == CL_SUCCESS)
-    err = bench_fill(q, r->m[B_X], r->a.dtype, n, -5, 5, seed);
-  if (err == CL_SUCCESS)
-    err = bench_fill(q, r->m[B_T], CLLOSS_INT64, r->a.rows, 0,
-                     (double)r->a.classes, 7);
-  return err;
+  const size_t n = r->a.rows * (cols ? cols : 1), rows = r->a.rows;
+  const cl_mem_flags rw = CL_MEM_READ_WRITE;
+  const bench_buf b[B_N] = {
+      [B_X] = {"x", n, r->a.dtype, rw, BENCH_RANDOM, -5, 5, seed},
+      [B_DX] = {"dx", n, r->a.dtype, rw, BENCH_KEEP, 0, 0, 0},
+      [B_T] = {"t", rows, CLLOSS_INT64, rw, BENCH_RANDOM, 0, r->a.classes, 7},
+      [B_L] = {"loss", 1, CLLOSS_FLOAT64, rw, BENCH_KEEP, 0, 0, 0}};
+  size_t bad;
+  enum bench_phase phase;
+  return bench_buffers(r->ctx, b, B_N, 0, r->m, &bad, &phase);
 }
 
 static clloss_status ce_vp(void *p) {
@@ -309,23 +299,21 @@ static int lin_prepare(vp_run *r) {
 /* X uniform in [-1, 1), W and b in [-0.1, 0.1) (each process its own
  * rows), targets in [0, V) with one seed everywhere. */
 static cl_int lin_make(vp_run *r, size_t classes, uint64_t seed) {
-  cl_context cl = clloss_context_cl_context(r->ctx);
-  cl_command_queue q = clloss_context_queue(r->ctx);
   const size_t N = r->a.rows, H = r->a.hidden, V = classes ? classes : 1;
-  const size_t n[B_N] = {N * H, V * H, V, N, 1, N * H, V * H, V};
-  cl_int err = CL_SUCCESS;
-  for (int i = 0; i < B_N && err == CL_SUCCESS; i++)
-    r->m[i] = clCreateBuffer(cl, CL_MEM_READ_WRITE, n[i] * (i == B_T ? 8 : 4),
-                             NULL, &err);
-  if (err == CL_SUCCESS)
-    err = bench_fill(q, r->m[B_X], CLLOSS_FLOAT32, n[B_X], -1, 1, 5);
-  if (err == CL_SUCCESS)
-    err = bench_fill(q, r->m[B_W], CLLOSS_FLOAT32, n[B_W], -0.1, 0.1, seed);
-  if (err == CL_SUCCESS)
-    err = bench_fill(q, r->m[B_B], CLLOSS_FLOAT32, n[B_B], -0.1, 0.1, seed);
-  if (err == CL_SUCCESS)
-    err = bench_fill(q, r->m[B_T], CLLOSS_INT64, N, 0, (double)r->a.classes, 7);
-  return err;
+  const cl_mem_flags rw = CL_MEM_READ_WRITE;
+  const clloss_dtype f = CLLOSS_FLOAT32;
+  const bench_buf b[B_N] = {
+      {"X", N * H, f, rw, BENCH_RANDOM, -1, 1, 5},
+      {"W", V * H, f, rw, BENCH_RANDOM, -0.1, 0.1, seed},
+      {"b", V, f, rw, BENCH_RANDOM, -0.1, 0.1, seed},
+      {"t", N, CLLOSS_INT64, rw, BENCH_RANDOM, 0, (double)r->a.classes, 7},
+      {"loss", 1, f, rw, BENCH_KEEP, 0, 0, 0},
+      {"dX", N * H, f, rw, BENCH_KEEP, 0, 0, 0},
+      {"dW", V * H, f, rw, BENCH_KEEP, 0, 0, 0},
+      {"db", V, f, rw, BENCH_KEEP, 0, 0, 0}};
+  size_t bad;
+  enum bench_phase phase;
+  return bench_buffers(r->ctx, b, B_N, 0, r->m, &bad, &phase);
 }
 
 static clloss_status lin_vp(void *p) {
