@@ -476,6 +476,7 @@ static void loss_json(const bench_run *b, json_writer *w) {
 static void loss_release(bench_run *b) {
   bench_copy_close(((loss_run *)b)->copy);
 }
+
 static const bench_opt loss_opts[] = {
     {"--rows", BENCH_SIZE, 1, (size_t)1 << 40, BENCH_AT(rows), 0},
     {"--classes", BENCH_SIZE, 1, (size_t)1 << 40, BENCH_AT(classes), 0},

@@ -38,7 +38,7 @@ typedef struct vp_run {
 /* One benchmark under mpirun: its command line, then, in turn, `prepare`
  * (descriptors; 1 when this process cannot go on), `make` (buffers of
  * `classes` columns), the timed calls, `extra` (what else is timed, or
- * NULL), `report` (process 0). */
+ * NULL), and process 0's report. */
 typedef struct vp_bench {
   const bench_parser *parse;
   int (*prepare)(vp_run *r);
