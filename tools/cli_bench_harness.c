@@ -1,6 +1,7 @@
 /* cli_bench_harness.c - what every `clloss bench` benchmark shares: the
- * options they have in common, the median of the timed runs, the machine's
- * load, and a JSON writer that escapes its strings. */
+ * options parser (options as data), the timed rounds and their medians,
+ * the run on one device from set-up to release, the machine's load, and a
+ * JSON writer that escapes its strings. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,147 +13,92 @@
 
 /* ---- options ---- */
 
-int bench_parse_dtype(const char *name, const char *v, int targets,
-                      clloss_dtype *out) {
-  static const clloss_dtype floats[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
-                                        CLLOSS_BFLOAT16, CLLOSS_FLOAT64};
-  static const clloss_dtype ints[] = {CLLOSS_INT64, CLLOSS_INT32};
-  const clloss_dtype *all = targets ? ints : floats;
-  size_t n = targets ? 2 : 4;
-  if (!v)
-    return usage("%s needs a value", name);
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(v, clloss_dtype_name(all[i])) == 0) {
-      *out = all[i];
-      return CLI_OK;
-    }
-  return usage("unknown %s '%s' (%s)", name, v,
-               targets ? "int64, int32"
-                       : "float32, float16, bfloat16, float64");
-}
-
-static int parse_count(const char *name, const char *v, size_t lo, size_t hi,
-                       size_t *out) {
-  if (!v)
-    return usage("%s needs a value", name);
-  if (!cli_parse_size(v, out) || *out < lo || *out > hi)
-    return usage("%s must be a whole number in [%zu, %zu], not '%s'", name, lo,
-                 hi, v);
-  return CLI_OK;
-}
-
-int bench_size_option(int argc, char **argv, int *i, const bench_size *sizes,
-                      size_t n, void *args, int *matched) {
-  const char *v;
-  for (size_t k = 0; k < n; k++)
-    if (cli_option(argc, argv, i, sizes[k].name, &v)) {
-      *matched = 1;
-      return parse_count(sizes[k].name, v, sizes[k].lo, sizes[k].hi,
-                         (size_t *)((char *)args + sizes[k].offset));
-    }
-  *matched = 0;
-  return CLI_OK;
-}
-
-int bench_option(int argc, char **argv, int *i, unsigned accept, bench_opts *o,
-                 int *matched) {
-  const char *v;
-  size_t n = 0;
-  int rc = CLI_OK;
-  *matched = 1;
-  if (cli_option(argc, argv, i, "--repeat", &v)) {
-    rc = parse_count("--repeat", v, 1, 100000, &n);
-    o->repeat = (int)n;
-  } else if (cli_option(argc, argv, i, "--warmup", &v)) {
-    rc = parse_count("--warmup", v, 0, 100000, &n);
-    o->warmup = (int)n;
-  } else if (cli_option(argc, argv, i, "--device", &v)) {
-    if (!v || !*v)
-      return usage("--device needs a value");
-    o->device = v;
-  } else if (cli_flag(argv[*i], "--json-only")) {
-    o->json_only = 1;
-    (*i)++;
-  } else if ((accept & BENCH_DTYPE) &&
-             cli_option(argc, argv, i, "--dtype", &v)) {
-    rc = bench_parse_dtype("--dtype", v, 0, &o->dtype);
-  } else if ((accept & BENCH_SEED) && cli_option(argc, argv, i, "--seed", &v)) {
-    rc = parse_count("--seed", v, 0, (size_t)-1 >> 1, &n);
-    o->seed = n;
-  } else if ((accept & BENCH_VARIANT) &&
-             cli_option(argc, argv, i, "--variant", &v)) {
+/* Option o's value v (NULL: none given) into its field `at`. */
+static int store(const bench_opt *o, const char *v, void *at) {
+  static const char *const variants[] = {"auto", "item", "group", "split",
+                                         "lanes"};
+  static const clloss_dtype types[] = {CLLOSS_FLOAT32,  CLLOSS_FLOAT16,
+                                       CLLOSS_BFLOAT16, CLLOSS_FLOAT64,
+                                       CLLOSS_INT64,    CLLOSS_INT32};
+  const int targets = o->kind == BENCH_TARGET;
+  size_t n;
+  switch (o->kind) {
+  case BENCH_SIZE:
     if (!v)
-      return usage("--variant needs a value");
-    if (strcmp(v, "auto") && strcmp(v, "item") && strcmp(v, "group") &&
-        strcmp(v, "split") && strcmp(v, "lanes"))
+      break;
+    if (!cli_parse_size(v, &n) || n < o->lo || n > o->hi)
+      return usage("%s must be a whole number in [%zu, %zu], not '%s'", o->name,
+                   o->lo, o->hi, v);
+    *(size_t *)at = n;
+    return CLI_OK;
+  case BENCH_FLAG:
+    *(int *)at = 1;
+    return CLI_OK;
+  case BENCH_DTYPE:
+  case BENCH_TARGET: /* the float types, or the target types */
+    for (n = targets ? 4 : 0; v && n < (targets ? 6u : 4u); n++)
+      if (strcmp(v, clloss_dtype_name(types[n])) == 0) {
+        *(clloss_dtype *)at = types[n];
+        return CLI_OK;
+      }
+    if (v)
+      return usage("unknown %s '%s' (%s)", o->name, v,
+                   targets ? "int64, int32"
+                           : "float32, float16, bfloat16, float64");
+    break;
+  case BENCH_REDUCTION:
+    return cli_parse_reduction("bench", v, at);
+  case BENCH_VARIANT:
+    for (n = 0; v && n < 5; n++)
+      if (strcmp(v, variants[n]) == 0) {
+        *(const char **)at = v;
+        return CLI_OK;
+      }
+    if (v)
       return usage("unknown variant '%s' (auto, item, group, split, lanes)", v);
-    o->variant = v;
-  } else {
-    *matched = 0;
+    break;
+  case BENCH_DEVICE:
+    if (!v || !*v)
+      break;
+    *(const char **)at = v;
+    return CLI_OK;
   }
-  return rc;
+  return usage("%s needs a value", o->name);
 }
 
-/* ---- timing ---- */
-
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-void bench_stats(double *v, size_t n, double *median, double *min) {
-  qsort(v, n, sizeof *v, cmp_double);
-  *min = v[0];
-  *median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-clloss_status bench_finish(cl_command_queue queue, clloss_status s) {
-  if (s != CLLOSS_SUCCESS)
-    return s;
-  const cl_int err = clFinish(queue);
-  return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
-}
-
-double bench_read_value(cl_command_queue queue, cl_mem mem, clloss_dtype type) {
-  double d = NAN;
-  float f;
-  if (type == CLLOSS_FLOAT64)
-    return clEnqueueReadBuffer(queue, mem, CL_TRUE, 0, sizeof d, &d, 0, NULL,
-                               NULL) == CL_SUCCESS
-               ? d
-               : NAN;
-  return clEnqueueReadBuffer(queue, mem, CL_TRUE, 0, sizeof f, &f, 0, NULL,
-                             NULL) == CL_SUCCESS
-             ? f
-             : NAN;
-}
-
-int bench_rounds(int warmup, int repeat, bench_step step, int steps,
-                 void *state, double *const *times) {
-  for (int i = -warmup; i < repeat; i++)
-    for (int k = 0; k < steps; k++) {
-      const double t0 = cli_now_ms();
-      const int rc = step(state, k, i >= 0);
-      if (i >= 0)
-        times[k][i] = cli_now_ms() - t0;
-      if (rc != CLI_OK)
-        return rc;
+int bench_parse(const bench_parser *p, int argc, char **argv, bench_args *a) {
+  const bench_opt common[] = {
+      {"--repeat", BENCH_SIZE, 1, 100000, BENCH_AT(repeat), p->repeat},
+      {"--warmup", BENCH_SIZE, 0, 100000, BENCH_AT(warmup), p->warmup},
+      {"--device", BENCH_DEVICE, 0, 0, BENCH_AT(device), 0},
+      {"--json-only", BENCH_FLAG, 0, 0, BENCH_AT(json_only), 0}};
+  memset(a, 0, sizeof *a);
+  for (size_t k = 0; k < 4 + p->n; k++) {
+    const bench_opt *o = k < 4 ? &common[k] : &p->opts[k - 4];
+    if (o->kind == BENCH_SIZE)
+      *(size_t *)((char *)a + o->at) = o->def;
+    else if (o->kind == BENCH_TARGET)
+      *(clloss_dtype *)((char *)a + o->at) = BENCH_UNSET;
+  }
+  for (int i = p->first; i < argc;) {
+    const bench_opt *o = NULL;
+    const char *v = NULL;
+    for (size_t k = 0; k < 4 + p->n && !o; k++) {
+      const bench_opt *c = k < 4 ? &common[k] : &p->opts[k - 4];
+      if (c->kind == BENCH_FLAG ? cli_flag(argv[i], c->name) && ++i
+                                : cli_option(argc, argv, &i, c->name, &v))
+        o = c;
     }
-  return CLI_OK;
-}
-
-int bench_loadavg(double load[3]) {
-  FILE *f = fopen("/proc/loadavg", "r");
-  if (!f)
-    return 0;
-  const int have = fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) == 3;
-  fclose(f);
-  return have;
+    const int rc = o ? store(o, v, (char *)a + o->at) : p->other(a, argv[i++]);
+    if (rc != CLI_OK)
+      return rc;
+  }
+  return p->check ? p->check(a) : CLI_OK;
 }
 
 /* ---- JSON ---- */
 
-void json_string(FILE *out, const char *s) {
+static void json_string(FILE *out, const char *s) {
   if (!s) {
     fputs("null", out);
     return;
@@ -170,7 +116,7 @@ void json_string(FILE *out, const char *s) {
   fputc('"', out);
 }
 
-void json_number(FILE *out, double v, const char *fmt) {
+static void json_number(FILE *out, double v, const char *fmt) {
   if (isfinite(v))
     fprintf(out, fmt, v);
   else
@@ -187,7 +133,7 @@ void json_end(json_writer *w) {
   fputs("}\n", w->out);
 }
 
-void json_name(json_writer *w, const char *key) {
+static void json_name(json_writer *w, const char *key) {
   if (w->count++)
     fputc(',', w->out);
   json_string(w->out, key);
@@ -214,9 +160,14 @@ void json_bool(json_writer *w, const char *key, int v) {
   fputs(v ? "true" : "false", w->out);
 }
 
-void json_null(json_writer *w, const char *key) {
+static void json_null(json_writer *w, const char *key) {
   json_name(w, key);
   fputs("null", w->out);
+}
+
+void json_nulls(json_writer *w, const char *const *keys) {
+  for (; *keys; keys++)
+    json_null(w, *keys);
 }
 
 void json_nums(json_writer *w, const char *key, const double *v, size_t n,
@@ -237,4 +188,175 @@ void json_sizes(json_writer *w, const char *key, const size_t *v, size_t n) {
   for (size_t i = 0; i < n; i++)
     fprintf(w->out, "%s%zu", i ? "," : "", v[i]);
   fputc(']', w->out);
+}
+
+/* ---- timing ---- */
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+void bench_stats(double *v, size_t n, double *median, double *min) {
+  qsort(v, n, sizeof *v, cmp_double);
+  *min = v[0];
+  *median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+clloss_status bench_finish(cl_command_queue queue, clloss_status s) {
+  if (s != CLLOSS_SUCCESS)
+    return s;
+  const cl_int err = clFinish(queue);
+  return err == CL_SUCCESS ? CLLOSS_SUCCESS : (clloss_status)err;
+}
+
+double bench_read_value(cl_command_queue queue, cl_mem mem, clloss_dtype type) {
+  union {
+    float f;
+    double d;
+  } v;
+  const int d = type == CLLOSS_FLOAT64;
+  if (clEnqueueReadBuffer(queue, mem, CL_TRUE, 0, d ? sizeof v.d : sizeof v.f,
+                          &v, 0, NULL, NULL) != CL_SUCCESS)
+    return NAN;
+  return d ? v.d : v.f;
+}
+
+/* `warmup` untimed rounds, then `repeat` timed ones; a round calls
+ * step(state, k, timed) for k = 0 .. steps-1 in turn, each timed on the
+ * host clock from call to return into times[k][i]. A step's failure ends
+ * the rounds. */
+static int bench_rounds(int warmup, int repeat, bench_step step, int steps,
+                        void *state, double *const *times) {
+  for (int i = -warmup; i < repeat; i++)
+    for (int k = 0; k < steps; k++) {
+      const double t0 = cli_now_ms();
+      const int rc = step(state, k, i >= 0);
+      if (i >= 0)
+        times[k][i] = cli_now_ms() - t0;
+      if (rc != CLI_OK)
+        return rc;
+    }
+  return CLI_OK;
+}
+
+int bench_loadavg(double load[3]) {
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (!f)
+    return 0;
+  const int have = fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) == 3;
+  fclose(f);
+  return have;
+}
+
+/* ---- device buffers ---- */
+
+cl_int bench_buffers(clloss_context *ctx, const bench_buf *b, size_t n,
+                     size_t max, cl_mem *mem, size_t *bad,
+                     enum bench_phase *phase) {
+  cl_command_queue q = clloss_context_queue(ctx);
+  cl_int err = CL_SUCCESS;
+  for (*bad = 0; *bad < n; ++*bad) {
+    const size_t bytes = b[*bad].count * clloss_dtype_size(b[*bad].type);
+    *phase = max && bytes > max ? BENCH_TOO_LARGE : BENCH_ALLOCATING;
+    if (b[*bad].count && *phase == BENCH_TOO_LARGE)
+      return CL_INVALID_BUFFER_SIZE;
+    if (b[*bad].count &&
+        !(mem[*bad] = clCreateBuffer(clloss_context_cl_context(ctx),
+                                     b[*bad].flags, bytes, NULL, &err)))
+      return err;
+  }
+  for (*bad = 0; *bad < n; ++*bad) {
+    const bench_buf *k = &b[*bad];
+    const cl_uint zero = 0;
+    if (!k->count || (*phase = k->fill) == BENCH_KEEP)
+      continue;
+    if (k->fill == BENCH_RANDOM)
+      err = bench_fill(q, mem[*bad], k->type, k->count, k->lo, k->hi, k->seed);
+    else if ((err = clEnqueueFillBuffer(q, mem[*bad], &zero, sizeof zero, 0,
+                                        k->count * clloss_dtype_size(k->type),
+                                        0, NULL, NULL)) == CL_SUCCESS)
+      err = clFinish(q);
+    if (err != CL_SUCCESS)
+      return err;
+  }
+  return err;
+}
+
+void bench_release(cl_mem *mem, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (mem[i])
+      clReleaseMemObject(mem[i]);
+  memset(mem, 0, n * sizeof *mem);
+}
+
+/* ---- one benchmark on one device ---- */
+
+static void report(const bench_spec *s, const bench_run *r) {
+  const clloss_device_info *info = clloss_context_device_info(r->ctx);
+  double load[3];
+  const int have_load = bench_loadavg(load);
+  if (!r->a.json_only)
+    s->text(r);
+  json_writer w;
+  json_begin(&w, stdout);
+  json_str(&w, "loss", r->name);
+  json_str(&w, "device", info->name);
+  json_uint(&w, "device_index", r->device_index);
+  s->json(r, &w);
+  if (have_load)
+    json_nums(&w, "loadavg", load, 3, "%.2f");
+  else
+    json_null(&w, "loadavg");
+  json_str(&w, "clloss_version", CLLOSS_VERSION_STRING);
+  json_end(&w);
+  fflush(stdout);
+}
+
+int bench_main(const bench_spec *s, int argc, char **argv) {
+  bench_args a;
+  int rc = bench_parse(s->parse, argc, argv, &a);
+  if (rc != CLI_OK)
+    return rc;
+  bench_run *r = calloc(1, s->size);
+  double *t = calloc(2 * a.repeat, sizeof *t);
+  if (!r || !t) {
+    free(r);
+    free(t);
+    return cli_error("bench", CLI_DATA_ERROR, "out of host memory");
+  }
+  r->a = a;
+  r->times[0] = t;
+  r->times[1] = t + a.repeat;
+  /* Start-up in parts: the drivers' own (loading and initialising them,
+   * whoever makes the process's first OpenCL call), then clloss's. */
+  double t0 = cli_now_ms();
+  size_t devices = 0;
+  clloss_list_devices(NULL, 0, &devices);
+  r->opencl_init_ms = cli_now_ms() - t0;
+  t0 = cli_now_ms();
+  rc = cli_open_device("bench", a.device, &r->ctx, &r->device_index);
+  r->context_ms = cli_now_ms() - t0;
+  if (rc == CLI_OK) {
+    r->queue = clloss_context_queue(r->ctx);
+    rc = s->setup(r);
+  }
+  if (rc == CLI_OK)
+    rc = bench_rounds((int)a.warmup, (int)a.repeat, s->step, r->steps, r,
+                      r->times);
+  for (int k = 0; rc == CLI_OK && k < r->steps; k++) {
+    bench_stats(r->times[k], a.repeat, &r->median[k], &r->min[k]);
+    r->max[k] = r->times[k][a.repeat - 1];
+  }
+  if (rc == CLI_OK) {
+    s->done(r);
+    report(s, r);
+  }
+  if (s->release)
+    s->release(r);
+  bench_release(r->m, BENCH_COUNT(r->m));
+  clloss_context_release(r->ctx);
+  free(t);
+  free(r);
+  return rc;
 }

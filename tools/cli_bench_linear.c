@@ -15,81 +15,6 @@
 #include <clblast_c.h>
 #endif
 
-const char *const bench_linear_help =
-    "usage: clloss bench linear_cross_entropy --rows N --hidden H --classes V\n"
-    "           [--chunk-rows K | --vocab-block B] [--workspace-limit BYTES]\n"
-    "           [--dtype T] [--bias] [--no-grad] [--no-unfused] [--device I]\n"
-    "           [--repeat R] [--warmup W] [--seed S] [--json-only]\n"
-    "\n"
-    "Times clloss_linear_cross_entropy (loss, dX, dW, and db with --bias) on\n"
-    "device buffers filled once, each run from enqueue to clFinish, and in\n"
-    "the same run the unfused path: CLBlast's GEMM to the full logits\n"
-    "[N, V], clloss_cross_entropy in place, GEMMs for dX and dW (float32 and\n"
-    "float64, without --bias; its fields are null otherwise).\n"
-    "\n"
-    "  --rows N, --hidden H, --classes V   shapes (default 2048, 512, 32000)\n"
-    "  --chunk-rows K       rows per chunk (default: chosen)\n"
-    "  --vocab-block B      vocabulary blocks of B classes instead\n"
-    "  --workspace-limit BYTES  the automatic chunk's budget\n"
-    "  --dtype T            float32 (default), float16, bfloat16, float64\n"
-    "  --bias               with a bias (and its gradient)\n"
-    "  --no-grad            the loss only\n"
-    "  --no-unfused         skip the unfused path\n"
-    "  --repeat R, --warmup W  timed and untimed runs (default 5, 1)\n"
-    "\n"
-    "Data: X uniform in [-1, 1), W and b in [-0.2, 0.2), targets uniform in\n"
-    "[0, V), mean reduction. Memory: peak_bytes is what the fused call\n"
-    "allocates beyond its arguments (clloss_linear_cross_entropy_workspace_\n"
-    "size: its workspace and CLBlast's temporary buffer); unfused_peak_bytes\n"
-    "is the logits (N V elements) plus the largest temporary buffer CLBlast\n"
-    "allocates for one of the three GEMMs (CLBlastSGemmTempBufferSize).\n"
-    "cross_entropy's own scratch (a few bytes per row) is in neither.\n"
-    "\n"
-    "Output: readable lines, then ONE JSON object as the last line: loss,\n"
-    "device, device_index, dtype, shape [N, H, V], method, chunk_rows,\n"
-    "vocab_block, bias, grad, repeat, warmup, median_ms, min_ms, times_ms,\n"
-    "peak_bytes, unfused_ms, unfused_min_ms, unfused_peak_bytes,\n"
-    "unfused_logits_bytes, unfused_blas_temp_bytes, loss_value,\n"
-    "unfused_loss_value, first_call_ms, loadavg, clloss_version.\n";
-
-typedef struct lin_args {
-  bench_opts o; /* --repeat, --warmup, --device, --dtype, --seed, ... */
-  size_t rows, hidden, classes, chunk_rows, vocab_block, limit;
-  int bias, no_grad, no_unfused;
-} lin_args;
-
-#define usage(...) cli_usage("bench", __VA_ARGS__)
-
-static int parse(int argc, char **argv, lin_args *a) {
-  static const bench_size sizes[] = {
-      {"--rows", 1, (size_t)1 << 40, offsetof(lin_args, rows)},
-      {"--hidden", 1, (size_t)1 << 40, offsetof(lin_args, hidden)},
-      {"--classes", 1, (size_t)1 << 40, offsetof(lin_args, classes)},
-      {"--chunk-rows", 0, (size_t)1 << 40, offsetof(lin_args, chunk_rows)},
-      {"--vocab-block", 0, (size_t)1 << 40, offsetof(lin_args, vocab_block)},
-      {"--workspace-limit", 0, (size_t)-1, offsetof(lin_args, limit)}};
-  for (int i = 2; i < argc;) {
-    int matched;
-    int rc = bench_size_option(argc, argv, &i, sizes, 6, a, &matched);
-    if (!matched)
-      rc = bench_option(argc, argv, &i, BENCH_DTYPE | BENCH_SEED, &a->o,
-                        &matched);
-    if (rc != CLI_OK)
-      return rc;
-    if (matched)
-      continue;
-    int *flag = cli_flag(argv[i], "--bias")         ? &a->bias
-                : cli_flag(argv[i], "--no-grad")    ? &a->no_grad
-                : cli_flag(argv[i], "--no-unfused") ? &a->no_unfused
-                                                    : NULL;
-    if (!flag)
-      return usage("unknown option '%s'", argv[i]);
-    *flag = 1;
-    i++;
-  }
-  return CLI_OK;
-}
-
 /* The device buffers of both paths. */
 enum {
   M_X,
@@ -101,35 +26,35 @@ enum {
   M_DW,
   M_DB,
   M_ULOSS,
-  M_LOGITS,
-  M_COUNT
+  M_LOGITS /* the last of bench_run's m */
 };
 
 typedef struct lin_run {
-  const lin_args *a;
-  clloss_context *ctx;
-  cl_command_queue q;
-  cl_mem m[M_COUNT];
+  bench_run b;
   clloss_linear_cross_entropy_desc d;
   clloss_status (*other)(struct lin_run *); /* the unfused path, or none */
+  size_t peak, chunk_rows, u_logits, u_temp;
+  double loss, u_loss;
+  int have_unfused;
 } lin_run;
 
 static clloss_buffer buf(const lin_run *r, int k) {
-  clloss_buffer b = {r->m[k], 0};
+  clloss_buffer b = {r->b.m[k], 0};
   return b;
 }
 
 static clloss_status fused(lin_run *r) {
-  const int g = !r->a->no_grad;
-  return bench_finish(r->q,
+  const bench_args *a = &r->b.a;
+  const int g = !a->no_grad;
+  return bench_finish(r->b.queue,
                       clloss_linear_cross_entropy(
-                          r->ctx, r->q, &r->d, buf(r, M_X), buf(r, M_W),
-                          r->a->bias ? buf(r, M_B) : CLLOSS_BUFFER_NONE,
+                          r->b.ctx, r->b.queue, &r->d, buf(r, M_X), buf(r, M_W),
+                          a->bias ? buf(r, M_B) : CLLOSS_BUFFER_NONE,
                           buf(r, M_T), CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
                           buf(r, M_LOSS), g ? buf(r, M_DX) : CLLOSS_BUFFER_NONE,
                           g ? buf(r, M_DW) : CLLOSS_BUFFER_NONE,
-                          g && r->a->bias ? buf(r, M_DB) : CLLOSS_BUFFER_NONE,
-                          0, NULL, NULL));
+                          g && a->bias ? buf(r, M_DB) : CLLOSS_BUFFER_NONE, 0,
+                          NULL, NULL));
 }
 
 #ifdef CLLOSS_CLI_HAVE_CLBLAST
@@ -141,7 +66,7 @@ typedef struct gemm_shape {
   int a, b, c;
 } gemm_shape;
 
-static void unfused_gemms(const lin_args *a, gemm_shape g[3]) {
+static void unfused_gemms(const bench_args *a, gemm_shape g[3]) {
   const size_t N = a->rows, H = a->hidden, V = a->classes;
   const gemm_shape all[3] = {{CLBlastTransposeNo, CLBlastTransposeYes, N, V, H,
                               H, H, V, M_X, M_W, M_LOGITS},
@@ -152,93 +77,88 @@ static void unfused_gemms(const lin_args *a, gemm_shape g[3]) {
   memcpy(g, all, sizeof all);
 }
 
+/* cross_entropy on the logits, its gradient in place (or none). */
+static clloss_status unfused_ce(lin_run *r, int grad) {
+  return clloss_cross_entropy(
+      r->b.ctx, r->b.queue, &r->d.ce, buf(r, M_LOGITS), buf(r, M_T),
+      CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_ULOSS),
+      grad ? buf(r, M_LOGITS) : CLLOSS_BUFFER_NONE, 0, NULL, NULL);
+}
+
 static clloss_status unfused(lin_run *r) {
   gemm_shape g[3];
-  unfused_gemms(r->a, g);
-  const int d = r->a->o.dtype == CLLOSS_FLOAT64;
-  for (int k = 0; k < (r->a->no_grad ? 1 : 3); k++) {
-    if (k == 1) { /* cross_entropy in place, between the GEMMs */
-      clloss_status s = clloss_cross_entropy(
-          r->ctx, r->q, &r->d.ce, buf(r, M_LOGITS), buf(r, M_T),
-          CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_ULOSS),
-          buf(r, M_LOGITS), 0, NULL, NULL);
-      if (s != CLLOSS_SUCCESS)
-        return s;
-    }
+  unfused_gemms(&r->b.a, g);
+  const int d = r->b.a.dtype == CLLOSS_FLOAT64;
+  clloss_status st = CLLOSS_SUCCESS;
+  for (int k = 0; k < (r->b.a.no_grad ? 1 : 3); k++) {
+    /* cross_entropy in place, between the GEMMs */
+    if (k == 1 && (st = unfused_ce(r, 1)) != CLLOSS_SUCCESS)
+      return st;
     const gemm_shape *s = &g[k];
-    CLBlastStatusCode st =
+    CLBlastStatusCode e =
         d ? CLBlastDgemm(CLBlastLayoutRowMajor, s->ta, s->tb, s->m, s->n, s->k,
-                         1.0, r->m[s->a], 0, s->lda, r->m[s->b], 0, s->ldb, 0.0,
-                         r->m[s->c], 0, s->ldc, &r->q, NULL)
+                         1.0, r->b.m[s->a], 0, s->lda, r->b.m[s->b], 0, s->ldb,
+                         0.0, r->b.m[s->c], 0, s->ldc, &r->b.queue, NULL)
           : CLBlastSgemm(CLBlastLayoutRowMajor, s->ta, s->tb, s->m, s->n, s->k,
-                         1.0f, r->m[s->a], 0, s->lda, r->m[s->b], 0, s->ldb,
-                         0.0f, r->m[s->c], 0, s->ldc, &r->q, NULL);
-    if (st != CLBlastSuccess)
+                         1.0f, r->b.m[s->a], 0, s->lda, r->b.m[s->b], 0, s->ldb,
+                         0.0f, r->b.m[s->c], 0, s->ldc, &r->b.queue, NULL);
+    if (e != CLBlastSuccess)
       return CLLOSS_UNSUPPORTED;
   }
-  if (r->a->no_grad) { /* the loss alone */
-    clloss_status s = clloss_cross_entropy(
-        r->ctx, r->q, &r->d.ce, buf(r, M_LOGITS), buf(r, M_T),
-        CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE, buf(r, M_ULOSS),
-        CLLOSS_BUFFER_NONE, 0, NULL, NULL);
-    if (s != CLLOSS_SUCCESS)
-      return s;
-  }
-  return (clloss_status)clFinish(r->q);
+  if (r->b.a.no_grad && (st = unfused_ce(r, 0)) != CLLOSS_SUCCESS)
+    return st; /* the loss alone */
+  return (clloss_status)clFinish(r->b.queue);
 }
 
 /* The largest temporary buffer CLBlast allocates for one of the GEMMs. */
 static size_t unfused_temp(lin_run *r) {
   gemm_shape g[3];
-  unfused_gemms(r->a, g);
+  unfused_gemms(&r->b.a, g);
   size_t most = 0;
-  for (int k = 0; k < (r->a->no_grad ? 1 : 3); k++) {
+  for (int k = 0; k < (r->b.a.no_grad ? 1 : 3); k++) {
     size_t bytes = 0;
     const gemm_shape *s = &g[k];
-    if (r->a->o.dtype == CLLOSS_FLOAT64)
+    if (r->b.a.dtype == CLLOSS_FLOAT64)
       CLBlastDGemmTempBufferSize(CLBlastLayoutRowMajor, s->ta, s->tb, s->m,
                                  s->n, s->k, 0, s->lda, 0, s->ldb, 0, s->ldc,
-                                 &r->q, &bytes);
+                                 &r->b.queue, &bytes);
     else
       CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, s->ta, s->tb, s->m,
                                  s->n, s->k, 0, s->lda, 0, s->ldb, 0, s->ldc,
-                                 &r->q, &bytes);
+                                 &r->b.queue, &bytes);
     most = bytes > most ? bytes : most;
   }
   return most;
 }
 #endif
 
-typedef struct lin_result {
-  size_t device_index, peak, chunk_rows, u_logits, u_temp;
-  double first_ms, median, min, u_median, u_min, loss, u_loss;
-  double *times, *u_times;
-  int have_unfused;
-} lin_result;
-
-/* Buffers, filled once. The logits buffer exists only for the unfused
- * path, and only while it runs (after the fused runs). */
-static int setup(lin_run *r, clloss_dtype st) {
-  const lin_args *a = r->a;
+/* Buffers, filled once (bench/README.md). The logits buffer exists only
+ * for the unfused path, and only while it runs (after the fused runs). */
+static int make_buffers(lin_run *r) {
+  const bench_args *a = &r->b.a;
   const size_t N = a->rows, H = a->hidden, V = a->classes;
-  const size_t es = clloss_dtype_size(st);
-  const size_t rs = clloss_dtype_size(clloss_loss_dtype(st));
-  const size_t bytes[M_LOGITS] = {N * H * es, V * H * es, V * es, N * 8, rs,
-                                  N * H * es, V * H * es, V * es, rs};
-  for (int k = 0; k < M_LOGITS; k++) {
-    cl_int err;
-    r->m[k] = clCreateBuffer(clloss_context_cl_context(r->ctx),
-                             CL_MEM_READ_WRITE, bytes[k], NULL, &err);
-    if (!r->m[k])
-      return cli_error("bench", CLI_DATA_ERROR,
-                       "cannot allocate %zu bytes on the device", bytes[k]);
-  }
-  const double lo[4] = {-1, -0.2, -0.2, 0}, hi[4] = {1, 0.2, 0.2, (double)V};
-  for (int k = 0; k < 4; k++)
-    if (bench_fill(r->q, r->m[k], k == M_T ? CLLOSS_INT64 : st,
-                   bytes[k] / (k == M_T ? 8 : es), lo[k], hi[k],
-                   a->o.seed + (unsigned long long)k) != CL_SUCCESS)
-      return cli_error("bench", CLI_DATA_ERROR, "filling the inputs failed");
+  const clloss_dtype t = a->dtype, lt = clloss_loss_dtype(t);
+  const cl_mem_flags rw = CL_MEM_READ_WRITE;
+  const bench_buf b[M_LOGITS] = {
+      {"X", N * H, t, rw, BENCH_RANDOM, -1, 1, a->seed},
+      {"W", V * H, t, rw, BENCH_RANDOM, -0.2, 0.2, a->seed + 1},
+      {"b", V, t, rw, BENCH_RANDOM, -0.2, 0.2, a->seed + 2},
+      {"targets", N, CLLOSS_INT64, rw, BENCH_RANDOM, 0, (double)V, a->seed + 3},
+      {"loss", 1, lt, rw, BENCH_KEEP, 0, 0, 0},
+      {"dX", N * H, t, rw, BENCH_KEEP, 0, 0, 0},
+      {"dW", V * H, t, rw, BENCH_KEEP, 0, 0, 0},
+      {"db", V, t, rw, BENCH_KEEP, 0, 0, 0},
+      {"unfused loss", 1, lt, rw, BENCH_KEEP, 0, 0, 0}};
+  size_t k;
+  enum bench_phase phase;
+  const cl_int err =
+      bench_buffers(r->b.ctx, b, M_LOGITS, 0, r->b.m, &k, &phase);
+  if (err != CL_SUCCESS && phase == BENCH_ALLOCATING)
+    return cli_error("bench", CLI_DATA_ERROR,
+                     "cannot allocate %zu bytes on the device",
+                     b[k].count * clloss_dtype_size(b[k].type));
+  if (err != CL_SUCCESS)
+    return cli_error("bench", CLI_DATA_ERROR, "filling the inputs failed");
   return CLI_OK;
 }
 
@@ -248,29 +168,28 @@ static clloss_status no_unfused(lin_run *r) {
 }
 
 /* The unfused path's logits, and the temporary buffer CLBlast allocates
- * for it; `*path` becomes it, or stays no_unfused when there is none. */
-static int open_unfused(lin_run *r, lin_result *res,
-                        clloss_status (**path)(lin_run *)) {
-  const lin_args *a = r->a;
-  *path = no_unfused;
+ * for it; r->other becomes it, or stays no_unfused when there is none. */
+static int open_unfused(lin_run *r) {
+  const bench_args *a = &r->b.a;
+  r->other = no_unfused;
 #ifdef CLLOSS_CLI_HAVE_CLBLAST
   if (a->no_unfused || a->bias ||
-      (a->o.dtype != CLLOSS_FLOAT32 && a->o.dtype != CLLOSS_FLOAT64))
+      (a->dtype != CLLOSS_FLOAT32 && a->dtype != CLLOSS_FLOAT64))
     return CLI_OK;
-  res->u_logits = a->rows * a->classes * clloss_dtype_size(a->o.dtype);
+  r->u_logits = a->rows * a->classes * clloss_dtype_size(a->dtype);
   cl_int err;
-  r->m[M_LOGITS] = clCreateBuffer(clloss_context_cl_context(r->ctx),
-                                  CL_MEM_READ_WRITE, res->u_logits, NULL, &err);
-  if (!r->m[M_LOGITS])
+  r->b.m[M_LOGITS] = clCreateBuffer(clloss_context_cl_context(r->b.ctx),
+                                    CL_MEM_READ_WRITE, r->u_logits, NULL, &err);
+  if (!r->b.m[M_LOGITS])
     return cli_error("bench", CLI_DATA_ERROR,
                      "cannot allocate the unfused path's %zu bytes of logits "
                      "(--no-unfused skips it)",
-                     res->u_logits);
-  res->u_temp = unfused_temp(r);
-  res->have_unfused = 1;
-  *path = unfused;
+                     r->u_logits);
+  r->u_temp = unfused_temp(r);
+  r->have_unfused = 1;
+  r->other = unfused;
 #else
-  (void)res;
+  (void)a;
 #endif
   return CLI_OK;
 }
@@ -281,8 +200,8 @@ static int round_failed(const char *what, clloss_status s) {
 }
 
 /* A round of the timed loop: the fused call (k = 0), then the unfused
- * path (k = 1). */
-static int round_step(void *state, int k, int timed) {
+ * path (k = 1), so that both see the same machine load. */
+static int lin_step(void *state, int k, int timed) {
   lin_run *r = state;
   (void)timed;
   const clloss_status s = k ? r->other(r) : fused(r);
@@ -291,161 +210,126 @@ static int round_step(void *state, int k, int timed) {
              : round_failed(k ? "the unfused path" : "linear_cross_entropy", s);
 }
 
-/* The first fused call (timed alone: it builds the programs), the unfused
- * path's first, `warmup` untimed runs of each, then `repeat` timed runs of
- * the fused call, each followed by one of the unfused path, so that both
- * see the same machine load. */
-static int measure(lin_run *r, lin_result *res) {
-  const lin_args *a = r->a;
-  size_t bytes, rows;
+/* The buffers, then the first fused call (timed alone: it builds the
+ * programs) and the unfused path's first. */
+static int lin_setup(bench_run *b) {
+  lin_run *r = (lin_run *)b;
+  const bench_args *a = &b->a;
+  clloss_linear_cross_entropy_desc d = CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT;
+  d.ce.rows = a->rows;
+  d.ce.classes = a->classes;
+  d.ce.input_type = a->dtype;
+  d.hidden = a->hidden;
+  d.chunk_rows = a->chunk_rows;
+  d.vocab_block = a->vocab_block;
+  d.workspace_limit = a->limit;
+  r->d = d;
+  b->name = "linear_cross_entropy";
+  b->steps = 2;
+  int rc = make_buffers(r);
+  if (rc != CLI_OK)
+    return rc;
   clloss_status s = clloss_linear_cross_entropy_workspace_size(
-      r->ctx, &r->d, !a->no_grad, !a->no_grad, !a->no_grad && a->bias, &bytes,
-      &rows);
-  res->peak = bytes;
-  res->chunk_rows = rows;
+      b->ctx, &r->d, !a->no_grad, !a->no_grad, !a->no_grad && a->bias, &r->peak,
+      &r->chunk_rows);
   double t0 = cli_now_ms();
   if (s == CLLOSS_SUCCESS)
     s = fused(r);
-  res->first_ms = cli_now_ms() - t0;
+  b->first_call_ms = cli_now_ms() - t0;
   if (s != CLLOSS_SUCCESS)
     return cli_error(
         "bench", CLI_DATA_ERROR, "linear_cross_entropy failed: %s (%s)",
-        clloss_status_name(s), clloss_context_error_detail(r->ctx));
-  int rc = open_unfused(r, res, &r->other);
+        clloss_status_name(s), clloss_context_error_detail(b->ctx));
+  rc = open_unfused(r);
   if (rc == CLI_OK && (s = r->other(r)) != CLLOSS_SUCCESS)
     rc = round_failed("the unfused path", s);
-  double *const times[2] = {res->times, res->u_times};
-  if (rc == CLI_OK)
-    rc = bench_rounds(a->o.warmup, a->o.repeat, round_step, 2, r, times);
-  if (rc != CLI_OK)
-    return rc;
-  bench_stats(res->times, (size_t)a->o.repeat, &res->median, &res->min);
-  bench_stats(res->u_times, (size_t)a->o.repeat, &res->u_median, &res->u_min);
-  const clloss_dtype lt = clloss_loss_dtype(a->o.dtype);
-  res->loss = bench_read_value(r->q, r->m[M_LOSS], lt);
-  res->u_loss = bench_read_value(r->q, r->m[M_ULOSS], lt);
-  return CLI_OK;
-}
-
-static void print_json(const lin_run *r, const lin_result *res) {
-  const lin_args *a = r->a;
-  const size_t shape[3] = {a->rows, a->hidden, a->classes};
-  const size_t n = (size_t)a->o.repeat;
-  json_writer w;
-  json_begin(&w, stdout);
-  json_str(&w, "loss", "linear_cross_entropy");
-  json_str(&w, "device", clloss_context_device_info(r->ctx)->name);
-  json_uint(&w, "device_index", res->device_index);
-  json_str(&w, "dtype", clloss_dtype_name(a->o.dtype));
-  json_sizes(&w, "shape", shape, 3);
-  json_str(&w, "method", a->vocab_block ? "vocab_blocks" : "row_chunks");
-  json_uint(&w, "chunk_rows", res->chunk_rows);
-  json_uint(&w, "vocab_block", a->vocab_block);
-  json_bool(&w, "bias", a->bias);
-  json_bool(&w, "grad", !a->no_grad);
-  json_uint(&w, "repeat", n);
-  json_uint(&w, "warmup", (unsigned long long)a->o.warmup);
-  json_num(&w, "median_ms", res->median, "%.3f");
-  json_num(&w, "min_ms", res->min, "%.3f");
-  json_nums(&w, "times_ms", res->times, n, "%.3f");
-  json_uint(&w, "peak_bytes", res->peak);
-  if (res->have_unfused) {
-    json_num(&w, "unfused_ms", res->u_median, "%.3f");
-    json_num(&w, "unfused_min_ms", res->u_min, "%.3f");
-    json_nums(&w, "unfused_times_ms", res->u_times, n, "%.3f");
-    json_uint(&w, "unfused_peak_bytes", res->u_logits + res->u_temp);
-    json_uint(&w, "unfused_logits_bytes", res->u_logits);
-    json_uint(&w, "unfused_blas_temp_bytes", res->u_temp);
-  } else {
-    static const char *const none[] = {
-        "unfused_ms", "unfused_min_ms", "unfused_peak_bytes",
-        "unfused_logits_bytes", "unfused_blas_temp_bytes"};
-    for (size_t k = 0; k < 5; k++)
-      json_null(&w, none[k]);
-  }
-  json_num(&w, "loss_value", res->loss, "%.9g");
-  json_num(&w, "unfused_loss_value", res->have_unfused ? res->u_loss : NAN,
-           "%.9g");
-  json_num(&w, "first_call_ms", res->first_ms, "%.3f");
-  double load[3];
-  if (bench_loadavg(load))
-    json_nums(&w, "loadavg", load, 3, "%.2f");
-  else
-    json_null(&w, "loadavg");
-  json_str(&w, "clloss_version", CLLOSS_VERSION_STRING);
-  json_end(&w);
-}
-
-static void print_text(const lin_run *r, const lin_result *res) {
-  const lin_args *a = r->a;
-  char pk[32], up[32];
-  cli_format_bytes(res->peak, pk, sizeof pk);
-  printf("linear_cross_entropy %zu x %zu x %zu %s, %s (chunk %zu rows%s)\n",
-         a->rows, a->hidden, a->classes, clloss_dtype_name(a->o.dtype),
-         a->vocab_block ? "vocabulary blocks" : "row chunks", res->chunk_rows,
-         a->vocab_block ? ", blocks given" : "");
-  printf("  fused:   median %.1f ms (min %.1f), peak %s, loss %.7g\n",
-         res->median, res->min, pk, res->loss);
-  if (res->have_unfused) {
-    cli_format_bytes(res->u_logits + res->u_temp, up, sizeof up);
-    printf("  unfused: median %.1f ms (min %.1f), peak %s, loss %.7g\n",
-           res->u_median, res->u_min, up, res->u_loss);
-    printf("  time %.2fx unfused, peak 1/%.1f of unfused\n",
-           res->median / res->u_median,
-           (double)(res->u_logits + res->u_temp) / (double)res->peak);
-  }
-}
-
-int cli_bench_linear(int argc, char **argv) {
-  lin_args a;
-  memset(&a, 0, sizeof a);
-  a.o.repeat = 5;
-  a.o.warmup = 1;
-  a.o.seed = 1;
-  a.o.dtype = CLLOSS_FLOAT32;
-  a.rows = 2048;
-  a.hidden = 512;
-  a.classes = 32000;
-  int rc = parse(argc, argv, &a);
-  if (rc != CLI_OK)
-    return rc;
-  lin_run r;
-  memset(&r, 0, sizeof r);
-  r.a = &a;
-  lin_result res;
-  memset(&res, 0, sizeof res);
-  res.times = calloc((size_t)a.o.repeat, sizeof *res.times);
-  res.u_times = calloc((size_t)a.o.repeat, sizeof *res.u_times);
-  clloss_linear_cross_entropy_desc d = CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT;
-  d.ce.rows = a.rows;
-  d.ce.classes = a.classes;
-  d.ce.input_type = a.o.dtype;
-  d.hidden = a.hidden;
-  d.chunk_rows = a.chunk_rows;
-  d.vocab_block = a.vocab_block;
-  d.workspace_limit = a.limit;
-  r.d = d;
-  if (!res.times || !res.u_times)
-    rc = cli_error("bench", CLI_DATA_ERROR, "out of host memory");
-  if (rc == CLI_OK)
-    rc = cli_open_device("bench", a.o.device, &r.ctx, &res.device_index);
-  if (rc == CLI_OK) {
-    r.q = clloss_context_queue(r.ctx);
-    rc = setup(&r, a.o.dtype);
-  }
-  if (rc == CLI_OK)
-    rc = measure(&r, &res);
-  if (rc == CLI_OK) {
-    if (!a.o.json_only)
-      print_text(&r, &res);
-    print_json(&r, &res);
-    fflush(stdout);
-  }
-  for (int k = 0; k < M_COUNT; k++)
-    if (r.m[k])
-      clReleaseMemObject(r.m[k]);
-  clloss_context_release(r.ctx);
-  free(res.times);
-  free(res.u_times);
   return rc;
 }
+
+static void lin_done(bench_run *b) {
+  lin_run *r = (lin_run *)b;
+  const clloss_dtype lt = clloss_loss_dtype(b->a.dtype);
+  r->loss = bench_read_value(b->queue, r->b.m[M_LOSS], lt);
+  r->u_loss = bench_read_value(b->queue, r->b.m[M_ULOSS], lt);
+}
+
+static void lin_json(const bench_run *b, json_writer *w) {
+  static const char *const no_unfused[] = {
+      "unfused_ms",           "unfused_min_ms",          "unfused_peak_bytes",
+      "unfused_logits_bytes", "unfused_blas_temp_bytes", NULL};
+  const lin_run *r = (const lin_run *)b;
+  const bench_args *a = &b->a;
+  const size_t shape[3] = {a->rows, a->hidden, a->classes};
+  json_str(w, "dtype", clloss_dtype_name(a->dtype));
+  json_sizes(w, "shape", shape, 3);
+  json_str(w, "method", a->vocab_block ? "vocab_blocks" : "row_chunks");
+  json_uint(w, "chunk_rows", r->chunk_rows);
+  json_uint(w, "vocab_block", a->vocab_block);
+  json_bool(w, "bias", a->bias);
+  json_bool(w, "grad", !a->no_grad);
+  json_uint(w, "repeat", a->repeat);
+  json_uint(w, "warmup", a->warmup);
+  json_num(w, "median_ms", b->median[0], "%.3f");
+  json_num(w, "min_ms", b->min[0], "%.3f");
+  json_nums(w, "times_ms", b->times[0], a->repeat, "%.3f");
+  json_uint(w, "peak_bytes", r->peak);
+  if (r->have_unfused) {
+    json_num(w, "unfused_ms", b->median[1], "%.3f");
+    json_num(w, "unfused_min_ms", b->min[1], "%.3f");
+    json_nums(w, "unfused_times_ms", b->times[1], a->repeat, "%.3f");
+    json_uint(w, "unfused_peak_bytes", r->u_logits + r->u_temp);
+    json_uint(w, "unfused_logits_bytes", r->u_logits);
+    json_uint(w, "unfused_blas_temp_bytes", r->u_temp);
+  } else {
+    json_nulls(w, no_unfused);
+  }
+  json_num(w, "loss_value", r->loss, "%.9g");
+  json_num(w, "unfused_loss_value", r->have_unfused ? r->u_loss : NAN, "%.9g");
+  json_num(w, "first_call_ms", b->first_call_ms, "%.3f");
+}
+
+static void lin_text(const bench_run *b) {
+  const lin_run *r = (const lin_run *)b;
+  const bench_args *a = &b->a;
+  char pk[32], up[32];
+  cli_format_bytes(r->peak, pk, sizeof pk);
+  printf("linear_cross_entropy %zu x %zu x %zu %s, %s (chunk %zu rows%s)\n",
+         a->rows, a->hidden, a->classes, clloss_dtype_name(a->dtype),
+         a->vocab_block ? "vocabulary blocks" : "row chunks", r->chunk_rows,
+         a->vocab_block ? ", blocks given" : "");
+  printf("  fused:   median %.1f ms (min %.1f), peak %s, loss %.7g\n",
+         b->median[0], b->min[0], pk, r->loss);
+  if (r->have_unfused) {
+    cli_format_bytes(r->u_logits + r->u_temp, up, sizeof up);
+    printf("  unfused: median %.1f ms (min %.1f), peak %s, loss %.7g\n",
+           b->median[1], b->min[1], up, r->u_loss);
+    printf("  time %.2fx unfused, peak 1/%.1f of unfused\n",
+           b->median[0] / b->median[1],
+           (double)(r->u_logits + r->u_temp) / (double)r->peak);
+  }
+}
+
+static int lin_other(bench_args *a, const char *arg) {
+  (void)a;
+  return cli_usage("bench", "unknown option '%s'", arg);
+}
+
+static const bench_opt lin_opts[] = {
+    {"--rows", BENCH_SIZE, 1, (size_t)1 << 40, BENCH_AT(rows), 2048},
+    {"--hidden", BENCH_SIZE, 1, (size_t)1 << 40, BENCH_AT(hidden), 512},
+    {"--classes", BENCH_SIZE, 1, (size_t)1 << 40, BENCH_AT(classes), 32000},
+    {"--chunk-rows", BENCH_SIZE, 0, (size_t)1 << 40, BENCH_AT(chunk_rows), 0},
+    {"--vocab-block", BENCH_SIZE, 0, (size_t)1 << 40, BENCH_AT(vocab_block), 0},
+    {"--workspace-limit", BENCH_SIZE, 0, (size_t)-1, BENCH_AT(limit), 0},
+    {"--dtype", BENCH_DTYPE, 0, 0, BENCH_AT(dtype), 0},
+    {"--seed", BENCH_SIZE, 0, (size_t)-1 >> 1, BENCH_AT(seed), 1},
+    {"--bias", BENCH_FLAG, 0, 0, BENCH_AT(bias), 0},
+    {"--no-grad", BENCH_FLAG, 0, 0, BENCH_AT(no_grad), 0},
+    {"--no-unfused", BENCH_FLAG, 0, 0, BENCH_AT(no_unfused), 0}};
+
+static const bench_parser lin_parser = {
+    lin_opts, BENCH_COUNT(lin_opts), 2, 5, 1, lin_other, NULL};
+
+const bench_spec bench_linear = {
+    &lin_parser, sizeof(lin_run), lin_setup, lin_step,
+    lin_done,    lin_text,        lin_json,  NULL};
