@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli_bench.h"
+#include "bench.h"
 #include "clloss.h"
 
 #define MAX_DIRS 8

@@ -15,7 +15,7 @@
 #ifdef CLLOSS_HAVE_CLI_CORE
 #include "cli.h"
 #ifdef CLLOSS_CLI_HAVE_BENCH
-#include "cli_bench.h"
+#include "bench.h"
 #endif
 
 static char out_text[1 << 16], err_text[4096];

@@ -25,7 +25,7 @@ int cli_run(int argc, char **argv);
 int cli_selftest(int argc, char **argv);
 int cli_demo(int argc, char **argv);
 #ifdef CLLOSS_CLI_HAVE_BENCH
-int cli_bench(int argc, char **argv); /* tools/cli_bench.c */
+int cli_bench(int argc, char **argv); /* bench/bench.c */
 #endif
 
 /* One line "clloss CMD: message" on stderr; returns `code`. */

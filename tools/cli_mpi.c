@@ -1,5 +1,5 @@
 /* cli_mpi.c - what the --vocab-parallel commands share: MPI set-up and
- * teardown, the processes' agreement, the benchmarks' timed runs, the
+ * teardown, the processes' agreement, the
  * gathering of the class shards to process 0, and the shards of `clloss
  * run`'s commands (cli_run.h): cross_entropy's, where each process reads
  * its block of the classes (its columns of the logits, of probability
@@ -11,9 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "cli_bench.h"
 #include "cli_mpi.h"
 #include "cli_run.h"
 
@@ -26,18 +24,6 @@ int cli_mpi_begin(const char *cmd, int *rank, int *size) {
 }
 
 void cli_mpi_end(void) {}
-
-int cli_bench_vocab_parallel(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return cli_no_mpi("bench");
-}
-
-int cli_bench_linear_vocab_parallel(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return cli_no_mpi("bench");
-}
 
 int cli_vp_agree(int rc, int own, unsigned wanted) {
   (void)own;
@@ -154,47 +140,6 @@ int cli_vp_agree(int rc, int own, unsigned wanted) {
 }
 
 /* ---- timed runs ---- */
-
-/* Waits for a nonblocking collective while sleeping, not spinning as
- * MPI's blocking calls do: processes that share one device (a CPU
- * device, here) must not take its cores while another times a call. */
-static void wait_asleep(MPI_Request *req) {
-  int done = 0;
-  const struct timespec nap = {0, 200000};
-  while (MPI_Test(req, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done)
-    nanosleep(&nap, NULL);
-}
-
-int cli_mpi_timed(int repeat, int warmup, cli_mpi_fn fn, void *state,
-                  int everyone, double *median) {
-  double *t = calloc((size_t)repeat, sizeof *t), min;
-  int rank;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  const int me = everyone || rank == 0;
-  clloss_status s = CLLOSS_SUCCESS;
-  if (cli_mpi_anyone(!t)) {
-    free(t);
-    return CLI_DATA_ERROR;
-  }
-  for (int k = 0; k < warmup + repeat; k++) {
-    MPI_Request req;
-    MPI_Ibarrier(MPI_COMM_WORLD, &req);
-    wait_asleep(&req);
-    const double t0 = cli_now_ms();
-    if (me && s == CLLOSS_SUCCESS)
-      s = fn(state);
-    double dt = cli_now_ms() - t0, worst = dt;
-    MPI_Iallreduce(&dt, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &req);
-    wait_asleep(&req);
-    if (k >= warmup)
-      t[k - warmup] = worst;
-  }
-  const int any = cli_mpi_anyone(s != CLLOSS_SUCCESS);
-  if (!any)
-    bench_stats(t, (size_t)repeat, median, &min);
-  free(t);
-  return any ? CLI_DATA_ERROR : CLI_OK;
-}
 
 /* ---- gathering ---- */
 

@@ -1,5 +1,5 @@
 /* cli_mpi.h - what every --vocab-parallel command shares (cli_mpi.c): MPI
- * set-up, the processes' agreement, timed runs and gathering, and the
+ * set-up, the processes' agreement and gathering, and the
  * shards of `clloss run` (cli_run.h). Without the MPI layer cli_mpi.c
  * stands in for the MPI-only entry points with the no-MPI error. */
 #ifndef CLLOSS_CLI_MPI_H
@@ -31,13 +31,6 @@ void cli_mpi_end(void);
  * that follow must be run by all or by none). */
 int cli_mpi_anyone(int bad);
 
-/* `repeat` timed runs of fn after `warmup` untimed ones (by every process,
- * or process 0 alone while the others wait asleep), the slowest process's
- * time of each from a barrier, the median into *median: CLI_OK, or
- * CLI_DATA_ERROR when fn failed anywhere. */
-typedef clloss_status (*cli_mpi_fn)(void *state);
-int cli_mpi_timed(int repeat, int warmup, cli_mpi_fn fn, void *state,
-                  int everyone, double *median);
 #endif
 
 #endif

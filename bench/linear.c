@@ -1,4 +1,4 @@
-/* cli_bench_linear.c - `clloss bench linear_cross_entropy`: times the fused
+/* linear.c - `clloss bench linear_cross_entropy`: times the fused
  * linear layer + cross-entropy (forward and backward) on data already on
  * the device, next to the unfused path in the same run (a GEMM to the full
  * N x V logits, cross_entropy in place, two GEMMs), and reports the device
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "cli_bench.h"
+#include "bench.h"
 
 #ifdef CLLOSS_CLI_HAVE_CLBLAST
 #include <clblast_c.h>

@@ -1,4 +1,4 @@
-/* cli_bench_device.c - the device side of `clloss bench` that is not a loss:
+/* device.c - the device side of `clloss bench` that is not a loss:
  * deterministic pseudo-random data written into buffers, and the plain copy
  * kernels whose bandwidth the losses are measured against. */
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "cli_bench.h"
+#include "bench.h"
 
 /* splitmix64 of the element's index: element i depends on (seed, i) only. */
 static uint64_t mix(uint64_t seed, uint64_t i) {

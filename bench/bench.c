@@ -1,4 +1,4 @@
-/* cli_bench.c - `clloss bench LOSS ...`: times the fused forward+gradient
+/* bench.c - `clloss bench LOSS ...`: times the fused forward+gradient
  * call of one loss on data already on the device, compares its bandwidth
  * with a plain copy kernel on the same device in the same run, and prints
  * readable lines and then one JSON object as the last line of stdout. */
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "cli_bench.h"
+#include "bench.h"
 #include "cli_loss.h"
 
 /* The help texts; what they leave out (the data, how bytes are counted,
@@ -497,6 +497,18 @@ static const bench_spec bench_losses = {
     loss_done,    loss_text,        loss_json,  loss_release};
 
 /* ---- the benchmarks: argv[1] (NULL: any) and --vocab-parallel ---- */
+
+#ifndef CLLOSS_CLI_HAVE_MPI
+/* Without the MPI layer vocab_parallel.c is not built: its entry points
+ * say how to get it. */
+static int no_mpi(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  return cli_no_mpi("bench");
+}
+#define cli_bench_linear_vocab_parallel no_mpi
+#define cli_bench_vocab_parallel no_mpi
+#endif
 
 static const struct {
   const char *name;

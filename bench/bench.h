@@ -1,4 +1,4 @@
-/* cli_bench.h - `clloss bench`: one harness (options as data, the timed
+/* bench.h - `clloss bench`: one harness (options as data, the timed
  * rounds, the JSON writer, device set-up and release) and the benchmarks
  * as table entries; deterministic pseudo-random data in device buffers and
  * a plain copy kernel as the device's reference bandwidth. */
@@ -39,7 +39,7 @@ size_t bench_copy_bytes(const bench_copy *c);
 /* Releases every OpenCL object of c; NULL is a no-op. */
 void bench_copy_close(bench_copy *c);
 
-/* ---- options (cli_bench_harness.c) ---- */
+/* ---- options (harness.c) ---- */
 
 /* Every benchmark's arguments in one struct, so that an option is data:
  * its name, kind, range and where it is stored (offsetof). */
@@ -85,7 +85,7 @@ typedef struct bench_parser {
 } bench_parser;
 int bench_parse(const bench_parser *p, int argc, char **argv, bench_args *a);
 
-/* ---- device buffers (cli_bench_harness.c) ---- */
+/* ---- device buffers (harness.c) ---- */
 
 /* What fills a buffer, and where bench_buffers failed. */
 enum bench_phase {
@@ -114,7 +114,7 @@ cl_int bench_buffers(clloss_context *ctx, const bench_buf *b, size_t n,
 /* Releases mem[0..n) that exist, and clears them. */
 void bench_release(cl_mem *mem, size_t n);
 
-/* ---- one benchmark on one device (cli_bench_harness.c) ---- */
+/* ---- one benchmark on one device (harness.c) ---- */
 
 /* What bench_main keeps for a benchmark and releases; its own state
  * follows it (the benchmark's struct starts with a bench_run). */
@@ -155,7 +155,7 @@ typedef struct bench_spec {
 } bench_spec;
 int bench_main(const bench_spec *s, int argc, char **argv);
 
-/* `clloss bench linear_cross_entropy` (cli_bench_linear.c). */
+/* `clloss bench linear_cross_entropy` (linear.c). */
 extern const bench_spec bench_linear;
 
 /* A call's status s, then (when it succeeded) until `queue` is done:
@@ -172,7 +172,7 @@ void bench_stats(double *v, size_t n, double *median, double *min);
 /* The machine's load averages from /proc/loadavg; 0 when unknown. */
 int bench_loadavg(double load[3]);
 
-/* ---- JSON (cli_bench_harness.c) ---- */
+/* ---- JSON (harness.c) ---- */
 
 /* One JSON object on one line: json_begin, the members, json_end. Every
  * string is quoted and escaped (a device name may hold '"' or '\'); a
@@ -195,7 +195,7 @@ void json_sizes(json_writer *w, const char *key, const size_t *v, size_t n);
 
 /* `clloss bench cross_entropy --vocab-parallel` and `clloss bench
  * linear_cross_entropy --vocab-parallel` under mpirun
- * (cli_bench_vocab_parallel.c); without MPI a clear error (cli_mpi.c). */
+ * (vocab_parallel.c); without MPI a clear error (bench.c). */
 int cli_bench_vocab_parallel(int argc, char **argv);
 int cli_bench_linear_vocab_parallel(int argc, char **argv);
 

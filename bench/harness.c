@@ -1,4 +1,4 @@
-/* cli_bench_harness.c - what every `clloss bench` benchmark shares: the
+/* harness.c - what every `clloss bench` benchmark shares: the
  * options parser (options as data), the timed rounds and their medians,
  * the run on one device from set-up to release, the machine's load, and a
  * JSON writer that escapes its strings. */
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "cli_bench.h"
+#include "bench.h"
 
 #define usage(...) cli_usage("bench", __VA_ARGS__)
 

@@ -1,20 +1,69 @@
-/* cli_bench_vocab_parallel.c - `clloss bench cross_entropy --vocab-parallel`
+/* vocab_parallel.c - `clloss bench cross_entropy --vocab-parallel`
  * and `clloss bench linear_cross_entropy --vocab-parallel` under mpirun:
  * each times the MPI layer's call (each process its block of the classes)
  * against the single-device call on the whole problem on process 0's
  * device, and prints readable lines and one JSON object (process 0).
  * Built only with the MPI layer. */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
-#include "cli_bench.h"
+#include "bench.h"
 #include "cli_mpi.h"
 #include "cli_loss.h"
 
 #define usage(...) cli_usage("bench", __VA_ARGS__)
+
+/* `repeat` timed runs of fn after `warmup` untimed ones (by every process,
+ * or process 0 alone while the others wait asleep), the slowest process's
+ * time of each from a barrier, the median into *median: CLI_OK, or
+ * CLI_DATA_ERROR when fn failed anywhere. */
+typedef clloss_status (*vp_fn)(void *state);
+
+/* Waits for a nonblocking collective while sleeping, not spinning as
+ * MPI's blocking calls do: processes that share one device (a CPU
+ * device, here) must not take its cores while another times a call. */
+static void wait_asleep(MPI_Request *req) {
+  int done = 0;
+  const struct timespec nap = {0, 200000};
+  while (MPI_Test(req, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done)
+    nanosleep(&nap, NULL);
+}
+
+static int vp_timed(int repeat, int warmup, vp_fn fn, void *state, int everyone,
+                    double *median) {
+  double *t = calloc((size_t)repeat, sizeof *t), min;
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  const int me = everyone || rank == 0;
+  clloss_status s = CLLOSS_SUCCESS;
+  if (cli_mpi_anyone(!t)) {
+    free(t);
+    return CLI_DATA_ERROR;
+  }
+  for (int k = 0; k < warmup + repeat; k++) {
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    wait_asleep(&req);
+    const double t0 = cli_now_ms();
+    if (me && s == CLLOSS_SUCCESS)
+      s = fn(state);
+    double dt = cli_now_ms() - t0, worst = dt;
+    MPI_Iallreduce(&dt, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &req);
+    wait_asleep(&req);
+    if (k >= warmup)
+      t[k - warmup] = worst;
+  }
+  const int any = cli_mpi_anyone(s != CLLOSS_SUCCESS);
+  if (!any)
+    bench_stats(t, (size_t)repeat, median, &min);
+  free(t);
+  return any ? CLI_DATA_ERROR : CLI_OK;
+}
 
 /* Device buffers of one problem (X, W and b for the linear layer only;
  * cross_entropy's logits in B_X, its gradient in B_DX). */
@@ -43,7 +92,7 @@ typedef struct vp_bench {
   const bench_parser *parse;
   int (*prepare)(vp_run *r);
   cl_int (*make)(vp_run *r, size_t classes, uint64_t seed);
-  cli_mpi_fn vp, single;
+  vp_fn vp, single;
   int (*extra)(vp_run *r);
   int linear; /* linear_cross_entropy: its lines and JSON members */
 } vp_bench;
@@ -132,7 +181,7 @@ static int vp_main(const vp_bench *b, int argc, char **argv) {
                          CL_SUCCESS))
     rc = CLI_DATA_ERROR;
   if (rc == CLI_OK)
-    rc = cli_mpi_timed(repeat, warmup, b->vp, &r, 1, &r.vp_ms);
+    rc = vp_timed(repeat, warmup, b->vp, &r, 1, &r.vp_ms);
   if (rc == CLI_OK && b->extra)
     rc = b->extra(&r);
   release(&r);
@@ -143,7 +192,7 @@ static int vp_main(const vp_bench *b, int argc, char **argv) {
                                 "problem")
                     : CLI_DATA_ERROR;
   if (rc == CLI_OK)
-    rc = cli_mpi_timed(repeat, warmup, b->single, &r, 0, &r.single_ms);
+    rc = vp_timed(repeat, warmup, b->single, &r, 0, &r.single_ms);
   release(&r);
   if (rc == CLI_OK && r.rank == 0)
     report(b, &r, clloss_context_device_info(r.ctx)->name);
@@ -230,8 +279,8 @@ static int ce_extra(vp_run *r) {
   int rc = CLI_OK;
   if (!cli_mpi_anyone(clloss_mpi_ce_stats_type(r->a.dtype, &r->type, &r->op) !=
                       CLLOSS_SUCCESS)) {
-    rc = cli_mpi_timed((int)r->a.repeat, (int)r->a.warmup, ce_allreduce, r, 1,
-                       &r->allreduce_ms);
+    rc = vp_timed((int)r->a.repeat, (int)r->a.warmup, ce_allreduce, r, 1,
+                  &r->allreduce_ms);
     MPI_Op_free(&r->op);
     MPI_Type_free(&r->type);
   }
