@@ -2,8 +2,8 @@
  * rounds, the JSON writer, device set-up and release) and the benchmarks
  * as table entries; deterministic pseudo-random data in device buffers and
  * a plain copy kernel as the device's reference bandwidth. */
-#ifndef CLLOSS_CLI_BENCH_H
-#define CLLOSS_CLI_BENCH_H
+#ifndef CLLOSS_BENCH_H
+#define CLLOSS_BENCH_H
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
