@@ -14,17 +14,17 @@
 
 static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
-/* The dtypes the tool reads and writes, said once for the size, the
- * descr that the writer puts in headers, and the reader's decoding. */
+/* The dtypes that .npy files hold, by clloss_dtype (bfloat16 has no
+ * entry), said once for the size, the descr that the writer puts in
+ * headers, and the reader's decoding. */
 static const struct npy_type {
-  clloss_dtype dtype;
   const char *descr;
   size_t size;
-} npy_types[] = {{CLLOSS_FLOAT16, "<f2", 2},
-                 {CLLOSS_FLOAT32, "<f4", 4},
-                 {CLLOSS_FLOAT64, "<f8", 8},
-                 {CLLOSS_INT32, "<i4", 4},
-                 {CLLOSS_INT64, "<i8", 8}};
+} npy_types[] = {[CLLOSS_FLOAT32] = {"<f4", 4},
+                 [CLLOSS_FLOAT16] = {"<f2", 2},
+                 [CLLOSS_FLOAT64] = {"<f8", 8},
+                 [CLLOSS_INT32] = {"<i4", 4},
+                 [CLLOSS_INT64] = {"<i8", 8}};
 #define NPY_NTYPES (sizeof npy_types / sizeof npy_types[0])
 
 npy_status npy__fail(npy_status st, char *msg, size_t msglen, const char *fmt,
@@ -49,21 +49,12 @@ static npy_status fail_file(npy_status st, const char *path, const char *why,
                                     : "read error");
 }
 
-static const struct npy_type *find_type(clloss_dtype dtype) {
-  for (size_t i = 0; i < NPY_NTYPES; i++)
-    if (npy_types[i].dtype == dtype)
-      return &npy_types[i];
-  return NULL;
-}
-
 size_t npy_dtype_size(clloss_dtype dtype) {
-  const struct npy_type *t = find_type(dtype);
-  return t ? t->size : 0;
+  return (unsigned)dtype < NPY_NTYPES ? npy_types[dtype].size : 0;
 }
 
 const char *npy_dtype_descr(clloss_dtype dtype) {
-  const struct npy_type *t = find_type(dtype);
-  return t ? t->descr : NULL;
+  return (unsigned)dtype < NPY_NTYPES ? npy_types[dtype].descr : NULL;
 }
 
 int npy__count(clloss_dtype dtype, int ndim, const size_t *shape,
@@ -256,7 +247,7 @@ static npy_status decode_descr(const char *d, clloss_dtype *out, char *msg,
       (order == '<' || order == '>' || order == '=' || order == '|') ? d + 1
                                                                      : d;
   for (size_t i = 0; i < NPY_NTYPES; i++) {
-    if (strcmp(code, npy_types[i].descr + 1) != 0)
+    if (!npy_types[i].descr || strcmp(code, npy_types[i].descr + 1) != 0)
       continue;
     if (order == '>')
       return fail(NPY_ERR_ENDIAN, msg, msglen,
@@ -265,7 +256,7 @@ static npy_status decode_descr(const char *d, clloss_dtype *out, char *msg,
                   d, code);
     if (order == '|')
       break;
-    *out = npy_types[i].dtype;
+    *out = (clloss_dtype)i;
     return NPY_OK;
   }
   return fail(NPY_ERR_DTYPE, msg, msglen,

@@ -194,32 +194,25 @@ static npy_status classify(const char *path, char **target, int *kind,
   if (lstat(path, &st) != 0) {
     if (errno != ENOENT)
       return fail(NPY_ERR_IO, msg, msglen, "%s: %s", path, strerror(errno));
-    *kind = TARGET_REPLACE; /* a new file */
+    st.st_mode = S_IFREG; /* a new file, made by the rename */
   } else if (S_ISLNK(st.st_mode)) {
     char *resolved = realpath(path, NULL);
-    struct stat to;
+    if (resolved) {
+      npy_status s = classify(resolved, target, kind, msg, msglen);
+      free(resolved);
+      return s;
+    }
     /* A link that only the kernel resolves (/proc/PID/fd/N to a pipe:
      * "pipe:[123]"): whatever it reaches is written in place. */
-    if (!resolved && stat(path, &to) == 0 && !S_ISREG(to.st_mode) &&
-        !S_ISDIR(to.st_mode)) {
-      *kind = TARGET_IN_PLACE;
-      if (!(*target = strdup(path)))
-        return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
-      return NPY_OK;
-    }
-    if (!resolved)
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
       return fail(NPY_ERR_IO, msg, msglen,
                   "%s: a symbolic link to nothing (%s); not writing through "
                   "it",
                   path, strerror(errno));
-    npy_status s = classify(resolved, target, kind, msg, msglen);
-    free(resolved);
-    return s;
-  } else if (S_ISDIR(st.st_mode)) {
-    return fail(NPY_ERR_IO, msg, msglen, "%s: is a directory", path);
-  } else {
-    *kind = S_ISREG(st.st_mode) ? TARGET_REPLACE : TARGET_IN_PLACE;
   }
+  if (S_ISDIR(st.st_mode))
+    return fail(NPY_ERR_IO, msg, msglen, "%s: is a directory", path);
+  *kind = S_ISREG(st.st_mode) ? TARGET_REPLACE : TARGET_IN_PLACE;
   if (!(*target = strdup(path)))
     return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
   return NPY_OK;
