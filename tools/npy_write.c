@@ -121,13 +121,11 @@ static int write_close(int fd, int own, const void *a, size_t an, const void *b,
 static npy_status write_temp(const char *path, const char *head, size_t hl,
                              const void *data, size_t bytes, char **tmp_path,
                              char *msg, size_t msglen) {
-  static const char suffix[] = ".tmp-XXXXXX";
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + sizeof suffix);
+  size_t n = strlen(path) + sizeof ".tmp-XXXXXX";
+  char *tmp = malloc(n);
   if (!tmp)
     return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, suffix, sizeof suffix);
+  snprintf(tmp, n, "%s.tmp-XXXXXX", path);
   int fd = mkstemp(tmp), err = fd < 0 ? errno : 0;
   if (fd >= 0) {
     mode_t mask = umask(0);
