@@ -37,7 +37,7 @@ npy_status npy__fail(npy_status st, char *msg, size_t msglen, const char *fmt,
   }
   return st;
 }
-#define fail npy__fail
+#define fail npy__fail /* its name in both files */
 
 /* A failure of the file at `path`: "path: why", or the status's own words
  * when there is no why. */

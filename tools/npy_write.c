@@ -1,8 +1,6 @@
 /* npy_write.c - the .npy writer: version 1.0 headers with 64-byte aligned
- * data, written to a temporary file and renamed into place, so that a
- * failure never leaves a half-written output; links are followed, and
- * files that are not regular (devices, FIFOs) are written in place, never
- * replaced. */
+ * data, staged and committed as npy.h says (a temporary file renamed into
+ * place, so that a failure never leaves a half-written output). */
 #define _XOPEN_SOURCE 700 /* realpath, readlink */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +15,7 @@
 
 #define NPY_ALIGN 64
 
-#define fail npy__fail
+#define fail npy__fail /* its name in both files */
 
 /* Checks the arguments and computes the data size. */
 static npy_status check_array(clloss_dtype dtype, int ndim, const size_t *shape,
@@ -287,6 +285,7 @@ npy_status npy_commit(npy_staged *s, char *msg, size_t msglen) {
   npy_discard(s);
   return st;
 }
+
 npy_status npy_commit_all(npy_staged *s, size_t n, char *msg, size_t msglen) {
   npy_status st = NPY_OK;
   /* What is written in place cannot be taken back: first, while every
