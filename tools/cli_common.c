@@ -141,27 +141,18 @@ int cli_parse_size(const char *s, size_t *out) {
  * when the folder does not resolve. */
 static char *resolve_folder(const char *path) {
   const char *slash = strrchr(path, '/');
-  const char *base = slash ? slash + 1 : path;
-  char *folder;
-  if (!slash)
-    folder = realpath(".", NULL);
-  else if (slash == path)
-    folder = realpath("/", NULL);
-  else {
-    char *copy = malloc((size_t)(slash - path) + 1);
-    if (!copy)
-      return NULL;
-    memcpy(copy, path, (size_t)(slash - path));
-    copy[slash - path] = '\0';
+  /* The folder: ".", "/", or the text before the last slash. */
+  size_t n = !slash || slash == path ? 1 : (size_t)(slash - path);
+  char *copy = malloc(n + 1), *folder = NULL, *out = NULL;
+  if (copy) {
+    memcpy(copy, slash ? path : ".", n);
+    copy[n] = '\0';
     folder = realpath(copy, NULL);
-    free(copy);
   }
-  if (!folder)
-    return NULL;
-  size_t n = strlen(folder) + strlen(base) + 2;
-  char *out = malloc(n);
-  if (out)
-    snprintf(out, n, "%s/%s", folder, base);
+  size_t len = folder ? strlen(folder) + strlen(path) + 2 : 0;
+  if (folder && (out = malloc(len)))
+    snprintf(out, len, "%s/%s", folder, slash ? slash + 1 : path);
+  free(copy);
   free(folder);
   return out;
 }
@@ -222,20 +213,14 @@ clloss_status cli_list_devices(clloss_device_info **infos, size_t *count) {
     if (!buf)
       return CLLOSS_OUT_OF_HOST_MEMORY;
     clloss_status s = clloss_list_devices(buf, cap, &total);
-    if (s == CLLOSS_NO_DEVICE) {
-      free(buf);
-      return CLLOSS_SUCCESS;
-    }
-    if (s != CLLOSS_SUCCESS) {
-      free(buf);
-      return s;
-    }
-    if (total <= cap) {
+    if (s == CLLOSS_SUCCESS && total <= cap) {
       *infos = buf;
       *count = total;
       return CLLOSS_SUCCESS;
     }
     free(buf);
+    if (s != CLLOSS_SUCCESS) /* no device is an empty list */
+      return s == CLLOSS_NO_DEVICE ? CLLOSS_SUCCESS : s;
     cap = total;
   }
   return CLLOSS_OUT_OF_HOST_MEMORY;

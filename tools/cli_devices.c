@@ -85,16 +85,13 @@ int cli_devices(int argc, char **argv) {
     }
     print_device(&infos[i], i, ds == CLLOSS_SUCCESS && i == def);
   }
-  if (ds == CLLOSS_SUCCESS) {
-    const char *env = getenv("CLLOSS_DEVICE");
+  const char *env = getenv("CLLOSS_DEVICE") ? getenv("CLLOSS_DEVICE") : "";
+  if (ds == CLLOSS_SUCCESS)
     printf("\n* default device: %zu%s%s%s\n", def,
-           env && *env ? " (CLLOSS_DEVICE=" : "", env && *env ? env : "",
-           env && *env ? ")" : "");
-  } else {
+           *env ? " (CLLOSS_DEVICE=" : "", env, *env ? ")" : "");
+  else
     printf("\nno default device: %s (CLLOSS_DEVICE=%s)\n",
-           clloss_status_string(ds),
-           getenv("CLLOSS_DEVICE") ? getenv("CLLOSS_DEVICE") : "");
-  }
+           clloss_status_string(ds), env);
   free(infos);
   return CLI_OK;
 }

@@ -61,15 +61,13 @@ static size_t whole_programs(clloss__program_key *keys, size_t n) {
 }
 
 static int write_class(const char *dir, const device_class *dc, FILE *list) {
-  clloss_context ctx;
-  memset(&ctx, 0, sizeof ctx);
-  ctx.info.type = dc->type;
-  ctx.info.has_fp64 = 1;
-  ctx.info.max_work_group_size = 1024;
-  ctx.info.compute_units = 1;
-  ctx.cl_std_major = 1;
-  ctx.cl_std_minor = 2;
-  ctx.wg_size = 256;
+  clloss_context ctx = {.info = {.type = dc->type,
+                                 .has_fp64 = 1,
+                                 .max_work_group_size = 1024,
+                                 .compute_units = 1},
+                        .cl_std_major = 1,
+                        .cl_std_minor = 2,
+                        .wg_size = 256};
   size_t n = clloss__program_configs(&ctx, NULL, 0);
   clloss__program_key *keys = calloc(n ? n : 1, sizeof *keys);
   if (!keys)

@@ -115,4 +115,19 @@ npy_status npy_write(const char *path, clloss_dtype dtype, int ndim,
                      const size_t *shape, const void *data, char *msg,
                      size_t msglen);
 
+/* Shared by npy_read.c and npy_write.c only. npy__fail puts the message
+ * into msg[msglen] (when given) and returns st. npy__count: the element
+ * count of a shape of a dtype that npy_dtype_size knows, 0 if any
+ * dimension is 0 however large the others are (NumPy's rule), so that
+ * whatever is read can be written back; returns 1 when the count overflows
+ * size_t, 2 when its byte size does, else 0. */
+npy_status npy__fail(npy_status st, char *msg, size_t msglen, const char *fmt,
+                     ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+int npy__count(clloss_dtype dtype, int ndim, const size_t *shape,
+               size_t *count);
+
 #endif

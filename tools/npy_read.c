@@ -14,8 +14,21 @@
 
 static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
-static npy_status fail(npy_status st, char *msg, size_t msglen, const char *fmt,
-                       ...) {
+/* The dtypes that .npy files hold, by clloss_dtype (bfloat16 has no
+ * entry), said once for the size, the descr that the writer puts in
+ * headers, and the reader's decoding. */
+static const struct npy_type {
+  const char *descr;
+  size_t size;
+} npy_types[] = {[CLLOSS_FLOAT32] = {"<f4", 4},
+                 [CLLOSS_FLOAT16] = {"<f2", 2},
+                 [CLLOSS_FLOAT64] = {"<f8", 8},
+                 [CLLOSS_INT32] = {"<i4", 4},
+                 [CLLOSS_INT64] = {"<i8", 8}};
+#define NPY_NTYPES (sizeof npy_types / sizeof npy_types[0])
+
+npy_status npy__fail(npy_status st, char *msg, size_t msglen, const char *fmt,
+                     ...) {
   if (msg && msglen) {
     va_list ap;
     va_start(ap, fmt);
@@ -24,62 +37,59 @@ static npy_status fail(npy_status st, char *msg, size_t msglen, const char *fmt,
   }
   return st;
 }
+#define fail npy__fail /* its name in both files */
+
+/* A failure of the file at `path`: "path: why", or the status's own words
+ * when there is no why. */
+static npy_status fail_file(npy_status st, const char *path, const char *why,
+                            char *msg, size_t msglen) {
+  return fail(st, msg, msglen, "%s: %s", path,
+              *why                  ? why
+              : st == NPY_ERR_NOMEM ? "out of memory"
+                                    : "read error");
+}
 
 size_t npy_dtype_size(clloss_dtype dtype) {
-  switch (dtype) {
-  case CLLOSS_FLOAT16:
-    return 2;
-  case CLLOSS_FLOAT32:
-  case CLLOSS_INT32:
-    return 4;
-  case CLLOSS_FLOAT64:
-  case CLLOSS_INT64:
-    return 8;
-  default:
-    return 0;
-  }
+  return (unsigned)dtype < NPY_NTYPES ? npy_types[dtype].size : 0;
 }
 
 const char *npy_dtype_descr(clloss_dtype dtype) {
-  switch (dtype) {
-  case CLLOSS_FLOAT16:
-    return "<f2";
-  case CLLOSS_FLOAT32:
-    return "<f4";
-  case CLLOSS_FLOAT64:
-    return "<f8";
-  case CLLOSS_INT32:
-    return "<i4";
-  case CLLOSS_INT64:
-    return "<i8";
-  default:
-    return NULL;
+  return (unsigned)dtype < NPY_NTYPES ? npy_types[dtype].descr : NULL;
+}
+
+int npy__count(clloss_dtype dtype, int ndim, const size_t *shape,
+               size_t *count) {
+  *count = 1;
+  for (int i = 0; i < ndim; i++)
+    if (shape[i] == 0)
+      *count = 0;
+  for (int i = 0; i < ndim && *count; i++) {
+    if (*count > SIZE_MAX / shape[i])
+      return 1;
+    *count *= shape[i];
   }
+  return *count > SIZE_MAX / npy_dtype_size(dtype) ? 2 : 0;
 }
 
 void npy_format_shape(int ndim, const size_t *shape, char *buf, size_t len) {
-  size_t used = 0;
   if (!buf || !len)
     return;
-  buf[0] = '\0';
-#define NPY_APPEND_(...)                                                       \
-  do {                                                                         \
-    int n_ = snprintf(buf + used, len - used, __VA_ARGS__);                    \
-    if (n_ < 0 || (size_t)n_ >= len - used)                                    \
-      return;                                                                  \
-    used += (size_t)n_;                                                        \
-  } while (0)
-  NPY_APPEND_("(");
-  for (int i = 0; i < ndim; i++)
-    NPY_APPEND_("%s%zu", i ? ", " : "", shape[i]);
-  NPY_APPEND_(ndim == 1 ? ",)" : ")");
-#undef NPY_APPEND_
+  /* snprintf truncates each piece; once one is cut, the rest is left out. */
+  size_t used = (size_t)snprintf(buf, len, "(");
+  for (int i = 0; i < ndim && used < len; i++)
+    used += (size_t)snprintf(buf + used, len - used, "%s%zu", i ? ", " : "",
+                             shape[i]);
+  if (used < len)
+    snprintf(buf + used, len - used, ndim == 1 ? ",)" : ")");
 }
 
 /* ---- the header dictionary ----
  * A Python literal such as {'descr': '<f4', 'fortran_order': False,
  * 'shape': (3, 4), }, padded with spaces and a newline. Exactly these three
  * keys, each once, in any order (NumPy rejects other keys too). */
+static const char *const header_keys[] = {"descr", "fortran_order", "shape"};
+enum { KEY_DESCR, KEY_FORTRAN, KEY_SHAPE, NKEYS };
+
 typedef struct cursor {
   const char *p, *end;
 } cursor;
@@ -90,22 +100,22 @@ static void skip_space(cursor *c) {
     c->p++;
 }
 
-static int take(cursor *c, char ch) {
+/* The exact text `word` after any spaces: 1 and past it, or 0. */
+static int take(cursor *c, const char *word) {
+  size_t n = strlen(word);
   skip_space(c);
-  if (c->p < c->end && *c->p == ch) {
-    c->p++;
-    return 1;
-  }
-  return 0;
+  if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
+    return 0;
+  c->p += n;
+  return 1;
 }
 
 /* A quoted string without escapes, copied into out[cap]; 0 if malformed or
  * too long. */
 static int take_string(cursor *c, char *out, size_t cap) {
-  skip_space(c);
-  if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
+  if (!take(c, "'") && !take(c, "\""))
     return 0;
-  char quote = *c->p++;
+  char quote = c->p[-1];
   size_t n = 0;
   while (c->p < c->end && *c->p != quote) {
     if (*c->p == '\\' || n + 1 >= cap)
@@ -119,15 +129,6 @@ static int take_string(cursor *c, char *out, size_t cap) {
   return 1;
 }
 
-static int take_word(cursor *c, const char *word) {
-  size_t n = strlen(word);
-  skip_space(c);
-  if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
-    return 0;
-  c->p += n;
-  return 1;
-}
-
 typedef struct header {
   char descr[32];
   int fortran;
@@ -137,13 +138,11 @@ typedef struct header {
 
 /* (d0, d1, ...) with Python's tuple rules: "(3)" is not a tuple. */
 static npy_status take_shape(cursor *c, header *h, char *msg, size_t msglen) {
-  if (!take(c, '('))
+  if (!take(c, "("))
     return fail(NPY_ERR_HEADER, msg, msglen, "the shape is not a tuple");
   int trailing_comma = 0;
   h->ndim = 0;
-  for (;;) {
-    if (take(c, ')'))
-      break;
+  while (!take(c, ")")) {
     skip_space(c);
     if (c->p >= c->end || *c->p < '0' || *c->p > '9')
       return fail(NPY_ERR_HEADER, msg, msglen,
@@ -163,9 +162,9 @@ static npy_status take_shape(cursor *c, header *h, char *msg, size_t msglen) {
     if (c->p < c->end && *c->p == 'L') /* Python 2 longs in old files */
       c->p++;
     h->shape[h->ndim++] = v;
-    trailing_comma = take(c, ',');
+    trailing_comma = take(c, ",");
     if (!trailing_comma) {
-      if (!take(c, ')'))
+      if (!take(c, ")"))
         return fail(NPY_ERR_HEADER, msg, msglen, "the shape is malformed");
       break;
     }
@@ -176,57 +175,55 @@ static npy_status take_shape(cursor *c, header *h, char *msg, size_t msglen) {
   return NPY_OK;
 }
 
+/* The value of header_keys[key] into h. */
+static npy_status take_value(cursor *c, int key, header *h, char *msg,
+                             size_t msglen) {
+  if (key == KEY_SHAPE)
+    return take_shape(c, h, msg, msglen);
+  if (key == KEY_FORTRAN) {
+    h->fortran = take(c, "True") ? 1 : take(c, "False") ? 0 : -1;
+    return h->fortran >= 0 ? NPY_OK
+                           : fail(NPY_ERR_HEADER, msg, msglen,
+                                  "'fortran_order' is neither True nor False");
+  }
+  skip_space(c);
+  if (c->p < c->end && *c->p == '[')
+    return fail(NPY_ERR_DTYPE, msg, msglen,
+                "structured dtypes are not supported");
+  if (!take_string(c, h->descr, sizeof h->descr))
+    return fail(NPY_ERR_HEADER, msg, msglen, "'descr' is not a short string");
+  return NPY_OK;
+}
+
 static npy_status parse_dict(const char *text, size_t len, header *h, char *msg,
                              size_t msglen) {
   cursor c = {text, text + len};
-  int seen_descr = 0, seen_fortran = 0, seen_shape = 0;
-  if (!take(&c, '{'))
+  int seen[NKEYS] = {0};
+  if (!take(&c, "{"))
     return fail(NPY_ERR_HEADER, msg, msglen, "the header is not a dictionary");
-  for (;;) {
-    if (take(&c, '}'))
-      break;
+  while (!take(&c, "}")) {
     char key[32];
-    if (!take_string(&c, key, sizeof key) || !take(&c, ':'))
+    if (!take_string(&c, key, sizeof key) || !take(&c, ":"))
       return fail(NPY_ERR_HEADER, msg, msglen,
                   "the header dictionary is malformed");
-    int *seen;
-    if (strcmp(key, "descr") == 0) {
-      seen = &seen_descr;
-      skip_space(&c);
-      if (c.p < c.end && *c.p == '[')
-        return fail(NPY_ERR_DTYPE, msg, msglen,
-                    "structured dtypes are not supported");
-      if (!take_string(&c, h->descr, sizeof h->descr))
-        return fail(NPY_ERR_HEADER, msg, msglen,
-                    "'descr' is not a short string");
-    } else if (strcmp(key, "fortran_order") == 0) {
-      seen = &seen_fortran;
-      if (take_word(&c, "True"))
-        h->fortran = 1;
-      else if (take_word(&c, "False"))
-        h->fortran = 0;
-      else
-        return fail(NPY_ERR_HEADER, msg, msglen,
-                    "'fortran_order' is neither True nor False");
-    } else if (strcmp(key, "shape") == 0) {
-      seen = &seen_shape;
-      npy_status st = take_shape(&c, h, msg, msglen);
-      if (st != NPY_OK)
-        return st;
-    } else {
+    int k = 0;
+    while (k < NKEYS && strcmp(key, header_keys[k]) != 0)
+      k++;
+    if (k == NKEYS)
       return fail(NPY_ERR_HEADER, msg, msglen,
                   "the header has an unexpected key '%s'", key);
-    }
-    if (*seen)
+    npy_status st = take_value(&c, k, h, msg, msglen);
+    if (st != NPY_OK)
+      return st;
+    if (seen[k]++)
       return fail(NPY_ERR_HEADER, msg, msglen, "the header has key '%s' twice",
                   key);
-    *seen = 1;
-    if (take(&c, ','))
-      continue;
-    if (take(&c, '}'))
+    if (!take(&c, ",")) {
+      if (!take(&c, "}"))
+        return fail(NPY_ERR_HEADER, msg, msglen,
+                    "the header dictionary is malformed");
       break;
-    return fail(NPY_ERR_HEADER, msg, msglen,
-                "the header dictionary is malformed");
+    }
   }
   skip_space(&c);
   while (c.p < c.end && *c.p == '\0') /* some writers pad with NULs */
@@ -234,11 +231,10 @@ static npy_status parse_dict(const char *text, size_t len, header *h, char *msg,
   if (c.p != c.end)
     return fail(NPY_ERR_HEADER, msg, msglen,
                 "the header has text after the dictionary");
-  if (!seen_descr || !seen_fortran || !seen_shape)
-    return fail(NPY_ERR_HEADER, msg, msglen, "the header lacks '%s'",
-                !seen_descr     ? "descr"
-                : !seen_fortran ? "fortran_order"
-                                : "shape");
+  for (int k = 0; k < NKEYS; k++)
+    if (!seen[k])
+      return fail(NPY_ERR_HEADER, msg, msglen, "the header lacks '%s'",
+                  header_keys[k]);
   return NPY_OK;
 }
 
@@ -246,20 +242,12 @@ static npy_status parse_dict(const char *text, size_t len, header *h, char *msg,
  * only because the tool runs on little-endian hosts. */
 static npy_status decode_descr(const char *d, clloss_dtype *out, char *msg,
                                size_t msglen) {
-  static const struct {
-    const char *code;
-    clloss_dtype dtype;
-  } known[] = {{"f2", CLLOSS_FLOAT16},
-               {"f4", CLLOSS_FLOAT32},
-               {"f8", CLLOSS_FLOAT64},
-               {"i4", CLLOSS_INT32},
-               {"i8", CLLOSS_INT64}};
   char order = d[0];
   const char *code =
       (order == '<' || order == '>' || order == '=' || order == '|') ? d + 1
                                                                      : d;
-  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-    if (strcmp(code, known[i].code) != 0)
+  for (size_t i = 0; i < NPY_NTYPES; i++) {
+    if (!npy_types[i].descr || strcmp(code, npy_types[i].descr + 1) != 0)
       continue;
     if (order == '>')
       return fail(NPY_ERR_ENDIAN, msg, msglen,
@@ -268,7 +256,7 @@ static npy_status decode_descr(const char *d, clloss_dtype *out, char *msg,
                   d, code);
     if (order == '|')
       break;
-    *out = known[i].dtype;
+    *out = (clloss_dtype)i;
     return NPY_OK;
   }
   return fail(NPY_ERR_DTYPE, msg, msglen,
@@ -285,22 +273,23 @@ static size_t read_le(const unsigned char *p, int n) {
   return v;
 }
 
-/* Checks the preamble and header of buf[len]; on success *data_at is where
- * the data starts and out has everything but the data. */
-static npy_status parse_header(const unsigned char *b, size_t len,
+/* Checks the preamble and header in b[len], the start of a file of `total`
+ * bytes: on success *data_at is where the data starts and out has
+ * everything but the data; on failure out is zeroed. The data must be
+ * exactly as long as the header says: a short file is the common
+ * corruption; extra bytes mean the header and the data disagree. */
+static npy_status check_header(const unsigned char *b, size_t len, size_t total,
                                npy_array *out, size_t *data_at, char *msg,
                                size_t msglen) {
+  memset(out, 0, sizeof *out);
   if (len == 0)
     return fail(NPY_ERR_TRUNCATED, msg, msglen, "the file is empty");
   size_t m = len < sizeof npy_magic ? len : sizeof npy_magic;
   if (memcmp(b, npy_magic, m) != 0)
     return fail(NPY_ERR_MAGIC, msg, msglen,
                 "not a .npy file (no \\x93NUMPY magic)");
-  if (len < 8)
-    return fail(NPY_ERR_TRUNCATED, msg, msglen,
-                "the file ends inside the .npy preamble");
-  int major = b[6], minor = b[7];
-  if (major < 1 || major > 3 || minor != 0)
+  int major = len < 8 ? 0 : b[6], minor = len < 8 ? 0 : b[7];
+  if (len >= 8 && (major < 1 || major > 3 || minor != 0))
     return fail(NPY_ERR_VERSION, msg, msglen,
                 ".npy format version %d.%d is not supported (1.0 to 3.0 are)",
                 major, minor);
@@ -318,75 +307,51 @@ static npy_status parse_header(const unsigned char *b, size_t len,
   memset(&h, 0, sizeof h);
   npy_status st =
       parse_dict((const char *)b + start, header_len, &h, msg, msglen);
-  if (st != NPY_OK)
-    return st;
   clloss_dtype dtype = CLLOSS_FLOAT32;
-  st = decode_descr(h.descr, &dtype, msg, msglen);
+  if (st == NPY_OK)
+    st = decode_descr(h.descr, &dtype, msg, msglen);
   if (st != NPY_OK)
     return st;
   if (h.fortran)
     return fail(NPY_ERR_FORTRAN, msg, msglen,
                 "Fortran-order arrays are not supported; save it in C order "
                 "(numpy.ascontiguousarray)");
-  /* The element count: 0 if any dimension is 0, even when the product of
-   * the others would overflow (NumPy's rule too). */
-  size_t count = 1;
-  int has_zero = 0;
-  for (int i = 0; i < h.ndim; i++)
-    has_zero |= h.shape[i] == 0;
-  for (int i = 0; i < h.ndim && !has_zero; i++) {
-    if (count > SIZE_MAX / h.shape[i])
-      return fail(NPY_ERR_OVERFLOW, msg, msglen,
-                  "the element count of the shape overflows");
-    count *= h.shape[i];
-  }
-  if (has_zero)
-    count = 0;
-  if (count > SIZE_MAX / npy_dtype_size(dtype))
-    return fail(NPY_ERR_OVERFLOW, msg, msglen,
-                "the byte size of the shape overflows");
+  size_t count;
+  int over = npy__count(dtype, h.ndim, h.shape, &count);
+  if (over)
+    return fail(NPY_ERR_OVERFLOW, msg, msglen, "the %s of the shape overflows",
+                over == 1 ? "element count" : "byte size");
   out->dtype = dtype;
   out->ndim = h.ndim;
   memcpy(out->shape, h.shape, sizeof h.shape);
   out->count = count;
-  out->data = NULL;
   *data_at = start + header_len;
-  return NPY_OK;
-}
-
-/* The exact data size: a short file is the common corruption; extra bytes
- * mean the header and the data disagree. */
-static npy_status check_data_size(const npy_array *a, size_t have, char *msg,
-                                  size_t msglen) {
-  size_t want = a->count * npy_dtype_size(a->dtype);
+  size_t want = count * npy_dtype_size(dtype), have = total - *data_at;
   char shape[256];
-  if (have == want)
-    return NPY_OK;
-  npy_format_shape(a->ndim, a->shape, shape, sizeof shape);
+  npy_format_shape(out->ndim, out->shape, shape, sizeof shape);
   if (have < want)
-    return fail(NPY_ERR_SHORT_DATA, msg, msglen,
-                "the header promises %zu bytes of data (shape %s, %s) but "
-                "the file holds %zu",
-                want, shape, npy_dtype_descr(a->dtype), have);
-  return fail(NPY_ERR_EXTRA_DATA, msg, msglen,
+    st = fail(NPY_ERR_SHORT_DATA, msg, msglen,
+              "the header promises %zu bytes of data (shape %s, %s) but "
+              "the file holds %zu",
+              want, shape, npy_dtype_descr(dtype), have);
+  else if (have > want)
+    st = fail(NPY_ERR_EXTRA_DATA, msg, msglen,
               "the file holds %zu bytes after the data of shape %s",
               have - want, shape);
+  if (st != NPY_OK)
+    memset(out, 0, sizeof *out);
+  return st;
 }
 
 npy_status npy_parse(const void *buf, size_t len, npy_array *out, char *msg,
                      size_t msglen) {
-  const unsigned char *b = buf;
   size_t at;
   memset(out, 0, sizeof *out);
   if (!buf && len)
     return fail(NPY_ERR_ARGUMENT, msg, msglen, "no buffer");
-  npy_status st = parse_header(b, len, out, &at, msg, msglen);
-  if (st == NPY_OK)
-    st = check_data_size(out, len - at, msg, msglen);
-  if (st != NPY_OK) {
-    memset(out, 0, sizeof *out);
+  npy_status st = check_header(buf, len, len, out, &at, msg, msglen);
+  if (st != NPY_OK)
     return st;
-  }
   size_t bytes = len - at;
   out->data = malloc(bytes ? bytes : 1);
   if (!out->data) {
@@ -395,39 +360,31 @@ npy_status npy_parse(const void *buf, size_t len, npy_array *out, char *msg,
                 bytes);
   }
   if (bytes)
-    memcpy(out->data, b + at, bytes);
+    memcpy(out->data, (const unsigned char *)buf + at, bytes);
   return NPY_OK;
 }
 
 /* Reads a whole stream into a malloc'd buffer. */
 static npy_status slurp(FILE *f, unsigned char **buf, size_t *len) {
-  size_t cap = 1 << 16, n = 0;
-  unsigned char *b = malloc(cap);
-  if (!b)
-    return NPY_ERR_NOMEM;
-  for (;;) {
+  unsigned char *b = NULL;
+  size_t cap = 0, n = 0, got;
+  do {
     if (n == cap) {
-      if (cap > SIZE_MAX / 2) {
-        free(b);
-        return NPY_ERR_NOMEM;
-      }
-      unsigned char *nb = realloc(b, cap * 2);
+      unsigned char *nb =
+          cap > SIZE_MAX / 2 ? NULL : realloc(b, cap ? cap * 2 : 1 << 16);
       if (!nb) {
         free(b);
         return NPY_ERR_NOMEM;
       }
       b = nb;
-      cap *= 2;
+      cap = cap ? cap * 2 : 1 << 16;
     }
-    size_t got = fread(b + n, 1, cap - n, f);
+    got = fread(b + n, 1, cap - n, f);
     n += got;
-    if (got == 0) {
-      if (ferror(f)) {
-        free(b);
-        return NPY_ERR_IO;
-      }
-      break;
-    }
+  } while (got);
+  if (ferror(f)) {
+    free(b);
+    return NPY_ERR_IO;
   }
   *buf = b;
   *len = n;
@@ -439,32 +396,25 @@ npy_status npy_read(const char *path, npy_array *out, char *msg,
   memset(out, 0, sizeof *out);
   FILE *f = fopen(path, "rb");
   if (!f)
-    return fail(NPY_ERR_IO, msg, msglen, "%s: %s", path, strerror(errno));
+    return fail_file(NPY_ERR_IO, path, strerror(errno), msg, msglen);
   unsigned char *b = NULL;
-  size_t len = 0;
+  size_t len = 0, at;
   errno = 0;
   npy_status st = slurp(f, &b, &len);
   int err = errno;
   fclose(f);
-  if (st == NPY_ERR_IO)
-    return fail(st, msg, msglen, "%s: %s", path,
-                err ? strerror(err) : "read error");
-  if (st != NPY_OK)
-    return fail(st, msg, msglen, "%s: out of memory", path);
+  char why[384] = "";
+  if (st == NPY_ERR_IO && err)
+    snprintf(why, sizeof why, "%s", strerror(err));
   /* Parse in place, then move the data to the front of the buffer so that
    * the file is held in memory once. */
-  char why[384] = "";
-  size_t at;
-  st = parse_header(b, len, out, &at, why, sizeof why);
   if (st == NPY_OK)
-    st = check_data_size(out, len - at, why, sizeof why);
+    st = check_header(b, len, len, out, &at, why, sizeof why);
   if (st != NPY_OK) {
     free(b);
-    memset(out, 0, sizeof *out);
-    return fail(st, msg, msglen, "%s: %s", path, why);
+    return fail_file(st, path, why, msg, msglen);
   }
-  size_t bytes = len - at;
-  memmove(b, b + at, bytes);
+  memmove(b, b + at, len - at);
   out->data = b; /* at least the header's bytes, so never a 0-byte block */
   return NPY_OK;
 }
@@ -477,7 +427,7 @@ static npy_status open_header(const char *path, FILE **f, npy_array *out,
   memset(out, 0, sizeof *out);
   *f = fopen(path, "rb");
   if (!*f)
-    return fail(NPY_ERR_IO, msg, msglen, "%s: %s", path, strerror(errno));
+    return fail_file(NPY_ERR_IO, path, strerror(errno), msg, msglen);
   /* The preamble (12 bytes at most), then the whole header, which a
    * corrupt length cannot make longer than the file. */
   long end = -1;
@@ -503,18 +453,12 @@ static npy_status open_header(const char *path, FILE **f, npy_array *out,
   if (st == NPY_OK && end < 0)
     st = NPY_ERR_IO;
   if (st == NPY_OK)
-    st = parse_header(b, len, out, data_at, why, sizeof why);
+    st = check_header(b, len, file_len, out, data_at, why, sizeof why);
   free(b);
-  if (st == NPY_OK)
-    st = check_data_size(out, file_len - *data_at, why, sizeof why);
   if (st != NPY_OK) {
     fclose(*f);
     *f = NULL;
-    memset(out, 0, sizeof *out);
-    return fail(st, msg, msglen, "%s: %s", path,
-                *why                  ? why
-                : st == NPY_ERR_NOMEM ? "out of memory"
-                                      : "read error");
+    return fail_file(st, path, why, msg, msglen);
   }
   return NPY_OK;
 }
@@ -537,28 +481,27 @@ npy_status npy_read_columns(const char *path, size_t c0, size_t cb,
   if (st != NPY_OK)
     return st;
   const size_t cols = out->ndim ? out->shape[out->ndim - 1] : 0;
-  if (out->ndim == 0 || c0 > cols || cb > cols - c0) {
-    fclose(f);
-    memset(out, 0, sizeof *out);
-    return fail(NPY_ERR_ARGUMENT, msg, msglen,
-                "%s: columns [%zu, %zu) are not within the last dimension "
-                "(%zu)",
-                path, c0, c0 + cb, cols);
-  }
   const size_t es = npy_dtype_size(out->dtype);
   const size_t rows = cols ? out->count / cols : 0;
-  out->shape[out->ndim - 1] = cb;
-  out->count = rows * cb;
-  out->data = malloc(out->count ? out->count * es : 1);
-  if (!out->data)
-    st = fail(NPY_ERR_NOMEM, msg, msglen, "%s: out of memory", path);
+  if (out->ndim == 0 || c0 > cols || cb > cols - c0) {
+    st = fail(NPY_ERR_ARGUMENT, msg, msglen,
+              "%s: columns [%zu, %zu) are not within the last dimension "
+              "(%zu)",
+              path, c0, c0 + cb, cols);
+  } else {
+    out->shape[out->ndim - 1] = cb;
+    out->count = rows * cb;
+    out->data = malloc(out->count ? out->count * es : 1);
+    if (!out->data)
+      st = fail_file(NPY_ERR_NOMEM, path, "", msg, msglen);
+  }
   /* One read per row of the slice, or one for them all. */
   const size_t runs = cb == cols ? 1 : rows, run = cb == cols ? rows * cb : cb;
   for (size_t r = 0; st == NPY_OK && run && r < runs; r++) {
     const long where = (long)(at + (r * cols + c0) * es);
     if (fseek(f, where, SEEK_SET) != 0 ||
         fread((char *)out->data + r * run * es, es, run, f) != run)
-      st = fail(NPY_ERR_IO, msg, msglen, "%s: read error", path);
+      st = fail_file(NPY_ERR_IO, path, "", msg, msglen);
   }
   fclose(f);
   if (st != NPY_OK)

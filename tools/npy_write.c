@@ -1,12 +1,9 @@
 /* npy_write.c - the .npy writer: version 1.0 headers with 64-byte aligned
- * data, written to a temporary file and renamed into place, so that a
- * failure never leaves a half-written output; links are followed, and
- * files that are not regular (devices, FIFOs) are written in place, never
- * replaced. */
+ * data, staged and committed as npy.h says (a temporary file renamed into
+ * place, so that a failure never leaves a half-written output). */
 #define _XOPEN_SOURCE 700 /* realpath, readlink */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,16 +15,7 @@
 
 #define NPY_ALIGN 64
 
-static npy_status fail(npy_status st, char *msg, size_t msglen, const char *fmt,
-                       ...) {
-  if (msg && msglen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, msglen, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
+#define fail npy__fail /* its name in both files */
 
 /* Checks the arguments and computes the data size. */
 static npy_status check_array(clloss_dtype dtype, int ndim, const size_t *shape,
@@ -39,18 +27,8 @@ static npy_status check_array(clloss_dtype dtype, int ndim, const size_t *shape,
   if (ndim < 0 || ndim > NPY_MAX_DIMS || (ndim && !shape))
     return fail(NPY_ERR_ARGUMENT, msg, msglen, "bad shape (%d dimensions)",
                 ndim);
-  /* The reader's rule: any zero dimension makes the count 0, however large
-   * the others are, so that whatever it reads can be written back. */
-  size_t count = 1;
-  for (int i = 0; i < ndim; i++)
-    if (shape[i] == 0)
-      count = 0;
-  for (int i = 0; i < ndim && count; i++) {
-    if (count > SIZE_MAX / shape[i])
-      return fail(NPY_ERR_OVERFLOW, msg, msglen, "the shape overflows");
-    count *= shape[i];
-  }
-  if (count > SIZE_MAX / npy_dtype_size(dtype))
+  size_t count;
+  if (npy__count(dtype, ndim, shape, &count))
     return fail(NPY_ERR_OVERFLOW, msg, msglen, "the shape overflows");
   *bytes = count * npy_dtype_size(dtype);
   if (*bytes && !data)
@@ -64,23 +42,20 @@ static size_t format_header(clloss_dtype dtype, int ndim, const size_t *shape,
                             char *out, size_t cap) {
   char shape_text[NPY_MAX_DIMS * 22 + 4];
   npy_format_shape(ndim, shape, shape_text, sizeof shape_text);
-  char dict[sizeof shape_text + 96];
-  int n = snprintf(dict, sizeof dict,
-                   "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
-                   npy_dtype_descr(dtype), shape_text);
-  size_t dict_len = (size_t)n;
+  size_t dict_len =
+      (size_t)snprintf(out + 10, cap - 10,
+                       "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                       npy_dtype_descr(dtype), shape_text);
   /* 10 preamble bytes + dictionary + spaces + '\n', a multiple of 64, with
    * NumPy's padding rule (1 to 64 spaces) so that the bytes match its own. */
   size_t pad = NPY_ALIGN - (10 + dict_len + 1) % NPY_ALIGN;
   size_t total = 10 + dict_len + pad + 1;
   if (total > cap)
     return 0;
-  size_t header_len = total - 10;
   memcpy(out, "\x93NUMPY\x01\x00", 8);
-  out[8] = (char)(header_len & 0xff);
-  out[9] = (char)(header_len >> 8);
-  memcpy(out + 10, dict, dict_len);
-  memset(out + 10 + dict_len, ' ', total - 10 - dict_len - 1);
+  out[8] = (char)((total - 10) & 0xff);
+  out[9] = (char)((total - 10) >> 8);
+  memset(out + 10 + dict_len, ' ', pad);
   out[total - 1] = '\n';
   return total;
 }
@@ -124,19 +99,51 @@ static int write_all(int fd, const void *p, size_t n) {
   return 0;
 }
 
-/* New files get the permissions that open(2) would give: 0666 & ~umask. */
-static mode_t file_mode(void) {
-  mode_t mask = umask(0);
-  umask(mask);
-  return 0666 & ~mask;
+/* Writes a[an] then b[bn] to fd (-1: a failed open, whose errno stands),
+ * closing it when `own`: 0, or the errno of the first failure. */
+static int write_close(int fd, int own, const void *a, size_t an, const void *b,
+                       size_t bn) {
+  int bad =
+      fd < 0 || write_all(fd, a, an) != 0 || (bn && write_all(fd, b, bn) != 0);
+  int err = errno;
+  if (fd >= 0 && own && close(fd) != 0 && !bad) {
+    bad = 1;
+    err = errno;
+  }
+  return bad ? err : 0;
 }
 
-static char *dup_string(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d)
-    memcpy(d, s, n);
-  return d;
+/* Writes the header and data to a new temporary file next to `path`, so
+ * that rename(2) is atomic (same file system); *tmp_path is its name. New
+ * files get the permissions that open(2) would give: 0666 & ~umask. */
+static npy_status write_temp(const char *path, const char *head, size_t hl,
+                             const void *data, size_t bytes, char **tmp_path,
+                             char *msg, size_t msglen) {
+  size_t n = strlen(path) + sizeof ".tmp-XXXXXX";
+  char *tmp = malloc(n);
+  if (!tmp)
+    return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
+  snprintf(tmp, n, "%s.tmp-XXXXXX", path);
+  int fd = mkstemp(tmp), err = fd < 0 ? errno : 0;
+  if (fd >= 0) {
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0) {
+      err = errno;
+      close(fd);
+    } else {
+      err = write_close(fd, 1, head, hl, data, bytes);
+    }
+    if (err)
+      unlink(tmp);
+  }
+  if (err) {
+    free(tmp);
+    return fail(NPY_ERR_IO, msg, msglen, "%s: cannot %s: %s", path,
+                fd < 0 ? "create" : "write", strerror(err));
+  }
+  *tmp_path = tmp;
+  return NPY_OK;
 }
 
 /* The descriptor number N of "/dev/fd/N" or "/proc/self/fd/N"; -1 for
@@ -183,33 +190,26 @@ static npy_status classify(const char *path, char **target, int *kind,
   if (lstat(path, &st) != 0) {
     if (errno != ENOENT)
       return fail(NPY_ERR_IO, msg, msglen, "%s: %s", path, strerror(errno));
-    *kind = TARGET_REPLACE; /* a new file */
+    st.st_mode = S_IFREG; /* a new file, made by the rename */
   } else if (S_ISLNK(st.st_mode)) {
     char *resolved = realpath(path, NULL);
-    struct stat to;
+    if (resolved) {
+      npy_status s = classify(resolved, target, kind, msg, msglen);
+      free(resolved);
+      return s;
+    }
     /* A link that only the kernel resolves (/proc/PID/fd/N to a pipe:
      * "pipe:[123]"): whatever it reaches is written in place. */
-    if (!resolved && stat(path, &to) == 0 && !S_ISREG(to.st_mode) &&
-        !S_ISDIR(to.st_mode)) {
-      *kind = TARGET_IN_PLACE;
-      if (!(*target = dup_string(path)))
-        return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
-      return NPY_OK;
-    }
-    if (!resolved)
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
       return fail(NPY_ERR_IO, msg, msglen,
                   "%s: a symbolic link to nothing (%s); not writing through "
                   "it",
                   path, strerror(errno));
-    npy_status s = classify(resolved, target, kind, msg, msglen);
-    free(resolved);
-    return s;
-  } else if (S_ISDIR(st.st_mode)) {
-    return fail(NPY_ERR_IO, msg, msglen, "%s: is a directory", path);
-  } else {
-    *kind = S_ISREG(st.st_mode) ? TARGET_REPLACE : TARGET_IN_PLACE;
   }
-  if (!(*target = dup_string(path)))
+  if (S_ISDIR(st.st_mode))
+    return fail(NPY_ERR_IO, msg, msglen, "%s: is a directory", path);
+  *kind = S_ISREG(st.st_mode) ? TARGET_REPLACE : TARGET_IN_PLACE;
+  if (!(*target = strdup(path)))
     return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
   return NPY_OK;
 }
@@ -217,10 +217,7 @@ static npy_status classify(const char *path, char **target, int *kind,
 npy_status npy_stage(const char *path, clloss_dtype dtype, int ndim,
                      const size_t *shape, const void *data, npy_staged *out,
                      char *msg, size_t msglen) {
-  out->path = out->tmp_path = NULL;
-  out->direct = NULL;
-  out->direct_len = 0;
-  out->fd = -1;
+  *out = (npy_staged){NULL, NULL, NULL, 0, -1};
   size_t bytes;
   npy_status st = check_array(dtype, ndim, shape, data, &bytes, msg, msglen);
   if (st != NPY_OK)
@@ -235,70 +232,26 @@ npy_status npy_stage(const char *path, clloss_dtype dtype, int ndim,
     if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY)
       return fail(NPY_ERR_IO, msg, msglen,
                   "%s: descriptor %d is not open for writing", path, out->fd);
-    if (!(target = dup_string(path)))
+    if (!(target = strdup(path)))
       return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
   } else if ((st = classify(path, &target, &kind, msg, msglen)) != NPY_OK) {
     return st;
   }
   if (kind == TARGET_IN_PLACE) {
-    void *buf;
+    void *buf = NULL;
     st = npy_encode(dtype, ndim, shape, data, &buf, &out->direct_len, msg,
                     msglen);
-    if (st != NPY_OK) {
-      free(target);
-      return st;
-    }
     out->direct = buf;
+  } else {
+    char head[NPY_HEADER_CAP];
+    size_t hl = format_header(dtype, ndim, shape, head, sizeof head);
+    st = write_temp(target, head, hl, data, bytes, &out->tmp_path, msg, msglen);
+  }
+  if (st == NPY_OK)
     out->path = target;
-    return NPY_OK;
-  }
-  path = target;
-  char head[NPY_HEADER_CAP];
-  size_t hl = format_header(dtype, ndim, shape, head, sizeof head);
-  /* The temporary file sits next to the target so that rename(2) is atomic
-   * (same file system). */
-  static const char suffix[] = ".tmp-XXXXXX";
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + sizeof suffix);
-  char *final = dup_string(path);
-  if (!tmp || !final) {
-    free(tmp);
-    free(final);
+  else
     free(target);
-    return fail(NPY_ERR_NOMEM, msg, msglen, "out of memory");
-  }
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, suffix, sizeof suffix);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    int err = errno;
-    free(tmp);
-    free(final);
-    st = fail(NPY_ERR_IO, msg, msglen, "%s: cannot create: %s", path,
-              strerror(err));
-    free(target);
-    return st;
-  }
-  int bad = fchmod(fd, file_mode()) != 0 || write_all(fd, head, hl) != 0 ||
-            (bytes && write_all(fd, data, bytes) != 0);
-  int err = errno;
-  if (close(fd) != 0 && !bad) {
-    bad = 1;
-    err = errno;
-  }
-  if (bad) {
-    unlink(tmp);
-    free(tmp);
-    free(final);
-    st = fail(NPY_ERR_IO, msg, msglen, "%s: cannot write: %s", path,
-              strerror(err));
-    free(target);
-    return st;
-  }
-  free(target);
-  out->path = final;
-  out->tmp_path = tmp;
-  return NPY_OK;
+  return st;
 }
 
 /* A device, a FIFO, ...: opened as it is (never created or replaced) and
@@ -308,13 +261,8 @@ static npy_status write_in_place(npy_staged *s, char *msg, size_t msglen) {
   if (s->fd >= 0)
     fflush(NULL);
   int fd = s->fd >= 0 ? s->fd : open(s->path, O_WRONLY | O_NOCTTY);
-  int bad = fd < 0 || write_all(fd, s->direct, s->direct_len) != 0;
-  int err = errno;
-  if (fd >= 0 && s->fd < 0 && close(fd) != 0 && !bad) {
-    bad = 1;
-    err = errno;
-  }
-  npy_status st = bad ? fail(NPY_ERR_IO, msg, msglen, "%s: cannot write: %s",
+  int err = write_close(fd, s->fd < 0, s->direct, s->direct_len, NULL, 0);
+  npy_status st = err ? fail(NPY_ERR_IO, msg, msglen, "%s: cannot write: %s",
                              s->path, strerror(err))
                       : NPY_OK;
   npy_discard(s);
@@ -326,17 +274,16 @@ npy_status npy_commit(npy_staged *s, char *msg, size_t msglen) {
     return write_in_place(s, msg, msglen);
   if (!s->tmp_path)
     return fail(NPY_ERR_ARGUMENT, msg, msglen, "nothing staged");
+  npy_status st = NPY_OK;
   if (rename(s->tmp_path, s->path) != 0) {
-    int err = errno;
-    npy_status st = fail(NPY_ERR_IO, msg, msglen, "%s: cannot rename: %s",
-                         s->path, strerror(err));
-    npy_discard(s);
-    return st;
+    st = fail(NPY_ERR_IO, msg, msglen, "%s: cannot rename: %s", s->path,
+              strerror(errno));
+  } else { /* renamed: nothing left to remove */
+    free(s->tmp_path);
+    s->tmp_path = NULL;
   }
-  free(s->tmp_path);
-  free(s->path);
-  s->tmp_path = s->path = NULL;
-  return NPY_OK;
+  npy_discard(s);
+  return st;
 }
 
 npy_status npy_commit_all(npy_staged *s, size_t n, char *msg, size_t msglen) {
@@ -362,10 +309,7 @@ void npy_discard(npy_staged *s) {
   free(s->tmp_path);
   free(s->path);
   free(s->direct);
-  s->tmp_path = s->path = NULL;
-  s->direct = NULL;
-  s->direct_len = 0;
-  s->fd = -1;
+  *s = (npy_staged){NULL, NULL, NULL, 0, -1};
 }
 
 npy_status npy_write(const char *path, clloss_dtype dtype, int ndim,
