@@ -12,10 +12,8 @@
  * cl_device_id given to clloss_context_create until clloss_context_release,
  * and frees only what it made: programs, kernels, its own command queue, the
  * reduction scratch and the host-pointer calls' pooled buffers, which grow to
- * the largest call and are kept until the release. Scratch is a few bytes per
- * row, except for cross_entropy with float16/bfloat16 storage on a CPU device:
- * up to 64 MiB of float32 rows for the exps it keeps between passes. clloss
- * never calls abort() or exit() and never prints.
+ * the largest call and are kept until the release (scratch sizes:
+ * docs/variants.md). clloss never calls abort() or exit() and never prints.
  *
  * Threads -------------------------------------------------------------------
  * - One context per thread: contexts used by different threads at the same
@@ -36,8 +34,8 @@
  * Calls on one context run one after the other on the device, whichever queues
  * they are given (the first kernel of a call on another queue waits for the
  * previous call's last: they share the context's scratch), so a call must not
- * wait, through its wait list, for a later call. For overlapping work on several queues, use one
- * context per queue.
+ * wait, through its wait list, for a later call. For overlapping work on
+ * several queues, use one context per queue.
  *
  * Status codes --------------------------------------------------------------
  * Every call returns a clloss_status, 0 on success. OpenCL errors pass
@@ -45,6 +43,12 @@
  * CL_PLATFORM_NOT_FOUND_KHR included); clloss's own are 1001 and up.
  * clloss_context_error_detail() gives a sentence about the last failure of
  * a context (for example which buffer was too small).
+ *
+ * Names ---------------------------------------------------------------------
+ * clloss_<object>_<verb> (clloss_device_list, clloss_context_create), or a
+ * loss's PyTorch name and a suffix (clloss_nll_loss_host, _output_count);
+ * `weight` is PyTorch's (class or element weights, below); a linear layer's
+ * W is linear_weight, its gradient grad_linear_weight.
  */
 #ifndef CLLOSS_H
 #define CLLOSS_H
@@ -151,11 +155,10 @@ typedef struct clloss_buffer {
 /* Descriptors: every call takes its shape and options in a struct whose first
  * field, struct_size, is sizeof the struct as the caller's header declared it;
  * initialise each with its *_DESC_INIT macro (C and C++), then set fields by
- * name. Fields are only ever appended, so a binary built against an older
- * header keeps working: fields past its struct_size take their defaults. A
- * struct_size below the first release's is CLLOSS_INVALID_ARGUMENT; a larger
- * one than this library knows is accepted when the fields it does not know are
- * zero, else CLLOSS_UNSUPPORTED. */
+ * name. Fields are only ever appended: those past an older caller's
+ * struct_size take their defaults; a struct_size below the first release's is
+ * CLLOSS_INVALID_ARGUMENT; a larger one is accepted when the fields this
+ * library does not know are zero, else CLLOSS_UNSUPPORTED. */
 
 /* What a call writes into the gradient's (softmax: the output's) padding,
  * the columns [C, row_stride) of each row. */
@@ -539,11 +542,10 @@ CLLOSS_API clloss_status clloss_pointwise(
     clloss_buffer target, clloss_buffer weight, clloss_buffer pos_weight,
     clloss_buffer grad_output, clloss_buffer loss, clloss_buffer grad_input,
     cl_uint num_events, const cl_event *wait_list, cl_event *event);
-CLLOSS_API clloss_status
-clloss_softmax(clloss_context *ctx, cl_command_queue queue,
-               const clloss_softmax_desc *desc, clloss_buffer input,
-               clloss_buffer output, cl_uint num_events,
-               const cl_event *wait_list, cl_event *event);
+CLLOSS_API clloss_status clloss_softmax(
+    clloss_context *ctx, cl_command_queue queue,
+    const clloss_softmax_desc *desc, clloss_buffer input, clloss_buffer output,
+    cl_uint num_events, const cl_event *wait_list, cl_event *event);
 
 /* Host-pointer calls: the same losses on host arrays, through device
  * buffers the context pools. They return when the results are in host
@@ -599,13 +601,9 @@ typedef struct clloss_linear_cross_entropy_desc {
   int accumulate_grad_weight;   /* 1: dW is added to grad_linear_weight (0) */
   int accumulate_grad_bias;     /* 1: db is added to grad_linear_bias (0) */
   size_t reserved[4];           /* 0: room for fields before `ce` */
-  clloss_cross_entropy_desc ce; /* rows N, classes V, input_type (storage),
-                                   target_type and every option (grad_scale
-                                   multiplies dX, dW and db; accumulate: dX
-                                   is added to grad_input); row_stride must
-                                   be 0, so padding has no effect. Last, so
-                                   that it can grow at its end as
-                                   cross_entropy's does */
+  clloss_cross_entropy_desc ce; /* N, V, storage, targets and every option
+                                   (grad_scale: dX, dW and db; accumulate:
+                                   dX += ); row_stride 0. Last: it grows */
 } clloss_linear_cross_entropy_desc;
 
 #define CLLOSS_LINEAR_CROSS_ENTROPY_DESC_INIT                                  \
@@ -678,9 +676,9 @@ CLLOSS_API clloss_status clloss_linear_cross_entropy_host(
  * shards. Anything but CLLOSS_SUCCESS ends the call with that status (the
  * exchange sets the detail: clloss_context_fail). chunk_rows 0 chooses the
  * chunk from the whole problem (as clloss_linear_cross_entropy with every
- * gradient wanted), so that every shard makes the same exchanges. An empty shard (classes 0) joins the exchanges with empty records,
- * computes the loss, zeroes grad_input (its part of dX) and has no weight or
- * bias gradient. */
+ * gradient wanted), so that every shard makes the same exchanges. An empty
+ * shard (classes 0) joins the exchanges with empty records, computes the loss,
+ * zeroes grad_input (its part of dX) and has no weight or bias gradient. */
 typedef enum clloss_exchange_kind {
   CLLOSS_EXCHANGE_SUM = 0,
   CLLOSS_EXCHANGE_RECORDS = 1
