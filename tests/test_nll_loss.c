@@ -13,57 +13,32 @@ static const clloss_reduction reds[] = {
     CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE};
 
 typedef struct nll_data {
-  float *x, *w, *g;
-  int64_t *t;
+  dc_data v;
   dc_nll_case c;
 } nll_data;
 
-/* Log-probabilities (log-softmax of random logits, padding random too),
- * targets with a fraction ignored, optional weights and grad_output. */
+/* dc_make's data with each row's classes made log-probabilities (the
+ * padding stays random). */
 static void nll_make(nll_data *d, const clloss_nll_loss_desc *desc,
                      uint64_t salt, double ignore, int weights,
                      int grad_output) {
-  memset(d, 0, sizeof *d);
-  tu_rng r = tu_rng_make(salt);
-  size_t n = desc->rows, c = desc->classes;
-  size_t ld = desc->row_stride ? desc->row_stride : c;
-  d->x = dc_alloc(n * ld * sizeof *d->x);
-  tu_fill_uniform(&r, d->x, n * ld, -4.0f, 4.0f);
+  const size_t n = desc->rows, c = desc->classes;
+  const size_t ld = desc->row_stride ? desc->row_stride : c;
+  const dc_gen g = {salt, 0, 0, ignore, weights, grad_output, 0};
+  dc_make(&d->v, &g, n, c, ld, desc->ignore_index,
+          desc->reduction == CLLOSS_REDUCTION_NONE ? n : 1);
   for (size_t i = 0; i < n; i++) {
+    float *x = d->v.x + i * ld;
     double m = -INFINITY, s = 0.0;
     for (size_t j = 0; j < c; j++)
-      m = fmax(m, d->x[i * ld + j]);
+      m = fmax(m, x[j]);
     for (size_t j = 0; j < c; j++)
-      s += exp(d->x[i * ld + j] - m);
+      s += exp(x[j] - m);
     for (size_t j = 0; j < c; j++)
-      d->x[i * ld + j] = (float)(d->x[i * ld + j] - m - log(s));
+      x[j] = (float)(x[j] - m - log(s));
   }
-  d->t = dc_alloc(n * sizeof *d->t);
-  for (size_t i = 0; i < n; i++) {
-    d->t[i] = (int64_t)(tu_next(&r) % c);
-    if (tu_uniform(&r, 0.0f, 1.0f) < ignore)
-      d->t[i] = desc->ignore_index;
-  }
-  if (weights) {
-    d->w = dc_alloc(c * sizeof *d->w);
-    tu_fill_uniform(&r, d->w, c, 0.25f, 2.0f);
-  }
-  if (grad_output) {
-    size_t k = desc->reduction == CLLOSS_REDUCTION_NONE ? n : 1;
-    d->g = dc_alloc(k * sizeof *d->g);
-    tu_fill_uniform(&r, d->g, k, -1.5f, 1.5f);
-    if (k == 1)
-      d->g[0] = 0.6f;
-  }
-  d->c.desc = *desc;
-  d->c.x = d->x, d->c.t = d->t, d->c.w = d->w, d->c.g = d->g;
-}
-
-static void nll_free(nll_data *d) {
-  free(d->x);
-  free(d->w);
-  free(d->g);
-  free(d->t);
+  dc_nll_case k = {*desc, d->v.x, d->v.t, d->v.w, d->v.g};
+  d->c = k;
 }
 
 static clloss_nll_loss_desc nll_desc(size_t rows, size_t classes,
@@ -79,7 +54,7 @@ static void nll_check(const clloss_nll_loss_desc *desc, uint64_t salt,
   nll_data d;
   nll_make(&d, desc, salt, ignore, weights, grad_output);
   dc_check_nll_all(&d.c, o);
-  nll_free(&d);
+  dc_data_free(&d.v);
 }
 
 static void test_nll_shapes(void) {
@@ -134,7 +109,7 @@ static void test_nll_loop_budget(void) {
   dc_check_nll_all(&data.c, &o);
   for (size_t i = 0; i < tu_device_count() && i < 16; i++)
     tu_context(i)->loop_limit = saved[i];
-  nll_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_nll_rows_beyond_grid(void) {
@@ -207,7 +182,7 @@ static void test_nll_all_ignored(void) {
   }
   data.c.desc.reduction = CLLOSS_REDUCTION_SUM;
   dc_check_nll_all(&data.c, &o);
-  nll_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_nll_special_values(void) {
@@ -217,9 +192,9 @@ static void test_nll_special_values(void) {
   clloss_nll_loss_desc d = nll_desc(6, 9, CLLOSS_REDUCTION_NONE);
   nll_data data;
   nll_make(&data, &d, 5700, 0.0, 0, 0);
-  data.x[1 * 9 + (size_t)data.t[1]] = -INFINITY;
-  data.x[2 * 9 + (size_t)data.t[2]] = NAN;
-  data.x[3 * 9 + ((size_t)data.t[3] + 1) % 9] = NAN;
+  data.v.x[1 * 9 + (size_t)data.v.t[1]] = -INFINITY;
+  data.v.x[2 * 9 + (size_t)data.v.t[2]] = NAN;
+  data.v.x[3 * 9 + ((size_t)data.v.t[3] + 1) % 9] = NAN;
   dc_opts o = {.all_variants = 1};
   dc_check_nll_all(&data.c, &o);
   for (size_t i = 0; i < tu_device_count(); i++) {
@@ -234,7 +209,7 @@ static void test_nll_special_values(void) {
     dc_result_free(&r);
     clReleaseCommandQueue(q);
   }
-  nll_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_nll_dtypes(void) {
@@ -260,7 +235,7 @@ static void test_nll_dtypes(void) {
         dc_opts o = {.all_variants = 1, .off = {1, 2, 3, 0, 1, 0, 3}};
         dc_check_nll(i, &data.c, &o);
       }
-      nll_free(&data);
+      dc_data_free(&data.v);
     }
   }
 }
@@ -305,7 +280,7 @@ static void test_nll_device_bad_target(void) {
   clloss_nll_loss_desc d = nll_desc(10, 8, CLLOSS_REDUCTION_NONE);
   nll_data data;
   nll_make(&data, &d, 6000, 0.0, 0, 0);
-  data.t[6] = 8, data.t[8] = -3, data.t[1] = -100;
+  data.v.t[6] = 8, data.v.t[8] = -3, data.v.t[1] = -100;
   for (size_t i = 0; i < tu_device_count(); i++) {
     clloss_context *ctx = tu_context(i);
     cl_command_queue q = dc_queue(ctx);
@@ -335,7 +310,7 @@ static void test_nll_device_bad_target(void) {
     clloss_context_set_variant(ctx, "auto");
     clReleaseCommandQueue(q);
   }
-  nll_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_nll_invalid(void) {
