@@ -76,22 +76,12 @@ static void make(lcase *c, const clloss_linear_cross_entropy_desc *d,
     c->owned[B_B] = random_storage(&r, st, V, -1.0f, 1.0f);
   if (g->prob) {
     float *p = dc_alloc(N * V * sizeof *p);
-    for (size_t i = 0; i < N; i++) {
-      double s = 0.0;
-      for (size_t j = 0; j < V; j++)
-        s += p[i * V + j] = expf(tu_uniform(&r, -3.0f, 3.0f));
-      for (size_t j = 0; j < V; j++)
-        p[i * V + j] = (float)(p[i * V + j] / s);
-    }
+    dc_fill_probabilities(&r, p, N, V);
     c->owned[B_T] = dc_from_float(st, p, N * V);
     free(p);
   } else {
     int64_t *t = dc_alloc(N * sizeof *t);
-    for (size_t i = 0; i < N; i++) {
-      t[i] = (int64_t)(tu_next(&r) % V);
-      if (tu_uniform(&r, 0.0f, 1.0f) < g->ignore)
-        t[i] = d->ce.ignore_index;
-    }
+    dc_fill_targets(&r, t, N, V, g->ignore, d->ce.ignore_index);
     c->owned[B_T] = dc_targets(d->ce.target_type, t, N);
     free(t);
   }
@@ -221,6 +211,15 @@ static size_t check(const lcase *c, int host_too) {
   return bad;
 }
 
+/* A case from the generator, checked (and through the host call). */
+static void check_case(const clloss_linear_cross_entropy_desc *d, const gen *g,
+                       int host_too) {
+  lcase c;
+  make(&c, d, g);
+  CU_ASSERT_EQUAL(check(&c, host_too), 0);
+  dc_call_free(&c);
+}
+
 /* ---- every option, both methods ---- */
 
 typedef struct option_case {
@@ -296,10 +295,7 @@ static void run_options(int vocab) {
       d.ce.normalizer = o->norm;
       d.chunk_rows = methods[m][0];
       d.vocab_block = methods[m][1];
-      lcase c;
-      make(&c, &d, &o->g);
-      CU_ASSERT_EQUAL(check(&c, 0), 0);
-      dc_call_free(&c);
+      check_case(&d, &o->g, 0);
     }
   }
 }
@@ -324,10 +320,7 @@ static void test_each_output_alone(void) {
         d.vocab_block = methods[m][1] ? 10 : 0;
         d.ce.label_smoothing = 0.1f;
         gen g = {20 + k, bias, 1, 0, 0, 0.2, outs[k]};
-        lcase c;
-        make(&c, &d, &g);
-        CU_ASSERT_EQUAL(check(&c, 0), 0);
-        dc_call_free(&c);
+        check_case(&d, &g, 0);
       }
 }
 
@@ -346,10 +339,7 @@ static void test_accumulate(void) {
       d.accumulate_grad_bias = m % 2;
       d.ce.accumulate = m != 1;
       gen g = {30 + m, 1, 0, 0, 0, 0.1, 0};
-      lcase c;
-      make(&c, &d, &g);
-      CU_ASSERT_EQUAL(check(&c, 0), 0);
-      dc_call_free(&c);
+      check_case(&d, &g, 0);
     }
 }
 
@@ -367,10 +357,7 @@ static void test_grad_scale(void) {
       d.ce.label_smoothing = 0.1f;
       d.ce.z_loss = red == 1 ? 0.01f : 0.0f;
       gen g = {100 + 3 * m + (uint64_t)red, 1, 1, red != 0, 0, 0.2, 0};
-      lcase c;
-      make(&c, &d, &g);
-      CU_ASSERT_EQUAL(check(&c, m == 3), 0);
-      dc_call_free(&c);
+      check_case(&d, &g, m == 3);
     }
 }
 
@@ -390,10 +377,7 @@ static void test_storage_types(void) {
         d.chunk_rows = 4;
         d.vocab_block = methods[m][1];
         gen g = {40 + t, 1, 1, 1, prob, prob ? 0.0 : 0.2, 0};
-        lcase c;
-        make(&c, &d, &g);
-        CU_ASSERT_EQUAL(check(&c, 0), 0);
-        dc_call_free(&c);
+        check_case(&d, &g, 0);
       }
 }
 
@@ -407,10 +391,7 @@ static void test_host_call(void) {
     d.vocab_block = methods[m][1];
     d.accumulate_grad_bias = 1;
     gen g = {50 + m, 1, 1, 1, 0, 0.2, 0};
-    lcase c;
-    make(&c, &d, &g);
-    CU_ASSERT_EQUAL(check(&c, 1), 0);
-    dc_call_free(&c);
+    check_case(&d, &g, 1);
   }
 }
 
@@ -431,10 +412,7 @@ static void test_small_shapes(void) {
     d.chunk_rows = shapes[k][3];
     d.vocab_block = shapes[k][4];
     gen g = {60 + k, 1, 0, 0, 0, 0.0, 0};
-    lcase c;
-    make(&c, &d, &g);
-    CU_ASSERT_EQUAL(check(&c, 0), 0);
-    dc_call_free(&c);
+    check_case(&d, &g, 0);
   }
 }
 
@@ -448,10 +426,7 @@ static void test_ignored_and_empty(void) {
     d.chunk_rows = methods[m][0] ? 3 : 0;
     d.vocab_block = methods[m][1] ? 4 : 0;
     gen g = {70 + m, 1, 1, 0, 0, 1.0, 0};
-    lcase c;
-    make(&c, &d, &g);
-    CU_ASSERT_EQUAL(check(&c, 0), 0);
-    dc_call_free(&c);
+    check_case(&d, &g, 0);
     for (int red = 0; red < 3; red++) {
       d = tl_desc(0, 5, 11, (clloss_reduction)red);
       d.vocab_block = methods[m][1];
@@ -463,9 +438,7 @@ static void test_ignored_and_empty(void) {
                0,
                0.0,
                red == CLLOSS_REDUCTION_NONE ? W_DW | W_DB : 0};
-      make(&c, &d, &e);
-      CU_ASSERT_EQUAL(check(&c, 0), 0);
-      dc_call_free(&c);
+      check_case(&d, &e, 0);
     }
   }
 }
@@ -706,15 +679,10 @@ static void test_workspace_many_chunks(void) {
       tl_desc(23, 60, 600, CLLOSS_REDUCTION_MEAN);
   d.chunk_rows = 4;
   gen g = {77, 1, 1, 1, 0, 0.1, 0};
-  lcase c;
-  make(&c, &d, &g);
-  CU_ASSERT_EQUAL(check(&c, 1), 0);
-  dc_call_free(&c);
+  check_case(&d, &g, 1);
   d.chunk_rows = 5;
   d.vocab_block = 64;
-  make(&c, &d, &g);
-  CU_ASSERT_EQUAL(check(&c, 1), 0);
-  dc_call_free(&c);
+  check_case(&d, &g, 1);
 }
 
 /* ---- errors ---- */

@@ -116,6 +116,15 @@ void dc_fill_probabilities(tu_rng *r, float *p, size_t rows, size_t classes) {
   }
 }
 
+void dc_fill_targets(tu_rng *r, int64_t *t, size_t rows, size_t classes,
+                     double ignore, int64_t ignore_index) {
+  for (size_t i = 0; i < rows; i++) {
+    t[i] = (int64_t)(tu_next(r) % classes);
+    if (tu_uniform(r, 0.0f, 1.0f) < ignore)
+      t[i] = ignore_index;
+  }
+}
+
 void dc_make(dc_data *d, const dc_gen *g, size_t rows, size_t classes,
              size_t ld, int64_t ignore_index, size_t grad_count) {
   memset(d, 0, sizeof *d);
@@ -126,11 +135,7 @@ void dc_make(dc_data *d, const dc_gen *g, size_t rows, size_t classes,
   d->x = dc_alloc(rows * ld * sizeof *d->x);
   tu_fill_uniform(&r, d->x, rows * ld, lo, hi);
   d->t = dc_alloc(rows * sizeof *d->t);
-  for (size_t i = 0; i < rows; i++) {
-    d->t[i] = (int64_t)(tu_next(&r) % classes);
-    if (tu_uniform(&r, 0.0f, 1.0f) < g->ignore)
-      d->t[i] = ignore_index;
-  }
+  dc_fill_targets(&r, d->t, rows, classes, g->ignore, ignore_index);
   if (g->probability) {
     d->p = dc_alloc(rows * classes * sizeof *d->p);
     dc_fill_probabilities(&r, d->p, rows, classes);

@@ -187,8 +187,10 @@ typedef struct dc_data {
   float *x, *y, *p, *w, *pw, *g;
   int64_t *t;
 } dc_data;
-/* The probabilities alone, drawn from r. */
+/* The probabilities alone, and the targets alone, drawn from r. */
 void dc_fill_probabilities(tu_rng *r, float *p, size_t rows, size_t classes);
+void dc_fill_targets(tu_rng *r, int64_t *t, size_t rows, size_t classes,
+                     double ignore, int64_t ignore_index);
 void dc_make(dc_data *d, const dc_gen *g, size_t rows, size_t classes,
              size_t ld, int64_t ignore_index, size_t grad_count);
 void dc_data_free(dc_data *d);
