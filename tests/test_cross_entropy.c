@@ -21,17 +21,6 @@ typedef struct ce_data {
   dc_ce_case c;
 } ce_data;
 
-/* dc_make's data for the descriptor, as a case. */
-static void ce_make(ce_data *d, const clloss_cross_entropy_desc *desc,
-                    const dc_gen *g) {
-  dc_make(&d->v, g, desc->rows, desc->classes,
-          desc->row_stride ? desc->row_stride : desc->classes,
-          desc->ignore_index,
-          desc->reduction == CLLOSS_REDUCTION_NONE ? desc->rows : 1);
-  dc_ce_case c = {*desc, d->v.x, d->v.t, d->v.p, d->v.w, d->v.g};
-  d->c = c;
-}
-
 static clloss_cross_entropy_desc ce_desc(size_t rows, size_t classes,
                                          clloss_reduction red) {
   clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
@@ -39,59 +28,9 @@ static clloss_cross_entropy_desc ce_desc(size_t rows, size_t classes,
   return d;
 }
 
-/* ---- case tables ----
- * Cases that differ only by data: a descriptor, a generator and the check's
- * options. Each runs through ce_run_cases, which prints the case's name
- * when the check finds a problem. */
-typedef struct ce_case {
-  const char *name;
-  size_t rows, classes;
-  clloss_reduction reduction; /* MEAN unless given */
-  int each_reduction;         /* mean, sum and none in turn, salt + 0, 1, 2 */
-  size_t row_stride;          /* 0: classes */
-  clloss_dtype input_type;    /* FLOAT32 unless given */
-  int int32_targets;          /* index targets in int32, not int64; probability
-                                 targets (dc_gen.probability) take input_type */
-  int64_t ignore_index;       /* 0: the default, -100 */
-  float label_smoothing, z_loss, softcap, normalizer;
-  dc_gen g;
-  dc_opts o;
-} ce_case;
-
-static void ce_run_cases(const ce_case *cases, size_t count) {
-  static const clloss_reduction reds[] = {
-      CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE};
-  static const char *const red_names[] = {"mean", "sum", "none"};
-  for (size_t i = 0; i < count; i++) {
-    const ce_case *k = &cases[i];
-    for (int r = 0; r < (k->each_reduction ? 3 : 1); r++) {
-      clloss_cross_entropy_desc d = ce_desc(
-          k->rows, k->classes, k->each_reduction ? reds[r] : k->reduction);
-      d.row_stride = k->row_stride;
-      d.input_type = k->input_type;
-      d.target_type = k->g.probability   ? k->input_type
-                      : k->int32_targets ? CLLOSS_INT32
-                                         : CLLOSS_INT64;
-      if (k->ignore_index)
-        d.ignore_index = k->ignore_index;
-      d.label_smoothing = k->label_smoothing;
-      d.z_loss = k->z_loss, d.softcap = k->softcap;
-      d.normalizer = k->normalizer;
-      dc_gen g = k->g;
-      g.salt += (uint64_t)r;
-      ce_data data;
-      ce_make(&data, &d, &g);
-      size_t problems = dc_check_ce_all(&data.c, &k->o);
-      if (problems)
-        printf("\n  case %s%s%s: %zu problems", k->name,
-               k->each_reduction ? ", reduction " : "",
-               k->each_reduction ? red_names[r] : "", problems);
-      dc_data_free(&data.v);
-    }
-  }
-}
-
-#define CE_RUN_CASES(cases) ce_run_cases(cases, sizeof cases / sizeof *cases)
+/* ---- case tables (support/devcheck.h) ---- */
+typedef dc_row_case ce_case;
+#define CE_RUN_CASES(cases) DC_RUN_CASES(DC_CE, cases)
 
 /* Non-trivial grad_output (none: per row, of both signs; sum, mean: 0.7),
  * a tenth of the rows ignored. */
@@ -292,7 +231,7 @@ static void test_ce_loop_budget(void) {
   clloss_cross_entropy_desc d = ce_desc(3, 20000, CLLOSS_REDUCTION_SUM);
   dc_gen g = {167, 0, 0, 0.1, 1, 1, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   static const size_t limits[] = {4096, 64};
   for (int k = 0; k < 2; k++) {
     size_t saved[16];
@@ -323,7 +262,7 @@ static void test_ce_loop_budget(void) {
    * with a budget of 2 iterations, not of 1, and then the call says so
    * rather than return a wrong mean. */
   clloss_cross_entropy_desc m = ce_desc(5000, 3, CLLOSS_REDUCTION_MEAN);
-  ce_make(&data, &m, &g);
+  data.c = dc_make_ce(&data.v, &m, &g);
   for (size_t i = 0; i < tu_device_count(); i++) {
     clloss_context *ctx = tu_context(i);
     const size_t saved = ctx->loop_limit;
@@ -349,7 +288,7 @@ static void test_ce_row_stride(void) {
   d.row_stride = 70;
   dc_gen g = {191, 0, 0, 0.1, 1, 1, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   for (size_t i = 0; i < d.rows; i++)
     for (size_t j = d.classes; j < d.row_stride; j++)
       data.v.x[i * d.row_stride + j] = NAN; /* poison: must not be read */
@@ -370,7 +309,7 @@ static void test_ce_runs_of_rows(void) {
   d.row_stride = 40;
   dc_gen g = {395, 0, 0, 0.05, 1, 1, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   tu_rng r = tu_rng_make(396);
   for (size_t i = 0; i < d.rows; i++) {
     float *row = data.v.x + i * d.row_stride;
@@ -415,7 +354,7 @@ static void test_ce_int64_targets(void) {
   d.ignore_index = ((int64_t)1 << 32) + 5;
   dc_gen g = {241, 0, 0, 0.3, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   data.v.t[0] = 5, data.v.t[1] = 512, data.v.t[2] = 0;
   dc_opts o = {.all_variants = 1};
   dc_check_ce_all(&data.c, &o);
@@ -429,7 +368,7 @@ static void test_ce_zero_weights(void) {
   clloss_cross_entropy_desc d = ce_desc(12, 20, CLLOSS_REDUCTION_MEAN);
   dc_gen g = {267, 0, 0, 0.0, 1, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   for (size_t i = 0; i < d.rows; i++)
     data.v.t[i] = (int64_t)(i % 4);
   for (int k = 0; k < 4; k++)
@@ -451,7 +390,7 @@ static void test_ce_normalizer_all_ignored(void) {
   d.normalizer = 10.0f;
   dc_gen g = {331, 0, 0, 1.0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   dc_opts o = {0};
   dc_check_ce_all(&data.c, &o);
   for (size_t i = 0; i < tu_device_count(); i++) {
@@ -473,7 +412,7 @@ static void test_ce_all_ignored_mean(void) {
   clloss_cross_entropy_desc d = ce_desc(9, 50, CLLOSS_REDUCTION_MEAN);
   dc_gen g = {341, 0, 0, 1.0, 1, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   dc_opts o = {.all_variants = 1};
   dc_check_ce_all(&data.c, &o);
   for (size_t i = 0; i < tu_device_count(); i++) {
@@ -506,7 +445,7 @@ static void test_ce_extreme_logits(void) {
   clloss_cross_entropy_desc d = ce_desc(16, 67, CLLOSS_REDUCTION_NONE);
   dc_gen g = {361, -3.0f, 3.0f, 0.0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   tu_rng r = tu_rng_make(362);
   for (size_t i = 0; i < d.rows; i++)
     for (int k = 0; k < 3; k++)
@@ -536,7 +475,7 @@ static void test_ce_exp_range(void) {
   clloss_cross_entropy_desc d = ce_desc(rows, c, CLLOSS_REDUCTION_NONE);
   dc_gen g = {397, 0, 0, 0.0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   const float edges[] = {87.32f, 87.33f, 87.34f, 87.5f, 103.9f, 104.0f, 120.0f};
   for (size_t i = 0; i < rows; i++) {
     data.v.t[i] = 0;
@@ -607,7 +546,7 @@ static void test_ce_neg_inf_logits(void) {
   clloss_cross_entropy_desc d = ce_desc(12, 45, CLLOSS_REDUCTION_NONE);
   dc_gen g = {371, 0, 0, 0.0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   for (size_t i = 0; i < d.rows; i++)
     for (size_t j = 0; j < d.classes; j += 1 + i % 4)
       if ((int64_t)j != data.v.t[i])
@@ -648,7 +587,7 @@ static void test_ce_nan_propagates(void) {
   clloss_cross_entropy_desc d = ce_desc(10, 300, CLLOSS_REDUCTION_NONE);
   dc_gen g = {381, 0, 0, 0.0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   data.v.x[3 * 300 + 17] = NAN;
   data.v.x[8 * 300 + (size_t)data.v.t[8]] = NAN;
   dc_opts o = {.all_variants = 1};
@@ -686,7 +625,7 @@ static void check_16bit_item(clloss_cross_entropy_desc d, uint64_t salt,
                              double rtol, double atol) {
   dc_gen g = {salt, 0, 0, 0.0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   const size_t n = d.rows * d.classes;
   void *stored = dc_from_float(d.input_type, data.v.x, n);
   float *x = dc_alloc(n * sizeof *x), *ref = dc_alloc(n * sizeof *ref);
@@ -749,7 +688,7 @@ static void test_ce_float64(void) {
     d.input_type = CLLOSS_FLOAT64;
     dc_gen g = {421, 0, 0, 0.1, 1, 1, 0};
     ce_data data;
-    ce_make(&data, &d, &g);
+    data.c = dc_make_ce(&data.v, &d, &g);
     if (!info->has_fp64) {
       tu_skip_part("float64 on %s: no fp64 (CLLOSS_UNSUPPORTED checked)",
                    info->name);
@@ -781,7 +720,7 @@ static void test_ce_variant_reported(void) {
   clloss_cross_entropy_desc d = ce_desc(4, 5000, CLLOSS_REDUCTION_MEAN);
   dc_gen g = {441, 0, 0, 0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   for (size_t i = 0; i < tu_device_count(); i++) {
     clloss_context *ctx = tu_context(i);
     cl_command_queue q = dc_queue(ctx);
@@ -855,7 +794,7 @@ static void test_ce_device_bad_target(void) {
   clloss_cross_entropy_desc d = ce_desc(12, 50, CLLOSS_REDUCTION_NONE);
   dc_gen g = {481, 0, 0, 0.1, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   data.v.t[9] = 50;       /* == C */
   data.v.t[4] = -7;       /* negative, not ignore_index */
   data.v.t[10] = 1 << 30; /* far out of bounds */
@@ -1197,7 +1136,7 @@ static void test_ce_out_of_order_queue(void) {
   clloss_cross_entropy_desc d = ce_desc(300, 4099, CLLOSS_REDUCTION_MEAN);
   dc_gen g = {601, 0, 0, 0.1, 1, 1, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   for (size_t i = 0; i < tu_device_count(); i++) {
     clloss_context *ctx = tu_context(i);
     cl_int err;

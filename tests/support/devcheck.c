@@ -163,6 +163,33 @@ void dc_data_free(dc_data *d) {
   memset(d, 0, sizeof *d);
 }
 
+dc_ce_case dc_make_ce(dc_data *v, const clloss_cross_entropy_desc *d,
+                      const dc_gen *g) {
+  dc_make(v, g, d->rows, d->classes, d->row_stride ? d->row_stride : d->classes,
+          d->ignore_index, d->reduction == CLLOSS_REDUCTION_NONE ? d->rows : 1);
+  const dc_ce_case c = {*d, v->x, v->t, v->p, v->w, v->g};
+  return c;
+}
+
+dc_nll_case dc_make_nll(dc_data *v, const clloss_nll_loss_desc *d,
+                        const dc_gen *g) {
+  const size_t ld = d->row_stride ? d->row_stride : d->classes;
+  dc_make(v, g, d->rows, d->classes, ld, d->ignore_index,
+          d->reduction == CLLOSS_REDUCTION_NONE ? d->rows : 1);
+  for (size_t i = 0; i < d->rows; i++) {
+    float *x = v->x + i * ld;
+    double m = -INFINITY, s = 0.0;
+    for (size_t j = 0; j < d->classes; j++)
+      m = fmax(m, x[j]);
+    for (size_t j = 0; j < d->classes; j++)
+      s += exp(x[j] - m);
+    for (size_t j = 0; j < d->classes; j++)
+      x[j] = (float)(x[j] - m - log(s));
+  }
+  const dc_nll_case c = {*d, v->x, v->t, v->w, v->g};
+  return c;
+}
+
 dc_pw_case dc_make_pw(dc_data *p, const clloss_pointwise_desc *d, uint64_t salt,
                       int grad_output) {
   memset(p, 0, sizeof *p);
@@ -797,6 +824,49 @@ dc_result dc_run_nll(clloss_context *ctx, cl_command_queue q,
 dc_result dc_run_pw(clloss_context *ctx, cl_command_queue q,
                     const dc_pw_case *c, const dc_opts *o) {
   return run_with(call_pw, ctx, q, c, o);
+}
+
+void dc_run_cases(dc_kind kind, const dc_row_case *cases, size_t count) {
+  static const clloss_reduction reds[] = {
+      CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE};
+  for (size_t i = 0; i < count; i++) {
+    const dc_row_case *k = &cases[i];
+    for (int r = 0; r < (k->each_reduction ? 3 : 1); r++) {
+      clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
+      d.rows = k->rows, d.classes = k->classes, d.row_stride = k->row_stride;
+      d.reduction = k->each_reduction ? reds[r] : k->reduction;
+      d.input_type = k->input_type;
+      d.target_type = k->g.probability   ? k->input_type
+                      : k->int32_targets ? CLLOSS_INT32
+                                         : CLLOSS_INT64;
+      if (k->ignore_index)
+        d.ignore_index = k->ignore_index;
+      d.label_smoothing = k->label_smoothing;
+      d.z_loss = k->z_loss, d.softcap = k->softcap;
+      d.normalizer = k->normalizer;
+      dc_gen g = k->g;
+      g.salt += (uint64_t)r;
+      dc_data v;
+      size_t problems;
+      if (kind == DC_NLL) {
+        clloss_nll_loss_desc n = CLLOSS_NLL_LOSS_DESC_INIT;
+        n.rows = d.rows, n.classes = d.classes, n.row_stride = d.row_stride;
+        n.input_type = d.input_type, n.target_type = d.target_type;
+        n.reduction = d.reduction, n.ignore_index = d.ignore_index;
+        const dc_nll_case c = dc_make_nll(&v, &n, &g);
+        problems = dc_check_nll_all(&c, &k->o);
+      } else {
+        const dc_ce_case c = dc_make_ce(&v, &d, &g);
+        problems = dc_check_ce_all(&c, &k->o);
+      }
+      if (problems)
+        printf("\n  case %s%s%s: %zu problems", k->name,
+               k->each_reduction ? ", reduction " : "",
+               k->each_reduction ? clloss_reduction_name(d.reduction) : "",
+               problems);
+      dc_data_free(&v);
+    }
+  }
 }
 
 cl_command_queue dc_queue(clloss_context *ctx) {

@@ -105,10 +105,11 @@ size_t dc_check_ce_all(const dc_ce_case *c, const dc_opts *o);
 size_t dc_check_nll_all(const dc_nll_case *c, const dc_opts *o);
 size_t dc_check_pw_all(const dc_pw_case *c, const dc_opts *o);
 
-/* The device call alone on queue q (NULL: the host-pointer call), returning
- * its status; the outputs' data regions are copied out (on success). Each
- * buffer's canaries and an input's contents are checked and asserted (a
- * failed call must write nothing). */
+/* The device call alone on queue q (NULL: the host-pointer call, or with
+ * ctx NULL too the reference), returning its status; the outputs' data
+ * regions are copied out (on success). Each buffer's canaries and an
+ * input's contents are checked and asserted (a failed call must write
+ * nothing). */
 typedef struct dc_result {
   clloss_status status;
   void *out[DC_MAXBUF]; /* outputs' storage-typed values, malloc'd */
@@ -194,6 +195,38 @@ void dc_fill_targets(tu_rng *r, int64_t *t, size_t rows, size_t classes,
 void dc_make(dc_data *d, const dc_gen *g, size_t rows, size_t classes,
              size_t ld, int64_t ignore_index, size_t grad_count);
 void dc_data_free(dc_data *d);
+
+/* dc_make's data for a descriptor (grad_output: one per loss value) in v,
+ * as a case; nll_loss's rows made log-probabilities (the padding stays
+ * random). */
+dc_ce_case dc_make_ce(dc_data *v, const clloss_cross_entropy_desc *d,
+                      const dc_gen *g);
+dc_nll_case dc_make_nll(dc_data *v, const clloss_nll_loss_desc *d,
+                        const dc_gen *g);
+
+/* ---- case tables: cross_entropy or nll_loss cases that differ only by
+ * data ----
+ * A descriptor's fields, the generator and the check's options. Each runs
+ * through dc_run_cases on every device (nll_loss's rows made
+ * log-probabilities), which prints the case's name when the check finds a
+ * problem. */
+typedef struct dc_row_case {
+  const char *name;
+  size_t rows, classes;
+  clloss_reduction reduction; /* MEAN unless given */
+  int each_reduction;         /* mean, sum and none in turn, salt + 0, 1, 2 */
+  size_t row_stride;          /* 0: classes */
+  clloss_dtype input_type;    /* FLOAT32 unless given */
+  int int32_targets;          /* index targets in int32, not int64; probability
+                                 targets (dc_gen.probability) take input_type */
+  int64_t ignore_index;       /* 0: the default, -100 */
+  float label_smoothing, z_loss, softcap, normalizer; /* cross_entropy's */
+  dc_gen g;
+  dc_opts o;
+} dc_row_case;
+void dc_run_cases(dc_kind kind, const dc_row_case *cases, size_t count);
+#define DC_RUN_CASES(kind, cases)                                              \
+  dc_run_cases(kind, cases, sizeof cases / sizeof *cases)
 
 /* Inputs of an element-wise loss suited to it: logits and labels in [0, 1]
  * for BCE (some exactly 0 or 1), log-probabilities and probabilities (some
