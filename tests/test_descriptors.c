@@ -27,9 +27,9 @@ static const int64_t ds_t[DS_N] = {2, 0, 4};
 
 /* A descriptor type: its initialiser's name, its size, where its last
  * field starts (a struct_size that ends before it is older than the first
- * release), and its kind (support/devcheck.h). Each call, at the reference (ctx
- * NULL) or the host-pointer level, writes out[DS_OUT]: the loss, then the
- * gradient (softmax: its output). */
+ * release), and its kind (support/devcheck.h). Each call, at the
+ * reference (ctx NULL) or the host-pointer level, writes out[DS_OUT]: the
+ * loss, then the gradient (softmax: its output). */
 typedef struct ds_kind {
   const char *init;
   size_t size, last;
