@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reference/reference.h"
+#include "support/devcheck.h"
 #include "support/testutil.h"
 
 enum { ROWS = 29, COLS = 517, N = ROWS * COLS };
@@ -42,101 +42,79 @@ static const clloss_dtype types[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16,
  * type (float16 eps 2^-10, bfloat16 2^-7) or float32 arithmetic. */
 static const double bounds[] = {1e-4, 4e-3, 3e-2, 1e-9};
 
-/* Loads and stores in every storage type: the reference's own helpers. */
-#define get clloss__ref_load
-#define put clloss__ref_store
-
 static double max_rel(const void *got, const void *want, clloss_dtype t,
                       size_t n) {
   double peak = 0, worst = 0;
   for (size_t i = 0; i < n; i++)
-    peak = fmax(peak, fabs(get(want, t, i)));
+    peak = fmax(peak, fabs(dc_get(t, want, i)));
   for (size_t i = 0; i < n; i++) {
-    double r = get(want, t, i), d = fabs(get(got, t, i) - r);
+    double r = dc_get(t, want, i), d = fabs(dc_get(t, got, i) - r);
     worst = fmax(worst, d / fmax(fabs(r), 0.01 * peak));
   }
   return worst;
 }
 
-/* Runs one case on ctx and the reference; returns 0 on a status error. */
+/* Runs one case through the host-pointer call on ctx and the reference
+ * (the harness's, each storing the values in type t); returns 0 on a
+ * status error. */
 static int run_case(clloss_context *ctx, const acc_case *c, clloss_dtype t,
                     double *loss_err, double *grad_err) {
   tu_rng r = tu_rng_make(0xacc0 + (uint64_t)c->fam * 16 + c->pw * 4 + t);
-  const size_t es = clloss_dtype_size(t);
-  const clloss_dtype lt = clloss_loss_dtype(t);
-  const size_t ls = clloss_dtype_size(lt);
-  unsigned char *x = malloc(N * es), *y = malloc(N * es);
-  unsigned char *g_dev = malloc(N * es), *g_ref = malloc(N * es);
+  float *x = dc_alloc(N * sizeof *x), *y = dc_alloc(N * sizeof *y), w[COLS];
   int64_t tgt[ROWS];
-  double w[COLS > 64 ? COLS : 64];
-  unsigned char loss_dev[8], loss_ref[8], wbuf[COLS * 8];
   for (size_t i = 0; i < N; i++) {
     double v = tu_uniform(&r, -4, 4);
     if (c->fam == PW && c->pw == CLLOSS_KL_DIV)
       v = -fabs(v) - 0.1; /* log-probabilities */
-    put(x, t, i, v);
+    x[i] = (float)v;
     double u = tu_uniform(&r, 0, 1);
     if (c->fam == CE_PROBS)
       u /= COLS / 2.0;
     else if (c->fam == PW && c->pw != CLLOSS_BCE_WITH_LOGITS &&
              c->pw != CLLOSS_KL_DIV)
       u = tu_uniform(&r, -4, 4);
-    put(y, t, i, u);
+    y[i] = (float)u;
   }
   for (size_t i = 0; i < ROWS; i++)
     tgt[i] = (int64_t)(tu_next(&r) % COLS);
   tgt[3] = -100; /* one ignored row */
-  for (size_t k = 0; k < COLS; k++) {
-    w[k % 64] = tu_uniform(&r, 0.5, 2);
-    put(wbuf, lt, k, w[k % 64]);
-  }
-  clloss_status s1, s2;
+  for (size_t k = 0; k < COLS; k++)
+    w[k] = tu_uniform(&r, 0.5, 2);
+  dc_result dev, ref;
   if (c->fam == CE || c->fam == CE_PROBS) {
     clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
-    d.rows = ROWS;
-    d.classes = COLS;
-    d.input_type = t;
+    d.rows = ROWS, d.classes = COLS, d.input_type = t;
     d.label_smoothing = 0.1f;
     d.target_type = c->fam == CE_PROBS ? t : CLLOSS_INT64;
-    const void *target = c->fam == CE_PROBS ? (const void *)y : tgt;
-    s1 = clloss_cross_entropy_host(ctx, &d, x, target, wbuf, NULL, loss_dev,
-                                   g_dev);
-    s2 = clloss_reference_cross_entropy(&d, x, target, wbuf, NULL, loss_ref,
-                                        g_ref);
+    const dc_ce_case k = {d, x, tgt, y, w, NULL};
+    dev = dc_run_ce(ctx, NULL, &k, NULL), ref = dc_run_ce(NULL, NULL, &k, NULL);
   } else if (c->fam == NLL) {
     clloss_nll_loss_desc d = CLLOSS_NLL_LOSS_DESC_INIT;
-    d.rows = ROWS;
-    d.classes = COLS;
-    d.input_type = t;
-    s1 = clloss_nll_loss_host(ctx, &d, x, tgt, wbuf, NULL, loss_dev, g_dev);
-    s2 = clloss_reference_nll_loss(&d, x, tgt, wbuf, NULL, loss_ref, g_ref);
+    d.rows = ROWS, d.classes = COLS, d.input_type = t;
+    const dc_nll_case k = {d, x, tgt, w, NULL};
+    dev = dc_run_nll(ctx, NULL, &k, NULL);
+    ref = dc_run_nll(NULL, NULL, &k, NULL);
   } else {
     clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(c->pw);
-    d.count = N;
-    d.input_type = t;
-    d.delta = 1.5f;
-    d.beta = 0.5f;
-    const void *wp = NULL;
-    if (c->pw == CLLOSS_BCE_WITH_LOGITS) {
-      d.weight_count = COLS; /* broadcast over the last dimension */
-      wp = wbuf;
-    }
-    s1 = clloss_pointwise_host(ctx, &d, x, y, wp, NULL, NULL, loss_dev, g_dev);
-    s2 = clloss_reference_pointwise(&d, x, y, wp, NULL, NULL, loss_ref, g_ref);
+    d.count = N, d.input_type = t, d.delta = 1.5f, d.beta = 0.5f;
+    /* BCE's weight broadcast over the last dimension */
+    const int bce = c->pw == CLLOSS_BCE_WITH_LOGITS;
+    d.weight_count = bce ? COLS : 0;
+    const dc_pw_case k = {d, x, y, bce ? w : NULL, NULL, NULL};
+    dev = dc_run_pw(ctx, NULL, &k, NULL), ref = dc_run_pw(NULL, NULL, &k, NULL);
   }
-  int ok = s1 == CLLOSS_SUCCESS && s2 == CLLOSS_SUCCESS;
+  int ok = dev.status == CLLOSS_SUCCESS && ref.status == CLLOSS_SUCCESS;
   if (ok) {
-    *loss_err = max_rel(loss_dev, loss_ref, lt, 1);
-    *grad_err = max_rel(g_dev, g_ref, t, N);
+    *loss_err = max_rel(dev.loss, ref.loss, clloss_loss_dtype(t), 1);
+    *grad_err = max_rel(dev.grad, ref.grad, t, N);
   } else {
     printf("\n  %s %s: device %s, reference %s", c->name, clloss_dtype_name(t),
-           clloss_status_name(s1), clloss_status_name(s2));
+           clloss_status_name(dev.status), clloss_status_name(ref.status));
   }
-  (void)ls;
+  dc_result_free(&dev);
+  dc_result_free(&ref);
   free(x);
   free(y);
-  free(g_dev);
-  free(g_ref);
   return ok;
 }
 

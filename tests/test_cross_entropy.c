@@ -16,64 +16,10 @@
 #define FILL_BYTE_FOR_TEST 0x5B
 
 /* ---- random cases ---- */
-typedef struct gen {
-  uint64_t salt;
-  float lo, hi;    /* logits uniform in [lo, hi] (0, 0: [-4, 4]) */
-  double ignore;   /* fraction of rows whose target is ignore_index */
-  int weights;     /* class weights in [0.25, 2] */
-  int grad_output; /* upstream gradient other than 1 */
-  int probability; /* probability targets (rows of a softmax) */
-} gen;
-
 typedef struct ce_data {
-  float *x, *p, *w, *g;
-  int64_t *t;
+  dc_data v;
   dc_ce_case c;
 } ce_data;
-
-static void ce_make(ce_data *d, const clloss_cross_entropy_desc *desc,
-                    const gen *g) {
-  memset(d, 0, sizeof *d);
-  tu_rng r = tu_rng_make(g->salt);
-  size_t n = desc->rows, c = desc->classes;
-  size_t ld = desc->row_stride ? desc->row_stride : c;
-  float lo = g->lo, hi = g->hi;
-  if (lo == 0.0f && hi == 0.0f)
-    lo = -4.0f, hi = 4.0f;
-  d->x = dc_alloc(n * ld * sizeof *d->x);
-  tu_fill_uniform(&r, d->x, n * ld, lo, hi);
-  d->t = dc_alloc(n * sizeof *d->t);
-  for (size_t i = 0; i < n; i++) {
-    d->t[i] = (int64_t)(tu_next(&r) % c);
-    if (tu_uniform(&r, 0.0f, 1.0f) < g->ignore)
-      d->t[i] = desc->ignore_index;
-  }
-  if (g->probability) {
-    d->p = dc_alloc(n * c * sizeof *d->p);
-    dc_fill_probabilities(&r, d->p, n, c);
-  }
-  if (g->weights) {
-    d->w = dc_alloc(c * sizeof *d->w);
-    tu_fill_uniform(&r, d->w, c, 0.25f, 2.0f);
-  }
-  if (g->grad_output) {
-    size_t k = desc->reduction == CLLOSS_REDUCTION_NONE ? n : 1;
-    d->g = dc_alloc(k * sizeof *d->g);
-    tu_fill_uniform(&r, d->g, k, -1.5f, 1.5f);
-    if (k == 1)
-      d->g[0] = 0.7f;
-  }
-  d->c.desc = *desc;
-  d->c.x = d->x, d->c.t = d->t, d->c.p = d->p, d->c.w = d->w, d->c.g = d->g;
-}
-
-static void ce_free(ce_data *d) {
-  free(d->x);
-  free(d->p);
-  free(d->w);
-  free(d->g);
-  free(d->t);
-}
 
 static clloss_cross_entropy_desc ce_desc(size_t rows, size_t classes,
                                          clloss_reduction red) {
@@ -82,59 +28,9 @@ static clloss_cross_entropy_desc ce_desc(size_t rows, size_t classes,
   return d;
 }
 
-/* ---- case tables ----
- * Cases that differ only by data: a descriptor, a generator and the check's
- * options. Each runs through ce_run_cases, which prints the case's name
- * when the check finds a problem. */
-typedef struct ce_case {
-  const char *name;
-  size_t rows, classes;
-  clloss_reduction reduction; /* MEAN unless given */
-  int each_reduction;         /* mean, sum and none in turn, salt + 0, 1, 2 */
-  size_t row_stride;          /* 0: classes */
-  clloss_dtype input_type;    /* FLOAT32 unless given */
-  int int32_targets;          /* index targets in int32, not int64; probability
-                                 targets (gen.probability) take input_type */
-  int64_t ignore_index;       /* 0: the default, -100 */
-  float label_smoothing, z_loss, softcap, normalizer;
-  gen g;
-  dc_opts o;
-} ce_case;
-
-static void ce_run_cases(const ce_case *cases, size_t count) {
-  static const clloss_reduction reds[] = {
-      CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE};
-  static const char *const red_names[] = {"mean", "sum", "none"};
-  for (size_t i = 0; i < count; i++) {
-    const ce_case *k = &cases[i];
-    for (int r = 0; r < (k->each_reduction ? 3 : 1); r++) {
-      clloss_cross_entropy_desc d = ce_desc(
-          k->rows, k->classes, k->each_reduction ? reds[r] : k->reduction);
-      d.row_stride = k->row_stride;
-      d.input_type = k->input_type;
-      d.target_type = k->g.probability   ? k->input_type
-                      : k->int32_targets ? CLLOSS_INT32
-                                         : CLLOSS_INT64;
-      if (k->ignore_index)
-        d.ignore_index = k->ignore_index;
-      d.label_smoothing = k->label_smoothing;
-      d.z_loss = k->z_loss, d.softcap = k->softcap;
-      d.normalizer = k->normalizer;
-      gen g = k->g;
-      g.salt += (uint64_t)r;
-      ce_data data;
-      ce_make(&data, &d, &g);
-      size_t problems = dc_check_ce_all(&data.c, &k->o);
-      if (problems)
-        printf("\n  case %s%s%s: %zu problems", k->name,
-               k->each_reduction ? ", reduction " : "",
-               k->each_reduction ? red_names[r] : "", problems);
-      ce_free(&data);
-    }
-  }
-}
-
-#define CE_RUN_CASES(cases) ce_run_cases(cases, sizeof cases / sizeof *cases)
+/* ---- case tables (support/devcheck.h) ---- */
+typedef dc_row_case ce_case;
+#define CE_RUN_CASES(cases) DC_RUN_CASES(DC_CE, cases)
 
 /* Non-trivial grad_output (none: per row, of both signs; sum, mean: 0.7),
  * a tenth of the rows ignored. */
@@ -333,9 +229,9 @@ static void test_ce_host_cases(void) {
 static void test_ce_loop_budget(void) {
   TU_REQUIRE_DEVICE();
   clloss_cross_entropy_desc d = ce_desc(3, 20000, CLLOSS_REDUCTION_SUM);
-  gen g = {167, 0, 0, 0.1, 1, 1, 0};
+  dc_gen g = {167, 0, 0, 0.1, 1, 1, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   static const size_t limits[] = {4096, 64};
   for (int k = 0; k < 2; k++) {
     size_t saved[16];
@@ -360,13 +256,13 @@ static void test_ce_loop_budget(void) {
     for (size_t i = 0; i < tu_device_count() && i < 16; i++)
       tu_context(i)->loop_limit = saved[i];
   }
-  ce_free(&data);
+  dc_data_free(&data.v);
   /* The one-group sums (the targets' weights, the partials) take 16
    * elements of each work-item per iteration: 5000 rows fit a group of 256
    * with a budget of 2 iterations, not of 1, and then the call says so
    * rather than return a wrong mean. */
   clloss_cross_entropy_desc m = ce_desc(5000, 3, CLLOSS_REDUCTION_MEAN);
-  ce_make(&data, &m, &g);
+  data.c = dc_make_ce(&data.v, &m, &g);
   for (size_t i = 0; i < tu_device_count(); i++) {
     clloss_context *ctx = tu_context(i);
     const size_t saved = ctx->loop_limit;
@@ -380,7 +276,7 @@ static void test_ce_loop_budget(void) {
     ctx->loop_limit = saved;
     clReleaseCommandQueue(q);
   }
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 /* ---- buffers ---- */
@@ -390,16 +286,16 @@ static void test_ce_row_stride(void) {
    * untouched and the padding of the input must not be read. */
   clloss_cross_entropy_desc d = ce_desc(11, 61, CLLOSS_REDUCTION_SUM);
   d.row_stride = 70;
-  gen g = {191, 0, 0, 0.1, 1, 1, 0};
+  dc_gen g = {191, 0, 0, 0.1, 1, 1, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   for (size_t i = 0; i < d.rows; i++)
     for (size_t j = d.classes; j < d.row_stride; j++)
-      data.x[i * d.row_stride + j] = NAN; /* poison: must not be read */
+      data.v.x[i * d.row_stride + j] = NAN; /* poison: must not be read */
   dc_opts o = {.all_variants = 1};
   o.off[DC_INPUT] = 3, o.off[DC_GRAD] = 1;
   dc_check_ce_all(&data.c, &o);
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_ce_runs_of_rows(void) {
@@ -411,12 +307,12 @@ static void test_ce_runs_of_rows(void) {
    * (NaN) must not be read, offsets, in place; and the last run short. */
   clloss_cross_entropy_desc d = ce_desc(8197, 37, CLLOSS_REDUCTION_NONE);
   d.row_stride = 40;
-  gen g = {395, 0, 0, 0.05, 1, 1, 0};
+  dc_gen g = {395, 0, 0, 0.05, 1, 1, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   tu_rng r = tu_rng_make(396);
   for (size_t i = 0; i < d.rows; i++) {
-    float *row = data.x + i * d.row_stride;
+    float *row = data.v.x + i * d.row_stride;
     for (size_t j = d.classes; j < d.row_stride; j++)
       row[j] = NAN; /* poison */
     switch (tu_next(&r) % 8) {
@@ -432,7 +328,7 @@ static void test_ce_runs_of_rows(void) {
       break;
     case 3:
       for (size_t j = 0; j < d.classes; j++)
-        if ((int64_t)j != data.t[i])
+        if ((int64_t)j != data.v.t[i])
           row[j] = -INFINITY;
       break;
     default:
@@ -446,7 +342,7 @@ static void test_ce_runs_of_rows(void) {
   in_place.off[DC_INPUT] = 2;
   data.c.desc.reduction = CLLOSS_REDUCTION_SUM;
   dc_check_ce_all(&data.c, &in_place);
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 /* ---- options ---- */
@@ -456,13 +352,13 @@ static void test_ce_int64_targets(void) {
    * low word (5) is a valid class and must not be taken for it. */
   clloss_cross_entropy_desc d = ce_desc(29, 513, CLLOSS_REDUCTION_SUM);
   d.ignore_index = ((int64_t)1 << 32) + 5;
-  gen g = {241, 0, 0, 0.3, 0, 0, 0};
+  dc_gen g = {241, 0, 0, 0.3, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
-  data.t[0] = 5, data.t[1] = 512, data.t[2] = 0;
+  data.c = dc_make_ce(&data.v, &d, &g);
+  data.v.t[0] = 5, data.v.t[1] = 512, data.v.t[2] = 0;
   dc_opts o = {.all_variants = 1};
   dc_check_ce_all(&data.c, &o);
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_ce_zero_weights(void) {
@@ -470,21 +366,21 @@ static void test_ce_zero_weights(void) {
   /* Weights 0 for every target class: D = 0 with valid rows, so mean is
    * NaN as in PyTorch; sum is 0. Some zero weights elsewhere only. */
   clloss_cross_entropy_desc d = ce_desc(12, 20, CLLOSS_REDUCTION_MEAN);
-  gen g = {267, 0, 0, 0.0, 1, 0, 0};
+  dc_gen g = {267, 0, 0, 0.0, 1, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   for (size_t i = 0; i < d.rows; i++)
-    data.t[i] = (int64_t)(i % 4);
+    data.v.t[i] = (int64_t)(i % 4);
   for (int k = 0; k < 4; k++)
-    data.w[k] = 0.0f;
+    data.v.w[k] = 0.0f;
   dc_opts o = {.all_variants = 1};
   dc_check_ce_all(&data.c, &o);
   data.c.desc.reduction = CLLOSS_REDUCTION_SUM;
   dc_check_ce_all(&data.c, &o);
-  data.t[0] = 7; /* one row with a non-zero weight: mean is finite */
+  data.v.t[0] = 7; /* one row with a non-zero weight: mean is finite */
   data.c.desc.reduction = CLLOSS_REDUCTION_MEAN;
   dc_check_ce_all(&data.c, &o);
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_ce_normalizer_all_ignored(void) {
@@ -492,9 +388,9 @@ static void test_ce_normalizer_all_ignored(void) {
   /* With an external normaliser an all-ignored batch gives 0, not NaN. */
   clloss_cross_entropy_desc d = ce_desc(6, 40, CLLOSS_REDUCTION_MEAN);
   d.normalizer = 10.0f;
-  gen g = {331, 0, 0, 1.0, 0, 0, 0};
+  dc_gen g = {331, 0, 0, 1.0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   dc_opts o = {0};
   dc_check_ce_all(&data.c, &o);
   for (size_t i = 0; i < tu_device_count(); i++) {
@@ -506,7 +402,7 @@ static void test_ce_normalizer_all_ignored(void) {
     dc_result_free(&r);
     clReleaseCommandQueue(q);
   }
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 /* ---- special values ---- */
@@ -514,9 +410,9 @@ static void test_ce_all_ignored_mean(void) {
   TU_REQUIRE_DEVICE();
   /* D = 0: loss NaN, gradient exactly 0 (never NaN or Inf). */
   clloss_cross_entropy_desc d = ce_desc(9, 50, CLLOSS_REDUCTION_MEAN);
-  gen g = {341, 0, 0, 1.0, 1, 0, 0};
+  dc_gen g = {341, 0, 0, 1.0, 1, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   dc_opts o = {.all_variants = 1};
   dc_check_ce_all(&data.c, &o);
   for (size_t i = 0; i < tu_device_count(); i++) {
@@ -539,7 +435,7 @@ static void test_ce_all_ignored_mean(void) {
     clloss_context_set_variant(tu_context(i), "auto");
     clReleaseCommandQueue(q);
   }
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_ce_extreme_logits(void) {
@@ -547,22 +443,22 @@ static void test_ce_extreme_logits(void) {
   /* +-1e4 logits: the max-subtraction keeps everything finite. lse near
    * 1e4 has an ulp of 1e-3 in float32, so the tolerances are wider. */
   clloss_cross_entropy_desc d = ce_desc(16, 67, CLLOSS_REDUCTION_NONE);
-  gen g = {361, -3.0f, 3.0f, 0.0, 0, 0, 0};
+  dc_gen g = {361, -3.0f, 3.0f, 0.0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   tu_rng r = tu_rng_make(362);
   for (size_t i = 0; i < d.rows; i++)
     for (int k = 0; k < 3; k++)
-      data.x[i * d.classes + tu_next(&r) % d.classes] =
+      data.v.x[i * d.classes + tu_next(&r) % d.classes] =
           (tu_next(&r) & 1) ? 1e4f : -1e4f;
-  data.x[0 * 67 + (size_t)data.t[0]] = 1e4f;  /* the target is the max */
-  data.x[1 * 67 + (size_t)data.t[1]] = -1e4f; /* loss about 1e4 */
+  data.v.x[0 * 67 + (size_t)data.v.t[0]] = 1e4f;  /* the target is the max */
+  data.v.x[1 * 67 + (size_t)data.v.t[1]] = -1e4f; /* loss about 1e4 */
   dc_tol tol = {2e-6, 1e-5, 1e-5, 2e-3};
   dc_opts o = {.all_variants = 1, .tol = &tol};
   dc_check_ce_all(&data.c, &o);
   data.c.desc.reduction = CLLOSS_REDUCTION_SUM;
   dc_check_ce_all(&data.c, &o);
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 /* The kernels' exp (exp_nonpos in kernels/common.cl) over its whole range:
@@ -577,25 +473,26 @@ static void test_ce_exp_range(void) {
   TU_REQUIRE_DEVICE();
   const size_t rows = 41, c = 37;
   clloss_cross_entropy_desc d = ce_desc(rows, c, CLLOSS_REDUCTION_NONE);
-  gen g = {397, 0, 0, 0.0, 0, 0, 0};
+  dc_gen g = {397, 0, 0, 0.0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   const float edges[] = {87.32f, 87.33f, 87.34f, 87.5f, 103.9f, 104.0f, 120.0f};
   for (size_t i = 0; i < rows; i++) {
-    data.t[i] = 0;
-    data.x[i * c] = 0.0f;
+    data.v.t[i] = 0;
+    data.v.x[i * c] = 0.0f;
     for (size_t j = 1; j < c; j++) {
       size_t k = (i * (c - 1) + j - 1);
       float gap = (float)((double)k * 110.0 / (double)((rows - 1) * (c - 1)));
       if (i == rows - 1)
         gap = edges[(j - 1) % (sizeof edges / sizeof *edges)];
-      data.x[i * c + j] = -gap;
+      data.v.x[i * c + j] = -gap;
     }
   }
   float *ref_loss = dc_alloc(rows * sizeof *ref_loss);
   float *ref_grad = dc_alloc(rows * c * sizeof *ref_grad);
-  CU_ASSERT_EQUAL_FATAL(clloss_reference_cross_entropy(
-                            &d, data.x, data.t, NULL, NULL, ref_loss, ref_grad),
+  CU_ASSERT_EQUAL_FATAL(clloss_reference_cross_entropy(&d, data.v.x, data.v.t,
+                                                       NULL, NULL, ref_loss,
+                                                       ref_grad),
                         CLLOSS_SUCCESS);
   dc_opts o = {0};
   for (size_t i = 0; i < tu_device_count(); i++) {
@@ -615,14 +512,14 @@ static void test_ce_exp_range(void) {
         /* Besides exp's own error, rounding an argument x - lse (half an
          * ulp of it) moves exp by as much, relatively. The target's entry,
          * p - 1, cancels: a few ulp of 1, absolute, as for the loss. */
-        double arg = fabs((double)data.x[e] - ref_loss[e / c]);
+        double arg = fabs((double)data.v.x[e] - ref_loss[e / c]);
         double rtol = 4.8e-7 + (kept ? 0 : arg * 6e-8);
         int ok = e % c == 0              ? fabs(got - want) <= 4.8e-7
                  : fabs(want) >= FLT_MIN ? fabs(got - want) <= rtol * fabs(want)
                                          : fabs(got) < FLT_MIN;
         if (!ok && bad++ < 5)
           printf("\n  %s: grad[%zu][%zu] (x %g) %.9g, reference %.9g",
-                 dc_variants[v], e / c, e % c, (double)data.x[e], got, want);
+                 dc_variants[v], e / c, e % c, (double)data.v.x[e], got, want);
       }
       for (size_t k = 0; r.loss && k < rows; k++) {
         double got = ((const float *)r.loss)[k], want = ref_loss[k];
@@ -639,7 +536,7 @@ static void test_ce_exp_range(void) {
   }
   free(ref_loss);
   free(ref_grad);
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_ce_neg_inf_logits(void) {
@@ -647,18 +544,18 @@ static void test_ce_neg_inf_logits(void) {
   /* -inf logits are classes of probability 0; a row whose target is -inf
    * has an infinite loss. */
   clloss_cross_entropy_desc d = ce_desc(12, 45, CLLOSS_REDUCTION_NONE);
-  gen g = {371, 0, 0, 0.0, 0, 0, 0};
+  dc_gen g = {371, 0, 0, 0.0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   for (size_t i = 0; i < d.rows; i++)
     for (size_t j = 0; j < d.classes; j += 1 + i % 4)
-      if ((int64_t)j != data.t[i])
-        data.x[i * d.classes + j] = -INFINITY;
+      if ((int64_t)j != data.v.t[i])
+        data.v.x[i * d.classes + j] = -INFINITY;
   /* Row 5: only its target is finite, so its loss is exactly 0. */
   for (size_t j = 0; j < d.classes; j++)
-    if ((int64_t)j != data.t[5])
-      data.x[5 * d.classes + j] = -INFINITY;
-  data.x[7 * d.classes + (size_t)data.t[7]] = -INFINITY; /* loss +inf */
+    if ((int64_t)j != data.v.t[5])
+      data.v.x[5 * d.classes + j] = -INFINITY;
+  data.v.x[7 * d.classes + (size_t)data.v.t[7]] = -INFINITY; /* loss +inf */
   dc_opts o = {.all_variants = 1};
   /* Through a softcap, -inf becomes -c: finite, whatever the reference
    * says about it, the device must agree. */
@@ -680,7 +577,7 @@ static void test_ce_neg_inf_logits(void) {
     dc_result_free(&r);
     clReleaseCommandQueue(q);
   }
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_ce_nan_propagates(void) {
@@ -688,11 +585,11 @@ static void test_ce_nan_propagates(void) {
   /* A NaN logit makes its row's loss and gradient NaN, and the reduced
    * loss NaN; other rows are unaffected. */
   clloss_cross_entropy_desc d = ce_desc(10, 300, CLLOSS_REDUCTION_NONE);
-  gen g = {381, 0, 0, 0.0, 0, 0, 0};
+  dc_gen g = {381, 0, 0, 0.0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
-  data.x[3 * 300 + 17] = NAN;
-  data.x[8 * 300 + (size_t)data.t[8]] = NAN;
+  data.c = dc_make_ce(&data.v, &d, &g);
+  data.v.x[3 * 300 + 17] = NAN;
+  data.v.x[8 * 300 + (size_t)data.v.t[8]] = NAN;
   dc_opts o = {.all_variants = 1};
   dc_check_ce_all(&data.c, &o);
   for (size_t i = 0; i < tu_device_count(); i++) {
@@ -717,7 +614,7 @@ static void test_ce_nan_propagates(void) {
   }
   data.c.desc.reduction = CLLOSS_REDUCTION_MEAN;
   dc_check_ce_all(&data.c, &o);
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 /* ---- storage types ---- */
@@ -726,18 +623,18 @@ static void test_ce_nan_propagates(void) {
  * atol where the storage type is subnormal. */
 static void check_16bit_item(clloss_cross_entropy_desc d, uint64_t salt,
                              double rtol, double atol) {
-  gen g = {salt, 0, 0, 0.0, 0, 0, 0};
+  dc_gen g = {salt, 0, 0, 0.0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   const size_t n = d.rows * d.classes;
-  void *stored = dc_from_float(d.input_type, data.x, n);
+  void *stored = dc_from_float(d.input_type, data.v.x, n);
   float *x = dc_alloc(n * sizeof *x), *ref = dc_alloc(n * sizeof *ref);
   for (size_t e = 0; e < n; e++)
     x[e] = (float)dc_get(d.input_type, stored, e);
   clloss_cross_entropy_desc d32 = d;
   d32.input_type = CLLOSS_FLOAT32;
   CU_ASSERT_EQUAL_FATAL(
-      clloss_reference_cross_entropy(&d32, x, data.t, NULL, NULL, NULL, ref),
+      clloss_reference_cross_entropy(&d32, x, data.v.t, NULL, NULL, NULL, ref),
       CLLOSS_SUCCESS);
   dc_opts o = {0};
   for (size_t i = 0; i < tu_device_count(); i++) {
@@ -761,7 +658,7 @@ static void check_16bit_item(clloss_cross_entropy_desc d, uint64_t salt,
   free(stored);
   free(x);
   free(ref);
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_ce_16bit_exps(void) {
@@ -789,9 +686,9 @@ static void test_ce_float64(void) {
     const clloss_device_info *info = clloss_context_device_info(ctx);
     clloss_cross_entropy_desc d = ce_desc(11, 523, CLLOSS_REDUCTION_MEAN);
     d.input_type = CLLOSS_FLOAT64;
-    gen g = {421, 0, 0, 0.1, 1, 1, 0};
+    dc_gen g = {421, 0, 0, 0.1, 1, 1, 0};
     ce_data data;
-    ce_make(&data, &d, &g);
+    data.c = dc_make_ce(&data.v, &d, &g);
     if (!info->has_fp64) {
       tu_skip_part("float64 on %s: no fp64 (CLLOSS_UNSUPPORTED checked)",
                    info->name);
@@ -805,15 +702,15 @@ static void test_ce_float64(void) {
       dc_check_ce(i, &data.c, &o);
       data.c.desc.reduction = CLLOSS_REDUCTION_NONE;
       data.c.desc.target_type = CLLOSS_FLOAT64;
-      free(data.g);
-      data.g = NULL, data.c.g = NULL;
-      data.p = dc_alloc(11 * 523 * sizeof *data.p);
+      free(data.v.g);
+      data.v.g = NULL, data.c.g = NULL;
+      data.v.p = dc_alloc(11 * 523 * sizeof *data.v.p);
       for (size_t k = 0; k < 11 * 523; k++)
-        data.p[k] = 1.0f / 523.0f;
-      data.c.p = data.p;
+        data.v.p[k] = 1.0f / 523.0f;
+      data.c.p = data.v.p;
       dc_check_ce(i, &data.c, &o);
     }
-    ce_free(&data);
+    dc_data_free(&data.v);
   }
 }
 
@@ -821,9 +718,9 @@ static void test_ce_float64(void) {
 static void test_ce_variant_reported(void) {
   TU_REQUIRE_DEVICE();
   clloss_cross_entropy_desc d = ce_desc(4, 5000, CLLOSS_REDUCTION_MEAN);
-  gen g = {441, 0, 0, 0, 0, 0, 0};
+  dc_gen g = {441, 0, 0, 0, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   for (size_t i = 0; i < tu_device_count(); i++) {
     clloss_context *ctx = tu_context(i);
     cl_command_queue q = dc_queue(ctx);
@@ -848,7 +745,7 @@ static void test_ce_variant_reported(void) {
     CU_ASSERT_EQUAL(clloss_context_set_variant(ctx, "auto"), CLLOSS_SUCCESS);
     clReleaseCommandQueue(q);
   }
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 /* ---- host-pointer calls ---- */
@@ -895,13 +792,13 @@ static void test_ce_device_bad_target(void) {
    * rows, touches nothing out of bounds, and records the lowest bad row in
    * the error word, which a check reads and clears. */
   clloss_cross_entropy_desc d = ce_desc(12, 50, CLLOSS_REDUCTION_NONE);
-  gen g = {481, 0, 0, 0.1, 0, 0, 0};
+  dc_gen g = {481, 0, 0, 0.1, 0, 0, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
-  data.t[9] = 50;       /* == C */
-  data.t[4] = -7;       /* negative, not ignore_index */
-  data.t[10] = 1 << 30; /* far out of bounds */
-  data.t[2] = -100;     /* ignore_index: fine */
+  data.c = dc_make_ce(&data.v, &d, &g);
+  data.v.t[9] = 50;       /* == C */
+  data.v.t[4] = -7;       /* negative, not ignore_index */
+  data.v.t[10] = 1 << 30; /* far out of bounds */
+  data.v.t[2] = -100;     /* ignore_index: fine */
   for (size_t i = 0; i < tu_device_count(); i++) {
     clloss_context *ctx = tu_context(i);
     cl_command_queue q = dc_queue(ctx);
@@ -946,11 +843,11 @@ static void test_ce_device_bad_target(void) {
     dc_result r = dc_run_ce(ctx, q, &data.c, NULL);
     CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
     dc_result_free(&r);
-    int64_t saved = data.t[4];
-    data.t[4] = 1;
+    int64_t saved = data.v.t[4];
+    data.v.t[4] = 1;
     r = dc_run_ce(ctx, q, &data.c, NULL);
     dc_result_free(&r);
-    data.t[4] = saved;
+    data.v.t[4] = saved;
     CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, q, &bad_row),
                     CLLOSS_INVALID_TARGET);
     CU_ASSERT_EQUAL(bad_row, 4);
@@ -959,10 +856,10 @@ static void test_ce_device_bad_target(void) {
     /* The other way round: the first failing call's lowest bad row is 9,
      * a later call's is 4; the header promises the lowest over all calls
      * since the last check. */
-    data.t[4] = 1;
+    data.v.t[4] = 1;
     r = dc_run_ce(ctx, q, &data.c, NULL);
     dc_result_free(&r);
-    data.t[4] = saved;
+    data.v.t[4] = saved;
     r = dc_run_ce(ctx, q, &data.c, NULL);
     dc_result_free(&r);
     bad_row = 12345;
@@ -978,7 +875,7 @@ static void test_ce_device_bad_target(void) {
     data.c.desc.reduction = CLLOSS_REDUCTION_NONE;
     clReleaseCommandQueue(q);
   }
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 /* ---- invalid calls ---- */
@@ -1237,9 +1134,9 @@ static void test_ce_out_of_order_queue(void) {
    * final sum) must still run in order: the results equal, bit for bit,
    * those of an in-order queue. */
   clloss_cross_entropy_desc d = ce_desc(300, 4099, CLLOSS_REDUCTION_MEAN);
-  gen g = {601, 0, 0, 0.1, 1, 1, 0};
+  dc_gen g = {601, 0, 0, 0.1, 1, 1, 0};
   ce_data data;
-  ce_make(&data, &d, &g);
+  data.c = dc_make_ce(&data.v, &d, &g);
   for (size_t i = 0; i < tu_device_count(); i++) {
     clloss_context *ctx = tu_context(i);
     cl_int err;
@@ -1274,7 +1171,7 @@ static void test_ce_out_of_order_queue(void) {
     clReleaseCommandQueue(q);
     clReleaseCommandQueue(ooo);
   }
-  ce_free(&data);
+  dc_data_free(&data.v);
 }
 
 /* ---- events ---- */

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "support/rowcall.h"
+#include "support/devcheck.h"
 #include "support/testutil.h"
 
 /* ---- one small call per descriptor type ---- */
@@ -27,18 +27,15 @@ static const int64_t ds_t[DS_N] = {2, 0, 4};
 
 /* A descriptor type: its initialiser's name, its size, where its last
  * field starts (a struct_size that ends before it is older than the first
- * release), and its kind: a row operation (support/rowcall.h) or, with
- * rows -1, the element-wise losses. Each call, at the reference (ctx NULL)
- * or the host-pointer level, writes out[DS_OUT]: the loss, then the
- * gradient (softmax: its output). */
+ * release), and its kind (support/devcheck.h). Each call, at the
+ * reference (ctx NULL) or the host-pointer level, writes out[DS_OUT]: the
+ * loss, then the gradient (softmax: its output). */
 typedef struct ds_kind {
   const char *init;
   size_t size, last;
-  int kind;
+  dc_kind kind;
   size_t (*loss_count)(const void *desc); /* NULL: softmax */
 } ds_kind;
-
-enum { DS_POINTWISE = -1 };
 
 static size_t count_ce(const void *d) {
   return clloss_cross_entropy_loss_count(d);
@@ -52,37 +49,36 @@ static size_t count_pw(const void *d) {
 
 static const ds_kind ds_kinds[] = {
     {"CLLOSS_CROSS_ENTROPY_DESC_INIT", sizeof(clloss_cross_entropy_desc),
-     offsetof(clloss_cross_entropy_desc, padding), RC_CE, count_ce},
+     offsetof(clloss_cross_entropy_desc, padding), DC_CE, count_ce},
     {"CLLOSS_NLL_LOSS_DESC_INIT", sizeof(clloss_nll_loss_desc),
-     offsetof(clloss_nll_loss_desc, padding), RC_NLL, count_nll},
+     offsetof(clloss_nll_loss_desc, padding), DC_NLL, count_nll},
     {"CLLOSS_SOFTMAX_DESC_INIT", sizeof(clloss_softmax_desc),
-     offsetof(clloss_softmax_desc, padding), RC_SOFTMAX, NULL},
+     offsetof(clloss_softmax_desc, padding), DC_SOFTMAX, NULL},
     {"CLLOSS_POINTWISE_DESC_INIT", sizeof(clloss_pointwise_desc),
-     offsetof(clloss_pointwise_desc, accumulate), DS_POINTWISE, count_pw},
+     offsetof(clloss_pointwise_desc, accumulate), DC_PW, count_pw},
 };
 
 /* The kind's descriptor for the data above, grad_scale 0.5. */
 static void ds_fill(const ds_kind *k, void *out) {
-  if (k->kind == DS_POINTWISE) {
+  if (k->kind == DC_PW) {
     clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_HUBER_LOSS);
     d.count = DS_N * DS_C, d.grad_scale = 0.5f;
     memcpy(out, &d, sizeof d);
     return;
   }
-  rc_problem p = rc_default((rc_kind)k->kind, DS_N, DS_C, 0);
+  dc_problem p = dc_problem_make(k->kind, DS_N, DS_C, 0);
   p.grad_scale = 0.5f;
-  rc_desc d = rc_make_desc(&p);
+  dc_desc d = dc_problem_desc(&p);
   memcpy(out, &d, k->size);
 }
 
 static clloss_status ds_call(const ds_kind *k, clloss_context *ctx,
                              const void *d, float *out) {
-  if (k->kind != DS_POINTWISE)
-    return rc_call(ctx, (rc_kind)k->kind, d, ds_x, ds_t, out, out + 1);
-  return ctx ? clloss_pointwise_host(ctx, d, ds_x, ds_y, NULL, NULL, NULL, out,
-                                     out + 1)
-             : clloss_reference_pointwise(d, ds_x, ds_y, NULL, NULL, NULL, out,
-                                          out + 1);
+  const void *in[DC_MAXBUF] = {ds_x, k->kind == DC_PW ? (const void *)ds_y
+                                                      : (const void *)ds_t};
+  void *outs[DC_MAXBUF] = {0};
+  outs[DC_LOSS] = out, outs[DC_GRAD] = out + 1;
+  return dc_host_call(ctx, k->kind, d, in, outs);
 }
 
 /* A descriptor as a newer header (TAIL more bytes) or an older one would

@@ -217,7 +217,7 @@ static size_t ex_compare(const ex_case *c, clloss_dtype type, const ex_ref *ref,
   const ul_bound bound = ul_ce_bound(&opts);
   st->bound = bound;
   size_t bad = wl->bad + wg->bad;
-  char what[160];
+  char what[200];
   snprintf(what, sizeof what, "%s %s loss", how, clloss_dtype_name(type));
   for (size_t i = 0; loss && i < nl; i++)
     ul_check(wl, what, i, dc_get(lt, loss, i), ref->loss[i], ref->lscale[i],
@@ -235,36 +235,14 @@ static size_t ex_compare(const ex_case *c, clloss_dtype type, const ex_ref *ref,
   return bad;
 }
 
-/* The host-pointer call on storage-typed copies of the case. */
-static void ex_host(clloss_context *ctx, const ex_case *c,
-                    const clloss_cross_entropy_desc *d, const ex_ref *ref,
-                    const char *how, ex_stats *st) {
-  const size_t n = d->rows, k = d->classes;
-  const size_t es = clloss_dtype_size(d->input_type);
-  void *x = dc_from_float(d->input_type, c->x, n * k);
-  void *p = c->p ? dc_from_float(d->input_type, c->p, n * k) : NULL;
-  double *loss = dc_alloc(n * sizeof *loss);
-  void *grad = dc_alloc(n * k * es);
-  clloss_status s = clloss_cross_entropy_host(
-      ctx, d, x, p ? p : (const void *)c->t, NULL, NULL, loss, grad);
-  CU_ASSERT_EQUAL(s, CLLOSS_SUCCESS);
-  if (s == CLLOSS_SUCCESS)
-    ex_compare(c, d->input_type, ref, loss, grad, how, st);
-  else
-    printf("\n  %s: %s (%s)", how, clloss_status_name(s),
-           clloss_context_error_detail(ctx));
-  free(x);
-  free(p);
-  free(loss);
-  free(grad);
-}
-
 /* Options of one run over the storage types and variants. */
 enum {
   EX_IN_PLACE = 1,  /* also with the gradient written over the logits */
   EX_LOSS_ONLY = 2, /* also without a gradient */
 };
 
+/* The device call on q, in the modes of `flags`; q NULL: the host-pointer
+ * call. */
 static void ex_device(clloss_context *ctx, cl_command_queue q, const ex_case *c,
                       const clloss_cross_entropy_desc *d, const ex_ref *ref,
                       const char *how, unsigned flags, ex_stats *st) {
@@ -319,7 +297,7 @@ static void ex_run(const char *name, const ex_case *c, unsigned flags) {
         CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx),
                                dc_variants[v]);
         snprintf(how, sizeof how, "%s [%s, host call]", name, dc_variants[v]);
-        ex_host(ctx, c, &d, &ref, how, &st);
+        ex_device(ctx, NULL, c, &d, &ref, how, 0, &st);
       }
       ex_ref_free(&ref);
     }

@@ -39,20 +39,9 @@ typedef struct gen {
   int outputs;
 } gen;
 
-/* One case: storage-typed arrays of every argument (for accumulated
- * gradients, their values before the call). */
-typedef struct lcase {
-  clloss_linear_cross_entropy_desc d;
-  void *host[NB];
-  size_t n[NB];
-  clloss_dtype type[NB];
-  int given[NB];
-  char label[160];
-} lcase;
-
-static int is_output(int b) {
-  return b >= B_LOSS;
-}
+/* One case: a call of the harness, its storage-typed arrays of every
+ * argument (for accumulated gradients, their values before the call). */
+typedef dc_call lcase;
 
 static void *random_storage(tu_rng *r, clloss_dtype t, size_t n, float lo,
                             float hi) {
@@ -66,7 +55,9 @@ static void *random_storage(tu_rng *r, clloss_dtype t, size_t n, float lo,
 static void make(lcase *c, const clloss_linear_cross_entropy_desc *d,
                  const gen *g) {
   memset(c, 0, sizeof *c);
-  c->d = *d;
+  c->kind = DC_LINEAR, c->d.linear = *d, c->names = names;
+  for (int b = B_LOSS; b < NB; b++)
+    c->output[b] = 1;
   tu_rng r = tu_rng_make(g->salt);
   const size_t N = d->ce.rows, V = d->ce.classes, H = d->hidden;
   const clloss_dtype st = d->ce.input_type, rt = clloss_loss_dtype(st);
@@ -78,36 +69,26 @@ static void make(lcase *c, const clloss_linear_cross_entropy_desc *d,
                                  st, st, st};
   memcpy(c->n, n, sizeof n);
   memcpy(c->type, type, sizeof type);
-  c->host[B_X] = random_storage(&r, st, N * H, -1.0f, 1.0f);
-  c->host[B_W] = random_storage(&r, st, V * H, -0.7f, 0.7f);
+  c->owned[B_X] = random_storage(&r, st, N * H, -1.0f, 1.0f);
+  c->owned[B_W] = random_storage(&r, st, V * H, -0.7f, 0.7f);
   c->given[B_X] = c->given[B_W] = c->given[B_T] = 1;
   if (g->bias)
-    c->host[B_B] = random_storage(&r, st, V, -1.0f, 1.0f);
+    c->owned[B_B] = random_storage(&r, st, V, -1.0f, 1.0f);
   if (g->prob) {
     float *p = dc_alloc(N * V * sizeof *p);
-    for (size_t i = 0; i < N; i++) {
-      double s = 0.0;
-      for (size_t j = 0; j < V; j++)
-        s += p[i * V + j] = expf(tu_uniform(&r, -3.0f, 3.0f));
-      for (size_t j = 0; j < V; j++)
-        p[i * V + j] = (float)(p[i * V + j] / s);
-    }
-    c->host[B_T] = dc_from_float(st, p, N * V);
+    dc_fill_probabilities(&r, p, N, V);
+    c->owned[B_T] = dc_from_float(st, p, N * V);
     free(p);
   } else {
     int64_t *t = dc_alloc(N * sizeof *t);
-    for (size_t i = 0; i < N; i++) {
-      t[i] = (int64_t)(tu_next(&r) % V);
-      if (tu_uniform(&r, 0.0f, 1.0f) < g->ignore)
-        t[i] = d->ce.ignore_index;
-    }
-    c->host[B_T] = dc_targets(d->ce.target_type, t, N);
+    dc_fill_targets(&r, t, N, V, g->ignore, d->ce.ignore_index);
+    c->owned[B_T] = dc_targets(d->ce.target_type, t, N);
     free(t);
   }
   if (g->weights)
-    c->host[B_CW] = random_storage(&r, rt, V, 0.25f, 2.0f);
+    c->owned[B_CW] = random_storage(&r, rt, V, 0.25f, 2.0f);
   if (g->grad_output)
-    c->host[B_G] = random_storage(&r, rt, lc, -1.5f, 1.5f);
+    c->owned[B_G] = random_storage(&r, rt, lc, -1.5f, 1.5f);
   c->given[B_B] = g->bias, c->given[B_CW] = g->weights;
   c->given[B_G] = g->grad_output;
   c->given[B_LOSS] = (outputs & W_LOSS) != 0;
@@ -115,11 +96,13 @@ static void make(lcase *c, const clloss_linear_cross_entropy_desc *d,
   c->given[B_DW] = (outputs & W_DW) != 0;
   c->given[B_DB] = (outputs & W_DB) != 0;
   if (d->ce.accumulate)
-    c->host[B_DX] = random_storage(&r, st, N * H, -1.0f, 1.0f);
+    c->owned[B_DX] = random_storage(&r, st, N * H, -1.0f, 1.0f);
   if (d->accumulate_grad_weight)
-    c->host[B_DW] = random_storage(&r, st, V * H, -1.0f, 1.0f);
+    c->owned[B_DW] = random_storage(&r, st, V * H, -1.0f, 1.0f);
   if (d->accumulate_grad_bias)
-    c->host[B_DB] = random_storage(&r, st, V, -1.0f, 1.0f);
+    c->owned[B_DB] = random_storage(&r, st, V, -1.0f, 1.0f);
+  for (int b = 0; b < NB; b++)
+    c->host[b] = c->owned[b];
   snprintf(c->label, sizeof c->label,
            "%s N=%zu H=%zu V=%zu %s%s%s%s%s chunk=%zu block=%zu e=%g z=%g "
            "cap=%g norm=%g scale=%g acc=%d%d%d out=%d",
@@ -132,15 +115,10 @@ static void make(lcase *c, const clloss_linear_cross_entropy_desc *d,
            d->accumulate_grad_bias, outputs);
 }
 
-static void case_free(lcase *c) {
-  for (int b = 0; b < NB; b++)
-    free(c->host[b]);
-}
-
 /* The reference's outputs in double: every input converted exactly to
  * float64 (the values the device sees), the call made in float64. */
 static void reference(const lcase *c, double *out[NB]) {
-  clloss_linear_cross_entropy_desc d = c->d;
+  clloss_linear_cross_entropy_desc d = c->d.linear;
   const int prob = c->type[B_T] != CLLOSS_INT32 && c->type[B_T] != CLLOSS_INT64;
   d.ce.input_type = CLLOSS_FLOAT64;
   if (prob)
@@ -150,7 +128,7 @@ static void reference(const lcase *c, double *out[NB]) {
     out[b] = NULL;
     if (c->host[b] && (b != B_T || prob))
       in[b] = dc_to_double(c->type[b], c->host[b], c->n[b]);
-    if (is_output(b) && c->given[b]) {
+    if (c->output[b] && c->given[b]) {
       out[b] = dc_alloc(c->n[b] * sizeof(double));
       if (in[b])
         memcpy(out[b], in[b], c->n[b] * sizeof(double));
@@ -164,108 +142,14 @@ static void reference(const lcase *c, double *out[NB]) {
     free(in[b]);
 }
 
-/* The bytes outputs start as: a finite value in every type. */
-#define FILL_OUT 0x5B
-#define PRE_BYTE 0xC3
-
-/* Device outputs, storage-typed. */
-typedef struct lresult {
-  clloss_status status;
-  void *out[NB];
-} lresult;
-
-static void result_free(lresult *r) {
-  for (int b = 0; b < NB; b++)
-    free(r->out[b]);
-}
-
-/* The device-buffer call, each buffer at offset off + b elements with a
- * canary after it; inputs must come back unchanged, outputs untouched
- * outside their region. */
-static lresult run_device(clloss_context *ctx, cl_command_queue q,
-                          const lcase *c, size_t off) {
-  lresult r;
-  memset(&r, 0, sizeof r);
-  cl_mem mem[NB] = {0};
-  unsigned char *image[NB] = {0};
-  size_t total[NB] = {0}, at[NB] = {0};
-  for (int b = 0; b < NB; b++) {
-    if (!c->given[b])
-      continue;
-    size_t es = clloss_dtype_size(c->type[b]);
-    at[b] = off ? off + (size_t)b : 0;
-    total[b] = (at[b] + c->n[b] + TU_CANARY) * es;
-    image[b] = dc_alloc(total[b]);
-    memset(image[b], PRE_BYTE, at[b] * es);
-    if (c->host[b])
-      memcpy(image[b] + at[b] * es, c->host[b], c->n[b] * es);
-    else
-      memset(image[b] + at[b] * es, FILL_OUT, c->n[b] * es);
-    tu_canary_fill(image[b] + (at[b] + c->n[b]) * es, es);
-    mem[b] = tu_buffer(ctx, total[b], image[b]);
-  }
-  clloss_buffer buf[NB];
-  for (int b = 0; b < NB; b++)
-    buf[b].mem = mem[b], buf[b].offset = at[b];
-  cl_event ev = NULL;
-  r.status = clloss_linear_cross_entropy(
-      ctx, q, &c->d, buf[B_X], buf[B_W], buf[B_B], buf[B_T], buf[B_CW],
-      buf[B_G], buf[B_LOSS], buf[B_DX], buf[B_DW], buf[B_DB], 0, NULL, &ev);
-  if (r.status == CLLOSS_SUCCESS)
-    CU_ASSERT_PTR_NOT_NULL(ev);
-  if (ev) {
-    CU_ASSERT_EQUAL(clWaitForEvents(1, &ev), CL_SUCCESS);
-    clReleaseEvent(ev);
-  }
-  CU_ASSERT_EQUAL(clFinish(q), CL_SUCCESS);
-  for (int b = 0; b < NB; b++) {
-    if (!mem[b])
-      continue;
-    size_t es = clloss_dtype_size(c->type[b]);
-    unsigned char *back = dc_alloc(total[b]);
-    CU_ASSERT_EQUAL(clEnqueueReadBuffer(q, mem[b], CL_TRUE, 0, total[b], back,
-                                        0, NULL, NULL),
-                    CL_SUCCESS);
-    if (r.status != CLLOSS_SUCCESS || !is_output(b)) {
-      if (memcmp(back, image[b], total[b]) != 0) {
-        printf("\n  %s: %s modified", c->label, names[b]);
-        CU_FAIL("a buffer the call must not write was modified");
-      }
-    } else {
-      CU_ASSERT(memcmp(back, image[b], at[b] * es) == 0);
-      if (!tu_canary_intact(back + (at[b] + c->n[b]) * es, es)) {
-        printf("\n  %s: %s canary overwritten", c->label, names[b]);
-        CU_FAIL("canary overwritten");
-      }
-      r.out[b] = dc_alloc(c->n[b] * es);
-      memcpy(r.out[b], back + at[b] * es, c->n[b] * es);
-    }
-    free(back);
-    clReleaseMemObject(mem[b]);
-    free(image[b]);
-  }
-  return r;
-}
-
-/* The host-pointer call on copies of the case's arrays. */
-static lresult run_host(clloss_context *ctx, const lcase *c) {
-  lresult r;
-  memset(&r, 0, sizeof r);
-  for (int b = B_LOSS; b < NB; b++) {
-    if (!c->given[b])
-      continue;
-    size_t bytes = c->n[b] * clloss_dtype_size(c->type[b]);
-    r.out[b] = dc_alloc(bytes);
-    if (c->host[b])
-      memcpy(r.out[b], c->host[b], bytes);
-    else
-      memset(r.out[b], FILL_OUT, bytes);
-  }
-  r.status = clloss_linear_cross_entropy_host(
-      ctx, &c->d, c->host[B_X], c->host[B_W], c->host[B_B], c->host[B_T],
-      c->host[B_CW], c->host[B_G], r.out[B_LOSS], r.out[B_DX], r.out[B_DW],
-      r.out[B_DB]);
-  return r;
+/* The device-buffer call, each buffer at offset off + b elements. */
+static dc_result run_device(clloss_context *ctx, cl_command_queue q,
+                            const lcase *c, size_t off) {
+  dc_opts o;
+  memset(&o, 0, sizeof o);
+  for (int b = 0; off && b < NB; b++)
+    o.off[b] = off + (size_t)b;
+  return dc_run(ctx, q, c, &o);
 }
 
 static void tolerances(clloss_dtype st, double *loss, double *grad_atol,
@@ -280,9 +164,9 @@ static void tolerances(clloss_dtype st, double *loss, double *grad_atol,
 }
 
 /* Compares a result with the reference; returns the number of mismatches. */
-static size_t compare(const lcase *c, const lresult *r, double *ref[NB]) {
+static size_t compare(const lcase *c, const dc_result *r, double *ref[NB]) {
   double lt, ga, gr;
-  tolerances(c->d.ce.input_type, &lt, &ga, &gr);
+  tolerances(c->d.linear.ce.input_type, &lt, &ga, &gr);
   size_t bad = 0;
   for (int b = B_LOSS; b < NB; b++) {
     if (!c->given[b] || !r->out[b])
@@ -304,27 +188,36 @@ static size_t check(const lcase *c, int host_too) {
   size_t bad = 0;
   for (size_t dev = 0; dev < tu_device_count(); dev++) {
     clloss_context *ctx = tu_context(dev);
-    if (!tu_runs_type(ctx, c->d.ce.input_type))
+    if (!tu_runs_type(ctx, c->d.linear.ce.input_type))
       continue;
     cl_command_queue q = dc_queue(ctx);
-    lresult r = run_device(ctx, q, c, 3);
+    dc_result r = run_device(ctx, q, c, 3);
     if (r.status != CLLOSS_SUCCESS)
       printf("\n  %s: %s (%s)", c->label, clloss_status_name(r.status),
              clloss_context_error_detail(ctx));
     CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
     bad += compare(c, &r, ref);
-    result_free(&r);
+    dc_result_free(&r);
     if (host_too) {
-      r = run_host(ctx, c);
+      r = dc_run_host(ctx, c);
       CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
       bad += compare(c, &r, ref);
-      result_free(&r);
+      dc_result_free(&r);
     }
     clReleaseCommandQueue(q);
   }
   for (int b = 0; b < NB; b++)
     free(ref[b]);
   return bad;
+}
+
+/* A case from the generator, checked (and through the host call). */
+static void check_case(const clloss_linear_cross_entropy_desc *d, const gen *g,
+                       int host_too) {
+  lcase c;
+  make(&c, d, g);
+  CU_ASSERT_EQUAL(check(&c, host_too), 0);
+  dc_call_free(&c);
 }
 
 /* ---- every option, both methods ---- */
@@ -402,10 +295,7 @@ static void run_options(int vocab) {
       d.ce.normalizer = o->norm;
       d.chunk_rows = methods[m][0];
       d.vocab_block = methods[m][1];
-      lcase c;
-      make(&c, &d, &o->g);
-      CU_ASSERT_EQUAL(check(&c, 0), 0);
-      case_free(&c);
+      check_case(&d, &o->g, 0);
     }
   }
 }
@@ -430,10 +320,7 @@ static void test_each_output_alone(void) {
         d.vocab_block = methods[m][1] ? 10 : 0;
         d.ce.label_smoothing = 0.1f;
         gen g = {20 + k, bias, 1, 0, 0, 0.2, outs[k]};
-        lcase c;
-        make(&c, &d, &g);
-        CU_ASSERT_EQUAL(check(&c, 0), 0);
-        case_free(&c);
+        check_case(&d, &g, 0);
       }
 }
 
@@ -452,10 +339,7 @@ static void test_accumulate(void) {
       d.accumulate_grad_bias = m % 2;
       d.ce.accumulate = m != 1;
       gen g = {30 + m, 1, 0, 0, 0, 0.1, 0};
-      lcase c;
-      make(&c, &d, &g);
-      CU_ASSERT_EQUAL(check(&c, 0), 0);
-      case_free(&c);
+      check_case(&d, &g, 0);
     }
 }
 
@@ -473,10 +357,7 @@ static void test_grad_scale(void) {
       d.ce.label_smoothing = 0.1f;
       d.ce.z_loss = red == 1 ? 0.01f : 0.0f;
       gen g = {100 + 3 * m + (uint64_t)red, 1, 1, red != 0, 0, 0.2, 0};
-      lcase c;
-      make(&c, &d, &g);
-      CU_ASSERT_EQUAL(check(&c, m == 3), 0);
-      case_free(&c);
+      check_case(&d, &g, m == 3);
     }
 }
 
@@ -496,10 +377,7 @@ static void test_storage_types(void) {
         d.chunk_rows = 4;
         d.vocab_block = methods[m][1];
         gen g = {40 + t, 1, 1, 1, prob, prob ? 0.0 : 0.2, 0};
-        lcase c;
-        make(&c, &d, &g);
-        CU_ASSERT_EQUAL(check(&c, 0), 0);
-        case_free(&c);
+        check_case(&d, &g, 0);
       }
 }
 
@@ -513,10 +391,7 @@ static void test_host_call(void) {
     d.vocab_block = methods[m][1];
     d.accumulate_grad_bias = 1;
     gen g = {50 + m, 1, 1, 1, 0, 0.2, 0};
-    lcase c;
-    make(&c, &d, &g);
-    CU_ASSERT_EQUAL(check(&c, 1), 0);
-    case_free(&c);
+    check_case(&d, &g, 1);
   }
 }
 
@@ -537,10 +412,7 @@ static void test_small_shapes(void) {
     d.chunk_rows = shapes[k][3];
     d.vocab_block = shapes[k][4];
     gen g = {60 + k, 1, 0, 0, 0, 0.0, 0};
-    lcase c;
-    make(&c, &d, &g);
-    CU_ASSERT_EQUAL(check(&c, 0), 0);
-    case_free(&c);
+    check_case(&d, &g, 0);
   }
 }
 
@@ -554,10 +426,7 @@ static void test_ignored_and_empty(void) {
     d.chunk_rows = methods[m][0] ? 3 : 0;
     d.vocab_block = methods[m][1] ? 4 : 0;
     gen g = {70 + m, 1, 1, 0, 0, 1.0, 0};
-    lcase c;
-    make(&c, &d, &g);
-    CU_ASSERT_EQUAL(check(&c, 0), 0);
-    case_free(&c);
+    check_case(&d, &g, 0);
     for (int red = 0; red < 3; red++) {
       d = tl_desc(0, 5, 11, (clloss_reduction)red);
       d.vocab_block = methods[m][1];
@@ -569,9 +438,7 @@ static void test_ignored_and_empty(void) {
                0,
                0.0,
                red == CLLOSS_REDUCTION_NONE ? W_DW | W_DB : 0};
-      make(&c, &d, &e);
-      CU_ASSERT_EQUAL(check(&c, 0), 0);
-      case_free(&c);
+      check_case(&d, &e, 0);
     }
   }
 }
@@ -589,14 +456,14 @@ static void test_deterministic(void) {
     make(&c, &d, &g);
     clloss_context *ctx = tu_context(0);
     cl_command_queue q = dc_queue(ctx);
-    lresult a = run_device(ctx, q, &c, 0), b = run_device(ctx, q, &c, 0);
+    dc_result a = run_device(ctx, q, &c, 0), b = run_device(ctx, q, &c, 0);
     for (int k = B_LOSS; k < NB; k++)
       CU_ASSERT(memcmp(a.out[k], b.out[k],
                        c.n[k] * clloss_dtype_size(c.type[k])) == 0);
-    result_free(&a);
-    result_free(&b);
+    dc_result_free(&a);
+    dc_result_free(&b);
     clReleaseCommandQueue(q);
-    case_free(&c);
+    dc_call_free(&c);
   }
 }
 
@@ -621,10 +488,10 @@ static void test_queue_and_wait_list(void) {
   double *ref[NB];
   reference(&c, ref);
   if (ooo) {
-    lresult r = run_device(ctx, ooo, &c, 2);
+    dc_result r = run_device(ctx, ooo, &c, 2);
     CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
     CU_ASSERT_EQUAL(compare(&c, &r, ref), 0);
-    result_free(&r);
+    dc_result_free(&r);
     clReleaseCommandQueue(ooo);
   } else {
     tu_skip_part("out-of-order queues are not supported");
@@ -639,7 +506,7 @@ static void test_queue_and_wait_list(void) {
   cl_mem t = tu_buffer(ctx, c.n[B_T] * 8, c.host[B_T]);
   cl_event done = NULL;
   CU_ASSERT_EQUAL(clloss_linear_cross_entropy(
-                      ctx, q, &c.d, CLLOSS_BUFFER(x), CLLOSS_BUFFER(w),
+                      ctx, q, &c.d.linear, CLLOSS_BUFFER(x), CLLOSS_BUFFER(w),
                       CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(t), CLLOSS_BUFFER_NONE,
                       CLLOSS_BUFFER_NONE, CLLOSS_BUFFER(loss),
                       CLLOSS_BUFFER_NONE, CLLOSS_BUFFER_NONE,
@@ -660,7 +527,7 @@ static void test_queue_and_wait_list(void) {
   clReleaseCommandQueue(q);
   for (int b = 0; b < NB; b++)
     free(ref[b]);
-  case_free(&c);
+  dc_call_free(&c);
 }
 
 /* ---- workspace ---- */
@@ -725,15 +592,15 @@ static void test_workspace(void) {
                         fresh, &d, 1, 1, 1, &bytes, &rows),
                     CLLOSS_SUCCESS);
     cl_command_queue q = dc_queue(fresh);
-    lresult r = run_device(fresh, q, &c, 0);
+    dc_result r = run_device(fresh, q, &c, 0);
     CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
     size_t held = 0;
     for (int k = 0; k <= LCE_TEMP; k++)
       held += fresh->linear->bytes[k];
     /* LCE_TEMP holds at least a byte even when CLBlast needs none. */
     CU_ASSERT(held == bytes || held == bytes + 1);
-    result_free(&r);
-    case_free(&c);
+    dc_result_free(&r);
+    dc_call_free(&c);
     clReleaseCommandQueue(q);
     clloss_context_release(fresh);
   }
@@ -812,15 +679,10 @@ static void test_workspace_many_chunks(void) {
       tl_desc(23, 60, 600, CLLOSS_REDUCTION_MEAN);
   d.chunk_rows = 4;
   gen g = {77, 1, 1, 1, 0, 0.1, 0};
-  lcase c;
-  make(&c, &d, &g);
-  CU_ASSERT_EQUAL(check(&c, 1), 0);
-  case_free(&c);
+  check_case(&d, &g, 1);
   d.chunk_rows = 5;
   d.vocab_block = 64;
-  make(&c, &d, &g);
-  CU_ASSERT_EQUAL(check(&c, 1), 0);
-  case_free(&c);
+  check_case(&d, &g, 1);
 }
 
 /* ---- errors ---- */
@@ -928,7 +790,7 @@ static void test_device_bad_target(void) {
     lcase c;
     make(&c, &d, &g);
     ((int64_t *)c.host[B_T])[17] = 13;
-    lresult r = run_device(ctx, q, &c, 0);
+    dc_result r = run_device(ctx, q, &c, 0);
     CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
     const float *l = r.out[B_LOSS];
     CU_ASSERT(isnan(l[17]) && !isnan(l[16]) && !isnan(l[2]));
@@ -936,8 +798,8 @@ static void test_device_bad_target(void) {
     CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, NULL, &row),
                     CLLOSS_INVALID_TARGET);
     CU_ASSERT_EQUAL(row, 17);
-    result_free(&r);
-    case_free(&c);
+    dc_result_free(&r);
+    dc_call_free(&c);
   }
 }
 

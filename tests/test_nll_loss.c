@@ -13,58 +13,9 @@ static const clloss_reduction reds[] = {
     CLLOSS_REDUCTION_MEAN, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_NONE};
 
 typedef struct nll_data {
-  float *x, *w, *g;
-  int64_t *t;
+  dc_data v;
   dc_nll_case c;
 } nll_data;
-
-/* Log-probabilities (log-softmax of random logits, padding random too),
- * targets with a fraction ignored, optional weights and grad_output. */
-static void nll_make(nll_data *d, const clloss_nll_loss_desc *desc,
-                     uint64_t salt, double ignore, int weights,
-                     int grad_output) {
-  memset(d, 0, sizeof *d);
-  tu_rng r = tu_rng_make(salt);
-  size_t n = desc->rows, c = desc->classes;
-  size_t ld = desc->row_stride ? desc->row_stride : c;
-  d->x = dc_alloc(n * ld * sizeof *d->x);
-  tu_fill_uniform(&r, d->x, n * ld, -4.0f, 4.0f);
-  for (size_t i = 0; i < n; i++) {
-    double m = -INFINITY, s = 0.0;
-    for (size_t j = 0; j < c; j++)
-      m = fmax(m, d->x[i * ld + j]);
-    for (size_t j = 0; j < c; j++)
-      s += exp(d->x[i * ld + j] - m);
-    for (size_t j = 0; j < c; j++)
-      d->x[i * ld + j] = (float)(d->x[i * ld + j] - m - log(s));
-  }
-  d->t = dc_alloc(n * sizeof *d->t);
-  for (size_t i = 0; i < n; i++) {
-    d->t[i] = (int64_t)(tu_next(&r) % c);
-    if (tu_uniform(&r, 0.0f, 1.0f) < ignore)
-      d->t[i] = desc->ignore_index;
-  }
-  if (weights) {
-    d->w = dc_alloc(c * sizeof *d->w);
-    tu_fill_uniform(&r, d->w, c, 0.25f, 2.0f);
-  }
-  if (grad_output) {
-    size_t k = desc->reduction == CLLOSS_REDUCTION_NONE ? n : 1;
-    d->g = dc_alloc(k * sizeof *d->g);
-    tu_fill_uniform(&r, d->g, k, -1.5f, 1.5f);
-    if (k == 1)
-      d->g[0] = 0.6f;
-  }
-  d->c.desc = *desc;
-  d->c.x = d->x, d->c.t = d->t, d->c.w = d->w, d->c.g = d->g;
-}
-
-static void nll_free(nll_data *d) {
-  free(d->x);
-  free(d->w);
-  free(d->g);
-  free(d->t);
-}
 
 static clloss_nll_loss_desc nll_desc(size_t rows, size_t classes,
                                      clloss_reduction red) {
@@ -73,32 +24,35 @@ static clloss_nll_loss_desc nll_desc(size_t rows, size_t classes,
   return d;
 }
 
-static void nll_check(const clloss_nll_loss_desc *desc, uint64_t salt,
-                      double ignore, int weights, int grad_output,
-                      const dc_opts *o) {
-  nll_data d;
-  nll_make(&d, desc, salt, ignore, weights, grad_output);
-  dc_check_nll_all(&d.c, o);
-  nll_free(&d);
-}
+/* ---- case tables (support/devcheck.h) ----
+ * A tenth of the rows ignored, grad_output (none: per row; sum, mean:
+ * 0.7), each reduction in turn. */
+#define NLL_GEN(salt)                                                          \
+  { salt, 0, 0, 0.1, 0, 1, 0 }
 
 static void test_nll_shapes(void) {
   TU_REQUIRE_DEVICE();
-  static const size_t shapes[][2] = {{1, 1}, {1, 5}, {33, 2}, {7, 4099}};
-  for (size_t s = 0; s < 4; s++) {
-    for (int k = 0; k < 3; k++) {
-      clloss_nll_loss_desc d = nll_desc(shapes[s][0], shapes[s][1], reds[k]);
-      dc_opts o = {.all_variants = 1};
-      nll_check(&d, 5000 + 10 * s + (uint64_t)k, 0.1, 0, 1, &o);
-    }
-  }
+  static const dc_row_case cases[] = {
+      {"1x1", 1, 1, .each_reduction = 1, .g = NLL_GEN(5000),
+       .o = {.all_variants = 1}},
+      {"1x5", 1, 5, .each_reduction = 1, .g = NLL_GEN(5010),
+       .o = {.all_variants = 1}},
+      {"33x2", 33, 2, .each_reduction = 1, .g = NLL_GEN(5020),
+       .o = {.all_variants = 1}},
+      {"7x4099", 7, 4099, .each_reduction = 1, .g = NLL_GEN(5030),
+       .o = {.all_variants = 1}},
+  };
+  DC_RUN_CASES(DC_NLL, cases);
 }
 
 static void test_nll_many_rows(void) {
   TU_REQUIRE_DEVICE();
-  clloss_nll_loss_desc d = nll_desc(65536, 10, CLLOSS_REDUCTION_MEAN);
-  dc_opts o = {.all_variants = 1, .determinism = 1};
-  nll_check(&d, 5100, 0.05, 1, 1, &o);
+  static const dc_row_case cases[] = {
+      {"many_rows", 65536, 10, CLLOSS_REDUCTION_MEAN,
+       .g = {5100, 0, 0, 0.05, 1, 1, 0},
+       .o = {.all_variants = 1, .determinism = 1}},
+  };
+  DC_RUN_CASES(DC_NLL, cases);
 }
 
 /* A device whose loops stop after a number of iterations (Mesa's llvmpipe:
@@ -109,7 +63,7 @@ static void test_nll_loop_budget(void) {
   TU_REQUIRE_DEVICE();
   clloss_nll_loss_desc d = nll_desc(5, 4099, CLLOSS_REDUCTION_SUM);
   nll_data data;
-  nll_make(&data, &d, 5170, 0.1, 1, 1);
+  data.c = dc_make_nll(&data.v, &d, &(dc_gen){5170, 0, 0, 0.1, 1, 1, 0});
   size_t saved[16];
   for (size_t i = 0; i < tu_device_count() && i < 16; i++) {
     clloss_context *ctx = tu_context(i);
@@ -134,17 +88,19 @@ static void test_nll_loop_budget(void) {
   dc_check_nll_all(&data.c, &o);
   for (size_t i = 0; i < tu_device_count() && i < 16; i++)
     tu_context(i)->loop_limit = saved[i];
-  nll_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_nll_rows_beyond_grid(void) {
   TU_REQUIRE_DEVICE();
   /* More rows than a one-group-per-row grid launches at once. */
-  clloss_nll_loss_desc d = nll_desc(70001, 3, CLLOSS_REDUCTION_SUM);
-  dc_opts o = {.all_variants = 1};
-  nll_check(&d, 5150, 0.1, 1, 1, &o);
-  d.reduction = CLLOSS_REDUCTION_NONE;
-  nll_check(&d, 5151, 0.1, 1, 1, &o);
+  static const dc_row_case cases[] = {
+      {"beyond_grid sum", 70001, 3, CLLOSS_REDUCTION_SUM,
+       .g = {5150, 0, 0, 0.1, 1, 1, 0}, .o = {.all_variants = 1}},
+      {"beyond_grid none", 70001, 3, CLLOSS_REDUCTION_NONE,
+       .g = {5151, 0, 0, 0.1, 1, 1, 0}, .o = {.all_variants = 1}},
+  };
+  DC_RUN_CASES(DC_NLL, cases);
 }
 
 static void test_nll_weights_ignore_int32(void) {
@@ -154,36 +110,47 @@ static void test_nll_weights_ignore_int32(void) {
     d.target_type = CLLOSS_INT32;
     d.ignore_index = 0; /* a valid class used as ignore_index */
     dc_opts o = {.all_variants = 1};
-    nll_check(&d, 5200 + (uint64_t)k, 0.3, 1, 1, &o);
+    nll_data data;
+    data.c = dc_make_nll(&data.v, &d,
+                         &(dc_gen){5200 + (uint64_t)k, 0, 0, 0.3, 1, 1, 0});
+    dc_check_nll_all(&data.c, &o);
+    dc_data_free(&data.v);
   }
 }
 
+#define NLL_OFFSETS .off = {5, 3, 7, 0, 11, 2, 9}
+
 static void test_nll_offsets_row_stride(void) {
   TU_REQUIRE_DEVICE();
-  clloss_nll_loss_desc d = nll_desc(13, 50, CLLOSS_REDUCTION_NONE);
-  d.row_stride = 57;
-  dc_opts o = {.all_variants = 1, .off = {5, 3, 7, 0, 11, 2, 9}};
-  nll_check(&d, 5300, 0.2, 1, 1, &o);
-  d.reduction = CLLOSS_REDUCTION_MEAN;
-  d.target_type = CLLOSS_INT32;
-  nll_check(&d, 5301, 0.2, 1, 1, &o);
+  static const dc_row_case cases[] = {
+      {"offsets none", 13, 50, CLLOSS_REDUCTION_NONE, .row_stride = 57,
+       .g = {5300, 0, 0, 0.2, 1, 1, 0}, .o = {.all_variants = 1, NLL_OFFSETS}},
+      {"offsets mean int32", 13, 50, CLLOSS_REDUCTION_MEAN, .row_stride = 57,
+       .int32_targets = 1, .g = {5301, 0, 0, 0.2, 1, 1, 0},
+       .o = {.all_variants = 1, NLL_OFFSETS}},
+  };
+  DC_RUN_CASES(DC_NLL, cases);
 }
 
 static void test_nll_in_place(void) {
   TU_REQUIRE_DEVICE();
-  clloss_nll_loss_desc d = nll_desc(19, 70, CLLOSS_REDUCTION_SUM);
-  d.row_stride = 72;
-  dc_opts o = {.all_variants = 1, .in_place = 1, .off = {3}};
-  nll_check(&d, 5400, 0.1, 1, 1, &o);
+  static const dc_row_case cases[] = {
+      {"in_place", 19, 70, CLLOSS_REDUCTION_SUM, .row_stride = 72,
+       .g = {5400, 0, 0, 0.1, 1, 1, 0},
+       .o = {.all_variants = 1, .in_place = 1, .off = {3}}},
+  };
+  DC_RUN_CASES(DC_NLL, cases);
 }
 
 static void test_nll_only_one_output(void) {
   TU_REQUIRE_DEVICE();
-  clloss_nll_loss_desc d = nll_desc(19, 70, CLLOSS_REDUCTION_MEAN);
-  dc_opts a = {.all_variants = 1, .no_grad = 1};
-  nll_check(&d, 5500, 0.1, 1, 0, &a);
-  dc_opts b = {.all_variants = 1, .no_loss = 1};
-  nll_check(&d, 5501, 0.1, 1, 1, &b);
+  static const dc_row_case cases[] = {
+      {"no_grad", 19, 70, CLLOSS_REDUCTION_MEAN,
+       .g = {5500, 0, 0, 0.1, 1, 0, 0}, .o = {.all_variants = 1, .no_grad = 1}},
+      {"no_loss", 19, 70, CLLOSS_REDUCTION_MEAN,
+       .g = {5501, 0, 0, 0.1, 1, 1, 0}, .o = {.all_variants = 1, .no_loss = 1}},
+  };
+  DC_RUN_CASES(DC_NLL, cases);
 }
 
 static void test_nll_all_ignored(void) {
@@ -191,7 +158,7 @@ static void test_nll_all_ignored(void) {
   /* mean: NaN loss, gradient exactly 0; sum: 0. */
   clloss_nll_loss_desc d = nll_desc(9, 20, CLLOSS_REDUCTION_MEAN);
   nll_data data;
-  nll_make(&data, &d, 5600, 1.0, 1, 0);
+  data.c = dc_make_nll(&data.v, &d, &(dc_gen){5600, 0, 0, 1.0, 1, 0, 0});
   dc_opts o = {.all_variants = 1};
   dc_check_nll_all(&data.c, &o);
   for (size_t i = 0; i < tu_device_count(); i++) {
@@ -207,7 +174,7 @@ static void test_nll_all_ignored(void) {
   }
   data.c.desc.reduction = CLLOSS_REDUCTION_SUM;
   dc_check_nll_all(&data.c, &o);
-  nll_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_nll_special_values(void) {
@@ -216,10 +183,10 @@ static void test_nll_special_values(void) {
    * in the row is never read. */
   clloss_nll_loss_desc d = nll_desc(6, 9, CLLOSS_REDUCTION_NONE);
   nll_data data;
-  nll_make(&data, &d, 5700, 0.0, 0, 0);
-  data.x[1 * 9 + (size_t)data.t[1]] = -INFINITY;
-  data.x[2 * 9 + (size_t)data.t[2]] = NAN;
-  data.x[3 * 9 + ((size_t)data.t[3] + 1) % 9] = NAN;
+  data.c = dc_make_nll(&data.v, &d, &(dc_gen){5700, 0, 0, 0.0, 0, 0, 0});
+  data.v.x[1 * 9 + (size_t)data.v.t[1]] = -INFINITY;
+  data.v.x[2 * 9 + (size_t)data.v.t[2]] = NAN;
+  data.v.x[3 * 9 + ((size_t)data.v.t[3] + 1) % 9] = NAN;
   dc_opts o = {.all_variants = 1};
   dc_check_nll_all(&data.c, &o);
   for (size_t i = 0; i < tu_device_count(); i++) {
@@ -234,7 +201,7 @@ static void test_nll_special_values(void) {
     dc_result_free(&r);
     clReleaseCommandQueue(q);
   }
-  nll_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_nll_dtypes(void) {
@@ -247,7 +214,8 @@ static void test_nll_dtypes(void) {
       clloss_nll_loss_desc d = nll_desc(23, 301, reds[t]);
       d.input_type = types[t];
       nll_data data;
-      nll_make(&data, &d, 5800 + (uint64_t)t, 0.1, 1, 1);
+      data.c = dc_make_nll(&data.v, &d,
+                           &(dc_gen){5800 + (uint64_t)t, 0, 0, 0.1, 1, 1, 0});
       if (types[t] == CLLOSS_FLOAT64 && !info->has_fp64) {
         tu_skip_part("float64 on %s: no fp64 (CLLOSS_UNSUPPORTED checked)",
                      info->name);
@@ -260,22 +228,21 @@ static void test_nll_dtypes(void) {
         dc_opts o = {.all_variants = 1, .off = {1, 2, 3, 0, 1, 0, 3}};
         dc_check_nll(i, &data.c, &o);
       }
-      nll_free(&data);
+      dc_data_free(&data.v);
     }
   }
 }
 
 static void test_nll_host(void) {
   TU_REQUIRE_DEVICE();
-  for (int k = 0; k < 3; k++) {
-    clloss_nll_loss_desc d = nll_desc(31, 200, reds[k]);
-    dc_opts o = {.host = 1};
-    nll_check(&d, 5900 + (uint64_t)k, 0.2, 1, 1, &o);
-  }
-  clloss_nll_loss_desc d = nll_desc(31, 200, CLLOSS_REDUCTION_SUM);
-  d.input_type = CLLOSS_FLOAT16, d.target_type = CLLOSS_INT32;
-  dc_opts o = {.host = 1, .no_grad = 1};
-  nll_check(&d, 5910, 0.2, 0, 0, &o);
+  static const dc_row_case cases[] = {
+      {"host", 31, 200, .each_reduction = 1, .g = {5900, 0, 0, 0.2, 1, 1, 0},
+       .o = {.host = 1}},
+      {"host float16 int32", 31, 200, CLLOSS_REDUCTION_SUM,
+       .input_type = CLLOSS_FLOAT16, .int32_targets = 1,
+       .g = {5910, 0, 0, 0.2, 0, 0, 0}, .o = {.host = 1, .no_grad = 1}},
+  };
+  DC_RUN_CASES(DC_NLL, cases);
 }
 
 static void test_nll_host_bad_target(void) {
@@ -304,8 +271,8 @@ static void test_nll_device_bad_target(void) {
   TU_REQUIRE_DEVICE();
   clloss_nll_loss_desc d = nll_desc(10, 8, CLLOSS_REDUCTION_NONE);
   nll_data data;
-  nll_make(&data, &d, 6000, 0.0, 0, 0);
-  data.t[6] = 8, data.t[8] = -3, data.t[1] = -100;
+  data.c = dc_make_nll(&data.v, &d, &(dc_gen){6000, 0, 0, 0.0, 0, 0, 0});
+  data.v.t[6] = 8, data.v.t[8] = -3, data.v.t[1] = -100;
   for (size_t i = 0; i < tu_device_count(); i++) {
     clloss_context *ctx = tu_context(i);
     cl_command_queue q = dc_queue(ctx);
@@ -335,7 +302,7 @@ static void test_nll_device_bad_target(void) {
     clloss_context_set_variant(ctx, "auto");
     clReleaseCommandQueue(q);
   }
-  nll_free(&data);
+  dc_data_free(&data.v);
 }
 
 static void test_nll_invalid(void) {

@@ -12,76 +12,12 @@ static const clloss_reduction reds[] = {
     CLLOSS_REDUCTION_NONE, CLLOSS_REDUCTION_SUM, CLLOSS_REDUCTION_MEAN};
 static const size_t sizes[] = {0, 1, 7, 1000003};
 
-typedef struct pw_data {
-  float *x, *y, *w, *pw, *g;
-  dc_pw_case c;
-} pw_data;
-
-/* Inputs suited to each loss: logits and labels in [0, 1] for BCE (some
- * exactly 0 or 1), log-probabilities and probabilities (some exactly 0)
- * for kl_div, and for the others differences around the thresholds with a
- * few exact zeros. */
-static void pw_make(pw_data *p, const clloss_pointwise_desc *d, uint64_t salt,
-                    int grad_output) {
-  memset(p, 0, sizeof *p);
-  tu_rng r = tu_rng_make(salt);
-  size_t n = d->count;
-  p->x = dc_alloc(n * sizeof *p->x);
-  p->y = dc_alloc(n * sizeof *p->y);
-  for (size_t i = 0; i < n; i++) {
-    float u = tu_uniform(&r, 0.0f, 1.0f);
-    switch (d->loss) {
-    case CLLOSS_BCE_WITH_LOGITS:
-      p->x[i] = tu_uniform(&r, -12.0f, 12.0f);
-      p->y[i] = u < 0.2f ? 0.0f : u > 0.8f ? 1.0f : u;
-      break;
-    case CLLOSS_KL_DIV:
-      p->x[i] = tu_uniform(&r, -6.0f, 0.0f);
-      if (d->log_target)
-        p->y[i] = tu_uniform(&r, -6.0f, 0.0f);
-      else
-        p->y[i] = u < 0.1f ? 0.0f : u;
-      break;
-    default:
-      p->x[i] = tu_uniform(&r, -3.0f, 3.0f);
-      p->y[i] = u < 0.05f ? p->x[i] : tu_uniform(&r, -3.0f, 3.0f);
-      break;
-    }
-  }
-  if (d->weight_count) {
-    p->w = dc_alloc(d->weight_count * sizeof *p->w);
-    tu_fill_uniform(&r, p->w, d->weight_count, 0.0f, 2.0f);
-  }
-  if (d->pos_weight_count) {
-    p->pw = dc_alloc(d->pos_weight_count * sizeof *p->pw);
-    tu_fill_uniform(&r, p->pw, d->pos_weight_count, 0.5f, 3.0f);
-  }
-  if (grad_output) {
-    size_t k = d->reduction == CLLOSS_REDUCTION_NONE ? n : 1;
-    p->g = dc_alloc(k * sizeof *p->g);
-    tu_fill_uniform(&r, p->g, k, -2.0f, 2.0f);
-    if (k == 1)
-      p->g[0] = 1.25f;
-  }
-  p->c.desc = *d;
-  p->c.x = p->x, p->c.y = p->y, p->c.w = p->w, p->c.pw = p->pw;
-  p->c.g = p->g;
-}
-
-static void pw_free(pw_data *p) {
-  free(p->x);
-  free(p->y);
-  free(p->w);
-  free(p->pw);
-  free(p->g);
-}
-
 static void pw_check(const clloss_pointwise_desc *d, uint64_t salt,
                      const dc_opts *o) {
-  pw_data p;
-  pw_make(&p, d, salt, 1);
-  dc_check_pw_all(&p.c, o);
-  pw_free(&p);
+  dc_data p;
+  dc_pw_case pc = dc_make_pw(&p, d, salt, 1);
+  dc_check_pw_all(&pc, o);
+  dc_data_free(&p);
 }
 
 /* Every size and reduction; all variants up to 7 elements and for the
@@ -147,14 +83,14 @@ static void test_pw_smooth_l1_beta0_is_l1(void) {
   /* The device's smooth_l1 with beta 0 equals its own l1, value by value. */
   clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_SMOOTH_L1_LOSS);
   d.beta = 0.0f, d.count = 777, d.reduction = CLLOSS_REDUCTION_NONE;
-  pw_data p;
-  pw_make(&p, &d, 1390, 0);
+  dc_data p;
+  dc_pw_case pc = dc_make_pw(&p, &d, 1390, 0);
   for (size_t i = 0; i < tu_device_count(); i++) {
     cl_command_queue q = dc_queue(tu_context(i));
-    dc_result a = dc_run_pw(tu_context(i), q, &p.c, NULL);
-    p.c.desc.loss = CLLOSS_L1_LOSS;
-    dc_result b = dc_run_pw(tu_context(i), q, &p.c, NULL);
-    p.c.desc.loss = CLLOSS_SMOOTH_L1_LOSS;
+    dc_result a = dc_run_pw(tu_context(i), q, &pc, NULL);
+    pc.desc.loss = CLLOSS_L1_LOSS;
+    dc_result b = dc_run_pw(tu_context(i), q, &pc, NULL);
+    pc.desc.loss = CLLOSS_SMOOTH_L1_LOSS;
     CU_ASSERT_EQUAL(a.status, CLLOSS_SUCCESS);
     CU_ASSERT_EQUAL(b.status, CLLOSS_SUCCESS);
     if (a.loss && b.loss && a.grad && b.grad) {
@@ -169,7 +105,7 @@ static void test_pw_smooth_l1_beta0_is_l1(void) {
     dc_result_free(&b);
     clReleaseCommandQueue(q);
   }
-  pw_free(&p);
+  dc_data_free(&p);
 }
 
 static void test_pw_bce(void) {
@@ -222,13 +158,13 @@ static void test_pw_bce_extreme_logits(void) {
   clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_BCE_WITH_LOGITS);
   d.count = 64, d.reduction = CLLOSS_REDUCTION_NONE;
   d.pos_weight_count = 64;
-  pw_data p;
-  pw_make(&p, &d, 1700, 0);
+  dc_data p;
+  dc_pw_case pc = dc_make_pw(&p, &d, 1700, 0);
   for (size_t i = 0; i < 64; i++)
     p.x[i] = (i % 2 ? 1.0f : -1.0f) * (float)(i + 1) * 5.0f;
   dc_opts o = {.all_variants = 1};
-  dc_check_pw_all(&p.c, &o);
-  pw_free(&p);
+  dc_check_pw_all(&pc, &o);
+  dc_data_free(&p);
 }
 
 static void test_pw_kl_div(void) {
@@ -258,15 +194,15 @@ static void test_pw_kl_div_batchmean(void) {
   /* And it is sum / batch of the same inputs on the device itself. */
   clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(CLLOSS_KL_DIV);
   d.count = 40 * 25, d.batch = 40, d.reduction = CLLOSS_REDUCTION_BATCHMEAN;
-  pw_data p;
-  pw_make(&p, &d, 2010, 0);
+  dc_data p;
+  dc_pw_case pc = dc_make_pw(&p, &d, 2010, 0);
   dc_opts only_loss = {.no_grad = 1};
   for (size_t i = 0; i < tu_device_count(); i++) {
     cl_command_queue q = dc_queue(tu_context(i));
-    dc_result bm = dc_run_pw(tu_context(i), q, &p.c, &only_loss);
-    p.c.desc.reduction = CLLOSS_REDUCTION_SUM;
-    dc_result sum = dc_run_pw(tu_context(i), q, &p.c, &only_loss);
-    p.c.desc.reduction = CLLOSS_REDUCTION_BATCHMEAN;
+    dc_result bm = dc_run_pw(tu_context(i), q, &pc, &only_loss);
+    pc.desc.reduction = CLLOSS_REDUCTION_SUM;
+    dc_result sum = dc_run_pw(tu_context(i), q, &pc, &only_loss);
+    pc.desc.reduction = CLLOSS_REDUCTION_BATCHMEAN;
     if (bm.loss && sum.loss)
       CU_ASSERT_DOUBLE_EQUAL(((float *)bm.loss)[0],
                              ((float *)sum.loss)[0] / 40.0,
@@ -275,7 +211,7 @@ static void test_pw_kl_div_batchmean(void) {
     dc_result_free(&sum);
     clReleaseCommandQueue(q);
   }
-  pw_free(&p);
+  dc_data_free(&p);
 }
 
 static void test_pw_offsets(void) {
@@ -346,22 +282,22 @@ static void test_pw_float64(void) {
       d.reduction = l % 2 ? CLLOSS_REDUCTION_SUM : CLLOSS_REDUCTION_NONE;
       if (l == CLLOSS_BCE_WITH_LOGITS)
         d.weight_count = 41; /* 1025 = 25 x 41 */
-      pw_data p;
-      pw_make(&p, &d, 2400 + (uint64_t)l, 1);
+      dc_data p;
+      dc_pw_case pc = dc_make_pw(&p, &d, 2400 + (uint64_t)l, 1);
       if (!info->has_fp64) {
         if (l == 0)
           tu_skip_part("float64 on %s: no fp64 (CLLOSS_UNSUPPORTED checked)",
                        info->name);
         cl_command_queue q = dc_queue(tu_context(i));
-        dc_result r = dc_run_pw(tu_context(i), q, &p.c, NULL);
+        dc_result r = dc_run_pw(tu_context(i), q, &pc, NULL);
         CU_ASSERT_EQUAL(r.status, CLLOSS_UNSUPPORTED);
         dc_result_free(&r);
         clReleaseCommandQueue(q);
       } else {
         dc_opts o = {.all_variants = l == 0, .off = {2, 1, 3, 0, 1, 4, 2}};
-        dc_check_pw(i, &p.c, &o);
+        dc_check_pw(i, &pc, &o);
       }
-      pw_free(&p);
+      dc_data_free(&p);
     }
   }
 }
@@ -374,14 +310,14 @@ static void test_pw_nan_propagates(void) {
     clloss_pointwise_desc d =
         CLLOSS_POINTWISE_DESC_INIT((clloss_pointwise_loss)l);
     d.count = 300, d.reduction = CLLOSS_REDUCTION_NONE;
-    pw_data p;
-    pw_make(&p, &d, 2500 + (uint64_t)l, 0);
+    dc_data p;
+    dc_pw_case pc = dc_make_pw(&p, &d, 2500 + (uint64_t)l, 0);
     p.x[123] = NAN;
     dc_opts o = {0};
-    dc_check_pw_all(&p.c, &o);
+    dc_check_pw_all(&pc, &o);
     for (size_t i = 0; i < tu_device_count(); i++) {
       cl_command_queue q = dc_queue(tu_context(i));
-      dc_result r = dc_run_pw(tu_context(i), q, &p.c, NULL);
+      dc_result r = dc_run_pw(tu_context(i), q, &pc, NULL);
       if (r.loss && r.grad) {
         CU_ASSERT_TRUE(isnan(((float *)r.loss)[123]));
         /* The gradient of mse (2d) and BCE (sigmoid) carries the NaN; the
@@ -392,15 +328,15 @@ static void test_pw_nan_propagates(void) {
         CU_ASSERT_TRUE(!isnan(((float *)r.grad)[124]));
       }
       dc_result_free(&r);
-      p.c.desc.reduction = CLLOSS_REDUCTION_SUM;
-      r = dc_run_pw(tu_context(i), q, &p.c, NULL);
+      pc.desc.reduction = CLLOSS_REDUCTION_SUM;
+      r = dc_run_pw(tu_context(i), q, &pc, NULL);
       if (r.loss)
         CU_ASSERT_TRUE(isnan(((float *)r.loss)[0]));
       dc_result_free(&r);
-      p.c.desc.reduction = CLLOSS_REDUCTION_NONE;
+      pc.desc.reduction = CLLOSS_REDUCTION_NONE;
       clReleaseCommandQueue(q);
     }
-    pw_free(&p);
+    dc_data_free(&p);
   }
 }
 
@@ -415,8 +351,9 @@ static void test_pw_special_values(void) {
       clloss_pointwise_desc d =
           CLLOSS_POINTWISE_DESC_INIT((clloss_pointwise_loss)l);
       d.count = 72, d.reduction = CLLOSS_REDUCTION_NONE, d.log_target = lt;
-      pw_data p;
-      pw_make(&p, &d, 2550 + 2 * (uint64_t)l + (uint64_t)lt, 0);
+      dc_data p;
+      dc_pw_case pc =
+          dc_make_pw(&p, &d, 2550 + 2 * (uint64_t)l + (uint64_t)lt, 0);
       for (size_t i = 0; i < 36; i++) {
         p.x[i] = specials[i % 6];
         if (l != CLLOSS_BCE_WITH_LOGITS && l != CLLOSS_KL_DIV)
@@ -425,8 +362,8 @@ static void test_pw_special_values(void) {
       if (lt)
         p.y[40] = -INFINITY, p.y[41] = -INFINITY;
       dc_opts o = {.all_variants = 1};
-      dc_check_pw_all(&p.c, &o);
-      pw_free(&p);
+      dc_check_pw_all(&pc, &o);
+      dc_data_free(&p);
     }
   }
 }

@@ -93,50 +93,12 @@ static const char *const nll_variants[] = {"item", "group", "lanes"};
 static const char *const two_variants[] = {"item", "group"};
 
 /* ---- data ---- */
-typedef struct data {
-  float *x, *p, *w, *pw, *g, *y;
-  int64_t *t;
-} data;
-
-static void data_free(data *d) {
-  free(d->x);
-  free(d->p);
-  free(d->w);
-  free(d->pw);
-  free(d->g);
-  free(d->y);
-  free(d->t);
-}
-
-static float *uniform(tu_rng *r, size_t n, float lo, float hi) {
-  float *v = dc_alloc(n * sizeof *v);
-  tu_fill_uniform(r, v, n, lo, hi);
-  return v;
-}
-
-/* Logits [ROWS, ld], targets (row 1 ignored when `ignore`), probabilities
- * (rows of a softmax), weights, and grad_output (one per loss value). */
-static void rows_data(data *d, size_t classes, size_t ld, int64_t ignore_index,
-                      int ignore, int weights, size_t grad_count, tu_rng *r) {
-  memset(d, 0, sizeof *d);
-  d->x = uniform(r, ROWS * ld, -4.0f, 4.0f);
-  d->t = dc_alloc(ROWS * sizeof *d->t);
-  for (size_t i = 0; i < ROWS; i++)
-    d->t[i] = (int64_t)(tu_next(r) % classes);
+/* dc_make's rows, [ROWS, ld], with row 1's target ignored when `ignore`. */
+static void rows_data(dc_data *v, const dc_gen *g, size_t classes, size_t ld,
+                      int64_t ignore_index, int ignore, size_t grad_count) {
+  dc_make(v, g, ROWS, classes, ld, ignore_index, grad_count);
   if (ignore)
-    d->t[1] = ignore_index;
-  d->p = uniform(r, ROWS * classes, -3.0f, 3.0f);
-  for (size_t i = 0; i < ROWS; i++) {
-    double s = 0;
-    for (size_t j = 0; j < classes; j++)
-      s += d->p[i * classes + j] = expf(d->p[i * classes + j]);
-    for (size_t j = 0; j < classes; j++)
-      d->p[i * classes + j] = (float)(d->p[i * classes + j] / s);
-  }
-  if (weights)
-    d->w = uniform(r, classes, 0.25f, 2.0f);
-  if (grad_count)
-    d->g = uniform(r, grad_count, -1.5f, 1.5f);
+    v->t[1] = ignore_index;
 }
 
 /* ---- cross_entropy ---- */
@@ -176,12 +138,12 @@ static void ce_run(const ce_opts *co, clloss_dtype type, size_t classes,
   d.reduction = co->reduction;
   d.label_smoothing = co->smoothing, d.z_loss = co->z_loss;
   d.softcap = co->softcap;
-  tu_rng r = tu_rng_make(1000 + *k);
-  data v;
-  rows_data(&v, classes, d.row_stride, d.ignore_index, co->ignore, co->weights,
-            co->grad_output ? clloss_cross_entropy_loss_count(&d) : 0, &r);
-  dc_ce_case c = {d,   v.x, co->target ? v.t : NULL, co->target ? NULL : v.p,
-                  v.w, v.g};
+  const dc_gen g = {1000 + *k,       0,          0, 0.0, co->weights,
+                    co->grad_output, !co->target};
+  dc_data v;
+  rows_data(&v, &g, classes, d.row_stride, d.ignore_index, co->ignore,
+            clloss_cross_entropy_loss_count(&d));
+  dc_ce_case c = {d, v.x, v.t, v.p, v.w, v.g};
   char what[160];
   snprintf(what, sizeof what,
            "cross_entropy C=%zu %s targets, %s, smoothing %g, z_loss %g, "
@@ -192,7 +154,7 @@ static void ce_run(const ce_opts *co, clloss_dtype type, size_t classes,
            co->ignore ? ", a row ignored" : "",
            co->grad_output ? ", grad_output" : "");
   run_all(check_ce, &c, what, variants, nvariants, type, k, ROWS);
-  data_free(&v);
+  dc_data_free(&v);
 }
 
 static void test_cross_entropy(void) {
@@ -232,17 +194,16 @@ static void test_nll_loss(void) {
       d.input_type = storage[s];
       d.target_type = i % 2 ? CLLOSS_INT32 : CLLOSS_INT64;
       d.reduction = i == 3 ? CLLOSS_REDUCTION_NONE : CLLOSS_REDUCTION_MEAN;
-      tu_rng r = tu_rng_make(2000 + i);
-      data v;
-      rows_data(&v, d.classes, d.row_stride, d.ignore_index, i != 0, i >= 2,
-                i == 3 ? ROWS : 0, &r);
+      const dc_gen g = {2000 + i, 0, 0, 0.0, i >= 2, i == 3, 0};
+      dc_data v;
+      rows_data(&v, &g, d.classes, d.row_stride, d.ignore_index, i != 0, ROWS);
       dc_nll_case c = {d, v.x, v.t, v.w, v.g};
       char what[96];
       snprintf(what, sizeof what, "nll_loss C=%zu %s targets, %s", d.classes,
                clloss_dtype_name(d.target_type),
                clloss_reduction_name(d.reduction));
       run_all(check_nll, &c, what, nll_variants, 3, storage[s], &k, ROWS);
-      data_free(&v);
+      dc_data_free(&v);
     }
   }
 }
@@ -250,22 +211,6 @@ static void test_nll_loss(void) {
 /* ---- element-wise losses ---- */
 static size_t check_pw(size_t dev, const void *c, const dc_opts *o) {
   return dc_check_pw(dev, c, o);
-}
-
-/* Inputs in each loss's domain: labels in [0, 1] for BCE, log-probabilities
- * and probabilities for kl_div. */
-static void pw_data(data *v, const clloss_pointwise_desc *d, tu_rng *r) {
-  memset(v, 0, sizeof *v);
-  size_t n = d->count;
-  int bce = d->loss == CLLOSS_BCE_WITH_LOGITS, kl = d->loss == CLLOSS_KL_DIV;
-  v->x = uniform(r, n, kl ? -6.0f : -4.0f, kl ? 0.0f : 4.0f);
-  v->y = uniform(r, n, bce || kl ? 0.0f : -4.0f, bce || kl ? 1.0f : 4.0f);
-  if (d->weight_count)
-    v->w = uniform(r, d->weight_count, 0.0f, 2.0f);
-  if (d->pos_weight_count)
-    v->pw = uniform(r, d->pos_weight_count, 0.5f, 3.0f);
-  if (d->reduction == CLLOSS_REDUCTION_NONE)
-    v->g = uniform(r, n, -2.0f, 2.0f);
 }
 
 static void test_pointwise(void) {
@@ -287,10 +232,9 @@ static void test_pointwise(void) {
         d.weight_count = 3, d.pos_weight_count = d.count;
       if (loss == CLLOSS_KL_DIV) /* 45 = 9 x 5 */
         d.reduction = CLLOSS_REDUCTION_BATCHMEAN, d.batch = 9;
-      tu_rng r = tu_rng_make(3000 + (uint64_t)loss);
-      data v;
-      pw_data(&v, &d, &r);
-      dc_pw_case c = {d, v.x, v.y, v.w, v.pw, v.g};
+      dc_data v;
+      dc_pw_case pc = dc_make_pw(&v, &d, 3000 + (uint64_t)loss,
+                                 d.reduction == CLLOSS_REDUCTION_NONE);
       static const char *const names[] = {"mse_loss",        "l1_loss",
                                           "huber_loss",      "smooth_l1_loss",
                                           "bce_with_logits", "kl_div"};
@@ -299,8 +243,8 @@ static void test_pointwise(void) {
                clloss_reduction_name(d.reduction));
       /* Three cases per loss: 18 start offsets, every residue mod ALIGN. */
       for (int rep = 0; rep < 3; rep++)
-        run_all(check_pw, &c, what, two_variants, 2, storage[s], &k, 1);
-      data_free(&v);
+        run_all(check_pw, &pc, what, two_variants, 2, storage[s], &k, 1);
+      dc_data_free(&v);
     }
   }
 }

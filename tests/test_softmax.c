@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "support/devcheck.h"
-#include "support/rowcall.h"
 #include "support/testutil.h"
 #include "support/ulps.h"
 
@@ -104,9 +103,9 @@ static void sm_check_scales(size_t rows, size_t classes, uint64_t salt) {
         clloss_dtype type = sm_types[ti];
         if (!sm_has(ctx, type) || (type == CLLOSS_FLOAT16 && bigs[b] > 6e4f))
           continue;
-        rc_problem p = rc_default(RC_SOFTMAX, rows, classes, classes);
+        dc_problem p = dc_problem_make(DC_SOFTMAX, rows, classes, classes);
         p.input_type = type;
-        rc_data d = {dc_from_float(type, x, rows * classes), NULL};
+        dc_stored d = {dc_from_float(type, x, rows * classes), NULL};
         for (int v = 0; v < DC_VARIANTS - 1; v++) {
           clloss_context_set_variant(ctx, dc_variants[v]);
           for (int ip = 0; ip < 2; ip++) {
@@ -114,25 +113,25 @@ static void sm_check_scales(size_t rows, size_t classes, uint64_t salt) {
             snprintf(how, sizeof how, "softmax %s +-%g %s [%s]",
                      clloss_dtype_name(type), bigs[b],
                      ip ? "in place" : "out of place", dc_variants[v]);
-            rc_run r = {.in_place = ip};
-            rc_device_run(ctx, &p, &d, &r);
+            dc_opts o = {.in_place = ip};
+            dc_result r = dc_run_problem(ctx, &p, &d, &o);
             CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
             if (r.status == CLLOSS_SUCCESS)
-              sm_compare(how, type, x, rows, classes, classes, rc_run_grad(&r));
-            rc_run_free(&r);
+              sm_compare(how, type, x, rows, classes, classes, r.grad);
+            dc_result_free(&r);
           }
           CU_ASSERT_STRING_EQUAL(clloss_context_last_variant(ctx),
                                  dc_variants[v]);
-          void *out = rc_filled(type, rows * classes, 7.0f);
+          void *out = dc_filled(type, rows * classes, 7.0f);
           char how[128];
           snprintf(how, sizeof how, "softmax %s +-%g [%s, host call]",
                    clloss_dtype_name(type), bigs[b], dc_variants[v]);
-          CU_ASSERT_EQUAL(rc_host(ctx, &p, d.x, NULL, NULL, out),
+          CU_ASSERT_EQUAL(dc_host(ctx, &p, d.x, NULL, NULL, out),
                           CLLOSS_SUCCESS);
           sm_compare(how, type, x, rows, classes, classes, out);
           free(out);
         }
-        rc_data_free(&d);
+        dc_stored_free(&d);
       }
       free(x);
     }
@@ -197,10 +196,10 @@ static void test_sm_nan_inf(void) {
     x[3 * C + j] = j % 3 ? -INFINITY : x[3 * C + j];
     x[4 * C + j] = 1e4f;
   }
-  rc_problem p = rc_default(RC_SOFTMAX, R, C, C);
-  rc_data d = {dc_from_float(CLLOSS_FLOAT32, x, R * C), NULL};
+  dc_problem p = dc_problem_make(DC_SOFTMAX, R, C, C);
+  dc_stored d = {dc_from_float(CLLOSS_FLOAT32, x, R * C), NULL};
   float ref[R * C];
-  CU_ASSERT_EQUAL(rc_reference(&p, d.x, NULL, NULL, ref), CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(dc_host(NULL, &p, d.x, NULL, NULL, ref), CLLOSS_SUCCESS);
   for (size_t j = 0; j < C; j++) {
     CU_ASSERT_TRUE(isnan(ref[0 * C + j]) && isnan(ref[1 * C + j]) &&
                    isnan(ref[2 * C + j]));
@@ -213,19 +212,18 @@ static void test_sm_nan_inf(void) {
       char how[64];
       clloss_context_set_variant(ctx, dc_variants[v]);
       snprintf(how, sizeof how, "softmax NaN/inf [%s]", dc_variants[v]);
-      rc_run r = {.in_place = 0};
-      rc_device_run(ctx, &p, &d, &r);
+      dc_result r = dc_run_problem(ctx, &p, &d, NULL);
       CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
-      if (r.g_after)
-        CU_ASSERT_EQUAL(tu_compare_f(how, r.g_after, ref, R * C, 0, 2e-6), 0);
-      rc_run_free(&r);
+      if (r.grad)
+        CU_ASSERT_EQUAL(tu_compare_f(how, r.grad, ref, R * C, 0, 2e-6), 0);
+      dc_result_free(&r);
       float out[R * C];
-      CU_ASSERT_EQUAL(rc_host(ctx, &p, d.x, NULL, NULL, out), CLLOSS_SUCCESS);
+      CU_ASSERT_EQUAL(dc_host(ctx, &p, d.x, NULL, NULL, out), CLLOSS_SUCCESS);
       CU_ASSERT_EQUAL(tu_compare_f(how, out, ref, R * C, 0, 2e-6), 0);
     }
     clloss_context_set_variant(ctx, "auto");
   }
-  rc_data_free(&d);
+  dc_stored_free(&d);
   free(x);
 }
 
@@ -237,12 +235,12 @@ static void test_sm_padding(void) {
   TU_REQUIRE_DEVICE();
   enum { R = 5, C = 37, LD = 48 };
   const size_t extent = (R - 1) * LD + C;
-  rc_problem p = rc_default(RC_SOFTMAX, R, C, LD);
+  dc_problem p = dc_problem_make(DC_SOFTMAX, R, C, LD);
   float *x = sm_rows(R, C, LD, 1e4f, 3131);
-  rc_data d = {dc_from_float(CLLOSS_FLOAT32, x, R * LD), NULL};
+  dc_stored d = {dc_from_float(CLLOSS_FLOAT32, x, R * LD), NULL};
   float ref[R * LD];
-  CU_ASSERT_EQUAL(rc_reference(&p, d.x, NULL, NULL, ref), CLLOSS_SUCCESS);
-  float *g0 = rc_filled(CLLOSS_FLOAT32, R * LD, 11.0f);
+  CU_ASSERT_EQUAL(dc_host(NULL, &p, d.x, NULL, NULL, ref), CLLOSS_SUCCESS);
+  float *g0 = dc_filled(CLLOSS_FLOAT32, R * LD, 11.0f);
   for (size_t dev = 0; dev < tu_device_count(); dev++) {
     clloss_context *ctx = tu_context(dev);
     for (int v = 0; v < DC_VARIANTS - 1; v++) {
@@ -250,41 +248,42 @@ static void test_sm_padding(void) {
       for (int m = 0; m < 3; m++)
         for (int k = 0; k < 4; k++) {
           const int ip = k < 2, ex = k % 2;
-          rc_problem q = p;
+          dc_problem q = p;
           q.padding = (clloss_padding)m;
-          rc_run r = {.in_place = ip, .g_init = ip ? NULL : g0};
-          r.x_elems = ip && ex ? extent : 0;
-          r.g_elems = !ip && ex ? extent : 0;
+          dc_opts o = {.in_place = ip, .grad_init = ip ? NULL : g0};
+          o.held[ip ? DC_INPUT : DC_GRAD] = ex ? extent : 0;
           char how[128];
           snprintf(how, sizeof how, "softmax padding %d %s%s [%s]", m,
                    ip ? "in place" : "own buffer", ex ? " extent" : "",
                    dc_variants[v]);
-          rc_device_run(ctx, &q, &d, &r);
+          dc_result r = dc_run_problem(ctx, &q, &d, &o);
           if (m == CLLOSS_PADDING_ZERO && ex) {
             CU_ASSERT_EQUAL(r.status, CLLOSS_BUFFER_TOO_SMALL);
+            CU_ASSERT_PTR_NOT_NULL(
+                strstr(clloss_context_error_detail(ctx), "padding"));
           } else {
             CU_ASSERT_EQUAL(r.status, CLLOSS_SUCCESS);
             size_t zero_rows = m == CLLOSS_PADDING_ZERO         ? R
                                : m == CLLOSS_PADDING_AUTO && ip ? R - ex
                                                                 : 0;
-            const void *got = rc_run_grad(&r);
+            const void *got = r.grad;
             if (got) {
-              CU_ASSERT_EQUAL(rc_compare_rows(how, &q, got, ref, 0, 2e-6), 0);
+              CU_ASSERT_EQUAL(dc_compare_rows(how, &q, got, ref, 0, 2e-6), 0);
               CU_ASSERT_EQUAL(
-                  rc_check_padding(how, &q, got, zero_rows, ip ? d.x : g0), 0);
+                  dc_check_padding(how, &q, got, zero_rows, ip ? d.x : g0), 0);
             }
           }
-          rc_run_free(&r);
+          dc_result_free(&r);
         }
       for (int m = 0; m < 3; m++) {
-        rc_problem q = p;
+        dc_problem q = p;
         q.padding = (clloss_padding)m;
         float out[R * LD];
         memcpy(out, g0, sizeof out);
-        CU_ASSERT_EQUAL(rc_host(ctx, &q, d.x, NULL, NULL, out), CLLOSS_SUCCESS);
-        CU_ASSERT_EQUAL(rc_compare_rows("softmax host", &q, out, ref, 0, 2e-6),
+        CU_ASSERT_EQUAL(dc_host(ctx, &q, d.x, NULL, NULL, out), CLLOSS_SUCCESS);
+        CU_ASSERT_EQUAL(dc_compare_rows("softmax host", &q, out, ref, 0, 2e-6),
                         0);
-        CU_ASSERT_EQUAL(rc_check_padding("softmax host", &q, out,
+        CU_ASSERT_EQUAL(dc_check_padding("softmax host", &q, out,
                                          m == CLLOSS_PADDING_ZERO ? R : 0, g0),
                         0);
       }
@@ -292,17 +291,17 @@ static void test_sm_padding(void) {
     clloss_context_set_variant(ctx, "auto");
   }
   for (int m = 0; m < 3; m++) {
-    rc_problem q = p;
+    dc_problem q = p;
     q.padding = (clloss_padding)m;
     float out[R * LD];
     memcpy(out, g0, sizeof out);
-    CU_ASSERT_EQUAL(rc_reference(&q, d.x, NULL, NULL, out), CLLOSS_SUCCESS);
-    CU_ASSERT_EQUAL(rc_check_padding("softmax reference", &q, out,
+    CU_ASSERT_EQUAL(dc_host(NULL, &q, d.x, NULL, NULL, out), CLLOSS_SUCCESS);
+    CU_ASSERT_EQUAL(dc_check_padding("softmax reference", &q, out,
                                      m == CLLOSS_PADDING_ZERO ? R : 0, g0),
                     0);
   }
   free(g0);
-  rc_data_free(&d);
+  dc_stored_free(&d);
   free(x);
 }
 
