@@ -332,7 +332,7 @@ int bench_main(const bench_spec *s, int argc, char **argv) {
    * whoever makes the process's first OpenCL call), then clloss's. */
   double t0 = cli_now_ms();
   size_t devices = 0;
-  clloss_list_devices(NULL, 0, &devices);
+  clloss_device_list(NULL, 0, &devices);
   r->opencl_init_ms = cli_now_ms() - t0;
   t0 = cli_now_ms();
   rc = cli_open_device("bench", a.device, &r->ctx, &r->device_index);

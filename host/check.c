@@ -359,21 +359,22 @@ clloss_status clloss__check_targets(const void *target, clloss_dtype type,
   return CLLOSS_SUCCESS;
 }
 
-size_t clloss_cross_entropy_loss_count(const clloss_cross_entropy_desc *desc) {
+size_t
+clloss_cross_entropy_output_count(const clloss_cross_entropy_desc *desc) {
   clloss_cross_entropy_desc d;
   if (clloss__check_cross_entropy_desc(desc, &d, NULL) != CLLOSS_SUCCESS)
     return 0;
   return d.reduction == CLLOSS_REDUCTION_NONE ? d.rows : 1;
 }
 
-size_t clloss_nll_loss_loss_count(const clloss_nll_loss_desc *desc) {
+size_t clloss_nll_loss_output_count(const clloss_nll_loss_desc *desc) {
   clloss_nll_loss_desc d;
   if (clloss__check_nll_loss_desc(desc, &d, NULL) != CLLOSS_SUCCESS)
     return 0;
   return d.reduction == CLLOSS_REDUCTION_NONE ? d.rows : 1;
 }
 
-size_t clloss_pointwise_loss_count(const clloss_pointwise_desc *desc) {
+size_t clloss_pointwise_output_count(const clloss_pointwise_desc *desc) {
   clloss_pointwise_desc d;
   if (clloss__check_pointwise_desc(desc, &d, NULL) != CLLOSS_SUCCESS)
     return 0;

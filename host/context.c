@@ -198,7 +198,7 @@ clloss_status clloss_context_create_default(const char *selector,
     return create_fail(CLLOSS_INVALID_ARGUMENT, "out is NULL");
   *out = NULL;
   clloss_device_info info;
-  clloss_status s = clloss_select_device(selector, &info, NULL);
+  clloss_status s = clloss_device_select(selector, &info, NULL);
   const char *env = getenv("CLLOSS_DEVICE");
   if (s == CLLOSS_DEVICE_NOT_FOUND && (!selector || !*selector))
     return create_fail(s, "CLLOSS_DEVICE=%s matches no device", env);

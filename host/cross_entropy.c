@@ -146,7 +146,7 @@ clloss__rows_call clloss__ce_describe(const clloss_cross_entropy_desc *d) {
   c.rows = d->rows;
   c.classes = c.cb = d->classes;
   c.ld = d->row_stride ? d->row_stride : d->classes;
-  c.loss_count = clloss_cross_entropy_loss_count(d);
+  c.loss_count = clloss_cross_entropy_output_count(d);
   c.input_type = d->input_type;
   c.target_type = d->target_type;
   c.prob_targets = clloss__is_probability_target(d->target_type);

@@ -142,8 +142,8 @@ static clloss_status list_devices(clloss_device_info *infos, size_t capacity,
   return total ? CLLOSS_SUCCESS : CLLOSS_NO_DEVICE;
 }
 
-clloss_status clloss_list_devices(clloss_device_info *infos, size_t capacity,
-                                  size_t *count) {
+clloss_status clloss_device_list(clloss_device_info *infos, size_t capacity,
+                                 size_t *count) {
   if (!count || (capacity && !infos))
     return CLLOSS_INVALID_ARGUMENT;
   *count = 0;
@@ -166,13 +166,13 @@ static int contains_nocase(const char *hay, const char *needle) {
   return n == 0;
 }
 
-clloss_status clloss_select_device(const char *selector,
+clloss_status clloss_device_select(const char *selector,
                                    clloss_device_info *info, size_t *index) {
   if (!selector || !*selector)
     selector = getenv("CLLOSS_DEVICE");
   clloss_device_info all[MAX_DEVICES];
   size_t count = 0;
-  clloss_status s = clloss_list_devices(all, MAX_DEVICES, &count);
+  clloss_status s = clloss_device_list(all, MAX_DEVICES, &count);
   if (s != CLLOSS_SUCCESS)
     return s;
   if (count > MAX_DEVICES)

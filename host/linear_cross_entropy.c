@@ -447,7 +447,8 @@ static clloss_status row_chunk(lce_call *c, size_t k, size_t r0, size_t rows,
     CLLOSS__TRY(clloss__lce_convert(c, 1, dx, H, dxr, H, rows, H));
   const clloss_buffer dw =
       pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dwf) : c->dw;
-  const double dw_beta = k == 0 && !c->d->accumulate_grad_weight ? 0.0 : 1.0;
+  const double dw_beta =
+      k == 0 && !c->d->accumulate_grad_linear_weight ? 0.0 : 1.0;
   for (size_t s0 = 0; s0 < V; s0 = clloss__lce_step(c, s0, pl->slice, V)) {
     const size_t vs = V - s0 < pl->slice ? V - s0 : pl->slice;
     const clloss_buffer zs = clloss__lce_at(z, s0);
@@ -481,7 +482,7 @@ static clloss_status convert_in(lce_call *c) {
   const lce_plan *pl = &c->pl;
   const size_t V = c->d->ce.classes, H = c->d->hidden;
   CLLOSS__TRY(convert(c, 1, c->w, pl->wf, V * H));
-  if (pl->want_dw && c->d->accumulate_grad_weight)
+  if (pl->want_dw && c->d->accumulate_grad_linear_weight)
     CLLOSS__TRY(convert(c, 1, c->dw, pl->dwf, V * H));
   if (pl->want_db && c->d->accumulate_grad_bias)
     CLLOSS__TRY(convert(c, 1, c->db, pl->dbf, V));
@@ -503,7 +504,7 @@ static clloss_status convert_out(lce_call *c) {
 static clloss_status no_rows(lce_call *c) {
   const size_t V = c->d->ce.classes, H = c->d->hidden;
   const size_t st = clloss_dtype_size(c->d->ce.input_type);
-  if (c->pl.want_dw && !c->d->accumulate_grad_weight)
+  if (c->pl.want_dw && !c->d->accumulate_grad_linear_weight)
     CLLOSS__TRY(zero(c, c->dw, V * H, st));
   if (c->pl.want_db && !c->d->accumulate_grad_bias)
     CLLOSS__TRY(zero(c, c->db, V, st));

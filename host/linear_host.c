@@ -48,7 +48,7 @@ static clloss_status stage(clloss_context *ctx,
   const size_t N = ce->rows, V = ce->classes, H = d->hidden;
   const size_t st = clloss_dtype_size(ce->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(ce->input_type));
-  const size_t lc = clloss_cross_entropy_loss_count(ce);
+  const size_t lc = clloss_cross_entropy_output_count(ce);
   const int prob = clloss__is_probability_target(ce->target_type);
   const size_t tb = prob ? N * V * st : N * clloss_dtype_size(ce->target_type);
   memset(v, 0, sizeof *v);
@@ -76,7 +76,7 @@ static clloss_status stage(clloss_context *ctx,
         clloss__pool_get(ctx, CLLOSS__POOL_GRAD, N * H * st, &v->dx.mem));
   if (h->dw) {
     CLLOSS__TRY(pool(ctx, LCE_HOST_DW, V * H * st, &v->dw));
-    if (d->accumulate_grad_weight)
+    if (d->accumulate_grad_linear_weight)
       CLLOSS__TRY(upload(ctx, h->dw, v->dw, V * H * st));
   }
   if (h->db) {
@@ -94,7 +94,7 @@ static clloss_status download(clloss_context *ctx, const lce_dev *v,
   const size_t N = ce->rows, V = ce->classes, H = d->hidden;
   const size_t st = clloss_dtype_size(ce->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(ce->input_type));
-  const size_t lc = clloss_cross_entropy_loss_count(ce);
+  const size_t lc = clloss_cross_entropy_output_count(ce);
   CLLOSS__TRY(clloss__pool_download(ctx, v->loss, h->loss, lc * real));
   CLLOSS__TRY(clloss__pool_download(ctx, v->dx, h->dx, N * H * st));
   CLLOSS__TRY(clloss__pool_download(ctx, v->dw, h->dw, V * H * st));

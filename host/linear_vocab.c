@@ -118,7 +118,7 @@ static clloss_status block_grads(lce_call *c, const lce_block *b, size_t k,
   }
   if (pl->want_dw) {
     clloss_buffer dw = pl->conv ? clloss__lce_ws(c, LCE_WS, pl->dwf) : c->dw;
-    double beta = k == 0 && !c->d->accumulate_grad_weight ? 0.0 : 1.0;
+    double beta = k == 0 && !c->d->accumulate_grad_linear_weight ? 0.0 : 1.0;
     CLLOSS__TRY(clloss__lce_gemm(c, 1, 0, cb, H, rows, b->z, ld, xrows, H, beta,
                                  clloss__lce_at(dw, c0 * H), H));
   }

@@ -12,7 +12,7 @@ static clloss__rows_call describe(const clloss_nll_loss_desc *d) {
   c.rows = d->rows;
   c.classes = c.cb = d->classes;
   c.ld = d->row_stride ? d->row_stride : d->classes;
-  c.loss_count = clloss_nll_loss_loss_count(d);
+  c.loss_count = clloss_nll_loss_output_count(d);
   c.input_type = d->input_type;
   c.target_type = d->target_type;
   c.reduction = d->reduction;

@@ -42,7 +42,7 @@ check_buffers(clloss_context *ctx, const clloss_pointwise_desc *d,
               clloss_buffer loss, clloss_buffer grad_input) {
   const size_t in = clloss_dtype_size(d->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(d->input_type));
-  const size_t nloss = clloss_pointwise_loss_count(d);
+  const size_t nloss = clloss_pointwise_output_count(d);
   CLLOSS__TRY(
       clloss__check_outputs(ctx, loss.mem != NULL, grad_input.mem != NULL));
   CLLOSS__TRY(
@@ -269,7 +269,7 @@ clloss_status clloss_pointwise_host(clloss_context *ctx,
   CLLOSS__TRY(clloss__check_fp64(ctx, d->input_type));
   const size_t in = clloss_dtype_size(d->input_type);
   const size_t real = clloss_dtype_size(clloss_loss_dtype(d->input_type));
-  const size_t nloss = clloss_pointwise_loss_count(d);
+  const size_t nloss = clloss_pointwise_output_count(d);
   clloss_buffer bi, bt, bw, bp, bg, bl = {0}, bd = {0};
   clloss_status s;
   if ((s = clloss__pool_upload(ctx, CLLOSS__POOL_INPUT, input, d->count * in,

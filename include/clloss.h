@@ -24,7 +24,7 @@
  *   change with its next call) and clloss_context_release, which comes
  *   after every other call.
  * - Locked by clloss, so that any thread may use them at any time:
- *   clloss_list_devices, clloss_select_device, context creation, the
+ *   clloss_device_list, clloss_device_select, context creation, the
  *   process's table of variant choices, and the cache folder, which
  *   processes may share too (docs/threads.md).
  * - Functions without a context (the CPU reference, status and dtype
@@ -70,9 +70,9 @@ extern "C" {
 #endif
 
 #define CLLOSS_VERSION_MAJOR 0
-#define CLLOSS_VERSION_MINOR 1
+#define CLLOSS_VERSION_MINOR 2
 #define CLLOSS_VERSION_PATCH 0
-#define CLLOSS_VERSION_STRING "0.1.0"
+#define CLLOSS_VERSION_STRING "0.2.0"
 
 #if defined(_WIN32) && defined(CLLOSS_SHARED_BUILD)
 #define CLLOSS_API __declspec(dllexport)
@@ -191,15 +191,15 @@ typedef struct clloss_device_info {
  * CLLOSS_DEVICE and `clloss devices` use. Writes at most `capacity` entries
  * (capacity 0 with infos NULL only counts); `*count` receives the total.
  * No device at all: CLLOSS_NO_DEVICE with *count = 0. */
-CLLOSS_API clloss_status clloss_list_devices(clloss_device_info *infos,
-                                             size_t capacity, size_t *count);
+CLLOSS_API clloss_status clloss_device_list(clloss_device_info *infos,
+                                            size_t capacity, size_t *count);
 
-/* Chooses a device: `selector` is an index as clloss_list_devices numbers
+/* Chooses a device: `selector` is an index as clloss_device_list numbers
  * them, or a case-insensitive substring of the device or platform name;
  * NULL or "" uses the environment variable CLLOSS_DEVICE, and when that is
  * unset too, the first GPU, else the first device of any platform. `info`
  * and `*index` (each may be NULL) receive the chosen device and its index. */
-CLLOSS_API clloss_status clloss_select_device(const char *selector,
+CLLOSS_API clloss_status clloss_device_select(const char *selector,
                                               clloss_device_info *info,
                                               size_t *index);
 
@@ -222,7 +222,7 @@ CLLOSS_API clloss_status clloss_context_create(cl_context cl_ctx,
                                                clloss_context **out);
 
 /* Creates a context, its own cl_context and command queue, on the device that
- * clloss_select_device(selector) picks. */
+ * clloss_device_select(selector) picks. */
 CLLOSS_API clloss_status clloss_context_create_default(const char *selector,
                                                        clloss_context **out);
 
@@ -502,10 +502,11 @@ typedef struct clloss_pointwise_desc {
  * number of loss values (1 for sum and mean), and the type of the loss,
  * weight and grad_output (float32; float64 for float64 input). */
 CLLOSS_API size_t
-clloss_cross_entropy_loss_count(const clloss_cross_entropy_desc *desc);
-CLLOSS_API size_t clloss_nll_loss_loss_count(const clloss_nll_loss_desc *desc);
+clloss_cross_entropy_output_count(const clloss_cross_entropy_desc *desc);
 CLLOSS_API size_t
-clloss_pointwise_loss_count(const clloss_pointwise_desc *desc);
+clloss_nll_loss_output_count(const clloss_nll_loss_desc *desc);
+CLLOSS_API size_t
+clloss_pointwise_output_count(const clloss_pointwise_desc *desc);
 CLLOSS_API clloss_dtype clloss_loss_dtype(clloss_dtype input_type);
 
 /* Arguments of every call: `loss` is a float32 scalar (float64 for float64
@@ -575,7 +576,7 @@ CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
  *   loss = cross_entropy(z, target)   with every option of `ce` (see above)
  *   dz   = d loss / dz                (upstream gradient as cross_entropy's)
  *   dX   = dz W            [N, H]
- *   dW   = dz^T X          [V, H]  (added with accumulate_grad_weight)
+ *   dW   = dz^T X          [V, H]  (added with accumulate_grad_linear_weight)
  *   db   = sum_i dz_i      [V]     (added with accumulate_grad_bias)
  * vocab_block 0: row chunks, each chunk's logits [chunk_rows, V] in the
  * workspace; > 0: vocabulary blocks, the rows' statistics merged block by
@@ -592,13 +593,14 @@ CLLOSS_API clloss_status clloss_softmax_host(clloss_context *ctx,
  * CLLOSS_UNSUPPORTED), which keeps its programs, and a reference to the
  * cl_context, until CLBlastClearCache(). */
 typedef struct clloss_linear_cross_entropy_desc {
-  size_t struct_size;           /* sizeof(clloss_linear_cross_entropy_desc) */
-  size_t hidden;                /* H >= 1 */
-  size_t chunk_rows;            /* rows per chunk; 0 chooses (0) */
-  size_t vocab_block;           /* classes per block; 0: row chunks (0) */
-  size_t workspace_limit;       /* bytes the automatic chunk aims at; 0
-                                   chooses (0) */
-  int accumulate_grad_weight;   /* 1: dW is added to grad_linear_weight (0) */
+  size_t struct_size;     /* sizeof(clloss_linear_cross_entropy_desc) */
+  size_t hidden;          /* H >= 1 */
+  size_t chunk_rows;      /* rows per chunk; 0 chooses (0) */
+  size_t vocab_block;     /* classes per block; 0: row chunks (0) */
+  size_t workspace_limit; /* bytes the automatic chunk aims at; 0
+                             chooses (0) */
+  int accumulate_grad_linear_weight; /* 1: dW is added to grad_linear_weight (0)
+                                      */
   int accumulate_grad_bias;     /* 1: db is added to grad_linear_bias (0) */
   size_t reserved[4];           /* 0: room for fields before `ce` */
   clloss_cross_entropy_desc ce; /* N, V, storage, targets and every option

@@ -37,7 +37,7 @@ static int sizes(const clloss_cross_entropy_desc *d, const clloss_shard *sh,
                                clloss_dtype_size(d->target_type), 1);
   bytes[B_WEIGHT] = clloss__mpi_mul3(&over, cb, lsize, 1);
   /* Loss values (and upstream gradients): not counted by
-   * clloss_cross_entropy_loss_count, which checks d as a whole-row
+   * clloss_cross_entropy_output_count, which checks d as a whole-row
    * descriptor, as a block's narrower row_stride is not. */
   bytes[B_LOSS] = clloss__mpi_mul3(
       &over, d->reduction == CLLOSS_REDUCTION_NONE ? d->rows : 1, lsize, 1);

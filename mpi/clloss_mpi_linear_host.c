@@ -78,7 +78,7 @@ clloss_status clloss_mpi_linear_cross_entropy_host(
                                1,
                                0,
                                desc->ce.accumulate,
-                               desc->accumulate_grad_weight,
+                               desc->accumulate_grad_linear_weight,
                                desc->accumulate_grad_bias};
     cl_context cl = clloss_context_cl_context(ctx);
     for (int b = 0; b < L_COUNT && own == CLLOSS_SUCCESS; b++) {

@@ -21,7 +21,7 @@ static void test_ctx_release_null(void) {
 
 static void test_ctx_list_devices(void) {
   size_t count = 12345;
-  clloss_status s = clloss_list_devices(NULL, 0, &count);
+  clloss_status s = clloss_device_list(NULL, 0, &count);
   if (s == CLLOSS_NO_DEVICE) {
     CU_ASSERT_EQUAL(count, 0);
     CU_ASSERT_EQUAL(tu_device_count(), 0);
@@ -33,9 +33,9 @@ static void test_ctx_list_devices(void) {
   /* A capacity of 1 still reports the total. */
   clloss_device_info one[1];
   size_t count1 = 0;
-  CU_ASSERT_EQUAL(clloss_list_devices(one, 1, &count1), CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL(clloss_device_list(one, 1, &count1), CLLOSS_SUCCESS);
   CU_ASSERT_EQUAL(count1, count);
-  CU_ASSERT_EQUAL(clloss_list_devices(NULL, 0, NULL), CLLOSS_INVALID_ARGUMENT);
+  CU_ASSERT_EQUAL(clloss_device_list(NULL, 0, NULL), CLLOSS_INVALID_ARGUMENT);
 }
 
 static void check_info(const clloss_device_info *in) {
@@ -118,7 +118,7 @@ static void test_ctx_create_default_selectors(void) {
   TU_REQUIRE_DEVICE();
   clloss_device_info want;
   size_t index = 999;
-  CU_ASSERT_EQUAL_FATAL(clloss_select_device("0", &want, &index),
+  CU_ASSERT_EQUAL_FATAL(clloss_device_select("0", &want, &index),
                         CLLOSS_SUCCESS);
   CU_ASSERT_EQUAL(index, 0);
   clloss_context *ctx = NULL;
@@ -138,7 +138,7 @@ static void test_ctx_create_default_selectors(void) {
   /* Index through select_device, name of the platform. */
   clloss_device_info by_platform;
   CU_ASSERT_EQUAL(
-      clloss_select_device(want.platform_name, &by_platform, &index),
+      clloss_device_select(want.platform_name, &by_platform, &index),
       CLLOSS_SUCCESS);
 }
 
@@ -154,7 +154,7 @@ static void test_ctx_bad_selector(void) {
   CU_ASSERT_PTR_NULL(ctx);
   clloss_device_info info;
   size_t index;
-  CU_ASSERT_EQUAL(clloss_select_device("no-such-device-zq9x", &info, &index),
+  CU_ASSERT_EQUAL(clloss_device_select("no-such-device-zq9x", &info, &index),
                   CLLOSS_DEVICE_NOT_FOUND);
   CU_ASSERT_EQUAL(clloss_context_create_default(NULL, NULL),
                   CLLOSS_INVALID_ARGUMENT);

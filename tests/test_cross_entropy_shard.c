@@ -94,7 +94,7 @@ static void run_split(clloss_context *ctx, const shard_case *k,
                       const problem *pb, const size_t *widths, int reverse,
                       float *loss, float *grad) {
   const clloss_cross_entropy_desc d = desc_of(k);
-  const size_t loss_n = clloss_cross_entropy_loss_count(&d);
+  const size_t loss_n = clloss_cross_entropy_output_count(&d);
   cl_command_queue q = clloss_context_queue(ctx);
   size_t nb = 0;
   while (nb < MAXB && widths[nb])
@@ -178,7 +178,7 @@ static void test_shard_equals_whole_row(void) {
     const shard_case *k = &cases[ci];
     make(&pb, k, 100 + ci);
     const clloss_cross_entropy_desc d = desc_of(k);
-    const size_t loss_n = clloss_cross_entropy_loss_count(&d);
+    const size_t loss_n = clloss_cross_entropy_output_count(&d);
     const void *tgt = k->prob    ? (const void *)pb.p
                       : k->int32 ? (const void *)pb.t32
                                  : (const void *)pb.t64;

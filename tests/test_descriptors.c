@@ -38,13 +38,13 @@ typedef struct ds_kind {
 } ds_kind;
 
 static size_t count_ce(const void *d) {
-  return clloss_cross_entropy_loss_count(d);
+  return clloss_cross_entropy_output_count(d);
 }
 static size_t count_nll(const void *d) {
-  return clloss_nll_loss_loss_count(d);
+  return clloss_nll_loss_output_count(d);
 }
 static size_t count_pw(const void *d) {
-  return clloss_pointwise_loss_count(d);
+  return clloss_pointwise_output_count(d);
 }
 
 static const ds_kind ds_kinds[] = {

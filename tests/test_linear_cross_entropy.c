@@ -62,7 +62,7 @@ static void make(lcase *c, const clloss_linear_cross_entropy_desc *d,
   const size_t N = d->ce.rows, V = d->ce.classes, H = d->hidden;
   const clloss_dtype st = d->ce.input_type, rt = clloss_loss_dtype(st);
   const int outputs = g->outputs ? g->outputs : W_ALL;
-  const size_t lc = clloss_cross_entropy_loss_count(&d->ce);
+  const size_t lc = clloss_cross_entropy_output_count(&d->ce);
   const size_t n[NB] = {N * H, V * H, V, g->prob ? N * V : N, V, lc, lc,
                         N * H, V * H, V};
   const clloss_dtype type[NB] = {st, st, st, d->ce.target_type, rt, rt, rt,
@@ -97,7 +97,7 @@ static void make(lcase *c, const clloss_linear_cross_entropy_desc *d,
   c->given[B_DB] = (outputs & W_DB) != 0;
   if (d->ce.accumulate)
     c->owned[B_DX] = random_storage(&r, st, N * H, -1.0f, 1.0f);
-  if (d->accumulate_grad_weight)
+  if (d->accumulate_grad_linear_weight)
     c->owned[B_DW] = random_storage(&r, st, V * H, -1.0f, 1.0f);
   if (d->accumulate_grad_bias)
     c->owned[B_DB] = random_storage(&r, st, V, -1.0f, 1.0f);
@@ -111,7 +111,7 @@ static void make(lcase *c, const clloss_linear_cross_entropy_desc *d,
            g->weights ? " weights" : "", g->grad_output ? " g" : "",
            g->prob ? " probs" : "", d->chunk_rows, d->vocab_block,
            d->ce.label_smoothing, d->ce.z_loss, d->ce.softcap, d->ce.normalizer,
-           d->ce.grad_scale, d->ce.accumulate, d->accumulate_grad_weight,
+           d->ce.grad_scale, d->ce.accumulate, d->accumulate_grad_linear_weight,
            d->accumulate_grad_bias, outputs);
 }
 
@@ -335,7 +335,7 @@ static void test_accumulate(void) {
       d.ce.input_type = types[t];
       d.chunk_rows = methods[m][0];
       d.vocab_block = methods[m][1];
-      d.accumulate_grad_weight = m != 2;
+      d.accumulate_grad_linear_weight = m != 2;
       d.accumulate_grad_bias = m % 2;
       d.ce.accumulate = m != 1;
       gen g = {30 + m, 1, 0, 0, 0, 0.1, 0};
@@ -430,7 +430,7 @@ static void test_ignored_and_empty(void) {
     for (int red = 0; red < 3; red++) {
       d = tl_desc(0, 5, 11, (clloss_reduction)red);
       d.vocab_block = methods[m][1];
-      d.accumulate_grad_weight = (int)(m % 2);
+      d.accumulate_grad_linear_weight = (int)(m % 2);
       gen e = {80 + m,
                1,
                0,

@@ -142,7 +142,7 @@ static void ce_run(const ce_opts *co, clloss_dtype type, size_t classes,
                     co->grad_output, !co->target};
   dc_data v;
   rows_data(&v, &g, classes, d.row_stride, d.ignore_index, co->ignore,
-            clloss_cross_entropy_loss_count(&d));
+            clloss_cross_entropy_output_count(&d));
   dc_ce_case c = {d, v.x, v.t, v.p, v.w, v.g};
   char what[160];
   snprintf(what, sizeof what,

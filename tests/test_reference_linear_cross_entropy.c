@@ -270,7 +270,8 @@ static void test_accumulate(void) {
     aw[k] = 0.5 * (double)k;
   for (size_t k = 0; k < 5; k++)
     ab[k] = -1.0 * (double)k;
-  d.accumulate_grad_weight = d.accumulate_grad_bias = d.ce.accumulate = 1;
+  d.accumulate_grad_linear_weight = d.accumulate_grad_bias = d.ce.accumulate =
+      1;
   CU_ASSERT_EQUAL(clloss_reference_linear_cross_entropy(
                       &d, p.x, p.w, p.b, p.t, NULL, NULL, NULL, ax, aw, ab),
                   CLLOSS_SUCCESS);

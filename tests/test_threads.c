@@ -193,8 +193,8 @@ static void *churn(void *arg) {
   for (int k = 0; k < 4; k++) {
     size_t count = 0;
     clloss_device_info info;
-    if (clloss_list_devices(NULL, 0, &count) != CLLOSS_SUCCESS || !count ||
-        clloss_select_device("0", &info, NULL) != CLLOSS_SUCCESS)
+    if (clloss_device_list(NULL, 0, &count) != CLLOSS_SUCCESS || !count ||
+        clloss_device_select("0", &info, NULL) != CLLOSS_SUCCESS)
       c->bad++;
     clloss_context *ctx = NULL;
     clloss_status s = k % 2
@@ -218,7 +218,7 @@ static void *churn(void *arg) {
 static void test_threads_create_release(void) {
   TU_REQUIRE_DEVICE();
   clloss_device_info info;
-  CU_ASSERT_EQUAL_FATAL(clloss_select_device("0", &info, NULL), CLLOSS_SUCCESS);
+  CU_ASSERT_EQUAL_FATAL(clloss_device_select("0", &info, NULL), CLLOSS_SUCCESS);
   cl_int err;
   cl_context cl = clCreateContext(NULL, 1, &info.device, NULL, NULL, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL(cl);

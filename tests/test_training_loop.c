@@ -337,7 +337,7 @@ static void test_tl_pointwise_options(void) {
       clloss_pointwise_desc d = CLLOSS_POINTWISE_DESC_INIT(tl_pw_losses[li]);
       d.count = N;
       d.reduction = red ? CLLOSS_REDUCTION_MEAN : CLLOSS_REDUCTION_NONE;
-      const size_t nl = clloss_pointwise_loss_count(&d);
+      const size_t nl = clloss_pointwise_output_count(&d);
       const double s = red ? 1.0 / N : 1.0;
       /* The reference: 0.37, and accumulated onto g0. */
       float *rl = dc_alloc(nl * 4), *rg = dc_alloc(N * 4),

@@ -212,7 +212,7 @@ clloss_status cli_list_devices(clloss_device_info **infos, size_t *count) {
     clloss_device_info *buf = calloc(cap, sizeof *buf);
     if (!buf)
       return CLLOSS_OUT_OF_HOST_MEMORY;
-    clloss_status s = clloss_list_devices(buf, cap, &total);
+    clloss_status s = clloss_device_list(buf, cap, &total);
     if (s == CLLOSS_SUCCESS && total <= cap) {
       *infos = buf;
       *count = total;
@@ -230,7 +230,7 @@ int cli_open_device(const char *cmd, const char *selector, clloss_context **ctx,
                     size_t *index) {
   clloss_device_info info;
   *ctx = NULL;
-  clloss_status s = clloss_select_device(selector, &info, index);
+  clloss_status s = clloss_device_select(selector, &info, index);
   if (s == CLLOSS_NO_DEVICE)
     return cli_error(cmd, CLI_DATA_ERROR,
                      "no OpenCL device found (--cpu uses the CPU reference)");

@@ -74,7 +74,7 @@ int cli_devices(int argc, char **argv) {
   }
   size_t def = (size_t)-1;
   clloss_device_info def_info;
-  clloss_status ds = clloss_select_device(NULL, &def_info, &def);
+  clloss_status ds = clloss_device_select(NULL, &def_info, &def);
   cl_platform_id platform = NULL;
   int platforms = 0;
   for (size_t i = 0; i < count; i++) {

@@ -71,7 +71,7 @@ static void outputs(cli_job *j) {
   }
   o[OUT_LOSS].ndim = ce->reduction == CLLOSS_REDUCTION_NONE && !j->one_row;
   o[OUT_LOSS].shape[0] = ce->rows;
-  o[OUT_LOSS].count = clloss_cross_entropy_loss_count(ce);
+  o[OUT_LOSS].count = clloss_cross_entropy_output_count(ce);
   o[OUT_GRAD].ndim = x->ndim;
   memcpy(o[OUT_GRAD].shape, x->shape, sizeof x->shape);
   o[OUT_GRAD].count = x->count;

@@ -227,7 +227,7 @@ int cli_selftest(int argc, char **argv) {
   } else {
     clloss_device_info info;
     size_t index;
-    s = clloss_select_device(a.device, &info, &index);
+    s = clloss_device_select(a.device, &info, &index);
     if (s != CLLOSS_SUCCESS)
       return cli_error("selftest", CLI_DATA_ERROR, "device '%s': %s",
                        a.device ? a.device : "(default)",

@@ -185,7 +185,7 @@ int main(int argc, char **argv) {
          train.count, test.count, o.data, now() - t0);
 
   clloss_device_info info;
-  clloss_status s = clloss_select_device(o.device, &info, NULL);
+  clloss_status s = clloss_device_select(o.device, &info, NULL);
   if (s != CLLOSS_SUCCESS) {
     fprintf(stderr, "fashion_mnist: no device%s%s: %s\n",
             o.device ? " matching " : "", o.device ? o.device : "",

@@ -164,7 +164,7 @@ clloss_status clloss_reference_linear_cross_entropy(
                         red == CLLOSS_REDUCTION_MEAN ? total / div : total);
     if (grad_linear_weight)
       store_grad(grad_linear_weight, s, r.dw, V * H,
-                 desc->accumulate_grad_weight);
+                 desc->accumulate_grad_linear_weight);
     if (grad_linear_bias)
       store_grad(grad_linear_bias, s, r.db, V, desc->accumulate_grad_bias);
   }

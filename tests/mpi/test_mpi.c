@@ -94,7 +94,7 @@ static void run_case(mc_state *st, clloss_context *ctx, const mpi_case *k,
   snprintf(what, sizeof what, "%s, %s split", k->name, split_names[split]);
   /* The whole problem on this process's device. */
   const size_t es = clloss_dtype_size(d.input_type);
-  const size_t loss_n = clloss_cross_entropy_loss_count(&d);
+  const size_t loss_n = clloss_cross_entropy_output_count(&d);
   unsigned char *want_loss = calloc(loss_n, 8), *want_grad = malloc(N * V * es);
   memcpy(want_grad, pb.grad0, N * V * es);
   MC_CHECK(st,

@@ -133,7 +133,7 @@ static void run_lin(mc_state *st, clloss_context *ctx, const lin_case *k,
   d.hidden = LH;
   d.chunk_rows = k->chunk;
   d.vocab_block = k->block;
-  d.accumulate_grad_weight = d.accumulate_grad_bias = k->accumulate;
+  d.accumulate_grad_linear_weight = d.accumulate_grad_bias = k->accumulate;
   d.ce.rows = LN;
   d.ce.classes = LV;
   d.ce.input_type = k->dtype;

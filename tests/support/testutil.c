@@ -142,7 +142,7 @@ static void list_devices(void) {
   g_listed = 1;
   clloss_device_info all[TU_MAX_DEVICES];
   size_t total = 0;
-  if (clloss_list_devices(all, TU_MAX_DEVICES, &total) != CLLOSS_SUCCESS)
+  if (clloss_device_list(all, TU_MAX_DEVICES, &total) != CLLOSS_SUCCESS)
     return;
   for (size_t i = 0; i < total && i < TU_MAX_DEVICES; i++)
     if (selected(&all[i], i))
