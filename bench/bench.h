@@ -166,7 +166,7 @@ clloss_status bench_finish(cl_command_queue queue, clloss_status s);
  * as a check that the call computed something; NaN when unreadable. */
 double bench_read_value(cl_command_queue queue, cl_mem mem, clloss_dtype type);
 
-/* Median and minimum of n timed runs (sorts `v`). */
+/* Median and minimum of n timed runs (sorts `v`; stats.c). */
 void bench_stats(double *v, size_t n, double *median, double *min);
 
 /* The machine's load averages from /proc/loadavg; 0 when unknown. */

@@ -192,17 +192,6 @@ void json_sizes(json_writer *w, const char *key, const size_t *v, size_t n) {
 
 /* ---- timing ---- */
 
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-void bench_stats(double *v, size_t n, double *median, double *min) {
-  qsort(v, n, sizeof *v, cmp_double);
-  *min = v[0];
-  *median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 clloss_status bench_finish(cl_command_queue queue, clloss_status s) {
   if (s != CLLOSS_SUCCESS)
     return s;

@@ -4,7 +4,6 @@
  * used: the layer is what a user of another transport would write. */
 #include <float.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,26 +21,6 @@ clloss_shard clloss_mpi_even_shard(size_t classes, int rank, int size) {
   s.class_offset = r * base + (r < extra ? r : extra);
   s.classes = base + (r < extra ? 1 : 0);
   return s;
-}
-
-clloss_status clloss__mpi_failf(clloss_context *ctx, clloss_status status,
-                                const char *fmt, ...) {
-  char detail[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(detail, sizeof detail, fmt, ap);
-  va_end(ap);
-  return clloss_context_fail(ctx, status, detail);
-}
-
-clloss_status clloss__mpi_error(clloss_context *ctx, const char *call,
-                                int code) {
-  char text[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  if (MPI_Error_string(code, text, &len) != MPI_SUCCESS)
-    snprintf(text, sizeof text, "MPI error %d", code);
-  return clloss__mpi_failf(ctx, CLLOSS_COLLECTIVE_FAILURE, "%s failed: %s",
-                           call, text);
 }
 
 /* MPI's user function: inout[i] = in[i] (+) inout[i]. The combine is

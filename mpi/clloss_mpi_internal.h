@@ -23,13 +23,16 @@ static inline size_t clloss__mpi_mul3(int *over, size_t a, size_t b, size_t c) {
   return abc;
 }
 
-/* clloss_context_fail with a formatted sentence. */
+/* Failures (clloss_mpi_fail.c): clloss_context_fail with a formatted
+ * sentence, and MPI's error code as a status, its message in the detail. */
 clloss_status clloss__mpi_failf(clloss_context *ctx, clloss_status status,
                                 const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+clloss_status clloss__mpi_error(clloss_context *ctx, const char *call,
+                                int code);
 
 /* clloss_mpi_cross_entropy for a process that may already have failed:
  * `own` not CLLOSS_SUCCESS (its detail already in ctx) joins the
@@ -42,9 +45,6 @@ clloss_status clloss__mpi_cross_entropy(
     cl_uint num_events, const cl_event *wait_list, cl_event *event,
     clloss_status own);
 
-/* MPI's error code as a status, its message in the detail. */
-clloss_status clloss__mpi_error(clloss_context *ctx, const char *call,
-                                int code);
 /* MPI initialised and comm not null. */
 clloss_status clloss__mpi_check_comm(clloss_context *ctx, MPI_Comm comm);
 /* A device buffer of `bytes` (at least 1) on ctx. */
