@@ -278,8 +278,13 @@ static void test_shard_arguments(void) {
   cl_command_queue q = clloss_context_queue(ctx);
   clloss_cross_entropy_desc d = CLLOSS_CROSS_ENTROPY_DESC_INIT;
   d.rows = 2, d.classes = 10;
-  cl_mem x = tu_buffer(ctx, 64 * sizeof(float), NULL);
-  cl_mem t = tu_buffer(ctx, 2 * sizeof(int64_t), NULL);
+  /* Defined values: the calls that run at the end read them (targets left
+   * uninitialised were out of range and left a device error pending for
+   * the next suite of the same process). */
+  float xv[64] = {0};
+  const int64_t tv[2] = {1, 7};
+  cl_mem x = tu_buffer(ctx, sizeof xv, xv);
+  cl_mem t = tu_buffer(ctx, sizeof tv, tv);
   cl_mem r = tu_buffer(ctx, 2 * sizeof(clloss_ce_stats), NULL);
   clloss_shard beyond = {8, 3}, empty = {0, 0}, fine = {8, 2};
   CU_ASSERT_EQUAL(clloss_cross_entropy_partial(
@@ -362,6 +367,7 @@ static void test_shard_arguments(void) {
                       CLLOSS_BUFFER(lo), CLLOSS_BUFFER(x), 0, NULL, NULL),
                   CLLOSS_SUCCESS);
   CU_ASSERT_EQUAL(clFinish(q), CL_SUCCESS);
+  CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, q, NULL), CLLOSS_SUCCESS);
   clReleaseMemObject(lo);
   clReleaseMemObject(x);
   clReleaseMemObject(t);
