@@ -282,6 +282,7 @@ static const size_t methods[][2] = {{5, 0}, {0, 0}, {0, 7}, {9, 16}};
 
 static void run_options(int vocab) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   for (size_t k = 0; k < sizeof option_cases / sizeof *option_cases; k++) {
     const option_case *o = &option_cases[k];
     for (size_t m = 0; m < 4; m++) {
@@ -310,6 +311,7 @@ static void test_options_vocab_blocks(void) {
 /* ---- each output alone, and bias off ---- */
 static void test_each_output_alone(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   const int outs[] = {W_LOSS, W_DX, W_DW, W_DB, W_DX | W_DB};
   for (size_t m = 0; m < 4; m += 2)
     for (size_t k = 0; k < sizeof outs / sizeof *outs; k++)
@@ -327,6 +329,7 @@ static void test_each_output_alone(void) {
 /* ---- gradient accumulation into existing dX (ce.accumulate), dW, db ---- */
 static void test_accumulate(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   const clloss_dtype types[] = {CLLOSS_FLOAT32, CLLOSS_FLOAT16};
   for (size_t t = 0; t < 2; t++)
     for (size_t m = 0; m < 4; m++) {
@@ -346,6 +349,7 @@ static void test_accumulate(void) {
 /* ---- grad_scale multiplies every gradient, with every reduction ---- */
 static void test_grad_scale(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   const float scales[] = {0.25f, 3.0f, 0.0f};
   for (size_t m = 0; m < 4; m++)
     for (int red = 0; red < 3; red++) {
@@ -364,6 +368,7 @@ static void test_grad_scale(void) {
 /* ---- storage types: 16-bit converted to float32, float64 in double ---- */
 static void test_storage_types(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   const clloss_dtype types[] = {CLLOSS_FLOAT16, CLLOSS_BFLOAT16,
                                 CLLOSS_FLOAT64};
   for (size_t t = 0; t < 3; t++)
@@ -384,6 +389,7 @@ static void test_storage_types(void) {
 /* ---- the host-pointer call ---- */
 static void test_host_call(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   for (size_t m = 0; m < 4; m++) {
     clloss_linear_cross_entropy_desc d =
         tl_desc(21, 9, 33, CLLOSS_REDUCTION_MEAN);
@@ -400,6 +406,7 @@ static void test_host_call(void) {
 /* Degenerate shapes and chunk sizes beyond the problem's. */
 static void test_small_shapes(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   const size_t shapes[][5] = {/* N, H, V, chunk, block */
                               {1, 1, 1, 0, 0},
                               {3, 1, 5, 1, 1},
@@ -420,6 +427,7 @@ static void test_small_shapes(void) {
  * (sum: 0; dW and db zero, or unchanged when accumulated). */
 static void test_ignored_and_empty(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   for (size_t m = 0; m < 4; m++) {
     clloss_linear_cross_entropy_desc d =
         tl_desc(7, 5, 11, CLLOSS_REDUCTION_MEAN);
@@ -446,6 +454,7 @@ static void test_ignored_and_empty(void) {
 /* ---- the same call twice gives the same bits ---- */
 static void test_deterministic(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   for (size_t m = 0; m < 4; m += 2) {
     clloss_linear_cross_entropy_desc d =
         tl_desc(23, 12, 37, CLLOSS_REDUCTION_MEAN);
@@ -474,6 +483,7 @@ static void test_deterministic(void) {
  * back until it completes. */
 static void test_queue_and_wait_list(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   clloss_context *ctx = tu_context(0);
   cl_int err;
   cl_command_queue ooo = clCreateCommandQueue(
@@ -533,6 +543,7 @@ static void test_queue_and_wait_list(void) {
 /* ---- workspace ---- */
 static void test_workspace(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   clloss_context *ctx = tu_context(0);
   clloss_linear_cross_entropy_desc d =
       tl_desc(2048, 512, 32000, CLLOSS_REDUCTION_MEAN);
@@ -617,6 +628,7 @@ static double seconds(void) {
  * past SIZE_MAX. */
 static void test_workspace_cost_and_overflow(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   clloss_context *ctx = tu_context(0);
   clloss_linear_cross_entropy_desc d =
       tl_desc(16384, 4096, 131072, CLLOSS_REDUCTION_MEAN);
@@ -675,6 +687,7 @@ static void test_workspace_cost_and_overflow(void) {
  * memory, at offsets 0 and 3, and gives the reference's results. */
 static void test_workspace_many_chunks(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   clloss_linear_cross_entropy_desc d =
       tl_desc(23, 60, 600, CLLOSS_REDUCTION_MEAN);
   d.chunk_rows = 4;
@@ -700,6 +713,7 @@ static clloss_status call_with(clloss_context *ctx,
 
 static void test_errors(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   clloss_context *ctx = tu_context(0);
   clloss_linear_cross_entropy_desc d = tl_desc(4, 3, 5, CLLOSS_REDUCTION_MEAN);
   float xs[12] = {0}, ws[15] = {0}, big[64] = {0};
@@ -778,6 +792,7 @@ static void test_errors(void) {
  * its row in X, not in its chunk. */
 static void test_device_bad_target(void) {
   TU_REQUIRE_DEVICE();
+  TL_REQUIRE_CLBLAST();
   clloss_context *ctx = tu_context(0);
   cl_command_queue q = clloss_context_queue(ctx);
   CU_ASSERT_EQUAL(clloss_check_device_errors(ctx, NULL, NULL), CLLOSS_SUCCESS);
@@ -803,6 +818,27 @@ static void test_device_bad_target(void) {
   }
 }
 
+/* With CLBlast a small call succeeds; without it every call is
+ * CLLOSS_UNSUPPORTED with the reason, and writes nothing. */
+static void test_clblast_or_unsupported(void) {
+  TU_REQUIRE_DEVICE();
+  clloss_context *ctx = tu_context(0);
+  clloss_linear_cross_entropy_desc d = tl_desc(4, 3, 5, CLLOSS_REDUCTION_MEAN);
+  const float x[12] = {0}, w[15] = {0};
+  const int64_t t[4] = {0, 1, 2, 3};
+  float loss = -1.0f;
+  const clloss_status s = clloss_linear_cross_entropy_host(
+      ctx, &d, x, w, NULL, t, NULL, NULL, &loss, NULL, NULL, NULL);
+#ifdef CLLOSS_TEST_HAVE_CLBLAST
+  CU_ASSERT_EQUAL(s, CLLOSS_SUCCESS);
+  CU_ASSERT_DOUBLE_EQUAL(loss, log(5.0), 1e-6); /* zero logits */
+#else
+  CU_ASSERT_EQUAL(s, CLLOSS_UNSUPPORTED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(clloss_context_error_detail(ctx), "CLBlast"));
+  CU_ASSERT_EQUAL(loss, -1.0f);
+#endif
+}
+
 int test_linear_cross_entropy_register(void) {
   TU_SUITE("linear_cross_entropy", NULL, NULL, TU_TEST(test_options_row_chunks),
            TU_TEST(test_options_vocab_blocks), TU_TEST(test_each_output_alone),
@@ -812,5 +848,6 @@ int test_linear_cross_entropy_register(void) {
            TU_TEST(test_deterministic), TU_TEST(test_queue_and_wait_list),
            TU_TEST(test_workspace), TU_TEST(test_workspace_cost_and_overflow),
            TU_TEST(test_workspace_many_chunks), TU_TEST(test_errors),
-           TU_TEST(test_device_bad_target));
+           TU_TEST(test_device_bad_target),
+           TU_TEST(test_clblast_or_unsupported));
 }

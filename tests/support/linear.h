@@ -2,6 +2,20 @@
 #ifndef CLLOSS_TEST_LINEAR_H
 #define CLLOSS_TEST_LINEAR_H
 #include "clloss.h"
+#include "testutil.h"
+
+/* Built without CLBlast, every linear_cross_entropy call is
+ * CLLOSS_UNSUPPORTED (test_clblast_or_unsupported checks it): the tests
+ * of what the GEMMs compute are skipped. */
+#ifdef CLLOSS_TEST_HAVE_CLBLAST
+#define TL_REQUIRE_CLBLAST() ((void)0)
+#else
+#define TL_REQUIRE_CLBLAST()                                                   \
+  do {                                                                         \
+    tu_skip("clloss was built without CLBlast");                               \
+    return;                                                                    \
+  } while (0)
+#endif
 
 /* A descriptor of N rows, H hidden features and V classes, PyTorch's
  * defaults otherwise. */
