@@ -139,8 +139,6 @@ int cli_vp_agree(int rc, int own, unsigned wanted) {
   return out;
 }
 
-/* ---- timed runs ---- */
-
 /* ---- gathering ---- */
 
 static int gather(const void *mine, void *full, void *scratch, size_t rows,
